@@ -1,0 +1,1 @@
+//! ferry's user-space WireGuard data path.

@@ -1,0 +1,13 @@
+//! One module per subcommand.
+
+pub mod apiserver;
+
+/// Logs go to stderr; `RUST_LOG` filters them (default `info`).
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

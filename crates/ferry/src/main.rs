@@ -1,0 +1,30 @@
+//! The `ferry` binary: every ferry component and the CLI, one subcommand each.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// ferry connects Kubernetes clusters: pods reach pods and services in other
+/// clusters by IP through encrypted gateway tunnels, and find them by name
+/// through the Multi-Cluster Services API.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the embedded, durable, Kubernetes-compatible API server.
+    Apiserver(cmd::apiserver::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    cmd::init_tracing();
+    match cli.command {
+        Command::Apiserver(args) => cmd::apiserver::run(args),
+    }
+}
