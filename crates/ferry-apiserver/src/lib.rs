@@ -1,2 +1,15 @@
 //! `ferry apiserver`: an embedded, durable, Kubernetes-API-compatible server.
+//!
+//! One process and one data directory give ferry's broker and every sandbox
+//! cluster a Kubernetes API that kubectl and kube-rs use as they would a real
+//! one: discovery, CRDs, get/list/watch, create/update/patch/delete, status
+//! subresources, finalizers, server-side tables, TLS and bearer tokens.
+//! Objects live in a SQLite revision log (see [`store`]). It is not a full
+//! kube-apiserver: no admission webhooks, no aggregation, no protobuf, and no
+//! controllers besides namespace cleanup and garbage collection of owned objects.
 #![forbid(unsafe_code)]
+
+pub mod error;
+pub mod store;
+
+pub use error::{Error, Result};
