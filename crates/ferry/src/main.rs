@@ -19,6 +19,9 @@ struct Cli {
 enum Command {
     /// Run the embedded, durable, Kubernetes-compatible API server.
     Apiserver(cmd::apiserver::Args),
+    /// Developer tools (e.g. `ferry tools wg up`).
+    #[command(subcommand)]
+    Tools(cmd::tools::Tools),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -26,5 +29,6 @@ fn main() -> anyhow::Result<()> {
     cmd::init_tracing();
     match cli.command {
         Command::Apiserver(args) => cmd::apiserver::run(args),
+        Command::Tools(t) => cmd::tools::run(t),
     }
 }

@@ -1,0 +1,222 @@
+//! UDP → decrypt → TUN. One thread: `recvmmsg` with UDP GRO brings batches of
+//! datagrams; each is authenticated and decrypted by its peer's session straight into
+//! a TUN buffer (after room for the virtio-net header), its inner source is checked
+//! against the peer's allowed IPs, and the batch is written to the TUN with TCP/UDP
+//! coalescing (GRO) by tun-rs.
+
+use super::Shared;
+use crate::proto::packet::{MSG_DATA, MSG_HANDSHAKE_INIT, MSG_HANDSHAKE_RESP, classify};
+use crate::proto::peer::{Peer, PeerTable};
+use boringtun::noise::errors::WireGuardError;
+use boringtun::noise::{Packet, Tunn, TunnResult, handshake::parse_handshake_anon};
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard};
+
+const RX_BATCH: usize = 32;
+const RX_BUF: usize = 65_536;
+const TUN_BATCH: usize = 128;
+const VNET: usize = tun_rs::VIRTIO_NET_HDR_LEN;
+
+/// Per-thread reusable buffers and the pending TUN batch.
+pub(crate) struct Inbound<'a> {
+    sh: &'a Shared,
+    tunbufs: Vec<Vec<u8>>,
+    pending: usize,
+    gro: tun_rs::GROTable,
+    scratch: Vec<u8>,
+    tun_errors: u64,
+}
+
+pub(crate) fn run_inbound(sh: &Shared) {
+    let mut rx: Vec<Vec<u8>> = (0..RX_BATCH).map(|_| vec![0u8; RX_BUF]).collect();
+    let mut meta = vec![quinn_udp::RecvMeta::default(); RX_BATCH];
+    let mut st = Inbound::new(sh);
+    while !sh.stopping() {
+        let n = {
+            let mut iovs: Vec<IoSliceMut<'_>> = rx.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+            match sh.udp.recv(&mut iovs, &mut meta) {
+                Ok(n) => n,
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => continue,
+                Err(e) => {
+                    tracing::debug!(iface = %sh.name, "udp recv: {e}");
+                    continue;
+                }
+            }
+        };
+        let table = sh.table();
+        for (buf, m) in rx.iter().zip(&meta[..n]) {
+            let stride = m.stride.max(1);
+            for d in buf[..m.len].chunks(stride) {
+                st.datagram(&table, d, m.addr);
+            }
+        }
+        st.flush();
+    }
+}
+
+impl<'a> Inbound<'a> {
+    pub(crate) fn new(sh: &'a Shared) -> Self {
+        Self {
+            sh,
+            tunbufs: (0..TUN_BATCH).map(|_| Vec::with_capacity(VNET + 2048)).collect(),
+            pending: 0,
+            gro: tun_rs::GROTable::default(),
+            scratch: vec![0u8; 2048],
+            tun_errors: 0,
+        }
+    }
+
+    /// Handle one datagram from `src`. Anything malformed or unauthenticated is
+    /// dropped and counted; nothing here panics on hostile input.
+    pub(crate) fn datagram(&mut self, table: &PeerTable, d: &[u8], src: SocketAddr) {
+        let Some((ty, idx)) = classify(d) else {
+            self.sh.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let peer = match (ty, idx) {
+            (MSG_HANDSHAKE_INIT, _) => match self.handshake_peer(table, d, src) {
+                Some(p) => p,
+                None => return,
+            },
+            (_, Some(idx)) => match table.by_receiver_index(idx) {
+                Some(p) => p.clone(),
+                None => {
+                    self.sh.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            },
+            _ => return,
+        };
+        let mut tunn = peer.tunn();
+        if ty == MSG_DATA {
+            self.data(table, &peer, &mut tunn, d, src);
+        } else {
+            self.control(&peer, &mut tunn, ty, d, src);
+        }
+    }
+
+    /// Find the peer a handshake initiation comes from (mac1 and rate limiting first).
+    fn handshake_peer(&mut self, table: &PeerTable, d: &[u8], src: SocketAddr) -> Option<Arc<Peer>> {
+        let id = table.identity()?;
+        let parsed = match id.rate_limiter.verify_packet(Some(src.ip()), d, &mut self.scratch) {
+            Ok(Packet::HandshakeInit(p)) => p,
+            Err(TunnResult::WriteToNetwork(cookie)) => {
+                let _ = self.sh.udp.send(src, cookie, None);
+                return None;
+            }
+            _ => {
+                self.sh.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        };
+        let half = match parse_handshake_anon(&id.secret, &id.public, &parsed) {
+            Ok(h) => h,
+            Err(_) => {
+                self.sh.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        };
+        let key = crate::PublicKey::from_bytes(half.peer_static_public);
+        match table.get(&key) {
+            Some(p) => Some(p.clone()),
+            None => {
+                tracing::debug!(iface = %self.sh.name, peer = %key.short(), %src, "handshake from unknown peer");
+                None
+            }
+        }
+    }
+
+    fn control(&mut self, peer: &Peer, tunn: &mut MutexGuard<'_, Tunn>, ty: u32, d: &[u8], src: SocketAddr) {
+        match tunn.decapsulate(Some(src.ip()), d, &mut self.scratch) {
+            TunnResult::WriteToNetwork(p) => {
+                let _ = self.sh.udp.send(src, p, None);
+                self.roam(peer, src);
+                self.flush_queue(tunn, src);
+            }
+            TunnResult::Done => {
+                self.roam(peer, src);
+            }
+            TunnResult::Err(e) => {
+                self.sh.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
+                let auth = matches!(e, WireGuardError::InvalidAeadTag | WireGuardError::InvalidMac);
+                if ty == MSG_HANDSHAKE_RESP && auth && peer.may_warn_auth() {
+                    tracing::warn!(
+                        iface = %self.sh.name,
+                        peer = %peer.public_key.short(),
+                        %src,
+                        "handshake response from peer failed authentication: \
+                         preshared key mismatch (or the peer has a different key for us); \
+                         no traffic will flow"
+                    );
+                } else {
+                    tracing::debug!(peer = %peer.public_key.short(), "handshake message rejected: {e:?}");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Send packets boringtun queued while the handshake was in flight.
+    fn flush_queue(&mut self, tunn: &mut MutexGuard<'_, Tunn>, dst: SocketAddr) {
+        while let TunnResult::WriteToNetwork(p) = tunn.decapsulate(None, &[], &mut self.scratch) {
+            let _ = self.sh.udp.send(dst, p, None);
+        }
+    }
+
+    fn roam(&self, peer: &Peer, src: SocketAddr) {
+        if peer.set_endpoint(src) {
+            tracing::debug!(iface = %self.sh.name, peer = %peer.public_key.short(), %src, "peer endpoint moved");
+        }
+    }
+
+    fn data(&mut self, table: &PeerTable, peer: &Arc<Peer>, tunn: &mut MutexGuard<'_, Tunn>, d: &[u8], src: SocketAddr) {
+        let buf = &mut self.tunbufs[self.pending];
+        buf.resize(VNET + d.len(), 0);
+        let res = tunn.decapsulate(Some(src.ip()), d, &mut buf[VNET..]);
+        let (len, inner_src) = match res {
+            TunnResult::WriteToTunnelV4(p, a) => (p.len(), std::net::IpAddr::V4(a)),
+            TunnResult::WriteToTunnelV6(p, a) => (p.len(), std::net::IpAddr::V6(a)),
+            TunnResult::Done => {
+                // keepalive
+                self.roam(peer, src);
+                return;
+            }
+            TunnResult::WriteToNetwork(p) => {
+                let _ = self.sh.udp.send(src, p, None);
+                return;
+            }
+            TunnResult::Err(e) => {
+                self.sh.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
+                tracing::trace!(peer = %peer.public_key.short(), "data rejected: {e:?}");
+                return;
+            }
+        };
+        buf.truncate(VNET + len);
+        self.roam(peer, src);
+        if !table.route(inner_src).is_some_and(|p| Arc::ptr_eq(p, peer)) {
+            peer.dropped_src.fetch_add(1, Ordering::Relaxed);
+            tracing::trace!(peer = %peer.public_key.short(), %inner_src, "inner source not in allowed IPs");
+            return;
+        }
+        self.pending += 1;
+        if self.pending == TUN_BATCH {
+            self.flush();
+        }
+    }
+
+    /// Write the pending batch to the TUN, coalescing TCP/UDP flows.
+    pub(crate) fn flush(&mut self) {
+        if self.pending == 0 {
+            return;
+        }
+        let n = std::mem::take(&mut self.pending);
+        if let Err(e) = self.sh.tun.send_multiple(&mut self.gro, &mut self.tunbufs[..n], VNET) {
+            self.tun_errors += 1;
+            if self.tun_errors.is_power_of_two() {
+                tracing::warn!(iface = %self.sh.name, errors = self.tun_errors, "tun write: {e}");
+            }
+        }
+    }
+}
