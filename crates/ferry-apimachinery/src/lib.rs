@@ -14,9 +14,11 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod patch;
 pub mod selector;
 
 pub use error::Error;
+pub use patch::{json_patch, merge_patch, strategic_merge_patch};
 pub use selector::{
     FieldSelector, LabelSelector, Operator, Requirement, field_value, label_selector_from_api,
 };
