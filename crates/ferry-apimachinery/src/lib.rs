@@ -16,9 +16,11 @@
 mod error;
 pub mod patch;
 pub mod selector;
+pub mod table;
 
 pub use error::Error;
 pub use patch::{json_patch, merge_patch, strategic_merge_patch};
 pub use selector::{
     FieldSelector, LabelSelector, Operator, Requirement, field_value, label_selector_from_api,
 };
+pub use table::{TablePrinter, human_age, jsonpath};
