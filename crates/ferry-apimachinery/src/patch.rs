@@ -2,7 +2,7 @@
 //!
 //! - `application/merge-patch+json`: [`merge_patch`] (RFC 7386), also what
 //!   kubectl sends for custom resources;
-//! - `application/json-patch+json`: [`json_patch`] (RFC 6902);
+//! - `application/json-patch+json`: [`json_patch()`] (RFC 6902);
 //! - `application/strategic-merge-patch+json`: [`strategic_merge_patch`],
 //!   what `kubectl apply` / `label` / `annotate` / `patch` send for built-in
 //!   kinds. Lists merge by key where Kubernetes declares
