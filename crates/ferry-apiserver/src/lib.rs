@@ -4,12 +4,25 @@
 //! cluster a Kubernetes API that kubectl and kube-rs use as they would a real
 //! one: discovery, CRDs, get/list/watch, create/update/patch/delete, status
 //! subresources, finalizers, server-side tables, TLS and bearer tokens.
-//! Objects live in a SQLite revision log (see [`store`]). It is not a full
-//! kube-apiserver: no admission webhooks, no aggregation, no protobuf, and no
-//! controllers besides namespace cleanup and garbage collection of owned objects.
+//! Objects live in a SQLite revision log (see [`store`]).
+//!
+//! It is not a full kube-apiserver: no admission webhooks, no aggregation,
+//! no protobuf, no schema validation of custom resources, and no controllers
+//! besides namespace cleanup and garbage collection of owned objects.
 #![forbid(unsafe_code)]
 
+mod app;
+pub mod auth;
+mod controllers;
 pub mod error;
+mod http;
+mod metrics;
+mod objects;
+mod ops;
+pub mod registry;
 pub mod store;
+pub mod tls;
 
+pub use app::{App, Config, RunningServer, create_token, db_path, start};
+pub use auth::Identity;
 pub use error::{Error, Result};

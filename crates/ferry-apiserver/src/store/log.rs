@@ -235,9 +235,9 @@ impl Writer {
             }
             Write::Delete { .. } => {
                 // The precondition guarantees the object exists.
-                let last = current.clone().ok_or(WriteOutcomeError::Rejected(
-                    WriteRejection::NotFound,
-                ))?;
+                let last = current
+                    .clone()
+                    .ok_or(WriteOutcomeError::Rejected(WriteRejection::NotFound))?;
                 let mut object = last
                     .value()
                     .map_err(|e| WriteOutcomeError::Storage(e.to_string()))?;

@@ -150,6 +150,9 @@ pub(crate) struct State {
     pub compacted: u64,
 }
 
+/// A list result: (revision of the view, (key, object) pairs, more remain).
+pub type Listing = (u64, Vec<(Arc<str>, Arc<Stored>)>, bool);
+
 /// A handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -245,7 +248,7 @@ impl Store {
         after: Option<&str>,
         limit: Option<usize>,
         mut keep: impl FnMut(&str, &Stored) -> bool,
-    ) -> (u64, Vec<(Arc<str>, Arc<Stored>)>, bool) {
+    ) -> Listing {
         let state = self.read_state();
         let start: &str = match after {
             Some(after) if after >= prefix => after,

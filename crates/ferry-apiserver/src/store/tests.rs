@@ -16,14 +16,23 @@ async fn writes_survive_reopen_and_revisions_grow() {
     let path = dir.path().join("state.db");
     {
         let store = Store::open(&path).unwrap();
-        let a = store.write(put("/core/configmaps/ns/a", "a", Precondition::Absent)).await.unwrap();
-        let b = store.write(put("/core/configmaps/ns/b", "b", Precondition::Absent)).await.unwrap();
+        let a = store
+            .write(put("/core/configmaps/ns/a", "a", Precondition::Absent))
+            .await
+            .unwrap();
+        let b = store
+            .write(put("/core/configmaps/ns/b", "b", Precondition::Absent))
+            .await
+            .unwrap();
         assert!(b.rev > a.rev);
         assert_eq!(a.kind, EventKind::Added);
         let v = a.object.value().unwrap();
         assert_eq!(v["metadata"]["resourceVersion"], a.rev.to_string());
         store
-            .write(Write::Delete { key: "/core/configmaps/ns/a".into(), precondition: Precondition::Exists })
+            .write(Write::Delete {
+                key: "/core/configmaps/ns/a".into(),
+                precondition: Precondition::Exists,
+            })
             .await
             .unwrap();
     }
@@ -38,14 +47,38 @@ async fn writes_survive_reopen_and_revisions_grow() {
 async fn preconditions_are_enforced() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("s.db")).unwrap();
-    let a = store.write(put("/k/a", "a", Precondition::Absent)).await.unwrap();
-    let err = store.write(put("/k/a", "a", Precondition::Absent)).await.unwrap_err();
-    assert!(matches!(err, WriteOutcomeError::Rejected(WriteRejection::AlreadyExists)));
-    let err = store.write(put("/k/a", "a", Precondition::Revision(a.rev + 7))).await.unwrap_err();
-    assert!(matches!(err, WriteOutcomeError::Rejected(WriteRejection::Conflict)));
-    let err = store.write(put("/k/zz", "zz", Precondition::Exists)).await.unwrap_err();
-    assert!(matches!(err, WriteOutcomeError::Rejected(WriteRejection::NotFound)));
-    let m = store.write(put("/k/a", "a", Precondition::Revision(a.rev))).await.unwrap();
+    let a = store
+        .write(put("/k/a", "a", Precondition::Absent))
+        .await
+        .unwrap();
+    let err = store
+        .write(put("/k/a", "a", Precondition::Absent))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        WriteOutcomeError::Rejected(WriteRejection::AlreadyExists)
+    ));
+    let err = store
+        .write(put("/k/a", "a", Precondition::Revision(a.rev + 7)))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        WriteOutcomeError::Rejected(WriteRejection::Conflict)
+    ));
+    let err = store
+        .write(put("/k/zz", "zz", Precondition::Exists))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        WriteOutcomeError::Rejected(WriteRejection::NotFound)
+    ));
+    let m = store
+        .write(put("/k/a", "a", Precondition::Revision(a.rev)))
+        .await
+        .unwrap();
     assert_eq!(m.kind, EventKind::Modified);
 }
 
@@ -57,7 +90,13 @@ async fn concurrent_writes_are_group_committed_without_losing_any() {
     for i in 0..64 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store.write(put(&format!("/k/{i}"), &i.to_string(), Precondition::Absent)).await
+            store
+                .write(put(
+                    &format!("/k/{i}"),
+                    &i.to_string(),
+                    Precondition::Absent,
+                ))
+                .await
         }));
     }
     let mut revs = Vec::new();
@@ -75,10 +114,17 @@ async fn history_replays_and_compaction_expires_old_revisions() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("s.db")).unwrap();
     for i in 0..10 {
-        let pre = if i == 0 { Precondition::Absent } else { Precondition::Exists };
+        let pre = if i == 0 {
+            Precondition::Absent
+        } else {
+            Precondition::Exists
+        };
         store.write(put("/k/a", "a", pre)).await.unwrap();
     }
-    store.write(put("/other/x", "x", Precondition::Absent)).await.unwrap();
+    store
+        .write(put("/other/x", "x", Precondition::Absent))
+        .await
+        .unwrap();
     let events = store.history("/k/", 0, store.revision()).await.unwrap();
     assert_eq!(events.len(), 10);
     assert_eq!(events[0].kind, EventKind::Added);
@@ -100,9 +146,19 @@ async fn list_pages_by_key() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("s.db")).unwrap();
     for i in 0..5 {
-        store.write(put(&format!("/k/ns/{i}"), &i.to_string(), Precondition::Absent)).await.unwrap();
+        store
+            .write(put(
+                &format!("/k/ns/{i}"),
+                &i.to_string(),
+                Precondition::Absent,
+            ))
+            .await
+            .unwrap();
     }
-    store.write(put("/k/nt/9", "9", Precondition::Absent)).await.unwrap();
+    store
+        .write(put("/k/nt/9", "9", Precondition::Absent))
+        .await
+        .unwrap();
     let (_, page, more) = store.list("/k/ns/", None, Some(2), |_, _| true);
     assert_eq!(page.len(), 2);
     assert!(more);

@@ -1,0 +1,166 @@
+//! HTTP: TLS (HTTP/1.1 and HTTP/2), authentication, routing, metrics.
+
+mod discovery;
+mod path;
+mod resource;
+mod table;
+mod watch;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch as watch_channel;
+use tokio_rustls::TlsAcceptor;
+
+use crate::app::App;
+use crate::auth::Identity;
+use crate::error::Error;
+use crate::metrics::{RequestLabels, VerbLabels};
+
+/// Accepts TLS connections until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Arc<App>,
+    mut shutdown: watch_channel::Receiver<bool>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let router = axum::Router::new()
+        .fallback(dispatch)
+        .with_state(app.clone());
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let tls = match acceptor.accept(tcp).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+            };
+            let builder = auto::Builder::new(TokioExecutor::new());
+            if let Err(e) = builder
+                .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                .await
+            {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+/// A JSON response.
+pub(crate) fn json_bytes(code: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut resp = Response::new(Body::from(body.into()));
+    *resp.status_mut() = code;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// A JSON response from a value.
+pub(crate) fn json_value(code: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    json_bytes(code, serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// A Kubernetes `Status` for an error.
+pub(crate) fn error_response(e: &Error) -> Response<Body> {
+    let code = StatusCode::from_u16(e.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if code.is_server_error() {
+        tracing::error!(error = %e, "request failed");
+    }
+    json_value(code, &e.to_status())
+}
+
+fn bearer(req: &Request<Body>) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+async fn dispatch(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let started = Instant::now();
+    let path = req.uri().path().to_string();
+    let (verb, resource, resp) = route(&app, req).await;
+    let code = resp.status().as_u16();
+    app.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            verb: verb.to_string(),
+            resource,
+            code,
+        })
+        .inc();
+    let elapsed = started.elapsed();
+    app.metrics
+        .latency
+        .get_or_create(&VerbLabels {
+            verb: verb.to_string(),
+        })
+        .observe(elapsed.as_secs_f64());
+    tracing::debug!(verb, %path, code, micros = elapsed.as_micros() as u64, "request");
+    resp
+}
+
+/// Handles one request; returns (verb, resource) for metrics with the response.
+async fn route(app: &Arc<App>, req: Request<Body>) -> (&'static str, String, Response<Body>) {
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    match path.as_str() {
+        "/healthz" | "/livez" | "/readyz" => {
+            let mut resp = Response::new(Body::from("ok"));
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            return ("health", String::new(), resp);
+        }
+        "/version" => return ("get", String::new(), discovery::version()),
+        _ => {}
+    }
+    let identity = match bearer(&req).map(|t| app.tokens.authenticate(t)) {
+        Some(Ok(Some(identity))) => identity,
+        Some(Err(e)) => return ("auth", String::new(), error_response(&e)),
+        _ => return ("auth", String::new(), error_response(&Error::Unauthorized)),
+    };
+    if path == "/metrics" {
+        let mut resp = Response::new(Body::from(app.metrics.render()));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        return ("get", String::new(), resp);
+    }
+    if let Some(resp) = discovery::handle(app, &path, req.uri().query()) {
+        return ("get", String::new(), resp);
+    }
+    resource::handle(app.clone(), identity_arc(identity), req).await
+}
+
+fn identity_arc(identity: Identity) -> Arc<Identity> {
+    Arc::new(identity)
+}

@@ -1,0 +1,484 @@
+//! The resource verbs: get, list, watch, create, update, patch, delete,
+//! deletecollection, and the `/status` subresource.
+
+use std::cell::OnceCell;
+use std::sync::Arc;
+
+use axum::body::Body;
+use base64::Engine;
+use bytes::Bytes;
+use ferry_apimachinery::selector::{FieldSelector, LabelSelector, field_value};
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+use super::path::{Query, ResourcePath};
+use super::table::{self, IncludeObject};
+use super::{error_response, json_bytes, json_value};
+use crate::app::App;
+use crate::auth::Identity;
+use crate::error::{Error, Result};
+use crate::ops::{self, DeleteOptions, Mutation, PatchKind, WriteOptions};
+use crate::registry::ResourceDef;
+use crate::store::Stored;
+
+/// Everything a verb needs about its request.
+pub(super) struct Ctx {
+    pub app: Arc<App>,
+    pub identity: Arc<Identity>,
+    pub def: Arc<ResourceDef>,
+    pub path: ResourcePath,
+    pub query: Query,
+    pub headers: http::HeaderMap,
+}
+
+pub(super) async fn handle(
+    app: Arc<App>,
+    identity: Arc<Identity>,
+    req: Request<Body>,
+) -> (&'static str, String, Response<Body>) {
+    let Some(path) = ResourcePath::parse(req.uri().path()) else {
+        return (
+            "unknown",
+            String::new(),
+            error_response(&Error::NoSuchResource),
+        );
+    };
+    let Some(def) = app.registry.get(&path.group, &path.version, &path.plural) else {
+        return (
+            "unknown",
+            String::new(),
+            error_response(&Error::NoSuchResource),
+        );
+    };
+    let resource = def.qualified();
+    let verb = verb_of(req.method(), &path, &Query::parse(req.uri().query()));
+    let result = run(app, identity, def, path, req).await;
+    let resp = result.unwrap_or_else(|e| error_response(&e));
+    (verb, resource, resp)
+}
+
+fn verb_of(method: &Method, path: &ResourcePath, query: &Query) -> &'static str {
+    match (method.as_str(), path.name.is_some()) {
+        ("GET", true) => "get",
+        ("GET", false) if query.flag("watch") => "watch",
+        ("GET", false) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        _ => "unknown",
+    }
+}
+
+async fn run(
+    app: Arc<App>,
+    identity: Arc<Identity>,
+    def: Arc<ResourceDef>,
+    path: ResourcePath,
+    req: Request<Body>,
+) -> Result<Response<Body>> {
+    if path.namespace.is_some() && !def.namespaced {
+        return Err(Error::NoSuchResource);
+    }
+    let status_only = match path.subresource.as_deref() {
+        None => false,
+        Some("status") if def.status => true,
+        Some(_) => return Err(Error::NoSuchResource),
+    };
+    let query = Query::parse(req.uri().query());
+    let method = req.method().clone();
+    let headers = req.headers().clone();
+    let body = read_body(&app, req.into_body(), &headers).await?;
+    let ctx = Ctx {
+        app,
+        identity,
+        def,
+        path,
+        query,
+        headers,
+    };
+    let opts = WriteOptions {
+        dry_run: ctx.query.get("dryRun").is_some_and(|v| !v.is_empty()),
+        status_only,
+    };
+    let name = ctx.path.name.clone();
+    match (method, name) {
+        (Method::GET, Some(name)) => get(&ctx, &name),
+        (Method::GET, None) if ctx.query.flag("watch") => super::watch::serve(ctx).await,
+        (Method::GET, None) => list(&ctx),
+        (Method::POST, None) if !status_only => create(&ctx, &body, opts).await,
+        (Method::PUT, Some(name)) => update(&ctx, &name, &body, opts).await,
+        (Method::PATCH, Some(name)) => patch(&ctx, &name, &body, opts).await,
+        (Method::DELETE, Some(name)) if !status_only => delete(&ctx, &name, &body).await,
+        (Method::DELETE, None) => delete_collection(&ctx, &body).await,
+        _ => Err(Error::MethodNotAllowed),
+    }
+}
+
+async fn read_body(app: &App, mut body: Body, headers: &http::HeaderMap) -> Result<Bytes> {
+    let limit = app.body_limit;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    // Past the limit we still drain (up to a cap) instead of hanging up, so
+    // that HTTP/2 clients read our 413 rather than a reset stream.
+    let drain_cap = limit.saturating_mul(4).max(16 * 1024 * 1024);
+    if declared.is_some_and(|n| n > drain_cap) {
+        return Err(Error::TooLarge { limit });
+    }
+    let mut out = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| Error::BadRequest(format!("reading the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= limit {
+                out.extend_from_slice(&data);
+            } else if seen > drain_cap {
+                break;
+            }
+        }
+    }
+    if seen > limit {
+        return Err(Error::TooLarge { limit });
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Parses a JSON (or YAML) body.
+pub(super) fn parse_body(headers: &http::HeaderMap, body: &[u8]) -> Result<Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::BadRequest("the request body is empty".into()));
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.contains("protobuf") || content_type.contains("cbor") {
+        return Err(Error::UnsupportedMediaType(format!(
+            "ferry apiserver accepts JSON and YAML bodies, not {content_type}; create built-in objects with `kubectl apply -f` or `kubectl create -f`"
+        )));
+    }
+    let parsed = if content_type.contains("yaml") {
+        serde_yaml_ng::from_slice::<Value>(body).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice::<Value>(body).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|e| Error::BadRequest(format!("the request body could not be decoded: {e}")))
+}
+
+fn object_response(code: StatusCode, stored: &Stored) -> Response<Body> {
+    json_bytes(code, stored.json.clone())
+}
+
+fn not_found(ctx: &Ctx, name: &str) -> Error {
+    Error::NotFound {
+        resource: ctx.def.qualified(),
+        name: name.into(),
+    }
+}
+
+fn get(ctx: &Ctx, name: &str) -> Result<Response<Body>> {
+    let key = ctx.def.key(ctx.path.namespace.as_deref(), name);
+    let stored = ctx
+        .app
+        .store
+        .get(&key)
+        .ok_or_else(|| not_found(ctx, name))?;
+    if table::wants_table(&ctx.headers) {
+        let include = IncludeObject::parse(ctx.query.get("includeObject"));
+        let t = table::table(
+            &ctx.def,
+            &[stored.value()?],
+            include,
+            json!({"resourceVersion": stored.rev.to_string()}),
+            true,
+        );
+        return Ok(json_value(StatusCode::OK, &t));
+    }
+    Ok(object_response(StatusCode::OK, &stored))
+}
+
+/// Label and field selection over stored objects.
+pub(super) struct Filter {
+    labels: LabelSelector,
+    fields: FieldSelector,
+    namespaced: bool,
+}
+
+impl Filter {
+    pub fn from_query(query: &Query, def: &ResourceDef) -> Result<Self> {
+        let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
+            .map_err(|e| Error::BadRequest(e.to_string()))?;
+        let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
+            .map_err(|e| Error::BadRequest(e.to_string()))?;
+        Ok(Filter {
+            labels,
+            fields,
+            namespaced: def.namespaced,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+
+    pub fn matches(&self, key: &str, stored: &Stored) -> bool {
+        if !self.labels.matches(&stored.labels) {
+            return false;
+        }
+        if self.fields.is_empty() {
+            return true;
+        }
+        let mut parts = key.rsplit('/');
+        let name = parts.next().unwrap_or("");
+        let namespace = if self.namespaced {
+            parts.next().unwrap_or("")
+        } else {
+            ""
+        };
+        let parsed: OnceCell<Value> = OnceCell::new();
+        self.fields.matches_with(|field| match field {
+            "metadata.name" => Some(name.to_string()),
+            "metadata.namespace" => Some(namespace.to_string()),
+            other => {
+                let value = parsed.get_or_init(|| stored.value().unwrap_or(Value::Null));
+                field_value(value, other)
+            }
+        })
+    }
+}
+
+fn encode_continue(key: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_bytes())
+}
+
+fn decode_continue(token: &str, prefix: &str) -> Result<String> {
+    let bad = || Error::BadRequest(format!("invalid continue token {token:?}"));
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| bad())?;
+    let key = String::from_utf8(raw).map_err(|_| bad())?;
+    if !key.starts_with(prefix) {
+        return Err(bad());
+    }
+    Ok(key)
+}
+
+fn list(ctx: &Ctx) -> Result<Response<Body>> {
+    let filter = Filter::from_query(&ctx.query, &ctx.def)?;
+    let prefix = ctx.def.collection_prefix(ctx.path.namespace.as_deref());
+    let limit = match ctx.query.get("limit") {
+        None | Some("") | Some("0") => None,
+        Some(l) => Some(
+            l.parse::<usize>()
+                .map_err(|_| Error::BadRequest(format!("invalid limit {l:?}")))?,
+        ),
+    };
+    let after = match ctx.query.get("continue") {
+        None | Some("") => None,
+        Some(token) => Some(decode_continue(token, &prefix)?),
+    };
+    let (rev, items, more) = ctx
+        .app
+        .store
+        .list(&prefix, after.as_deref(), limit, |k, s| {
+            filter.matches(k, s)
+        });
+    let mut metadata = json!({"resourceVersion": rev.to_string()});
+    if more && let Some((last, _)) = items.last() {
+        metadata["continue"] = json!(encode_continue(last));
+    }
+    if table::wants_table(&ctx.headers) {
+        let include = IncludeObject::parse(ctx.query.get("includeObject"));
+        let objects: Vec<Value> = items
+            .iter()
+            .map(|(_, s)| s.value())
+            .collect::<Result<_>>()?;
+        let t = table::table(&ctx.def, &objects, include, metadata, true);
+        return Ok(json_value(StatusCode::OK, &t));
+    }
+    // Objects are stored serialized: splice them into the list unparsed.
+    let head = json!({
+        "kind": format!("{}List", ctx.def.kind),
+        "apiVersion": ctx.def.api_version(),
+        "metadata": metadata,
+    });
+    let head = serde_json::to_vec(&head).map_err(|e| Error::Internal(e.to_string()))?;
+    let size: usize = items.iter().map(|(_, s)| s.json.len() + 1).sum();
+    let mut out = Vec::with_capacity(head.len() + size + 16);
+    out.extend_from_slice(&head[..head.len() - 1]);
+    out.extend_from_slice(b",\"items\":[");
+    for (i, (_, s)) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&s.json);
+    }
+    out.extend_from_slice(b"]}");
+    Ok(json_bytes(StatusCode::OK, out))
+}
+
+async fn create(ctx: &Ctx, body: &[u8], opts: WriteOptions) -> Result<Response<Body>> {
+    let object = parse_body(&ctx.headers, body)?;
+    let stored = ops::create(
+        &ctx.app,
+        &ctx.identity,
+        &ctx.def,
+        ctx.path.namespace.as_deref(),
+        object,
+        opts,
+    )
+    .await?;
+    Ok(object_response(StatusCode::CREATED, &stored))
+}
+
+async fn update(ctx: &Ctx, name: &str, body: &[u8], opts: WriteOptions) -> Result<Response<Body>> {
+    let object = parse_body(&ctx.headers, body)?;
+    let (stored, created) = ops::update(
+        &ctx.app,
+        &ctx.identity,
+        &ctx.def,
+        ctx.path.namespace.as_deref(),
+        name,
+        Mutation::Replace(object),
+        opts,
+    )
+    .await?;
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(object_response(code, &stored))
+}
+
+fn patch_kind(headers: &http::HeaderMap) -> Result<PatchKind> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim();
+    match media {
+        "application/json-patch+json" => Ok(PatchKind::Json),
+        "application/merge-patch+json" => Ok(PatchKind::Merge),
+        "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
+        "application/apply-patch+yaml" | "application/apply-patch+json" => Ok(PatchKind::Apply),
+        other => Err(Error::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format ({other:?}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml"
+        ))),
+    }
+}
+
+async fn patch(ctx: &Ctx, name: &str, body: &[u8], opts: WriteOptions) -> Result<Response<Body>> {
+    let kind = patch_kind(&ctx.headers)?;
+    // Apply bodies are YAML (a JSON document is valid YAML).
+    let value = if kind == PatchKind::Apply {
+        serde_yaml_ng::from_slice::<Value>(body)
+            .map_err(|e| Error::BadRequest(format!("the request body could not be decoded: {e}")))?
+    } else {
+        serde_json::from_slice::<Value>(body)
+            .map_err(|e| Error::BadRequest(format!("the request body could not be decoded: {e}")))?
+    };
+    let (stored, created) = ops::update(
+        &ctx.app,
+        &ctx.identity,
+        &ctx.def,
+        ctx.path.namespace.as_deref(),
+        name,
+        Mutation::Patch(kind, value),
+        opts,
+    )
+    .await?;
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(object_response(code, &stored))
+}
+
+fn delete_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions> {
+    let mut opts = if body.iter().all(u8::is_ascii_whitespace) {
+        DeleteOptions::default()
+    } else {
+        DeleteOptions::from_body(&parse_body(&ctx.headers, body)?)?
+    };
+    if ctx.query.get("dryRun").is_some_and(|v| !v.is_empty()) {
+        opts.dry_run = true;
+    }
+    Ok(opts)
+}
+
+async fn delete(ctx: &Ctx, name: &str, body: &[u8]) -> Result<Response<Body>> {
+    let opts = delete_options(ctx, body)?;
+    let stored = ops::delete(
+        &ctx.app,
+        &ctx.identity,
+        &ctx.def,
+        ctx.path.namespace.as_deref(),
+        name,
+        &opts,
+    )
+    .await?;
+    Ok(object_response(StatusCode::OK, &stored))
+}
+
+async fn delete_collection(ctx: &Ctx, body: &[u8]) -> Result<Response<Body>> {
+    let opts = delete_options(ctx, body)?;
+    let filter = Filter::from_query(&ctx.query, &ctx.def)?;
+    let prefix = ctx.def.collection_prefix(ctx.path.namespace.as_deref());
+    let (rev, items, _) = ctx
+        .app
+        .store
+        .list(&prefix, None, None, |k, s| filter.matches(k, s));
+    // A scoped identity deletes all of the selection or nothing.
+    for (_, stored) in &items {
+        let name = stored
+            .value()
+            .ok()
+            .map(|v| crate::objects::meta_str(&v, "name").to_string())
+            .unwrap_or_default();
+        crate::auth::check_write(
+            &ctx.identity,
+            &ctx.def.qualified(),
+            &name,
+            Some(&stored.labels),
+            None,
+        )?;
+    }
+    let mut deleted = Vec::new();
+    for (_, stored) in items {
+        let value = stored.value()?;
+        let name = crate::objects::meta_str(&value, "name").to_string();
+        let ns = crate::objects::meta_str(&value, "namespace").to_string();
+        let ns = (!ns.is_empty()).then_some(ns);
+        match ops::delete(
+            &ctx.app,
+            &ctx.identity,
+            &ctx.def,
+            ns.as_deref(),
+            &name,
+            &opts,
+        )
+        .await
+        {
+            Ok(s) => deleted.push(s.value()?),
+            Err(Error::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(json_value(
+        StatusCode::OK,
+        &json!({
+            "kind": format!("{}List", ctx.def.kind),
+            "apiVersion": ctx.def.api_version(),
+            "metadata": {"resourceVersion": rev.to_string()},
+            "items": deleted,
+        }),
+    ))
+}
