@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what ferry's build, tests, demo and benchmarks need on Debian 12.
+# Idempotent: packages already present are not fetched again.
+set -euo pipefail
+
+PACKAGES=(
+  iproute2 nftables iptables iputils-ping dnsutils iperf3 procps psmisc
+  wireguard-go wireguard-tools etcd-server etcd-client tcpdump curl ca-certificates
+)
+
+need_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: installing packages needs root (run with sudo)" >&2
+    exit 1
+  fi
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  need_root
+  echo "setup.sh: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup.sh: cargo not found; install Rust 1.95 (rustup) first" >&2
+  exit 1
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "setup.sh: installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+command -v kubectl >/dev/null || echo "setup.sh: note: kubectl not found; the kubectl tests will fail" >&2
+echo "setup.sh: ready"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: formatting, clippy, and the whole test suite.
+# Tests that build network namespaces need root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+INSTA_UPDATE=no cargo nextest run --workspace --locked --no-fail-fast "$@"
