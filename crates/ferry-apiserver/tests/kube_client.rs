@@ -1,6 +1,8 @@
 //! kube-rs against a real `ferry apiserver`: CRUD, list/watch, reflector,
 //! optimistic concurrency, finalizers, status, CRD registration, 410 + relist.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use ferry_api::{ServiceImport, all_crds};
