@@ -3,8 +3,11 @@
 //! Tokens are random 256-bit strings; only their SHA-256 is stored, in the
 //! `tokens` table of the server's database, so reading the data directory
 //! does not reveal a usable credential. Two kinds of identity exist:
-//! `admin` (everything) and `cluster:<id>` (read everything; write only
-//! objects labelled `ferry.dev/cluster=<id>`, and never change that label).
+//! `admin` (everything), `cluster:<id>` (read everything; write only
+//! objects labelled `ferry.dev/cluster=<id>`, and never change that label),
+//! and `joiner` (read everything; create ServiceAccounts labelled with a
+//! cluster id and request their tokens — the credential `ferry join` uses to
+//! mint a cluster's own token).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -24,6 +27,7 @@ pub const CLUSTER_LABEL: &str = "ferry.dev/cluster";
 pub enum Identity {
     Admin,
     Cluster(String),
+    Joiner,
 }
 
 impl Identity {
@@ -31,6 +35,7 @@ impl Identity {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "admin" => Some(Identity::Admin),
+            "joiner" => Some(Identity::Joiner),
             _ => s
                 .strip_prefix("cluster:")
                 .filter(|id| !id.is_empty())
@@ -43,6 +48,7 @@ impl std::fmt::Display for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Identity::Admin => f.write_str("admin"),
+            Identity::Joiner => f.write_str("joiner"),
             Identity::Cluster(id) => write!(f, "cluster:{id}"),
         }
     }
@@ -151,8 +157,21 @@ pub fn check_write(
     old: Option<&BTreeMap<String, String>>,
     new: Option<&BTreeMap<String, String>>,
 ) -> Result<()> {
-    let Identity::Cluster(id) = identity else {
-        return Ok(());
+    let id = match identity {
+        Identity::Admin => return Ok(()),
+        Identity::Cluster(id) => id,
+        Identity::Joiner => {
+            let labelled = |labels: &BTreeMap<String, String>| {
+                labels.get(CLUSTER_LABEL).is_some_and(|v| !v.is_empty())
+            };
+            if resource == "serviceaccounts" && old.is_none_or(labelled) && new.is_none_or(labelled)
+            {
+                return Ok(());
+            }
+            return Err(Error::Forbidden(format!(
+                "{resource} \"{name}\" is forbidden: User \"joiner\" may only write ServiceAccounts labelled {CLUSTER_LABEL}"
+            )));
+        }
     };
     let owns = |labels: &BTreeMap<String, String>| {
         labels.get(CLUSTER_LABEL).map(String::as_str) == Some(id.as_str())

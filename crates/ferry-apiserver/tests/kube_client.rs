@@ -8,7 +8,8 @@ use std::time::Duration;
 use ferry_api::{ServiceImport, all_crds};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
@@ -409,4 +410,67 @@ async fn watch_past_compaction_is_410_and_a_relist_recovers() {
         .unwrap()
         .unwrap();
     assert!(matches!(ev, Some(WatchEvent::Deleted(_))));
+}
+
+#[tokio::test]
+async fn joiner_mints_cluster_tokens_through_token_requests() {
+    let s = server().await;
+    let admin_kc = s.running.as_ref().unwrap().admin_kubeconfig.clone();
+    let dir = admin_kc.parent().unwrap().to_path_buf();
+    let joiner = ferry_apiserver::create_token(&dir, &ferry_apiserver::Identity::Joiner).unwrap();
+    let client_with = |token: String| {
+        let admin_kc = admin_kc.clone();
+        async move {
+            let mut kc = Kubeconfig::read_from(&admin_kc).unwrap();
+            for user in &mut kc.auth_infos {
+                if let Some(info) = user.auth_info.as_mut() {
+                    info.token = Some(token.clone().into());
+                }
+            }
+            Client::try_from(
+                Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                    .await
+                    .unwrap(),
+            )
+            .unwrap()
+        }
+    };
+    let j = client_with(joiner).await;
+    let sas: Api<ServiceAccount> = Api::namespaced(j.clone(), "default");
+    let unlabelled: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "plain"}})).unwrap();
+    let denied = sas.create(&PostParams::default(), &unlabelled).await;
+    assert!(matches!(denied, Err(kube::Error::Api(e)) if e.code == 403));
+    let sa: ServiceAccount = serde_json::from_value(json!({
+        "metadata": {"name": "cluster-c7", "labels": {"ferry.dev/cluster": "c7"}}
+    }))
+    .unwrap();
+    sas.create(&PostParams::default(), &sa).await.unwrap();
+    let request: TokenRequest = serde_json::from_value(json!({"spec": {"audiences": []}})).unwrap();
+    let minted = sas
+        .create_token_request("cluster-c7", &PostParams::default(), &request)
+        .await
+        .unwrap();
+    let token = minted.status.unwrap().token;
+    let c7 = client_with(token).await;
+    let cms: Api<ConfigMap> = Api::namespaced(c7, "default");
+    cms.create(
+        &PostParams::default(),
+        &cm("mine", json!({"ferry.dev/cluster": "c7"})),
+    )
+    .await
+    .unwrap();
+    let other = cms
+        .create(
+            &PostParams::default(),
+            &cm("theirs", json!({"ferry.dev/cluster": "c8"})),
+        )
+        .await;
+    assert!(matches!(other, Err(kube::Error::Api(e)) if e.code == 403));
+    // The joiner itself cannot write anything else.
+    let jcms: Api<ConfigMap> = Api::namespaced(j, "default");
+    let denied = jcms
+        .create(&PostParams::default(), &cm("j", json!({})))
+        .await;
+    assert!(matches!(denied, Err(kube::Error::Api(e)) if e.code == 403));
 }

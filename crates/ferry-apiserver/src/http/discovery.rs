@@ -99,6 +99,17 @@ fn resource_list(app: &App, group: &str, version: &str) -> Option<Value> {
     let mut resources = Vec::new();
     for d in &defs {
         resources.push(d.api_resource());
+        if d.group.is_empty() && d.plural == "serviceaccounts" {
+            resources.push(json!({
+                "name": "serviceaccounts/token",
+                "singularName": "",
+                "namespaced": true,
+                "group": "authentication.k8s.io",
+                "version": "v1",
+                "kind": "TokenRequest",
+                "verbs": ["create"],
+            }));
+        }
         if d.status {
             resources.push(json!({
                 "name": format!("{}/status", d.plural),

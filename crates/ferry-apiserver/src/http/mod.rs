@@ -4,6 +4,7 @@ mod discovery;
 mod path;
 mod resource;
 mod table;
+mod token;
 mod watch;
 
 use std::sync::Arc;

@@ -85,8 +85,10 @@ async fn run(
     let status_only = match path.subresource.as_deref() {
         None => false,
         Some("status") if def.status => true,
+        Some("token") if def.group.is_empty() && def.plural == "serviceaccounts" => false,
         Some(_) => return Err(Error::NoSuchResource),
     };
+    let token_request = path.subresource.as_deref() == Some("token");
     let query = Query::parse(req.uri().query());
     let method = req.method().clone();
     let headers = req.headers().clone();
@@ -105,6 +107,8 @@ async fn run(
     };
     let name = ctx.path.name.clone();
     match (method, name) {
+        (Method::POST, Some(name)) if token_request => super::token::create(&ctx, &name, &body),
+        _ if token_request => Err(Error::MethodNotAllowed),
         (Method::GET, Some(name)) => get(&ctx, &name),
         (Method::GET, None) if ctx.query.flag("watch") => super::watch::serve(ctx).await,
         (Method::GET, None) => list(&ctx),

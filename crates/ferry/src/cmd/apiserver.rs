@@ -66,17 +66,22 @@ enum TokenAction {
     /// Mint a token and print it. Only its hash is stored.
     ///
     /// With --cluster ID the token may read everything but write only objects
-    /// labelled ferry.dev/cluster=ID; with --admin it may do anything.
+    /// labelled ferry.dev/cluster=ID; with --joiner it may read everything and
+    /// mint cluster tokens through ServiceAccount TokenRequests (what
+    /// `ferry join` uses); with --admin it may do anything.
     Create {
         /// The server's data directory.
         #[arg(long, env = "FERRY_APISERVER_DATA_DIR", default_value_os_t = default_data_dir())]
         data_dir: PathBuf,
         /// Cluster id the token is scoped to.
-        #[arg(long, required_unless_present = "admin", conflicts_with = "admin")]
+        #[arg(long, required_unless_present_any = ["admin", "joiner"], conflicts_with_all = ["admin", "joiner"])]
         cluster: Option<String>,
         /// Mint an admin token instead.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "joiner")]
         admin: bool,
+        /// Mint a joiner token instead.
+        #[arg(long)]
+        joiner: bool,
     },
 }
 
@@ -96,9 +101,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             data_dir,
             cluster,
             admin,
+            joiner,
         })) => {
             let identity = match (cluster, admin) {
                 (_, true) => Identity::Admin,
+                (None, false) if joiner => Identity::Joiner,
                 (Some(id), false) => {
                     anyhow::ensure!(
                         is_dns_label(&id),
