@@ -26,6 +26,8 @@
 mod config;
 mod error;
 mod fastpath;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod proto;
 mod runtime;
 

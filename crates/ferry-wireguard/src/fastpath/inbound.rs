@@ -19,9 +19,33 @@ const RX_BUF: usize = 65_536;
 const TUN_BATCH: usize = 128;
 const VNET: usize = tun_rs::VIRTIO_NET_HDR_LEN;
 
+/// Where the receive path sends replies (handshake responses, cookies, queued
+/// packets) and counts drops: the real socket, or nothing (fuzzing).
+pub(crate) trait Wire {
+    fn send(&self, dst: SocketAddr, contents: &[u8]);
+    fn name(&self) -> &str;
+    fn counters(&self) -> &super::Counters;
+    fn write_tun(&self, gro: &mut tun_rs::GROTable, bufs: &mut [Vec<u8>]) -> io::Result<()>;
+}
+
+impl Wire for Shared {
+    fn send(&self, dst: SocketAddr, contents: &[u8]) {
+        let _ = self.udp.send(dst, contents, None);
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn counters(&self) -> &super::Counters {
+        &self.counters
+    }
+    fn write_tun(&self, gro: &mut tun_rs::GROTable, bufs: &mut [Vec<u8>]) -> io::Result<()> {
+        self.tun.send_multiple(gro, bufs, VNET).map(|_| ())
+    }
+}
+
 /// Per-thread reusable buffers and the pending TUN batch.
-pub(crate) struct Inbound<'a> {
-    sh: &'a Shared,
+pub(crate) struct Inbound<'a, W: Wire> {
+    sh: &'a W,
     tunbufs: Vec<Vec<u8>>,
     pending: usize,
     gro: tun_rs::GROTable,
@@ -38,7 +62,11 @@ pub(crate) fn run_inbound(sh: &Shared) {
             let mut iovs: Vec<IoSliceMut<'_>> = rx.iter_mut().map(|b| IoSliceMut::new(b)).collect();
             match sh.udp.recv(&mut iovs, &mut meta) {
                 Ok(n) => n,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    sh.udp.wait_readable(200);
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     tracing::debug!(iface = %sh.name, "udp recv: {e}");
                     continue;
@@ -56,8 +84,8 @@ pub(crate) fn run_inbound(sh: &Shared) {
     }
 }
 
-impl<'a> Inbound<'a> {
-    pub(crate) fn new(sh: &'a Shared) -> Self {
+impl<'a, W: Wire> Inbound<'a, W> {
+    pub(crate) fn new(sh: &'a W) -> Self {
         Self {
             sh,
             tunbufs: (0..TUN_BATCH).map(|_| Vec::with_capacity(VNET + 2048)).collect(),
@@ -72,7 +100,7 @@ impl<'a> Inbound<'a> {
     /// dropped and counted; nothing here panics on hostile input.
     pub(crate) fn datagram(&mut self, table: &PeerTable, d: &[u8], src: SocketAddr) {
         let Some((ty, idx)) = classify(d) else {
-            self.sh.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
+            self.sh.counters().rx_invalid.fetch_add(1, Ordering::Relaxed);
             return;
         };
         let peer = match (ty, idx) {
@@ -83,7 +111,7 @@ impl<'a> Inbound<'a> {
             (_, Some(idx)) => match table.by_receiver_index(idx) {
                 Some(p) => p.clone(),
                 None => {
-                    self.sh.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
+                    self.sh.counters().rx_invalid.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
             },
@@ -103,18 +131,18 @@ impl<'a> Inbound<'a> {
         let parsed = match id.rate_limiter.verify_packet(Some(src.ip()), d, &mut self.scratch) {
             Ok(Packet::HandshakeInit(p)) => p,
             Err(TunnResult::WriteToNetwork(cookie)) => {
-                let _ = self.sh.udp.send(src, cookie, None);
+                self.sh.send(src, cookie);
                 return None;
             }
             _ => {
-                self.sh.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
+                self.sh.counters().rx_invalid.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
         };
         let half = match parse_handshake_anon(&id.secret, &id.public, &parsed) {
             Ok(h) => h,
             Err(_) => {
-                self.sh.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
+                self.sh.counters().rx_invalid.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
         };
@@ -122,7 +150,7 @@ impl<'a> Inbound<'a> {
         match table.get(&key) {
             Some(p) => Some(p.clone()),
             None => {
-                tracing::debug!(iface = %self.sh.name, peer = %key.short(), %src, "handshake from unknown peer");
+                tracing::debug!(iface = %self.sh.name(), peer = %key.short(), %src, "handshake from unknown peer");
                 None
             }
         }
@@ -131,7 +159,7 @@ impl<'a> Inbound<'a> {
     fn control(&mut self, peer: &Peer, tunn: &mut MutexGuard<'_, Tunn>, ty: u32, d: &[u8], src: SocketAddr) {
         match tunn.decapsulate(Some(src.ip()), d, &mut self.scratch) {
             TunnResult::WriteToNetwork(p) => {
-                let _ = self.sh.udp.send(src, p, None);
+                self.sh.send(src, p);
                 self.roam(peer, src);
                 self.flush_queue(tunn, src);
             }
@@ -139,11 +167,11 @@ impl<'a> Inbound<'a> {
                 self.roam(peer, src);
             }
             TunnResult::Err(e) => {
-                self.sh.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
+                self.sh.counters().rx_invalid.fetch_add(1, Ordering::Relaxed);
                 let auth = matches!(e, WireGuardError::InvalidAeadTag | WireGuardError::InvalidMac);
                 if ty == MSG_HANDSHAKE_RESP && auth && peer.may_warn_auth() {
                     tracing::warn!(
-                        iface = %self.sh.name,
+                        iface = %self.sh.name(),
                         peer = %peer.public_key.short(),
                         %src,
                         "handshake response from peer failed authentication: \
@@ -161,13 +189,13 @@ impl<'a> Inbound<'a> {
     /// Send packets boringtun queued while the handshake was in flight.
     fn flush_queue(&mut self, tunn: &mut MutexGuard<'_, Tunn>, dst: SocketAddr) {
         while let TunnResult::WriteToNetwork(p) = tunn.decapsulate(None, &[], &mut self.scratch) {
-            let _ = self.sh.udp.send(dst, p, None);
+            self.sh.send(dst, p);
         }
     }
 
     fn roam(&self, peer: &Peer, src: SocketAddr) {
         if peer.set_endpoint(src) {
-            tracing::debug!(iface = %self.sh.name, peer = %peer.public_key.short(), %src, "peer endpoint moved");
+            tracing::debug!(iface = %self.sh.name(), peer = %peer.public_key.short(), %src, "peer endpoint moved");
         }
     }
 
@@ -184,11 +212,11 @@ impl<'a> Inbound<'a> {
                 return;
             }
             TunnResult::WriteToNetwork(p) => {
-                let _ = self.sh.udp.send(src, p, None);
+                self.sh.send(src, p);
                 return;
             }
             TunnResult::Err(e) => {
-                self.sh.counters.rx_invalid.fetch_add(1, Ordering::Relaxed);
+                self.sh.counters().rx_invalid.fetch_add(1, Ordering::Relaxed);
                 tracing::trace!(peer = %peer.public_key.short(), "data rejected: {e:?}");
                 return;
             }
@@ -212,10 +240,10 @@ impl<'a> Inbound<'a> {
             return;
         }
         let n = std::mem::take(&mut self.pending);
-        if let Err(e) = self.sh.tun.send_multiple(&mut self.gro, &mut self.tunbufs[..n], VNET) {
+        if let Err(e) = self.sh.write_tun(&mut self.gro, &mut self.tunbufs[..n]) {
             self.tun_errors += 1;
             if self.tun_errors.is_power_of_two() {
-                tracing::warn!(iface = %self.sh.name, errors = self.tun_errors, "tun write: {e}");
+                tracing::warn!(iface = %self.sh.name(), errors = self.tun_errors, "tun write: {e}");
             }
         }
     }

@@ -4,7 +4,7 @@
 //! once per thread and reused; the protocol state of a peer is locked once per run of
 //! packets for that peer, not per packet.
 
-mod inbound;
+pub(crate) mod inbound;
 mod outbound;
 mod tun;
 mod udp;

@@ -5,7 +5,8 @@ use quinn_udp::{Transmit, UdpSockRef, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io::{self, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::time::Duration;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use std::os::fd::AsFd;
 
 /// Socket buffer size asked for (forced past rmem_max when we may).
 const SOCK_BUF: usize = 8 << 20;
@@ -34,9 +35,7 @@ impl Udp {
             let _ = s.set_send_buffer_size(SOCK_BUF);
         }
         let sock: UdpSocket = s.into();
-        // Receives wake up now and then to notice shutdown.
-        sock.set_read_timeout(Some(Duration::from_millis(200)))
-            .map_err(Error::Udp)?;
+        // quinn-udp makes the socket non-blocking; we wait with poll(2) when idle.
         let state = UdpSocketState::new(UdpSockRef::from(&sock)).map_err(Error::Udp)?;
         let port = sock.local_addr().map_err(Error::Udp)?.port();
         Ok(Self { sock, state, port })
@@ -72,7 +71,27 @@ impl Udp {
             segment_size: segment.filter(|s| *s < contents.len()),
             src_ip: None,
         };
-        self.state.try_send(UdpSockRef::from(&self.sock), &t)
+        // A full send buffer is back-pressure, not loss: wait for room (bounded, so a
+        // stuck socket cannot wedge the caller).
+        for _ in 0..50 {
+            match self.state.try_send(UdpSockRef::from(&self.sock), &t) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait(PollFlags::POLLOUT, 20);
+                }
+                r => return r,
+            }
+        }
+        Err(io::Error::from(io::ErrorKind::WouldBlock))
+    }
+
+    /// Wait until the socket is readable (or `ms` pass).
+    pub fn wait_readable(&self, ms: u16) {
+        self.wait(PollFlags::POLLIN, ms);
+    }
+
+    fn wait(&self, what: PollFlags, ms: u16) {
+        let mut fds = [PollFd::new(self.sock.as_fd(), what)];
+        let _ = poll(&mut fds, PollTimeout::from(ms));
     }
 
     /// Receive a batch; see [`UdpSocketState::recv`].

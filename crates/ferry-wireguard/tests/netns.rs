@@ -1,0 +1,255 @@
+//! End-to-end tests in network namespaces (root only; they pass vacuously, with a
+//! note, elsewhere): ferry ↔ ferry, interop with wireguard-go both ways, rekey,
+//! roaming, peer removal, preshared-key mismatch, and garbage on the UDP port.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use ferry_wireguard::{DeviceConfig, PresharedKey};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const A_IN: &str = "100.64.0.1";
+const B_IN: &str = "100.64.0.2";
+
+fn sa(ip: &str, port: u16) -> SocketAddr {
+    format!("{ip}:{port}").parse().unwrap()
+}
+
+fn cfg(keys: &Keys, port: u16) -> DeviceConfig {
+    let mut c = DeviceConfig::new(format!("fw{}", tag()), keys.private.clone());
+    c.listen_port = Some(port);
+    c
+}
+
+#[test]
+fn ferry_to_ferry_ping_tcp_and_wg_show() {
+    require_root!();
+    let p = Pair::new();
+    let (ka, kb) = (Keys::new(), Keys::new());
+    let mut ca = cfg(&ka, 51820);
+    ca.peers = vec![peer(kb.public, Some(sa(&p.b_ip, 51820)), "100.64.0.2/32")];
+    let mut cb = cfg(&kb, 51820);
+    cb.peers = vec![peer(ka.public, Some(sa(&p.a_ip, 51820)), "100.64.0.1/32")];
+    let da = ferry(&p.a, ca, A_IN);
+    let db = ferry(&p.b, cb, B_IN);
+    assert!(p.a.ping(B_IN, 3), "ping through the tunnel");
+    assert!(p.b.ping(A_IN, 3), "ping back");
+    let bps = iperf(&p.b, &p.a, B_IN, "20M");
+    assert!(bps > 0.0);
+    let bps = iperf(&p.a, &p.b, A_IN, "20M");
+    assert!(bps > 0.0);
+    // `wg show` talks to our UAPI socket.
+    let out = run_ok(p.a.cmd("wg").args(["show", da.name(), "dump"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&kb.public.to_string()), "{text}");
+    assert!(text.contains(&format!("{}:51820", p.b_ip)), "{text}");
+    let stats = db.peers();
+    assert!(stats[0].last_handshake.is_some());
+    assert!(stats[0].rx_bytes > 20_000_000);
+}
+
+fn interop(ferry_initiates: bool) {
+    let p = Pair::new();
+    let (kf, kg) = (Keys::new(), Keys::new());
+    // ferry in a, wireguard-go in b; only the initiator knows the other's endpoint.
+    let mut cf = cfg(&kf, 51820);
+    let ep = ferry_initiates.then(|| sa(&p.b_ip, 51821));
+    cf.peers = vec![peer(kg.public, ep, "100.64.0.2/32")];
+    let _df = ferry(&p.a, cf, A_IN);
+    let a_ep = format!("{}:51820", p.a_ip);
+    let _wg = WgGo::start(
+        &p.b,
+        &kg,
+        51821,
+        B_IN,
+        &kf.public,
+        (!ferry_initiates).then_some(a_ep.as_str()),
+        "100.64.0.1/32",
+    );
+    let (init, resp, resp_ip) = if ferry_initiates {
+        (&p.a, &p.b, B_IN)
+    } else {
+        (&p.b, &p.a, A_IN)
+    };
+    assert!(init.ping(resp_ip, 3), "initiator pings responder");
+    let other = if ferry_initiates { A_IN } else { B_IN };
+    assert!(resp.ping(other, 3), "responder pings back");
+    assert!(iperf(&p.b, &p.a, B_IN, "10M") > 0.0, "TCP ferry -> wireguard-go");
+    assert!(iperf(&p.a, &p.b, A_IN, "10M") > 0.0, "TCP wireguard-go -> ferry");
+}
+
+#[test]
+fn interop_ferry_initiates_to_wireguard_go() {
+    require_root!();
+    interop(true);
+}
+
+#[test]
+fn interop_wireguard_go_initiates_to_ferry() {
+    require_root!();
+    interop(false);
+}
+
+#[test]
+fn rekey_with_short_timer_keeps_traffic() {
+    require_root!();
+    let p = Pair::new();
+    let (ka, kb) = (Keys::new(), Keys::new());
+    let mut ca = cfg(&ka, 51820);
+    ca.peers = vec![peer(kb.public, Some(sa(&p.b_ip, 51820)), "100.64.0.2/32")];
+    ca.rekey_after = Some(Duration::from_secs(2));
+    let mut cb = cfg(&kb, 51820);
+    cb.peers = vec![peer(ka.public, None, "100.64.0.1/32")];
+    let da = ferry(&p.a, ca, A_IN);
+    let _db = ferry(&p.b, cb, B_IN);
+    assert!(p.a.ping(B_IN, 2));
+    let first = da.peers()[0].last_handshake.unwrap();
+    // A later handshake replaces the session, and traffic keeps flowing across it.
+    assert!(eventually(Duration::from_secs(30), || {
+        p.a.ping(B_IN, 1);
+        da.peers()[0].last_handshake.is_some_and(|t| t > first)
+    }));
+    let second = da.peers()[0].last_handshake.unwrap();
+    assert!(eventually(Duration::from_secs(30), || {
+        p.a.ping(B_IN, 1);
+        da.peers()[0].last_handshake.is_some_and(|t| t > second)
+    }));
+    assert!(p.a.ping(B_IN, 5), "traffic after two rekeys");
+    assert!(p.b.ping(A_IN, 3));
+}
+
+#[test]
+fn endpoint_roaming_follows_the_peer() {
+    require_root!();
+    let p = Pair::new();
+    let (ka, kb) = (Keys::new(), Keys::new());
+    let mut ca = cfg(&ka, 51820);
+    ca.peers = vec![peer(kb.public, Some(sa(&p.b_ip, 51820)), "100.64.0.2/32")];
+    let mut cb = cfg(&kb, 51820);
+    cb.peers = vec![peer(ka.public, None, "100.64.0.1/32")];
+    let _da = ferry(&p.a, ca, A_IN);
+    let db = ferry(&p.b, cb, B_IN);
+    assert!(p.a.ping(B_IN, 2));
+    assert_eq!(db.peers()[0].config.endpoint, Some(sa(&p.a_ip, 51820)));
+    // a moves to a new underlay address
+    let new_ip = p.a_ip.replace(".1", ".3");
+    p.a.ip(&["addr", "add", &format!("{new_ip}/24"), "dev", &p.a_veth]);
+    p.a.ip(&["addr", "del", &format!("{}/24", p.a_ip), "dev", &p.a_veth]);
+    assert!(p.a.ping_until(B_IN, Duration::from_secs(10)), "traffic after roaming");
+    assert_eq!(db.peers()[0].config.endpoint, Some(sa(&new_ip, 51820)));
+    assert!(p.b.ping(A_IN, 3), "b answers at the new endpoint");
+}
+
+#[test]
+fn peer_removed_and_readded() {
+    require_root!();
+    let p = Pair::new();
+    let (ka, kb) = (Keys::new(), Keys::new());
+    let mut ca = cfg(&ka, 51820);
+    ca.peers = vec![peer(kb.public, Some(sa(&p.b_ip, 51820)), "100.64.0.2/32")];
+    let mut cb = cfg(&kb, 51820);
+    let b_peer = peer(ka.public, Some(sa(&p.a_ip, 51820)), "100.64.0.1/32");
+    cb.peers = vec![b_peer.clone()];
+    let _da = ferry(&p.a, ca, A_IN);
+    let db = ferry(&p.b, cb, B_IN);
+    assert!(p.a.ping(B_IN, 2));
+    assert!(db.remove_peer(&ka.public));
+    assert!(db.peers().is_empty());
+    assert!(!p.a.ping(B_IN, 2), "no traffic once the peer is removed");
+    db.upsert_peer(b_peer);
+    // b initiates a fresh handshake as soon as it has something to send
+    assert!(p.b.ping_until(A_IN, Duration::from_secs(10)), "traffic after re-adding");
+    assert!(p.a.ping(B_IN, 3));
+}
+
+/// Collects log output of this test process.
+#[derive(Clone, Default)]
+struct LogBuf(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn preshared_key_mismatch_blocks_traffic_and_says_so() {
+    require_root!();
+    let logs = LogBuf::default();
+    let w = logs.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || w.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .init();
+    let p = Pair::new();
+    let (ka, kb) = (Keys::new(), Keys::new());
+    let mut ca = cfg(&ka, 51820);
+    let mut pa = peer(kb.public, Some(sa(&p.b_ip, 51820)), "100.64.0.2/32");
+    pa.preshared_key = Some(PresharedKey::generate());
+    ca.peers = vec![pa];
+    let mut cb = cfg(&kb, 51820);
+    let mut pb = peer(ka.public, Some(sa(&p.a_ip, 51820)), "100.64.0.1/32");
+    pb.preshared_key = Some(PresharedKey::generate());
+    cb.peers = vec![pb];
+    let _da = ferry(&p.a, ca, A_IN);
+    let _db = ferry(&p.b, cb, B_IN);
+    assert!(!p.a.ping(B_IN, 3), "no traffic with mismatched preshared keys");
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    assert!(text.contains("preshared key mismatch"), "log was: {text}");
+}
+
+#[test]
+fn garbage_and_truncated_datagrams_are_dropped() {
+    require_root!();
+    let p = Pair::new();
+    let (ka, kb) = (Keys::new(), Keys::new());
+    let mut ca = cfg(&ka, 51820);
+    ca.peers = vec![peer(kb.public, Some(sa(&p.b_ip, 51820)), "100.64.0.2/32")];
+    let mut cb = cfg(&kb, 51820);
+    cb.peers = vec![peer(ka.public, Some(sa(&p.a_ip, 51820)), "100.64.0.1/32")];
+    let _da = ferry(&p.a, ca, A_IN);
+    let db = ferry(&p.b, cb, B_IN);
+    assert!(p.a.ping(B_IN, 1));
+    let target = sa(&p.b_ip, 51820);
+    p.a.enter(move || {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for i in 0..3000usize {
+            let len = (rnd() % 1600) as usize;
+            let mut d: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+            if !d.is_empty() {
+                // valid-looking type byte with wrong lengths and random indexes
+                d[0] = (i % 5) as u8;
+                if d.len() > 3 {
+                    d[1..4].fill(0);
+                }
+            }
+            let d = match i % 7 {
+                0 => d.into_iter().take(148).collect(),
+                1 => d.into_iter().take(92).collect(),
+                2 => d.into_iter().take(32).collect(),
+                _ => d,
+            };
+            let _ = s.send_to(&d, target);
+        }
+        let _ = s.send_to(&[], target);
+    });
+    assert!(eventually(Duration::from_secs(10), || db.rx_invalid() > 1000));
+    assert!(p.a.ping(B_IN, 3), "tunnel still works");
+    assert!(p.b.ping(A_IN, 3));
+}
