@@ -19,6 +19,12 @@ struct Cli {
 enum Command {
     /// Run the embedded, durable, Kubernetes-compatible API server.
     Apiserver(cmd::apiserver::Args),
+    /// Print ferry's CustomResourceDefinitions as a multi-document YAML stream.
+    ///
+    /// Generated from the Rust types: ferry.dev Cluster, Endpoint, Gateway; MCS
+    /// ServiceExport, ServiceImport; about.k8s.io ClusterProperty. Install them
+    /// with `ferry crds | kubectl apply -f -`.
+    Crds(cmd::crds::Args),
     /// Developer tools (e.g. `ferry tools wg up`).
     #[command(subcommand)]
     Tools(cmd::tools::Tools),
@@ -29,6 +35,7 @@ fn main() -> anyhow::Result<()> {
     cmd::init_tracing();
     match cli.command {
         Command::Apiserver(args) => cmd::apiserver::run(args),
+        Command::Crds(args) => cmd::crds::run(args),
         Command::Tools(t) => cmd::tools::run(t),
     }
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod apiserver;
+pub mod crds;
 pub mod tools;
 
 /// Logs go to stderr; `RUST_LOG` filters them (default `info`).

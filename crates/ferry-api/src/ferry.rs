@@ -1,0 +1,303 @@
+//! The `ferry.dev/v1alpha1` resources: [`Cluster`], [`Endpoint`] and
+//! [`Gateway`]. All are namespaced: each cluster publishes its own into the
+//! broker namespace ([`crate::labels::BROKER_NAMESPACE`]) and every other
+//! cluster copies them into its [`crate::labels::SYSTEM_NAMESPACE`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{Cidr, Error};
+
+/// API group of ferry's own resources.
+pub const GROUP: &str = "ferry.dev";
+/// API version of ferry's own resources.
+pub const VERSION: &str = "v1alpha1";
+/// `kubectl get ferry` lists every ferry resource.
+pub const CATEGORY: &str = "ferry";
+
+/// One member cluster of the clusterset: its id and the address ranges its
+/// pods and services use. Published by the cluster's agent.
+// kube's repeated `printcolumn(type_ = …)` trips this lint.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[kube(
+    group = "ferry.dev",
+    version = "v1alpha1",
+    kind = "Cluster",
+    namespaced,
+    derive = "PartialEq",
+    category = "ferry",
+    doc = "A member cluster of the clusterset: its id and its pod and service CIDRs.",
+    printcolumn(name = "CLUSTER-ID", type_ = "string", json_path = ".spec.clusterId"),
+    printcolumn(
+        name = "CLUSTER-CIDRS",
+        type_ = "string",
+        json_path = ".spec.clusterCidrs"
+    ),
+    printcolumn(
+        name = "SERVICE-CIDRS",
+        type_ = "string",
+        json_path = ".spec.serviceCidrs"
+    ),
+    printcolumn(
+        name = "AGE",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSpec {
+    /// The cluster id: an RFC 1123 label, unique in the clusterset.
+    pub cluster_id: String,
+    /// Pod CIDRs (one or more; IPv4 and/or IPv6).
+    pub cluster_cidrs: Vec<Cidr>,
+    /// Service CIDRs (one or more; IPv4 and/or IPv6).
+    pub service_cidrs: Vec<Cidr>,
+    /// Global CIDRs, when the clusterset uses globalnet for overlapping CIDRs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub global_cidrs: Vec<Cidr>,
+}
+
+/// Keys of [`EndpointSpec::backend_config`].
+pub mod backend_config {
+    /// The gateway's WireGuard public key, base64 (never the private key).
+    pub const PUBLIC_KEY: &str = "publicKey";
+    /// UDP port the cable listens on.
+    pub const PORT: &str = "port";
+    /// MTU of the cable interface.
+    pub const MTU: &str = "mtu";
+}
+
+/// How a gateway carries traffic to other clusters.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CableDriver {
+    /// Encrypted WireGuard tunnels (user space or kernel). The default.
+    #[default]
+    Wireguard,
+    /// Unencrypted kernel VXLAN, for trusted networks.
+    Vxlan,
+}
+
+impl CableDriver {
+    /// Every driver, in a stable order.
+    pub const ALL: [CableDriver; 2] = [CableDriver::Wireguard, CableDriver::Vxlan];
+
+    /// The serialized (lowercase) name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CableDriver::Wireguard => "wireguard",
+            CableDriver::Vxlan => "vxlan",
+        }
+    }
+}
+
+impl fmt::Display for CableDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CableDriver {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        CableDriver::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| Error::InvalidCableDriver(s.to_string()))
+    }
+}
+
+/// A cluster's active gateway, as remote gateways need it to open a cable.
+/// Published by the active gateway.
+// kube's repeated `printcolumn(type_ = …)` trips this lint.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[kube(
+    group = "ferry.dev",
+    version = "v1alpha1",
+    kind = "Endpoint",
+    namespaced,
+    derive = "PartialEq",
+    category = "ferry",
+    doc = "A cluster's active gateway: addresses, subnets behind it and cable settings.",
+    printcolumn(name = "CLUSTER", type_ = "string", json_path = ".spec.clusterId"),
+    printcolumn(name = "DRIVER", type_ = "string", json_path = ".spec.cableDriver"),
+    printcolumn(name = "PUBLIC-IP", type_ = "string", json_path = ".spec.publicIp"),
+    printcolumn(name = "PRIVATE-IP", type_ = "string", json_path = ".spec.privateIp"),
+    printcolumn(
+        name = "AGE",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointSpec {
+    /// Id of the cluster this gateway belongs to.
+    pub cluster_id: String,
+    /// Name of the gateway node.
+    pub hostname: String,
+    /// The cable driver this gateway speaks.
+    pub cable_driver: CableDriver,
+    /// Address remote gateways use when they do not share a network with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub public_ip: Option<IpAddr>,
+    /// The gateway node's own address.
+    #[schemars(with = "String")]
+    pub private_ip: IpAddr,
+    /// Every CIDR reachable through this gateway (cluster and service CIDRs).
+    pub subnets: Vec<Cidr>,
+    /// Driver settings such as `publicKey` (the WireGuard public key) and
+    /// `port`; keys are in the `backend_config` module.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub backend_config: BTreeMap<String, String>,
+    /// Address inside the cable that answers health checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub health_check_ip: Option<IpAddr>,
+}
+
+/// One gateway node of a cluster and, in its status, its cables.
+// kube's repeated `printcolumn(type_ = …)` trips this lint.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[kube(
+    group = "ferry.dev",
+    version = "v1alpha1",
+    kind = "Gateway",
+    namespaced,
+    derive = "PartialEq",
+    category = "ferry",
+    status = "GatewayStatus",
+    doc = "A gateway node: its HA role and the state of its cable to every remote cluster.",
+    printcolumn(name = "CLUSTER", type_ = "string", json_path = ".spec.clusterId"),
+    printcolumn(name = "NODE", type_ = "string", json_path = ".spec.hostname"),
+    printcolumn(name = "HA-STATUS", type_ = "string", json_path = ".status.haStatus"),
+    printcolumn(
+        name = "AGE",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewaySpec {
+    /// Id of the cluster this gateway belongs to.
+    pub cluster_id: String,
+    /// Name of the gateway node.
+    pub hostname: String,
+}
+
+/// Observed state of a gateway.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayStatus {
+    /// Whether this gateway holds the Lease and carries traffic.
+    pub ha_status: HaStatus,
+    /// Name of the `Endpoint` this gateway published, when active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_endpoint: Option<String>,
+    /// Why the gateway as a whole is not working, if it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_failure: Option<String>,
+    /// One entry per remote cluster's active gateway.
+    #[serde(default)]
+    pub connections: Vec<Connection>,
+}
+
+/// A gateway's high-availability role.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HaStatus {
+    /// Holds the Lease, publishes the Endpoint and carries traffic.
+    Active,
+    /// Standing by.
+    #[default]
+    Passive,
+}
+
+/// The cable from this gateway to one remote gateway.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    /// Name of the remote `Endpoint`.
+    pub endpoint: String,
+    /// Id of the remote cluster.
+    pub cluster_id: String,
+    /// Cable driver in use for this connection.
+    pub cable_driver: CableDriver,
+    /// Where the cable stands.
+    pub status: ConnectionStatus,
+    /// Human-readable detail, e.g. why it is in error.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status_message: String,
+    /// The remote address the cable uses (its private or public IP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub using_ip: Option<IpAddr>,
+    /// Whether the cable goes through NAT (uses the remote public IP).
+    #[serde(default)]
+    pub using_nat: bool,
+    /// Round-trip times measured by the health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_rtt: Option<LatencyRtt>,
+}
+
+/// State of one cable.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionStatus {
+    /// Being set up, or not yet confirmed by a health check.
+    #[default]
+    Connecting,
+    /// Up: health checks are answered.
+    Connected,
+    /// Down: see the status message.
+    Error,
+}
+
+/// Round-trip time statistics over the recent health checks, as Go-style
+/// duration strings (`"1.234ms"`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencyRtt {
+    /// The most recent sample.
+    pub last: kube::core::Duration,
+    /// Smallest sample.
+    pub min: kube::core::Duration,
+    /// Mean.
+    pub average: kube::core::Duration,
+    /// Largest sample.
+    pub max: kube::core::Duration,
+    /// Standard deviation.
+    pub std_dev: kube::core::Duration,
+}
+
+impl LatencyRtt {
+    /// Statistics from `std` durations, in field order.
+    pub fn new(
+        last: std::time::Duration,
+        min: std::time::Duration,
+        average: std::time::Duration,
+        max: std::time::Duration,
+        std_dev: std::time::Duration,
+    ) -> Self {
+        Self {
+            last: last.into(),
+            min: min.into(),
+            average: average.into(),
+            max: max.into(),
+            std_dev: std_dev.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,137 @@
+use super::*;
+use serde_json::json;
+
+#[test]
+fn cluster_round_trips_camel_case() {
+    let spec = ClusterSpec {
+        cluster_id: "cluster0".into(),
+        cluster_cidrs: Cidr::parse_list("100.64.0.0/16,fd00:64::/64").unwrap(),
+        service_cidrs: Cidr::parse_list("100.96.0.0/16").unwrap(),
+        global_cidrs: vec![],
+    };
+    let obj = Cluster::new("cluster0", spec);
+    let v = serde_json::to_value(&obj).unwrap();
+    assert_eq!(v["apiVersion"], "ferry.dev/v1alpha1");
+    assert_eq!(v["kind"], "Cluster");
+    assert_eq!(
+        v["spec"],
+        json!({
+            "clusterId": "cluster0",
+            "clusterCidrs": ["100.64.0.0/16", "fd00:64::/64"],
+            "serviceCidrs": ["100.96.0.0/16"],
+        })
+    );
+    let back: Cluster = serde_json::from_value(v).unwrap();
+    assert_eq!(back, obj);
+}
+
+#[test]
+fn cluster_rejects_a_bad_cidr() {
+    let v = json!({"clusterId": "c", "clusterCidrs": ["10.0.0.1/8"], "serviceCidrs": []});
+    let err = serde_json::from_value::<ClusterSpec>(v)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("host bits"), "{err}");
+}
+
+#[test]
+fn endpoint_round_trips() {
+    let spec = EndpointSpec {
+        cluster_id: "cluster1".into(),
+        hostname: "gw-1".into(),
+        cable_driver: CableDriver::Wireguard,
+        public_ip: Some("198.18.0.2".parse().unwrap()),
+        private_ip: "100.64.1.2".parse().unwrap(),
+        subnets: Cidr::parse_list("100.65.0.0/16,100.97.0.0/16").unwrap(),
+        backend_config: [
+            (
+                backend_config::PUBLIC_KEY.to_string(),
+                "cHVibGlj".to_string(),
+            ),
+            (backend_config::PORT.to_string(), "4500".to_string()),
+        ]
+        .into(),
+        health_check_ip: None,
+    };
+    let v = serde_json::to_value(&spec).unwrap();
+    assert_eq!(
+        v,
+        json!({
+            "clusterId": "cluster1",
+            "hostname": "gw-1",
+            "cableDriver": "wireguard",
+            "publicIp": "198.18.0.2",
+            "privateIp": "100.64.1.2",
+            "subnets": ["100.65.0.0/16", "100.97.0.0/16"],
+            "backendConfig": {"port": "4500", "publicKey": "cHVibGlj"},
+        })
+    );
+    assert_eq!(serde_json::from_value::<EndpointSpec>(v).unwrap(), spec);
+}
+
+#[test]
+fn cable_driver_names() {
+    for d in CableDriver::ALL {
+        assert_eq!(d.as_str().parse::<CableDriver>().unwrap(), d);
+        assert_eq!(serde_json::to_value(d).unwrap(), json!(d.to_string()));
+    }
+    assert_eq!(CableDriver::default(), CableDriver::Wireguard);
+    let err = "ipsec".parse::<CableDriver>().unwrap_err().to_string();
+    assert_eq!(
+        err,
+        r#"unknown cable driver "ipsec" (expected wireguard or vxlan)"#
+    );
+}
+
+#[test]
+fn gateway_status_shape() {
+    let status = GatewayStatus {
+        ha_status: HaStatus::Active,
+        local_endpoint: Some("cluster0-gw-0".into()),
+        status_failure: None,
+        connections: vec![Connection {
+            endpoint: "cluster1-gw-1".into(),
+            cluster_id: "cluster1".into(),
+            cable_driver: CableDriver::Vxlan,
+            status: ConnectionStatus::Connected,
+            status_message: String::new(),
+            using_ip: Some("100.64.1.2".parse().unwrap()),
+            using_nat: false,
+            latency_rtt: Some(LatencyRtt::new(
+                std::time::Duration::from_micros(1200),
+                std::time::Duration::from_micros(900),
+                std::time::Duration::from_micros(1100),
+                std::time::Duration::from_micros(2500),
+                std::time::Duration::from_micros(300),
+            )),
+        }],
+    };
+    let v = serde_json::to_value(&status).unwrap();
+    assert_eq!(
+        v,
+        json!({
+            "haStatus": "active",
+            "localEndpoint": "cluster0-gw-0",
+            "connections": [{
+                "endpoint": "cluster1-gw-1",
+                "clusterId": "cluster1",
+                "cableDriver": "vxlan",
+                "status": "connected",
+                "usingIp": "100.64.1.2",
+                "usingNat": false,
+                "latencyRtt": {
+                    "last": "1.2ms", "min": "900µs", "average": "1.1ms",
+                    "max": "2.5ms", "stdDev": "300µs",
+                },
+            }],
+        })
+    );
+    assert_eq!(serde_json::from_value::<GatewayStatus>(v).unwrap(), status);
+
+    // Go-formatted durations from other writers parse too.
+    let rtt: LatencyRtt = serde_json::from_value(json!({
+        "last": "1.5ms", "min": "1ms", "average": "1.25ms", "max": "2ms", "stdDev": "250us"
+    }))
+    .unwrap();
+    assert_eq!(rtt.std_dev, std::time::Duration::from_micros(250));
+}

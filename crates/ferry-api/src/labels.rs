@@ -1,0 +1,56 @@
+//! Label and annotation keys, well-known names and defaults shared by every
+//! ferry component.
+
+/// The cluster id of the cluster an object belongs to (or came from). The API
+/// server's scoped tokens (`cluster:<id>`) may only write objects that carry
+/// this label with their own id, and may never change it.
+pub const CLUSTER: &str = "ferry.dev/cluster";
+
+/// Node label that makes a node a gateway candidate; the value is
+/// [`GATEWAY_ENABLED`].
+pub const GATEWAY: &str = "ferry.dev/gateway";
+
+/// The value of [`GATEWAY`] on gateway nodes.
+pub const GATEWAY_ENABLED: &str = "true";
+
+/// MCS label on EndpointSlices of an imported service: the service's name.
+pub const SERVICE_NAME: &str = "multicluster.kubernetes.io/service-name";
+
+/// MCS label on EndpointSlices of an imported service: the id of the cluster
+/// whose endpoints the slice holds.
+pub const SOURCE_CLUSTER: &str = "multicluster.kubernetes.io/source-cluster";
+
+/// Standard EndpointSlice label naming the controller that manages a slice.
+pub const MANAGED_BY: &str = "endpointslice.kubernetes.io/managed-by";
+
+/// ferry's value for [`MANAGED_BY`].
+pub const MANAGED_BY_FERRY: &str = "agent.ferry.dev";
+
+/// Generic `app.kubernetes.io/managed-by` label, set on everything ferry
+/// creates so `ferry uninstall` can find it.
+pub const APP_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+
+/// ferry's value for [`APP_MANAGED_BY`].
+pub const APP_MANAGED_BY_FERRY: &str = "ferry";
+
+/// On a copy of an object (on the broker or in another cluster): the name of
+/// the object it was copied from.
+pub const ORIGIN_NAME: &str = "ferry.dev/origin-name";
+
+/// On a copy of an object: the namespace of the object it was copied from.
+pub const ORIGIN_NAMESPACE: &str = "ferry.dev/origin-namespace";
+
+/// Name of the KEP-2149 `ClusterProperty` holding this cluster's id.
+pub const CLUSTER_ID_PROPERTY: &str = "cluster.clusterset.k8s.io";
+
+/// Name of the KEP-2149 `ClusterProperty` holding the clusterset's name.
+pub const CLUSTERSET_PROPERTY: &str = "clusterset.k8s.io";
+
+/// Default namespace of the broker, holding every cluster's published objects.
+pub const BROKER_NAMESPACE: &str = "ferry-broker";
+
+/// Default namespace of ferry's components inside each member cluster.
+pub const SYSTEM_NAMESPACE: &str = "ferry-system";
+
+/// Default DNS zone of the clusterset (MCS DNS specification).
+pub const CLUSTERSET_DOMAIN: &str = "clusterset.local";
