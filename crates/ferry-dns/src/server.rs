@@ -1,0 +1,250 @@
+//! The network side: a hickory-server [`RequestHandler`] over the engine
+//! (serving TCP through hickory's [`Server`]), and a UDP fast path — one
+//! blocking `SO_REUSEPORT` socket per worker thread — sharing the same
+//! engine, so both transports give identical answers.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, Query};
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo, Server};
+use hickory_server::zone_handler::MessageResponseBuilder;
+use socket2::{Domain, Protocol as SockProto, Socket, Type};
+
+use crate::Error;
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+
+/// Where and how to serve.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// UDP and TCP address (port 0: any free port, the same for both).
+    pub listen: SocketAddr,
+    /// UDP worker threads (default: one per CPU).
+    pub udp_workers: usize,
+    /// Idle timeout of TCP connections.
+    pub tcp_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults for `listen`.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            udp_workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            tcp_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The hickory request handler: answers every request from the engine.
+#[derive(Clone, Debug)]
+pub struct Handler {
+    engine: Arc<Engine>,
+    metrics: Arc<Metrics>,
+}
+
+impl Handler {
+    /// A handler over `engine`, counting into `metrics`.
+    pub fn new(engine: Arc<Engine>, metrics: Arc<Metrics>) -> Self {
+        Self { engine, metrics }
+    }
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        let start = Instant::now();
+        let builder = MessageResponseBuilder::from_message_request(request);
+        let response = match Message::from_vec(request.as_slice()) {
+            Ok(m) => self.engine.answer_message(&m),
+            Err(_) => {
+                let mut m = Message::response(request.metadata.id, request.metadata.op_code);
+                m.metadata.response_code = hickory_proto::op::ResponseCode::FormErr;
+                m
+            }
+        };
+        let mut builder = builder;
+        if let Some(edns) = &response.edns {
+            builder.edns(edns);
+        }
+        let msg = builder.build(
+            response.metadata,
+            response.answers.iter(),
+            response.authorities.iter(),
+            std::iter::empty(),
+            response.additionals.iter(),
+        );
+        let tcp = request.protocol() != hickory_server::net::xfer::Protocol::Udp;
+        let info = match response_handle.send_response(msg).await {
+            Ok(info) => info,
+            Err(error) => {
+                tracing::debug!(%error, "sending response");
+                let mut metadata = hickory_proto::op::Metadata::new(
+                    request.metadata.id,
+                    hickory_proto::op::MessageType::Response,
+                    request.metadata.op_code,
+                );
+                metadata.response_code = hickory_proto::op::ResponseCode::ServFail;
+                hickory_proto::op::Header {
+                    metadata,
+                    counts: Default::default(),
+                }
+                .into()
+            }
+        };
+        self.metrics.query(
+            response.queries.first().map(Query::query_type),
+            response.metadata.response_code,
+            tcp,
+            start.elapsed(),
+        );
+        info
+    }
+}
+
+/// A running DNS server; stops when dropped or on [`DnsServer::shutdown`].
+pub struct DnsServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    udp: Vec<JoinHandle<()>>,
+    tcp: Server<Handler>,
+}
+
+impl std::fmt::Debug for DnsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsServer")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl DnsServer {
+    /// Binds UDP and TCP on `config.listen` and starts answering. Must be
+    /// called within a tokio runtime (TCP runs on it; UDP on its own threads).
+    pub async fn start(
+        config: ServerConfig,
+        engine: Arc<Engine>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, Error> {
+        let first = bind_udp(config.listen)?;
+        let addr = first
+            .local_addr()
+            .map_err(|e| Error::io("reading the UDP address", e))?;
+        let mut sockets = vec![first];
+        for _ in 1..config.udp_workers.max(1) {
+            sockets.push(bind_udp(addr)?);
+        }
+        let tcp_listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::io(format!("binding TCP {addr}"), e))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut udp = Vec::new();
+        for (i, socket) in sockets.into_iter().enumerate() {
+            let engine = engine.clone();
+            let metrics = metrics.clone();
+            let stop = stop.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("dns-udp-{i}"))
+                .spawn(move || udp_loop(&socket, &engine, &metrics, &stop))
+                .map_err(|e| Error::io("spawning a UDP worker", e))?;
+            udp.push(handle);
+        }
+        let mut tcp = Server::new(Handler::new(engine, metrics));
+        tcp.register_listener(tcp_listener, config.tcp_timeout, 64 * 1024);
+        tracing::info!(%addr, workers = udp.len(), "dns serving (udp, tcp)");
+        Ok(Self {
+            addr,
+            stop,
+            udp,
+            tcp,
+        })
+    }
+
+    /// The bound address (UDP and TCP).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops both transports and waits for the UDP workers.
+    pub async fn shutdown(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.tcp.shutdown_gracefully().await;
+        for h in self.udp.drain(..) {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+
+    /// Serves until the TCP side fails (it does not, short of a socket error).
+    pub async fn run(mut self) -> Result<(), Error> {
+        let r = self.tcp.block_until_done().await;
+        self.stop.store(true, Ordering::Relaxed);
+        r.map_err(|e| Error::io("serving TCP", std::io::Error::other(e.to_string())))
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.tcp.shutdown_token().cancel();
+    }
+}
+
+fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, Error> {
+    let ctx = |e| Error::io(format!("binding UDP {addr}"), e);
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::DGRAM, Some(SockProto::UDP)).map_err(ctx)?;
+    socket.set_reuse_port(true).map_err(ctx)?;
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    let _ = socket.set_send_buffer_size(4 << 20);
+    socket.bind(&addr.into()).map_err(ctx)?;
+    // Lets the worker notice shutdown.
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .map_err(ctx)?;
+    Ok(socket.into())
+}
+
+fn udp_loop(socket: &UdpSocket, engine: &Engine, metrics: &Metrics, stop: &AtomicBool) {
+    let mut buf = [0u8; 4096];
+    while !stop.load(Ordering::Relaxed) {
+        let (n, src) = match socket.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "udp receive");
+                continue;
+            }
+        };
+        if src.port() == 0 {
+            metrics.dropped();
+            continue;
+        }
+        let start = Instant::now();
+        let Some(answer) = buf.get(..n).and_then(|p| engine.answer_packet(p, true)) else {
+            metrics.dropped();
+            continue;
+        };
+        if let Err(error) = socket.send_to(&answer.bytes, src) {
+            tracing::debug!(%error, %src, "udp send");
+        }
+        metrics.query(answer.qtype, answer.rcode, false, start.elapsed());
+    }
+}
