@@ -1,0 +1,457 @@
+//! The Multi-Cluster Services rules, as pure functions with no I/O: whether a
+//! Service can be exported, what one cluster exports (type, ports, affinity,
+//! endpoints), how the exports of several clusters merge into one
+//! `ServiceImport` (oldest export wins for type and session affinity, ports are
+//! a union by name then protocol+port, conflicting exports are flagged), and
+//! the `Valid` / `Ready` / `Conflict` conditions of a `ServiceExport`.
+
+use std::collections::BTreeMap;
+
+use ferry_api::mcs::condition::{self, reason};
+use ferry_api::{ServiceImportSpec, ServiceImportType, ServicePort};
+use k8s_openapi::api::core::v1::{Service, SessionAffinityConfig};
+use k8s_openapi::api::discovery::v1::{
+    Endpoint as SliceEndpoint, EndpointConditions, EndpointPort, EndpointSlice,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+/// One cluster's export of a service, as the merge needs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Export {
+    /// The exporting cluster's id.
+    pub cluster: String,
+    /// When its ServiceExport was created (oldest wins).
+    pub created: Time,
+    /// ClusterSetIP or Headless.
+    pub type_: ServiceImportType,
+    /// The Service's ports.
+    pub ports: Vec<ServicePort>,
+    /// `ClientIP` or `None` (absent means `None`).
+    pub session_affinity: Option<String>,
+    /// Session affinity settings.
+    pub session_affinity_config: Option<SessionAffinityConfig>,
+}
+
+/// The merge of every cluster's export of one service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Merged {
+    /// The aggregated spec (no clusterset IPs: ferry answers with each
+    /// cluster's own service IP).
+    pub spec: ServiceImportSpec,
+    /// Every exporting cluster, sorted.
+    pub clusters: Vec<String>,
+    /// For each conflicting cluster, the conflict reasons (constants of
+    /// `ferry_api::mcs::condition::reason`), in a stable order.
+    pub conflicts: BTreeMap<String, Vec<&'static str>>,
+}
+
+impl Merged {
+    /// The conflict reasons of `cluster` (empty when it does not conflict).
+    pub fn conflicts_of(&self, cluster: &str) -> &[&'static str] {
+        self.conflicts
+            .get(cluster)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+}
+
+fn affinity(a: &Option<String>) -> &str {
+    a.as_deref().unwrap_or("None")
+}
+
+/// Merges the exports of one service. `None` when there are none.
+///
+/// Rules (KEP-1645): exports are ordered by creation time, then cluster id
+/// (a deterministic tie-break); the oldest decides the type and the session
+/// affinity (and its config); ports are the union of all exports' ports,
+/// matched by name and then by protocol+port — a port whose name matches an
+/// earlier one with a different protocol or number, or whose protocol+port
+/// matches an earlier one with a different name, is left out and its cluster
+/// gets `PortConflict`. A different type gives `TypeConflict`, a different
+/// affinity `SessionAffinityConflict`, a different affinity config
+/// `SessionAffinityConfigConflict`.
+pub fn merge(exports: &[Export]) -> Option<Merged> {
+    let mut ordered: Vec<&Export> = exports.iter().collect();
+    ordered.sort_by(|a, b| (&a.created, &a.cluster).cmp(&(&b.created, &b.cluster)));
+    let oldest = *ordered.first()?;
+
+    let mut ports: Vec<ServicePort> = Vec::new();
+    let mut conflicts: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
+    for export in &ordered {
+        let mut reasons = Vec::new();
+        let mut port_conflict = false;
+        for port in &export.ports {
+            let same_name = ports.iter().find(|p| p.name == port.name);
+            match same_name {
+                Some(p) if p.protocol == port.protocol && p.port == port.port => {}
+                Some(_) => port_conflict = true,
+                None => {
+                    if ports
+                        .iter()
+                        .any(|p| p.protocol == port.protocol && p.port == port.port)
+                    {
+                        port_conflict = true;
+                    } else {
+                        ports.push(port.clone());
+                    }
+                }
+            }
+        }
+        if port_conflict {
+            reasons.push(reason::PORT_CONFLICT);
+        }
+        if export.type_ != oldest.type_ {
+            reasons.push(reason::TYPE_CONFLICT);
+        }
+        if affinity(&export.session_affinity) != affinity(&oldest.session_affinity) {
+            reasons.push(reason::SESSION_AFFINITY_CONFLICT);
+        } else if export.session_affinity_config != oldest.session_affinity_config {
+            reasons.push(reason::SESSION_AFFINITY_CONFIG_CONFLICT);
+        }
+        if !reasons.is_empty() {
+            conflicts.insert(export.cluster.clone(), reasons);
+        }
+    }
+
+    let mut clusters: Vec<String> = ordered.iter().map(|e| e.cluster.clone()).collect();
+    clusters.sort();
+    clusters.dedup();
+    Some(Merged {
+        spec: ServiceImportSpec {
+            ports,
+            ips: Vec::new(),
+            type_: oldest.type_,
+            session_affinity: oldest.session_affinity.clone(),
+            session_affinity_config: oldest.session_affinity_config.clone(),
+        },
+        clusters,
+        conflicts,
+    })
+}
+
+/// Whether a Service may be exported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Validity {
+    /// It exists and has an exportable type.
+    Valid,
+    /// There is no Service of that name.
+    NoService,
+    /// Its type cannot be exported (ExternalName).
+    InvalidServiceType(String),
+}
+
+/// The validity of exporting `service`.
+pub fn validate_service(service: Option<&Service>) -> Validity {
+    let Some(service) = service else {
+        return Validity::NoService;
+    };
+    let type_ = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.type_.clone())
+        .unwrap_or_else(|| "ClusterIP".into());
+    if type_ == "ExternalName" {
+        Validity::InvalidServiceType(type_)
+    } else {
+        Validity::Valid
+    }
+}
+
+/// Whether `service` is headless (`clusterIP: None`).
+pub fn is_headless(service: &Service) -> bool {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.cluster_ip.as_deref())
+        .is_some_and(|ip| ip == "None")
+}
+
+/// The service's cluster IPs (empty for headless services or before one is
+/// allocated).
+pub fn cluster_ips(service: &Service) -> Vec<String> {
+    let Some(spec) = service.spec.as_ref() else {
+        return Vec::new();
+    };
+    let mut ips: Vec<String> = spec.cluster_ips.clone().unwrap_or_default();
+    if ips.is_empty()
+        && let Some(ip) = &spec.cluster_ip
+    {
+        ips.push(ip.clone());
+    }
+    ips.retain(|ip| !ip.is_empty() && ip != "None");
+    ips
+}
+
+/// What `cluster` exports of a (valid) `service` whose ServiceExport was
+/// created at `created`.
+pub fn export_of(cluster: &str, created: Time, service: &Service) -> Export {
+    let spec = service.spec.clone().unwrap_or_default();
+    let ports = spec
+        .ports
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| ServicePort {
+            name: p.name.filter(|n| !n.is_empty()),
+            protocol: p.protocol.unwrap_or_else(|| "TCP".into()),
+            app_protocol: p.app_protocol,
+            port: p.port,
+        })
+        .collect();
+    Export {
+        cluster: cluster.to_string(),
+        created,
+        type_: if is_headless(service) {
+            ServiceImportType::Headless
+        } else {
+            ServiceImportType::ClusterSetIp
+        },
+        ports,
+        session_affinity_config: if spec.session_affinity.as_deref() == Some("ClientIP") {
+            spec.session_affinity_config
+        } else {
+            None
+        },
+        session_affinity: spec.session_affinity.filter(|a| a != "None"),
+    }
+}
+
+/// The endpoints one cluster exports for a service: an address type, the
+/// endpoints and the ports of its EndpointSlice on the broker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportedEndpoints {
+    /// `IPv4` or `IPv6`.
+    pub address_type: String,
+    /// The endpoints.
+    pub endpoints: Vec<SliceEndpoint>,
+    /// The ports.
+    pub ports: Vec<EndpointPort>,
+}
+
+fn endpoint_ready(e: &SliceEndpoint) -> bool {
+    // A nil `ready` is to be read as ready (discovery.k8s.io/v1 docs).
+    e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true)
+}
+
+fn family(ip: &str) -> &'static str {
+    if ip.contains(':') { "IPv6" } else { "IPv4" }
+}
+
+/// The endpoints to export for `service`, given the cluster's own
+/// EndpointSlices of it. A ClusterSetIP service exports one endpoint — its
+/// ClusterIP (first family), on the service ports — ready when any backend
+/// is ready. A headless service exports its ready endpoints, with their
+/// hostnames (the endpoint's hostname, else the pod name), on the slices'
+/// ports.
+pub fn exported_endpoints(service: &Service, slices: &[&EndpointSlice]) -> ExportedEndpoints {
+    if is_headless(service) {
+        let address_type = slices
+            .first()
+            .map(|s| s.address_type.clone())
+            .unwrap_or_else(|| "IPv4".into());
+        let mut endpoints: Vec<SliceEndpoint> = slices
+            .iter()
+            .filter(|s| s.address_type == address_type)
+            .flat_map(|s| s.endpoints.iter())
+            .filter(|e| endpoint_ready(e) && !e.addresses.is_empty())
+            .map(|e| SliceEndpoint {
+                addresses: e.addresses.clone(),
+                conditions: Some(EndpointConditions {
+                    ready: Some(true),
+                    serving: Some(true),
+                    terminating: Some(false),
+                }),
+                hostname: e.hostname.clone().or_else(|| {
+                    e.target_ref
+                        .as_ref()
+                        .filter(|r| r.kind.as_deref() == Some("Pod"))
+                        .and_then(|r| r.name.clone())
+                }),
+                node_name: e.node_name.clone(),
+                ..Default::default()
+            })
+            .collect();
+        endpoints.sort_by(|a, b| a.addresses.cmp(&b.addresses));
+        endpoints.dedup_by(|a, b| a.addresses == b.addresses);
+        let ports = slices
+            .iter()
+            .find_map(|s| s.ports.clone())
+            .unwrap_or_default();
+        return ExportedEndpoints {
+            address_type,
+            endpoints,
+            ports,
+        };
+    }
+    let ips = cluster_ips(service);
+    let ready = slices
+        .iter()
+        .flat_map(|s| s.endpoints.iter())
+        .any(endpoint_ready);
+    let ports = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| EndpointPort {
+            name: p.name.filter(|n| !n.is_empty()),
+            port: Some(p.port),
+            protocol: Some(p.protocol.unwrap_or_else(|| "TCP".into())),
+            app_protocol: p.app_protocol,
+        })
+        .collect();
+    let Some(ip) = ips.first() else {
+        return ExportedEndpoints {
+            address_type: "IPv4".into(),
+            endpoints: Vec::new(),
+            ports,
+        };
+    };
+    ExportedEndpoints {
+        address_type: family(ip).into(),
+        endpoints: vec![SliceEndpoint {
+            addresses: vec![ip.clone()],
+            conditions: Some(EndpointConditions {
+                ready: Some(ready),
+                serving: Some(ready),
+                terminating: Some(false),
+            }),
+            ..Default::default()
+        }],
+        ports,
+    }
+}
+
+/// Where the export's propagation stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// The export data is on the broker as desired.
+    Exported,
+    /// Not yet (or the broker cannot be reached).
+    Pending,
+}
+
+fn condition(
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: String,
+    previous: &[Condition],
+    now: &Time,
+) -> Condition {
+    let status = if status { "True" } else { "False" };
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| now.clone());
+    Condition {
+        type_: type_.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message,
+        last_transition_time,
+        observed_generation: None,
+    }
+}
+
+/// The `Valid`, `Ready` and `Conflict` conditions of a ServiceExport.
+/// `previous` are its current conditions: a condition whose status does not
+/// change keeps its `lastTransitionTime`; `now` stamps the others.
+pub fn export_conditions(
+    validity: &Validity,
+    readiness: Readiness,
+    conflicts: &[&'static str],
+    previous: &[Condition],
+    now: &Time,
+) -> Vec<Condition> {
+    let valid = match validity {
+        Validity::Valid => condition(
+            condition::VALID,
+            true,
+            reason::VALID,
+            "the service can be exported".into(),
+            previous,
+            now,
+        ),
+        Validity::NoService => condition(
+            condition::VALID,
+            false,
+            reason::NO_SERVICE,
+            "there is no Service of this name in this namespace".into(),
+            previous,
+            now,
+        ),
+        Validity::InvalidServiceType(t) => condition(
+            condition::VALID,
+            false,
+            reason::INVALID_SERVICE_TYPE,
+            format!("a Service of type {t} cannot be exported"),
+            previous,
+            now,
+        ),
+    };
+    let ready = match (validity, readiness) {
+        (Validity::Valid, Readiness::Exported) => condition(
+            condition::READY,
+            true,
+            reason::EXPORTED,
+            "the service is exported to the clusterset".into(),
+            previous,
+            now,
+        ),
+        (Validity::Valid, Readiness::Pending) => condition(
+            condition::READY,
+            false,
+            reason::PENDING,
+            "the export is being propagated to the broker".into(),
+            previous,
+            now,
+        ),
+        _ => condition(
+            condition::READY,
+            false,
+            reason::FAILED,
+            "the export is not valid".into(),
+            previous,
+            now,
+        ),
+    };
+    let conflict = if *validity == Validity::Valid && !conflicts.is_empty() {
+        condition(
+            condition::CONFLICT,
+            true,
+            &conflicts.join(","),
+            format!(
+                "this export conflicts with an older export of the service ({}); the oldest export's settings are used",
+                conflicts.join(", ")
+            ),
+            previous,
+            now,
+        )
+    } else {
+        condition(
+            condition::CONFLICT,
+            false,
+            reason::NO_CONFLICTS,
+            "no conflicts".into(),
+            previous,
+            now,
+        )
+    };
+    vec![valid, ready, conflict]
+}
+
+/// Whether two condition lists say the same, ignoring transition times.
+pub fn same_conditions(a: &[Condition], b: &[Condition]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.type_ == y.type_
+                && x.status == y.status
+                && x.reason == y.reason
+                && x.message == y.message
+        })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,461 @@
+//! ferry's Kubernetes manifests, generated from code: what `ferry join`
+//! applies to a member cluster (CRDs, namespace `ferry-system`, the broker
+//! Secret, ServiceAccounts and RBAC, the `ferry agent` and `ferry dns`
+//! Deployments, the `ferry gateway` and `ferry route-agent` DaemonSets, the
+//! cluster-id `ClusterProperty`) and what `ferry deploy-broker` applies to a
+//! real Kubernetes broker (namespace, CRDs, RBAC for joiners and clusters, and
+//! a ValidatingAdmissionPolicy that lets each cluster write only objects
+//! labelled with its own id).
+//!
+//! It is pure: objects are built as JSON values and rendered to YAML; it does
+//! not talk to any API server (`ferry-agent` applies them). The files under
+//! `deploy/` are these manifests with placeholder credentials; see
+//! `deploy/README.md` to regenerate them.
+#![forbid(unsafe_code)]
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ferry_api::labels::{self, APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTER};
+use ferry_api::{CableDriver, Cidr, ClusterProperty};
+use serde_json::{Value, json};
+
+/// Default container image repository (the tag is the ferry version).
+pub const DEFAULT_IMAGE_REPOSITORY: &str = "ferry";
+
+/// Name of the Secret in `ferry-system` holding the broker credentials and
+/// this cluster's settings; `ferry agent` reads it.
+pub const BROKER_SECRET: &str = "ferry-broker";
+
+/// Keys of [`BROKER_SECRET`].
+pub mod secret_keys {
+    /// `broker-info.ferry` contents whose token is this cluster's own
+    /// (`cluster:<id>`-scoped) broker token.
+    pub const BROKER_INFO: &str = "broker-info";
+    /// This cluster's id.
+    pub const CLUSTER_ID: &str = "cluster-id";
+    /// Comma-separated pod CIDRs.
+    pub const CLUSTER_CIDRS: &str = "cluster-cidrs";
+    /// Comma-separated service CIDRs.
+    pub const SERVICE_CIDRS: &str = "service-cidrs";
+    /// `wireguard` or `vxlan`.
+    pub const CABLE_DRIVER: &str = "cable-driver";
+}
+
+/// Prefix of the broker ServiceAccount of each cluster: `cluster-<id>`.
+pub const CLUSTER_SA_PREFIX: &str = "cluster-";
+
+/// Name of the broker Role every cluster's ServiceAccount is bound to.
+pub const BROKER_CLUSTER_ROLE: &str = "ferry-cluster";
+
+/// Name of the broker ServiceAccount whose token `join` uses.
+pub const BROKER_JOINER: &str = "ferry-joiner";
+
+/// The crate's error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An object could not be rendered (a bug, not bad input).
+    #[error("cannot render manifests: {0}")]
+    Render(String),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The default image: `ferry:<version>`.
+pub fn default_image() -> String {
+    format!("{DEFAULT_IMAGE_REPOSITORY}:{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// What a member cluster's manifests depend on.
+#[derive(Clone, Debug)]
+pub struct ClusterParams {
+    /// The cluster id.
+    pub cluster_id: String,
+    /// Container image of every ferry component.
+    pub image: String,
+    /// Namespace of ferry's components (`ferry-system`).
+    pub namespace: String,
+    /// `broker-info.ferry` contents carrying this cluster's own broker token.
+    pub broker_info: String,
+    /// Pod CIDRs.
+    pub cluster_cidrs: Vec<Cidr>,
+    /// Service CIDRs.
+    pub service_cidrs: Vec<Cidr>,
+    /// Cable driver of this cluster's gateway.
+    pub cable_driver: CableDriver,
+}
+
+fn common_labels(name: &str) -> Value {
+    json!({
+        APP_MANAGED_BY: APP_MANAGED_BY_FERRY,
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/part-of": "ferry",
+    })
+}
+
+fn meta(name: &str, namespace: Option<&str>) -> Value {
+    let mut m = json!({"name": name, "labels": common_labels(name)});
+    if let Some(ns) = namespace {
+        m["namespace"] = json!(ns);
+    }
+    m
+}
+
+fn join_cidrs(cidrs: &[Cidr]) -> String {
+    cidrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn crds() -> Result<Vec<Value>> {
+    ferry_api::all_crds()
+        .iter()
+        .map(|crd| {
+            let mut v = serde_json::to_value(crd).map_err(|e| Error::Render(e.to_string()))?;
+            v["apiVersion"] = json!("apiextensions.k8s.io/v1");
+            v["kind"] = json!("CustomResourceDefinition");
+            Ok(v)
+        })
+        .collect()
+}
+
+fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
+    json!({"apiGroups": groups, "resources": resources, "verbs": verbs})
+}
+
+const READ: &[&str] = &["get", "list", "watch"];
+const ALL: &[&str] = &[
+    "get", "list", "watch", "create", "update", "patch", "delete",
+];
+
+/// A component: its ServiceAccount, ClusterRole and ClusterRoleBinding.
+fn identity(name: &str, namespace: &str, rules: Vec<Value>) -> Vec<Value> {
+    vec![
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(name, Some(namespace))}),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": meta(name, None), "rules": rules,
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": meta(name, None),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        }),
+    ]
+}
+
+fn container(name: &str, image: &str, args: &[&str], privileged: bool) -> Value {
+    let mut c = json!({
+        "name": name,
+        "image": image,
+        "command": ["ferry"],
+        "args": args,
+        "env": [
+            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+            {"name": "RUST_LOG", "value": "info"},
+        ],
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
+    });
+    if privileged {
+        c["securityContext"] =
+            json!({"privileged": true, "capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}});
+    }
+    c
+}
+
+fn pod_spec(name: &str, containers: Vec<Value>, host_network: bool) -> Value {
+    let mut spec = json!({
+        "serviceAccountName": name,
+        "containers": containers,
+    });
+    if host_network {
+        spec["hostNetwork"] = json!(true);
+        spec["dnsPolicy"] = json!("ClusterFirstWithHostNet");
+        spec["tolerations"] = json!([{"operator": "Exists"}]);
+    }
+    spec
+}
+
+fn deployment(name: &str, namespace: &str, pod: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": meta(name, Some(namespace)),
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            "template": {"metadata": {"labels": common_labels(name)}, "spec": pod},
+        },
+    })
+}
+
+fn daemonset(name: &str, namespace: &str, mut pod: Value, node_selector: Option<Value>) -> Value {
+    if let Some(sel) = node_selector {
+        pod["nodeSelector"] = sel;
+    }
+    json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": meta(name, Some(namespace)),
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            "updateStrategy": {"type": "RollingUpdate"},
+            "template": {"metadata": {"labels": common_labels(name)}, "spec": pod},
+        },
+    })
+}
+
+/// Every object `ferry join` applies to a member cluster, in apply order
+/// (CRDs first, then the namespace, then what lives in it).
+pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
+    let ns = p.namespace.as_str();
+    let mut out = crds()?;
+    out.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta(ns, None)}));
+
+    let b64 = |s: &str| STANDARD.encode(s.as_bytes());
+    let mut secret_meta = meta(BROKER_SECRET, Some(ns));
+    secret_meta["labels"][CLUSTER] = json!(p.cluster_id);
+    out.push(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": secret_meta,
+        "data": {
+            secret_keys::BROKER_INFO: b64(&p.broker_info),
+            secret_keys::CLUSTER_ID: b64(&p.cluster_id),
+            secret_keys::CLUSTER_CIDRS: b64(&join_cidrs(&p.cluster_cidrs)),
+            secret_keys::SERVICE_CIDRS: b64(&join_cidrs(&p.service_cidrs)),
+            secret_keys::CABLE_DRIVER: b64(p.cable_driver.as_str()),
+        },
+    }));
+
+    let ferry_all = rule(
+        &["ferry.dev"],
+        &["clusters", "endpoints", "gateways", "gateways/status"],
+        ALL,
+    );
+    let ferry_read = rule(&["ferry.dev"], &["clusters", "endpoints", "gateways"], READ);
+    let secrets = rule(&[""], &["secrets"], &["get", "list", "watch"]);
+    out.extend(identity(
+        "ferry-agent",
+        ns,
+        vec![
+            rule(&[""], &["services", "namespaces", "nodes"], READ),
+            rule(&["discovery.k8s.io"], &["endpointslices"], ALL),
+            rule(&["multicluster.x-k8s.io"], &["serviceexports"], READ),
+            rule(
+                &["multicluster.x-k8s.io"],
+                &["serviceexports/status"],
+                &["get", "update", "patch"],
+            ),
+            rule(
+                &["multicluster.x-k8s.io"],
+                &["serviceimports", "serviceimports/status"],
+                ALL,
+            ),
+            rule(&["about.k8s.io"], &["clusterproperties"], READ),
+            ferry_all.clone(),
+            secrets.clone(),
+        ],
+    ));
+    out.extend(identity(
+        "ferry-dns",
+        ns,
+        vec![
+            rule(&["multicluster.x-k8s.io"], &["serviceimports"], READ),
+            rule(&["discovery.k8s.io"], &["endpointslices"], READ),
+            ferry_read.clone(),
+        ],
+    ));
+    out.extend(identity(
+        "ferry-gateway",
+        ns,
+        vec![
+            rule(&[""], &["nodes"], READ),
+            rule(&["coordination.k8s.io"], &["leases"], ALL),
+            ferry_all,
+            secrets,
+        ],
+    ));
+    out.extend(identity(
+        "ferry-route-agent",
+        ns,
+        vec![rule(&[""], &["nodes"], READ), ferry_read],
+    ));
+
+    out.push(deployment(
+        "ferry-agent",
+        ns,
+        pod_spec(
+            "ferry-agent",
+            vec![container("agent", &p.image, &["agent"], false)],
+            false,
+        ),
+    ));
+    out.push(deployment(
+        "ferry-dns",
+        ns,
+        pod_spec(
+            "ferry-dns",
+            vec![container("dns", &p.image, &["dns"], false)],
+            false,
+        ),
+    ));
+    out.push(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": meta("ferry-dns", Some(ns)),
+        "spec": {
+            "selector": {"app.kubernetes.io/name": "ferry-dns"},
+            "ports": [
+                {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 5353},
+                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 5353},
+            ],
+        },
+    }));
+    out.push(daemonset(
+        "ferry-gateway",
+        ns,
+        pod_spec(
+            "ferry-gateway",
+            vec![container("gateway", &p.image, &["gateway"], true)],
+            true,
+        ),
+        Some(json!({labels::GATEWAY: labels::GATEWAY_ENABLED})),
+    ));
+    out.push(daemonset(
+        "ferry-route-agent",
+        ns,
+        pod_spec(
+            "ferry-route-agent",
+            vec![container("route-agent", &p.image, &["route-agent"], true)],
+            true,
+        ),
+        None,
+    ));
+
+    let property =
+        ClusterProperty::cluster_id(&p.cluster_id).map_err(|e| Error::Render(e.to_string()))?;
+    let mut property = serde_json::to_value(property).map_err(|e| Error::Render(e.to_string()))?;
+    property["metadata"]["labels"] = common_labels("ferry");
+    out.push(property);
+    Ok(out)
+}
+
+/// The extra objects a real Kubernetes broker needs in `namespace` (beyond
+/// the namespace and CRDs, which [`broker_manifests`] includes): a Role for
+/// clusters, a joiner ServiceAccount allowed to create cluster
+/// ServiceAccounts, bind them to that Role and request their tokens, and a
+/// ValidatingAdmissionPolicy (+ binding) that denies a cluster's
+/// ServiceAccount (`cluster-<id>`) any write to an object not labelled
+/// `ferry.dev/cluster=<id>`, and any change of that label.
+pub fn broker_manifests(namespace: &str) -> Result<Vec<Value>> {
+    let mut out = crds()?;
+    out.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta(namespace, None)}));
+    let synced = [
+        ("ferry.dev", vec!["clusters", "endpoints", "gateways"]),
+        ("multicluster.x-k8s.io", vec!["serviceimports"]),
+        ("discovery.k8s.io", vec!["endpointslices"]),
+    ];
+    let cluster_rules: Vec<Value> = synced.iter().map(|(g, r)| rule(&[g], r, ALL)).collect();
+    out.push(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": meta(BROKER_CLUSTER_ROLE, Some(namespace)),
+        "rules": cluster_rules,
+    }));
+    out.push(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(BROKER_JOINER, Some(namespace))}));
+    out.push(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": meta(BROKER_JOINER, Some(namespace)),
+        "rules": [
+            rule(&[""], &["serviceaccounts"], &["get", "list", "create", "patch"]),
+            rule(&[""], &["serviceaccounts/token"], &["create"]),
+            rule(&["rbac.authorization.k8s.io"], &["rolebindings"], &["get", "list", "create", "patch"]),
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["bind"], "resourceNames": [BROKER_CLUSTER_ROLE]},
+            rule(&["ferry.dev"], &["clusters", "endpoints"], READ),
+        ],
+    }));
+    out.push(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": meta(BROKER_JOINER, Some(namespace)),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": BROKER_JOINER},
+        "subjects": [{"kind": "ServiceAccount", "name": BROKER_JOINER, "namespace": namespace}],
+    }));
+    let prefix = format!("system:serviceaccount:{namespace}:{CLUSTER_SA_PREFIX}");
+    let policy = format!("ferry-broker-{namespace}");
+    let owns = |obj: &str| {
+        format!(
+            "has({obj}.metadata.labels) && '{CLUSTER}' in {obj}.metadata.labels && {obj}.metadata.labels['{CLUSTER}'] == variables.clusterId"
+        )
+    };
+    out.push(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": meta(&policy, None),
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                "resourceRules": synced.iter().map(|(g, r)| json!({
+                    "apiGroups": [g], "apiVersions": ["*"], "resources": r,
+                    "operations": ["CREATE", "UPDATE", "DELETE"],
+                })).collect::<Vec<_>>(),
+            },
+            "matchConditions": [{
+                "name": "is-cluster-serviceaccount",
+                "expression": format!("request.userInfo.username.startsWith('{prefix}')"),
+            }],
+            "variables": [{
+                "name": "clusterId",
+                "expression": format!("request.userInfo.username.substring({})", prefix.len()),
+            }],
+            "validations": [
+                {
+                    "expression": format!("request.operation == 'DELETE' || ({})", owns("object")),
+                    "messageExpression": format!("'a cluster may only write objects labelled {CLUSTER}=' + variables.clusterId"),
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": format!("request.operation == 'CREATE' || ({})", owns("oldObject")),
+                    "messageExpression": format!("'a cluster may only change objects labelled {CLUSTER}=' + variables.clusterId"),
+                    "reason": "Forbidden",
+                },
+            ],
+        },
+    }));
+    out.push(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": meta(&policy, None),
+        "spec": {"policyName": policy, "validationActions": ["Deny"]},
+    }));
+    Ok(out)
+}
+
+/// The per-cluster objects `join` creates on a real Kubernetes broker: the
+/// cluster's ServiceAccount (labelled with its id) and its RoleBinding.
+pub fn broker_cluster_identity(namespace: &str, cluster_id: &str) -> Vec<Value> {
+    let name = format!("{CLUSTER_SA_PREFIX}{cluster_id}");
+    let mut sa_meta = meta(&name, Some(namespace));
+    sa_meta["labels"][CLUSTER] = json!(cluster_id);
+    vec![
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": sa_meta.clone()}),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": sa_meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": BROKER_CLUSTER_ROLE},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        }),
+    ]
+}
+
+/// Renders objects as one multi-document YAML stream (`---` before each).
+pub fn to_yaml(objects: &[Value]) -> Result<String> {
+    let mut out = String::new();
+    for o in objects {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml_ng::to_string(o).map_err(|e| Error::Render(e.to_string()))?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,74 @@
+use super::*;
+
+fn params() -> ClusterParams {
+    ClusterParams {
+        cluster_id: "cluster1".into(),
+        image: "ferry:0.1.0".into(),
+        namespace: labels::SYSTEM_NAMESPACE.into(),
+        broker_info: "<broker-info with this cluster's token>".into(),
+        cluster_cidrs: vec![
+            "100.64.0.0/16".parse().unwrap(),
+            "fd00:10::/64".parse().unwrap(),
+        ],
+        service_cidrs: vec!["100.65.0.0/16".parse().unwrap()],
+        cable_driver: CableDriver::Wireguard,
+    }
+}
+
+/// The manifests without the (long, separately tested) CRDs.
+fn without_crds(objects: Vec<Value>) -> Vec<Value> {
+    objects
+        .into_iter()
+        .filter(|o| o["kind"] != "CustomResourceDefinition")
+        .collect()
+}
+
+#[test]
+fn cluster_manifests_snapshot() {
+    let objects = cluster_manifests(&params()).unwrap();
+    assert_eq!(
+        objects
+            .iter()
+            .filter(|o| o["kind"] == "CustomResourceDefinition")
+            .count(),
+        ferry_api::all_crds().len()
+    );
+    insta::assert_snapshot!(to_yaml(&without_crds(objects)).unwrap());
+}
+
+#[test]
+fn broker_manifests_snapshot() {
+    let objects = broker_manifests(labels::BROKER_NAMESPACE).unwrap();
+    insta::assert_snapshot!(to_yaml(&without_crds(objects)).unwrap());
+    insta::assert_snapshot!(
+        to_yaml(&broker_cluster_identity(
+            labels::BROKER_NAMESPACE,
+            "cluster1"
+        ))
+        .unwrap()
+    );
+}
+
+#[test]
+fn gateway_daemonset_selects_gateway_nodes_and_image_is_configurable() {
+    let mut p = params();
+    p.image = "registry.example/ferry:dev".into();
+    let objects = cluster_manifests(&p).unwrap();
+    let gw = objects
+        .iter()
+        .find(|o| o["kind"] == "DaemonSet" && o["metadata"]["name"] == "ferry-gateway")
+        .unwrap();
+    assert_eq!(
+        gw["spec"]["template"]["spec"]["nodeSelector"][labels::GATEWAY],
+        "true"
+    );
+    for o in objects
+        .iter()
+        .filter(|o| o["kind"] == "Deployment" || o["kind"] == "DaemonSet")
+    {
+        assert_eq!(
+            o["spec"]["template"]["spec"]["containers"][0]["image"],
+            "registry.example/ferry:dev"
+        );
+    }
+}
