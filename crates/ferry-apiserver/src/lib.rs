@@ -7,7 +7,7 @@
 //! Objects live in a SQLite revision log (see [`store`]).
 //!
 //! It is not a full kube-apiserver: no admission webhooks, no aggregation,
-//! no protobuf, no schema validation of custom resources, and no controllers
+//! no protobuf beyond what kubectl's create generators send, no schema validation of custom resources, and no controllers
 //! besides namespace cleanup and garbage collection of owned objects.
 #![forbid(unsafe_code)]
 
@@ -15,10 +15,13 @@ mod app;
 pub mod auth;
 mod controllers;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod metrics;
 mod objects;
 mod ops;
+mod protobuf;
 pub mod registry;
 pub mod store;
 pub mod tls;

@@ -87,6 +87,13 @@ fn defaults_on_create(def: &ResourceDef, object: &mut Value) -> Result<()> {
             obj.insert("status".into(), json!({"phase": "Pending"}));
         }
         ("", "nodes") => {}
+        ("", "secrets") => {
+            obj.entry("type").or_insert_with(|| json!("Opaque"));
+        }
+        ("", "services") => {
+            obj.remove("status");
+            default_service_spec(obj);
+        }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {}
         _ if def.status => {
             obj.remove("status");
@@ -94,6 +101,24 @@ fn defaults_on_create(def: &ResourceDef, object: &mut Value) -> Result<()> {
         _ => {}
     }
     Ok(())
+}
+
+/// The defaults kube-apiserver fills into a Service spec.
+fn default_service_spec(obj: &mut serde_json::Map<String, Value>) {
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    spec.entry("type").or_insert_with(|| json!("ClusterIP"));
+    spec.entry("sessionAffinity")
+        .or_insert_with(|| json!("None"));
+    if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+        for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+            port.entry("protocol").or_insert_with(|| json!("TCP"));
+            if let Some(p) = port.get("port").cloned() {
+                port.entry("targetPort").or_insert(p);
+            }
+        }
+    }
 }
 
 /// Validates a CRD and sets the status a real server would report.

@@ -131,7 +131,10 @@ async fn dispatch(
 }
 
 /// Handles one request; returns (verb, resource) for metrics with the response.
-async fn route(app: &Arc<App>, req: Request<Body>) -> (&'static str, String, Response<Body>) {
+pub(crate) async fn route(
+    app: &Arc<App>,
+    req: Request<Body>,
+) -> (&'static str, String, Response<Body>) {
     let path = req.uri().path().trim_end_matches('/').to_string();
     match path.as_str() {
         "/healthz" | "/livez" | "/readyz" => {

@@ -162,9 +162,16 @@ pub(super) fn parse_body(headers: &http::HeaderMap, body: &[u8]) -> Result<Value
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if content_type.contains("protobuf") || content_type.contains("cbor") {
+    if content_type.contains("protobuf") {
+        return crate::protobuf::decode(body).map_err(|e| {
+            Error::UnsupportedMediaType(format!(
+                "{e}; send JSON or YAML instead (e.g. `kubectl apply -f`)"
+            ))
+        });
+    }
+    if content_type.contains("cbor") {
         return Err(Error::UnsupportedMediaType(format!(
-            "ferry apiserver accepts JSON and YAML bodies, not {content_type}; create built-in objects with `kubectl apply -f` or `kubectl create -f`"
+            "ferry apiserver accepts JSON and YAML bodies, not {content_type}"
         )));
     }
     let parsed = if content_type.contains("yaml") {
