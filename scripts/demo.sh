@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-cargo build --locked -p ferry
+cargo build -p ferry
 FERRY=target/debug/ferry
 DATA=${FERRY_DEMO_DIR:-$PWD/.ferry-demo}
 LISTEN=${FERRY_DEMO_LISTEN:-127.0.0.1:6443}

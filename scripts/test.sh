@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
-INSTA_UPDATE=no cargo nextest run --workspace --locked --no-fail-fast "$@"
+cargo clippy --workspace --all-targets -- -D warnings
+INSTA_UPDATE=no cargo nextest run --workspace --no-fail-fast "$@"
