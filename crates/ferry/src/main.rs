@@ -25,6 +25,9 @@ enum Command {
     /// ServiceExport, ServiceImport; about.k8s.io ClusterProperty. Install them
     /// with `ferry crds | kubectl apply -f -`.
     Crds(cmd::crds::Args),
+    /// Multi-node Kubernetes-like clusters from network namespaces (ferry's kind).
+    #[command(subcommand)]
+    Sandbox(cmd::sandbox::Sandbox),
     /// Developer tools (e.g. `ferry tools wg up`).
     #[command(subcommand)]
     Tools(cmd::tools::Tools),
@@ -36,6 +39,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Apiserver(args) => cmd::apiserver::run(args),
         Command::Crds(args) => cmd::crds::run(args),
+        Command::Sandbox(s) => cmd::sandbox::run(s),
         Command::Tools(t) => cmd::tools::run(t),
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod apiserver;
 pub mod crds;
+pub mod sandbox;
 pub mod tools;
 
 /// Logs go to stderr; `RUST_LOG` filters them (default `info`).

@@ -1,5 +1,6 @@
 //! `ferry tools`: developer tools that are not part of a deployed component.
 
+pub mod echo;
 pub mod wg;
 
 /// Developer tools.
@@ -8,11 +9,23 @@ pub enum Tools {
     /// The user-space WireGuard data path: bring a device up, make keys.
     #[command(subcommand)]
     Wg(wg::Wg),
+    /// Answer every HTTP request with the pod name and path (sandbox workloads).
+    HttpEcho {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+    /// Echo every TCP connection's bytes back (sandbox workloads).
+    TcpEcho {
+        #[arg(long, default_value_t = 9000)]
+        port: u16,
+    },
 }
 
 /// Run a tool.
 pub fn run(t: Tools) -> anyhow::Result<()> {
     match t {
         Tools::Wg(w) => wg::run(w),
+        Tools::HttpEcho { port } => echo::http_echo(port),
+        Tools::TcpEcho { port } => echo::tcp_echo(port),
     }
 }

@@ -1,0 +1,320 @@
+//! The cluster DNS: answers A queries for `<svc>.<ns>.svc.cluster.local`
+//! (the ClusterIP, or the ready endpoints of headless services) and
+//! `<hostname>.<svc>.<ns>.svc.cluster.local`, forwards `clusterset.local` to
+//! a configured upstream, and refuses everything else (nothing leaves the
+//! host). A small hand-rolled responder over UDP and TCP.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::reflector::Store;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+
+use crate::Result;
+
+const TYPE_A: u16 = 1;
+const TTL: u32 = 5;
+
+/// What to do with a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Found(Vec<Ipv4Addr>),
+    NxDomain,
+    Forward,
+    Refused,
+}
+
+/// A parsed question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    pub id: u16,
+    pub flags: u16,
+    pub name: String,
+    pub qtype: u16,
+    /// Byte range of the question section in the query.
+    pub end: usize,
+}
+
+/// Parses the header and first question; None if malformed.
+pub fn parse_query(q: &[u8]) -> Option<Question> {
+    if q.len() < 12 || u16::from_be_bytes([q[4], q[5]]) == 0 {
+        return None;
+    }
+    let mut pos = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = usize::from(*q.get(pos)?);
+        pos += 1;
+        if len == 0 {
+            break;
+        }
+        if len > 63 {
+            return None; // compression is not used in questions
+        }
+        let label = q.get(pos..pos + len)?;
+        labels.push(String::from_utf8_lossy(label).to_ascii_lowercase());
+        pos += len;
+    }
+    let qtype = u16::from_be_bytes([*q.get(pos)?, *q.get(pos + 1)?]);
+    q.get(pos + 3)?;
+    Some(Question {
+        id: u16::from_be_bytes([q[0], q[1]]),
+        flags: u16::from_be_bytes([q[2], q[3]]),
+        name: labels.join("."),
+        qtype,
+        end: pos + 4,
+    })
+}
+
+/// Builds a response to `query` with rcode and A answers.
+pub fn build_response(query: &[u8], q: &Question, rcode: u8, answers: &[Ipv4Addr]) -> Vec<u8> {
+    let mut r = Vec::with_capacity(q.end + answers.len() * 16);
+    r.extend_from_slice(&q.id.to_be_bytes());
+    // QR, opcode copied, AA, RD copied, RA.
+    let flags: u16 = 0x8000 | (q.flags & 0x7800) | 0x0400 | (q.flags & 0x0100) | 0x0080 | u16::from(rcode & 0xf);
+    r.extend_from_slice(&flags.to_be_bytes());
+    r.extend_from_slice(&1u16.to_be_bytes());
+    r.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+    r.extend_from_slice(&[0, 0, 0, 0]);
+    r.extend_from_slice(&query[12..q.end]);
+    for ip in answers {
+        r.extend_from_slice(&[0xc0, 0x0c]);
+        r.extend_from_slice(&TYPE_A.to_be_bytes());
+        r.extend_from_slice(&1u16.to_be_bytes());
+        r.extend_from_slice(&TTL.to_be_bytes());
+        r.extend_from_slice(&4u16.to_be_bytes());
+        r.extend_from_slice(&ip.octets());
+    }
+    r
+}
+
+/// Looks a name up in the services and EndpointSlices.
+pub fn lookup(name: &str, services: &[Arc<Service>], slices: &[Arc<EndpointSlice>]) -> Lookup {
+    let name = name.trim_end_matches('.');
+    if name == "clusterset.local" || name.ends_with(".clusterset.local") {
+        return Lookup::Forward;
+    }
+    let Some(rest) = name.strip_suffix(".svc.cluster.local") else {
+        return if name == "cluster.local" || name.ends_with(".cluster.local") {
+            Lookup::NxDomain
+        } else {
+            Lookup::Refused
+        };
+    };
+    let parts: Vec<&str> = rest.split('.').collect();
+    let (host, svc, ns) = match parts.as_slice() {
+        [svc, ns] => (None, *svc, *ns),
+        [host, svc, ns] => (Some(*host), *svc, *ns),
+        _ => return Lookup::NxDomain,
+    };
+    let Some(service) = services.iter().find(|s| {
+        s.metadata.name.as_deref() == Some(svc) && s.metadata.namespace.as_deref() == Some(ns)
+    }) else {
+        return Lookup::NxDomain;
+    };
+    let spec = service.spec.clone().unwrap_or_default();
+    let cluster_ip = spec.cluster_ip.unwrap_or_default();
+    let headless = cluster_ip == "None";
+    if host.is_none() && !headless {
+        return match cluster_ip.parse() {
+            Ok(ip) => Lookup::Found(vec![ip]),
+            Err(_) => Lookup::NxDomain,
+        };
+    }
+    let mut ips = Vec::new();
+    for slice in slices.iter().filter(|s| {
+        s.metadata.namespace.as_deref() == Some(ns)
+            && s.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("kubernetes.io/service-name"))
+                .map(String::as_str)
+                == Some(svc)
+    }) {
+        for ep in &slice.endpoints {
+            let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
+            if !ready || (host.is_some() && ep.hostname.as_deref() != host) {
+                continue;
+            }
+            ips.extend(ep.addresses.iter().filter_map(|a| a.parse::<Ipv4Addr>().ok()));
+        }
+    }
+    ips.sort();
+    ips.dedup();
+    if ips.is_empty() && host.is_some() {
+        Lookup::NxDomain
+    } else {
+        Lookup::Found(ips)
+    }
+}
+
+/// The DNS server of one cluster.
+#[derive(Clone)]
+pub struct Dns {
+    pub services: Store<Service>,
+    pub slices: Store<EndpointSlice>,
+    pub upstream: Option<SocketAddr>,
+}
+
+impl Dns {
+    /// Answers one query (None: drop it).
+    pub async fn answer(&self, query: &[u8]) -> Option<Vec<u8>> {
+        let q = parse_query(query)?;
+        match lookup(&q.name, &self.services.state(), &self.slices.state()) {
+            Lookup::Found(ips) => {
+                let ips = if q.qtype == TYPE_A { ips } else { Vec::new() };
+                Some(build_response(query, &q, 0, &ips))
+            }
+            Lookup::NxDomain => Some(build_response(query, &q, 3, &[])),
+            Lookup::Refused => Some(build_response(query, &q, 5, &[])),
+            Lookup::Forward => match self.forward(query).await {
+                Some(r) => Some(r),
+                None => Some(build_response(query, &q, 2, &[])),
+            },
+        }
+    }
+
+    async fn forward(&self, query: &[u8]) -> Option<Vec<u8>> {
+        let up = self.upstream?;
+        let bind: SocketAddr = if up.is_ipv4() {
+            (Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            "[::]:0".parse().ok()?
+        };
+        let sock = UdpSocket::bind(bind).await.ok()?;
+        sock.send_to(query, up).await.ok()?;
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        buf.truncate(n);
+        Some(buf)
+    }
+
+    /// Serves UDP and TCP on `addr` until the task is dropped.
+    pub async fn serve(self, addr: SocketAddr) -> Result<()> {
+        let udp = Arc::new(
+            UdpSocket::bind(addr)
+                .await
+                .map_err(|e| crate::Error::io("binding DNS (udp) on", addr.to_string(), e))?,
+        );
+        let tcp = TcpListener::bind(addr)
+            .await
+            .map_err(|e| crate::Error::io("binding DNS (tcp) on", addr.to_string(), e))?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = tcp.accept().await {
+                let this = this.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let mut len = [0u8; 2];
+                        if conn.read_exact(&mut len).await.is_err() {
+                            return;
+                        }
+                        let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                        if conn.read_exact(&mut q).await.is_err() {
+                            return;
+                        }
+                        let Some(r) = this.answer(&q).await else {
+                            return;
+                        };
+                        let mut out = (r.len() as u16).to_be_bytes().to_vec();
+                        out.extend_from_slice(&r);
+                        if conn.write_all(&out).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, peer)) = udp.recv_from(&mut buf).await else {
+                continue;
+            };
+            let q = buf[..n].to_vec();
+            let this = self.clone();
+            let udp = udp.clone();
+            tokio::spawn(async move {
+                if let Some(r) = this.answer(&q).await {
+                    let _ = udp.send_to(&r, peer).await;
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name: &str) -> Vec<u8> {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in name.split('.') {
+            q.push(l.len() as u8);
+            q.extend_from_slice(l.as_bytes());
+        }
+        q.extend_from_slice(&[0, 0, 1, 0, 1]);
+        q
+    }
+
+    fn svc(ns: &str, name: &str, ip: &str) -> Arc<Service> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"clusterIP": ip}
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn parse_and_answer() {
+        let q = query("Nginx.nginx-test.svc.cluster.local");
+        let p = parse_query(&q).unwrap();
+        assert_eq!(p.name, "nginx.nginx-test.svc.cluster.local");
+        assert_eq!(p.qtype, 1);
+        let r = build_response(&q, &p, 0, &[Ipv4Addr::new(100, 96, 0, 10)]);
+        assert_eq!(&r[0..2], &[0x12, 0x34]);
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1);
+        assert_eq!(&r[r.len() - 4..], &[100, 96, 0, 10]);
+    }
+
+    #[test]
+    fn lookups() {
+        let services = vec![svc("a", "web", "100.96.0.10"), svc("a", "db", "None")];
+        let slices: Vec<Arc<EndpointSlice>> = vec![Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "db-x", "namespace": "a",
+                  "labels": {"kubernetes.io/service-name": "db"}},
+                "addressType": "IPv4",
+                "endpoints": [
+                  {"addresses": ["100.64.0.3"], "hostname": "db-0", "conditions": {"ready": true}},
+                  {"addresses": ["100.64.1.3"], "conditions": {"ready": false}}
+                ]
+            }))
+            .unwrap(),
+        )];
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(
+            lookup("web.a.svc.cluster.local", &services, &slices),
+            Lookup::Found(vec![ip("100.96.0.10")])
+        );
+        assert_eq!(
+            lookup("db.a.svc.cluster.local", &services, &slices),
+            Lookup::Found(vec![ip("100.64.0.3")])
+        );
+        assert_eq!(
+            lookup("db-0.db.a.svc.cluster.local", &services, &slices),
+            Lookup::Found(vec![ip("100.64.0.3")])
+        );
+        assert_eq!(lookup("x.a.svc.cluster.local", &services, &slices), Lookup::NxDomain);
+        assert_eq!(lookup("web.a.svc.clusterset.local", &services, &slices), Lookup::Forward);
+        assert_eq!(lookup("example.com", &services, &slices), Lookup::Refused);
+    }
+}

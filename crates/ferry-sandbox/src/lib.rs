@@ -1,0 +1,33 @@
+//! `ferry sandbox`: real multi-node Kubernetes-like clusters built from Linux
+//! network namespaces on one host, with no VM, cloud or container engine.
+//!
+//! A sandbox cluster is a bridge with one network namespace per node on it, a
+//! shared "WAN" bridge every node also sits on, a `ferry apiserver` listening
+//! on the host's bridge address, and one supervisor process that runs the
+//! controllers (scheduler, Deployment, DaemonSet, Service ClusterIP
+//! allocation, EndpointSlices), a pod runner per node (pods are network
+//! namespaces behind veths; their commands come from the host filesystem, or
+//! are the local `ferry` binary for images named `ferry`), an nftables
+//! service proxy in every node and a cluster DNS for `cluster.local`.
+//!
+//! It is not a container runtime: there is no image pulling, no filesystem or
+//! PID isolation, no cgroups and no admission. Only 100.64.0.0/10 (pods,
+//! services) and 198.18.0.0/15 (nodes, bridges, WAN) are used, and no
+//! namespace has a route out of the host. Plumbing shells out to `ip` and
+//! `nft`, so errors name the exact command that failed.
+#![forbid(unsafe_code)]
+
+pub mod controllers;
+pub mod dns;
+pub mod error;
+pub mod manage;
+pub mod net;
+pub mod nft;
+pub mod plan;
+pub mod runner;
+pub mod state;
+pub mod supervisor;
+
+pub use error::{Error, Result};
+pub use manage::{CreateOptions, create, delete, delete_all, exec_target, list, logs};
+pub use plan::Plan;

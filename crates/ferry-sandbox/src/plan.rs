@@ -1,0 +1,351 @@
+//! The address and name plan of a sandbox cluster: pure functions of the
+//! cluster's name, index, node count and CIDRs.
+//!
+//! Cluster `i` (0..32) uses bridge `fsb{i}` with 198.18.{100+i}.0/24 (host .1,
+//! node k .{10+k}), WAN addresses 198.19.{i}.{10+k}/16 on the shared bridge
+//! `fsbwan`, by default pod CIDR 100.{64+i}.0.0/16 (node k gets the k-th /24)
+//! and service CIDR 100.{96+i}.0.0/16.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Largest number of sandbox clusters at once.
+pub const MAX_CLUSTERS: u32 = 32;
+/// Largest number of nodes in a cluster.
+pub const MAX_NODES: u32 = 16;
+/// Prefix of every network namespace, link and /etc/netns directory we make.
+pub const PREFIX: &str = "fsb";
+/// The shared WAN bridge.
+pub const WAN_BRIDGE: &str = "fsbwan";
+
+/// An IPv4 CIDR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Cidr {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `a.b.c.d/n`, requiring the address to be the network address.
+    pub fn parse(s: &str) -> Result<Cidr> {
+        let (a, p) = s
+            .split_once('/')
+            .ok_or_else(|| Error::Invalid(format!("{s:?} is not a CIDR (a.b.c.d/n)")))?;
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| Error::Invalid(format!("{s:?}: bad address")))?;
+        let prefix: u8 = p
+            .parse()
+            .ok()
+            .filter(|p| *p <= 32)
+            .ok_or_else(|| Error::Invalid(format!("{s:?}: bad prefix length")))?;
+        let c = Cidr { addr, prefix };
+        if c.network() != addr {
+            return Err(Error::Invalid(format!(
+                "{s:?}: host bits set (did you mean {}/{prefix}?)",
+                c.network()
+            )));
+        }
+        Ok(c)
+    }
+
+    fn mask(&self) -> u32 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix))
+        }
+    }
+
+    /// The network address.
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & self.mask())
+    }
+
+    /// Whether `ip` is inside.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & self.mask() == u32::from(self.network())
+    }
+
+    /// Whether `other` lies entirely inside.
+    pub fn covers(&self, other: &Cidr) -> bool {
+        other.prefix >= self.prefix && self.contains(other.addr)
+    }
+
+    /// Whether the two overlap.
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        self.covers(other) || other.covers(self)
+    }
+
+    /// Number of addresses.
+    pub fn size(&self) -> u64 {
+        1u64 << (32 - u32::from(self.prefix))
+    }
+
+    /// The `n`-th address (no bounds check beyond wrapping inside the CIDR).
+    pub fn nth(&self, n: u64) -> Ipv4Addr {
+        let off = (n % self.size()) as u32;
+        Ipv4Addr::from(u32::from(self.network()).wrapping_add(off))
+    }
+
+    /// The `k`-th sub-network of length `prefix`.
+    pub fn subnet(&self, prefix: u8, k: u32) -> Cidr {
+        let step = 1u64 << (32 - u32::from(prefix));
+        Cidr {
+            addr: Ipv4Addr::from((u64::from(u32::from(self.network())) + step * u64::from(k)) as u32),
+            prefix,
+        }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl TryFrom<String> for Cidr {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Cidr> {
+        Cidr::parse(&s)
+    }
+}
+
+impl From<Cidr> for String {
+    fn from(c: Cidr) -> String {
+        c.to_string()
+    }
+}
+
+/// 100.64.0.0/10: the only space pods and services may use.
+pub const POD_SPACE: Cidr = Cidr {
+    addr: Ipv4Addr::new(100, 64, 0, 0),
+    prefix: 10,
+};
+/// 198.18.0.0/15: the only space nodes, bridges and WAN may use.
+pub const NODE_SPACE: Cidr = Cidr {
+    addr: Ipv4Addr::new(198, 18, 0, 0),
+    prefix: 15,
+};
+
+/// Everything about one cluster's names and addresses. Stored as
+/// `cluster.json` in its state directory before anything is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub name: String,
+    pub index: u32,
+    pub nodes: u32,
+    pub pod_cidr: Cidr,
+    pub service_cidr: Cidr,
+    /// Where `clusterset.local` queries are forwarded (host:port), if anywhere.
+    #[serde(default)]
+    pub dns_upstream: Option<String>,
+}
+
+/// Checks a cluster name: 1-20 of `[a-z0-9-]`, starting with a letter.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 20
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "bad cluster name {name:?}: use 1-20 of a-z, 0-9 and '-', starting with a letter"
+        )))
+    }
+}
+
+impl Plan {
+    /// A plan with defaults for the CIDRs not given; validates everything.
+    pub fn new(
+        name: &str,
+        index: u32,
+        nodes: u32,
+        pod_cidr: Option<Cidr>,
+        service_cidr: Option<Cidr>,
+    ) -> Result<Plan> {
+        validate_name(name)?;
+        if index >= MAX_CLUSTERS {
+            return Err(Error::Invalid(format!(
+                "at most {MAX_CLUSTERS} sandbox clusters at once"
+            )));
+        }
+        if nodes == 0 || nodes > MAX_NODES {
+            return Err(Error::Invalid(format!("--nodes must be 1..={MAX_NODES}")));
+        }
+        let pod_cidr = pod_cidr.unwrap_or(Cidr {
+            addr: Ipv4Addr::new(100, 64 + index as u8, 0, 0),
+            prefix: 16,
+        });
+        let service_cidr = service_cidr.unwrap_or(Cidr {
+            addr: Ipv4Addr::new(100, 96 + index as u8, 0, 0),
+            prefix: 16,
+        });
+        for (what, c) in [("pod", pod_cidr), ("service", service_cidr)] {
+            if !POD_SPACE.covers(&c) {
+                return Err(Error::Invalid(format!(
+                    "{what} CIDR {c} must lie inside {POD_SPACE}"
+                )));
+            }
+        }
+        if pod_cidr.overlaps(&service_cidr) {
+            return Err(Error::Invalid(format!(
+                "pod CIDR {pod_cidr} overlaps service CIDR {service_cidr}"
+            )));
+        }
+        if pod_cidr.prefix > 24 || pod_cidr.size() / 256 < u64::from(nodes) {
+            return Err(Error::Invalid(format!(
+                "pod CIDR {pod_cidr} has too few /24s for {nodes} nodes"
+            )));
+        }
+        if service_cidr.prefix > 28 {
+            return Err(Error::Invalid(format!(
+                "service CIDR {service_cidr} is too small"
+            )));
+        }
+        Ok(Plan {
+            name: name.to_string(),
+            index,
+            nodes,
+            pod_cidr,
+            service_cidr,
+            dns_upstream: None,
+        })
+    }
+
+    /// The cluster bridge (host side).
+    pub fn bridge(&self) -> String {
+        format!("{PREFIX}{}", self.index)
+    }
+    /// The host's address on the cluster bridge: API server and DNS listen here.
+    pub fn host_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::new(198, 18, 100 + self.index as u8, 1)
+    }
+    /// The cluster bridge's subnet.
+    pub fn bridge_cidr(&self) -> Cidr {
+        Cidr {
+            addr: Ipv4Addr::new(198, 18, 100 + self.index as u8, 0),
+            prefix: 24,
+        }
+    }
+    /// Kubernetes node name.
+    pub fn node_name(&self, k: u32) -> String {
+        format!("{}-node{k}", self.name)
+    }
+    /// Node index from a node name.
+    pub fn node_index(&self, node: &str) -> Option<u32> {
+        let k: u32 = node
+            .strip_prefix(&self.name)?
+            .strip_prefix("-node")?
+            .parse()
+            .ok()?;
+        (k < self.nodes).then_some(k)
+    }
+    /// Prefix of every network namespace of this cluster.
+    pub fn netns_prefix(&self) -> String {
+        format!("{PREFIX}{}-", self.index)
+    }
+    /// The node's network namespace.
+    pub fn node_netns(&self, k: u32) -> String {
+        format!("{}n{k}", self.netns_prefix())
+    }
+    /// A pod's network namespace (`seq` is unique per node).
+    pub fn pod_netns(&self, k: u32, seq: u64) -> String {
+        format!("{}n{k}-p{seq}", self.netns_prefix())
+    }
+    /// Host end of the node's veth on the cluster bridge.
+    pub fn node_veth(&self, k: u32) -> String {
+        format!("{PREFIX}{}n{k}", self.index)
+    }
+    /// Host end of the node's veth on the WAN bridge.
+    pub fn wan_veth(&self, k: u32) -> String {
+        format!("{PREFIX}{}w{k}", self.index)
+    }
+    /// Whether a host link name belongs to this cluster.
+    pub fn owns_link(&self, link: &str) -> bool {
+        let own = self.bridge();
+        link == own
+            || ["n", "w"].iter().any(|s| {
+                link.strip_prefix(&format!("{own}{s}"))
+                    .is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_digit()))
+            })
+    }
+    /// The node's address on the cluster bridge.
+    pub fn node_ip(&self, k: u32) -> Ipv4Addr {
+        Ipv4Addr::new(198, 18, 100 + self.index as u8, 10 + k as u8)
+    }
+    /// The node's address on the WAN bridge (a /16 shared by all clusters).
+    pub fn node_wan_ip(&self, k: u32) -> Ipv4Addr {
+        Ipv4Addr::new(198, 19, self.index as u8, 10 + k as u8)
+    }
+    /// The node's slice of the pod CIDR.
+    pub fn node_pod_cidr(&self, k: u32) -> Cidr {
+        self.pod_cidr.subnet(24, k)
+    }
+    /// The pods' gateway on node `k` (first address of its slice).
+    pub fn node_pod_gateway(&self, k: u32) -> Ipv4Addr {
+        self.node_pod_cidr(k).nth(1)
+    }
+    /// The nftables table in every node.
+    pub fn nft_table(&self) -> String {
+        format!("ferry-sbx-{}", self.name)
+    }
+    /// resolv.conf for a pod in Kubernetes namespace `ns` (or a node: None).
+    pub fn resolv_conf(&self, ns: Option<&str>) -> String {
+        let search = match ns {
+            Some(ns) => format!("{ns}.svc.cluster.local svc.cluster.local cluster.local"),
+            None => "svc.cluster.local cluster.local".to_string(),
+        };
+        format!(
+            "search {search}\nnameserver {}\noptions ndots:5\n",
+            self.host_ip()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_parse_and_math() {
+        let c = Cidr::parse("100.64.0.0/16").unwrap();
+        assert_eq!(c.subnet(24, 3).to_string(), "100.64.3.0/24");
+        assert_eq!(c.nth(10), Ipv4Addr::new(100, 64, 0, 10));
+        assert!(POD_SPACE.covers(&c));
+        assert!(Cidr::parse("100.64.0.1/16").is_err());
+        assert!(Cidr::parse("10.0.0.0/8").is_ok());
+    }
+
+    #[test]
+    fn plan_defaults_and_names() {
+        let p = Plan::new("east", 3, 2, None, None).unwrap();
+        assert_eq!(p.pod_cidr.to_string(), "100.67.0.0/16");
+        assert_eq!(p.service_cidr.to_string(), "100.99.0.0/16");
+        assert_eq!(p.node_pod_cidr(1).to_string(), "100.67.1.0/24");
+        assert_eq!(p.node_ip(1), Ipv4Addr::new(198, 18, 103, 11));
+        assert_eq!(p.node_netns(1), "fsb3-n1");
+        assert_eq!(p.node_index("east-node1"), Some(1));
+        assert_eq!(p.node_index("east-node2"), None);
+        assert!(p.owns_link("fsb3") && p.owns_link("fsb3n1") && p.owns_link("fsb3w0"));
+        assert!(!p.owns_link("fsb31n1") && !p.owns_link("fsb30"));
+        assert!(NODE_SPACE.contains(p.node_wan_ip(0)));
+    }
+
+    #[test]
+    fn plan_rejects_outside_space() {
+        assert!(Plan::new("a", 0, 2, Cidr::parse("10.0.0.0/16").ok(), None).is_err());
+        assert!(Plan::new("a", 0, 2, Cidr::parse("100.64.0.0/16").ok(), Cidr::parse("100.64.0.0/20").ok()).is_err());
+        assert!(Plan::new("Bad", 0, 2, None, None).is_err());
+    }
+}
