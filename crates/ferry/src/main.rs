@@ -25,6 +25,8 @@ enum Command {
     /// ServiceExport, ServiceImport; about.k8s.io ClusterProperty. Install them
     /// with `ferry crds | kubectl apply -f -`.
     Crds(cmd::crds::Args),
+    /// Serve clusterset.local (MCS DNS), health- and latency-aware.
+    Dns(cmd::dns::Args),
     /// Multi-node Kubernetes-like clusters from network namespaces (ferry's kind).
     #[command(subcommand)]
     Sandbox(cmd::sandbox::Sandbox),
@@ -39,6 +41,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Apiserver(args) => cmd::apiserver::run(args),
         Command::Crds(args) => cmd::crds::run(args),
+        Command::Dns(args) => cmd::dns::run(args),
         Command::Sandbox(s) => cmd::sandbox::run(s),
         Command::Tools(t) => cmd::tools::run(t),
     }

@@ -2,6 +2,7 @@
 
 pub mod apiserver;
 pub mod crds;
+pub mod dns;
 pub mod sandbox;
 pub mod tools;
 
