@@ -17,6 +17,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Sync this cluster with the broker: clusters, endpoints, MCS exports/imports.
+    Agent(cmd::agent::Args),
     /// Run the embedded, durable, Kubernetes-compatible API server.
     Apiserver(cmd::apiserver::Args),
     /// Print ferry's CustomResourceDefinitions as a multi-document YAML stream.
@@ -25,8 +27,12 @@ enum Command {
     /// ServiceExport, ServiceImport; about.k8s.io ClusterProperty. Install them
     /// with `ferry crds | kubectl apply -f -`.
     Crds(cmd::crds::Args),
+    /// Deploy the broker and write broker-info.ferry for `ferry join`.
+    DeployBroker(cmd::deploy_broker::Args),
     /// Serve clusterset.local (MCS DNS), health- and latency-aware.
     Dns(cmd::dns::Args),
+    /// Join this cluster to the clusterset (validates, then installs ferry).
+    Join(cmd::join::Args),
     /// Multi-node Kubernetes-like clusters from network namespaces (ferry's kind).
     #[command(subcommand)]
     Sandbox(cmd::sandbox::Sandbox),
@@ -39,9 +45,12 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     cmd::init_tracing();
     match cli.command {
+        Command::Agent(args) => cmd::agent::run(args),
         Command::Apiserver(args) => cmd::apiserver::run(args),
         Command::Crds(args) => cmd::crds::run(args),
+        Command::DeployBroker(args) => cmd::deploy_broker::run(args),
         Command::Dns(args) => cmd::dns::run(args),
+        Command::Join(args) => cmd::join::run(args),
         Command::Sandbox(s) => cmd::sandbox::run(s),
         Command::Tools(t) => cmd::tools::run(t),
     }

@@ -1,8 +1,11 @@
 //! One module per subcommand.
 
+pub mod agent;
 pub mod apiserver;
 pub mod crds;
+pub mod deploy_broker;
 pub mod dns;
+pub mod join;
 pub mod sandbox;
 pub mod tools;
 

@@ -1,0 +1,784 @@
+//! Integration: one `ferry apiserver` as the broker and three as member
+//! clusters, all in this process; `deploy_broker` + `join` + `ferry agent`
+//! for real, then exports, conflicts, unexports, headless services, token
+//! scoping, a broker restart and an agent restart. Waits are bounded
+//! polls, never timed assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ferry_agent::install::{self, DeployBrokerOptions, JoinOptions};
+use ferry_api::{BrokerInfo, Cluster, Endpoint, ServiceExport, ServiceImport};
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+struct Server {
+    dir: PathBuf,
+    addr: SocketAddr,
+    running: Option<ferry_apiserver::RunningServer>,
+    client: Client,
+}
+
+async fn admin_client(kubeconfig: &Path) -> Client {
+    let kc = Kubeconfig::read_from(kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    Client::try_from(config).unwrap()
+}
+
+impl Server {
+    async fn start(dir: PathBuf, addr: SocketAddr) -> Server {
+        let running = ferry_apiserver::start(ferry_apiserver::Config::new(&dir, addr))
+            .await
+            .unwrap();
+        let client = admin_client(&running.admin_kubeconfig).await;
+        Server {
+            dir,
+            addr: running.addr,
+            running: Some(running),
+            client,
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+
+    async fn restart(&mut self) {
+        self.stop().await;
+        // The port was just released; binding it again may take a moment.
+        for _ in 0..100 {
+            match ferry_apiserver::start(ferry_apiserver::Config::new(&self.dir, self.addr)).await {
+                Ok(r) => {
+                    self.running = Some(r);
+                    return;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        panic!("broker did not restart");
+    }
+}
+
+struct Member {
+    id: String,
+    server: Server,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Member {
+    fn c(&self) -> Client {
+        self.server.client.clone()
+    }
+
+    async fn start_agent(&mut self) {
+        let (cfg, info) = install::load_config(&self.c(), "ferry-system")
+            .await
+            .unwrap();
+        let broker = install::broker_client(&info, &info.token).await.unwrap();
+        let (tx, rx) = oneshot::channel();
+        let local = self.c();
+        self.task = Some(tokio::spawn(ferry_agent::run(cfg, local, broker, async {
+            let _ = rx.await;
+        })));
+        self.stop = Some(tx);
+    }
+
+    async fn stop_agent(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+    }
+}
+
+struct Clusterset {
+    _tmp: tempfile::TempDir,
+    broker: Server,
+    info: BrokerInfo,
+    members: Vec<Member>,
+}
+
+async fn clusterset(ids: &[&str]) -> Clusterset {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Server::start(tmp.path().join("broker"), "127.0.0.1:0".parse().unwrap()).await;
+    let joiner =
+        ferry_apiserver::create_token(&broker.dir, &ferry_apiserver::Identity::Joiner).unwrap();
+    let kc = Kubeconfig::read_from(&broker.running.as_ref().unwrap().admin_kubeconfig).unwrap();
+    let info = install::deploy_broker(
+        &broker.client,
+        &kc,
+        &DeployBrokerOptions {
+            namespace: "ferry-broker".into(),
+            joiner_token: Some(joiner),
+        },
+    )
+    .await
+    .unwrap();
+    let mut members = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let server = Server::start(tmp.path().join(id), "127.0.0.1:0".parse().unwrap()).await;
+        let opts = JoinOptions {
+            cluster_id: id.to_string(),
+            cluster_cidrs: vec![format!("100.{}.0.0/16", 64 + 2 * i).parse().unwrap()],
+            service_cidrs: vec![format!("100.{}.0.0/16", 65 + 2 * i).parse().unwrap()],
+            cable_driver: None,
+            gateway_node: None,
+            image: "ferry:test".into(),
+        };
+        install::join(&server.client, &info, &opts).await.unwrap();
+        let mut m = Member {
+            id: id.to_string(),
+            server,
+            stop: None,
+            task: None,
+        };
+        m.start_agent().await;
+        members.push(m);
+    }
+    Clusterset {
+        _tmp: tmp,
+        broker,
+        info,
+        members,
+    }
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..1200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn get<K>(c: &Client, ns: &str, name: &str) -> Option<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(c.clone(), ns)
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn create<K>(api: Api<K>, v: Value)
+where
+    K: kube::Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let obj: K = serde_json::from_value(v).unwrap();
+    api.create(&PostParams::default(), &obj).await.unwrap();
+}
+
+async fn namespace(c: &Client, name: &str) {
+    create(
+        Api::<Namespace>::all(c.clone()),
+        json!({"metadata": {"name": name}}),
+    )
+    .await;
+}
+
+async fn service(c: &Client, ns: &str, name: &str, spec: Value) {
+    create(
+        Api::<Service>::namespaced(c.clone(), ns),
+        json!({"metadata": {"name": name, "namespace": ns}, "spec": spec}),
+    )
+    .await;
+}
+
+async fn slice(c: &Client, ns: &str, svc: &str, name: &str, endpoints: Value) {
+    let api: Api<EndpointSlice> = Api::namespaced(c.clone(), ns);
+    let obj: EndpointSlice = serde_json::from_value(json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": name, "namespace": ns, "labels": {"kubernetes.io/service-name": svc}},
+        "addressType": "IPv4",
+        "endpoints": endpoints,
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+    }))
+    .unwrap();
+    api.patch(
+        name,
+        &PatchParams::apply("test").force(),
+        &Patch::Apply(&obj),
+    )
+    .await
+    .unwrap();
+}
+
+async fn export(c: &Client, ns: &str, name: &str) {
+    create(
+        Api::<ServiceExport>::namespaced(c.clone(), ns),
+        json!({
+        "apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceExport",
+        "metadata": {"name": name, "namespace": ns}}),
+    )
+    .await;
+}
+
+async fn unexport(c: &Client, ns: &str, name: &str) {
+    Api::<ServiceExport>::namespaced(c.clone(), ns)
+        .delete(name, &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+fn condition(e: &ServiceExport, type_: &str) -> Option<(String, String)> {
+    e.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+async fn export_condition(
+    c: &Client,
+    ns: &str,
+    name: &str,
+    type_: &str,
+) -> Option<(String, String)> {
+    let e: ServiceExport = get(c, ns, name).await?;
+    condition(&e, type_)
+}
+
+async fn import_clusters(c: &Client, ns: &str, name: &str) -> Option<Vec<String>> {
+    let i: ServiceImport = get(c, ns, name).await?;
+    Some(
+        i.status
+            .map(|s| s.clusters.into_iter().map(|c| c.cluster).collect())
+            .unwrap_or_default(),
+    )
+}
+
+async fn slice_addresses(
+    c: &Client,
+    ns: &str,
+    name: &str,
+) -> Option<Vec<(String, bool, Option<String>)>> {
+    let s: EndpointSlice = get(c, ns, name).await?;
+    Some(
+        s.endpoints
+            .iter()
+            .map(|e| {
+                (
+                    e.addresses[0].clone(),
+                    e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false),
+                    e.hostname.clone(),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn v(s: &[&str]) -> Vec<String> {
+    s.iter().map(|x| x.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exports_imports_conflicts_and_cleanup() {
+    let cs = clusterset(&["a", "b", "c"]).await;
+    let (a, b, c) = (cs.members[0].c(), cs.members[1].c(), cs.members[2].c());
+    let broker = cs.broker.client.clone();
+
+    // Clusters: each cluster sees the two others, labelled with their ids.
+    for m in &cs.members {
+        let mc = m.c();
+        eventually("remote clusters copied", || {
+            let mc = mc.clone();
+            async move {
+                let l = Api::<Cluster>::namespaced(mc, "ferry-system")
+                    .list(&ListParams::default())
+                    .await
+                    .unwrap();
+                let mut ids: Vec<String> =
+                    l.items.iter().map(|c| c.spec.cluster_id.clone()).collect();
+                ids.sort();
+                ids == v(&["a", "b", "c"])
+                    && l.items
+                        .iter()
+                        .all(|c| c.labels().get("ferry.dev/cluster") == Some(&c.spec.cluster_id))
+            }
+        })
+        .await;
+        let _ = &m.id;
+    }
+
+    // Export from a: a ClusterSetIP service with a ready backend.
+    namespace(&a, "web").await;
+    namespace(&b, "web").await;
+    service(
+        &a,
+        "web",
+        "nginx",
+        json!({"clusterIP": "100.65.0.10", "ports": [{"name": "http", "port": 80}]}),
+    )
+    .await;
+    slice(
+        &a,
+        "web",
+        "nginx",
+        "nginx-abcde",
+        json!([{"addresses": ["100.64.1.5"], "conditions": {"ready": true}}]),
+    )
+    .await;
+    export(&a, "web", "nginx").await;
+
+    eventually("broker has a's export", || async {
+        get::<ServiceImport>(&broker, "ferry-broker", "nginx-web-a")
+            .await
+            .is_some()
+            && slice_addresses(&broker, "ferry-broker", "nginx-web-a").await
+                == Some(vec![("100.65.0.10".into(), true, None)])
+    })
+    .await;
+    let bi: ServiceImport = get(&broker, "ferry-broker", "nginx-web-a").await.unwrap();
+    assert_eq!(bi.spec.ips, v(&["100.65.0.10"]));
+    let bs: EndpointSlice = get(&broker, "ferry-broker", "nginx-web-a").await.unwrap();
+    assert_eq!(
+        bs.labels()["multicluster.kubernetes.io/service-name"],
+        "nginx"
+    );
+    assert_eq!(
+        bs.labels()["multicluster.kubernetes.io/source-cluster"],
+        "a"
+    );
+
+    for (name, cl) in [("a", &a), ("b", &b)] {
+        eventually(&format!("import in {name}"), || async {
+            import_clusters(cl, "web", "nginx").await == Some(v(&["a"]))
+                && slice_addresses(cl, "web", "nginx-a").await
+                    == Some(vec![("100.65.0.10".into(), true, None)])
+        })
+        .await;
+    }
+    assert!(
+        get::<ServiceImport>(&c, "web", "nginx").await.is_none(),
+        "no namespace in c"
+    );
+    eventually("a's export conditions", || async {
+        export_condition(&a, "web", "nginx", "Valid").await == Some(("True".into(), "Valid".into()))
+            && export_condition(&a, "web", "nginx", "Ready").await
+                == Some(("True".into(), "Exported".into()))
+            && export_condition(&a, "web", "nginx", "Conflict").await
+                == Some(("False".into(), "NoConflicts".into()))
+    })
+    .await;
+
+    // The namespace appears in c: so does the import.
+    namespace(&c, "web").await;
+    eventually("import in c once the namespace exists", || async {
+        import_clusters(&c, "web", "nginx").await == Some(v(&["a"]))
+    })
+    .await;
+
+    // An endpoint change in a flows to b.
+    slice(
+        &a,
+        "web",
+        "nginx",
+        "nginx-abcde",
+        json!([{"addresses": ["100.64.1.5"], "conditions": {"ready": false}}]),
+    )
+    .await;
+    eventually("readiness change reaches b", || async {
+        slice_addresses(&b, "web", "nginx-a").await
+            == Some(vec![("100.65.0.10".into(), false, None)])
+    })
+    .await;
+
+    // The same service exported by b too (compatible): both in every import.
+    service(
+        &b,
+        "web",
+        "nginx",
+        json!({"clusterIP": "100.67.0.10", "ports": [{"name": "http", "port": 80}]}),
+    )
+    .await;
+    export(&b, "web", "nginx").await;
+    for cl in [&a, &b, &c] {
+        eventually("import from a and b", || async {
+            import_clusters(cl, "web", "nginx").await == Some(v(&["a", "b"]))
+                && slice_addresses(cl, "web", "nginx-b").await
+                    == Some(vec![("100.67.0.10".into(), false, None)])
+                && slice_addresses(cl, "web", "nginx-a").await.is_some()
+        })
+        .await;
+    }
+
+    // Conflict: b's port "http" becomes 8080. a is older and wins.
+    Api::<Service>::namespaced(b.clone(), "web")
+        .patch(
+            "nginx",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"ports": [{"name": "http", "port": 8080}]}})),
+        )
+        .await
+        .unwrap();
+    eventually("b's export conflicts", || async {
+        export_condition(&b, "web", "nginx", "Conflict").await
+            == Some(("True".into(), "PortConflict".into()))
+    })
+    .await;
+    assert_eq!(
+        export_condition(&a, "web", "nginx", "Conflict").await,
+        Some(("False".into(), "NoConflicts".into()))
+    );
+    let imp: ServiceImport = get(&c, "web", "nginx").await.unwrap();
+    assert_eq!(imp.spec.ports.len(), 1);
+    assert_eq!(imp.spec.ports[0].port, 80, "oldest export's port wins");
+
+    // Invalid exports.
+    service(
+        &a,
+        "web",
+        "ext",
+        json!({"type": "ExternalName", "externalName": "example.org"}),
+    )
+    .await;
+    export(&a, "web", "ext").await;
+    export(&a, "web", "ghost").await;
+    eventually("invalid exports flagged", || async {
+        export_condition(&a, "web", "ext", "Valid").await
+            == Some(("False".into(), "InvalidServiceType".into()))
+            && export_condition(&a, "web", "ghost", "Valid").await
+                == Some(("False".into(), "NoService".into()))
+    })
+    .await;
+    assert!(
+        get::<ServiceImport>(&broker, "ferry-broker", "ext-web-a")
+            .await
+            .is_none()
+    );
+
+    // Headless: ready pod addresses with hostnames.
+    service(
+        &a,
+        "web",
+        "db",
+        json!({"clusterIP": "None", "ports": [{"name": "http", "port": 8080}]}),
+    )
+    .await;
+    slice(&a, "web", "db", "db-xyz", json!([
+        {"addresses": ["100.64.2.1"], "conditions": {"ready": true}, "targetRef": {"kind": "Pod", "name": "db-0"}},
+        {"addresses": ["100.64.2.2"], "conditions": {"ready": false}, "hostname": "db-1"},
+    ])).await;
+    export(&a, "web", "db").await;
+    eventually("headless import in b", || async {
+        let i: Option<ServiceImport> = get(&b, "web", "db").await;
+        i.is_some_and(|i| i.spec.type_ == ferry_api::ServiceImportType::Headless)
+            && slice_addresses(&b, "web", "db-a").await
+                == Some(vec![("100.64.2.1".into(), true, Some("db-0".into()))])
+    })
+    .await;
+
+    // Gateway endpoints: a's is published and copied; removal cleans up.
+    create(Api::<Endpoint>::namespaced(a.clone(), "ferry-system"), json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "Endpoint",
+        "metadata": {"name": "a-gw1", "namespace": "ferry-system", "labels": {"ferry.dev/cluster": "a"}},
+        "spec": {"clusterId": "a", "hostname": "gw1", "cableDriver": "wireguard", "privateIp": "192.0.2.1", "subnets": ["100.64.0.0/16"]},
+    })).await;
+    eventually("endpoint copied to c", || async {
+        get::<Endpoint>(&c, "ferry-system", "a-gw1").await.is_some()
+    })
+    .await;
+    Api::<Endpoint>::namespaced(a.clone(), "ferry-system")
+        .delete("a-gw1", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("endpoint gone everywhere", || async {
+        get::<Endpoint>(&c, "ferry-system", "a-gw1").await.is_none()
+            && get::<Endpoint>(&broker, "ferry-broker", "a-gw1")
+                .await
+                .is_none()
+    })
+    .await;
+
+    // Unexport from a: only b remains; then b unexports: gone everywhere.
+    unexport(&a, "web", "nginx").await;
+    eventually("a's export removed", || async {
+        get::<ServiceImport>(&broker, "ferry-broker", "nginx-web-a")
+            .await
+            .is_none()
+            && get::<EndpointSlice>(&broker, "ferry-broker", "nginx-web-a")
+                .await
+                .is_none()
+            && import_clusters(&c, "web", "nginx").await == Some(v(&["b"]))
+            && get::<EndpointSlice>(&c, "web", "nginx-a").await.is_none()
+    })
+    .await;
+    Api::<Service>::namespaced(b.clone(), "web")
+        .delete("nginx", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("service deletion withdraws b's export", || async {
+        get::<ServiceImport>(&broker, "ferry-broker", "nginx-web-b")
+            .await
+            .is_none()
+            && export_condition(&b, "web", "nginx", "Valid").await
+                == Some(("False".into(), "NoService".into()))
+    })
+    .await;
+    unexport(&b, "web", "nginx").await;
+    for cl in [&a, &b, &c] {
+        eventually("import gone", || async {
+            get::<ServiceImport>(cl, "web", "nginx").await.is_none()
+                && get::<EndpointSlice>(cl, "web", "nginx-b").await.is_none()
+        })
+        .await;
+    }
+    let _ = &cs.info;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_tokens_cannot_touch_other_clusters_objects() {
+    let cs = clusterset(&["a", "b"]).await;
+    let broker = cs.broker.client.clone();
+    eventually("both clusters on the broker", || async {
+        get::<Cluster>(&broker, "ferry-broker", "a").await.is_some()
+            && get::<Cluster>(&broker, "ferry-broker", "b").await.is_some()
+    })
+    .await;
+    let (cfg_a, info_a) = install::load_config(&cs.members[0].c(), "ferry-system")
+        .await
+        .unwrap();
+    assert_eq!(cfg_a.cluster_id, "a");
+    let as_a = install::broker_client(&info_a, &info_a.token)
+        .await
+        .unwrap();
+    let clusters: Api<Cluster> = Api::namespaced(as_a.clone(), "ferry-broker");
+    let before: Cluster = get(&broker, "ferry-broker", "b").await.unwrap();
+
+    let forbidden =
+        |r: Result<_, kube::Error>| matches!(r, Err(kube::Error::Api(s)) if s.code == 403);
+    let mut changed = before.clone();
+    changed.spec.cluster_cidrs = vec!["10.0.0.0/8".parse().unwrap()];
+    changed.metadata.managed_fields = None;
+    assert!(forbidden(
+        clusters
+            .replace("b", &PostParams::default(), &changed)
+            .await
+            .map(|_| ())
+    ));
+    assert!(forbidden(
+        clusters
+            .patch(
+                "b",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {"ferry.dev/cluster": "a"}}}))
+            )
+            .await
+            .map(|_| ())
+    ));
+    assert!(forbidden(
+        clusters
+            .delete("b", &DeleteParams::default())
+            .await
+            .map(|_| ())
+    ));
+    let mut fake: Cluster = serde_json::from_value(json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "Cluster",
+        "metadata": {"name": "evil", "labels": {"ferry.dev/cluster": "b"}},
+        "spec": {"clusterId": "b", "clusterCidrs": [], "serviceCidrs": []}}))
+    .unwrap();
+    assert!(forbidden(
+        clusters
+            .create(&PostParams::default(), &fake)
+            .await
+            .map(|_| ())
+    ));
+    fake.metadata.labels = None;
+    assert!(forbidden(
+        clusters
+            .create(&PostParams::default(), &fake)
+            .await
+            .map(|_| ())
+    ));
+    // Its own objects it may write.
+    assert!(
+        clusters
+            .patch(
+                "a",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {"x": "y"}}}))
+            )
+            .await
+            .is_ok()
+    );
+
+    let after: Cluster = get(&broker, "ferry-broker", "b").await.unwrap();
+    assert_eq!(
+        after.metadata.resource_version, before.metadata.resource_version,
+        "nothing changed"
+    );
+    assert!(
+        get::<Cluster>(&broker, "ferry-broker", "evil")
+            .await
+            .is_none()
+    );
+
+    // join refuses a taken id and overlapping CIDRs, changing nothing.
+    let tmp = tempfile::tempdir().unwrap();
+    let other = Server::start(tmp.path().join("x"), "127.0.0.1:0".parse().unwrap()).await;
+    let mut opts = JoinOptions {
+        cluster_id: "a".into(),
+        cluster_cidrs: vec!["100.120.0.0/16".parse().unwrap()],
+        service_cidrs: vec![],
+        cable_driver: None,
+        gateway_node: None,
+        image: "ferry:test".into(),
+    };
+    let e = install::join(&other.client, &cs.info, &opts)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("taken"), "{e}");
+    opts.cluster_id = "x".into();
+    opts.cluster_cidrs = vec!["100.66.3.0/24".parse().unwrap()];
+    let e = install::join(&other.client, &cs.info, &opts)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("100.66.3.0/24") && e.to_string().contains("\"b\""),
+        "{e}"
+    );
+    assert!(
+        get::<k8s_openapi::api::core::v1::Secret>(&other.client, "ferry-system", "ferry-broker")
+            .await
+            .is_none(),
+        "nothing applied"
+    );
+    // Re-running a join of a member is fine and changes nothing.
+    let m = &cs.members[1];
+    let secret_before: k8s_openapi::api::core::v1::Secret =
+        get(&m.c(), "ferry-system", "ferry-broker").await.unwrap();
+    let again = JoinOptions {
+        cluster_id: "b".into(),
+        cluster_cidrs: vec!["100.66.0.0/16".parse().unwrap()],
+        service_cidrs: vec!["100.67.0.0/16".parse().unwrap()],
+        cable_driver: None,
+        gateway_node: None,
+        image: "ferry:test".into(),
+    };
+    let report = install::join(&m.c(), &cs.info, &again).await.unwrap();
+    assert!(report.rejoined);
+    let secret_after: k8s_openapi::api::core::v1::Secret =
+        get(&m.c(), "ferry-system", "ferry-broker").await.unwrap();
+    assert_eq!(secret_before.data, secret_after.data, "same token kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn broker_restart_and_agent_restart() {
+    let mut cs = clusterset(&["a", "b"]).await;
+    let (a, b) = (cs.members[0].c(), cs.members[1].c());
+    namespace(&a, "web").await;
+    namespace(&b, "web").await;
+    service(
+        &a,
+        "web",
+        "nginx",
+        json!({"clusterIP": "100.65.0.10", "ports": [{"name": "http", "port": 80}]}),
+    )
+    .await;
+    slice(
+        &a,
+        "web",
+        "nginx",
+        "nginx-1",
+        json!([{"addresses": ["100.64.1.5"], "conditions": {"ready": true}}]),
+    )
+    .await;
+    export(&a, "web", "nginx").await;
+    eventually("import in b", || async {
+        slice_addresses(&b, "web", "nginx-a").await
+            == Some(vec![("100.65.0.10".into(), true, None)])
+    })
+    .await;
+
+    // Broker goes away: b keeps its last view; changes in a wait.
+    cs.broker.stop().await;
+    slice(
+        &a,
+        "web",
+        "nginx",
+        "nginx-1",
+        json!([{"addresses": ["100.64.1.5"], "conditions": {"ready": false}}]),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        import_clusters(&b, "web", "nginx").await,
+        Some(v(&["a"])),
+        "last state kept"
+    );
+    assert_eq!(
+        slice_addresses(&b, "web", "nginx-a").await,
+        Some(vec![("100.65.0.10".into(), true, None)])
+    );
+    cs.broker.restart().await;
+    eventually("change flows after the broker returns", || async {
+        slice_addresses(&b, "web", "nginx-a").await
+            == Some(vec![("100.65.0.10".into(), false, None)])
+    })
+    .await;
+
+    // Agent restart: state survives, nothing is rewritten, new changes flow.
+    let broker = Server {
+        dir: cs.broker.dir.clone(),
+        addr: cs.broker.addr,
+        running: None,
+        client: admin_client(&cs.broker.dir.join("admin.kubeconfig")).await,
+    };
+    let rv_before = get::<ServiceImport>(&broker.client, "ferry-broker", "nginx-web-a")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+    cs.members[0].stop_agent().await;
+    slice(
+        &a,
+        "web",
+        "nginx",
+        "nginx-1",
+        json!([{"addresses": ["100.64.1.5"], "conditions": {"ready": true}}]),
+    )
+    .await;
+    cs.members[0].start_agent().await;
+    eventually("change made while the agent was down flows", || async {
+        slice_addresses(&b, "web", "nginx-a").await
+            == Some(vec![("100.65.0.10".into(), true, None)])
+    })
+    .await;
+    let rv_after = get::<ServiceImport>(&broker.client, "ferry-broker", "nginx-web-a")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+    assert_eq!(
+        rv_before, rv_after,
+        "the unchanged export was not rewritten"
+    );
+    let _ = &cs.info;
+}

@@ -1,0 +1,90 @@
+//! `ferry agent`: the control-plane daemon of one member cluster.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use ferry_agent::install;
+use ferry_api::{BrokerInfo, Cidr};
+
+/// Run the agent: sync this cluster with the broker.
+///
+/// Publishes this cluster's Cluster and its gateways' Endpoints to the
+/// broker and copies every other cluster's into ferry-system; turns each
+/// ServiceExport into this cluster's ServiceImport + EndpointSlice on the
+/// broker (with Valid/Ready/Conflict conditions), and merges every cluster's
+/// exports into local ServiceImports and EndpointSlices under the MCS rules.
+///
+/// In a cluster it needs no flags: it reads the ferry-broker Secret that
+/// `ferry join` created in its namespace. Out of a cluster (tests, debugging)
+/// give --kubeconfig, and --broker-info with a cluster-scoped token plus
+/// --cluster-id and the CIDRs, or let it read the Secret too.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Kubeconfig of this cluster (default: in-cluster, $KUBECONFIG, ~/.kube/config).
+    #[arg(long, env = "FERRY_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// Namespace of ferry's components (and of the ferry-broker Secret).
+    #[arg(long, env = "POD_NAMESPACE", default_value = ferry_api::labels::SYSTEM_NAMESPACE)]
+    namespace: String,
+    /// broker-info.ferry carrying this cluster's own token (default: from the Secret).
+    #[arg(long, env = "FERRY_BROKER_INFO", requires = "cluster_id")]
+    broker_info: Option<PathBuf>,
+    /// This cluster's id (default: from the Secret).
+    #[arg(long, env = "FERRY_CLUSTER_ID")]
+    cluster_id: Option<String>,
+    /// Pod CIDRs, comma-separated (default: from the Secret).
+    #[arg(long = "clustercidr", env = "FERRY_CLUSTER_CIDRS")]
+    cluster_cidrs: Option<String>,
+    /// Service CIDRs, comma-separated (default: from the Secret).
+    #[arg(long = "servicecidr", env = "FERRY_SERVICE_CIDRS")]
+    service_cidrs: Option<String>,
+    /// Most concurrent writes to either API.
+    #[arg(long, default_value_t = 64)]
+    write_concurrency: usize,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(run_async(args))
+}
+
+async fn run_async(args: Args) -> anyhow::Result<()> {
+    let local = install::client_from_kubeconfig(args.kubeconfig.as_deref()).await?;
+    let (mut cfg, info) = match (&args.broker_info, &args.cluster_id) {
+        (Some(path), Some(id)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let info =
+                BrokerInfo::decode(&text).with_context(|| format!("reading {}", path.display()))?;
+            let mut cfg = ferry_agent::AgentConfig::new(id.clone(), Vec::new(), Vec::new());
+            cfg.broker_namespace = info.broker_namespace.clone();
+            (cfg, info)
+        }
+        _ => install::load_config(&local, &args.namespace)
+            .await
+            .context("reading the agent's configuration")?,
+    };
+    cfg.system_namespace = args.namespace.clone();
+    if let Some(id) = &args.cluster_id {
+        ferry_api::validate_cluster_id(id)?;
+        cfg.cluster_id = id.clone();
+    }
+    if let Some(l) = &args.cluster_cidrs {
+        cfg.cluster_cidrs = Cidr::parse_list(l).context("--clustercidr")?;
+    }
+    if let Some(l) = &args.service_cidrs {
+        cfg.service_cidrs = Cidr::parse_list(l).context("--servicecidr")?;
+    }
+    cfg.write_concurrency = args.write_concurrency;
+    let broker = install::broker_client(&info, &info.token).await?;
+    let shutdown = async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+    };
+    ferry_agent::run(cfg, local, broker, shutdown).await;
+    Ok(())
+}
