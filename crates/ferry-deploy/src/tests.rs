@@ -72,3 +72,15 @@ fn gateway_daemonset_selects_gateway_nodes_and_image_is_configurable() {
         );
     }
 }
+
+#[test]
+fn deploy_dir_is_up_to_date() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    for (name, contents) in deploy_files().unwrap() {
+        let on_disk = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        assert!(
+            on_disk == contents,
+            "deploy/{name} is stale: run `cargo run -p ferry-deploy --example render -- deploy`"
+        );
+    }
+}
