@@ -172,8 +172,10 @@ impl Expectations {
     /// returns the effective set of live names.
     fn effective(&mut self, seen: HashSet<String>) -> HashSet<String> {
         let ttl = Duration::from_secs(10);
-        self.created.retain(|n, t| !seen.contains(n) && t.elapsed() < ttl);
-        self.deleted.retain(|n, t| seen.contains(n) && t.elapsed() < ttl);
+        self.created
+            .retain(|n, t| !seen.contains(n) && t.elapsed() < ttl);
+        self.deleted
+            .retain(|n, t| seen.contains(n) && t.elapsed() < ttl);
         seen.into_iter()
             .filter(|n| !self.deleted.contains_key(n))
             .chain(self.created.keys().cloned())
@@ -264,7 +266,11 @@ impl Controllers {
             Err(p) => p.into_inner(),
         };
         let e = all.entry(key.to_string()).or_default();
-        let map = if created { &mut e.created } else { &mut e.deleted };
+        let map = if created {
+            &mut e.created
+        } else {
+            &mut e.deleted
+        };
         map.insert(name.to_string(), Instant::now());
     }
 
@@ -279,8 +285,7 @@ impl Controllers {
             }
         }
         for p in pods.iter().filter(|p| {
-            !is_terminating(p.as_ref())
-                && p.spec.as_ref().is_some_and(|s| s.node_name.is_none())
+            !is_terminating(p.as_ref()) && p.spec.as_ref().is_some_and(|s| s.node_name.is_none())
         }) {
             let selector = p
                 .spec
@@ -290,13 +295,20 @@ impl Controllers {
             let best = nodes
                 .iter()
                 .filter(|n| {
-                    !n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false)
-                        && map_matches(&selector, n.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()))
+                    !n.spec
+                        .as_ref()
+                        .and_then(|s| s.unschedulable)
+                        .unwrap_or(false)
+                        && map_matches(
+                            &selector,
+                            n.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()),
+                        )
                 })
                 .map(|n| n.name_any())
                 .min_by_key(|n| (load.get(n).copied().unwrap_or(0), n.clone()));
             let Some(node) = best else { continue };
-            let api: Api<Pod> = Api::namespaced(self.client.clone(), &p.namespace().unwrap_or_default());
+            let api: Api<Pod> =
+                Api::namespaced(self.client.clone(), &p.namespace().unwrap_or_default());
             api.patch(
                 &p.name_any(),
                 &PatchParams::default(),
@@ -322,12 +334,19 @@ impl Controllers {
             let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
             let owned: Vec<&Arc<Pod>> = pods
                 .iter()
-                .filter(|p| controller_uid(p.as_ref()).as_deref() == Some(&uid) && !is_terminating(p.as_ref()))
+                .filter(|p| {
+                    controller_uid(p.as_ref()).as_deref() == Some(&uid)
+                        && !is_terminating(p.as_ref())
+                })
                 .collect();
             // Pods of an older template go; the rest are counted.
             let mut current = HashSet::new();
             for p in &owned {
-                let h = p.labels().get("pod-template-hash").cloned().unwrap_or_default();
+                let h = p
+                    .labels()
+                    .get("pod-template-hash")
+                    .cloned()
+                    .unwrap_or_default();
                 if h != hash || pod_phase_done(p) {
                     self.expect(&uid, &p.name_any(), false);
                     let _ = api.delete(&p.name_any(), &DeleteParams::default()).await;
@@ -349,10 +368,18 @@ impl Controllers {
                     self.expect(&uid, &made.name_any(), true);
                 }
             } else if live.len() > want {
-                let mut extra: Vec<&Arc<Pod>> =
-                    owned.iter().copied().filter(|p| live.contains(&p.name_any())).collect();
+                let mut extra: Vec<&Arc<Pod>> = owned
+                    .iter()
+                    .copied()
+                    .filter(|p| live.contains(&p.name_any()))
+                    .collect();
                 // Unready and newest first.
-                extra.sort_by_key(|p| (pod_ready(p), std::cmp::Reverse(p.metadata.creation_timestamp.clone())));
+                extra.sort_by_key(|p| {
+                    (
+                        pod_ready(p),
+                        std::cmp::Reverse(p.metadata.creation_timestamp.clone()),
+                    )
+                });
                 for p in extra.into_iter().take(live.len() - want) {
                     self.expect(&uid, &p.name_any(), false);
                     let _ = api.delete(&p.name_any(), &DeleteParams::default()).await;
@@ -382,8 +409,12 @@ impl Controllers {
             });
             if old.as_ref() != Some(&status) {
                 let dapi: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
-                dapi.patch_status(&d.name_any(), &PatchParams::default(), &Patch::Merge(json!({"status": status})))
-                    .await?;
+                dapi.patch_status(
+                    &d.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": status})),
+                )
+                .await?;
             }
         }
         Ok(())
@@ -408,17 +439,29 @@ impl Controllers {
                 .unwrap_or_default();
             let eligible: HashSet<String> = nodes
                 .iter()
-                .filter(|n| map_matches(&selector, n.metadata.labels.as_ref().unwrap_or(&BTreeMap::new())))
+                .filter(|n| {
+                    map_matches(
+                        &selector,
+                        n.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()),
+                    )
+                })
                 .map(|n| n.name_any())
                 .collect();
             let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
             let mut on_node: HashMap<String, HashSet<String>> = HashMap::new();
-            for p in pods
-                .iter()
-                .filter(|p| controller_uid(p.as_ref()).as_deref() == Some(&uid) && !is_terminating(p.as_ref()))
-            {
-                let node = p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
-                let h = p.labels().get("pod-template-hash").cloned().unwrap_or_default();
+            for p in pods.iter().filter(|p| {
+                controller_uid(p.as_ref()).as_deref() == Some(&uid) && !is_terminating(p.as_ref())
+            }) {
+                let node = p
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.clone())
+                    .unwrap_or_default();
+                let h = p
+                    .labels()
+                    .get("pod-template-hash")
+                    .cloned()
+                    .unwrap_or_default();
                 if !eligible.contains(&node) || h != hash || pod_phase_done(p) {
                     self.expect(&format!("{uid}/{node}"), &p.name_any(), false);
                     let _ = api.delete(&p.name_any(), &DeleteParams::default()).await;
@@ -442,7 +485,10 @@ impl Controllers {
                     );
                     let made = api.create(&PostParams::default(), &pod).await?;
                     self.expect(&key, &made.name_any(), true);
-                } else if pods.iter().any(|p| live.contains(&p.name_any()) && pod_ready(p)) {
+                } else if pods
+                    .iter()
+                    .any(|p| live.contains(&p.name_any()) && pod_ready(p))
+                {
                     ready += 1;
                 }
             }
@@ -466,8 +512,12 @@ impl Controllers {
             });
             if old.as_ref() != Some(&status) {
                 let dapi: Api<DaemonSet> = Api::namespaced(self.client.clone(), &ns);
-                dapi.patch_status(&ds.name_any(), &PatchParams::default(), &Patch::Merge(json!({"status": status})))
-                    .await?;
+                dapi.patch_status(
+                    &ds.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": status})),
+                )
+                .await?;
             }
         }
         Ok(())
@@ -497,11 +547,14 @@ impl Controllers {
                 continue;
             };
             used.insert(ip);
-            let api: Api<Service> = Api::namespaced(self.client.clone(), &s.namespace().unwrap_or_default());
+            let api: Api<Service> =
+                Api::namespaced(self.client.clone(), &s.namespace().unwrap_or_default());
             api.patch(
                 &s.name_any(),
                 &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"clusterIP": ip.to_string(), "clusterIPs": [ip.to_string()]}})),
+                &Patch::Merge(
+                    json!({"spec": {"clusterIP": ip.to_string(), "clusterIPs": [ip.to_string()]}}),
+                ),
             )
             .await?;
         }
@@ -525,8 +578,14 @@ impl Controllers {
                 .filter(|p| {
                     p.namespace().as_deref() == Some(&ns)
                         && !is_terminating(p.as_ref())
-                        && map_matches(&selector, p.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()))
-                        && p.status.as_ref().and_then(|st| st.pod_ip.as_ref()).is_some_and(|ip| !ip.is_empty())
+                        && map_matches(
+                            &selector,
+                            p.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()),
+                        )
+                        && p.status
+                            .as_ref()
+                            .and_then(|st| st.pod_ip.as_ref())
+                            .is_some_and(|ip| !ip.is_empty())
                 })
                 .collect();
             members.sort_by_key(|p| p.name_any());
@@ -538,7 +597,11 @@ impl Controllers {
                 .map(|sp| EndpointPort {
                     name: Some(sp.name.clone().unwrap_or_default()),
                     protocol: Some(sp.protocol.clone().unwrap_or_else(|| "TCP".into())),
-                    port: Some(resolve_target_port(sp.target_port.as_ref(), sp.port, members.first().map(|p| p.as_ref()))),
+                    port: Some(resolve_target_port(
+                        sp.target_port.as_ref(),
+                        sp.port,
+                        members.first().map(|p| p.as_ref()),
+                    )),
                     app_protocol: sp.app_protocol.clone(),
                 })
                 .collect();
@@ -547,7 +610,12 @@ impl Controllers {
                 .map(|p| {
                     let ready = pod_ready(p);
                     Endpoint {
-                        addresses: vec![p.status.as_ref().and_then(|st| st.pod_ip.clone()).unwrap_or_default()],
+                        addresses: vec![
+                            p.status
+                                .as_ref()
+                                .and_then(|st| st.pod_ip.clone())
+                                .unwrap_or_default(),
+                        ],
                         conditions: Some(EndpointConditions {
                             ready: Some(ready),
                             serving: Some(ready),

@@ -75,7 +75,8 @@ pub fn build_response(query: &[u8], q: &Question, rcode: u8, answers: &[Ipv4Addr
     let mut r = Vec::with_capacity(q.end + answers.len() * 16);
     r.extend_from_slice(&q.id.to_be_bytes());
     // QR, opcode copied, AA, RD copied, RA.
-    let flags: u16 = 0x8000 | (q.flags & 0x7800) | 0x0400 | (q.flags & 0x0100) | 0x0080 | u16::from(rcode & 0xf);
+    let flags: u16 =
+        0x8000 | (q.flags & 0x7800) | 0x0400 | (q.flags & 0x0100) | 0x0080 | u16::from(rcode & 0xf);
     r.extend_from_slice(&flags.to_be_bytes());
     r.extend_from_slice(&1u16.to_be_bytes());
     r.extend_from_slice(&(answers.len() as u16).to_be_bytes());
@@ -140,7 +141,11 @@ pub fn lookup(name: &str, services: &[Arc<Service>], slices: &[Arc<EndpointSlice
             if !ready || (host.is_some() && ep.hostname.as_deref() != host) {
                 continue;
             }
-            ips.extend(ep.addresses.iter().filter_map(|a| a.parse::<Ipv4Addr>().ok()));
+            ips.extend(
+                ep.addresses
+                    .iter()
+                    .filter_map(|a| a.parse::<Ipv4Addr>().ok()),
+            );
         }
     }
     ips.sort();
@@ -313,8 +318,14 @@ mod tests {
             lookup("db-0.db.a.svc.cluster.local", &services, &slices),
             Lookup::Found(vec![ip("100.64.0.3")])
         );
-        assert_eq!(lookup("x.a.svc.cluster.local", &services, &slices), Lookup::NxDomain);
-        assert_eq!(lookup("web.a.svc.clusterset.local", &services, &slices), Lookup::Forward);
+        assert_eq!(
+            lookup("x.a.svc.cluster.local", &services, &slices),
+            Lookup::NxDomain
+        );
+        assert_eq!(
+            lookup("web.a.svc.clusterset.local", &services, &slices),
+            Lookup::Forward
+        );
         assert_eq!(lookup("example.com", &services, &slices), Lookup::Refused);
     }
 }

@@ -46,8 +46,16 @@ pub fn create(opts: &CreateOptions) -> Result<Plan> {
     let used = used_indices();
     let index = (0..MAX_CLUSTERS)
         .find(|i| !used.contains(i))
-        .ok_or_else(|| Error::Invalid(format!("at most {MAX_CLUSTERS} sandbox clusters at once")))?;
-    let mut plan = Plan::new(&opts.name, index, opts.nodes, opts.pod_cidr, opts.service_cidr)?;
+        .ok_or_else(|| {
+            Error::Invalid(format!("at most {MAX_CLUSTERS} sandbox clusters at once"))
+        })?;
+    let mut plan = Plan::new(
+        &opts.name,
+        index,
+        opts.nodes,
+        opts.pod_cidr,
+        opts.service_cidr,
+    )?;
     plan.dns_upstream = opts.dns_upstream.clone();
     for other in state::plans() {
         if other.name == plan.name {
@@ -89,7 +97,9 @@ pub fn create(opts: &CreateOptions) -> Result<Plan> {
 fn start_supervisor(plan: &Plan, opts: &CreateOptions) -> Result<()> {
     let log_path = state::log_path(&plan.name);
     let log = std::fs::File::create(&log_path).map_err(|e| Error::io("creating", &log_path, e))?;
-    let log2 = log.try_clone().map_err(|e| Error::io("opening", &log_path, e))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| Error::io("opening", &log_path, e))?;
     let mut child = Command::new(&opts.ferry_exe)
         .args(["sandbox", "supervise", &plan.name])
         .stdin(Stdio::null())
@@ -104,7 +114,11 @@ fn start_supervisor(plan: &Plan, opts: &CreateOptions) -> Result<()> {
         }
         if let Ok(Some(status)) = child.try_wait() {
             return Err(Error::Command {
-                command: format!("{} sandbox supervise {}", opts.ferry_exe.display(), plan.name),
+                command: format!(
+                    "{} sandbox supervise {}",
+                    opts.ferry_exe.display(),
+                    plan.name
+                ),
                 message: format!("exited with {status}; log:\n{}", tail(&log_path)),
             });
         }
@@ -155,7 +169,9 @@ pub fn delete(name: &str) -> Result<()> {
     let plan = state::load_plan(name);
     let dir = state::cluster_dir(name);
     if plan.is_err() && !dir.exists() {
-        return Err(Error::NotFound(format!("no sandbox cluster named {name:?}")));
+        return Err(Error::NotFound(format!(
+            "no sandbox cluster named {name:?}"
+        )));
     }
     stop_supervisor(name);
     let mut errors = Vec::new();
@@ -219,12 +235,14 @@ fn find_pod(name: &str, pod: &str) -> Result<state::PodRecord> {
         .into_iter()
         .filter(|r| r.name == pod_name && ns.is_none_or(|ns| ns == r.namespace))
         .collect();
-    match matches.len() {
-        1 => Ok(matches.into_iter().next().expect("len is 1")),
-        0 => Err(Error::NotFound(format!(
+    let n = matches.len();
+    let mut it = matches.into_iter();
+    match (it.next(), n) {
+        (Some(one), 1) => Ok(one),
+        (None, _) => Err(Error::NotFound(format!(
             "no running pod {pod:?} in sandbox cluster {name:?} (use NAMESPACE/POD or a node name)"
         ))),
-        _ => Err(Error::Invalid(format!(
+        (Some(_), _) => Err(Error::Invalid(format!(
             "pod name {pod:?} is ambiguous: use NAMESPACE/POD"
         ))),
     }
@@ -257,7 +275,8 @@ pub fn logs(name: &str, pod: &str) -> Result<String> {
                 .find(|d| {
                     d.file_name().is_some_and(|f| {
                         let f = f.to_string_lossy();
-                        f.ends_with(&format!("_{p}")) && (ns.is_empty() || f.starts_with(&format!("{ns}_")))
+                        f.ends_with(&format!("_{p}"))
+                            && (ns.is_empty() || f.starts_with(&format!("{ns}_")))
                     })
                 });
             found.ok_or(e)?

@@ -247,7 +247,11 @@ pub fn delete_cluster_network(plan: &Plan) -> Vec<Error> {
             errors.push(e);
         }
     }
-    for d in std::fs::read_dir("/etc/netns").into_iter().flatten().flatten() {
+    for d in std::fs::read_dir("/etc/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         if d.file_name().to_string_lossy().starts_with(&prefix) {
             let _ = std::fs::remove_dir_all(d.path());
         }
@@ -277,7 +281,11 @@ pub fn sweep_all() -> Vec<Error> {
             errors.push(e);
         }
     }
-    for d in std::fs::read_dir("/etc/netns").into_iter().flatten().flatten() {
+    for d in std::fs::read_dir("/etc/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         if ours(&d.file_name().to_string_lossy()) {
             let _ = std::fs::remove_dir_all(d.path());
         }

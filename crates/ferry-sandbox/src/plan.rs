@@ -96,7 +96,9 @@ impl Cidr {
     pub fn subnet(&self, prefix: u8, k: u32) -> Cidr {
         let step = 1u64 << (32 - u32::from(prefix));
         Cidr {
-            addr: Ipv4Addr::from((u64::from(u32::from(self.network())) + step * u64::from(k)) as u32),
+            addr: Ipv4Addr::from(
+                (u64::from(u32::from(self.network())) + step * u64::from(k)) as u32,
+            ),
             prefix,
         }
     }
@@ -345,7 +347,16 @@ mod tests {
     #[test]
     fn plan_rejects_outside_space() {
         assert!(Plan::new("a", 0, 2, Cidr::parse("10.0.0.0/16").ok(), None).is_err());
-        assert!(Plan::new("a", 0, 2, Cidr::parse("100.64.0.0/16").ok(), Cidr::parse("100.64.0.0/20").ok()).is_err());
+        assert!(
+            Plan::new(
+                "a",
+                0,
+                2,
+                Cidr::parse("100.64.0.0/16").ok(),
+                Cidr::parse("100.64.0.0/20").ok()
+            )
+            .is_err()
+        );
         assert!(Plan::new("Bad", 0, 2, None, None).is_err());
     }
 }

@@ -300,7 +300,10 @@ impl Runner {
         let _ = std::fs::create_dir_all(&logs);
 
         let start_time = now_rfc3339();
-        let restart_policy = spec.restart_policy.clone().unwrap_or_else(|| "Always".into());
+        let restart_policy = spec
+            .restart_policy
+            .clone()
+            .unwrap_or_else(|| "Always".into());
         let now = Instant::now();
         let mut ctrs: Vec<Ctr> = spec
             .containers
@@ -391,7 +394,11 @@ impl Runner {
             let status = pod_status(&ctrs, ip, node_ip, &start_time);
             if status != last_status {
                 match api
-                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": status})))
+                    .patch_status(
+                        &name,
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"status": status})),
+                    )
                     .await
                 {
                     Ok(_) => last_status = status,
@@ -405,7 +412,8 @@ impl Runner {
                 .filter(|c| !c.done)
                 .flat_map(|c| {
                     let restart = (c.pid.is_none()).then_some(c.next_start);
-                    let probe = (c.pid.is_some() && c.spec.readiness_probe.is_some()).then_some(c.next_probe);
+                    let probe = (c.pid.is_some() && c.spec.readiness_probe.is_some())
+                        .then_some(c.next_probe);
                     restart.into_iter().chain(probe)
                 })
                 .min()
@@ -442,10 +450,16 @@ impl Runner {
         }
 
         // Teardown.
-        let grace = spec.termination_grace_period_seconds.unwrap_or(2).clamp(0, 2) as u64;
+        let grace = spec
+            .termination_grace_period_seconds
+            .unwrap_or(2)
+            .clamp(0, 2) as u64;
         let pids: Vec<i32> = ctrs.iter().filter_map(|c| c.pid).collect();
         for pid in &pids {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
         let deadline = Instant::now() + Duration::from_secs(grace);
         let mut alive = pids.len();
@@ -456,7 +470,10 @@ impl Runner {
             }
         }
         for pid in &pids {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         if !host_net {
             let netns2 = netns.clone();
@@ -467,16 +484,31 @@ impl Runner {
         // Dropping `stop` closes the channel: the reconcile loop sees it.
     }
 
-    fn container_env(&self, c: &Container, pod: &Pod, ip: Ipv4Addr, node_ip: Ipv4Addr, k: u32) -> Vec<(String, String)> {
+    fn container_env(
+        &self,
+        c: &Container,
+        pod: &Pod,
+        ip: Ipv4Addr,
+        node_ip: Ipv4Addr,
+        k: u32,
+    ) -> Vec<(String, String)> {
         let mut env = vec![
-            ("PATH".to_string(), std::env::var("PATH").unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into())),
+            (
+                "PATH".to_string(),
+                std::env::var("PATH").unwrap_or_else(|_| {
+                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
+                }),
+            ),
             ("HOME".into(), "/root".into()),
             ("HOSTNAME".into(), pod.name_any()),
             ("POD_NAME".into(), pod.name_any()),
             ("POD_NAMESPACE".into(), pod.namespace().unwrap_or_default()),
             ("POD_IP".into(), ip.to_string()),
             ("NODE_NAME".into(), self.plan.node_name(k)),
-            ("KUBECONFIG".into(), self.kubeconfig.to_string_lossy().into_owned()),
+            (
+                "KUBECONFIG".into(),
+                self.kubeconfig.to_string_lossy().into_owned(),
+            ),
             ("FERRY_SANDBOX".into(), self.plan.name.clone()),
         ];
         if let Ok(v) = std::env::var("RUST_LOG") {
@@ -485,14 +517,18 @@ impl Runner {
         for e in c.env.iter().flatten() {
             let value = match (&e.value, &e.value_from) {
                 (Some(v), _) => Some(v.clone()),
-                (None, Some(from)) => from.field_ref.as_ref().and_then(|f| match f.field_path.as_str() {
-                    "metadata.name" => Some(pod.name_any()),
-                    "metadata.namespace" => pod.namespace(),
-                    "status.podIP" => Some(ip.to_string()),
-                    "status.hostIP" => Some(node_ip.to_string()),
-                    "spec.nodeName" => Some(self.plan.node_name(k)),
-                    _ => None,
-                }),
+                (None, Some(from)) => {
+                    from.field_ref
+                        .as_ref()
+                        .and_then(|f| match f.field_path.as_str() {
+                            "metadata.name" => Some(pod.name_any()),
+                            "metadata.namespace" => pod.namespace(),
+                            "status.podIP" => Some(ip.to_string()),
+                            "status.hostIP" => Some(node_ip.to_string()),
+                            "spec.nodeName" => Some(self.plan.node_name(k)),
+                            _ => None,
+                        })
+                }
                 (None, None) => Some(String::new()),
             };
             if let Some(v) = value {
@@ -510,7 +546,10 @@ fn spawn_container(
     env: &[(String, String)],
     log: &std::path::Path,
 ) -> std::io::Result<tokio::process::Child> {
-    let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
     let err = out.try_clone()?;
     tokio::process::Command::new("ip")
         .args(["netns", "exec", netns])
@@ -592,7 +631,10 @@ mod tests {
             "name": "a", "image": "ghcr.io/ferry-dev/ferry:0.1", "args": ["tools", "http-echo"]
         }))
         .unwrap();
-        assert_eq!(container_argv(&c, &cfg).unwrap(), ["/usr/bin/ferry", "tools", "http-echo"]);
+        assert_eq!(
+            container_argv(&c, &cfg).unwrap(),
+            ["/usr/bin/ferry", "tools", "http-echo"]
+        );
         let c: Container = serde_json::from_value(json!({
             "name": "a", "image": "busybox", "command": ["sleep"], "args": ["10"]
         }))
@@ -600,6 +642,9 @@ mod tests {
         assert_eq!(container_argv(&c, &cfg).unwrap(), ["sleep", "10"]);
         let c: Container = serde_json::from_value(json!({"name": "a", "image": "nginx"})).unwrap();
         assert!(container_argv(&c, &cfg).is_none());
-        assert_eq!(image_repository("docker.io/library/nginx:1.27@sha256:abc"), "nginx");
+        assert_eq!(
+            image_repository("docker.io/library/nginx:1.27@sha256:abc"),
+            "nginx"
+        );
     }
 }

@@ -36,7 +36,10 @@ pub async fn client_from(path: &std::path::Path) -> Result<Client> {
 pub async fn supervise(name: &str, config: RunnerConfig) -> Result<()> {
     let _ = nix::unistd::setsid(); // detach from the creating terminal; fails harmlessly if already a leader
     let plan = state::load_plan(name)?;
-    state::write_file(&state::pid_path(name), std::process::id().to_string().as_bytes())?;
+    state::write_file(
+        &state::pid_path(name),
+        std::process::id().to_string().as_bytes(),
+    )?;
     let mut cfg = ferry_apiserver::Config::new(
         state::apiserver_dir(name),
         SocketAddr::from((plan.host_ip(), APISERVER_PORT)),
@@ -73,8 +76,10 @@ pub async fn supervise(name: &str, config: RunnerConfig) -> Result<()> {
     tracing::info!(cluster = %name, url = %server.url, "sandbox cluster up");
 
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| Error::io("installing", "SIGTERM handler", e))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::io("installing", "SIGINT handler", e))?;
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| Error::io("installing", "SIGTERM handler", e))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| Error::io("installing", "SIGINT handler", e))?;
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
@@ -123,8 +128,12 @@ async fn register_nodes(client: &Client, plan: &Plan) -> Result<()> {
         match api.create(&PostParams::default(), &node).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 409 => {
-                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": status})))
-                    .await?;
+                api.patch_status(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": status})),
+                )
+                .await?;
             }
             Err(e) => return Err(e.into()),
         }
@@ -138,7 +147,11 @@ pub fn service_ports(stores: &Stores) -> Vec<ServicePort> {
     let mut out = Vec::new();
     for s in stores.services.state() {
         let spec = s.spec.clone().unwrap_or_default();
-        let Some(cluster_ip) = spec.cluster_ip.as_deref().and_then(|ip| ip.parse::<Ipv4Addr>().ok()) else {
+        let Some(cluster_ip) = spec
+            .cluster_ip
+            .as_deref()
+            .and_then(|ip| ip.parse::<Ipv4Addr>().ok())
+        else {
             continue;
         };
         let ns = s.namespace().unwrap_or_default();
@@ -152,7 +165,11 @@ pub fn service_ports(stores: &Stores) -> Vec<ServicePort> {
             .collect();
         for sp in spec.ports.clone().unwrap_or_default() {
             let pname = sp.name.clone().unwrap_or_default();
-            let protocol = sp.protocol.clone().unwrap_or_else(|| "TCP".into()).to_ascii_lowercase();
+            let protocol = sp
+                .protocol
+                .clone()
+                .unwrap_or_else(|| "TCP".into())
+                .to_ascii_lowercase();
             let mut endpoints = Vec::new();
             for e in &mine {
                 let Some(port) = e
@@ -178,7 +195,9 @@ pub fn service_ports(stores: &Stores) -> Vec<ServicePort> {
             }
             endpoints.sort();
             endpoints.dedup();
-            let Ok(port) = u16::try_from(sp.port) else { continue };
+            let Ok(port) = u16::try_from(sp.port) else {
+                continue;
+            };
             out.push(ServicePort {
                 id: format!("{ns}/{svc}:{pname}"),
                 cluster_ip,
@@ -206,7 +225,10 @@ fn spawn_proxy(plan: Plan, stores: Stores, wakers: &Wakers) {
                         continue;
                     }
                     let (ns, s) = (plan.node_netns(k), script.clone());
-                    jobs.push((k, tokio::task::spawn_blocking(move || crate::net::nft_apply(&ns, &s))));
+                    jobs.push((
+                        k,
+                        tokio::task::spawn_blocking(move || crate::net::nft_apply(&ns, &s)),
+                    ));
                 }
                 for (k, job) in jobs {
                     match job.await {

@@ -1,0 +1,534 @@
+//! End-to-end tests of `ferry sandbox`: real namespaces, bridges, nftables
+//! and processes. They need root, `ip`, `nft`, `curl` and a built `ferry`
+//! binary (`cargo build -p ferry` first, or point FERRY_BIN at one); without
+//! root they are skipped. Every test uses its own cluster names and deletes
+//! its clusters on drop, even when it fails. The killed-create test runs
+//! `delete --all`, so it holds an exclusive lock that every other test holds
+//! shared.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ferry_sandbox::Plan;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Api, Client};
+use nix::fcntl::{Flock, FlockArg};
+
+fn ferry_bin() -> PathBuf {
+    std::env::var_os("FERRY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/ferry")
+        })
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn usable() -> bool {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipping: needs root");
+        return false;
+    }
+    assert!(
+        ferry_bin().exists(),
+        "no ferry binary at {} (cargo build -p ferry, or set FERRY_BIN)",
+        ferry_bin().display()
+    );
+    true
+}
+
+fn lock(exclusive: bool) -> Flock<std::fs::File> {
+    let path = std::env::temp_dir().join("ferry-sandbox-e2e.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let arg = if exclusive {
+        FlockArg::LockExclusive
+    } else {
+        FlockArg::LockShared
+    };
+    Flock::lock(f, arg).map_err(|(_, e)| e).unwrap()
+}
+
+fn ferry(args: &[&str]) -> std::process::Output {
+    Command::new(ferry_bin()).args(args).output().unwrap()
+}
+
+fn unique(tag: &str) -> String {
+    format!("e{tag}{}", std::process::id() % 100_000)
+}
+
+/// A cluster deleted on drop.
+struct Cluster {
+    name: String,
+    kubeconfig: PathBuf,
+    _lock: Option<Flock<std::fs::File>>,
+}
+
+impl Cluster {
+    fn create(name: &str, extra: &[&str]) -> Cluster {
+        let lock = lock(false);
+        let mut args = vec!["sandbox", "create", name];
+        args.extend_from_slice(extra);
+        let out = ferry(&args);
+        let mut c = Cluster {
+            name: name.to_string(),
+            kubeconfig: PathBuf::new(),
+            _lock: Some(lock),
+        };
+        assert!(
+            out.status.success(),
+            "create {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        c.kubeconfig = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        c
+    }
+
+    async fn client(&self) -> Client {
+        ferry_sandbox::supervisor::client_from(&self.kubeconfig)
+            .await
+            .unwrap()
+    }
+
+    fn kubectl(&self, args: &[&str]) -> String {
+        let out = Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `ferry sandbox exec NAME TARGET -- curl …`, retried briefly.
+    fn curl(&self, target: &str, url: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = ferry(&[
+                "sandbox", "exec", &self.name, target, "--", "curl", "-sf", "-m", "2", url,
+            ]);
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).into_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "curl {url} from {target} in {}: {}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn plan(&self) -> Plan {
+        ferry_sandbox::state::load_plan(&self.name).unwrap()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = ferry(&["sandbox", "delete", &self.name]);
+    }
+}
+
+async fn ready_addresses(client: &Client, ns: &str, svc: &str) -> BTreeSet<String> {
+    let api: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
+    let lp = ListParams::default().labels(&format!("kubernetes.io/service-name={svc}"));
+    let Ok(list) = api.list(&lp).await else {
+        return BTreeSet::new();
+    };
+    list.items
+        .iter()
+        .flat_map(|s| s.endpoints.iter())
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+        .flat_map(|e| e.addresses.iter().cloned())
+        .collect()
+}
+
+async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn pod_names(client: &Client, ns: &str, labels: &str) -> Vec<String> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    api.list(&ListParams::default().labels(labels))
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .filter_map(|p| p.metadata.name)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a process exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_reaches_and_survives_pod_deletion() {
+    if !usable() {
+        return;
+    }
+    let started = Instant::now();
+    let c = Cluster::create(&unique("ex"), &[]);
+    let created = started.elapsed();
+    let client = c.client().await;
+    let example = repo_root().join("examples/nginx.yaml");
+    c.kubectl(&["apply", "-f", example.to_str().unwrap()]);
+    wait_for("2 ready endpoints", Duration::from_secs(20), || {
+        let client = client.clone();
+        async move { ready_addresses(&client, "nginx-test", "nginx").await.len() == 2 }
+    })
+    .await;
+    let ready = started.elapsed();
+    eprintln!(
+        "MEASURE create: {:.0} ms; create + example ready: {:.0} ms",
+        created.as_secs_f64() * 1e3,
+        ready.as_secs_f64() * 1e3
+    );
+
+    // A client pod (command from the host filesystem) on every node.
+    let plan = c.plan();
+    let manifest = (0..plan.nodes)
+        .map(|k| {
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: client{k}, namespace: nginx-test}}\nspec:\n  nodeName: {}\n  containers:\n  - {{name: c, image: debian, command: [sleep, infinity]}}\n---\n",
+                plan.node_name(k)
+            )
+        })
+        .collect::<String>();
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), manifest).unwrap();
+    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()]);
+
+    let svc_ip = c
+        .kubectl(&[
+            "get",
+            "svc",
+            "-n",
+            "nginx-test",
+            "nginx",
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ])
+        .trim()
+        .to_string();
+    assert!(plan.service_cidr.contains(svc_ip.parse().unwrap()));
+    for k in 0..plan.nodes {
+        let target = format!("nginx-test/client{k}");
+        wait_for("client pod record", Duration::from_secs(10), || {
+            let ok = ferry_sandbox::exec_target(&c.name, &target).is_ok();
+            async move { ok }
+        })
+        .await;
+        let by_ip = c.curl(&target, &format!("http://{svc_ip}:8080/ip"));
+        assert!(by_ip.contains("/ip"), "{by_ip}");
+        let by_name = c.curl(
+            &target,
+            "http://nginx.nginx-test.svc.cluster.local:8080/name",
+        );
+        assert!(by_name.starts_with("nginx-"), "{by_name}");
+        let short = c.curl(&target, "http://nginx:8080/short");
+        assert!(short.contains("/short"), "{short}");
+    }
+    // From a node namespace too (hostNetwork view).
+    c.curl(&plan.node_name(0), &format!("http://{svc_ip}:8080/node"));
+
+    // Delete a pod: a new pod with a new IP, the slice follows, still reachable.
+    let before = ready_addresses(&client, "nginx-test", "nginx").await;
+    let victim = pod_names(&client, "nginx-test", "app=nginx").await[0].clone();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "nginx-test");
+    let t0 = Instant::now();
+    pods.delete(&victim, &DeleteParams::default())
+        .await
+        .unwrap();
+    let mut first_new = None;
+    loop {
+        let now = ready_addresses(&client, "nginx-test", "nginx").await;
+        let new = now.difference(&before).count() == 1;
+        if new && first_new.is_none() {
+            first_new = Some(t0.elapsed());
+        }
+        if new && now.len() == 2 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no new ready address: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eprintln!(
+        "MEASURE delete pod -> new ready address in EndpointSlice: {:.0} ms",
+        first_new.unwrap_or_default().as_secs_f64() * 1e3
+    );
+    let after = pod_names(&client, "nginx-test", "app=nginx").await;
+    assert_eq!(after.len(), 2);
+    assert!(!after.contains(&victim));
+    c.curl(
+        "nginx-test/client0",
+        "http://nginx.nginx-test.svc.cluster.local:8080/after",
+    );
+
+    // RSS of the sandbox's own processes: supervisor and pods.
+    let sup = ferry_sandbox::state::read_pid(&c.name).unwrap();
+    let mut pod_rss = 0;
+    for r in ferry_sandbox::state::pod_records(&c.name) {
+        let out = Command::new("ip")
+            .args(["netns", "pids", &r.netns])
+            .output()
+            .unwrap();
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            pod_rss += rss_kib(pid.parse().unwrap_or(0));
+        }
+    }
+    eprintln!(
+        "MEASURE RSS: supervisor {} KiB; pod processes {} KiB",
+        rss_kib(sup),
+        pod_rss
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemonset_follows_node_label() {
+    if !usable() {
+        return;
+    }
+    let c = Cluster::create(&unique("ds"), &["--nodes", "3"]);
+    let client = c.client().await;
+    let manifest = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: gw, namespace: default}\nspec:\n  selector: {matchLabels: {app: gw}}\n  template:\n    metadata: {labels: {app: gw}}\n    spec:\n      hostNetwork: true\n      nodeSelector: {ferry.dev/gateway: \"true\"}\n      containers:\n      - {name: echo, image: ferry, args: [tools, tcp-echo, --port, \"9100\"]}\n";
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), manifest).unwrap();
+    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(pod_names(&client, "default", "app=gw").await.is_empty());
+
+    let node = c.plan().node_name(1);
+    let nodes: Api<Node> = Api::all(client.clone());
+    let label = |v: serde_json::Value| {
+        Patch::Merge(serde_json::json!({"metadata": {"labels": {"ferry.dev/gateway": v}}}))
+    };
+    nodes
+        .patch(&node, &PatchParams::default(), &label("true".into()))
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    wait_for(
+        "a DaemonSet pod on the labelled node",
+        Duration::from_secs(10),
+        || {
+            let pods = pods.clone();
+            let node = node.clone();
+            async move {
+                let l = pods
+                    .list(&ListParams::default().labels("app=gw"))
+                    .await
+                    .unwrap();
+                l.items.len() == 1
+                    && l.items[0]
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.node_name.as_deref())
+                        == Some(&node)
+                    && ferry_sandbox::controllers::pod_ready(&l.items[0])
+            }
+        },
+    )
+    .await;
+    // It really runs in the node's namespace.
+    let out = ferry(&["sandbox", "exec", &c.name, &node, "--", "ss", "-ltn"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(":9100"));
+
+    nodes
+        .patch(
+            &node,
+            &PatchParams::default(),
+            &label(serde_json::Value::Null),
+        )
+        .await
+        .unwrap();
+    wait_for("the DaemonSet pod to go", Duration::from_secs(10), || {
+        let client = client.clone();
+        async move { pod_names(&client, "default", "app=gw").await.is_empty() }
+    })
+    .await;
+    wait_for("the process to stop", Duration::from_secs(10), || {
+        let out = ferry(&["sandbox", "exec", &c.name, &node, "--", "ss", "-ltn"]);
+        let gone = !String::from_utf8_lossy(&out.stdout).contains(":9100");
+        async move { gone }
+    })
+    .await;
+}
+
+fn leftovers(plan: &Plan) -> Vec<String> {
+    let mut left: Vec<String> = ferry_sandbox::net::netns_list()
+        .into_iter()
+        .filter(|n| n.starts_with(&plan.netns_prefix()))
+        .collect();
+    left.extend(
+        ferry_sandbox::net::host_links()
+            .into_iter()
+            .filter(|l| plan.owns_link(l)),
+    );
+    if ferry_sandbox::state::cluster_dir(&plan.name).exists() {
+        left.push(format!("state dir of {}", plan.name));
+    }
+    if std::path::Path::new("/etc/netns")
+        .read_dir()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|d| {
+            d.file_name()
+                .to_string_lossy()
+                .starts_with(&plan.netns_prefix())
+        })
+    {
+        left.push("/etc/netns entries".into());
+    }
+    left
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clusters_coexist_and_delete_leaves_nothing() {
+    if !usable() {
+        return;
+    }
+    let a = Cluster::create(&unique("a"), &[]);
+    let b = Cluster::create(&unique("b"), &["--nodes", "1"]);
+    let (pa, pb) = (a.plan(), b.plan());
+    for (x, y) in [
+        (pa.pod_cidr, pb.pod_cidr),
+        (pa.service_cidr, pb.service_cidr),
+        (pa.pod_cidr, pb.service_cidr),
+        (pa.service_cidr, pb.pod_cidr),
+    ] {
+        assert!(!x.overlaps(&y), "{x} overlaps {y}");
+    }
+    let example = repo_root().join("examples/nginx.yaml");
+    for c in [&a, &b] {
+        c.kubectl(&["apply", "-f", example.to_str().unwrap()]);
+    }
+    for c in [&a, &b] {
+        let client = c.client().await;
+        wait_for("ready endpoints", Duration::from_secs(20), || {
+            let client = client.clone();
+            async move { ready_addresses(&client, "nginx-test", "nginx").await.len() == 2 }
+        })
+        .await;
+        let node = c.plan().node_name(0);
+        let reply = c.curl(&node, "http://nginx.nginx-test.svc.cluster.local:8080/");
+        assert!(reply.starts_with("nginx-"));
+        // Each cluster's pod IPs come from its own pod CIDR.
+        for ip in ready_addresses(&client, "nginx-test", "nginx").await {
+            assert!(c.plan().pod_cidr.contains(ip.parse().unwrap()));
+        }
+    }
+    // Nodes of different clusters see each other on the WAN.
+    let out = ferry(&[
+        "sandbox",
+        "exec",
+        &a.name,
+        &pa.node_name(0),
+        "--",
+        "ping",
+        "-c1",
+        "-W2",
+        &pb.node_wan_ip(0).to_string(),
+    ]);
+    assert!(out.status.success(), "WAN ping failed");
+
+    // Delete a: nothing of it is left; b still works.
+    let sup = ferry_sandbox::state::read_pid(&a.name).unwrap();
+    let out = ferry(&["sandbox", "delete", &a.name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(leftovers(&pa), Vec::<String>::new());
+    assert!(!alive(sup), "supervisor still running");
+    b.curl(
+        &pb.node_name(0),
+        "http://nginx.nginx-test.svc.cluster.local:8080/",
+    );
+    drop(b);
+    assert_eq!(leftovers(&pb), Vec::<String>::new());
+}
+
+#[test]
+fn killed_create_is_swept_by_delete_all() {
+    if !usable() {
+        return;
+    }
+    let _exclusive = lock(true);
+    let name = unique("k");
+    for delay_ms in [5u64, 40, 120] {
+        let mut child = Command::new(ferry_bin())
+            .args(["sandbox", "create", &name, "--nodes", "3"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let plan = ferry_sandbox::state::load_plan(&name).ok();
+        let out = ferry(&["sandbox", "delete", "--all"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if let Some(plan) = plan {
+            assert_eq!(leftovers(&plan), Vec::<String>::new());
+        }
+        let ours: Vec<String> = ferry_sandbox::net::netns_list()
+            .into_iter()
+            .chain(ferry_sandbox::net::host_links())
+            .filter(|n| n.starts_with("fsb"))
+            .collect();
+        assert!(ours.is_empty(), "left after delete --all: {ours:?}");
+        assert!(ferry_sandbox::state::cluster_names().is_empty());
+    }
+}
