@@ -164,3 +164,22 @@ fn well_formed_bodies_are_accepted() {
         );
     }
 }
+
+#[test]
+fn failing_json_patch_after_a_move_is_refused_not_a_panic() {
+    // Found by `cargo fuzz run request_body`: json-patch 5.0 panicked while
+    // rolling this back, taking the request (and under a fuzzer, the
+    // process) down.
+    let body = r#"[{"op": "add", "path": "/metadata/labels/x", "value": "y"},
+        {"op": "move", "from": "/metadata/labels", "path": "/metadata/annotations/a"},
+        {"op": "test", "path": "/kind", "value": "Nope"}]"#;
+    let (_, refused) = fuzz_request_body("application/json-patch+json", body.as_bytes());
+    assert!(refused > 0);
+    let crash = [
+        r#"[{"op": "add", "path": "/metadata/labels/x", "value": "y"}, "#,
+        r#"{"op": "move", "from": "/metadata/labels", "path": "//core/namespaces/fuzzmetadata/annotations"}, "#,
+        r#"{"op": "test", "path": "/kind", "value": "ConfigMap"}]"#,
+    ]
+    .concat();
+    fuzz_request_body("application/json-patch+json", crash.as_bytes());
+}
