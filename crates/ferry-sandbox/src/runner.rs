@@ -135,6 +135,7 @@ struct Ctr {
     next_probe: Instant,
     last_exit: Option<i32>,
     done: bool,
+    ever_ready: bool,
 }
 
 fn now_rfc3339() -> String {
@@ -321,6 +322,7 @@ impl Runner {
                 next_probe: now,
                 last_exit: None,
                 done: false,
+                ever_ready: false,
             })
             .collect();
         let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<(usize, u64, Option<i32>)>();
@@ -341,10 +343,14 @@ impl Runner {
                 let log_file = logs.join(format!("{}.log", c.spec.name));
                 match spawn_container(&netns, &argv, &env, &log_file) {
                     Ok(mut child) => {
+                        if c.last_exit.is_some() {
+                            c.restarts += 1;
+                        }
                         c.generation += 1;
                         c.pid = child.id().map(|p| p as i32);
                         c.started_at = Some(now_rfc3339());
                         c.ready = c.spec.readiness_probe.is_none();
+                        c.ever_ready = false;
                         c.next_probe = now
                             + Duration::from_secs(
                                 c.spec
@@ -363,7 +369,6 @@ impl Runner {
                     Err(e) => {
                         tracing::warn!(pod = %name, container = %c.spec.name, error = %e, "start");
                         c.last_exit = Some(127);
-                        c.restarts += 1;
                         c.next_start = now + c.backoff;
                         c.backoff = (c.backoff * 2).min(Duration::from_secs(30));
                     }
@@ -382,12 +387,17 @@ impl Runner {
                     None => true, // exec probes are not run: alive means ready
                 };
                 c.ready = ok;
+                c.ever_ready |= ok;
                 let period = probe.period_seconds.unwrap_or(10).clamp(1, 10) as u64;
+                // Until the first success, probe often: a fresh process is
+                // usually listening within milliseconds, and endpoints wait.
                 c.next_probe = Instant::now()
                     + if ok {
                         Duration::from_secs(period)
+                    } else if c.ever_ready {
+                        Duration::from_secs(1)
                     } else {
-                        Duration::from_millis(100)
+                        Duration::from_millis(10)
                     };
             }
             // Report.
@@ -437,8 +447,6 @@ impl Runner {
                             _ => true,
                         };
                         if restart {
-                            // Backoff resets after ten quiet minutes, as in Kubernetes.
-                            c.restarts += 1;
                             c.next_start = Instant::now() + c.backoff;
                             c.backoff = (c.backoff * 2).min(Duration::from_secs(30));
                         } else {
@@ -572,7 +580,7 @@ fn pod_status(ctrs: &[Ctr], ip: Ipv4Addr, node_ip: Ipv4Addr, start: &str) -> Val
         } else {
             "Failed"
         }
-    } else if all_running || ctrs.iter().any(|c| c.restarts > 0) {
+    } else if all_running || ctrs.iter().any(|c| c.last_exit.is_some()) {
         "Running"
     } else {
         "Pending"
@@ -585,7 +593,7 @@ fn pod_status(ctrs: &[Ctr], ip: Ipv4Addr, node_ip: Ipv4Addr, start: &str) -> Val
                 (Some(_), _) => json!({"running": {"startedAt": c.started_at}}),
                 (None, false) => json!({"waiting": {"reason": "NoCommand", "message": "container has no command and its image is not ferry's"}}),
                 (None, true) if c.done => json!({"terminated": {"exitCode": c.last_exit.unwrap_or(0)}}),
-                (None, true) if c.restarts > 0 => json!({"waiting": {"reason": "CrashLoopBackOff"}}),
+                (None, true) if c.last_exit.is_some() => json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!("last exit code {}", c.last_exit.unwrap_or(0))}}),
                 (None, true) => json!({"waiting": {"reason": "ContainerCreating"}}),
             };
             json!({

@@ -532,3 +532,37 @@ fn killed_create_is_swept_by_delete_all() {
         assert!(ferry_sandbox::state::cluster_names().is_empty());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashing_container_restarts_and_keeps_logs() {
+    if !usable() {
+        return;
+    }
+    let c = Cluster::create(&unique("cr"), &["--nodes", "1"]);
+    let client = c.client().await;
+    let manifest = "apiVersion: v1\nkind: Pod\nmetadata: {name: crash, namespace: default}\nspec:\n  containers:\n  - {name: c, image: debian, command: [sh, -c, 'echo started $POD_NAME; exit 3']}\n";
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), manifest).unwrap();
+    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()]);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    // Backoff 1 s, then 2 s: the second restart comes after about 3 s.
+    wait_for("two restarts", Duration::from_secs(15), || {
+        let pods = pods.clone();
+        async move {
+            pods.get("crash")
+                .await
+                .ok()
+                .and_then(|p| {
+                    p.status?
+                        .container_statuses?
+                        .first()
+                        .map(|s| s.restart_count)
+                })
+                .is_some_and(|n| n >= 2)
+        }
+    })
+    .await;
+    let out = ferry(&["sandbox", "logs", &c.name, "default/crash"]);
+    let logs = String::from_utf8_lossy(&out.stdout);
+    assert!(logs.matches("started crash").count() >= 3, "{logs}");
+}
