@@ -1,1 +1,241 @@
-//! Reflectors (placeholder).
+//! Reflectors: kube-rs watchers over `ServiceImport`s, MCS-labelled
+//! `EndpointSlice`s and `Gateway`s keep local stores; every change rebuilds
+//! the zone snapshot ([`build`], pure) and swaps it into the engine. Queries
+//! never touch the API.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_api::{
+    ClusterProperty, ConnectionStatus, Gateway, HaStatus, ServiceImport, ServiceImportType, labels,
+};
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use tokio::sync::Notify;
+
+use crate::Error;
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+use crate::model::{EndpointAddr, Link, Port, Service, ServiceKind, ZoneData};
+
+/// Builds the zone snapshot from the three stores' contents.
+///
+/// - a service exists when its `ServiceImport` does; its endpoints come from
+///   EndpointSlices labelled with its name and a source cluster (FQDN slices
+///   are ignored; an endpoint without a `ready` condition counts as ready);
+/// - links come from the local cluster's active gateways (all active
+///   gateways when the local id is unknown): a cluster is connected when any
+///   of them reports its connection `connected`; RTT is the lowest average.
+pub fn build(
+    imports: &[Arc<ServiceImport>],
+    slices: &[Arc<EndpointSlice>],
+    gateways: &[Arc<Gateway>],
+    local_cluster: Option<&str>,
+) -> ZoneData {
+    let mut services: HashMap<(String, String), Service> = HashMap::new();
+    for si in imports {
+        let (Some(ns), Some(name)) = (
+            si.metadata.namespace.as_deref(),
+            si.metadata.name.as_deref(),
+        ) else {
+            continue;
+        };
+        let svc = Service {
+            kind: match si.spec.type_ {
+                ServiceImportType::ClusterSetIp => ServiceKind::ClusterSetIp,
+                ServiceImportType::Headless => ServiceKind::Headless,
+            },
+            ips: si
+                .spec
+                .ips
+                .iter()
+                .filter_map(|ip| ip.parse::<IpAddr>().ok())
+                .collect(),
+            ports: si
+                .spec
+                .ports
+                .iter()
+                .filter_map(|p| {
+                    Some(Port {
+                        name: p
+                            .name
+                            .as_deref()
+                            .filter(|n| !n.is_empty())?
+                            .to_ascii_lowercase(),
+                        protocol: p.protocol.to_ascii_lowercase(),
+                        port: u16::try_from(p.port).ok()?,
+                    })
+                })
+                .collect(),
+            clusters: Default::default(),
+        };
+        services.insert((ns.to_ascii_lowercase(), name.to_ascii_lowercase()), svc);
+    }
+    for slice in slices {
+        let Some(ns) = slice.metadata.namespace.as_deref() else {
+            continue;
+        };
+        let Some(l) = slice.metadata.labels.as_ref() else {
+            continue;
+        };
+        let (Some(name), Some(cluster)) =
+            (l.get(labels::SERVICE_NAME), l.get(labels::SOURCE_CLUSTER))
+        else {
+            continue;
+        };
+        if slice.address_type == "FQDN" {
+            continue;
+        }
+        let Some(svc) = services.get_mut(&(ns.to_ascii_lowercase(), name.to_ascii_lowercase()))
+        else {
+            continue;
+        };
+        let list = svc
+            .clusters
+            .entry(cluster.to_ascii_lowercase())
+            .or_default();
+        for ep in &slice.endpoints {
+            let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
+            for a in &ep.addresses {
+                if let Ok(ip) = a.parse::<IpAddr>() {
+                    list.push(EndpointAddr::new(ip, ep.hostname.as_deref(), ready));
+                }
+            }
+        }
+    }
+    let mut data = ZoneData {
+        local_cluster: local_cluster.map(str::to_ascii_lowercase),
+        ..Default::default()
+    };
+    for gw in gateways {
+        let Some(status) = gw.status.as_ref() else {
+            continue;
+        };
+        if status.ha_status != HaStatus::Active {
+            continue;
+        }
+        if local_cluster.is_some_and(|l| !gw.spec.cluster_id.eq_ignore_ascii_case(l)) {
+            continue;
+        }
+        for c in &status.connections {
+            let connected = c.status == ConnectionStatus::Connected;
+            let rtt = c
+                .latency_rtt
+                .map(|r| Duration::from(r.average))
+                .filter(|_| connected);
+            let link = data
+                .links
+                .entry(c.cluster_id.to_ascii_lowercase())
+                .or_insert(Link {
+                    connected: false,
+                    rtt: None,
+                });
+            link.connected |= connected;
+            link.rtt = match (link.rtt, rtt) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+    for ((ns, name), svc) in services {
+        data.insert(&ns, &name, svc);
+    }
+    data
+}
+
+/// Reads this cluster's id from the KEP-2149 `ClusterProperty`
+/// `cluster.clusterset.k8s.io`, if there is one.
+pub async fn local_cluster_id(client: &Client) -> Option<String> {
+    let api: Api<ClusterProperty> = Api::all(client.clone());
+    match api.get_opt(labels::CLUSTER_ID_PROPERTY).await {
+        Ok(p) => p.map(|p| p.spec.value),
+        Err(error) => {
+            tracing::debug!(%error, "reading the cluster id property");
+            None
+        }
+    }
+}
+
+fn watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    notify: Arc<Notify>,
+) -> (Store<K>, impl Stream<Item = ()>)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, config).default_backoff()).map(
+        move |ev| match ev {
+            Ok(_) => notify.notify_one(),
+            Err(error) => tracing::warn!(%error, kind = K::kind(&()).as_ref(), "watch"),
+        },
+    );
+    (store, stream)
+}
+
+/// Runs the reflectors and keeps `engine`'s zone current, forever.
+pub async fn run(
+    client: Client,
+    engine: Arc<Engine>,
+    metrics: Arc<Metrics>,
+    local_cluster: Option<String>,
+) -> Result<(), Error> {
+    let notify = Arc::new(Notify::new());
+    let slice_config = watcher::Config::default().labels(labels::SERVICE_NAME);
+    let (imports, s1) = watch(
+        Api::<ServiceImport>::all(client.clone()),
+        watcher::Config::default(),
+        notify.clone(),
+    );
+    let (slices, s2) = watch(
+        Api::<EndpointSlice>::all(client.clone()),
+        slice_config,
+        notify.clone(),
+    );
+    let (gateways, s3) = watch(
+        Api::<Gateway>::all(client),
+        watcher::Config::default(),
+        notify.clone(),
+    );
+    let streams = futures::stream::select(futures::stream::select(s1, s2), s3);
+    let drive = streams.for_each(|()| async {});
+
+    let rebuild = async {
+        // Answer nothing rather than a partial zone: wait for the first lists.
+        let _ = imports.wait_until_ready().await;
+        let _ = slices.wait_until_ready().await;
+        // Gateways are optional (no CRD, or single cluster): wait briefly.
+        let _ = tokio::time::timeout(Duration::from_secs(5), gateways.wait_until_ready()).await;
+        loop {
+            let data = build(
+                &imports.state(),
+                &slices.state(),
+                &gateways.state(),
+                local_cluster.as_deref(),
+            );
+            let n: usize = data.services.values().map(HashMap::len).sum();
+            metrics.services.set(i64::try_from(n).unwrap_or(i64::MAX));
+            metrics.rebuilds.inc();
+            engine.set_data(data);
+            tracing::debug!(services = n, "zone rebuilt");
+            notify.notified().await;
+        }
+    };
+    tokio::select! {
+        () = drive => {},
+        () = rebuild => {},
+    }
+    Ok(())
+}

@@ -1,1 +1,89 @@
+use super::*;
+use crate::model::StaticZone;
 
+fn engine() -> Engine {
+    let e = Engine::new(EngineConfig::default()).unwrap();
+    let z = StaticZone::from_json(include_str!("../../tests/fixtures/zone.json")).unwrap();
+    e.set_data(z.to_zone_data().unwrap());
+    e
+}
+
+fn look(e: &Engine, name: &str, t: RecordType) -> Lookup {
+    e.lookup(&Name::from_ascii(name).unwrap(), t, DNSClass::IN)
+}
+
+#[test]
+fn nxdomain_and_nodata_carry_the_soa() {
+    let e = engine();
+    let l = look(&e, "nope.default.svc.clusterset.local.", RecordType::A);
+    assert_eq!(l.rcode, ResponseCode::NXDomain);
+    assert_eq!(l.authorities.len(), 1);
+    assert_eq!(l.authorities[0].ttl, 5);
+    let l = look(&e, "web.default.svc.clusterset.local.", RecordType::AAAA);
+    assert_eq!(l.rcode, ResponseCode::NoError);
+    assert!(l.answers.is_empty());
+    assert_eq!(l.authorities[0].record_type(), RecordType::SOA);
+}
+
+#[test]
+fn outside_zone_and_other_classes_are_refused() {
+    let e = engine();
+    assert_eq!(
+        look(&e, "example.com.", RecordType::A).rcode,
+        ResponseCode::Refused
+    );
+    let l = e.lookup(
+        &Name::from_ascii("web.default.svc.clusterset.local.").unwrap(),
+        RecordType::A,
+        DNSClass::CH,
+    );
+    assert_eq!(l.rcode, ResponseCode::Refused);
+}
+
+#[test]
+fn ttl_is_configurable() {
+    let e = Engine::new(EngineConfig {
+        ttl: 30,
+        ..Default::default()
+    })
+    .unwrap();
+    e.set_data(
+        StaticZone::from_json(include_str!("../../tests/fixtures/zone.json"))
+            .unwrap()
+            .to_zone_data()
+            .unwrap(),
+    );
+    let l = look(&e, "web.default.svc.clusterset.local.", RecordType::A);
+    assert_eq!(l.answers[0].ttl, 30);
+}
+
+#[test]
+fn short_or_response_packets_are_dropped_and_garbage_is_formerr() {
+    let e = engine();
+    assert!(e.answer_packet(&[], true).is_none());
+    assert!(e.answer_packet(&[0; 11], true).is_none());
+    let mut resp = vec![0u8; 12];
+    resp[2] = 0x80;
+    assert!(e.answer_packet(&resp, true).is_none());
+    let mut loop_ = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    loop_.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+    let a = e.answer_packet(&loop_, true).unwrap();
+    assert_eq!(a.rcode, ResponseCode::FormErr);
+    assert_eq!(&a.bytes[..2], &[0x12, 0x34]);
+}
+
+#[test]
+fn two_questions_are_formerr() {
+    let e = engine();
+    let mut m = Message::query();
+    m.add_query(Query::query(
+        Name::from_ascii("web.default.svc.clusterset.local.").unwrap(),
+        RecordType::A,
+    ));
+    m.add_query(Query::query(
+        Name::from_ascii("db.data.svc.clusterset.local.").unwrap(),
+        RecordType::A,
+    ));
+    let a = e.answer_packet(&m.to_vec().unwrap(), true).unwrap();
+    assert_eq!(a.rcode, ResponseCode::FormErr);
+}
