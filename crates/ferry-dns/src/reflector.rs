@@ -239,3 +239,88 @@ pub async fn run(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn arc<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Arc<T> {
+        Arc::new(serde_json::from_value(v).unwrap())
+    }
+
+    #[test]
+    fn builds_services_endpoints_and_links() {
+        let imports = vec![arc::<ServiceImport>(serde_json::json!({
+            "apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+            "metadata": {"name": "Web", "namespace": "default"},
+            "spec": {"type": "ClusterSetIP", "ips": ["242.0.0.1"],
+                     "ports": [{"name": "http", "protocol": "TCP", "port": 80}, {"protocol": "TCP", "port": 81}]}
+        }))];
+        let slice = |cluster: &str, ready: Option<bool>, ip: &str| {
+            arc::<EndpointSlice>(serde_json::json!({
+                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": format!("web-{cluster}"), "namespace": "default",
+                  "labels": {labels::SERVICE_NAME: "web", labels::SOURCE_CLUSTER: cluster}},
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": [ip], "conditions": {"ready": ready}}]
+            }))
+        };
+        let slices = vec![
+            slice("east", Some(true), "10.0.0.1"),
+            slice("west", None, "10.1.0.1"),
+            slice("north", Some(false), "10.2.0.1"),
+        ];
+        let gw = |cluster: &str, ha: &str, conns: serde_json::Value| {
+            arc::<Gateway>(serde_json::json!({
+                "apiVersion": "ferry.dev/v1alpha1", "kind": "Gateway",
+                "metadata": {"name": format!("gw-{cluster}-{ha}"), "namespace": "ferry-system"},
+                "spec": {"clusterId": cluster, "hostname": "node"},
+                "status": {"haStatus": ha, "connections": conns}
+            }))
+        };
+        let conn = |c: &str, status: &str, avg: &str| {
+            serde_json::json!({
+                "endpoint": format!("{c}-ep"), "clusterId": c, "cableDriver": "wireguard", "status": status,
+                "latencyRtt": {"last": avg, "min": avg, "average": avg, "max": avg, "stdDev": "0s"}
+            })
+        };
+        let gateways = vec![
+            gw(
+                "east",
+                "active",
+                serde_json::json!([
+                    conn("west", "connected", "2ms"),
+                    conn("north", "error", "1ms")
+                ]),
+            ),
+            gw(
+                "east",
+                "passive",
+                serde_json::json!([conn("north", "connected", "1ms")]),
+            ),
+            gw(
+                "south",
+                "active",
+                serde_json::json!([conn("north", "connected", "1ms")]),
+            ),
+        ];
+        let d = build(&imports, &slices, &gateways, Some("east"));
+        let s = d.service("default", "web").unwrap();
+        assert_eq!(s.ips, vec!["242.0.0.1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(s.ports.len(), 1, "unnamed ports have no SRV");
+        assert!(s.has_ready("east") && s.has_ready("west") && !s.has_ready("north"));
+        assert_eq!(
+            d.links["west"],
+            Link {
+                connected: true,
+                rtt: Some(Duration::from_millis(2))
+            }
+        );
+        assert!(
+            !d.links["north"].connected,
+            "only the local active gateway counts"
+        );
+        assert_eq!(d.eligible_clusters(s), ["east", "west"]);
+    }
+}
