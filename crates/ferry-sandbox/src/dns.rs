@@ -290,6 +290,38 @@ mod tests {
         assert_eq!(&r[r.len() - 4..], &[100, 96, 0, 10]);
     }
 
+    #[tokio::test]
+    async fn forwards_clusterset_local_only() {
+        let upstream = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let up_addr = upstream.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            let (n, peer) = upstream.recv_from(&mut buf).await.unwrap();
+            let q = parse_query(&buf[..n]).unwrap();
+            let r = build_response(&buf[..n], &q, 0, &[Ipv4Addr::new(100, 70, 0, 9)]);
+            upstream.send_to(&r, peer).await.unwrap();
+        });
+        let dns = Dns {
+            services: kube::runtime::reflector::store().0,
+            slices: kube::runtime::reflector::store().0,
+            upstream: Some(up_addr),
+        };
+        let r = dns
+            .answer(&query("web.a.svc.clusterset.local"))
+            .await
+            .unwrap();
+        assert_eq!(&r[r.len() - 4..], &[100, 70, 0, 9]);
+        // Outside our zones: REFUSED, never forwarded.
+        let r = dns.answer(&query("example.com")).await.unwrap();
+        assert_eq!(r[3] & 0xf, 5);
+        // Unknown cluster.local names: NXDOMAIN.
+        let r = dns
+            .answer(&query("nope.a.svc.cluster.local"))
+            .await
+            .unwrap();
+        assert_eq!(r[3] & 0xf, 3);
+    }
+
     #[test]
     fn lookups() {
         let services = vec![svc("a", "web", "100.96.0.10"), svc("a", "db", "None")];

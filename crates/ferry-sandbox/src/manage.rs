@@ -22,6 +22,8 @@ pub struct CreateOptions {
     pub dns_upstream: Option<String>,
     /// The `ferry` binary that runs the supervisor (and ferry-image pods).
     pub ferry_exe: PathBuf,
+    /// Image repository whose containers run the local ferry binary.
+    pub ferry_image: String,
     /// How long to wait for the cluster to come up.
     pub timeout: Duration,
 }
@@ -101,7 +103,14 @@ fn start_supervisor(plan: &Plan, opts: &CreateOptions) -> Result<()> {
         .try_clone()
         .map_err(|e| Error::io("opening", &log_path, e))?;
     let mut child = Command::new(&opts.ferry_exe)
-        .args(["sandbox", "supervise", &plan.name])
+        .args([
+            "sandbox",
+            "supervise",
+            &plan.name,
+            "--ferry-image",
+            &opts.ferry_image,
+        ])
+        .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log2))

@@ -273,6 +273,37 @@ async fn example_reaches_and_survives_pod_deletion() {
         let short = c.curl(&target, "http://nginx:8080/short");
         assert!(short.contains("/short"), "{short}");
     }
+    // A headless service resolves to the ready pod addresses.
+    let headless = "apiVersion: v1\nkind: Service\nmetadata: {name: nginx-pods, namespace: nginx-test}\nspec:\n  clusterIP: None\n  selector: {app: nginx}\n  ports: [{name: http, port: 8080}]\n";
+    std::fs::write(tmp.path(), headless).unwrap();
+    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let want = ready_addresses(&client, "nginx-test", "nginx").await;
+        let out = ferry(&[
+            "sandbox",
+            "exec",
+            &c.name,
+            "nginx-test/client0",
+            "--",
+            "getent",
+            "ahostsv4",
+            "nginx-pods.nginx-test.svc.cluster.local",
+        ]);
+        let got: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(String::from))
+            .collect();
+        if got == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "headless: got {got:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // From a node namespace too (hostNetwork view).
     c.curl(&plan.node_name(0), &format!("http://{svc_ip}:8080/node"));
 

@@ -27,6 +27,9 @@ pub enum Sandbox {
         /// Forward clusterset.local queries to this DNS server (IP:PORT).
         #[arg(long)]
         dns_upstream: Option<String>,
+        /// Image repository whose containers run the local ferry binary.
+        #[arg(long, default_value = "ferry")]
+        ferry_image: String,
         /// Seconds to wait for the cluster to come up.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
@@ -74,6 +77,7 @@ pub fn run(cmd: Sandbox) -> anyhow::Result<()> {
             pod_cidr,
             service_cidr,
             dns_upstream,
+            ferry_image,
             timeout,
         } => {
             let opts = ferry_sandbox::CreateOptions {
@@ -83,6 +87,7 @@ pub fn run(cmd: Sandbox) -> anyhow::Result<()> {
                 service_cidr: cidr(service_cidr)?,
                 dns_upstream,
                 ferry_exe: std::env::current_exe().context("locating the ferry binary")?,
+                ferry_image,
                 timeout: Duration::from_secs(timeout),
             };
             let started = std::time::Instant::now();
