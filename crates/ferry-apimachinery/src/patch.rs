@@ -49,11 +49,18 @@ pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), Error> {
         serde_json::from_value(patch.clone()).map_err(|error| Error::InvalidJsonPatch {
             reason: format!("body is not a list of operations: {error}"),
         })?;
-    // json_patch::patch rolls back the operations already applied when a
-    // later one fails, so the document is never left half-patched.
-    json_patch::patch(target, &operations).map_err(|error| Error::InvalidJsonPatch {
-        reason: error.to_string(),
-    })
+    // Patch a copy and keep it only on success: all-or-nothing without the
+    // crate's own rollback, which panics ("unable to undo applied patches")
+    // on some failed multi-operation patches (add, move of the parent, then
+    // a failing op).
+    let mut patched = target.clone();
+    json_patch::patch_unsafe(&mut patched, &operations).map_err(|error| {
+        Error::InvalidJsonPatch {
+            reason: error.to_string(),
+        }
+    })?;
+    *target = patched;
+    Ok(())
 }
 
 /// Applies a Kubernetes strategic merge patch to an object of the given

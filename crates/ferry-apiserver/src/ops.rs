@@ -283,29 +283,11 @@ fn pinned_revision(def: &ResourceDef, name: &str, body: &Value) -> Result<Option
 
 fn apply_patch(def: &ResourceDef, kind: PatchKind, target: &mut Value, body: &Value) -> Result<()> {
     match kind {
-        PatchKind::Json => {
-            // One operation at a time, on a copy: json-patch 5.0 panics
-            // ("unable to undo applied patches") when it rolls back some
-            // failed multi-operation patches, e.g. add, move of the parent,
-            // then a failing op. A copy keeps the patch all-or-nothing.
-            let invalid = |e: ferry_apimachinery::Error| Error::Invalid {
-                kind: def.kind.clone(),
-                name: meta_str(target, "name").into(),
-                message: e.to_string(),
-            };
-            let mut patched = target.clone();
-            match body {
-                Value::Array(operations) => {
-                    for operation in operations {
-                        patch::json_patch(&mut patched, &Value::Array(vec![operation.clone()]))
-                            .map_err(invalid)?;
-                    }
-                }
-                other => patch::json_patch(&mut patched, other).map_err(invalid)?,
-            }
-            *target = patched;
-            Ok(())
-        }
+        PatchKind::Json => patch::json_patch(target, body).map_err(|e| Error::Invalid {
+            kind: def.kind.clone(),
+            name: meta_str(target, "name").into(),
+            message: e.to_string(),
+        }),
         PatchKind::Merge => {
             patch::merge_patch(target, body);
             Ok(())

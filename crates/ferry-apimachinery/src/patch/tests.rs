@@ -457,3 +457,17 @@ fn merge_keys_compare_numbers_by_value() {
         1
     );
 }
+
+#[test]
+fn failed_json_patch_after_a_move_leaves_the_target_unchanged() {
+    // json-patch's own rollback panics on this sequence; ours must not.
+    let mut target = serde_json::json!({"metadata": {"labels": {"a": "b"}}});
+    let before = target.clone();
+    let patch = serde_json::json!([
+        {"op": "add", "path": "/metadata/labels/c", "value": "d"},
+        {"op": "move", "from": "/metadata/labels", "path": "/moved"},
+        {"op": "test", "path": "/nope", "value": 1}
+    ]);
+    assert!(super::json_patch(&mut target, &patch).is_err());
+    assert_eq!(target, before);
+}
