@@ -45,6 +45,18 @@ fn used_indices() -> Vec<u32> {
 pub fn create(opts: &CreateOptions) -> Result<Plan> {
     validate_name(&opts.name)?;
     let dir = state::cluster_dir(&opts.name);
+    std::fs::create_dir_all(state::root()).map_err(|e| Error::io("creating", state::root(), e))?;
+    // Concurrent creates must not pick the same index: hold a lock on the
+    // state root from choosing the index until the plan is on disk.
+    let lock_path = state::root().join(".lock");
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::io("opening", &lock_path, e))?;
+    let lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::io("locking", &lock_path, e.into()))?;
     let used = used_indices();
     let index = (0..MAX_CLUSTERS)
         .find(|i| !used.contains(i))
@@ -76,7 +88,6 @@ pub fn create(opts: &CreateOptions) -> Result<Plan> {
     }
     // Claim the name atomically, then record the plan before making anything,
     // so that a create killed at any point can be swept by name.
-    std::fs::create_dir_all(state::root()).map_err(|e| Error::io("creating", state::root(), e))?;
     std::fs::create_dir(&dir).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             Error::Invalid(format!("sandbox cluster {:?} already exists", opts.name))
@@ -85,6 +96,7 @@ pub fn create(opts: &CreateOptions) -> Result<Plan> {
         }
     })?;
     state::save_plan(&plan)?;
+    drop(lock);
     let result = (|| {
         net::create_cluster_network(&plan)?;
         start_supervisor(&plan, opts)
@@ -209,6 +221,10 @@ pub fn delete_all() -> Result<Vec<String>> {
         }
     }
     let sweep = net::sweep_all();
+    if state::cluster_names().is_empty() {
+        let _ = std::fs::remove_file(state::root().join(".lock"));
+        let _ = std::fs::remove_dir(state::root());
+    }
     if let Some(e) = first_err.or(sweep.into_iter().next()) {
         return Err(e);
     }
