@@ -1,7 +1,9 @@
 //! End-to-end tests of `ferry sandbox`: real namespaces, bridges, nftables
-//! and processes. They need root, `ip`, `nft`, `curl` and a built `ferry`
-//! binary (`cargo build -p ferry` first, or point FERRY_BIN at one); without
-//! root they are skipped. Every test uses its own cluster names and deletes
+//! and processes. They need root, `ip`, `nft`, `curl`, `kubectl` and the
+//! `ferry` binary: target/debug/ferry (built if missing; run `cargo build -p
+//! ferry` after changes) or FERRY_BIN. Without root they are skipped.
+//!
+//!     cargo build -p ferry && cargo nextest run -p ferry-sandbox Every test uses its own cluster names and deletes
 //! its clusters on drop, even when it fails. The killed-create test runs
 //! `delete --all`, so it holds an exclusive lock that every other test holds
 //! shared.
@@ -36,6 +38,18 @@ fn usable() -> bool {
         eprintln!("skipping: needs root");
         return false;
     }
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        if std::env::var_os("FERRY_BIN").is_none() && !ferry_bin().exists() {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let ok = Command::new(cargo)
+                .args(["build", "-p", "ferry"])
+                .current_dir(repo_root())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "cargo build -p ferry failed");
+        }
+    });
     assert!(
         ferry_bin().exists(),
         "no ferry binary at {} (cargo build -p ferry, or set FERRY_BIN)",
