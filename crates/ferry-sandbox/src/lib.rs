@@ -15,6 +15,21 @@
 //! services) and 198.18.0.0/15 (nodes, bridges, WAN) are used, and no
 //! namespace has a route out of the host. Plumbing shells out to `ip` and
 //! `nft`, so errors name the exact command that failed.
+//!
+//! ```text
+//! ferry sandbox create east                 # prints the kubeconfig path
+//! export KUBECONFIG=$(ferry sandbox kubeconfig east)
+//! kubectl apply -f examples/nginx.yaml
+//! ferry sandbox exec east east-node0 -- curl -s nginx.nginx-test.svc.cluster.local:8080
+//! ferry sandbox exec east nginx-test/POD -- ip addr
+//! ferry sandbox logs east nginx-test/POD
+//! ferry sandbox delete east                 # or: delete --all (also sweeps leftovers)
+//! ```
+//!
+//! Layout: [`plan`] (names and addresses), [`state`] (files under
+//! /run/ferry/sandbox), [`net`] (plumbing and sweeping), [`manage`] (the
+//! commands), [`supervisor`] (the per-cluster process), [`controllers`],
+//! [`runner`], [`nft`] (proxy rules) and [`dns`].
 #![forbid(unsafe_code)]
 
 pub mod controllers;
