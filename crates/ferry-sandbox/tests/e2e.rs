@@ -457,6 +457,24 @@ fn leftovers(plan: &Plan) -> Vec<String> {
             .into_iter()
             .filter(|l| plan.owns_link(l)),
     );
+    // Pod processes carry FERRY_SANDBOX=<name> in their environment.
+    let marker = format!("FERRY_SANDBOX={}", plan.name);
+    for d in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = d.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let env = std::fs::read(d.path().join("environ")).unwrap_or_default();
+        if alive(pid) && env.split(|b| *b == 0).any(|v| v == marker.as_bytes()) {
+            left.push(format!("process {pid}"));
+        }
+    }
+    let tables = Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .unwrap();
+    if String::from_utf8_lossy(&tables.stdout).contains(&plan.nft_table()) {
+        left.push("host nft table".into());
+    }
     if ferry_sandbox::state::cluster_dir(&plan.name).exists() {
         left.push(format!("state dir of {}", plan.name));
     }
