@@ -157,12 +157,75 @@ pub fn lookup(name: &str, services: &[Arc<Service>], slices: &[Arc<EndpointSlice
     }
 }
 
+/// Where `clusterset.local` queries go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// A fixed address (any address reachable from node 0: pod, ClusterIP, WAN).
+    Addr(SocketAddr),
+    /// A Service of the cluster, by its ClusterIP, looked up per query.
+    Service {
+        namespace: String,
+        name: String,
+        port: u16,
+    },
+}
+
+/// The default upstream: ferry's own MCS DNS, once deployed.
+pub const DEFAULT_UPSTREAM: &str = "ferry-system/ferry-dns:53";
+
+impl Upstream {
+    /// Parses `IP:PORT` or `NAMESPACE/SERVICE[:PORT]` (port 53 by default).
+    pub fn parse(s: &str) -> crate::Result<Upstream> {
+        if let Ok(a) = s.parse::<SocketAddr>() {
+            return Ok(Upstream::Addr(a));
+        }
+        let bad = || {
+            crate::Error::Invalid(format!(
+                "bad DNS upstream {s:?}: use IP:PORT or NAMESPACE/SERVICE[:PORT]"
+            ))
+        };
+        let (svc, port) = match s.rsplit_once(':') {
+            Some((svc, p)) => (svc, p.parse().map_err(|_| bad())?),
+            None => (s, 53),
+        };
+        let (namespace, name) = svc.split_once('/').ok_or_else(bad)?;
+        if namespace.is_empty() || name.is_empty() {
+            return Err(bad());
+        }
+        Ok(Upstream::Service {
+            namespace: namespace.into(),
+            name: name.into(),
+            port,
+        })
+    }
+}
+
 /// The DNS server of one cluster.
 #[derive(Clone)]
 pub struct Dns {
     pub services: Store<Service>,
     pub slices: Store<EndpointSlice>,
-    pub upstream: Option<SocketAddr>,
+    pub upstream: Option<Upstream>,
+    /// Forwarded queries leave from this network namespace (a node's), so
+    /// ClusterIPs and pod IPs are reachable; None: the current one.
+    pub forward_netns: Option<String>,
+}
+
+/// A UDP socket created inside `netns` (it stays there when used from any
+/// thread), on a thread of its own since setns is per thread.
+fn udp_socket_in(netns: Option<String>) -> Option<std::net::UdpSocket> {
+    std::thread::spawn(move || {
+        if let Some(ns) = netns {
+            let f = std::fs::File::open(format!("/run/netns/{ns}")).ok()?;
+            nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+        }
+        let s = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+        s.set_nonblocking(true).ok()?;
+        Some(s)
+    })
+    .join()
+    .ok()
+    .flatten()
 }
 
 impl Dns {
@@ -183,14 +246,31 @@ impl Dns {
         }
     }
 
+    fn upstream_addr(&self) -> Option<SocketAddr> {
+        match self.upstream.as_ref()? {
+            Upstream::Addr(a) => Some(*a),
+            Upstream::Service {
+                namespace,
+                name,
+                port,
+            } => {
+                let svc = self.services.state().into_iter().find(|s| {
+                    s.metadata.namespace.as_deref() == Some(namespace)
+                        && s.metadata.name.as_deref() == Some(name)
+                })?;
+                let ip: Ipv4Addr = svc.spec.as_ref()?.cluster_ip.as_ref()?.parse().ok()?;
+                Some(SocketAddr::from((ip, *port)))
+            }
+        }
+    }
+
     async fn forward(&self, query: &[u8]) -> Option<Vec<u8>> {
-        let up = self.upstream?;
-        let bind: SocketAddr = if up.is_ipv4() {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            "[::]:0".parse().ok()?
-        };
-        let sock = UdpSocket::bind(bind).await.ok()?;
+        let up = self.upstream_addr()?;
+        let netns = self.forward_netns.clone();
+        let std_sock = tokio::task::spawn_blocking(move || udp_socket_in(netns))
+            .await
+            .ok()??;
+        let sock = UdpSocket::from_std(std_sock).ok()?;
         sock.send_to(query, up).await.ok()?;
         let mut buf = vec![0u8; 4096];
         let n = tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf))
@@ -304,7 +384,8 @@ mod tests {
         let dns = Dns {
             services: kube::runtime::reflector::store().0,
             slices: kube::runtime::reflector::store().0,
-            upstream: Some(up_addr),
+            upstream: Some(Upstream::Addr(up_addr)),
+            forward_netns: None,
         };
         let r = dns
             .answer(&query("web.a.svc.clusterset.local"))
@@ -320,6 +401,23 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r[3] & 0xf, 3);
+    }
+
+    #[test]
+    fn upstream_parse() {
+        assert_eq!(
+            Upstream::parse("100.96.0.10:53").unwrap(),
+            Upstream::Addr("100.96.0.10:53".parse().unwrap())
+        );
+        assert_eq!(
+            Upstream::parse(DEFAULT_UPSTREAM).unwrap(),
+            Upstream::Service {
+                namespace: "ferry-system".into(),
+                name: "ferry-dns".into(),
+                port: 53
+            }
+        );
+        assert!(Upstream::parse("nonsense").is_err());
     }
 
     #[test]

@@ -70,6 +70,9 @@ pub fn create(opts: &CreateOptions) -> Result<Plan> {
         opts.pod_cidr,
         opts.service_cidr,
     )?;
+    if let Some(u) = &opts.dns_upstream {
+        crate::dns::Upstream::parse(u)?;
+    }
     plan.dns_upstream = opts.dns_upstream.clone();
     for other in state::plans() {
         if other.name == plan.name {

@@ -64,7 +64,12 @@ pub async fn supervise(name: &str, config: RunnerConfig) -> Result<()> {
     let dns = Dns {
         services: stores.services.clone(),
         slices: stores.slices.clone(),
-        upstream: plan.dns_upstream.as_deref().and_then(|u| u.parse().ok()),
+        upstream: Some(crate::dns::Upstream::parse(
+            plan.dns_upstream
+                .as_deref()
+                .unwrap_or(crate::dns::DEFAULT_UPSTREAM),
+        )?),
+        forward_netns: Some(plan.node_netns(0)),
     };
     let dns_addr = SocketAddr::from((plan.host_ip(), 53));
     tokio::spawn(async move {

@@ -629,3 +629,100 @@ async fn crashing_container_restarts_and_keeps_logs() {
     let logs = String::from_utf8_lossy(&out.stdout);
     assert!(logs.matches("started crash").count() >= 3, "{logs}");
 }
+
+/// A stand-in for ferry's MCS DNS: answers every A query with 100.70.0.9.
+const FAKE_DNS: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 5353))
+while True:
+    q, a = s.recvfrom(512)
+    i = 12
+    while q[i]:
+        i += q[i] + 1
+    i += 5
+    s.sendto(q[:2] + b"\x81\x80" + q[4:6] + b"\x00\x01\x00\x00\x00\x00" + q[12:i]
+             + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x05\x00\x04" + bytes([100, 70, 0, 9]), a)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusterset_local_goes_to_the_ferry_dns_service() {
+    if !usable() {
+        return;
+    }
+    let c = Cluster::create(&unique("cs"), &["--nodes", "1"]);
+    let client = c.client().await;
+    let docs = serde_json::json!([
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ferry-system"}},
+            {"apiVersion": "v1", "kind": "Pod",
+             "metadata": {"name": "fake-dns", "namespace": "ferry-system", "labels": {"app": "dns"}},
+             "spec": {"containers": [{"name": "dns", "image": "python",
+                "command": ["python3", "-c", FAKE_DNS]}]}},
+            {"apiVersion": "v1", "kind": "Service",
+             "metadata": {"name": "ferry-dns", "namespace": "ferry-system"},
+             "spec": {"selector": {"app": "dns"},
+                "ports": [{"name": "dns", "port": 53, "targetPort": 5353, "protocol": "UDP"}]}},
+    ]);
+    // JSON documents in one YAML stream.
+    let manifest = docs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), manifest).unwrap();
+    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()]);
+    wait_for("fake DNS endpoint", Duration::from_secs(10), || {
+        let client = client.clone();
+        async move {
+            ready_addresses(&client, "ferry-system", "ferry-dns")
+                .await
+                .len()
+                == 1
+        }
+    })
+    .await;
+    let server = format!("@{}", c.plan().host_ip());
+    let node = c.plan().node_name(0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = ferry(&[
+            "sandbox",
+            "exec",
+            &c.name,
+            &node,
+            "--",
+            "dig",
+            "+short",
+            "+time=1",
+            "+tries=1",
+            &server,
+            "web.demo.svc.clusterset.local",
+        ]);
+        if String::from_utf8_lossy(&out.stdout).trim() == "100.70.0.9" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "clusterset.local not forwarded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Other names never leave the cluster DNS.
+    let out = ferry(&[
+        "sandbox",
+        "exec",
+        &c.name,
+        &node,
+        "--",
+        "dig",
+        "+time=1",
+        "+tries=1",
+        &server,
+        "example.com",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("REFUSED"));
+}

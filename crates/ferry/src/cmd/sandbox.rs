@@ -24,7 +24,8 @@ pub enum Sandbox {
         /// Service CIDR inside 100.64.0.0/10 (default: 100.{96+i}.0.0/16).
         #[arg(long)]
         service_cidr: Option<String>,
-        /// Forward clusterset.local queries to this DNS server (IP:PORT).
+        /// Forward clusterset.local queries to IP:PORT or NAMESPACE/SERVICE[:PORT]
+        /// (sent from node 0; default: ferry-system/ferry-dns:53).
         #[arg(long)]
         dns_upstream: Option<String>,
         /// Image repository whose containers run the local ferry binary.
