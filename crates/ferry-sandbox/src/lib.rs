@@ -42,6 +42,7 @@ pub mod plan;
 pub mod runner;
 pub mod state;
 pub mod supervisor;
+pub mod testing;
 
 pub use error::{Error, Result};
 pub use manage::{CreateOptions, create, delete, delete_all, exec_target, list, logs};

@@ -44,6 +44,11 @@ fn used_indices() -> Vec<u32> {
 /// Creates a cluster and waits until its supervisor reports ready.
 pub fn create(opts: &CreateOptions) -> Result<Plan> {
     validate_name(&opts.name)?;
+    if !nix::unistd::Uid::effective().is_root() {
+        return Err(Error::Invalid(
+            "ferry sandbox needs root (network namespaces, bridges, nftables)".into(),
+        ));
+    }
     let dir = state::cluster_dir(&opts.name);
     std::fs::create_dir_all(state::root()).map_err(|e| Error::io("creating", state::root(), e))?;
     // Concurrent creates must not pick the same index: hold a lock on the

@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 
 fn ferry_bin() -> PathBuf {
     std::env::var_os("FERRY_BIN")
@@ -59,19 +59,7 @@ fn usable() -> bool {
 }
 
 fn lock(exclusive: bool) -> Flock<std::fs::File> {
-    let path = std::env::temp_dir().join("ferry-sandbox-e2e.lock");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let arg = if exclusive {
-        FlockArg::LockExclusive
-    } else {
-        FlockArg::LockShared
-    };
-    Flock::lock(f, arg).map_err(|(_, e)| e).unwrap()
+    ferry_sandbox::testing::lock(exclusive).unwrap()
 }
 
 fn ferry(args: &[&str]) -> std::process::Output {
