@@ -1,6 +1,7 @@
 //! The service proxy's nftables rules: DNAT from ClusterIP:port to ready
 //! endpoints (random choice), in a table of the proxy's own per node, plus
-//! masquerading of pod traffic to the host's bridge address (API server, DNS).
+//! masquerading of pod traffic to the host's bridge address (API server, DNS)
+//! and out of the node's WAN interface, and of hairpin service traffic.
 //! Rendering is a pure function so it can be snapshot-tested.
 
 use std::fmt::Write;
@@ -44,7 +45,7 @@ pub fn render(plan: &Plan, services: &[ServicePort]) -> String {
     );
     let _ = writeln!(
         s,
-        "\tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tip saddr {POD_SPACE} ip daddr {} masquerade\n\t\tmeta mark & {HAIRPIN_MARK:#x} == {HAIRPIN_MARK:#x} masquerade\n\t}}",
+        "\tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tip saddr {POD_SPACE} ip daddr {} masquerade\n\t\tip saddr {POD_SPACE} oifname \"wan0\" masquerade\n\t\tmeta mark & {HAIRPIN_MARK:#x} == {HAIRPIN_MARK:#x} masquerade\n\t}}",
         plan.host_ip()
     );
     let mut sorted: Vec<&ServicePort> = services.iter().collect();

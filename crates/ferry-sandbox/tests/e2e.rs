@@ -530,6 +530,23 @@ async fn two_clusters_coexist_and_delete_leaves_nothing() {
         &pb.node_wan_ip(0).to_string(),
     ]);
     assert!(out.status.success(), "WAN ping failed");
+    // Pods reach the WAN too (masqueraded behind their node).
+    let pod = ferry_sandbox::state::pod_records(&a.name)
+        .into_iter()
+        .find(|r| r.namespace == "nginx-test")
+        .unwrap();
+    let out = ferry(&[
+        "sandbox",
+        "exec",
+        &a.name,
+        &format!("nginx-test/{}", pod.name),
+        "--",
+        "ping",
+        "-c1",
+        "-W2",
+        &pb.node_wan_ip(0).to_string(),
+    ]);
+    assert!(out.status.success(), "WAN ping from a pod failed");
 
     // Delete a: nothing of it is left; b still works.
     let sup = ferry_sandbox::state::read_pid(&a.name).unwrap();
