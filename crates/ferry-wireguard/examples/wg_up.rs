@@ -27,7 +27,12 @@ fn main() {
     };
     let cfg = DeviceConfig::from_file(&path).expect("config");
     let dev = Device::start(cfg).expect("device");
-    println!("{} up: public key {} port {}", dev.name(), dev.public_key(), dev.listen_port());
+    println!(
+        "{} up: public key {} port {}",
+        dev.name(),
+        dev.public_key(),
+        dev.listen_port()
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -17,9 +17,9 @@
 //! PersistentKeepalive = 25
 //! ```
 
-pub use crate::proto::peer::PeerConfig;
-use crate::proto::key::{PresharedKey, PrivateKey};
 use crate::Error;
+use crate::proto::key::{PresharedKey, PrivateKey};
+pub use crate::proto::peer::PeerConfig;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::str::FromStr;
@@ -117,7 +117,8 @@ fn parse(text: &str, base: Option<&Path>) -> Result<DeviceConfig, Error> {
         }
         if line.eq_ignore_ascii_case("[peer]") {
             sec = Sec::Peer;
-            cfg.peers.push(PeerConfig::new(crate::PublicKey::from_bytes([0; 32])));
+            cfg.peers
+                .push(PeerConfig::new(crate::PublicKey::from_bytes([0; 32])));
             continue;
         }
         let (k, v) = line
@@ -191,7 +192,8 @@ fn parse(text: &str, base: Option<&Path>) -> Result<DeviceConfig, Error> {
                         let ka = if v == "off" {
                             0
                         } else {
-                            v.parse().map_err(|_| err("bad PersistentKeepalive".into()))?
+                            v.parse()
+                                .map_err(|_| err("bad PersistentKeepalive".into()))?
                         };
                         peer.persistent_keepalive = (ka > 0).then_some(ka);
                     }
@@ -241,15 +243,23 @@ mod tests {
 
     #[test]
     fn rejects_bad_configs() {
-        assert!("[Interface]\nListenPort = 1\n".parse::<DeviceConfig>().is_err());
+        assert!(
+            "[Interface]\nListenPort = 1\n"
+                .parse::<DeviceConfig>()
+                .is_err()
+        );
         assert!("PrivateKey = x\n".parse::<DeviceConfig>().is_err());
         let sk = PrivateKey::generate().to_base64();
-        assert!(format!("[Interface]\nPrivateKey = {sk}\n[Peer]\nAllowedIPs = 1.2.3.4/32\n")
-            .parse::<DeviceConfig>()
-            .is_err());
-        assert!(format!("[Interface]\nPrivateKey = {sk}\nBogus = 1\n")
-            .parse::<DeviceConfig>()
-            .is_err());
+        assert!(
+            format!("[Interface]\nPrivateKey = {sk}\n[Peer]\nAllowedIPs = 1.2.3.4/32\n")
+                .parse::<DeviceConfig>()
+                .is_err()
+        );
+        assert!(
+            format!("[Interface]\nPrivateKey = {sk}\nBogus = 1\n")
+                .parse::<DeviceConfig>()
+                .is_err()
+        );
     }
 
     #[test]
@@ -262,7 +272,7 @@ mod tests {
         assert!(read_private_key_file(&p).is_err());
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(read_private_key_file(&p).is_ok());
-        let cfg = format!("[Interface]\nPrivateKeyFile = k\n");
+        let cfg = "[Interface]\nPrivateKeyFile = k\n";
         std::fs::write(dir.path().join("c.conf"), cfg).unwrap();
         assert!(DeviceConfig::from_file(&dir.path().join("c.conf")).is_ok());
     }

@@ -2,8 +2,8 @@
 //! API): the receive path exactly as the inbound thread runs it, with the socket and
 //! TUN replaced by sinks.
 
-use crate::fastpath::inbound::{Inbound, Wire};
 use crate::fastpath::Counters;
+use crate::fastpath::inbound::{Inbound, Wire};
 use crate::proto::key::PrivateKey;
 use crate::proto::peer::{Identity, Peer, PeerConfig, PeerTable};
 use boringtun::noise::TunnResult;

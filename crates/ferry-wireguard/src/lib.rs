@@ -33,6 +33,6 @@ mod runtime;
 
 pub use config::{DeviceConfig, PeerConfig};
 pub use error::Error;
-pub use proto::key::{PrivateKey, PublicKey, PresharedKey};
 pub use proto::allowed_ips::IpNet;
+pub use proto::key::{PresharedKey, PrivateKey, PublicKey};
 pub use runtime::{Device, PeerStats};

@@ -78,8 +78,14 @@ fn interop(ferry_initiates: bool) {
     assert!(init.ping(resp_ip, 3), "initiator pings responder");
     let other = if ferry_initiates { A_IN } else { B_IN };
     assert!(resp.ping(other, 3), "responder pings back");
-    assert!(iperf(&p.b, &p.a, B_IN, "10M") > 0.0, "TCP ferry -> wireguard-go");
-    assert!(iperf(&p.a, &p.b, A_IN, "10M") > 0.0, "TCP wireguard-go -> ferry");
+    assert!(
+        iperf(&p.b, &p.a, B_IN, "10M") > 0.0,
+        "TCP ferry -> wireguard-go"
+    );
+    assert!(
+        iperf(&p.a, &p.b, A_IN, "10M") > 0.0,
+        "TCP wireguard-go -> ferry"
+    );
 }
 
 #[test]
@@ -139,7 +145,10 @@ fn endpoint_roaming_follows_the_peer() {
     let new_ip = format!("{}.3", p.a_ip.rsplit_once('.').unwrap().0);
     p.a.ip(&["addr", "del", &format!("{}/24", p.a_ip), "dev", &p.a_veth]);
     p.a.ip(&["addr", "add", &format!("{new_ip}/24"), "dev", &p.a_veth]);
-    assert!(p.a.ping_until(B_IN, Duration::from_secs(10)), "traffic after roaming");
+    assert!(
+        p.a.ping_until(B_IN, Duration::from_secs(10)),
+        "traffic after roaming"
+    );
     assert_eq!(db.peers()[0].config.endpoint, Some(sa(&new_ip, 51820)));
     assert!(p.b.ping(A_IN, 3), "b answers at the new endpoint");
 }
@@ -162,7 +171,10 @@ fn peer_removed_and_readded() {
     assert!(!p.a.ping(B_IN, 2), "no traffic once the peer is removed");
     db.upsert_peer(b_peer);
     // b initiates a fresh handshake as soon as it has something to send
-    assert!(p.b.ping_until(A_IN, Duration::from_secs(10)), "traffic after re-adding");
+    assert!(
+        p.b.ping_until(A_IN, Duration::from_secs(10)),
+        "traffic after re-adding"
+    );
     assert!(p.a.ping(B_IN, 3));
 }
 
@@ -202,7 +214,10 @@ fn preshared_key_mismatch_blocks_traffic_and_says_so() {
     cb.peers = vec![pb];
     let _da = ferry(&p.a, ca, A_IN);
     let _db = ferry(&p.b, cb, B_IN);
-    assert!(!p.a.ping(B_IN, 3), "no traffic with mismatched preshared keys");
+    assert!(
+        !p.a.ping(B_IN, 3),
+        "no traffic with mismatched preshared keys"
+    );
     let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
     assert!(text.contains("preshared key mismatch"), "log was: {text}");
 }

@@ -88,7 +88,12 @@ impl<'a, W: Wire> Inbound<'a, W> {
     pub(crate) fn new(sh: &'a W) -> Self {
         Self {
             sh,
-            tunbufs: (0..TUN_BATCH).map(|_| Vec::with_capacity(VNET + 2048)).collect(),
+            tunbufs: (0..TUN_BATCH)
+                // Room for a coalesced 64 KiB packet in every buffer: tun-rs only
+                // coalesces into a buffer with spare capacity. Untouched capacity
+                // costs no RSS.
+                .map(|_| Vec::with_capacity(VNET + 65_536))
+                .collect(),
             pending: 0,
             gro: tun_rs::GROTable::default(),
             scratch: vec![0u8; 2048],
@@ -100,7 +105,10 @@ impl<'a, W: Wire> Inbound<'a, W> {
     /// dropped and counted; nothing here panics on hostile input.
     pub(crate) fn datagram(&mut self, table: &PeerTable, d: &[u8], src: SocketAddr) {
         let Some((ty, idx)) = classify(d) else {
-            self.sh.counters().rx_invalid.fetch_add(1, Ordering::Relaxed);
+            self.sh
+                .counters()
+                .rx_invalid
+                .fetch_add(1, Ordering::Relaxed);
             return;
         };
         let peer = match (ty, idx) {
@@ -111,7 +119,10 @@ impl<'a, W: Wire> Inbound<'a, W> {
             (_, Some(idx)) => match table.by_receiver_index(idx) {
                 Some(p) => p.clone(),
                 None => {
-                    self.sh.counters().rx_invalid.fetch_add(1, Ordering::Relaxed);
+                    self.sh
+                        .counters()
+                        .rx_invalid
+                        .fetch_add(1, Ordering::Relaxed);
                     return;
                 }
             },
@@ -126,23 +137,37 @@ impl<'a, W: Wire> Inbound<'a, W> {
     }
 
     /// Find the peer a handshake initiation comes from (mac1 and rate limiting first).
-    fn handshake_peer(&mut self, table: &PeerTable, d: &[u8], src: SocketAddr) -> Option<Arc<Peer>> {
+    fn handshake_peer(
+        &mut self,
+        table: &PeerTable,
+        d: &[u8],
+        src: SocketAddr,
+    ) -> Option<Arc<Peer>> {
         let id = table.identity()?;
-        let parsed = match id.rate_limiter.verify_packet(Some(src.ip()), d, &mut self.scratch) {
+        let parsed = match id
+            .rate_limiter
+            .verify_packet(Some(src.ip()), d, &mut self.scratch)
+        {
             Ok(Packet::HandshakeInit(p)) => p,
             Err(TunnResult::WriteToNetwork(cookie)) => {
                 self.sh.send(src, cookie);
                 return None;
             }
             _ => {
-                self.sh.counters().rx_invalid.fetch_add(1, Ordering::Relaxed);
+                self.sh
+                    .counters()
+                    .rx_invalid
+                    .fetch_add(1, Ordering::Relaxed);
                 return None;
             }
         };
         let half = match parse_handshake_anon(&id.secret, &id.public, &parsed) {
             Ok(h) => h,
             Err(_) => {
-                self.sh.counters().rx_invalid.fetch_add(1, Ordering::Relaxed);
+                self.sh
+                    .counters()
+                    .rx_invalid
+                    .fetch_add(1, Ordering::Relaxed);
                 return None;
             }
         };
@@ -156,7 +181,14 @@ impl<'a, W: Wire> Inbound<'a, W> {
         }
     }
 
-    fn control(&mut self, peer: &Peer, tunn: &mut MutexGuard<'_, Tunn>, ty: u32, d: &[u8], src: SocketAddr) {
+    fn control(
+        &mut self,
+        peer: &Peer,
+        tunn: &mut MutexGuard<'_, Tunn>,
+        ty: u32,
+        d: &[u8],
+        src: SocketAddr,
+    ) {
         match tunn.decapsulate(Some(src.ip()), d, &mut self.scratch) {
             TunnResult::WriteToNetwork(p) => {
                 self.sh.send(src, p);
@@ -167,8 +199,14 @@ impl<'a, W: Wire> Inbound<'a, W> {
                 self.roam(peer, src);
             }
             TunnResult::Err(e) => {
-                self.sh.counters().rx_invalid.fetch_add(1, Ordering::Relaxed);
-                let auth = matches!(e, WireGuardError::InvalidAeadTag | WireGuardError::InvalidMac);
+                self.sh
+                    .counters()
+                    .rx_invalid
+                    .fetch_add(1, Ordering::Relaxed);
+                let auth = matches!(
+                    e,
+                    WireGuardError::InvalidAeadTag | WireGuardError::InvalidMac
+                );
                 if ty == MSG_HANDSHAKE_RESP && auth && peer.may_warn_auth() {
                     tracing::warn!(
                         iface = %self.sh.name(),
@@ -199,7 +237,14 @@ impl<'a, W: Wire> Inbound<'a, W> {
         }
     }
 
-    fn data(&mut self, table: &PeerTable, peer: &Arc<Peer>, tunn: &mut MutexGuard<'_, Tunn>, d: &[u8], src: SocketAddr) {
+    fn data(
+        &mut self,
+        table: &PeerTable,
+        peer: &Arc<Peer>,
+        tunn: &mut MutexGuard<'_, Tunn>,
+        d: &[u8],
+        src: SocketAddr,
+    ) {
         let buf = &mut self.tunbufs[self.pending];
         buf.resize(VNET + d.len(), 0);
         let res = tunn.decapsulate(Some(src.ip()), d, &mut buf[VNET..]);
@@ -216,7 +261,10 @@ impl<'a, W: Wire> Inbound<'a, W> {
                 return;
             }
             TunnResult::Err(e) => {
-                self.sh.counters().rx_invalid.fetch_add(1, Ordering::Relaxed);
+                self.sh
+                    .counters()
+                    .rx_invalid
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::trace!(peer = %peer.public_key.short(), "data rejected: {e:?}");
                 return;
             }

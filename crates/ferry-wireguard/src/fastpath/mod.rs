@@ -39,7 +39,13 @@ pub(crate) struct Counters {
 }
 
 impl Shared {
-    pub fn new(name: String, tun: tun_rs::SyncDevice, udp: Udp, mtu: u16, table: PeerTable) -> Self {
+    pub fn new(
+        name: String,
+        tun: tun_rs::SyncDevice,
+        udp: Udp,
+        mtu: u16,
+        table: PeerTable,
+    ) -> Self {
         Self {
             name,
             tun,
@@ -52,10 +58,7 @@ impl Shared {
     }
     /// The current peer table (cheap: one read lock and an `Arc` clone).
     pub fn table(&self) -> Arc<PeerTable> {
-        self.table
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
     /// Swap in a new peer table.
     pub fn set_table(&self, t: PeerTable) {

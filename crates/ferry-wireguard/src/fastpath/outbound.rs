@@ -62,7 +62,9 @@ pub(crate) fn run_outbound(sh: &Shared) {
         for (buf, &size) in bufs.iter().zip(&sizes[..n]) {
             let pkt = &buf[..size];
             let peer = match ip_dst(pkt) {
-                Some(dst) if last.is_some_and(|(d, _)| d == dst) => last.map_or(usize::MAX, |l| l.1),
+                Some(dst) if last.is_some_and(|(d, _)| d == dst) => {
+                    last.map_or(usize::MAX, |l| l.1)
+                }
                 Some(dst) => {
                     let idx = match table.route(dst) {
                         Some(p) => match peers.iter().position(|q| Arc::ptr_eq(q, p)) {
@@ -82,7 +84,11 @@ pub(crate) fn run_outbound(sh: &Shared) {
             if peer == usize::MAX {
                 sh.counters.tx_no_route.fetch_add(1, Ordering::Relaxed);
             }
-            slots.push(Slot { peer, off: 0, len: 0 });
+            slots.push(Slot {
+                peer,
+                off: 0,
+                len: 0,
+            });
         }
         // Pass 2: encrypt, one lock per peer per batch, packed contiguously in `out`.
         for (pi, peer) in peers.iter().enumerate() {
@@ -126,7 +132,12 @@ pub(crate) fn run_outbound(sh: &Shared) {
                 let max = max_gso.min(MAX_GSO_BYTES / seg).max(1);
                 while j < slots.len() && count < max {
                     let s = &slots[j];
-                    if s.peer != pi || s.len == 0 || s.off != end || s.len > seg || end + s.len - start > MAX_GSO_BYTES {
+                    if s.peer != pi
+                        || s.len == 0
+                        || s.off != end
+                        || s.len > seg
+                        || end + s.len - start > MAX_GSO_BYTES
+                    {
                         break;
                     }
                     end += s.len;
@@ -136,7 +147,10 @@ pub(crate) fn run_outbound(sh: &Shared) {
                         break; // a shorter datagram ends a GSO run
                     }
                 }
-                if let Err(e) = sh.udp.send(dst, &out[start..end], (count > 1).then_some(seg)) {
+                if let Err(e) = sh
+                    .udp
+                    .send(dst, &out[start..end], (count > 1).then_some(seg))
+                {
                     send_errors += 1;
                     if send_errors.is_power_of_two() {
                         tracing::warn!(iface = %sh.name, %dst, errors = send_errors, "udp send: {e}");

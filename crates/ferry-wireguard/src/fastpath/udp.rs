@@ -1,11 +1,11 @@
 //! The UDP socket: GSO on send, GRO and `recvmmsg` on receive (through quinn-udp).
 
 use crate::Error;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use quinn_udp::{Transmit, UdpSockRef, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io::{self, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::os::fd::AsFd;
 
 /// Socket buffer size asked for (forced past rmem_max when we may).
@@ -95,7 +95,11 @@ impl Udp {
     }
 
     /// Receive a batch; see [`UdpSocketState::recv`].
-    pub fn recv(&self, bufs: &mut [IoSliceMut<'_>], meta: &mut [quinn_udp::RecvMeta]) -> io::Result<usize> {
+    pub fn recv(
+        &self,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [quinn_udp::RecvMeta],
+    ) -> io::Result<usize> {
         self.state.recv(UdpSockRef::from(&self.sock), bufs, meta)
     }
 }

@@ -18,7 +18,9 @@ impl IpNet {
     pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, Error> {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if prefix > max {
-            return Err(Error::Config(format!("prefix /{prefix} too long for {addr}")));
+            return Err(Error::Config(format!(
+                "prefix /{prefix} too long for {addr}"
+            )));
         }
         Ok(Self {
             addr: mask(addr, prefix),

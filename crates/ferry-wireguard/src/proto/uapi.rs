@@ -133,11 +133,7 @@ pub struct PeerState {
 }
 
 /// Format a `get=1` answer, including the final `errno=0` and blank line.
-pub fn format_get(
-    private_key: &PrivateKey,
-    listen_port: u16,
-    peers: &[PeerState],
-) -> String {
+pub fn format_get(private_key: &PrivateKey, listen_port: u16, peers: &[PeerState]) -> String {
     let mut s = String::new();
     // Writing into a String cannot fail.
     let _ = writeln!(s, "private_key={}", private_key.to_hex());
@@ -156,7 +152,11 @@ pub fn format_get(
         let _ = writeln!(s, "last_handshake_time_nsec={}", hs.subsec_nanos());
         let _ = writeln!(s, "tx_bytes={}", p.tx_bytes);
         let _ = writeln!(s, "rx_bytes={}", p.rx_bytes);
-        let _ = writeln!(s, "persistent_keepalive_interval={}", p.persistent_keepalive);
+        let _ = writeln!(
+            s,
+            "persistent_keepalive_interval={}",
+            p.persistent_keepalive
+        );
         for a in &p.allowed_ips {
             let _ = writeln!(s, "allowed_ip={a}");
         }
@@ -196,7 +196,11 @@ mod tests {
     #[test]
     fn parse_remove_and_errors() {
         let peer = PrivateKey::generate().public_key();
-        let r = parse_set(vec![&*format!("public_key={}", peer.to_hex()), "remove=true"]).unwrap();
+        let r = parse_set(vec![
+            &*format!("public_key={}", peer.to_hex()),
+            "remove=true",
+        ])
+        .unwrap();
         assert!(r.peers[0].remove);
         assert!(parse_set(["bogus"]).is_err());
         assert!(parse_set(["endpoint=1.2.3.4:5"]).is_err());

@@ -2,12 +2,12 @@
 //! rebuilds the immutable [`PeerTable`] the data path reads; peers whose protocol
 //! settings did not change keep their sessions.
 
+use crate::Error;
 use crate::fastpath::Shared;
 use crate::proto::allowed_ips::IpNet;
 use crate::proto::key::{PrivateKey, PublicKey};
 use crate::proto::peer::{Identity, Peer, PeerConfig, PeerTable};
 use crate::proto::uapi::{PeerState, SetRequest};
-use crate::Error;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -71,7 +71,10 @@ impl Control {
                 return;
             }
         }
-        let old_endpoint = self.peers.get(&cfg.public_key).and_then(|e| e.peer.endpoint());
+        let old_endpoint = self
+            .peers
+            .get(&cfg.public_key)
+            .and_then(|e| e.peer.endpoint());
         let index = self.alloc_index();
         let allowed_ips = cfg.allowed_ips.clone();
         let peer = Peer::new(&self.private_key, cfg, index);
@@ -100,7 +103,13 @@ impl Control {
         let cfgs: Vec<(PeerConfig, Vec<IpNet>, Option<std::net::SocketAddr>)> = self
             .peers
             .values()
-            .map(|e| (e.peer.config.clone(), e.allowed_ips.clone(), e.peer.endpoint()))
+            .map(|e| {
+                (
+                    e.peer.config.clone(),
+                    e.allowed_ips.clone(),
+                    e.peer.endpoint(),
+                )
+            })
             .collect();
         self.peers.clear();
         for (mut c, ips, ep) in cfgs {
@@ -122,10 +131,10 @@ impl Control {
 
     /// Apply a UAPI `set` request.
     pub fn apply(&mut self, req: SetRequest) -> Result<(), Error> {
-        if let Some(Some(k)) = req.private_key {
-            if k != self.private_key {
-                self.set_private_key(k);
-            }
+        if let Some(Some(k)) = req.private_key
+            && k != self.private_key
+        {
+            self.set_private_key(k);
         }
         if req.replace_peers {
             self.peers.clear();
@@ -190,4 +199,3 @@ impl Control {
         sh.set_table(self.table());
     }
 }
-

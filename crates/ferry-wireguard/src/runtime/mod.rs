@@ -68,7 +68,13 @@ impl Device {
         for p in cfg.peers.iter().cloned() {
             ctl.upsert(p);
         }
-        let shared = Arc::new(Shared::new(cfg.name.clone(), tun, udp, cfg.mtu, ctl.table()));
+        let shared = Arc::new(Shared::new(
+            cfg.name.clone(),
+            tun,
+            udp,
+            cfg.mtu,
+            ctl.table(),
+        ));
         tracing::info!(
             iface = %cfg.name,
             public_key = %ctl.private_key.public_key(),
@@ -90,9 +96,15 @@ impl Device {
                 .spawn(f)
         };
         let sh = shared.clone();
-        threads.push(spawn("wg-tx", Box::new(move || fastpath::run_outbound(&sh)))?);
+        threads.push(spawn(
+            "wg-tx",
+            Box::new(move || fastpath::run_outbound(&sh)),
+        )?);
         let sh = shared.clone();
-        threads.push(spawn("wg-rx", Box::new(move || fastpath::run_inbound(&sh)))?);
+        threads.push(spawn(
+            "wg-rx",
+            Box::new(move || fastpath::run_inbound(&sh)),
+        )?);
 
         let uapi_path = cfg
             .uapi
@@ -218,7 +230,11 @@ impl Device {
 
     /// Datagrams dropped as invalid or unauthenticated since start.
     pub fn rx_invalid(&self) -> u64 {
-        self.inner.shared.counters.rx_invalid.load(Ordering::Relaxed)
+        self.inner
+            .shared
+            .counters
+            .rx_invalid
+            .load(Ordering::Relaxed)
     }
 
     /// Stop everything and wait for the threads (also done on drop).

@@ -44,7 +44,9 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                 let last = forced.get(&peer.public_key).copied();
                 if since.is_some_and(|s| s >= after) && last.is_none_or(|l| l.elapsed() >= after) {
                     forced.insert(peer.public_key, Instant::now());
-                    if let TunnResult::WriteToNetwork(p) = tunn.format_handshake_initiation(&mut buf, true) {
+                    if let TunnResult::WriteToNetwork(p) =
+                        tunn.format_handshake_initiation(&mut buf, true)
+                    {
                         tracing::debug!(peer = %peer.public_key.short(), "early rekey");
                         let _ = inner.shared.udp.send(dst, p, None);
                     }

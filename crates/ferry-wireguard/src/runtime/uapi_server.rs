@@ -79,7 +79,10 @@ async fn conn(inner: Arc<Inner>, s: UnixStream) -> io::Result<()> {
                     body.push(l);
                 }
                 let res = parse_set(body.iter().map(String::as_str)).and_then(|req| {
-                    if req.listen_port.is_some_and(|p| p != inner.shared.udp.port()) {
+                    if req
+                        .listen_port
+                        .is_some_and(|p| p != inner.shared.udp.port())
+                    {
                         tracing::warn!("uapi: changing listen_port at run time is not supported");
                     }
                     let mut ctl = lock(&inner.ctl);
@@ -98,7 +101,8 @@ async fn conn(inner: Arc<Inner>, s: UnixStream) -> io::Result<()> {
             }
             "" => continue,
             _ => {
-                w.write_all(format!("errno={}\n\n", libc::EINVAL).as_bytes()).await?;
+                w.write_all(format!("errno={}\n\n", libc::EINVAL).as_bytes())
+                    .await?;
                 return Ok(());
             }
         }

@@ -240,16 +240,25 @@ impl WgGo {
         let sock = format!("/var/run/wireguard/{iface}.sock");
         let t = Instant::now();
         while !std::path::Path::new(&sock).exists() {
-            assert!(t.elapsed() < Duration::from_secs(10), "wireguard-go did not start");
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "wireguard-go did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         let dir = tempfile::tempdir().unwrap();
         let kf = dir.path().join("key");
         std::fs::write(&kf, keys.private.to_base64()).unwrap();
         let mut c = ns.cmd("wg");
-        c.args(["set", &iface, "listen-port", &port.to_string(), "private-key"])
-            .arg(&kf)
-            .args(["peer", &peer.to_string(), "allowed-ips", allowed]);
+        c.args([
+            "set",
+            &iface,
+            "listen-port",
+            &port.to_string(),
+            "private-key",
+        ])
+        .arg(&kf)
+        .args(["peer", &peer.to_string(), "allowed-ips", allowed]);
         if let Some(e) = endpoint {
             c.args(["endpoint", e]);
         }

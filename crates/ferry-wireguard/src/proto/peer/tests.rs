@@ -57,7 +57,10 @@ fn in_memory_handshake_and_data() {
 
 #[test]
 fn psk_mismatch_stops_data() {
-    let (a, b) = pair(Some(PresharedKey::generate()), Some(PresharedKey::generate()));
+    let (a, b) = pair(
+        Some(PresharedKey::generate()),
+        Some(PresharedKey::generate()),
+    );
     assert!(!handshake_and_send(&a, &b));
 }
 
