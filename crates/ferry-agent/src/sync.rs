@@ -36,7 +36,7 @@ use kube::{Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::mcs::{self, Export, Readiness, Validity};
@@ -81,7 +81,7 @@ impl AgentConfig {
             service_cidrs,
             system_namespace: l::SYSTEM_NAMESPACE.into(),
             broker_namespace: l::BROKER_NAMESPACE.into(),
-            write_concurrency: 64,
+            write_concurrency: 128,
         }
     }
 }
@@ -268,7 +268,10 @@ struct Engine {
     attempts: HashMap<Key, u32>,
     ready: bool,
     tx: mpsc::UnboundedSender<Input>,
-    writers: Arc<Semaphore>,
+    /// Keys that wanted to write while every writer was busy: re-run (and
+    /// recompute their bodies) when one frees up, so memory stays bounded.
+    blocked: VecDeque<Key>,
+    blocked_set: HashSet<Key>,
 }
 
 fn source_index(source: Source, obj: &Obj) -> Option<ObjKey> {
@@ -349,6 +352,12 @@ fn to_json<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
+/// Drops what the engine never reads (managed fields), to keep stores small.
+fn slim<K: Resource>(mut o: K) -> K {
+    o.meta_mut().managed_fields = None;
+    o
+}
+
 fn spawn_watch<K>(
     api: Api<K>,
     source: Source,
@@ -365,10 +374,10 @@ where
         while let Some(ev) = stream.next().await {
             let ev = match ev {
                 Ok(watcher::Event::Init) => WatchEvent::Init,
-                Ok(watcher::Event::InitApply(o)) => WatchEvent::InitApply(wrap(o)),
+                Ok(watcher::Event::InitApply(o)) => WatchEvent::InitApply(wrap(slim(o))),
                 Ok(watcher::Event::InitDone) => WatchEvent::InitDone,
-                Ok(watcher::Event::Apply(o)) => WatchEvent::Apply(wrap(o)),
-                Ok(watcher::Event::Delete(o)) => WatchEvent::Delete(wrap(o)),
+                Ok(watcher::Event::Apply(o)) => WatchEvent::Apply(wrap(slim(o))),
+                Ok(watcher::Event::Delete(o)) => WatchEvent::Delete(wrap(slim(o))),
                 Err(e) => {
                     debug!(?source, error = %e, "watch failed; retrying with backoff");
                     continue;
@@ -445,7 +454,6 @@ pub async fn run(
             |o| Obj::Endpoint(Arc::new(o)),
         ),
     ];
-    let writers = Arc::new(Semaphore::new(cfg.write_concurrency.max(1)));
     let mut engine = Engine {
         cfg,
         local,
@@ -459,7 +467,8 @@ pub async fn run(
         attempts: HashMap::new(),
         ready: false,
         tx,
-        writers,
+        blocked: VecDeque::new(),
+        blocked_set: HashSet::new(),
     };
     info!(cluster = %engine.cfg.cluster_id, "agent starting");
     let main = async {
@@ -610,6 +619,13 @@ impl Engine {
                 result,
             } => {
                 self.inflight.remove(&target);
+                let limit = self.cfg.write_concurrency.max(1);
+                while self.inflight.len() < limit
+                    && let Some(k) = self.blocked.pop_front()
+                {
+                    self.blocked_set.remove(&k);
+                    self.enqueue(k);
+                }
                 let source = (target.side, target.kind);
                 match result {
                     Ok(Some(obj)) => {
@@ -775,6 +791,12 @@ impl Engine {
             self.dirty.insert(key.clone());
             return;
         }
+        if self.inflight.len() >= self.cfg.write_concurrency.max(1) {
+            if self.blocked_set.insert(key.clone()) {
+                self.blocked.push_back(key.clone());
+            }
+            return;
+        }
         self.inflight.insert(target.clone(), key.clone());
         let client = match target.side {
             Side::Local => self.local.clone(),
@@ -785,11 +807,8 @@ impl Engine {
             _ => 0,
         };
         let tx = self.tx.clone();
-        let writers = self.writers.clone();
         let key = key.clone();
         tokio::spawn(async move {
-            // The semaphore is never closed, so acquiring only waits.
-            let _permit = writers.acquire_owned().await;
             let result = do_write(client, &target, op).await;
             let _ = tx.send(Input::Written {
                 target,
@@ -1185,6 +1204,7 @@ async fn do_write(client: Client, target: &Target, op: Op) -> Result<Option<Obj>
                     .await
                     .map_err(|e| e.to_string())?;
             }
+            obj.metadata.managed_fields = None;
             to_obj(obj).map(Some)
         }
         Op::Status(status) => {
@@ -1196,6 +1216,8 @@ async fn do_write(client: Client, target: &Target, op: Op) -> Result<Option<Obj>
                 )
                 .await
                 .map_err(|e| e.to_string())?;
+            let mut obj = obj;
+            obj.metadata.managed_fields = None;
             to_obj(obj).map(Some)
         }
         Op::Delete => match api.delete(&target.name, &DeleteParams::default()).await {
