@@ -110,6 +110,17 @@ fn resource_list(app: &App, group: &str, version: &str) -> Option<Value> {
                 "verbs": ["create"],
             }));
         }
+        if d.group == "apps" && d.plural == "deployments" {
+            resources.push(json!({
+                "name": "deployments/scale",
+                "singularName": "",
+                "namespaced": true,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if d.status {
             resources.push(json!({
                 "name": format!("{}/status", d.plural),

@@ -3,6 +3,7 @@
 mod discovery;
 mod path;
 mod resource;
+mod scale;
 mod table;
 mod token;
 mod watch;

@@ -86,8 +86,10 @@ async fn run(
         None => false,
         Some("status") if def.status => true,
         Some("token") if def.group.is_empty() && def.plural == "serviceaccounts" => false,
+        Some("scale") if super::scale::has_scale(&def) => false,
         Some(_) => return Err(Error::NoSuchResource),
     };
+    let scale = path.subresource.as_deref() == Some("scale");
     let token_request = path.subresource.as_deref() == Some("token");
     let query = Query::parse(req.uri().query());
     let method = req.method().clone();
@@ -109,6 +111,9 @@ async fn run(
     match (method, name) {
         (Method::POST, Some(name)) if token_request => super::token::create(&ctx, &name, &body),
         _ if token_request => Err(Error::MethodNotAllowed),
+        (method, Some(name)) if scale => {
+            super::scale::handle(&ctx, method, &name, &body, opts).await
+        }
         (Method::GET, Some(name)) => get(&ctx, &name),
         (Method::GET, None) if ctx.query.flag("watch") => super::watch::serve(ctx).await,
         (Method::GET, None) => list(&ctx),
