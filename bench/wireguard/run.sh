@@ -122,7 +122,7 @@ measure() { # impl round -> appends a line to results
     line="$line $r $(( c1 - c0 ))"
   done
   local rtt
-  rtt=$(ip netns exec "$NA" ping -c 50 -i 0.02 -q 100.64.250.2 | awk -F/ '/^rtt/{print $5}')
+  rtt=$(ip netns exec "$NA" ping -c 200 -i 0.01 -q 100.64.250.2 | awk -F/ '/^rtt/{print $5}')
   echo "$line ${rtt:-0}" >> "$TMP/results"
 }
 

@@ -50,6 +50,32 @@ fn ferry_to_ferry_ping_tcp_and_wg_show() {
     let stats = db.peers();
     assert!(stats[0].last_handshake.is_some());
     assert!(stats[0].rx_bytes > 10_000_000, "{stats:?}");
+    // `wg set` too: remove the peer, then add it back with keepalive.
+    let key = kb.public.to_string();
+    run_ok(
+        p.a.cmd("wg")
+            .args(["set", da.name(), "peer", &key, "remove"]),
+    );
+    assert!(da.peers().is_empty());
+    assert!(!p.a.ping(B_IN, 1));
+    let ep = format!("{}:51820", p.b_ip);
+    run_ok(p.a.cmd("wg").args([
+        "set",
+        da.name(),
+        "peer",
+        &key,
+        "endpoint",
+        &ep,
+        "allowed-ips",
+        "100.64.0.2/32",
+        "persistent-keepalive",
+        "25",
+    ]));
+    assert_eq!(da.peers()[0].config.persistent_keepalive, Some(25));
+    assert!(
+        p.a.ping(B_IN, 3),
+        "traffic after `wg set` re-added the peer"
+    );
 }
 
 fn interop(ferry_initiates: bool) {
