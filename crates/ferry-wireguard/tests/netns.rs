@@ -294,3 +294,85 @@ fn garbage_and_truncated_datagrams_are_dropped() {
     assert!(p.a.ping(B_IN, 3), "tunnel still works");
     assert!(p.b.ping(A_IN, 3));
 }
+
+#[test]
+fn hub_with_two_peers_changes_one_without_disturbing_the_other() {
+    require_root!();
+    let (a, b, h) = (Netns::new("a"), Netns::new("b"), Netns::new("h"));
+    let t = tag();
+    let link = |x: &Netns, xn: &str, xip: &str, yn: &str, yip: &str| {
+        run_ok(std::process::Command::new("ip").args([
+            "link", "add", xn, "netns", &x.name, "type", "veth", "peer", "name", yn, "netns",
+            &h.name,
+        ]));
+        x.ip(&["addr", "add", &format!("{xip}/24"), "dev", xn]);
+        h.ip(&["addr", "add", &format!("{yip}/24"), "dev", yn]);
+        x.ip(&["link", "set", xn, "up"]);
+        h.ip(&["link", "set", yn, "up"]);
+    };
+    link(
+        &a,
+        &format!("fxa{t}"),
+        "198.18.201.1",
+        &format!("fxha{t}"),
+        "198.18.201.2",
+    );
+    link(
+        &b,
+        &format!("fxb{t}"),
+        "198.18.202.1",
+        &format!("fxhb{t}"),
+        "198.18.202.2",
+    );
+    let (ka, kb, kh) = (Keys::new(), Keys::new(), Keys::new());
+    let mut ch = cfg(&kh, 51820);
+    let hub_b = peer(kb.public, None, "100.64.0.3/32");
+    ch.peers = vec![peer(ka.public, None, "100.64.0.1/32"), hub_b.clone()];
+    let dh = ferry(&h, ch, "100.64.0.2");
+    let mut ca = cfg(&ka, 51820);
+    ca.peers = vec![peer(
+        kh.public,
+        Some(sa("198.18.201.2", 51820)),
+        "100.64.0.0/24",
+    )];
+    let _da = ferry(&a, ca, A_IN);
+    let mut cb = cfg(&kb, 51820);
+    cb.peers = vec![peer(
+        kh.public,
+        Some(sa("198.18.202.2", 51820)),
+        "100.64.0.0/24",
+    )];
+    let _db = ferry(&b, cb, "100.64.0.3");
+    assert!(a.ping("100.64.0.2", 2));
+    assert!(b.ping("100.64.0.2", 2));
+    // the hub routes by allowed IPs: replies go to the right peer
+    assert!(h.ping(A_IN, 2));
+    assert!(h.ping("100.64.0.3", 2));
+    let hs_a = dh
+        .peers()
+        .into_iter()
+        .find(|p| p.config.public_key == ka.public)
+        .unwrap()
+        .last_handshake;
+    // change b's allowed IPs, then remove b: a keeps its session and its traffic
+    let mut changed = hub_b.clone();
+    changed.allowed_ips = vec![
+        "100.64.0.3/32".parse().unwrap(),
+        "100.64.9.0/24".parse().unwrap(),
+    ];
+    dh.upsert_peer(changed);
+    assert!(a.ping("100.64.0.2", 2));
+    assert!(b.ping("100.64.0.2", 2));
+    assert!(dh.remove_peer(&kb.public));
+    assert!(a.ping("100.64.0.2", 3));
+    assert!(!h.ping("100.64.0.3", 1));
+    let after = dh.peers();
+    assert_eq!(after.len(), 1);
+    // (last_handshake is derived from a monotonic age, so allow clock jitter)
+    let (t0, t1) = (hs_a.unwrap(), after[0].last_handshake.unwrap());
+    let drift = t1.duration_since(t0).unwrap_or_else(|e| e.duration());
+    assert!(
+        drift < Duration::from_millis(500),
+        "a's session was not disturbed"
+    );
+}
