@@ -65,6 +65,10 @@ server:
   logfile: "$work/nsd.log"
   verbosity: 0
   hide-version: yes
+  # Debian's NSD has response rate limiting on (200 qps per /24): off, or it
+  # would only be measuring its limiter.
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
 remote-control:
   control-enable: no
 zone:
@@ -128,20 +132,22 @@ for round in $(seq 1 "$ROUNDS"); do
   for s in $order; do
     start_server "$s"
     rss_before=$(rss_kb "$SPID")
-    qps=$(dnsperf -s 127.0.0.1 -p "$SPORT" -d "$work/queries.txt" -l "$DURATION" -c "$CLIENTS" -T 1 -q 500 2>&1 |
-      awk '/Queries per second:/ {print $4}')
+    dnsperf -s 127.0.0.1 -p "$SPORT" -d "$work/queries.txt" -l "$DURATION" -c "$CLIENTS" -T 1 -q 500 >"$work/perf-$s-$round.txt" 2>&1
+    qps=$(awk '/Queries per second:/ {print $4}' "$work/perf-$s-$round.txt")
+    lost=$(awk '/Queries lost:/ {print $3}' "$work/perf-$s-$round.txt")
     lat=$(dnsperf -v -s 127.0.0.1 -p "$SPORT" -d "$work/queries.txt" -l "$LAT_DURATION" -Q "$LAT_QPS" -c 1 -T 1 2>/dev/null |
       awk '$1 == ">" {print $NF}' | sort -g |
       awk '{a[NR]=$1} END {if (NR==0) {print "nan nan"} else {i50=int(NR*0.50); if(i50<1)i50=1; i99=int(NR*0.99); if(i99<1)i99=1; printf "%.1f %.1f\n", a[i50]*1e6, a[i99]*1e6}}')
     rss_after=$(rss_kb "$SPID")
     stop_server
     read -r p50 p99 <<<"$lat"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$s" "$qps" "$p50" "$p99" "$rss_before" "$rss_after" | tee -a "$results" >&2
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$s" "$qps" "$p50" "$p99" "$rss_before" "$rss_after" "$lost" | tee -a "$results" >&2
   done
 done
 
 echo
 echo "ferry dns vs NSD $(nsd -v 2>&1 | head -1 | awk '{print $NF}'): $SERVICES services, $WORKERS workers each, 127.0.0.1, $ROUNDS rounds alternating"
+echo "columns above (stderr): round server qps p50 p99 rss_before_kb rss_after_kb queries_lost"
 echo "QPS: dnsperf -c $CLIENTS -T 1 -q 500 -l $DURATION; latency: dnsperf -Q $LAT_QPS -l $LAT_DURATION (µs)"
 awk -F'\t' -v rss_empty="$rss_empty" '
   function median(arr, n,   i, j, t) {

@@ -2,6 +2,7 @@
 //! packet to a raw response (the UDP fast path shares this with the hickory
 //! [`RequestHandler`](crate::server::Handler)).
 
+use std::cell::Cell;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -99,6 +100,9 @@ pub struct Answered {
     pub qtype: Option<RecordType>,
     /// The response code sent.
     pub rcode: ResponseCode,
+    /// The same request bytes (but the id) would get the same answer until
+    /// the zone changes ([`Engine::generation`]): no rotation was involved.
+    pub cacheable: bool,
 }
 
 /// Where a name falls in our tree.
@@ -158,7 +162,7 @@ impl Engine {
             // the value torn, so take the lock over.
             Err(poisoned) => *poisoned.into_inner() = data,
         }
-        self.serial.fetch_add(1, Ordering::Relaxed);
+        self.serial.fetch_add(1, Ordering::Release);
     }
 
     /// The current snapshot.
@@ -167,6 +171,12 @@ impl Engine {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Changes whenever the zone data does (answers cached under an older
+    /// generation are stale).
+    pub fn generation(&self) -> u32 {
+        self.serial.load(Ordering::Acquire)
     }
 
     /// The configured TTL.
@@ -189,6 +199,18 @@ impl Engine {
 
     /// Answers one question.
     pub fn lookup(&self, qname: &Name, qtype: RecordType, qclass: DNSClass) -> Lookup {
+        self.lookup_varying(qname, qtype, qclass, &Cell::new(false))
+    }
+
+    /// [`Engine::lookup`]; sets `varies` when the answer came from a
+    /// rotation (round-robin among several clusters).
+    fn lookup_varying(
+        &self,
+        qname: &Name,
+        qtype: RecordType,
+        qclass: DNSClass,
+        varies: &Cell<bool>,
+    ) -> Lookup {
         let lower = LowerName::new(qname);
         let Some(zone) = self.zones.iter().find(|z| z.name.zone_of(&lower)) else {
             return refused();
@@ -210,7 +232,7 @@ impl Engine {
             return self.negative(zone, ResponseCode::NXDomain);
         };
         let mut answers = Vec::new();
-        let exists = self.records(&data, zone, qname, &node, qtype, &mut answers);
+        let exists = self.records(&data, zone, qname, &node, qtype, &mut answers, varies);
         if !exists {
             return self.negative(zone, ResponseCode::NXDomain);
         }
@@ -244,6 +266,7 @@ impl Engine {
         node: &Node<'_>,
         qtype: RecordType,
         out: &mut Vec<Record>,
+        varies: &Cell<bool>,
     ) -> bool {
         let want = |t: RecordType| qtype == t || qtype == RecordType::ANY;
         let ttl = self.ttl;
@@ -266,7 +289,7 @@ impl Engine {
             }
             Node::Empty => true,
             Node::Service(svc, name, ns) => {
-                let ips = self.service_ips(data, svc);
+                let ips = self.service_ips(data, svc, varies);
                 if ips.is_empty() {
                     return false;
                 }
@@ -279,7 +302,7 @@ impl Engine {
                 true
             }
             Node::Port(svc, port, proto, name, ns) => {
-                if self.service_ips(data, svc).is_empty() {
+                if self.service_ips(data, svc, varies).is_empty() {
                     return false;
                 }
                 let Some(p) = svc
@@ -325,13 +348,17 @@ impl Engine {
 
     /// The addresses `<svc>.<ns>.svc.<zone>` resolves to (empty: the name
     /// does not exist).
-    fn service_ips(&self, data: &ZoneData, svc: &Service) -> Vec<IpAddr> {
+    fn service_ips(&self, data: &ZoneData, svc: &Service, varies: &Cell<bool>) -> Vec<IpAddr> {
         match svc.kind {
             ServiceKind::ClusterSetIp => {
                 let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-                let Some(cluster) = data.choose(svc, self.policy, turn) else {
+                let Some((cluster, rotating)) = data.choose_among(svc, self.policy, turn) else {
                     return Vec::new();
                 };
+                // With clusterset IPs the answer is the same whoever is chosen.
+                if rotating && svc.ips.is_empty() {
+                    varies.set(true);
+                }
                 if svc.ips.is_empty() {
                     ready_ips(svc, cluster)
                 } else {
@@ -400,10 +427,12 @@ impl Engine {
                     bytes: formerr(packet),
                     qtype: None,
                     rcode: ResponseCode::FormErr,
+                    cacheable: false,
                 });
             }
         };
-        let response = self.answer_message(&request);
+        let varies = Cell::new(false);
+        let response = self.answer_message_varying(&request, &varies);
         let mut bytes = response.to_vec().ok()?;
         let limit = if udp {
             usize::from(
@@ -426,11 +455,16 @@ impl Engine {
             bytes,
             qtype: request.queries.first().map(Query::query_type),
             rcode: response.metadata.response_code,
+            cacheable: !varies.get(),
         })
     }
 
     /// The response message to a parsed request.
     pub fn answer_message(&self, request: &Message) -> Message {
+        self.answer_message_varying(request, &Cell::new(false))
+    }
+
+    fn answer_message_varying(&self, request: &Message, varies: &Cell<bool>) -> Message {
         let mut metadata = Metadata::new(
             request.metadata.id,
             MessageType::Response,
@@ -467,7 +501,12 @@ impl Engine {
             response.metadata = metadata;
             return response;
         };
-        let lookup = self.lookup_query(query);
+        let lookup = self.lookup_varying(
+            query.name(),
+            query.query_type(),
+            query.query_class(),
+            varies,
+        );
         metadata.response_code = lookup.rcode;
         metadata.authoritative = lookup.authoritative;
         response.metadata = metadata;

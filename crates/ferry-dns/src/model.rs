@@ -192,6 +192,17 @@ impl ZoneData {
     /// rotating counter for round-robin. Returns at most one cluster, except
     /// that an empty result means no cluster is eligible.
     pub fn choose<'a>(&'a self, svc: &'a Service, policy: Policy, turn: u64) -> Option<&'a str> {
+        self.choose_among(svc, policy, turn).map(|(c, _)| c)
+    }
+
+    /// [`ZoneData::choose`], also telling whether there was more than one
+    /// candidate (the answer then rotates and must not be cached).
+    pub fn choose_among<'a>(
+        &'a self,
+        svc: &'a Service,
+        policy: Policy,
+        turn: u64,
+    ) -> Option<(&'a str, bool)> {
         let eligible = self.eligible_clusters(svc);
         if eligible.is_empty() {
             return None;
@@ -201,7 +212,7 @@ impl ZoneData {
             Policy::RoundRobin => eligible,
             Policy::LocalFirst => {
                 if let Some(l) = local.filter(|l| eligible.contains(l)) {
-                    return Some(l);
+                    return Some((l, false));
                 }
                 self.band(&eligible)
             }
@@ -209,7 +220,7 @@ impl ZoneData {
         };
         // `pool` is never empty: `eligible` is not, and `band` keeps the first.
         let i = (turn % pool.len().max(1) as u64) as usize;
-        pool.get(i).copied()
+        pool.get(i).map(|c| (*c, pool.len() > 1))
     }
 
     /// The clusters whose RTT is within [`tolerance`] of the best one

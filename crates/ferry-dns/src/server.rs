@@ -213,8 +213,22 @@ fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, Error> {
     Ok(socket.into())
 }
 
+/// Entries kept in each UDP worker's answer cache before it is flushed.
+const CACHE_ENTRIES: usize = 64 * 1024;
+
+struct Cached {
+    bytes: Vec<u8>,
+    qtype: Option<hickory_proto::rr::RecordType>,
+    rcode: hickory_proto::op::ResponseCode,
+}
+
 fn udp_loop(socket: &UdpSocket, engine: &Engine, metrics: &Metrics, stop: &AtomicBool) {
     let mut buf = [0u8; 4096];
+    // Per-worker answer cache: the request bytes after the id map to the
+    // encoded answer, valid for one zone generation. Only answers that do
+    // not rotate are kept; the id is patched into a copy on a hit.
+    let mut cache: std::collections::HashMap<Vec<u8>, Cached> = std::collections::HashMap::new();
+    let mut generation = engine.generation();
     while !stop.load(Ordering::Relaxed) {
         let (n, src) = match socket.recv_from(&mut buf) {
             Ok(x) => x,
@@ -238,7 +252,26 @@ fn udp_loop(socket: &UdpSocket, engine: &Engine, metrics: &Metrics, stop: &Atomi
             continue;
         }
         let start = Instant::now();
-        let Some(answer) = buf.get(..n).and_then(|p| engine.answer_packet(p, true)) else {
+        let Some(packet) = buf.get(..n) else {
+            continue;
+        };
+        let now = engine.generation();
+        if now != generation {
+            cache.clear();
+            generation = now;
+        }
+        if n >= 12 {
+            if let Some(hit) = cache.get_mut(&packet[2..]) {
+                hit.bytes[0] = packet[0];
+                hit.bytes[1] = packet[1];
+                if let Err(error) = socket.send_to(&hit.bytes, src) {
+                    tracing::debug!(%error, %src, "udp send");
+                }
+                metrics.query(hit.qtype, hit.rcode, false, start.elapsed());
+                continue;
+            }
+        }
+        let Some(answer) = engine.answer_packet(packet, true) else {
             metrics.dropped();
             continue;
         };
@@ -246,5 +279,18 @@ fn udp_loop(socket: &UdpSocket, engine: &Engine, metrics: &Metrics, stop: &Atomi
             tracing::debug!(%error, %src, "udp send");
         }
         metrics.query(answer.qtype, answer.rcode, false, start.elapsed());
+        if answer.cacheable && answer.bytes.len() >= 12 {
+            if cache.len() >= CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(
+                packet[2..].to_vec(),
+                Cached {
+                    bytes: answer.bytes,
+                    qtype: answer.qtype,
+                    rcode: answer.rcode,
+                },
+            );
+        }
     }
 }
