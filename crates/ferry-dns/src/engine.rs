@@ -258,6 +258,7 @@ impl Engine {
 
     /// Pushes the records of `node` matching `qtype`; returns whether the
     /// name exists at all.
+    #[allow(clippy::too_many_arguments)]
     fn records(
         &self,
         data: &ZoneData,

@@ -260,16 +260,16 @@ fn udp_loop(socket: &UdpSocket, engine: &Engine, metrics: &Metrics, stop: &Atomi
             cache.clear();
             generation = now;
         }
-        if n >= 12 {
-            if let Some(hit) = cache.get_mut(&packet[2..]) {
-                hit.bytes[0] = packet[0];
-                hit.bytes[1] = packet[1];
-                if let Err(error) = socket.send_to(&hit.bytes, src) {
-                    tracing::debug!(%error, %src, "udp send");
-                }
-                metrics.query(hit.qtype, hit.rcode, false, start.elapsed());
-                continue;
+        if n >= 12
+            && let Some(hit) = cache.get_mut(&packet[2..])
+        {
+            hit.bytes[0] = packet[0];
+            hit.bytes[1] = packet[1];
+            if let Err(error) = socket.send_to(&hit.bytes, src) {
+                tracing::debug!(%error, %src, "udp send");
             }
+            metrics.query(hit.qtype, hit.rcode, false, start.elapsed());
+            continue;
         }
         let Some(answer) = engine.answer_packet(packet, true) else {
             metrics.dropped();
