@@ -619,10 +619,17 @@ impl Engine {
                 result,
             } => {
                 self.inflight.remove(&target);
-                let limit = self.cfg.write_concurrency.max(1);
-                while self.inflight.len() < limit
-                    && let Some(k) = self.blocked.pop_front()
-                {
+                // Re-run as many blocked keys as there are free writers (not
+                // all of them: they would just block again, at O(n) a turn).
+                let free = self
+                    .cfg
+                    .write_concurrency
+                    .max(1)
+                    .saturating_sub(self.inflight.len());
+                for _ in 0..free {
+                    let Some(k) = self.blocked.pop_front() else {
+                        break;
+                    };
                     self.blocked_set.remove(&k);
                     self.enqueue(k);
                 }
