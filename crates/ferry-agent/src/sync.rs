@@ -272,6 +272,8 @@ struct Engine {
     /// recompute their bodies) when one frees up, so memory stays bounded.
     blocked: VecDeque<Key>,
     blocked_set: HashSet<Key>,
+    /// Requests actually on the wire at once.
+    writers: Arc<tokio::sync::Semaphore>,
 }
 
 fn source_index(source: Source, obj: &Obj) -> Option<ObjKey> {
@@ -454,6 +456,7 @@ pub async fn run(
             |o| Obj::Endpoint(Arc::new(o)),
         ),
     ];
+    let cfg_writers = cfg.write_concurrency.max(1);
     let mut engine = Engine {
         cfg,
         local,
@@ -469,6 +472,7 @@ pub async fn run(
         tx,
         blocked: VecDeque::new(),
         blocked_set: HashSet::new(),
+        writers: Arc::new(tokio::sync::Semaphore::new(cfg_writers)),
     };
     info!(cluster = %engine.cfg.cluster_id, "agent starting");
     let main = async {
@@ -493,6 +497,12 @@ pub async fn run(
 }
 
 impl Engine {
+    /// Writes accepted at once (queued behind the writers); beyond this,
+    /// keys wait and recompute their bodies later, bounding memory.
+    fn max_pending(&self) -> usize {
+        self.cfg.write_concurrency.max(1).saturating_mul(32)
+    }
+
     fn store(&self, side: Side, kind: Kind) -> &Store {
         // Every source has a store from construction on (invariant), so the
         // fallback is never used; it keeps this panic-free.
@@ -621,11 +631,7 @@ impl Engine {
                 self.inflight.remove(&target);
                 // Re-run as many blocked keys as there are free writers (not
                 // all of them: they would just block again, at O(n) a turn).
-                let free = self
-                    .cfg
-                    .write_concurrency
-                    .max(1)
-                    .saturating_sub(self.inflight.len());
+                let free = self.max_pending().saturating_sub(self.inflight.len());
                 for _ in 0..free {
                     let Some(k) = self.blocked.pop_front() else {
                         break;
@@ -798,7 +804,7 @@ impl Engine {
             self.dirty.insert(key.clone());
             return;
         }
-        if self.inflight.len() >= self.cfg.write_concurrency.max(1) {
+        if self.inflight.len() >= self.max_pending() {
             if self.blocked_set.insert(key.clone()) {
                 self.blocked.push_back(key.clone());
             }
@@ -815,7 +821,10 @@ impl Engine {
         };
         let tx = self.tx.clone();
         let key = key.clone();
+        let writers = self.writers.clone();
         tokio::spawn(async move {
+            // The semaphore is never closed, so acquiring only waits.
+            let _permit = writers.acquire_owned().await;
             let result = do_write(client, &target, op).await;
             let _ = tx.send(Input::Written {
                 target,
