@@ -25,7 +25,7 @@ use ferry_api::labels::{self, CLUSTER};
 use ferry_api::{BrokerInfo, CableDriver, Cidr, Cluster, ClusterProperty, find_overlap};
 use ferry_deploy::{BROKER_JOINER, BROKER_SECRET, CLUSTER_SA_PREFIX, ClusterParams, secret_keys};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Node, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret, Service, ServiceAccount};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -321,6 +321,49 @@ pub struct JoinReport {
     pub applied: usize,
 }
 
+/// On clusters whose DNS is CoreDNS (`kube-system/coredns` with a
+/// `Corefile`), adds the marked block that forwards the clusterset zone to the
+/// `ferry-dns` Service; idempotent. Clusters without it (the sandbox, whose
+/// own DNS already forwards the zone) are left alone.
+async fn forward_clusterset_to_ferry_dns(local: &Client, domain: &str) -> Result<()> {
+    let configmaps: Api<ConfigMap> = Api::namespaced(local.clone(), "kube-system");
+    let coredns = match configmaps.get_opt("coredns").await {
+        Ok(Some(cm)) => cm,
+        Ok(None) => return Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 403 || s.code == 404 => return Ok(()),
+        Err(e) => return Err(Error::kube("reading kube-system/coredns", e)),
+    };
+    let Some(corefile) = coredns.data.as_ref().and_then(|d| d.get("Corefile")) else {
+        return Ok(());
+    };
+    let services: Api<Service> = Api::namespaced(local.clone(), labels::SYSTEM_NAMESPACE);
+    let ip = services
+        .get("ferry-dns")
+        .await
+        .map_err(|e| Error::kube("reading the ferry-dns Service", e))?
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .filter(|ip| !ip.is_empty() && ip != "None");
+    let Some(ip) = ip else {
+        warn!("the ferry-dns Service has no ClusterIP yet; CoreDNS not configured (re-run join)");
+        return Ok(());
+    };
+    let updated = ferry_deploy::coredns::ensure_forward_block(corefile, &[domain.to_string()], &ip);
+    if &updated == corefile {
+        return Ok(());
+    }
+    configmaps
+        .patch(
+            "coredns",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"Corefile": updated}})),
+        )
+        .await
+        .map_err(|e| Error::kube("adding ferry's forward block to kube-system/coredns", e))?;
+    info!(%ip, domain, "CoreDNS forwards the clusterset zone to ferry dns");
+    Ok(())
+}
+
 /// Checks a join against the broker's clusters without changing anything:
 /// the id is free (or already this cluster's, `own_id`), and no CIDR of this
 /// cluster overlaps one of another cluster.
@@ -443,6 +486,8 @@ pub async fn join(local: &Client, info: &BrokerInfo, opts: &JoinOptions) -> Resu
     for obj in &objects {
         apply_value(local, obj).await?;
     }
+
+    forward_clusterset_to_ferry_dns(local, &info.clusterset_domain).await?;
 
     // Publish the Cluster at once, so a concurrent join sees the id and CIDRs.
     let broker = broker_client(info, &token).await?;

@@ -782,3 +782,46 @@ async fn broker_restart_and_agent_restart() {
     );
     let _ = &cs.info;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_forwards_the_clusterset_zone_in_coredns() {
+    let cs = clusterset(&[]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let c = Server::start(tmp.path().join("c"), "127.0.0.1:0".parse().unwrap()).await;
+    let stock = ".:53 {\n    kubernetes cluster.local\n    forward . /etc/resolv.conf\n}\n";
+    create(
+        Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(c.client.clone(), "kube-system"),
+        json!({"metadata": {"name": "coredns"}, "data": {"Corefile": stock}}),
+    )
+    .await;
+    let opts = JoinOptions {
+        cluster_id: "c".into(),
+        cluster_cidrs: vec!["100.80.0.0/16".parse().unwrap()],
+        service_cidrs: vec!["100.81.0.0/16".parse().unwrap()],
+        cable_driver: None,
+        gateway_node: None,
+        image: "ferry:test".into(),
+    };
+    // ferry apiserver allocates no ClusterIP: the first join leaves CoreDNS alone.
+    install::join(&c.client, &cs.info, &opts).await.unwrap();
+    let corefile = |cm: k8s_openapi::api::core::v1::ConfigMap| cm.data.unwrap()["Corefile"].clone();
+    let cm = get(&c.client, "kube-system", "coredns").await.unwrap();
+    assert_eq!(corefile(cm), stock);
+    // Once the Service has an address, a re-run adds the block, once.
+    let svcs: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(c.client.clone(), "ferry-system");
+    svcs.patch(
+        "ferry-dns",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"spec": {"clusterIP": "100.81.0.53"}})),
+    )
+    .await
+    .unwrap();
+    install::join(&c.client, &cs.info, &opts).await.unwrap();
+    install::join(&c.client, &cs.info, &opts).await.unwrap();
+    let updated = corefile(get(&c.client, "kube-system", "coredns").await.unwrap());
+    assert!(updated.starts_with(stock), "{updated}");
+    assert_eq!(updated.matches("# BEGIN ferry").count(), 1, "{updated}");
+    assert!(updated.contains("clusterset.local:53 {") && updated.contains("forward . 100.81.0.53"));
+    assert_eq!(ferry_deploy::coredns::remove_forward_block(&updated), stock);
+}

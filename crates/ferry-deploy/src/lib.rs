@@ -13,6 +13,8 @@
 //! `deploy/README.md` to regenerate them.
 #![forbid(unsafe_code)]
 
+pub mod coredns;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ferry_api::labels::{self, APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTER};

@@ -9,7 +9,6 @@
 //!   with SOA, REFUSED outside our zones, EDNS0 and truncation;
 //! - the network side ([`server`]): a hickory-server [`RequestHandler`]
 //!   (TCP) and a UDP fast path sharing the same engine, plus `/metrics`;
-//! - the CoreDNS `Corefile` forward block `ferry join` installs ([`coredns`]);
 //! - the reflectors ([`reflector`]) that keep the zone in memory from
 //!   `ServiceImport`s, MCS-labelled `EndpointSlice`s and `Gateway` status.
 //!
@@ -20,7 +19,6 @@
 //! [`RequestHandler`]: hickory_server::server::RequestHandler
 #![forbid(unsafe_code)]
 
-pub mod coredns;
 pub mod engine;
 pub mod metrics;
 pub mod model;
