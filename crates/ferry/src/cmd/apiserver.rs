@@ -107,10 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 (_, true) => Identity::Admin,
                 (None, false) if joiner => Identity::Joiner,
                 (Some(id), false) => {
-                    anyhow::ensure!(
-                        is_dns_label(&id),
-                        "cluster id {id:?} is not a valid RFC 1123 label (lowercase letters, digits and '-', at most 63 characters)"
-                    );
+                    ferry_api::validate_cluster_id(&id)?;
                     Identity::Cluster(id)
                 }
                 (None, false) => anyhow::bail!("give --cluster ID or --admin"),
@@ -122,15 +119,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None => serve(args.serve),
     }
-}
-
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
