@@ -690,6 +690,15 @@ impl FieldSelector {
             if field.is_empty() {
                 return Err(fail(format!("missing field name in {term:?}")));
             }
+            // Field paths are dotted identifiers (`metadata.name`,
+            // `spec.nodeName`); anything else, such as the `!` of a spaced-out
+            // `! =`, is a typo that would not print back as it parsed.
+            if !field
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
+            {
+                return Err(fail(format!("invalid field name {field:?} in {term:?}")));
+            }
             let value = unescape_field_value(raw_value).map_err(fail)?;
             requirements.push(FieldRequirement {
                 field: field.to_string(),

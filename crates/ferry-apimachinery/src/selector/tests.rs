@@ -393,3 +393,10 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn field_names_must_be_field_paths() {
+    // `! =` once parsed as field "!" and printed back as "!=", which does not parse.
+    assert!(FieldSelector::parse("! =").is_err());
+    assert!(FieldSelector::parse("spec.nodeName!=a,metadata.name=b").is_ok());
+}
