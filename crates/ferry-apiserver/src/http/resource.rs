@@ -355,13 +355,23 @@ async fn create(ctx: &Ctx, body: &[u8], opts: WriteOptions) -> Result<Response<B
 
 async fn update(ctx: &Ctx, name: &str, body: &[u8], opts: WriteOptions) -> Result<Response<Body>> {
     let object = parse_body(&ctx.headers, body)?;
+    mutate(ctx, name, Mutation::Replace(object), opts).await
+}
+
+/// PUT and PATCH: 200 with the object, 201 when server-side apply created it.
+async fn mutate(
+    ctx: &Ctx,
+    name: &str,
+    mutation: Mutation,
+    opts: WriteOptions,
+) -> Result<Response<Body>> {
     let (stored, created) = ops::update(
         &ctx.app,
         &ctx.identity,
         &ctx.def,
         ctx.path.namespace.as_deref(),
         name,
-        Mutation::Replace(object),
+        mutation,
         opts,
     )
     .await?;
@@ -400,22 +410,7 @@ async fn patch(ctx: &Ctx, name: &str, body: &[u8], opts: WriteOptions) -> Result
         serde_json::from_slice::<Value>(body)
             .map_err(|e| Error::BadRequest(format!("the request body could not be decoded: {e}")))?
     };
-    let (stored, created) = ops::update(
-        &ctx.app,
-        &ctx.identity,
-        &ctx.def,
-        ctx.path.namespace.as_deref(),
-        name,
-        Mutation::Patch(kind, value),
-        opts,
-    )
-    .await?;
-    let code = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(object_response(code, &stored))
+    mutate(ctx, name, Mutation::Patch(kind, value), opts).await
 }
 
 fn delete_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions> {
