@@ -72,6 +72,10 @@ pub mod backend_config {
     pub const PORT: &str = "port";
     /// MTU of the cable interface.
     pub const MTU: &str = "mtu";
+    /// UDP port of the gateway's health checker.
+    pub const HEALTH_CHECK_PORT: &str = "healthCheckPort";
+    /// MAC address of the gateway's VXLAN cable interface (vxlan driver).
+    pub const VTEP_MAC: &str = "vtepMac";
 }
 
 /// How a gateway carries traffic to other clusters.

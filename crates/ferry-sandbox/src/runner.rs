@@ -518,6 +518,16 @@ impl Runner {
                 self.kubeconfig.to_string_lossy().into_owned(),
             ),
             ("FERRY_SANDBOX".into(), self.plan.name.clone()),
+            // Node-local state (the gateway's private key): what a hostPath
+            // such as /var/lib/ferry is on a real node, removed with the sandbox.
+            (
+                "FERRY_STATE_DIR".into(),
+                crate::state::cluster_dir(&self.plan.name)
+                    .join("nodes")
+                    .join(self.plan.node_name(k))
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
         ];
         if let Ok(v) = std::env::var("RUST_LOG") {
             env.push(("RUST_LOG".into(), v));

@@ -31,7 +31,7 @@ pub mod fuzzing;
 pub mod proto;
 mod runtime;
 
-pub use config::{DeviceConfig, PeerConfig};
+pub use config::{DeviceConfig, PeerConfig, read_private_key_file};
 pub use error::Error;
 pub use proto::allowed_ips::IpNet;
 pub use proto::key::{PresharedKey, PrivateKey, PublicKey};

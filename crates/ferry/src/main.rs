@@ -31,6 +31,8 @@ enum Command {
     DeployBroker(cmd::deploy_broker::Args),
     /// Serve clusterset.local (MCS DNS), health- and latency-aware.
     Dns(cmd::dns::Args),
+    /// Run the gateway engine on this node: HA lease, Endpoint, cables, health checks.
+    Gateway(cmd::gateway::Args),
     /// Join this cluster to the clusterset (validates, then installs ferry).
     Join(cmd::join::Args),
     /// Multi-node Kubernetes-like clusters from network namespaces (ferry's kind).
@@ -50,6 +52,7 @@ fn main() -> anyhow::Result<()> {
         Command::Crds(args) => cmd::crds::run(args),
         Command::DeployBroker(args) => cmd::deploy_broker::run(args),
         Command::Dns(args) => cmd::dns::run(args),
+        Command::Gateway(args) => cmd::gateway::run(args),
         Command::Join(args) => cmd::join::run(args),
         Command::Sandbox(s) => cmd::sandbox::run(s),
         Command::Tools(t) => cmd::tools::run(t),

@@ -145,7 +145,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
         tokio::select! {
             _ = server_wait(server) => {}
-            _ = shutdown_signal() => tracing::info!("shutting down"),
+            _ = super::shutdown_signal() => tracing::info!("shutting down"),
         }
         Ok(())
     })
@@ -155,17 +155,3 @@ async fn server_wait(server: ferry_apiserver::RunningServer) {
     server.wait().await
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}

@@ -5,6 +5,7 @@ pub mod apiserver;
 pub mod crds;
 pub mod deploy_broker;
 pub mod dns;
+pub mod gateway;
 pub mod join;
 pub mod sandbox;
 pub mod tools;
@@ -17,4 +18,20 @@ pub fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Completes on SIGTERM (how Kubernetes and the sandbox stop a pod) or Ctrl-C.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

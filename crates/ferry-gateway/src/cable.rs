@@ -1,0 +1,199 @@
+//! Cables: the tunnel device of the active gateway and one connection per
+//! remote cluster, with the routes that send that cluster's subnets into it.
+//!
+//! Both drivers share the plumbing here: the health-check address on the
+//! cable device, and routing table [`GATEWAY_TABLE`] (looked up before the
+//! route agent's table by rule [`GATEWAY_RULE_PRIORITY`]) holding one route
+//! per remote subnet. The table is ours alone, so it is rebuilt freely and
+//! flushed when the cable goes down. The drivers differ only in the device and
+//! how a remote is attached: a WireGuard peer, or a static VXLAN fdb + neighbour
+//! entry.
+
+mod vxlan;
+mod wireguard;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+
+use ferry_api::{CableDriver, Cidr};
+use ferry_net::{GATEWAY_RULE_PRIORITY, GATEWAY_TABLE, Route};
+
+use crate::remote::RemoteGateway;
+use crate::{Error, Result};
+
+pub use vxlan::{VXLAN_CABLE, VXLAN_CABLE_PORT, VXLAN_CABLE_VNI};
+pub use wireguard::WIREGUARD_CABLE;
+
+/// WireGuard over IPv4 adds at most 60 bytes; like wg-quick we leave 80 so the
+/// same MTU also fits an IPv6 underlay.
+pub const WIREGUARD_OVERHEAD: u32 = 80;
+
+/// What the active gateway's cable is built from.
+#[derive(Clone, Debug)]
+pub struct CableConfig {
+    /// Driver of this cluster.
+    pub driver: CableDriver,
+    /// This gateway's health-check address (inside the cluster's pod CIDR);
+    /// put on the cable device as a /32.
+    pub health_check_ip: Ipv4Addr,
+    /// The node's underlay address inside its cluster.
+    pub private_ip: Ipv4Addr,
+    /// The address remote gateways reach; may be a NAT's, not on this node.
+    pub public_ip: Ipv4Addr,
+    /// UDP port of the WireGuard cable.
+    pub port: u16,
+    /// MTU of the underlay interface.
+    pub underlay_mtu: u32,
+    /// WireGuard private key (wireguard driver).
+    pub private_key: Option<ferry_wireguard::PrivateKey>,
+    /// The clusterset's preshared key (wireguard driver).
+    pub psk: Option<ferry_wireguard::PresharedKey>,
+}
+
+/// The active gateway's cable device and its connections.
+pub struct Cable {
+    driver: Driver,
+    /// Remote subnets routed into the cable, by cluster.
+    routes: BTreeMap<String, BTreeSet<Cidr>>,
+    mtu: u32,
+}
+
+enum Driver {
+    Wireguard(wireguard::WireguardCable),
+    Vxlan(vxlan::VxlanCable),
+}
+
+impl Cable {
+    /// Brings the device up with the health-check address and installs the
+    /// policy rule. Leftovers of an earlier run are removed first.
+    pub fn up(cfg: &CableConfig) -> Result<Cable> {
+        cleanup();
+        let (driver, mtu) = match cfg.driver {
+            CableDriver::Wireguard => {
+                let mtu = cfg.underlay_mtu.saturating_sub(WIREGUARD_OVERHEAD);
+                (Driver::Wireguard(wireguard::WireguardCable::up(cfg, mtu)?), mtu)
+            }
+            CableDriver::Vxlan => {
+                let mtu = cfg.underlay_mtu.saturating_sub(ferry_net::VXLAN_OVERHEAD);
+                (Driver::Vxlan(vxlan::VxlanCable::up(cfg, mtu)?), mtu)
+            }
+        };
+        let dev = driver.device();
+        ferry_net::add_addr(None, dev, IpAddr::V4(cfg.health_check_ip), 32)?;
+        // Replies from remote clusters arrive here from the cable while the
+        // route back to their source is the cable too, but pod traffic from
+        // other nodes arrives on vx-ferry; loose mode accepts both.
+        ferry_net::sysctl_set(None, &format!("net.ipv4.conf.{dev}.rp_filter"), "2")?;
+        ferry_net::sysctl_set(None, "net.ipv4.ip_forward", "1")?;
+        ferry_net::ensure_rule(None, GATEWAY_RULE_PRIORITY, GATEWAY_TABLE)?;
+        Ok(Cable {
+            driver,
+            routes: BTreeMap::new(),
+            mtu,
+        })
+    }
+
+    /// The cable interface's name.
+    pub fn device(&self) -> &str {
+        self.driver.device()
+    }
+
+    /// The cable interface's MTU.
+    pub fn mtu(&self) -> u32 {
+        self.mtu
+    }
+
+    /// Settings remote gateways need, for our Endpoint's backendConfig.
+    pub fn backend_config(&self) -> BTreeMap<String, String> {
+        match &self.driver {
+            Driver::Wireguard(w) => w.backend_config(),
+            Driver::Vxlan(v) => v.backend_config(),
+        }
+    }
+
+    /// Attaches (or updates) the cable to `remote` and routes its subnets
+    /// into it; idempotent.
+    pub fn connect(&mut self, remote: &RemoteGateway) -> Result<()> {
+        match &mut self.driver {
+            Driver::Wireguard(w) => w.connect(remote)?,
+            Driver::Vxlan(v) => v.connect(remote)?,
+        }
+        let want: BTreeSet<Cidr> = remote.subnets.iter().copied().collect();
+        let have = self
+            .routes
+            .get(&remote.cluster_id)
+            .cloned()
+            .unwrap_or_default();
+        for gone in have.difference(&want) {
+            ferry_net::delete_route(None, GATEWAY_TABLE, gone)?;
+        }
+        for cidr in &want {
+            let mut route = Route::to(*cidr);
+            route.dev = Some(self.device().to_string());
+            if let Driver::Vxlan(_) = self.driver {
+                route.via = Some(vxlan::next_hop(remote));
+                route.onlink = true;
+            }
+            ferry_net::replace_route(None, GATEWAY_TABLE, &route)?;
+        }
+        self.routes.insert(remote.cluster_id.clone(), want);
+        Ok(())
+    }
+
+    /// Detaches the cable from a cluster and removes its routes.
+    pub fn disconnect(&mut self, cluster_id: &str) -> Result<()> {
+        if let Some(cidrs) = self.routes.remove(cluster_id) {
+            for c in &cidrs {
+                ferry_net::delete_route(None, GATEWAY_TABLE, c)?;
+            }
+        }
+        match &mut self.driver {
+            Driver::Wireguard(w) => w.disconnect(cluster_id),
+            Driver::Vxlan(v) => v.disconnect(cluster_id),
+        }
+    }
+
+    /// Clusters currently attached.
+    pub fn connected(&self) -> impl Iterator<Item = &str> {
+        self.routes.keys().map(String::as_str)
+    }
+
+    /// Takes the cable down: routes, rule and device.
+    pub fn down(self) {
+        match self.driver {
+            Driver::Wireguard(w) => w.down(),
+            Driver::Vxlan(v) => v.down(),
+        }
+        cleanup();
+    }
+}
+
+impl Driver {
+    fn device(&self) -> &str {
+        match self {
+            Driver::Wireguard(_) => WIREGUARD_CABLE,
+            Driver::Vxlan(_) => VXLAN_CABLE,
+        }
+    }
+}
+
+/// Removes everything a cable may have left on this node: the gateway's
+/// table and rule, and the VXLAN cable device (a WireGuard TUN disappears
+/// with its process). Errors are logged: cleanup must get as far as it can.
+pub fn cleanup() {
+    if let Err(e) = ferry_net::flush_table(None, GATEWAY_TABLE) {
+        tracing::warn!("flushing table {GATEWAY_TABLE}: {e}");
+    }
+    if let Err(e) = ferry_net::delete_rule(None, GATEWAY_RULE_PRIORITY) {
+        tracing::warn!("deleting rule {GATEWAY_RULE_PRIORITY}: {e}");
+    }
+    for dev in [VXLAN_CABLE, WIREGUARD_CABLE] {
+        if let Err(e) = ferry_net::delete_link(None, dev) {
+            tracing::warn!("deleting {dev}: {e}");
+        }
+    }
+}
+
+fn net_err(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Cable(format!("{what}: {e}"))
+}

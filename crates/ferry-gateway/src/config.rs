@@ -1,0 +1,270 @@
+//! The gateway's configuration: flags, completed from the `ferry-broker`
+//! Secret that `ferry join` wrote (cluster id, CIDRs, cable driver, the
+//! clusterset's preshared key) and from this node's `Node` object (addresses,
+//! pod CIDR).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ferry_api::{CableDriver, Cidr};
+use k8s_openapi::api::core::v1::{Node, Secret};
+use kube::{Api, Client};
+
+use crate::lease::LeaseTiming;
+use crate::{Error, Result};
+
+/// Flags; `None` means "work it out".
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Namespace of ferry's components.
+    pub namespace: String,
+    /// This node's name.
+    pub node_name: String,
+    /// Override of the node's underlay address (else its InternalIP).
+    pub private_ip: Option<Ipv4Addr>,
+    /// Override of the address other clusters reach (else its ExternalIP,
+    /// else the private IP).
+    pub public_ip: Option<Ipv4Addr>,
+    /// Override of the health-check address (else the first host address
+    /// of the node's pod CIDR — the pods' gateway address).
+    pub health_check_ip: Option<Ipv4Addr>,
+    /// Override of the cable driver from the Secret.
+    pub cable_driver: Option<CableDriver>,
+    /// UDP port of the WireGuard cable.
+    pub port: u16,
+    /// UDP port of the health checker.
+    pub health_check_port: u16,
+    /// Health-check interval (else the clusterset's shared setting).
+    pub health_check_interval: Option<Duration>,
+    /// A connected cable turns `error` after this long without replies.
+    pub error_after: Duration,
+    /// Lease timing.
+    pub lease: LeaseTiming,
+    /// Directory of the node-local private key.
+    pub state_dir: PathBuf,
+}
+
+/// Everything the engine runs with.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    pub namespace: String,
+    pub node_name: String,
+    pub cluster_id: String,
+    pub cluster_cidrs: Vec<Cidr>,
+    pub service_cidrs: Vec<Cidr>,
+    pub driver: CableDriver,
+    pub psk: ferry_wireguard::PresharedKey,
+    pub private_ip: Ipv4Addr,
+    pub public_ip: Ipv4Addr,
+    pub health_check_ip: Ipv4Addr,
+    pub port: u16,
+    pub health_check_port: u16,
+    pub health_check_interval: Duration,
+    pub error_after: Duration,
+    pub lease: LeaseTiming,
+    pub key_file: PathBuf,
+}
+
+impl GatewayConfig {
+    /// Subnets behind this gateway: pod and service CIDRs.
+    pub fn subnets(&self) -> Vec<Cidr> {
+        self.cluster_cidrs
+            .iter()
+            .chain(&self.service_cidrs)
+            .copied()
+            .collect()
+    }
+}
+
+/// Reads the Secret and the Node and completes `s`.
+pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &s.namespace);
+    let secret = secrets
+        .get(ferry_deploy::BROKER_SECRET)
+        .await
+        .map_err(|e| {
+            Error::kube(
+                format!(
+                    "reading Secret {}/{} (written by ferry join)",
+                    s.namespace,
+                    ferry_deploy::BROKER_SECRET
+                ),
+                e,
+            )
+        })?;
+    let (agent, info) = ferry_agent::install::config_from_secret(&secret)
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let secret_driver = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(ferry_deploy::secret_keys::CABLE_DRIVER))
+        .map(|v| String::from_utf8_lossy(&v.0).trim().to_string());
+    let driver = match (s.cable_driver, secret_driver) {
+        (Some(d), _) => d,
+        (None, Some(d)) if !d.is_empty() => d
+            .parse()
+            .map_err(|e: ferry_api::Error| Error::Config(e.to_string()))?,
+        _ => info.settings.default_cable_driver,
+    };
+    let psk_bytes = info
+        .cable_psk_bytes()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let psk: ferry_wireguard::PresharedKey = base64_std(&psk_bytes)
+        .parse()
+        .map_err(|e: ferry_wireguard::Error| Error::Config(format!("cable PSK: {e}")))?;
+
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node = nodes
+        .get(&s.node_name)
+        .await
+        .map_err(|e| Error::kube(format!("reading Node {}", s.node_name), e))?;
+    let address = |kind: &str| -> Option<Ipv4Addr> {
+        node.status
+            .as_ref()?
+            .addresses
+            .as_ref()?
+            .iter()
+            .filter(|a| a.type_ == kind)
+            .find_map(|a| a.address.parse::<Ipv4Addr>().ok())
+    };
+    let private_ip = s.private_ip.or_else(|| address("InternalIP")).ok_or_else(|| {
+        Error::Config(format!(
+            "Node {} has no IPv4 InternalIP; pass --private-ip",
+            s.node_name
+        ))
+    })?;
+    let public_ip = s
+        .public_ip
+        .or_else(|| address("ExternalIP"))
+        .unwrap_or(private_ip);
+    let health_check_ip = match s.health_check_ip {
+        Some(ip) => ip,
+        None => {
+            let cidr = node
+                .spec
+                .as_ref()
+                .and_then(|sp| sp.pod_cidr.as_deref())
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "Node {} has no spec.podCIDR to take a health-check address from; \
+                         pass --health-check-ip (an address of this node inside the cluster CIDR)",
+                        s.node_name
+                    ))
+                })?;
+            first_host(cidr)?
+        }
+    };
+    if !agent
+        .cluster_cidrs
+        .iter()
+        .any(|c| c.contains(IpAddr::V4(health_check_ip)))
+    {
+        return Err(Error::Config(format!(
+            "health-check address {health_check_ip} is outside the cluster CIDRs {:?}; \
+             remote clusters route only those into their cables",
+            agent.cluster_cidrs.iter().map(ToString::to_string).collect::<Vec<_>>()
+        )));
+    }
+    let interval = match s.health_check_interval {
+        Some(d) => d,
+        None => info.settings.health_check_interval.into(),
+    };
+    Ok(GatewayConfig {
+        key_file: s.state_dir.join("wireguard.key"),
+        namespace: s.namespace,
+        node_name: s.node_name,
+        cluster_id: agent.cluster_id,
+        cluster_cidrs: agent.cluster_cidrs,
+        service_cidrs: agent.service_cidrs,
+        driver,
+        psk,
+        private_ip,
+        public_ip,
+        health_check_ip,
+        port: s.port,
+        health_check_port: s.health_check_port,
+        health_check_interval: interval,
+        error_after: s.error_after,
+        lease: s.lease,
+    })
+}
+
+fn base64_std(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// `100.64.3.0/24` → `100.64.3.1`.
+fn first_host(cidr: &str) -> Result<Ipv4Addr> {
+    let c: Cidr = cidr
+        .parse()
+        .map_err(|e: ferry_api::Error| Error::Config(format!("Node podCIDR: {e}")))?;
+    match c.addr() {
+        IpAddr::V4(a) if c.prefix_len() < 32 => Ok(Ipv4Addr::from(u32::from(a) + 1)),
+        _ => Err(Error::Config(format!(
+            "Node podCIDR {cidr} has no IPv4 host address; pass --health-check-ip"
+        ))),
+    }
+}
+
+/// Loads this node's WireGuard private key, creating it (mode 0600) on the
+/// first start. It never leaves the node: only the public key is published.
+pub fn load_or_create_key(path: &Path) -> Result<ferry_wireguard::PrivateKey> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |reason: String| Error::KeyFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    if path.exists() {
+        return ferry_wireguard::read_private_key_file(path).map_err(|e| err(e.to_string()));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| err(format!("creating its directory: {e}")))?;
+    }
+    let key = ferry_wireguard::PrivateKey::generate();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| err(e.to_string()))?;
+    f.write_all(key.to_base64().as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| err(e.to_string()))?;
+    tracing::info!(path = %path.display(), public_key = %key.public_key(), "created this node's WireGuard key");
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_host_of_a_pod_cidr() {
+        assert_eq!(
+            first_host("100.64.3.0/24").unwrap(),
+            "100.64.3.1".parse::<Ipv4Addr>().unwrap()
+        );
+        assert!(first_host("100.64.3.1/32").is_err());
+        assert!(first_host("fd00::/64").is_err());
+        assert!(first_host("nonsense").is_err());
+    }
+
+    #[test]
+    fn key_file_is_created_private_and_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/wireguard.key");
+        let k1 = load_or_create_key(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let k2 = load_or_create_key(&path).unwrap();
+        assert_eq!(k1.public_key(), k2.public_key());
+        // A key others can read is refused.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_or_create_key(&path).unwrap_err().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+    }
+}

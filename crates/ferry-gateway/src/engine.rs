@@ -1,0 +1,514 @@
+//! The gateway engine: one event loop that joins the Lease election, the
+//! remote Endpoints, the health checker's replies and a tick, and keeps the
+//! cable, the published Endpoint and the Gateway status in line with them.
+//!
+//! Status writes go through a coalescing writer task: state transitions are
+//! sent at once (a dead cable leaves DNS answers within one write), RTT
+//! figures at most once per second.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use ferry_api::{
+    Connection, ConnectionStatus, Endpoint, EndpointSpec, Gateway, GatewayStatus, HaStatus,
+};
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Api, Client};
+use tokio::sync::{mpsc, watch};
+
+use crate::cable::{Cable, CableConfig};
+use crate::config::{GatewayConfig, load_or_create_key};
+use crate::health::{ConnectionHealth, HealthPolicy};
+use crate::prober::{self, Reply};
+use crate::publish::{self, LocalEndpoint};
+use crate::remote::{self, LocalGateway, RemoteGateway, Unusable};
+use crate::{Result, lease};
+
+/// Name of the Lease the gateways of a cluster compete for.
+pub const LEASE_NAME: &str = "ferry-gateway";
+
+/// How often failed steps (cable device, Endpoint, attachments) are retried.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// How often RTT figures are refreshed in the Gateway status.
+const RTT_REFRESH: Duration = Duration::from_secs(1);
+
+/// Runs the gateway on this node until `shutdown` completes; then releases
+/// the lease and takes the cable down so a standby takes over at once.
+pub async fn run(
+    cfg: GatewayConfig,
+    client: Client,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let ns = cfg.namespace.clone();
+    let gateways: Api<Gateway> = Api::namespaced(client.clone(), &ns);
+    let endpoints: Api<Endpoint> = Api::namespaced(client.clone(), &ns);
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    publish::gateway_object(&gateways, &cfg.node_name, &cfg.cluster_id).await?;
+    let private_key = match cfg.driver {
+        ferry_api::CableDriver::Wireguard => Some(load_or_create_key(&cfg.key_file)?),
+        ferry_api::CableDriver::Vxlan => None,
+    };
+    // A previous run killed with -9 may have left a VXLAN cable and routes.
+    tokio::task::block_in_place(crate::cable::cleanup);
+
+    let (active_tx, mut active_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let lease_task = tokio::spawn(lease::run(
+        leases,
+        LEASE_NAME.into(),
+        cfg.node_name.clone(),
+        cfg.lease,
+        active_tx,
+        stop_rx,
+    ));
+    let (ep_tx, mut ep_rx) = watch::channel(BTreeMap::new());
+    let watch_task = tokio::spawn(watch_endpoints(endpoints.clone(), ep_tx));
+    let socket = prober::bind(cfg.health_check_ip, cfg.health_check_port)?;
+    let (targets_tx, targets_rx) = watch::channel(BTreeMap::new());
+    let (reply_tx, mut reply_rx) = mpsc::channel(1024);
+    let prober_task = tokio::spawn(prober::run(
+        socket,
+        cfg.health_check_interval,
+        targets_rx,
+        reply_tx,
+    ));
+    let (status_tx, status_rx) = watch::channel(GatewayStatus::default());
+    let writer_task = tokio::spawn(status_writer(
+        gateways.clone(),
+        cfg.node_name.clone(),
+        status_rx,
+    ));
+
+    let cable_cfg = CableConfig {
+        driver: cfg.driver,
+        health_check_ip: cfg.health_check_ip,
+        private_ip: cfg.private_ip,
+        public_ip: cfg.public_ip,
+        port: cfg.port,
+        underlay_mtu: underlay_mtu(&cfg),
+        private_key,
+        psk: Some(cfg.psk.clone()),
+    };
+    let mut engine = Engine {
+        policy: HealthPolicy {
+            error_after: cfg.error_after,
+            // A new cable gets time for its handshake and the remote's
+            // route agents; after that silence is an error.
+            connect_grace: cfg.error_after.max(Duration::from_secs(2)),
+        },
+        cfg,
+        cable_cfg,
+        endpoints,
+        cable: None,
+        active: false,
+        last_attempt: Instant::now(),
+        endpoint_published: false,
+        remotes: BTreeMap::new(),
+        plans: BTreeMap::new(),
+        health: BTreeMap::new(),
+        attach_errors: BTreeMap::new(),
+        failure: None,
+        targets: targets_tx,
+        status: status_tx,
+    };
+    engine.send_status();
+
+    let mut tick = tokio::time::interval(engine.cfg.health_check_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_rtt_refresh = Instant::now();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            r = active_rx.changed() => {
+                if r.is_err() { break; }
+                let active = *active_rx.borrow_and_update();
+                engine.set_active(active).await;
+            }
+            r = ep_rx.changed() => {
+                if r.is_err() { break; }
+                engine.remotes = ep_rx.borrow_and_update().clone();
+                engine.reconcile();
+                engine.send_status();
+            }
+            Some(reply) = reply_rx.recv() => engine.on_reply(reply),
+            _ = tick.tick() => {
+                engine.on_tick().await;
+                if last_rtt_refresh.elapsed() >= RTT_REFRESH {
+                    last_rtt_refresh = Instant::now();
+                    engine.send_status();
+                }
+            }
+        }
+    }
+    tracing::info!("stopping: releasing the lease and taking the cable down");
+    let _ = stop_tx.send(true);
+    let _ = lease_task.await;
+    engine.active = false;
+    engine.take_down();
+    engine.send_status();
+    // Let the writer flush the final (passive) status.
+    drop(engine);
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer_task).await;
+    watch_task.abort();
+    prober_task.abort();
+    Ok(())
+}
+
+struct Engine {
+    cfg: GatewayConfig,
+    cable_cfg: CableConfig,
+    policy: HealthPolicy,
+    endpoints: Api<Endpoint>,
+    cable: Option<Cable>,
+    /// Whether this node holds the lease.
+    active: bool,
+    /// When a failed step was last retried.
+    last_attempt: Instant,
+    endpoint_published: bool,
+    /// Every Endpoint in the namespace, by name.
+    remotes: BTreeMap<String, EndpointSpec>,
+    /// Remote cluster → its planned cable (or why there is none).
+    plans: BTreeMap<String, Result<RemoteGateway, Unusable>>,
+    health: BTreeMap<String, ConnectionHealth>,
+    /// Remote cluster → why attaching the cable failed.
+    attach_errors: BTreeMap<String, String>,
+    /// Why this gateway cannot serve (cable device failed), if it cannot.
+    failure: Option<String>,
+    targets: watch::Sender<BTreeMap<String, SocketAddr>>,
+    status: watch::Sender<GatewayStatus>,
+}
+
+impl Engine {
+    async fn set_active(&mut self, active: bool) {
+        self.active = active;
+        if active {
+            if self.cable.is_none() {
+                tracing::info!(node = %self.cfg.node_name, driver = %self.cfg.driver, "active: bringing the cable up");
+                self.last_attempt = Instant::now();
+                let cfg = self.cable_cfg.clone();
+                match tokio::task::block_in_place(|| Cable::up(&cfg)) {
+                    Ok(c) => {
+                        self.cable = Some(c);
+                        self.failure = None;
+                    }
+                    Err(e) => {
+                        tracing::error!("cable: {e}");
+                        self.failure = Some(e.to_string());
+                    }
+                }
+            }
+            self.publish_endpoint().await;
+            self.reconcile();
+        } else {
+            tracing::info!(node = %self.cfg.node_name, "passive: taking the cable down");
+            self.take_down();
+        }
+        self.send_status();
+    }
+
+    fn take_down(&mut self) {
+        if let Some(c) = self.cable.take() {
+            tokio::task::block_in_place(|| c.down());
+        }
+        self.endpoint_published = false;
+        self.plans.clear();
+        self.health.clear();
+        self.attach_errors.clear();
+        let _ = self.targets.send(BTreeMap::new());
+    }
+
+    async fn publish_endpoint(&mut self) {
+        let Some(cable) = &self.cable else { return };
+        let e = LocalEndpoint {
+            cluster_id: self.cfg.cluster_id.clone(),
+            hostname: self.cfg.node_name.clone(),
+            driver: self.cfg.driver,
+            private_ip: IpAddr::V4(self.cfg.private_ip),
+            public_ip: IpAddr::V4(self.cfg.public_ip),
+            subnets: self.cfg.subnets(),
+            backend_config: {
+                let mut b = cable.backend_config();
+                b.insert(
+                    ferry_api::ferry::backend_config::HEALTH_CHECK_PORT.into(),
+                    self.cfg.health_check_port.to_string(),
+                );
+                b.insert(
+                    ferry_api::ferry::backend_config::MTU.into(),
+                    cable.mtu().to_string(),
+                );
+                b
+            },
+            health_check_ip: IpAddr::V4(self.cfg.health_check_ip),
+        };
+        match publish::endpoint(&self.endpoints, &e).await {
+            Ok(()) => {
+                tracing::info!(endpoint = %e.cluster_id, "published this cluster's Endpoint");
+                self.endpoint_published = true;
+            }
+            Err(err) => tracing::warn!("{err}; retrying"),
+        }
+    }
+
+    /// Brings the cables in line with the remote Endpoints.
+    fn reconcile(&mut self) {
+        let Some(cable) = self.cable.as_mut() else {
+            return;
+        };
+        let local = LocalGateway {
+            driver: self.cfg.driver,
+            private_ip: self.cfg.private_ip,
+            public_ip: self.cfg.public_ip,
+            attached: tokio::task::block_in_place(attached_networks),
+        };
+        let mut plans = BTreeMap::new();
+        for (name, spec) in &self.remotes {
+            if spec.cluster_id == self.cfg.cluster_id {
+                continue;
+            }
+            plans.insert(spec.cluster_id.clone(), remote::plan(&local, name, spec));
+        }
+        // Vanished or unusable remotes lose their cable.
+        let connected: Vec<String> = cable.connected().map(str::to_string).collect();
+        for cluster in connected {
+            if !matches!(plans.get(&cluster), Some(Ok(_))) {
+                tracing::info!(cluster = %cluster, "disconnecting");
+                if let Err(e) = tokio::task::block_in_place(|| cable.disconnect(&cluster)) {
+                    tracing::warn!(cluster = %cluster, "disconnecting: {e}");
+                }
+            }
+        }
+        let now = Instant::now();
+        self.attach_errors.clear();
+        for (cluster, plan) in &plans {
+            let Ok(r) = plan else { continue };
+            let changed = !matches!(self.plans.get(cluster), Some(Ok(old)) if old == r);
+            match tokio::task::block_in_place(|| cable.connect(r)) {
+                Ok(()) => {
+                    if changed {
+                        tracing::info!(cluster = %cluster, ip = %r.using_ip, nat = r.using_nat, "cable connected");
+                        self.health.insert(cluster.clone(), ConnectionHealth::new(now));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(cluster = %cluster, "connecting: {e}");
+                    self.attach_errors.insert(cluster.clone(), e.to_string());
+                }
+            }
+        }
+        self.health.retain(|c, _| matches!(plans.get(c), Some(Ok(_))));
+        let targets: BTreeMap<String, SocketAddr> = plans
+            .iter()
+            .filter_map(|(c, p)| Some((c.clone(), p.as_ref().ok()?.health_check?)))
+            .collect();
+        let _ = self.targets.send(targets);
+        self.plans = plans;
+    }
+
+    fn on_reply(&mut self, reply: Reply) {
+        if let Some(h) = self.health.get_mut(&reply.cluster_id)
+            && h.on_reply(Instant::now(), reply.rtt)
+        {
+            tracing::info!(cluster = %reply.cluster_id, rtt = ?reply.rtt, "connection up");
+            self.send_status();
+        }
+    }
+
+    async fn on_tick(&mut self) {
+        let now = Instant::now();
+        let mut changed = false;
+        for (cluster, h) in &mut self.health {
+            if h.on_tick(now, &self.policy) {
+                tracing::warn!(cluster = %cluster, "connection error: {}", h.message(now));
+                changed = true;
+            }
+        }
+        if changed {
+            self.send_status();
+        }
+        // Retry whatever failed: the cable device, the Endpoint, attachments.
+        if self.active && self.last_attempt.elapsed() >= RETRY {
+            self.last_attempt = Instant::now();
+            if self.cable.is_none() {
+                self.set_active(true).await;
+            } else if !self.endpoint_published {
+                self.publish_endpoint().await;
+            } else if !self.attach_errors.is_empty() {
+                self.reconcile();
+            }
+        }
+    }
+
+    fn build_status(&self) -> GatewayStatus {
+        if !self.active {
+            return GatewayStatus {
+                ha_status: HaStatus::Passive,
+                ..Default::default()
+            };
+        }
+        let now = Instant::now();
+        let mut connections = Vec::new();
+        for (cluster, plan) in &self.plans {
+            let endpoint = self
+                .remotes
+                .iter()
+                .find(|(_, s)| &s.cluster_id == cluster)
+                .map(|(n, s)| (n.clone(), s.cable_driver));
+            let Some((endpoint, driver)) = endpoint else {
+                continue;
+            };
+            let mut c = Connection {
+                endpoint,
+                cluster_id: cluster.clone(),
+                cable_driver: driver,
+                status: ConnectionStatus::Error,
+                status_message: String::new(),
+                using_ip: None,
+                using_nat: false,
+                latency_rtt: None,
+            };
+            match plan {
+                Err(Unusable(why)) => c.status_message = why.clone(),
+                Ok(r) => {
+                    c.using_ip = Some(IpAddr::V4(r.using_ip));
+                    c.using_nat = r.using_nat;
+                    if let Some(err) = self.attach_errors.get(cluster) {
+                        c.status_message = err.clone();
+                    } else if let Some(h) = self.health.get(cluster) {
+                        c.status = h.status();
+                        c.status_message = h.message(now);
+                        c.latency_rtt = h.rtt();
+                    }
+                    if r.health_check.is_none() && c.status_message.is_empty() {
+                        c.status_message = "its Endpoint has no health-check IP".into();
+                    }
+                }
+            }
+            connections.push(c);
+        }
+        GatewayStatus {
+            ha_status: HaStatus::Active,
+            local_endpoint: self
+                .endpoint_published
+                .then(|| self.cfg.cluster_id.clone()),
+            status_failure: self.failure.clone(),
+            connections,
+        }
+    }
+
+    fn send_status(&self) {
+        let s = self.build_status();
+        self.status.send_if_modified(|cur| {
+            if *cur == s {
+                false
+            } else {
+                *cur = s;
+                true
+            }
+        });
+    }
+}
+
+/// Writes the latest status whenever it changes; failed writes are retried
+/// with the then-latest status.
+async fn status_writer(api: Api<Gateway>, node: String, mut rx: watch::Receiver<GatewayStatus>) {
+    loop {
+        let s = rx.borrow_and_update().clone();
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match publish::gateway_status(&api, &node, &s).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    if rx.has_changed().unwrap_or(false) {
+                        break;
+                    }
+                }
+            }
+        }
+        if rx.changed().await.is_err() {
+            // Engine gone: write the final value if it changed meanwhile.
+            let last = rx.borrow().clone();
+            if last != s {
+                let _ = publish::gateway_status(&api, &node, &last).await;
+            }
+            return;
+        }
+    }
+}
+
+/// Streams every Endpoint in the namespace; on each change the full set.
+async fn watch_endpoints(api: Api<Endpoint>, tx: watch::Sender<BTreeMap<String, EndpointSpec>>) {
+    let (reader, writer) = reflector::store();
+    let stream = reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .boxed();
+    let mut stream = stream;
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => continue,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!("watching Endpoints: {e}");
+                continue;
+            }
+        }
+        let snapshot: BTreeMap<String, EndpointSpec> = reader
+            .state()
+            .iter()
+            .filter_map(|e| Some((e.metadata.name.clone()?, e.spec.clone())))
+            .collect();
+        tx.send_if_modified(|cur| {
+            if *cur == snapshot {
+                false
+            } else {
+                *cur = snapshot;
+                true
+            }
+        });
+    }
+}
+
+/// MTU of the interface holding the node's private IP (1500 if unknown).
+fn underlay_mtu(cfg: &GatewayConfig) -> u32 {
+    ferry_net::interface_of(None, IpAddr::V4(cfg.private_ip))
+        .and_then(|dev| ferry_net::link_mtu(None, &dev))
+        .unwrap_or(1500)
+}
+
+/// Networks of this node's interfaces (`addr/prefix` reduced to the network).
+fn attached_networks() -> Vec<ferry_api::Cidr> {
+    let Ok(out) = ferry_net::ip(None, &["-j", "-4", "addr", "show"]) else {
+        return Vec::new();
+    };
+    let Ok(links) = serde_json::from_str::<serde_json::Value>(&out) else {
+        return Vec::new();
+    };
+    let mut nets = Vec::new();
+    for link in links.as_array().into_iter().flatten() {
+        for a in link["addr_info"].as_array().into_iter().flatten() {
+            let (Some(ip), Some(len)) = (a["local"].as_str(), a["prefixlen"].as_u64()) else {
+                continue;
+            };
+            let (Ok(ip), Ok(len)) = (ip.parse::<std::net::Ipv4Addr>(), u8::try_from(len)) else {
+                continue;
+            };
+            // Host routes (/32, e.g. the health-check address) attach nothing.
+            if len == 0 || len >= 32 {
+                continue;
+            }
+            let net = u32::from(ip) & (u32::MAX << (32 - u32::from(len)));
+            if let Ok(c) = ferry_api::Cidr::new(IpAddr::V4(net.into()), len) {
+                nets.push(c);
+            }
+        }
+    }
+    nets
+}

@@ -1,0 +1,47 @@
+//! The gateway's error type.
+
+/// Everything that can stop the gateway engine or one of its steps.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Configuration is missing or invalid (flags, the ferry-broker Secret, the Node).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A Kubernetes API call failed.
+    #[error("{what}: {source}")]
+    Kube {
+        /// What was being done.
+        what: String,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Node plumbing failed (`ip`, `nft`, sysctl).
+    #[error(transparent)]
+    Net(#[from] ferry_net::Error),
+    /// The cable device or a connection could not be set up.
+    #[error("cable: {0}")]
+    Cable(String),
+    /// The private key file could not be read or written.
+    #[error("key file {path}: {reason}")]
+    KeyFile {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The health-check socket failed.
+    #[error("health check socket: {0}")]
+    HealthSocket(#[source] std::io::Error),
+}
+
+impl Error {
+    pub(crate) fn kube(what: impl Into<String>, source: kube::Error) -> Self {
+        Error::Kube {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

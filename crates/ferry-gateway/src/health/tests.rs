@@ -1,0 +1,79 @@
+use super::*;
+
+#[test]
+fn probe_round_trips_and_rejects_garbage() {
+    let p = Probe {
+        reply: true,
+        seq: 42,
+        sent_nanos: 1_234_567,
+    };
+    assert_eq!(Probe::decode(&p.encode()), Some(p));
+    let mut bad = p.encode();
+    bad[0] = b'X';
+    assert_eq!(Probe::decode(&bad), None);
+    let mut kind = p.encode();
+    kind[4] = 7;
+    assert_eq!(Probe::decode(&kind), None);
+    assert_eq!(Probe::decode(&p.encode()[..20]), None);
+    assert_eq!(Probe::decode(&[]), None);
+}
+
+#[test]
+fn rtt_summary() {
+    let mut s = RttStats::new(3);
+    assert!(s.summary().is_none());
+    for ms in [10, 20, 30, 40] {
+        s.add(Duration::from_millis(ms));
+    }
+    // The window keeps 20, 30, 40.
+    let r = s.summary().unwrap();
+    assert_eq!(Duration::from(r.last), Duration::from_millis(40));
+    assert_eq!(Duration::from(r.min), Duration::from_millis(20));
+    assert_eq!(Duration::from(r.max), Duration::from_millis(40));
+    assert_eq!(Duration::from(r.average), Duration::from_millis(30));
+    // Population stddev of 20, 30, 40 ms = 8.165 ms.
+    assert_eq!(Duration::from(r.std_dev), Duration::from_micros(8165));
+}
+
+#[test]
+fn state_machine() {
+    let policy = HealthPolicy {
+        error_after: Duration::from_millis(800),
+        connect_grace: Duration::from_secs(2),
+    };
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
+    let mut h = ConnectionHealth::new(t0);
+    assert_eq!(h.status(), ConnectionStatus::Connecting);
+    // Within the grace period a silent new cable stays connecting.
+    assert!(!h.on_tick(ms(1500), &policy));
+    assert_eq!(h.status(), ConnectionStatus::Connecting);
+    assert!(h.on_reply(ms(1600), Duration::from_millis(1)));
+    assert_eq!(h.status(), ConnectionStatus::Connected);
+    assert!(!h.on_reply(ms(1700), Duration::from_millis(1)));
+    // 799 ms of silence: still fine; 800 ms: error.
+    assert!(!h.on_tick(ms(2499), &policy));
+    assert!(h.on_tick(ms(2500), &policy));
+    assert_eq!(h.status(), ConnectionStatus::Error);
+    assert_eq!(h.message(ms(2500)), "no health-check reply for 0.8s");
+    assert!(!h.on_tick(ms(5000), &policy));
+    // It recovers by itself.
+    assert!(h.on_reply(ms(5001), Duration::from_millis(2)));
+    assert_eq!(h.status(), ConnectionStatus::Connected);
+    assert_eq!(h.message(ms(5001)), "");
+}
+
+#[test]
+fn a_cable_that_never_answers_turns_error_after_the_grace() {
+    let policy = HealthPolicy {
+        error_after: Duration::from_millis(800),
+        connect_grace: Duration::from_secs(2),
+    };
+    let t0 = Instant::now();
+    let mut h = ConnectionHealth::new(t0);
+    assert!(h.on_tick(t0 + Duration::from_secs(2), &policy));
+    assert_eq!(
+        h.message(t0 + Duration::from_secs(2)),
+        "no health-check reply since the cable was set up 2.0s ago"
+    );
+}

@@ -1,0 +1,34 @@
+//! `ferry-gateway` is the data-plane engine that runs on a cluster's gateway
+//! nodes (`ferry gateway`, a DaemonSet on nodes labelled `ferry.dev/gateway=true`):
+//! it elects one active gateway per cluster through a Lease with sub-second
+//! timing, publishes that gateway's `Endpoint` (addresses, subnets, cable
+//! driver, WireGuard public key, health-check address), holds one cable to
+//! every remote cluster's active gateway, health-checks each cable through
+//! the tunnel every 100 ms and reports HA role, connection state and RTT in
+//! the node's `Gateway` status.
+//!
+//! It is *not* the WireGuard implementation (`ferry-wireguard`), the Linux
+//! plumbing (`ferry-net`), nor the routing on the other nodes
+//! (`ferry-route-agent`). On the gateway node it owns routing table
+//! [`ferry_net::GATEWAY_TABLE`] (remote subnets into the cable) and the cable
+//! devices `ferry-wg` / `ferry-vxc`; everything it creates is removed when it
+//! stops or loses the lease. Private keys stay in a 0600 file on the node.
+//!
+//! Layout: pure logic in [`health`], [`lease`]'s `Observer` and [`remote`];
+//! I/O in `cable` (devices, routes), `prober` (the health-check socket),
+//! `publish` (API writes) and `engine` (the event loop).
+#![forbid(unsafe_code)]
+
+pub mod cable;
+pub mod config;
+mod engine;
+mod error;
+pub mod health;
+pub mod lease;
+mod prober;
+mod publish;
+pub mod remote;
+
+pub use config::{GatewayConfig, Settings, load_or_create_key, resolve};
+pub use engine::{LEASE_NAME, run};
+pub use error::{Error, Result};
