@@ -71,7 +71,10 @@ impl Cable {
         let (driver, mtu) = match cfg.driver {
             CableDriver::Wireguard => {
                 let mtu = cfg.underlay_mtu.saturating_sub(WIREGUARD_OVERHEAD);
-                (Driver::Wireguard(wireguard::WireguardCable::up(cfg, mtu)?), mtu)
+                (
+                    Driver::Wireguard(wireguard::WireguardCable::up(cfg, mtu)?),
+                    mtu,
+                )
             }
             CableDriver::Vxlan => {
                 let mtu = cfg.underlay_mtu.saturating_sub(ferry_net::VXLAN_OVERHEAD);

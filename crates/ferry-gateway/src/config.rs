@@ -128,12 +128,15 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
             .filter(|a| a.type_ == kind)
             .find_map(|a| a.address.parse::<Ipv4Addr>().ok())
     };
-    let private_ip = s.private_ip.or_else(|| address("InternalIP")).ok_or_else(|| {
-        Error::Config(format!(
-            "Node {} has no IPv4 InternalIP; pass --private-ip",
-            s.node_name
-        ))
-    })?;
+    let private_ip = s
+        .private_ip
+        .or_else(|| address("InternalIP"))
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "Node {} has no IPv4 InternalIP; pass --private-ip",
+                s.node_name
+            ))
+        })?;
     let public_ip = s
         .public_ip
         .or_else(|| address("ExternalIP"))
@@ -163,7 +166,11 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
         return Err(Error::Config(format!(
             "health-check address {health_check_ip} is outside the cluster CIDRs {:?}; \
              remote clusters route only those into their cables",
-            agent.cluster_cidrs.iter().map(ToString::to_string).collect::<Vec<_>>()
+            agent
+                .cluster_cidrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
         )));
     }
     let interval = match s.health_check_interval {

@@ -292,7 +292,8 @@ impl Engine {
                 Ok(()) => {
                     if changed {
                         tracing::info!(cluster = %cluster, ip = %r.using_ip, nat = r.using_nat, "cable connected");
-                        self.health.insert(cluster.clone(), ConnectionHealth::new(now));
+                        self.health
+                            .insert(cluster.clone(), ConnectionHealth::new(now));
                     }
                 }
                 Err(e) => {
@@ -301,7 +302,8 @@ impl Engine {
                 }
             }
         }
-        self.health.retain(|c, _| matches!(plans.get(c), Some(Ok(_))));
+        self.health
+            .retain(|c, _| matches!(plans.get(c), Some(Ok(_))));
         let targets: BTreeMap<String, SocketAddr> = plans
             .iter()
             .filter_map(|(c, p)| Some((c.clone(), p.as_ref().ok()?.health_check?)))
@@ -393,9 +395,7 @@ impl Engine {
         }
         GatewayStatus {
             ha_status: HaStatus::Active,
-            local_endpoint: self
-                .endpoint_published
-                .then(|| self.cfg.cluster_id.clone()),
+            local_endpoint: self.endpoint_published.then(|| self.cfg.cluster_id.clone()),
             status_failure: self.failure.clone(),
             connections,
         }

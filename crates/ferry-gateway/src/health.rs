@@ -93,7 +93,13 @@ impl RttStats {
         let min = self.window.iter().min().copied().unwrap_or(last);
         let max = self.window.iter().max().copied().unwrap_or(last);
         let round = |s: f64| Duration::from_micros((s * 1e6).round() as u64);
-        Some(LatencyRtt::new(last, min, round(mean), max, round(var.sqrt())))
+        Some(LatencyRtt::new(
+            last,
+            min,
+            round(mean),
+            max,
+            round(var.sqrt()),
+        ))
     }
 }
 
@@ -170,10 +176,7 @@ impl ConnectionHealth {
             ConnectionStatus::Error => {
                 let silent = now.duration_since(self.last_reply.unwrap_or(self.created));
                 match self.last_reply {
-                    Some(_) => format!(
-                        "no health-check reply for {:.1}s",
-                        silent.as_secs_f64()
-                    ),
+                    Some(_) => format!("no health-check reply for {:.1}s", silent.as_secs_f64()),
                     None => format!(
                         "no health-check reply since the cable was set up {:.1}s ago",
                         silent.as_secs_f64()

@@ -131,8 +131,7 @@ pub async fn run(
             }
         };
         // Unable to renew for a whole duration: someone else may hold it now.
-        if *active.borrow()
-            && last_renewed.is_none_or(|t| now.duration_since(t) >= timing.duration)
+        if *active.borrow() && last_renewed.is_none_or(|t| now.duration_since(t) >= timing.duration)
         {
             tracing::warn!(lease = %name, "could not renew the lease in time; stepping down");
             set(&active, false);
@@ -239,15 +238,30 @@ mod tests {
         assert_eq!(o.decide("a", None, None, t0, d), Decision::Acquire);
         assert_eq!(o.decide("a", Some(""), None, t0, d), Decision::Acquire);
         // b holds it: we wait a full duration after first seeing each renewal.
-        assert_eq!(o.decide("a", Some("b"), Some("t1"), ms(0), d), Decision::Wait);
-        assert_eq!(o.decide("a", Some("b"), Some("t1"), ms(499), d), Decision::Wait);
-        assert_eq!(o.decide("a", Some("b"), Some("t2"), ms(450), d), Decision::Wait);
-        assert_eq!(o.decide("a", Some("b"), Some("t2"), ms(900), d), Decision::Wait);
+        assert_eq!(
+            o.decide("a", Some("b"), Some("t1"), ms(0), d),
+            Decision::Wait
+        );
+        assert_eq!(
+            o.decide("a", Some("b"), Some("t1"), ms(499), d),
+            Decision::Wait
+        );
+        assert_eq!(
+            o.decide("a", Some("b"), Some("t2"), ms(450), d),
+            Decision::Wait
+        );
+        assert_eq!(
+            o.decide("a", Some("b"), Some("t2"), ms(900), d),
+            Decision::Wait
+        );
         assert_eq!(
             o.decide("a", Some("b"), Some("t2"), ms(950), d),
             Decision::Acquire
         );
         // A new holder restarts the clock.
-        assert_eq!(o.decide("a", Some("c"), Some("t2"), ms(960), d), Decision::Wait);
+        assert_eq!(
+            o.decide("a", Some("c"), Some("t2"), ms(960), d),
+            Decision::Wait
+        );
     }
 }

@@ -27,8 +27,8 @@ pub struct Reply {
 /// Binds the health-check socket. `IP_FREEBIND` lets it bind before the
 /// address is on the cable device (a standby has no cable yet).
 pub fn bind(ip: Ipv4Addr, port: u16) -> Result<UdpSocket> {
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
-        .map_err(Error::HealthSocket)?;
+    let s =
+        Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(Error::HealthSocket)?;
     s.set_freebind_v4(true).map_err(Error::HealthSocket)?;
     s.set_reuse_address(true).map_err(Error::HealthSocket)?;
     s.bind(&SocketAddr::V4(SocketAddrV4::new(ip, port)).into())

@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ferry_api::labels::{APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTER};
-use ferry_api::{
-    CableDriver, Cidr, Endpoint, EndpointSpec, Gateway, GatewaySpec, GatewayStatus,
-};
+use ferry_api::{CableDriver, Cidr, Endpoint, EndpointSpec, Gateway, GatewaySpec, GatewayStatus};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
@@ -72,10 +70,14 @@ pub async fn gateway_object(api: &Api<Gateway>, node: &str, cluster_id: &str) ->
         },
         "spec": GatewaySpec { cluster_id: cluster_id.into(), hostname: node.into() },
     });
-    api.patch(node, &PatchParams::apply(MANAGER).force(), &Patch::Apply(body))
-        .await
-        .map(|_| ())
-        .map_err(|e| Error::kube(format!("creating Gateway {node}"), e))
+    api.patch(
+        node,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| Error::kube(format!("creating Gateway {node}"), e))
 }
 
 /// Replaces the Gateway's status (a merge patch of the whole status: lists

@@ -86,7 +86,10 @@ pub fn plan(
         }
         None => None,
     };
-    let shares_network = local.attached.iter().any(|c| c.contains(IpAddr::V4(private)))
+    let shares_network = local
+        .attached
+        .iter()
+        .any(|c| c.contains(IpAddr::V4(private)))
         || public.is_some_and(|p| p == local.public_ip);
     let (using_ip, using_nat) = match public {
         Some(p) if !shares_network => (p, p != private),

@@ -114,8 +114,9 @@ fn unusable_remotes_say_why() {
     )
     .unwrap_err();
     assert!(
-        err.0
-            .starts_with("cable driver mismatch: cluster cluster1 uses vxlan, this cluster uses wireguard"),
+        err.0.starts_with(
+            "cable driver mismatch: cluster cluster1 uses vxlan, this cluster uses wireguard"
+        ),
         "{}",
         err.0
     );

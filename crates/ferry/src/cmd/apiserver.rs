@@ -154,4 +154,3 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn server_wait(server: ferry_apiserver::RunningServer) {
     server.wait().await
 }
-
