@@ -156,6 +156,9 @@ pub fn create_cluster_network(plan: &Plan) -> Result<()> {
         // Locally generated traffic to ClusterIPs needs a route to be
         // DNATed at all; without endpoints it stays on the cluster bridge.
         lines.push(format!("route add {} dev eth0", plan.service_cidr));
+        for api in plan.other_host_ips() {
+            lines.push(format!("route add {api}/32 via {}", plan.host_ip()));
+        }
         for j in 0..plan.nodes {
             if j != k {
                 lines.push(format!(

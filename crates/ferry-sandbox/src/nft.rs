@@ -1,6 +1,6 @@
 //! The service proxy's nftables rules: DNAT from ClusterIP:port to ready
 //! endpoints (random choice), in a table of the proxy's own per node, plus
-//! masquerading of pod traffic to the host's bridge address (API server, DNS)
+//! masquerading of pod traffic to the host's bridge addresses (API servers, DNS)
 //! and out of the node's WAN interface, and of hairpin service traffic.
 //! Rendering is a pure function so it can be snapshot-tested.
 
@@ -45,8 +45,12 @@ pub fn render(plan: &Plan, services: &[ServicePort]) -> String {
     );
     let _ = writeln!(
         s,
-        "\tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tip saddr {POD_SPACE} ip daddr {} masquerade\n\t\tip saddr {POD_SPACE} oifname \"wan0\" masquerade\n\t\tmeta mark & {HAIRPIN_MARK:#x} == {HAIRPIN_MARK:#x} masquerade\n\t}}",
-        plan.host_ip()
+        "\tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tip saddr {POD_SPACE} ip daddr {{ {} }} masquerade\n\t\tip saddr {POD_SPACE} oifname \"wan0\" masquerade\n\t\tmeta mark & {HAIRPIN_MARK:#x} == {HAIRPIN_MARK:#x} masquerade\n\t}}",
+        std::iter::once(plan.host_ip())
+            .chain(plan.other_host_ips())
+            .map(|ip| ip.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let mut sorted: Vec<&ServicePort> = services.iter().collect();
     sorted.sort();

@@ -233,6 +233,16 @@ impl Plan {
     pub fn host_ip(&self) -> Ipv4Addr {
         Ipv4Addr::new(198, 18, 100 + self.index as u8, 1)
     }
+    /// The host addresses (API server, DNS) of every cluster index but this
+    /// one. Nodes route them through their own bridge to the host, which owns
+    /// them all and answers locally (no forwarding between bridges): this is
+    /// how one cluster reaches another's API, e.g. a broker on cluster0.
+    pub fn other_host_ips(&self) -> Vec<Ipv4Addr> {
+        (0..MAX_CLUSTERS)
+            .filter(|&k| k != self.index)
+            .map(|k| Ipv4Addr::new(198, 18, 100 + k as u8, 1))
+            .collect()
+    }
     /// The cluster bridge's subnet.
     pub fn bridge_cidr(&self) -> Cidr {
         Cidr {
