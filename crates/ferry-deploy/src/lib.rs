@@ -43,6 +43,9 @@ pub mod secret_keys {
     pub const CABLE_DRIVER: &str = "cable-driver";
 }
 
+/// Node directory of the gateway's private key (`ferry gateway --state-dir`).
+pub const GATEWAY_STATE_DIR: &str = "/var/lib/ferry";
+
 /// Prefix of the broker ServiceAccount of each cluster: `cluster-<id>`.
 pub const CLUSTER_SA_PREFIX: &str = "cluster-";
 
@@ -315,14 +318,19 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
             ],
         },
     }));
+    // The gateway's WireGuard private key lives on the node (0600), never
+    // in the API: a hostPath keeps it across restarts.
+    let mut gateway_container = container("gateway", &p.image, &["gateway"], true);
+    gateway_container["volumeMounts"] = json!([{"name": "state", "mountPath": GATEWAY_STATE_DIR}]);
+    let mut gateway_pod = pod_spec("ferry-gateway", vec![gateway_container], true);
+    gateway_pod["volumes"] = json!([{
+        "name": "state",
+        "hostPath": {"path": GATEWAY_STATE_DIR, "type": "DirectoryOrCreate"},
+    }]);
     out.push(daemonset(
         "ferry-gateway",
         ns,
-        pod_spec(
-            "ferry-gateway",
-            vec![container("gateway", &p.image, &["gateway"], true)],
-            true,
-        ),
+        gateway_pod,
         Some(json!({labels::GATEWAY: labels::GATEWAY_ENABLED})),
     ));
     out.push(daemonset(
