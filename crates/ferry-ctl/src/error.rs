@@ -1,0 +1,236 @@
+//! The crate's single error type. Every variant a user can cause carries
+//! what [`Error::hint`] needs to say how to fix it.
+
+use std::path::PathBuf;
+
+/// Why a Kubernetes API could not be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Nothing listens at the address.
+    Refused,
+    /// The TLS handshake failed (usually: the certificate is not signed by
+    /// the CA we were given).
+    Tls,
+    /// No answer in time.
+    Timeout,
+    /// The host name does not resolve.
+    Dns,
+    /// Anything else on the way (reset, unreachable network, …).
+    Other,
+}
+
+/// Everything that can go wrong in `ferry-ctl`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No kubeconfig was given and none was found where one is looked for.
+    #[error("no kubeconfig found (tried {})", tried.join("; "))]
+    NoKubeconfig {
+        /// Each place looked at, and why it did not do.
+        tried: Vec<String>,
+    },
+
+    /// `--kubeconfig` names a file that does not exist.
+    #[error("kubeconfig {} does not exist", path.display())]
+    KubeconfigMissing {
+        /// The path given.
+        path: PathBuf,
+    },
+
+    /// A kubeconfig exists but cannot be used.
+    #[error("cannot use kubeconfig {what}: {reason}")]
+    KubeconfigInvalid {
+        /// Which kubeconfig (path, or `$KUBECONFIG`).
+        what: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// `--context` names a context the kubeconfig does not have.
+    #[error("kubeconfig {kubeconfig} has no context {context:?} (it has: {})", available.join(", "))]
+    UnknownContext {
+        /// The context asked for.
+        context: String,
+        /// Which kubeconfig.
+        kubeconfig: String,
+        /// The contexts it has.
+        available: Vec<String>,
+    },
+
+    /// An API server could not be reached at all.
+    #[error("cannot reach {what} at {url}: {cause}")]
+    Unreachable {
+        /// Whose API (`the cluster east`, `the broker`).
+        what: String,
+        /// Its URL.
+        url: String,
+        /// The innermost cause, as the OS or TLS library said it.
+        cause: String,
+        /// The class of the cause.
+        kind: Transport,
+    },
+
+    /// The API server rejected the credentials (HTTP 401).
+    #[error("{what} at {url} rejected the credentials (401 Unauthorized)")]
+    Unauthorized {
+        /// Whose API.
+        what: String,
+        /// Its URL.
+        url: String,
+    },
+
+    /// The credentials are valid but not allowed to do this (HTTP 403).
+    #[error("{what} at {url} forbids {action}: {message}")]
+    Forbidden {
+        /// Whose API.
+        what: String,
+        /// Its URL.
+        url: String,
+        /// What was attempted.
+        action: String,
+        /// The server's message.
+        message: String,
+    },
+
+    /// Any other API error status.
+    #[error("{action}: {message} ({code})")]
+    Status {
+        /// What was attempted.
+        action: String,
+        /// The HTTP status code.
+        code: u16,
+        /// The server's message.
+        message: String,
+    },
+
+    /// A client-side failure talking to an API (decoding, building a request).
+    #[error("{action}: {source}")]
+    Kube {
+        /// What was attempted.
+        action: String,
+        /// The client's error.
+        #[source]
+        source: Box<kube::Error>,
+    },
+
+    /// The cluster has not joined a clusterset (or ferry was removed).
+    #[error("ferry is not installed in {what}: {detail}")]
+    NotJoined {
+        /// Which cluster.
+        what: String,
+        /// What is missing.
+        detail: String,
+    },
+
+    /// `ferry export` of a Service that does not exist.
+    #[error("service {namespace}/{name} does not exist")]
+    ServiceNotFound {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+
+    /// `ferry export` of a Service that MCS cannot export.
+    #[error("service {namespace}/{name} is of type {type_}, which cannot be exported")]
+    NotExportable {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// Its type.
+        type_: String,
+    },
+
+    /// `ferry unexport` of a Service that is not exported.
+    #[error(
+        "service {namespace}/{name} is not exported (there is no ServiceExport {namespace}/{name})"
+    )]
+    NotExported {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+
+    /// `ferry agent` found the export invalid (`Valid=False`).
+    #[error("the export of {namespace}/{name} is not valid: {message}")]
+    ExportNotValid {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The agent's message.
+        message: String,
+    },
+
+    /// The `ferry-broker` Secret (what `join` stored) cannot be read.
+    #[error("the broker Secret {namespace}/{name} is malformed: {reason}")]
+    BrokerSecret {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// `uninstall` could not remove this cluster's objects from the broker
+    /// (nothing after the workloads was removed, so a re-run can retry).
+    #[error("cannot remove this cluster's objects from the broker at {url}: {source}")]
+    BrokerCleanup {
+        /// The broker URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// The command line is inconsistent in a way clap cannot see.
+    #[error("{0}")]
+    Usage(String),
+
+    /// `show` could not read some of the clusters it was asked about (each
+    /// already reported in its own section).
+    #[error("{failed} of {total} clusters could not be shown")]
+    Partial {
+        /// How many failed.
+        failed: usize,
+        /// How many were asked for.
+        total: usize,
+    },
+
+    /// `uninstall` removed what it could but not everything.
+    #[error("uninstall is incomplete: {}", problems.join("; "))]
+    Incomplete {
+        /// What was left behind, and why.
+        problems: Vec<String>,
+    },
+
+    /// A `ferry-agent` call (join, broker client, …) failed.
+    #[error(transparent)]
+    Agent(#[from] ferry_agent::Error),
+
+    /// Invalid input by ferry-api's rules (cluster id, CIDR, broker info).
+    #[error(transparent)]
+    Api(#[from] ferry_api::Error),
+
+    /// Rendering JSON or YAML output failed (a bug, not bad input).
+    #[error("cannot render output: {0}")]
+    Render(String),
+}
+
+impl Error {
+    /// What the user can do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        crate::explain::hint_for_ctl(self)
+    }
+
+    /// Whether the command line itself was wrong (exit code 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Usage(_))
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,130 @@
+//! `ferry show`: what a cluster knows about the clusterset — connections
+//! (with RTT min/avg/max), endpoints, gateways, networks, imported services
+//! with per-cluster health, the broker, component versions — over one or
+//! several clusters at once. [`gather`] reads, [`build`] turns objects into
+//! rows, [`render`] prints; the last two are pure.
+
+pub mod build;
+pub mod gather;
+pub mod model;
+pub mod render;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use build::Snapshot;
+pub use model::{ClusterReport, ClusterView, Report};
+pub use render::{Format, render};
+
+use crate::Error;
+use crate::explain::explain_error;
+use crate::target::{Target, TargetSpec};
+
+/// One section of `show`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Section {
+    /// Cables from this cluster's gateways, with RTT.
+    Connections,
+    /// Gateway endpoints of every cluster.
+    Endpoints,
+    /// This cluster's gateway nodes.
+    Gateways,
+    /// Every cluster's CIDRs.
+    Networks,
+    /// Imported services with per-cluster health, and local exports.
+    Services,
+    /// The broker.
+    Brokers,
+    /// Component images.
+    Versions,
+}
+
+impl Section {
+    /// Every section, in the order `show all` prints them.
+    pub const ALL: [Section; 7] = [
+        Section::Connections,
+        Section::Endpoints,
+        Section::Gateways,
+        Section::Networks,
+        Section::Services,
+        Section::Brokers,
+        Section::Versions,
+    ];
+
+    /// The name on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Section::Connections => "connections",
+            Section::Endpoints => "endpoints",
+            Section::Gateways => "gateways",
+            Section::Networks => "networks",
+            Section::Services => "services",
+            Section::Brokers => "brokers",
+            Section::Versions => "versions",
+        }
+    }
+}
+
+impl fmt::Display for Section {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Section {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Section::ALL
+            .into_iter()
+            .find(|x| x.name() == s)
+            .ok_or_else(|| Error::Usage(format!("unknown section {s:?}")))
+    }
+}
+
+/// Shows one cluster; a failure becomes the report's one-line `error`.
+pub async fn show_cluster(spec: &TargetSpec, sections: &[Section]) -> ClusterReport {
+    let mut report = ClusterReport {
+        source: spec.describe(),
+        ..Default::default()
+    };
+    let target = match Target::connect(spec).await {
+        Ok(t) => t,
+        Err(e) => {
+            report.error = Some(explain_error(&e).message);
+            return report;
+        }
+    };
+    report.server = target.url.clone();
+    match gather::snapshot(&target, sections).await {
+        Ok(snap) => {
+            report.cluster_id = Some(snap.cluster_id.clone());
+            report.view = build::build(&snap, sections);
+        }
+        Err(e) => {
+            report.error = Some(explain_error(&e).message);
+        }
+    }
+    report
+}
+
+/// Shows every cluster of `specs`, concurrently, in order.
+pub async fn show(specs: &[TargetSpec], sections: &[Section]) -> Report {
+    let clusters = futures::future::join_all(specs.iter().map(|s| show_cluster(s, sections))).await;
+    Report { clusters }
+}
+
+impl Report {
+    /// [`Error::Partial`] when some cluster could not be shown.
+    pub fn check(&self) -> crate::Result<()> {
+        let failed = self.clusters.iter().filter(|c| c.error.is_some()).count();
+        if failed == 0 {
+            Ok(())
+        } else {
+            Err(Error::Partial {
+                failed,
+                total: self.clusters.len(),
+            })
+        }
+    }
+}

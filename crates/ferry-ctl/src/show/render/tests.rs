@@ -1,0 +1,294 @@
+use serde_json::{Value, json};
+
+use super::*;
+use crate::show::Section;
+use crate::show::build::{Snapshot, build};
+
+fn de<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).unwrap()
+}
+
+fn rtt(min: &str, avg: &str, max: &str) -> Value {
+    json!({"last": avg, "min": min, "average": avg, "max": max, "stdDev": "100us"})
+}
+
+/// cluster0 with two remote clusters: cluster1 connected (NAT), cluster2 in
+/// error; one active and one passive gateway, plus a labelled node that has
+/// not reported; an nginx service exported by cluster0 and cluster1 (healthy
+/// both) and a db service exported only by cluster2 (unreachable).
+fn snapshot() -> Snapshot {
+    let cluster = |id: &str, pods: &str, svcs: &str| {
+        de(
+            json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Cluster",
+            "metadata": {"name": id, "namespace": "ferry-system"},
+            "spec": {"clusterId": id, "clusterCidrs": [pods], "serviceCidrs": [svcs]}}),
+        )
+    };
+    let endpoint = |id: &str, host: &str, ip: &str, public: Option<&str>, subnets: &[&str]| {
+        let mut spec = json!({"clusterId": id, "hostname": host, "cableDriver": "wireguard",
+            "privateIp": ip, "subnets": subnets});
+        if let Some(p) = public {
+            spec["publicIp"] = json!(p);
+        }
+        de(
+            json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Endpoint",
+            "metadata": {"name": format!("{id}-{host}"), "namespace": "ferry-system"}, "spec": spec}),
+        )
+    };
+    let slice = |ns: &str, svc: &str, cluster: &str, ready: &[bool]| {
+        let eps: Vec<Value> = ready
+            .iter()
+            .enumerate()
+            .map(|(i, r)| json!({"addresses": [format!("100.64.9.{i}")], "conditions": {"ready": r}}))
+            .collect();
+        de(
+            json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": format!("{svc}-{cluster}"), "namespace": ns, "labels": {
+                "multicluster.kubernetes.io/service-name": svc,
+                "multicluster.kubernetes.io/source-cluster": cluster,
+                "endpointslice.kubernetes.io/managed-by": "agent.ferry.dev"}},
+            "addressType": "IPv4", "endpoints": eps}),
+        )
+    };
+    Snapshot {
+        cluster_id: "cluster0".into(),
+        broker: Some(crate::show::model::BrokerRow {
+            url: "https://198.18.0.1:6443".into(),
+            namespace: "ferry-broker".into(),
+            clusterset_domain: "clusterset.local".into(),
+            cluster_id: "cluster0".into(),
+            cable_driver: Some("wireguard".into()),
+            globalnet: false,
+            health_check_interval: "100ms".into(),
+        }),
+        clusters: vec![
+            cluster("cluster1", "100.66.0.0/16", "100.67.0.0/16"),
+            cluster("cluster0", "100.64.0.0/16", "100.65.0.0/16"),
+            cluster("cluster2", "100.68.0.0/16", "100.69.0.0/16"),
+        ],
+        endpoints: vec![
+            endpoint(
+                "cluster1",
+                "cluster1-node1",
+                "198.18.1.2",
+                Some("198.19.0.7"),
+                &["100.66.0.0/16", "100.67.0.0/16"],
+            ),
+            endpoint(
+                "cluster0",
+                "cluster0-node1",
+                "198.18.0.2",
+                None,
+                &["100.64.0.0/16", "100.65.0.0/16"],
+            ),
+            endpoint(
+                "cluster2",
+                "cluster2-node1",
+                "198.18.2.2",
+                None,
+                &["100.68.0.0/16", "100.69.0.0/16"],
+            ),
+        ],
+        gateways: vec![
+            de(
+                json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Gateway",
+                "metadata": {"name": "cluster0-node1", "namespace": "ferry-system"},
+                "spec": {"clusterId": "cluster0", "hostname": "cluster0-node1"},
+                "status": {"haStatus": "active", "localEndpoint": "cluster0-cluster0-node1", "connections": [
+                    {"endpoint": "cluster1-cluster1-node1", "clusterId": "cluster1", "cableDriver": "wireguard",
+                     "status": "connected", "usingIp": "198.19.0.7", "usingNat": true,
+                     "latencyRtt": rtt("210us", "350us", "1.02ms")},
+                    {"endpoint": "cluster2-cluster2-node1", "clusterId": "cluster2", "cableDriver": "wireguard",
+                     "status": "error", "statusMessage": "no health-check reply for 1.2s",
+                     "latencyRtt": rtt("15ms", "42.5ms", "230ms")},
+                ]}}),
+            ),
+            de(
+                json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Gateway",
+                "metadata": {"name": "cluster0-node2", "namespace": "ferry-system"},
+                "spec": {"clusterId": "cluster0", "hostname": "cluster0-node2"},
+                "status": {"haStatus": "passive"}}),
+            ),
+        ],
+        gateway_nodes: vec![
+            "cluster0-node1".into(),
+            "cluster0-node2".into(),
+            "cluster0-node3".into(),
+        ],
+        deployments: vec![de(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "ferry-agent", "namespace": "ferry-system"},
+            "spec": {"replicas": 1, "selector": {}, "template": {"spec": {"containers": [{"name": "agent", "image": "ferry:0.1.0"}]}}},
+            "status": {"readyReplicas": 1}}))],
+        daemonsets: vec![de(json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "ferry-gateway", "namespace": "ferry-system"},
+            "spec": {"selector": {}, "template": {"spec": {"containers": [{"name": "gateway", "image": "registry.local:5000/ferry@sha256:0123abcd"}]}}},
+            "status": {"numberReady": 1, "desiredNumberScheduled": 2, "currentNumberScheduled": 2, "numberMisscheduled": 0}}))],
+        imports: vec![
+            de(
+                json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+                "metadata": {"name": "nginx", "namespace": "nginx-test"},
+                "spec": {"type": "ClusterSetIP", "ips": ["100.65.0.10"], "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]},
+                "status": {"clusters": [{"cluster": "cluster1"}, {"cluster": "cluster0"}]}}),
+            ),
+            de(
+                json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+                "metadata": {"name": "db", "namespace": "data"},
+                "spec": {"type": "Headless", "ports": [{"port": 5432, "protocol": "TCP"}]},
+                "status": {"clusters": [{"cluster": "cluster2"}]}}),
+            ),
+        ],
+        exports: vec![
+            de(
+                json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceExport",
+                "metadata": {"name": "nginx", "namespace": "nginx-test"},
+                "status": {"conditions": [
+                    {"type": "Valid", "status": "True", "reason": "Valid", "message": "", "lastTransitionTime": "2025-01-01T00:00:00Z"},
+                    {"type": "Ready", "status": "True", "reason": "Exported", "message": "", "lastTransitionTime": "2025-01-01T00:00:00Z"},
+                    {"type": "Conflict", "status": "False", "reason": "NoConflicts", "message": "", "lastTransitionTime": "2025-01-01T00:00:00Z"}]}}),
+            ),
+            de(
+                json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceExport",
+                "metadata": {"name": "gone", "namespace": "nginx-test"},
+                "status": {"conditions": [
+                    {"type": "Valid", "status": "False", "reason": "NoService", "message": "Service nginx-test/gone does not exist", "lastTransitionTime": "2025-01-01T00:00:00Z"}]}}),
+            ),
+        ],
+        slices: vec![
+            slice("nginx-test", "nginx", "cluster0", &[true]),
+            slice("nginx-test", "nginx", "cluster1", &[true, false]),
+            slice("data", "db", "cluster2", &[true, true]),
+        ],
+    }
+}
+
+fn report(sections: &[Section]) -> Report {
+    let snap = snapshot();
+    Report {
+        clusters: vec![
+            ClusterReport {
+                source: "context cluster0".into(),
+                server: "https://198.18.0.1:6443".into(),
+                cluster_id: Some("cluster0".into()),
+                error: None,
+                view: build(&snap, sections),
+            },
+            ClusterReport {
+                source: "context cluster9".into(),
+                server: "https://198.18.9.1:6443".into(),
+                cluster_id: None,
+                error: Some(
+                    "cannot reach the cluster API (context cluster9) at https://198.18.9.1:6443: connection refused"
+                        .into(),
+                ),
+                view: Default::default(),
+            },
+        ],
+    }
+}
+
+#[test]
+fn show_all_table() {
+    insta::assert_snapshot!(table(&report(&Section::ALL)));
+}
+
+#[test]
+fn show_connections_json() {
+    insta::assert_snapshot!(render(&report(&[Section::Connections]), Format::Json).unwrap());
+}
+
+#[test]
+fn show_services_yaml() {
+    insta::assert_snapshot!(render(&report(&[Section::Services]), Format::Yaml).unwrap());
+}
+
+#[test]
+fn empty_sections_say_what_to_do() {
+    let snap = Snapshot {
+        cluster_id: "lonely".into(),
+        ..Default::default()
+    };
+    let r = Report {
+        clusters: vec![ClusterReport {
+            source: "default kubeconfig".into(),
+            server: "https://127.0.0.1:6443".into(),
+            cluster_id: Some("lonely".into()),
+            error: None,
+            view: build(
+                &snap,
+                &[
+                    Section::Connections,
+                    Section::Endpoints,
+                    Section::Gateways,
+                    Section::Networks,
+                    Section::Services,
+                    Section::Versions,
+                ],
+            ),
+        }],
+    };
+    insta::assert_snapshot!(table(&r));
+}
+
+#[test]
+fn service_health_rules() {
+    let view = build(&snapshot(), &[Section::Services]);
+    let services = view.services.unwrap();
+    let nginx = services.imports.iter().find(|s| s.name == "nginx").unwrap();
+    // Local: healthy with a ready endpoint, no connection needed.
+    let local = &nginx.clusters[0];
+    assert!(
+        local.local && local.healthy && local.connection.is_none(),
+        "{local:?}"
+    );
+    // Remote over a connected cable with one of two endpoints ready.
+    let remote = &nginx.clusters[1];
+    assert!(!remote.local && remote.healthy, "{remote:?}");
+    assert_eq!((remote.ready_endpoints, remote.endpoints), (1, 2));
+    // Remote with ready endpoints behind a cable in error: unhealthy.
+    let db = services.imports.iter().find(|s| s.name == "db").unwrap();
+    assert!(!db.clusters[0].healthy);
+    assert!(
+        db.clusters[0].reason.contains("connection error"),
+        "{:?}",
+        db.clusters[0]
+    );
+}
+
+#[test]
+fn broker_rows_never_carry_credentials() {
+    let secret_token = "very-secret-token-123";
+    let info = ferry_api::BrokerInfo::new(
+        "https://198.18.0.1:6443",
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        secret_token,
+        &[7u8; 32],
+    );
+    let encoded = info.encode().unwrap();
+    let b = |s: &str| k8s_openapi::ByteString(s.as_bytes().to_vec());
+    let secret = k8s_openapi::api::core::v1::Secret {
+        data: Some(
+            [
+                ("broker-info".to_string(), b(&encoded)),
+                ("cluster-id".to_string(), b("cluster0")),
+                ("cable-driver".to_string(), b("vxlan")),
+            ]
+            .into(),
+        ),
+        ..Default::default()
+    };
+    let row = crate::show::gather::broker_row(&secret).unwrap();
+    assert_eq!(row.cable_driver.as_deref(), Some("vxlan"));
+    let json = serde_json::to_string(&row).unwrap();
+    assert!(!json.contains(secret_token), "{json}");
+    assert!(!json.contains("CERTIFICATE"), "{json}");
+    assert!(!json.contains(&info.cable_psk), "{json}");
+}
+
+#[test]
+fn durations() {
+    use std::time::Duration;
+    assert_eq!(fmt_duration(Duration::from_micros(350)), "0.35ms");
+    assert_eq!(fmt_duration(Duration::from_micros(42_500)), "42.5ms");
+    assert_eq!(fmt_duration(Duration::from_millis(230)), "230ms");
+    assert_eq!(fmt_duration(Duration::from_millis(12_340)), "12.3s");
+}
