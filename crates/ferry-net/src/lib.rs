@@ -41,7 +41,7 @@ pub use neigh::{
 };
 pub use route::{
     Route, delete_route, delete_rule, ensure_rule, flush_table, list_routes, replace_route,
-    rule_exists,
+    route_batch, rule_exists,
 };
 
 /// Name of the VXLAN interface between a cluster's nodes and its active gateway.

@@ -125,10 +125,10 @@ fn vxlan_fix(want: &Vxlan, links: &Value) -> VxlanFix {
 /// device, learning) differ. Returns `true` when the link was (re)created —
 /// its fdb and neighbour entries are then gone and must be added again.
 pub fn ensure_vxlan(netns: Option<&str>, want: &Vxlan) -> Result<bool> {
-    let current = if link_exists(netns, &want.name)? {
-        ip_json(netns, &["-d", "link", "show", "dev", &want.name])?
-    } else {
-        Value::Null
+    let current = match ip_json(netns, &["-d", "link", "show", "dev", &want.name]) {
+        Ok(v) => v,
+        Err(e) if e.stderr_contains("does not exist") => Value::Null,
+        Err(e) => return Err(e),
     };
     let fix = vxlan_fix(want, &current);
     let mut lines = Vec::new();

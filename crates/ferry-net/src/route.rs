@@ -6,7 +6,7 @@ use ferry_api::Cidr;
 use serde_json::Value;
 
 use crate::link::ip_json;
-use crate::{Error, Result, ip};
+use crate::{Error, Result, ip, ip_batch};
 
 /// A unicast IPv4 route as ferry installs it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -90,6 +90,27 @@ pub fn delete_route(netns: Option<&str>, table: u32, dst: &Cidr) -> Result<bool>
         }
         Err(e) => Err(e),
     }
+}
+
+/// Replaces `replace` and deletes the routes to `delete` in `table`, in one
+/// `ip -batch` (one process, in order: replacements first). The batch stops
+/// at the first failing line, e.g. deleting a route that is not there.
+pub fn route_batch(
+    netns: Option<&str>,
+    table: u32,
+    replace: &[Route],
+    delete: &[Cidr],
+) -> Result<()> {
+    let mut lines = Vec::with_capacity(replace.len() + delete.len());
+    for r in replace {
+        check_v4(&r.dst)?;
+        lines.push(format!("route replace {}", r.args(table).join(" ")));
+    }
+    for dst in delete {
+        check_v4(dst)?;
+        lines.push(format!("route del {dst} table {table}"));
+    }
+    ip_batch(netns, &lines)
 }
 
 fn parse_route(r: &Value) -> Option<Route> {

@@ -165,7 +165,28 @@ fn ping_through_vx_ferry_with_static_fdb_and_neigh() {
     assert!(!delete_route(a.ns(), ROUTE_AGENT_TABLE, &route.dst).unwrap());
     assert!(list_routes(a.ns(), ROUTE_AGENT_TABLE).unwrap().is_empty());
     assert!(!ping(&a, REMOTE));
-    replace_route(a.ns(), ROUTE_AGENT_TABLE, &route).unwrap();
+    // A batch replaces and deletes in one process.
+    let other = Route {
+        dev: Some("u0".into()),
+        ..Route::to("100.126.0.0/16".parse().unwrap())
+    };
+    route_batch(
+        a.ns(),
+        ROUTE_AGENT_TABLE,
+        &[route.clone(), other.clone()],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        list_routes(a.ns(), ROUTE_AGENT_TABLE).unwrap(),
+        vec![other.clone(), route.clone()]
+    );
+    route_batch(a.ns(), ROUTE_AGENT_TABLE, &[], &[other.dst]).unwrap();
+    assert_eq!(
+        list_routes(a.ns(), ROUTE_AGENT_TABLE).unwrap(),
+        vec![route.clone()]
+    );
+    assert!(route_batch(a.ns(), ROUTE_AGENT_TABLE, &[], &[other.dst]).is_err());
     flush_table(a.ns(), ROUTE_AGENT_TABLE).unwrap();
     flush_table(a.ns(), ROUTE_AGENT_TABLE).unwrap();
     assert!(list_routes(a.ns(), ROUTE_AGENT_TABLE).unwrap().is_empty());

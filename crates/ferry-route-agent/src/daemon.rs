@@ -1,0 +1,362 @@
+//! The daemon: watches the API, plans and applies on every change, and
+//! decides at shutdown whether to leave the data plane or remove it.
+//!
+//! - Three watches feed in-memory stores: this cluster's `Endpoint`
+//!   (label `ferry.dev/cluster=<id>`, name `<id>`), every `Cluster` in the
+//!   system namespace, and this `Node`. Each event wakes the reconcile loop,
+//!   which plans from the stores and applies only what changed, so a
+//!   failover (the Endpoint replaced in place) re-points routes as soon as
+//!   the watch event arrives. A periodic full apply repairs drift.
+//! - When the API goes away the watches retry with backoff and the stores
+//!   keep their last contents: nothing is removed for lack of news.
+//! - At shutdown (SIGTERM) the route agent asks the API whether its own
+//!   DaemonSet still exists. Gone (404) or being deleted means ferry is
+//!   being uninstalled: everything is removed. Otherwise (a restart, an
+//!   upgrade, a drain, or the API unreachable) the data plane is left in
+//!   place so traffic keeps flowing until the next route agent takes over.
+
+use std::future::Future;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_api::labels::{CLUSTER, CLUSTER_ID_PROPERTY};
+use ferry_api::{Cluster, ClusterProperty, Endpoint};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::Node;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::apply::{self, Applier};
+use crate::plan::{self, Desired, Role};
+use crate::{Error, Result};
+
+/// Name of the route agent's DaemonSet (and ServiceAccount).
+pub const DAEMONSET: &str = "ferry-route-agent";
+
+/// How the daemon is set up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This node's name (`NODE_NAME`).
+    pub node_name: String,
+    /// The system namespace (`POD_NAMESPACE`, `ferry-system`): Endpoint,
+    /// Clusters and the DaemonSet live there.
+    pub namespace: String,
+    /// This cluster's id; `None` reads the `cluster.clusterset.k8s.io`
+    /// ClusterProperty.
+    pub cluster_id: Option<String>,
+    /// The DaemonSet whose absence at shutdown means "uninstall".
+    pub daemonset: String,
+    /// Network namespace to program; `None` is the current one (a node).
+    pub netns: Option<String>,
+    /// Interval of the full re-apply that repairs drift.
+    pub resync: Duration,
+}
+
+impl Config {
+    /// Defaults for `node_name` in `namespace`: id from the ClusterProperty,
+    /// DaemonSet [`DAEMONSET`], current namespace, resync every 60 s.
+    pub fn new(node_name: &str, namespace: &str) -> Self {
+        Self {
+            node_name: node_name.to_string(),
+            namespace: namespace.to_string(),
+            cluster_id: None,
+            daemonset: DAEMONSET.to_string(),
+            netns: None,
+            resync: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How the daemon ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The DaemonSet was gone: everything was removed.
+    Uninstalled,
+    /// The data plane was left in place (restart, upgrade, API unreachable).
+    LeftInPlace,
+}
+
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// Runs until `shutdown` completes, then removes or keeps the data plane
+/// (see the module docs). Errors only if the cleanup at uninstall fails;
+/// everything else is retried with backoff.
+pub async fn run(
+    client: Client,
+    cfg: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<Outcome> {
+    let mut shutdown = std::pin::pin!(shutdown);
+    tokio::select! {
+        () = &mut shutdown => {}
+        () = serve(client.clone(), &cfg) => {}
+    }
+    finish(&client, &cfg).await
+}
+
+/// What happens after the shutdown signal.
+async fn finish(client: &Client, cfg: &Config) -> Result<Outcome> {
+    if !uninstalling(client, cfg).await {
+        info!("stopping; vx-ferry, routes and rules stay in place for the next route agent");
+        return Ok(Outcome::LeftInPlace);
+    }
+    info!(
+        daemonset = %cfg.daemonset,
+        "DaemonSet is gone: ferry is being uninstalled, removing the data plane"
+    );
+    let netns = cfg.netns.clone();
+    tokio::task::spawn_blocking(move || apply::cleanup(netns.as_deref()))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))??;
+    Ok(Outcome::Uninstalled)
+}
+
+/// Whether the DaemonSet is gone or being deleted. Any doubt (the API is
+/// unreachable or slow) answers no: removing routes by mistake costs
+/// traffic, leaving them costs nothing until the next start.
+async fn uninstalling(client: &Client, cfg: &Config) -> bool {
+    let api: Api<DaemonSet> = Api::namespaced(client.clone(), &cfg.namespace);
+    match tokio::time::timeout(Duration::from_secs(1), api.get_opt(&cfg.daemonset)).await {
+        Ok(Ok(None)) => true,
+        Ok(Ok(Some(ds))) => ds.meta().deletion_timestamp.is_some(),
+        Ok(Err(e)) => {
+            warn!("cannot tell whether ferry is being uninstalled ({e}); keeping the data plane");
+            false
+        }
+        Err(_) => {
+            warn!("the API did not answer within 1 s; keeping the data plane");
+            false
+        }
+    }
+}
+
+/// The cluster id: the configured one, else the ClusterProperty (retried
+/// until it can be read).
+async fn cluster_id(client: &Client, cfg: &Config) -> String {
+    if let Some(id) = &cfg.cluster_id {
+        return id.clone();
+    }
+    let api: Api<ClusterProperty> = Api::all(client.clone());
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        match api.get_opt(CLUSTER_ID_PROPERTY).await {
+            Ok(Some(p)) if !p.spec.value.is_empty() => return p.spec.value,
+            Ok(_) => warn!(
+                "ClusterProperty {CLUSTER_ID_PROPERTY} is missing or empty; waiting (or pass --cluster-id)"
+            ),
+            Err(e) => warn!("reading ClusterProperty {CLUSTER_ID_PROPERTY}: {e}"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// Watches `api` into a store, waking `notify` on every change; runs forever
+/// (the watcher retries with backoff, keeping the store's contents).
+fn spawn_watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    notify: Arc<Notify>,
+) -> (Store<K>, tokio::task::JoinHandle<()>)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let kind = K::kind(&()).into_owned();
+    let stream = watcher(api, config).default_backoff().reflect(writer);
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_))
+                | Ok(watcher::Event::InitDone) => notify.notify_one(),
+                Ok(_) => {}
+                Err(e) => warn!(%kind, "watch: {e} (retrying; last state kept)"),
+            }
+        }
+    });
+    (reader, task)
+}
+
+/// Aborts the watch tasks when dropped.
+struct Tasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+/// The node's IPv4 InternalIP.
+pub fn internal_ip(node: &Node) -> Option<Ipv4Addr> {
+    node.status
+        .as_ref()?
+        .addresses
+        .as_ref()?
+        .iter()
+        .filter(|a| a.type_ == "InternalIP")
+        .find_map(|a| a.address.parse().ok())
+}
+
+/// Watches and reconciles forever.
+async fn serve(client: Client, cfg: &Config) {
+    let id = cluster_id(&client, cfg).await;
+    info!(cluster = %id, node = %cfg.node_name, "route agent starting");
+    let notify = Arc::new(Notify::new());
+    let ns = cfg.namespace.as_str();
+    let (endpoints, t1) = spawn_watch(
+        Api::<Endpoint>::namespaced(client.clone(), ns),
+        watcher::Config::default().labels(&format!("{CLUSTER}={id}")),
+        notify.clone(),
+    );
+    let (clusters, t2) = spawn_watch(
+        Api::<Cluster>::namespaced(client.clone(), ns),
+        watcher::Config::default(),
+        notify.clone(),
+    );
+    let (nodes, t3) = spawn_watch(
+        Api::<Node>::all(client.clone()),
+        watcher::Config::default().fields(&format!("metadata.name={}", cfg.node_name)),
+        notify.clone(),
+    );
+    let _tasks = Tasks(vec![t1, t2, t3]);
+    // The writers live in the tasks, which only end when aborted.
+    let _ = tokio::join!(
+        endpoints.wait_until_ready(),
+        clusters.wait_until_ready(),
+        nodes.wait_until_ready()
+    );
+    debug!("watches synced");
+
+    let mut applier = Some(Applier::new(cfg.netns.clone()));
+    let mut full = true;
+    let mut backoff = BACKOFF_MIN;
+    let mut resync_at = Instant::now() + cfg.resync;
+    let mut last_role: Option<Role> = None;
+    let mut last_notes: Vec<String> = Vec::new();
+    loop {
+        let Some(mut a) = applier.take() else {
+            // Lost in a panicked blocking task; start over with a full apply.
+            applier = Some(Applier::new(cfg.netns.clone()));
+            full = true;
+            continue;
+        };
+        let inputs = gather(&id, cfg, &endpoints, &clusters, &nodes);
+        let result = match inputs {
+            Err(e) => Err(e),
+            Ok((node_ip, view, notes)) => {
+                if notes != last_notes {
+                    for n in &notes {
+                        warn!("{n}");
+                    }
+                    last_notes = notes;
+                }
+                let name = cfg.node_name.clone();
+                let full_now = full;
+                let r = tokio::task::spawn_blocking(move || {
+                    let r = apply::node_facts(a.netns(), &name, node_ip).and_then(|facts| {
+                        let want = plan::plan(&facts, &view);
+                        a.apply(&want, full_now).map(|ch| (want, ch))
+                    });
+                    (a, r)
+                })
+                .await;
+                match r {
+                    Ok((a, r)) => {
+                        applier = Some(a);
+                        r
+                    }
+                    Err(e) => Err(Error::Task(e.to_string())),
+                }
+            }
+        };
+        let retry_at = match result {
+            Ok((want, changes)) => {
+                report(&want, &changes, &mut last_role);
+                full = false;
+                backoff = BACKOFF_MIN;
+                None
+            }
+            Err(e) => {
+                warn!("applying: {e}; retrying in {backoff:?}");
+                full = true;
+                let at = Instant::now() + backoff;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                Some(at)
+            }
+        };
+        let wake = retry_at.map_or(resync_at, |r| r.min(resync_at));
+        tokio::select! {
+            () = notify.notified() => {}
+            () = tokio::time::sleep_until(wake) => {
+                if Instant::now() >= resync_at {
+                    full = true;
+                    resync_at = Instant::now() + cfg.resync;
+                }
+            }
+        }
+    }
+}
+
+type Gathered = (Ipv4Addr, plan::ClusterView, Vec<String>);
+
+/// Reads the stores into the planner's inputs.
+fn gather(
+    id: &str,
+    cfg: &Config,
+    endpoints: &Store<Endpoint>,
+    clusters: &Store<Cluster>,
+    nodes: &Store<Node>,
+) -> Result<Gathered> {
+    let node = nodes
+        .find(|n| n.name_any() == cfg.node_name)
+        .ok_or_else(|| Error::NoNodeIp(cfg.node_name.clone()))?;
+    let node_ip = internal_ip(&node).ok_or_else(|| Error::NoNodeIp(cfg.node_name.clone()))?;
+    let endpoint = endpoints.find(|e| e.name_any() == id);
+    let all = clusters.state();
+    let specs: Vec<&ferry_api::ClusterSpec> = all.iter().map(|c| &c.spec).collect();
+    let (view, notes) = plan::cluster_view(id, endpoint.as_ref().map(|e| &e.spec), &specs);
+    Ok((node_ip, view, notes))
+}
+
+fn report(want: &Desired, changes: &apply::Changes, last_role: &mut Option<Role>) {
+    if last_role.as_ref() != Some(&want.role) {
+        match &want.role {
+            Role::NoGateway => info!("no active gateway in this cluster; nothing routed"),
+            Role::Gateway => info!("this node is the active gateway; table 7100 stays empty"),
+            Role::Node(gw) => info!(
+                gateway = %gw.hostname, ip = %gw.ip, routes = want.routes.len(),
+                took = ?changes.took,
+                "remote CIDRs routed through vx-ferry to the active gateway"
+            ),
+        }
+        for s in &want.skipped {
+            warn!(cidr = %s.cidr, "not routing: {}", s.reason);
+        }
+        *last_role = Some(want.role.clone());
+    } else if changes.any() {
+        info!(
+            replaced = changes.routes_replaced,
+            deleted = changes.routes_deleted,
+            entries = changes.entries_changed,
+            nft = changes.nft_written,
+            took = ?changes.took,
+            "data plane updated"
+        );
+    }
+}

@@ -1,0 +1,52 @@
+//! `ferry-route-agent`: the per-node half of ferry's data plane (`ferry
+//! route-agent`, a hostNetwork DaemonSet on every node).
+//!
+//! On every node it keeps `vx-ferry`, a VXLAN interface (VNI 7100, UDP 4799,
+//! no learning, MAC derived from the node's address), and an nftables table
+//! `ip ferry` that clamps TCP MSS to the route MTU for traffic to and from
+//! remote clusters and keeps that traffic out of masquerade rules. On a node
+//! that is not the active gateway it also points every remote cluster's CIDR
+//! at the gateway: routes in table 7100 (rule priority 7100) `via <gateway>
+//! dev vx-ferry onlink`, with a static fdb and neighbour entry for the
+//! gateway so no ARP or learning is involved. On the gateway node itself
+//! table 7100 stays empty: the gateway installs its cable routes (table 7101,
+//! priority 7099).
+//!
+//! Inputs, all watched ([`daemon`]): this cluster's `Endpoint` (the active
+//! gateway's node name and underlay IP; replaced in place on failover), the
+//! `Cluster` objects in the system namespace (remote CIDRs) and this node's
+//! `Node` (its InternalIP). Layers: [`plan`] (pure: inputs → desired state),
+//! [`nft`] (pure: the ruleset), [`apply`] (kernel, through `ferry-net`) and
+//! [`daemon`] (watches, reconcile loop, shutdown).
+//!
+//! It is not the gateway (cables, health checks, HA) and does not route IPv6
+//! yet; it never touches routes, rules or tables other than its own.
+#![forbid(unsafe_code)]
+
+pub mod apply;
+pub mod daemon;
+pub mod nft;
+pub mod plan;
+
+pub use apply::{Applier, cleanup};
+pub use daemon::{Config, Outcome, run};
+
+/// Everything that can go wrong in the route agent.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A kernel operation failed (the message names the command).
+    #[error(transparent)]
+    Net(#[from] ferry_net::Error),
+    /// The Kubernetes API refused or failed a request.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// The Node object has no IPv4 InternalIP.
+    #[error("node {0} has no IPv4 InternalIP in its status")]
+    NoNodeIp(String),
+    /// A blocking task panicked or was cancelled.
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,266 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use std::collections::BTreeMap;
+
+use super::*;
+use ferry_api::CableDriver;
+use ferry_net::{VX_FERRY_HOST_ADDR, format_mac};
+
+fn cidr(s: &str) -> Cidr {
+    s.parse().unwrap()
+}
+
+fn node(name: &str, ip: [u8; 4]) -> NodeFacts {
+    NodeFacts {
+        name: name.into(),
+        ip: Ipv4Addr::from(ip),
+        underlay_dev: "eth0".into(),
+        underlay_mtu: 1500,
+    }
+}
+
+fn endpoint(cluster: &str, host: &str, ip: &str) -> EndpointSpec {
+    EndpointSpec {
+        cluster_id: cluster.into(),
+        hostname: host.into(),
+        cable_driver: CableDriver::Wireguard,
+        public_ip: None,
+        private_ip: ip.parse().unwrap(),
+        subnets: vec![],
+        backend_config: BTreeMap::new(),
+        health_check_ip: None,
+    }
+}
+
+fn cluster(id: &str, pods: &[&str], services: &[&str]) -> ClusterSpec {
+    ClusterSpec {
+        cluster_id: id.into(),
+        cluster_cidrs: pods.iter().map(|c| cidr(c)).collect(),
+        service_cidrs: services.iter().map(|c| cidr(c)).collect(),
+        global_cidrs: vec![],
+    }
+}
+
+fn gw(host: &str, ip: [u8; 4]) -> Option<ActiveGateway> {
+    Some(ActiveGateway {
+        hostname: host.into(),
+        ip: Ipv4Addr::from(ip),
+    })
+}
+
+fn set(list: &[&str]) -> BTreeSet<Cidr> {
+    list.iter().map(|c| cidr(c)).collect()
+}
+
+#[test]
+fn cluster_view_splits_local_and_remote_and_drops_ipv6() {
+    let c0 = cluster("c0", &["100.64.0.0/16", "fd00:64::/64"], &["100.65.0.0/16"]);
+    let c1 = cluster("c1", &["100.80.0.0/16"], &["100.81.0.0/16"]);
+    let c2 = cluster(
+        "c2",
+        &["100.80.0.0/16", "100.90.0.0/16"],
+        &["fd00:91::/108"],
+    );
+    let ep = endpoint("c0", "c0-node0", "198.18.0.10");
+    let (view, notes) = cluster_view("c0", Some(&ep), &[&c0, &c1, &c2]);
+    assert_eq!(view.gateway, gw("c0-node0", [198, 18, 0, 10]));
+    assert_eq!(view.local_cidrs, set(&["100.64.0.0/16", "100.65.0.0/16"]));
+    assert_eq!(
+        view.remote_cidrs,
+        set(&["100.80.0.0/16", "100.81.0.0/16", "100.90.0.0/16"])
+    );
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes.iter().all(|n| n.contains("IPv6")), "{notes:?}");
+}
+
+#[test]
+fn cluster_view_without_or_with_foreign_or_v6_endpoint_has_no_gateway() {
+    let c1 = cluster("c1", &["100.80.0.0/16"], &[]);
+    let cases: [(Option<EndpointSpec>, usize); 3] = [
+        (None, 0),
+        (Some(endpoint("c1", "c1-node0", "198.18.1.10")), 1),
+        (Some(endpoint("c0", "c0-node0", "fd00::10")), 1),
+    ];
+    for (ep, notes_len) in cases {
+        let (view, notes) = cluster_view("c0", ep.as_ref(), &[&c1]);
+        assert_eq!(view.gateway, None, "{ep:?}");
+        assert_eq!(notes.len(), notes_len, "{ep:?}: {notes:?}");
+        assert_eq!(view.remote_cidrs, set(&["100.80.0.0/16"]));
+    }
+}
+
+fn view(gateway: Option<ActiveGateway>, remote: &[&str]) -> ClusterView {
+    ClusterView {
+        gateway,
+        local_cidrs: set(&["100.64.0.0/16", "100.65.0.0/16"]),
+        remote_cidrs: set(remote),
+    }
+}
+
+fn route_text(r: &Route) -> String {
+    format!(
+        "{} via {} dev {} onlink={} mtu {}",
+        r.dst,
+        r.via.map(|v| v.to_string()).unwrap_or_default(),
+        r.dev.clone().unwrap_or_default(),
+        r.onlink,
+        r.mtu.unwrap_or(0)
+    )
+}
+
+/// Table-driven: (case, node, view) → (role, routes, fdb, neigh, sysctls).
+#[test]
+fn planner_table() {
+    struct Case {
+        name: &'static str,
+        node: NodeFacts,
+        view: ClusterView,
+        role: Role,
+        routes: Vec<&'static str>,
+        fdb: Vec<&'static str>,
+        neigh: Vec<&'static str>,
+        forward: bool,
+        skipped: Vec<&'static str>,
+    }
+    let remote = ["100.80.0.0/16", "100.81.0.0/16"];
+    let cases = vec![
+        Case {
+            name: "non-gateway node routes every remote CIDR to the gateway",
+            node: node("n1", [198, 18, 0, 11]),
+            view: view(gw("n0", [198, 18, 0, 10]), &remote),
+            role: Role::Node(gw("n0", [198, 18, 0, 10]).unwrap()),
+            routes: vec![
+                "100.80.0.0/16 via 198.18.0.10 dev vx-ferry onlink=true mtu 1420",
+                "100.81.0.0/16 via 198.18.0.10 dev vx-ferry onlink=true mtu 1420",
+            ],
+            fdb: vec!["02:fe:c6:12:00:0a -> 198.18.0.10"],
+            neigh: vec!["198.18.0.10 -> 02:fe:c6:12:00:0a"],
+            forward: false,
+            skipped: vec![],
+        },
+        Case {
+            name: "the gateway node routes nothing but forwards",
+            node: node("n0", [198, 18, 0, 10]),
+            view: view(gw("n0", [198, 18, 0, 10]), &remote),
+            role: Role::Gateway,
+            routes: vec![],
+            fdb: vec![],
+            neigh: vec![],
+            forward: true,
+            skipped: vec![],
+        },
+        Case {
+            name: "after failover the same node points at the new gateway",
+            node: node("n1", [198, 18, 0, 11]),
+            view: view(gw("n2", [198, 18, 0, 12]), &remote),
+            role: Role::Node(gw("n2", [198, 18, 0, 12]).unwrap()),
+            routes: vec![
+                "100.80.0.0/16 via 198.18.0.12 dev vx-ferry onlink=true mtu 1420",
+                "100.81.0.0/16 via 198.18.0.12 dev vx-ferry onlink=true mtu 1420",
+            ],
+            fdb: vec!["02:fe:c6:12:00:0c -> 198.18.0.12"],
+            neigh: vec!["198.18.0.12 -> 02:fe:c6:12:00:0c"],
+            forward: false,
+            skipped: vec![],
+        },
+        Case {
+            name: "no gateway: vx-ferry only",
+            node: node("n1", [198, 18, 0, 11]),
+            view: view(None, &remote),
+            role: Role::NoGateway,
+            routes: vec![],
+            fdb: vec![],
+            neigh: vec![],
+            forward: false,
+            skipped: vec![],
+        },
+        Case {
+            name: "no remote clusters: the gateway is known, nothing routed",
+            node: node("n1", [198, 18, 0, 11]),
+            view: view(gw("n0", [198, 18, 0, 10]), &[]),
+            role: Role::Node(gw("n0", [198, 18, 0, 10]).unwrap()),
+            routes: vec![],
+            fdb: vec!["02:fe:c6:12:00:0a -> 198.18.0.10"],
+            neigh: vec!["198.18.0.10 -> 02:fe:c6:12:00:0a"],
+            forward: false,
+            skipped: vec![],
+        },
+        Case {
+            name: "dangerous remote CIDRs are skipped",
+            node: node("n1", [198, 18, 0, 11]),
+            view: view(
+                gw("n0", [198, 18, 1, 10]),
+                &[
+                    "100.80.0.0/16",
+                    "100.64.128.0/17", // inside a local CIDR
+                    "100.0.0.0/8",     // covers the local CIDRs
+                    "198.18.0.0/24",   // holds this node's address
+                    "198.18.1.0/24",   // holds the gateway's address
+                ],
+            ),
+            role: Role::Node(gw("n0", [198, 18, 1, 10]).unwrap()),
+            routes: vec!["100.80.0.0/16 via 198.18.1.10 dev vx-ferry onlink=true mtu 1420"],
+            fdb: vec!["02:fe:c6:12:01:0a -> 198.18.1.10"],
+            neigh: vec!["198.18.1.10 -> 02:fe:c6:12:01:0a"],
+            forward: false,
+            skipped: vec![
+                "100.0.0.0/8",
+                "100.64.128.0/17",
+                "198.18.0.0/24",
+                "198.18.1.0/24",
+            ],
+        },
+    ];
+    for c in cases {
+        let d = plan(&c.node, &c.view);
+        assert_eq!(d.role, c.role, "{}", c.name);
+        let routes: Vec<String> = d.routes.iter().map(route_text).collect();
+        assert_eq!(routes, c.routes, "{}", c.name);
+        let fdb: Vec<String> = d
+            .fdb
+            .iter()
+            .map(|e| format!("{} -> {}", format_mac(&e.mac), e.dst))
+            .collect();
+        assert_eq!(fdb, c.fdb, "{}", c.name);
+        let neigh: Vec<String> = d
+            .neigh
+            .iter()
+            .map(|(ip, mac)| format!("{ip} -> {}", format_mac(mac)))
+            .collect();
+        assert_eq!(neigh, c.neigh, "{}", c.name);
+        let forwards = d
+            .sysctls
+            .contains(&("net.ipv4.ip_forward".to_string(), "1".to_string()));
+        assert_eq!(forwards, c.forward, "{}", c.name);
+        let skipped: Vec<String> = d.skipped.iter().map(|s| s.cidr.to_string()).collect();
+        assert_eq!(skipped, c.skipped, "{}", c.name);
+
+        // On every node: vx-ferry from the node's own address, loose
+        // rp_filter on it, and the remote set equal to what may be routed.
+        assert_eq!(d.vxlan.local, c.node.ip, "{}", c.name);
+        assert_eq!(d.vxlan.dev, "eth0");
+        assert_eq!(d.vxlan.mtu, 1450);
+        assert_eq!(d.vxlan.mac, ferry_net::vtep_mac(c.node.ip));
+        assert_eq!(d.vxlan.host_addr, Some(VX_FERRY_HOST_ADDR));
+        assert_eq!(
+            d.sysctls[0],
+            ("net.ipv4.conf.vx-ferry.rp_filter".into(), "2".into())
+        );
+        assert_eq!(d.loose_rp_filter, vec!["eth0".to_string()]);
+        assert_eq!(
+            d.nft.local,
+            vec![cidr("100.64.0.0/16"), cidr("100.65.0.0/16")]
+        );
+        let mut expected_remote: Vec<Cidr> = c.view.remote_cidrs.iter().copied().collect();
+        expected_remote.retain(|r| !c.skipped.contains(&r.to_string().as_str()));
+        assert_eq!(d.nft.remote, expected_remote, "{}", c.name);
+    }
+}
+
+#[test]
+fn route_mtu_follows_the_underlay() {
+    let mut n = node("n1", [198, 18, 0, 11]);
+    n.underlay_mtu = 9000;
+    let d = plan(&n, &view(gw("n0", [198, 18, 0, 10]), &["100.80.0.0/16"]));
+    assert_eq!(d.vxlan.mtu, 8950);
+    assert_eq!(d.routes[0].mtu, Some(8920));
+}
