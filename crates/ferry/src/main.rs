@@ -35,6 +35,9 @@ enum Command {
     Gateway(cmd::gateway::Args),
     /// Join this cluster to the clusterset (validates, then installs ferry).
     Join(cmd::join::Args),
+    /// Route cross-cluster traffic from this node through vx-ferry to the active gateway.
+    #[command(long_about = cmd::route_agent::LONG_ABOUT)]
+    RouteAgent(cmd::route_agent::Args),
     /// Multi-node Kubernetes-like clusters from network namespaces (ferry's kind).
     #[command(subcommand)]
     Sandbox(cmd::sandbox::Sandbox),
@@ -54,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         Command::Dns(args) => cmd::dns::run(args),
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Join(args) => cmd::join::run(args),
+        Command::RouteAgent(args) => cmd::route_agent::run(args),
         Command::Sandbox(s) => cmd::sandbox::run(s),
         Command::Tools(t) => cmd::tools::run(t),
     }

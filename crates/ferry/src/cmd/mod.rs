@@ -7,6 +7,7 @@ pub mod deploy_broker;
 pub mod dns;
 pub mod gateway;
 pub mod join;
+pub mod route_agent;
 pub mod sandbox;
 pub mod tools;
 
