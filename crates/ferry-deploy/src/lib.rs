@@ -286,7 +286,14 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
     out.extend(identity(
         "ferry-route-agent",
         ns,
-        vec![rule(&[""], &["nodes"], READ), ferry_read],
+        vec![
+            rule(&[""], &["nodes"], READ),
+            ferry_read,
+            // The cluster id, unless CLUSTER_ID is set.
+            rule(&["about.k8s.io"], &["clusterproperties"], READ),
+            // At SIGTERM: is its own DaemonSet gone (uninstall) or not (restart)?
+            rule(&["apps"], &["daemonsets"], &["get"]),
+        ],
     ));
 
     out.push(deployment(
