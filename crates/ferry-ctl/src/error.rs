@@ -200,6 +200,16 @@ pub enum Error {
         total: usize,
     },
 
+    /// The only cluster `show` was asked about could not be shown (its
+    /// error, already explained).
+    #[error("{message}")]
+    Cluster {
+        /// What went wrong.
+        message: String,
+        /// What to do.
+        hint: Option<String>,
+    },
+
     /// `uninstall` removed what it could but not everything.
     #[error("uninstall is incomplete: {}", problems.join("; "))]
     Incomplete {

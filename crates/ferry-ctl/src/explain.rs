@@ -231,6 +231,7 @@ pub(crate) fn hint_for_ctl(e: &Error) -> Option<String> {
             }
         }
         Error::Usage(_) => "see the command's --help".into(),
+        Error::Cluster { hint, .. } => return hint.clone(),
         Error::Partial { .. } => "each failing cluster's line above says why".into(),
         Error::Incomplete { .. } => {
             "fix the cause and run `ferry uninstall` again (it is safe to re-run)".into()

@@ -174,6 +174,8 @@ pub struct Target {
     pub label: String,
     /// The API server URL.
     pub url: String,
+    /// The namespace of the kubeconfig's context (`default` if none).
+    pub namespace: String,
     /// The client.
     pub client: Client,
 }
@@ -234,6 +236,7 @@ impl Target {
         Ok(Target {
             label: "the broker".into(),
             url: info.api_server_url.trim_end_matches('/').to_string(),
+            namespace: info.broker_namespace.clone(),
             client,
         })
     }
@@ -251,7 +254,12 @@ impl Target {
             what: label.clone(),
             reason: e.to_string(),
         })?;
-        Ok(Target { label, url, client })
+        Ok(Target {
+            label,
+            url,
+            namespace: config.default_namespace.clone(),
+            client,
+        })
     }
 
     /// What error messages call this API.

@@ -1,7 +1,9 @@
 //! The `ferry` binary: every ferry component and the CLI, one subcommand each.
 #![forbid(unsafe_code)]
 
-use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod cmd;
 
@@ -21,6 +23,8 @@ enum Command {
     Agent(cmd::agent::Args),
     /// Run the embedded, durable, Kubernetes-compatible API server.
     Apiserver(cmd::apiserver::Args),
+    /// Print a shell completion script (bash, zsh, …).
+    Completion(cmd::completion::Args),
     /// Print ferry's CustomResourceDefinitions as a multi-document YAML stream.
     ///
     /// Generated from the Rust types: ferry.dev Cluster, Endpoint, Gateway; MCS
@@ -31,6 +35,9 @@ enum Command {
     DeployBroker(cmd::deploy_broker::Args),
     /// Serve clusterset.local (MCS DNS), health- and latency-aware.
     Dns(cmd::dns::Args),
+    /// Export a Service to the clusterset (creates its ServiceExport).
+    #[command(subcommand)]
+    Export(cmd::export::Export),
     /// Run the gateway engine on this node: HA lease, Endpoint, cables, health checks.
     Gateway(cmd::gateway::Args),
     /// Join this cluster to the clusterset (validates, then installs ferry).
@@ -41,24 +48,42 @@ enum Command {
     /// Multi-node Kubernetes-like clusters from network namespaces (ferry's kind).
     #[command(subcommand)]
     Sandbox(cmd::sandbox::Sandbox),
+    /// Show connections (with RTT), endpoints, gateways, networks, services, broker, versions.
+    Show(cmd::show::Args),
     /// Developer tools (e.g. `ferry tools wg up`).
     #[command(subcommand)]
     Tools(cmd::tools::Tools),
+    /// Remove ferry from a cluster, and the cluster's objects from the broker.
+    Uninstall(cmd::uninstall::Args),
+    /// Stop exporting a Service (deletes its ServiceExport).
+    #[command(subcommand)]
+    Unexport(cmd::export::Unexport),
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the command; errors become one `error:` line and a `hint:` line,
+/// exit code 2 for usage errors and 1 for failures (cmd::errors).
+fn main() -> ExitCode {
     let cli = Cli::parse();
     cmd::init_tracing();
-    match cli.command {
+    let result = match cli.command {
         Command::Agent(args) => cmd::agent::run(args),
         Command::Apiserver(args) => cmd::apiserver::run(args),
+        Command::Completion(args) => cmd::completion::run(args, Cli::command()),
         Command::Crds(args) => cmd::crds::run(args),
         Command::DeployBroker(args) => cmd::deploy_broker::run(args),
         Command::Dns(args) => cmd::dns::run(args),
+        Command::Export(e) => cmd::export::run_export(e),
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Join(args) => cmd::join::run(args),
         Command::RouteAgent(args) => cmd::route_agent::run(args),
         Command::Sandbox(s) => cmd::sandbox::run(s),
+        Command::Show(args) => cmd::show::run(args),
         Command::Tools(t) => cmd::tools::run(t),
+        Command::Uninstall(args) => cmd::uninstall::run(args),
+        Command::Unexport(u) => cmd::export::run_unexport(u),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => cmd::errors::report(&e),
     }
 }

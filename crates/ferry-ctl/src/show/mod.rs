@@ -91,7 +91,8 @@ pub async fn show_cluster(spec: &TargetSpec, sections: &[Section]) -> ClusterRep
     let target = match Target::connect(spec).await {
         Ok(t) => t,
         Err(e) => {
-            report.error = Some(explain_error(&e).message);
+            let x = explain_error(&e);
+            (report.error, report.hint) = (Some(x.message), x.hint);
             return report;
         }
     };
@@ -102,10 +103,18 @@ pub async fn show_cluster(spec: &TargetSpec, sections: &[Section]) -> ClusterRep
             report.view = build::build(&snap, sections);
         }
         Err(e) => {
-            report.error = Some(explain_error(&e).message);
+            let x = explain_error(&e);
+            (report.error, report.hint) = (Some(x.message), x.hint);
         }
     }
     report
+}
+
+impl Report {
+    /// Whether the report is one cluster that failed (its error says it all).
+    pub fn only_failure(&self) -> bool {
+        matches!(self.clusters.as_slice(), [only] if only.error.is_some())
+    }
 }
 
 /// Shows every cluster of `specs`, concurrently, in order.
@@ -115,11 +124,17 @@ pub async fn show(specs: &[TargetSpec], sections: &[Section]) -> Report {
 }
 
 impl Report {
-    /// [`Error::Partial`] when some cluster could not be shown.
+    /// [`Error::Partial`] when some cluster could not be shown, or that
+    /// cluster's own [`Error::Cluster`] when it was the only one.
     pub fn check(&self) -> crate::Result<()> {
         let failed = self.clusters.iter().filter(|c| c.error.is_some()).count();
         if failed == 0 {
             Ok(())
+        } else if let [only] = self.clusters.as_slice() {
+            Err(Error::Cluster {
+                message: only.error.clone().unwrap_or_default(),
+                hint: only.hint.clone(),
+            })
         } else {
             Err(Error::Partial {
                 failed,

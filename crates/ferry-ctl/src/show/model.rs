@@ -28,6 +28,9 @@ pub struct ClusterReport {
     /// Why it could not be shown (one line).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What to do about `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     /// The sections asked for.
     #[serde(flatten)]
     pub view: ClusterView,

@@ -78,7 +78,17 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     } else {
         args.kubeconfig.clone()
     };
+    // Find the kubeconfig (the error lists where it looked) and reach the
+    // API before changing anything.
+    ferry_ctl::target::load(kubeconfig.as_deref())?;
     let kc = install::read_kubeconfig(kubeconfig.as_deref())?;
+    ferry_ctl::Target::connect(&ferry_ctl::TargetSpec {
+        kubeconfig: kubeconfig.clone(),
+        context: None,
+    })
+    .await?
+    .probe()
+    .await?;
     let config = kube::Config::from_custom_kubeconfig(kc.clone(), &Default::default())
         .await
         .context("reading the kubeconfig")?;

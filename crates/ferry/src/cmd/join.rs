@@ -72,8 +72,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async {
-        let local = install::client_from_kubeconfig(args.kubeconfig.as_deref()).await?;
-        let report = install::join(&local, &info, &opts).await?;
+        // Reach both APIs first, so an unreachable one or a bad token is
+        // reported with its URL before anything changes.
+        let local = ferry_ctl::Target::connect(&ferry_ctl::TargetSpec {
+            kubeconfig: args.kubeconfig.clone(),
+            context: None,
+        })
+        .await?;
+        local.probe().await?;
+        ferry_ctl::Target::broker(&info, &info.token)
+            .await?
+            .probe()
+            .await?;
+        let report = install::join(&local.client, &info, &opts).await?;
         eprintln!(
             "cluster {} {} the clusterset at {} ({} objects applied)",
             args.cluster_id,

@@ -2,14 +2,19 @@
 
 pub mod agent;
 pub mod apiserver;
+pub mod completion;
 pub mod crds;
 pub mod deploy_broker;
 pub mod dns;
+pub mod errors;
+pub mod export;
 pub mod gateway;
 pub mod join;
 pub mod route_agent;
 pub mod sandbox;
+pub mod show;
 pub mod tools;
+pub mod uninstall;
 
 /// Logs go to stderr; `RUST_LOG` filters them (default `info`).
 pub fn init_tracing() {

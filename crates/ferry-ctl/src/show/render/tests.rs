@@ -170,6 +170,7 @@ fn report(sections: &[Section]) -> Report {
                 server: "https://198.18.0.1:6443".into(),
                 cluster_id: Some("cluster0".into()),
                 error: None,
+                hint: None,
                 view: build(&snap, sections),
             },
             ClusterReport {
@@ -180,6 +181,7 @@ fn report(sections: &[Section]) -> Report {
                     "cannot reach the cluster API (context cluster9) at https://198.18.9.1:6443: connection refused"
                         .into(),
                 ),
+                hint: None,
                 view: Default::default(),
             },
         ],
@@ -213,6 +215,7 @@ fn empty_sections_say_what_to_do() {
             server: "https://127.0.0.1:6443".into(),
             cluster_id: Some("lonely".into()),
             error: None,
+            hint: None,
             view: build(
                 &snap,
                 &[

@@ -1,0 +1,94 @@
+//! `ferry show`: what clusters know about the clusterset.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use ferry_ctl::show::{self, Format, Section};
+
+const EXAMPLES: &str = "Examples:
+  ferry show all
+  ferry show connections --kubeconfig east.kubeconfig,west.kubeconfig
+  ferry show services --context east,west -o json
+  ferry show gateways -o yaml";
+
+/// Show the state of the clusterset as one or several clusters see it.
+///
+/// Sections: connections (each gateway cable: remote cluster and IP, NAT,
+/// cable driver, subnets, status, RTT min/avg/max), endpoints (every
+/// cluster's gateway), gateways (this cluster's gateway nodes, HA role,
+/// summary), networks (every cluster's pod and service CIDRs), services
+/// (imported services with type, IP, ports and, per exporting cluster,
+/// ready endpoints and health: ready endpoints and, for remote clusters, a
+/// connected cable; plus this cluster's exports and their conditions),
+/// brokers (broker URL, namespace, clusterset domain; never credentials),
+/// versions (the image of each ferry component), or all of them.
+///
+/// Several clusters at once: --kubeconfig a,b or --context c1,c2. Each
+/// cluster's output starts with a line naming it; an unreachable cluster
+/// gets one line saying why, the others are still shown, and the exit code
+/// is then 1.
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    /// What to show.
+    #[arg(value_enum, default_value_t = What::All)]
+    what: What,
+    /// Kubeconfig file(s), comma-separated, one cluster each (default:
+    /// $KUBECONFIG, then ~/.kube/config, then the in-cluster account).
+    #[arg(long, value_delimiter = ',', value_name = "FILE[,FILE…]")]
+    kubeconfig: Vec<PathBuf>,
+    /// Context(s) of the kubeconfig, comma-separated, one cluster each
+    /// (default: its current context).
+    #[arg(long, value_delimiter = ',', value_name = "CONTEXT[,CONTEXT…]")]
+    context: Vec<String>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum What {
+    All,
+    Connections,
+    Endpoints,
+    Gateways,
+    Networks,
+    Services,
+    Brokers,
+    Versions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    Table,
+    Json,
+    Yaml,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let sections: Vec<Section> = match args.what {
+        What::All => Section::ALL.to_vec(),
+        What::Connections => vec![Section::Connections],
+        What::Endpoints => vec![Section::Endpoints],
+        What::Gateways => vec![Section::Gateways],
+        What::Networks => vec![Section::Networks],
+        What::Services => vec![Section::Services],
+        What::Brokers => vec![Section::Brokers],
+        What::Versions => vec![Section::Versions],
+    };
+    let format = match args.output {
+        Output::Table => Format::Table,
+        Output::Json => Format::Json,
+        Output::Yaml => Format::Yaml,
+    };
+    let specs = ferry_ctl::target::expand(&args.kubeconfig, &args.context)?;
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let report = rt.block_on(show::show(&specs, &sections));
+    // A single cluster that failed is reported as the command's error (with
+    // its hint) instead of a table line.
+    if !(report.only_failure() && format == Format::Table) {
+        super::errors::print(&show::render(&report, format)?)?;
+    }
+    report.check()?;
+    Ok(())
+}
