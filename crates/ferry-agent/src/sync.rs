@@ -536,6 +536,12 @@ impl Engine {
     fn keys_for(&self, source: Source, obj: &Obj) -> Vec<Key> {
         let (ns, name) = obj.key();
         let id = &self.cfg.cluster_id;
+        // The cluster that hosts the broker sees the broker's objects among
+        // its own: they are the broker's, never local imports to reconcile
+        // (doing so deleted every export, fighting the exporters).
+        if source.0 == Side::Local && ns == self.cfg.broker_namespace {
+            return Vec::new();
+        }
         match source {
             (Side::Local, Kind::ServiceExport | Kind::Service) => vec![Key::Export(ns, name)],
             (Side::Local, Kind::EndpointSlice) => {
