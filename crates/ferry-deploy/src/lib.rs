@@ -291,8 +291,9 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
             ferry_read,
             // The cluster id, unless CLUSTER_ID is set.
             rule(&["about.k8s.io"], &["clusterproperties"], READ),
-            // At SIGTERM: is its own DaemonSet gone (uninstall) or not (restart)?
+            // At SIGTERM: are its DaemonSet and namespace gone (uninstall) or not (restart)?
             rule(&["apps"], &["daemonsets"], &["get"]),
+            rule(&[""], &["namespaces"], &["get"]),
         ],
     ));
 
@@ -310,7 +311,13 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
         ns,
         pod_spec(
             "ferry-dns",
-            vec![container("dns", &p.image, &["dns"], false)],
+            // An unprivileged port: the Service maps 53 to it.
+            vec![container(
+                "dns",
+                &p.image,
+                &["dns", "--listen", "0.0.0.0:5353"],
+                false,
+            )],
             false,
         ),
     ));
