@@ -10,8 +10,8 @@
 //! - When the API goes away the watches retry with backoff and the stores
 //!   keep their last contents: nothing is removed for lack of news.
 //! - At shutdown (SIGTERM) the route agent asks the API whether its own
-//!   DaemonSet still exists. Gone (404) or being deleted means ferry is
-//!   being uninstalled: everything is removed. Otherwise (a restart, an
+//!   DaemonSet and its namespace still exist. Either gone (404) or being
+//!   deleted means ferry is being uninstalled: everything is removed. Otherwise (a restart, an
 //!   upgrade, a drain, or the API unreachable) the data plane is left in
 //!   place so traffic keeps flowing until the next route agent takes over.
 
@@ -24,10 +24,11 @@ use ferry_api::labels::{CLUSTER, CLUSTER_ID_PROPERTY};
 use ferry_api::{Cluster, ClusterProperty, Endpoint};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -118,15 +119,23 @@ async fn finish(client: &Client, cfg: &Config) -> Result<Outcome> {
     Ok(Outcome::Uninstalled)
 }
 
-/// Whether the DaemonSet is gone or being deleted. Any doubt (the API is
-/// unreachable or slow) answers no: removing routes by mistake costs
-/// traffic, leaving them costs nothing until the next start.
+/// Whether ferry is being uninstalled: the DaemonSet, or the namespace it
+/// lives in, is gone or being deleted. Any doubt (the API is unreachable or
+/// slow) answers no: removing routes by mistake costs traffic, leaving them
+/// costs nothing until the next start.
 async fn uninstalling(client: &Client, cfg: &Config) -> bool {
-    let api: Api<DaemonSet> = Api::namespaced(client.clone(), &cfg.namespace);
-    match tokio::time::timeout(Duration::from_secs(1), api.get_opt(&cfg.daemonset)).await {
-        Ok(Ok(None)) => true,
-        Ok(Ok(Some(ds))) => ds.meta().deletion_timestamp.is_some(),
-        Ok(Err(e)) => {
+    let ds: Api<DaemonSet> = Api::namespaced(client.clone(), &cfg.namespace);
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let both = async {
+        tokio::join!(
+            ds.get_opt(&cfg.daemonset),
+            namespaces.get_opt(&cfg.namespace)
+        )
+    };
+    let gone = |o: &Option<ObjectMeta>| o.as_ref().is_none_or(|m| m.deletion_timestamp.is_some());
+    match tokio::time::timeout(Duration::from_secs(1), both).await {
+        Ok((Ok(d), Ok(n))) => gone(&d.map(|d| d.metadata)) || gone(&n.map(|n| n.metadata)),
+        Ok((Err(e), _) | (_, Err(e))) => {
             warn!("cannot tell whether ferry is being uninstalled ({e}); keeping the data plane");
             false
         }
