@@ -4,6 +4,7 @@ pub mod agent;
 pub mod apiserver;
 pub mod completion;
 pub mod crds;
+pub mod demo;
 pub mod deploy_broker;
 pub mod dns;
 pub mod errors;

@@ -35,6 +35,9 @@ pub enum Sandbox {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+    /// Build two clusters, join them and reach a service across them (the
+    /// one-command demo; see `ferry sandbox demo --help`).
+    Demo(super::demo::Args),
     /// Delete a cluster, or every cluster and anything left over with --all.
     Delete {
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -108,6 +111,7 @@ pub fn run(cmd: Sandbox) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Sandbox::Demo(args) => super::demo::run(args),
         Sandbox::Delete { name, all } => {
             if all {
                 let names = ferry_sandbox::delete_all().context("deleting all sandbox clusters")?;

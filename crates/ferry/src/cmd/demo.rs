@@ -1,0 +1,434 @@
+//! `ferry sandbox demo`: the seed's whole flow on one machine, from nothing —
+//! two sandbox clusters, a broker, both joined, a gateway node each, an HTTP
+//! service exported from cluster1 and reached by name from cluster0 — with
+//! every step timed, then the commands to try next.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use ferry_agent::install::{self, DeployBrokerOptions, JoinOptions};
+use ferry_api::{CableDriver, ConnectionStatus, Gateway, ServiceImport};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::json;
+
+/// The two demo clusters.
+const CLUSTERS: [&str; 2] = ["cluster0", "cluster1"];
+/// The service the demo exports (examples/nginx.yaml).
+const NGINX_YAML: &str = include_str!("../../../../examples/nginx.yaml");
+const SERVICE_NAME: &str = "nginx.nginx-test.svc.clusterset.local";
+const CLIENT_POD: &str = "demo-client";
+
+/// Build two sandbox clusters, join them and reach a service across them.
+///
+/// From nothing: sandbox clusters cluster0 and cluster1 (2 nodes each), the
+/// broker on cluster0, both clusters joined, node0 of each labelled as its
+/// gateway, examples/nginx.yaml running in cluster1 and exported. Then it
+/// shows the broker's ServiceImport and EndpointSlice, resolves
+/// nginx.nginx-test.svc.clusterset.local from cluster0, fetches the service
+/// over HTTP from a pod on cluster0's non-gateway node, and prints the cable
+/// status and what to try next. The clusters stay up until
+/// `ferry sandbox delete --all`. Needs root.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Cable driver between the clusters: wireguard (encrypted) or vxlan.
+    #[arg(long, default_value = "wireguard")]
+    cable_driver: CableDriver,
+    /// Seconds to wait for each step that waits (connections, DNS, HTTP).
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+struct Steps {
+    started: Instant,
+    n: usize,
+    total: usize,
+}
+
+impl Steps {
+    fn start(&mut self, what: &str) -> Instant {
+        self.n += 1;
+        eprintln!("[{}/{}] {what}", self.n, self.total);
+        Instant::now()
+    }
+    fn done(&self, t: Instant, detail: &str) {
+        eprintln!(
+            "      done in {:.2}s{}{detail}",
+            t.elapsed().as_secs_f64(),
+            if detail.is_empty() { "" } else { ": " }
+        );
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if !nix::unistd::Uid::effective().is_root() {
+        bail!("ferry sandbox demo needs root (it creates network namespaces); run it with sudo");
+    }
+    let existing: Vec<String> = ferry_sandbox::list()
+        .into_iter()
+        .map(|c| c.plan.name)
+        .filter(|n| CLUSTERS.contains(&n.as_str()))
+        .collect();
+    if !existing.is_empty() {
+        bail!(
+            "sandbox cluster(s) {} already exist; the demo builds them from nothing.\n\
+             hint: remove them with `ferry sandbox delete {}` (or `ferry sandbox delete --all`) and run the demo again",
+            existing.join(", "),
+            existing.join(" && ferry sandbox delete ")
+        );
+    }
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(demo(args))
+}
+
+async fn demo(args: Args) -> anyhow::Result<()> {
+    let timeout = Duration::from_secs(args.timeout);
+    let mut steps = Steps {
+        started: Instant::now(),
+        n: 0,
+        total: 8,
+    };
+    let exe = std::env::current_exe().context("locating the ferry binary")?;
+
+    // 1. Clusters, created side by side.
+    let t = steps.start("creating sandbox clusters cluster0 and cluster1 (2 nodes each)");
+    let mut plans = Vec::new();
+    let handles: Vec<_> = CLUSTERS
+        .iter()
+        .map(|name| {
+            let opts = ferry_sandbox::CreateOptions {
+                name: (*name).into(),
+                nodes: 2,
+                pod_cidr: None,
+                service_cidr: None,
+                dns_upstream: None,
+                ferry_exe: exe.clone(),
+                ferry_image: "ferry".into(),
+                timeout,
+            };
+            std::thread::spawn(move || ferry_sandbox::create(&opts))
+        })
+        .collect();
+    for (h, name) in handles.into_iter().zip(CLUSTERS) {
+        let plan = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("creating {name} panicked"))?
+            .with_context(|| format!("creating sandbox cluster {name}"))?;
+        plans.push(plan);
+    }
+    steps.done(
+        t,
+        &plans
+            .iter()
+            .map(|p| format!("{} pods {} services {}", p.name, p.pod_cidr, p.service_cidr))
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    let kubeconfigs: Vec<PathBuf> = CLUSTERS
+        .iter()
+        .map(|n| ferry_sandbox::state::kubeconfig_path(n))
+        .collect();
+    let mut clients = Vec::new();
+    for k in &kubeconfigs {
+        clients.push(install::client_from_kubeconfig(Some(k)).await?);
+    }
+
+    // 2. Broker on cluster0.
+    let t = steps.start("deploying the broker on cluster0");
+    let kc = install::read_kubeconfig(Some(&kubeconfigs[0]))?;
+    let joiner_token = ferry_apiserver::create_token(
+        &ferry_sandbox::state::apiserver_dir(CLUSTERS[0]),
+        &ferry_apiserver::Identity::Joiner,
+    )
+    .ok();
+    let info = install::deploy_broker(
+        &clients[0],
+        &kc,
+        &DeployBrokerOptions {
+            namespace: ferry_api::labels::BROKER_NAMESPACE.into(),
+            joiner_token,
+        },
+    )
+    .await
+    .context("deploying the broker")?;
+    let info_path = ferry_sandbox::state::cluster_dir(CLUSTERS[0]).join("broker-info.ferry");
+    std::fs::write(&info_path, info.encode()?)
+        .with_context(|| format!("writing {}", info_path.display()))?;
+    steps.done(t, &format!("{} → {}", info.api_server_url, info_path.display()));
+
+    // 3. Join both, node0 of each as the gateway.
+    let t = steps.start(&format!(
+        "joining cluster0 and cluster1 (cable driver {}, gateway node NAME-node0)",
+        args.cable_driver
+    ));
+    for (plan, client) in plans.iter().zip(&clients) {
+        let opts = JoinOptions {
+            cluster_id: plan.name.clone(),
+            cluster_cidrs: vec![plan.pod_cidr.to_string().parse()?],
+            service_cidrs: vec![plan.service_cidr.to_string().parse()?],
+            cable_driver: Some(args.cable_driver),
+            gateway_node: Some(plan.node_name(0)),
+            image: ferry_deploy::default_image(),
+        };
+        install::join(client, &info, &opts)
+            .await
+            .with_context(|| format!("joining {}", plan.name))?;
+    }
+    steps.done(t, "");
+
+    // 4. The service in cluster1, exported; its namespace in cluster0 too
+    // (MCS namespace sameness: imports appear where the namespace exists).
+    let t = steps.start("deploying examples/nginx.yaml in cluster1 and exporting it");
+    kubectl_apply(&kubeconfigs[1], NGINX_YAML)?;
+    let export = json!({
+        "apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceExport",
+        "metadata": {"name": "nginx", "namespace": "nginx-test"},
+    });
+    kubectl_apply(&kubeconfigs[1], &export.to_string())?;
+    let ns: Api<Namespace> = Api::all(clients[0].clone());
+    let body: Namespace = serde_json::from_value(json!({"metadata": {"name": "nginx-test"}}))?;
+    ns.patch(
+        "nginx-test",
+        &PatchParams::apply("ferry-demo"),
+        &Patch::Apply(&body),
+    )
+    .await
+    .context("creating namespace nginx-test in cluster0")?;
+    // A client pod on cluster0's non-gateway node.
+    let pods: Api<Pod> = Api::namespaced(clients[0].clone(), "default");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": CLIENT_POD},
+        "spec": {
+            "nodeName": plans[0].node_name(1),
+            "containers": [{"name": "sleep", "image": "busybox", "command": ["sleep", "infinity"]}],
+        },
+    }))?;
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .context("creating the demo client pod")?;
+    steps.done(t, "");
+
+    // 5. Cables up.
+    let t = steps.start("waiting for the cables between the gateways");
+    for (plan, client) in plans.iter().zip(&clients) {
+        wait_connected(client, &plan.name, timeout).await?;
+    }
+    steps.done(t, "both gateways report their connection `connected`");
+
+    // 6. The broker's view, as in the seed.
+    let t = steps.start("the broker's ServiceImport and EndpointSlice (cluster0, namespace ferry-broker)");
+    wait_for(timeout, "the ServiceImport nginx in cluster0", || async {
+        let si: Api<ServiceImport> = Api::namespaced(clients[0].clone(), "nginx-test");
+        Ok(si.get_opt("nginx").await?.is_some())
+    })
+    .await?;
+    for what in ["serviceimport", "endpointslice"] {
+        let cmd = format!("kubectl -n ferry-broker get {what}");
+        println!("$ {cmd}");
+        print!("{}", kubectl(&kubeconfigs[0], &["-n", "ferry-broker", "get", what])?);
+    }
+    println!("$ kubectl -n nginx-test get serviceimport   # in cluster0");
+    print!(
+        "{}",
+        kubectl(&kubeconfigs[0], &["-n", "nginx-test", "get", "serviceimport"])?
+    );
+    steps.done(t, "");
+
+    // 7. Name and HTTP from the client pod on the non-gateway node.
+    let t = steps.start(&format!(
+        "resolving and fetching {SERVICE_NAME} from pod {CLIENT_POD} on {} (not a gateway)",
+        plans[0].node_name(1)
+    ));
+    let client_ns = wait_pod_netns(&clients[0], timeout).await?;
+    let answer = wait_for_output(timeout, "a DNS answer", || {
+        let out = netns_run(&client_ns, &["dig", "+short", "+time=1", "+tries=1", SERVICE_NAME])?;
+        Ok((!out.trim().is_empty() && !out.contains(";;")).then_some(out))
+    })
+    .await?;
+    println!("$ dig +short {SERVICE_NAME}   # from {CLIENT_POD} in cluster0");
+    print!("{answer}");
+    let url = format!("http://{SERVICE_NAME}:8080/");
+    let body = wait_for_output(timeout, "an HTTP reply", || {
+        let out = netns_run(&client_ns, &["curl", "-s", "--max-time", "2", &url])?;
+        Ok((!out.trim().is_empty()).then_some(out))
+    })
+    .await?;
+    println!("$ curl -s {url}   # from {CLIENT_POD} in cluster0");
+    println!("{}", body.trim_end());
+    steps.done(t, "");
+
+    // 8. The cables.
+    let t = steps.start("connections");
+    let out = Command::new(&exe)
+        .args(["show", "connections", "--kubeconfig"])
+        .arg(
+            kubeconfigs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+        .output()
+        .context("running ferry show connections")?;
+    println!("$ ferry show connections");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    if !out.status.success() {
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    }
+    steps.done(t, "");
+
+    eprintln!(
+        "\nferry demo done in {:.1}s. The clusters stay up; try:",
+        steps.started.elapsed().as_secs_f64()
+    );
+    let k0 = kubeconfigs[0].display();
+    let k1 = kubeconfigs[1].display();
+    eprintln!(
+        "  export KUBECONFIG={k0}                # cluster0 (also the broker)\n\
+         \x20 ferry show all --kubeconfig {k0},{k1}\n\
+         \x20 ferry diagnose all\n\
+         \x20 ferry sandbox exec cluster0 {CLIENT_POD} -- curl -s {url}\n\
+         \x20 ferry sandbox exec cluster0 {CLIENT_POD} -- dig {SERVICE_NAME}\n\
+         \x20 kubectl --kubeconfig {k1} -n nginx-test scale deployment nginx --replicas=3\n\
+         \x20 kubectl --kubeconfig {k0} -n ferry-system get gateways,endpoints.ferry.dev,clusters.ferry.dev\n\
+         \x20 ferry sandbox delete --all             # when done"
+    );
+    Ok(())
+}
+
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .context("running kubectl (is it installed?)")?;
+    if !out.status.success() {
+        bail!(
+            "kubectl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn kubectl_apply(kubeconfig: &Path, manifest: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("running kubectl apply (is kubectl installed?)")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(manifest.as_bytes())
+            .context("writing to kubectl")?;
+    }
+    let out = child.wait_with_output().context("waiting for kubectl")?;
+    if !out.status.success() {
+        bail!(
+            "kubectl apply failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn netns_run(netns: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", netns])
+        .args(args)
+        .output()
+        .with_context(|| format!("running {} in {netns}", args[0]))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+async fn wait_for<F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await.unwrap_or(false) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_for_output<F>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<String>
+where
+    F: FnMut() -> anyhow::Result<Option<String>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last_err = None;
+    loop {
+        match check() {
+            Ok(Some(out)) => return Ok(out),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if Instant::now() > deadline {
+            let cause = last_err.map(|e| format!(" (last error: {e:#})")).unwrap_or_default();
+            bail!("timed out after {timeout:?} waiting for {what}{cause}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the cluster's active gateway reports every connection connected.
+async fn wait_connected(client: &Client, cluster: &str, timeout: Duration) -> anyhow::Result<()> {
+    let api: Api<Gateway> = Api::namespaced(client.clone(), ferry_api::labels::SYSTEM_NAMESPACE);
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(list) = api.list(&Default::default()).await {
+            last.clear();
+            for gw in list.items {
+                let Some(s) = gw.status else { continue };
+                for c in &s.connections {
+                    last.insert(
+                        c.cluster_id.clone(),
+                        format!("{:?} {}", c.status, c.status_message),
+                    );
+                    if c.status == ConnectionStatus::Connected {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "timed out after {timeout:?}: {cluster}'s gateway has no connected cable ({last:?}).\n\
+                 hint: kubectl --kubeconfig {} -n ferry-system get gateways -o yaml; ferry sandbox logs {cluster} <gateway pod>",
+                ferry_sandbox::state::kubeconfig_path(cluster).display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The client pod's network namespace, once it runs.
+async fn wait_pod_netns(client: &Client, timeout: Duration) -> anyhow::Result<String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    wait_for(timeout, "the demo client pod to run", || async {
+        let p = pods.get(CLIENT_POD).await?;
+        Ok(p.status.and_then(|s| s.phase).as_deref() == Some("Running"))
+    })
+    .await?;
+    ferry_sandbox::exec_target(CLUSTERS[0], &format!("default/{CLIENT_POD}"))
+        .context("finding the demo client pod's namespace")
+}
