@@ -18,12 +18,14 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Commands whose Args struct carries the doc comment (first paragraph: the
+// one-line summary; all of it: the long --help) have none here: a doc
+// comment on the variant would replace both.
 enum Command {
     /// Sync this cluster with the broker: clusters, endpoints, MCS exports/imports.
     Agent(cmd::agent::Args),
     /// Run the embedded, durable, Kubernetes-compatible API server.
     Apiserver(cmd::apiserver::Args),
-    /// Print a shell completion script (bash, zsh, …).
     Completion(cmd::completion::Args),
     /// Print ferry's CustomResourceDefinitions as a multi-document YAML stream.
     ///
@@ -31,7 +33,6 @@ enum Command {
     /// ServiceExport, ServiceImport; about.k8s.io ClusterProperty. Install them
     /// with `ferry crds | kubectl apply -f -`.
     Crds(cmd::crds::Args),
-    /// Deploy the broker and write broker-info.ferry for `ferry join`.
     DeployBroker(cmd::deploy_broker::Args),
     /// Serve clusterset.local (MCS DNS), health- and latency-aware.
     Dns(cmd::dns::Args),
@@ -40,7 +41,6 @@ enum Command {
     Export(cmd::export::Export),
     /// Run the gateway engine on this node: HA lease, Endpoint, cables, health checks.
     Gateway(cmd::gateway::Args),
-    /// Join this cluster to the clusterset (validates, then installs ferry).
     Join(cmd::join::Args),
     /// Route cross-cluster traffic from this node through vx-ferry to the active gateway.
     #[command(long_about = cmd::route_agent::LONG_ABOUT)]
@@ -48,12 +48,10 @@ enum Command {
     /// Multi-node Kubernetes-like clusters from network namespaces (ferry's kind).
     #[command(subcommand)]
     Sandbox(cmd::sandbox::Sandbox),
-    /// Show connections (with RTT), endpoints, gateways, networks, services, broker, versions.
     Show(cmd::show::Args),
     /// Developer tools (e.g. `ferry tools wg up`).
     #[command(subcommand)]
     Tools(cmd::tools::Tools),
-    /// Remove ferry from a cluster, and the cluster's objects from the broker.
     Uninstall(cmd::uninstall::Args),
     /// Stop exporting a Service (deletes its ServiceExport).
     #[command(subcommand)]

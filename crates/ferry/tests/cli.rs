@@ -206,13 +206,26 @@ fn completion_scripts_and_help() {
         ("show", "--kubeconfig east.kubeconfig,west.kubeconfig"),
         ("uninstall", "ferry uninstall --yes --crds"),
         ("completion", "source <(ferry completion bash)"),
+        ("join", "--clusterid east"),
+        ("deploy-broker", "--embedded --data-dir ./broker"),
     ] {
         let help = stdout(&ferry(home.path(), &[cmd, "--help"]));
         assert!(
-            help.contains("Examples:") && help.contains(want),
+            help.contains("Example") && help.contains(want),
             "{cmd}: {help}"
         );
     }
+    // The long text of each command is its --help, not just the summary.
+    let help = stdout(&ferry(home.path(), &["show", "--help"]));
+    assert!(
+        help.contains("RTT min/avg/max") && help.contains("exit code"),
+        "{help}"
+    );
+    let help = stdout(&ferry(home.path(), &["uninstall", "--help"]));
+    assert!(
+        help.contains("--skip-broker") && help.contains("routes, rules"),
+        "{help}"
+    );
     let help = stdout(&ferry(home.path(), &["export", "service", "--help"]));
     assert!(
         help.contains("[default: 5s]") && help.contains("Valid"),

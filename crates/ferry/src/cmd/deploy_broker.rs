@@ -22,6 +22,10 @@ use ferry_apiserver::Identity;
 /// cables' pre-shared key and the settings every cluster shares. Re-running
 /// keeps the key.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  ferry deploy-broker --kubeconfig broker.kubeconfig
+  ferry deploy-broker --embedded --data-dir ./broker --listen 0.0.0.0:6443 \\
+      --advertise-url https://198.18.0.1:6443")]
 pub struct Args {
     /// Kubeconfig of the broker's API (admin rights).
     #[arg(long, conflicts_with = "embedded")]

@@ -18,6 +18,9 @@ use ferry_api::{BrokerInfo, CableDriver, Cidr};
 /// labelled ferry.dev/gateway=true) and the ferry route-agent DaemonSet, and
 /// the ClusterProperty cluster.clusterset.k8s.io = ID. Safe to re-run.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Example:
+  ferry join broker-info.ferry --clusterid east --kubeconfig east.kubeconfig \\
+      --clustercidr 100.64.0.0/16 --servicecidr 100.65.0.0/16 --gateway-node east-node1")]
 pub struct Args {
     /// The broker-info.ferry written by `ferry deploy-broker`.
     broker_info: PathBuf,
