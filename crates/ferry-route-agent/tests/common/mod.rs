@@ -1,3 +1,4 @@
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 //! A small lab for the root-only tests: three "nodes" of one cluster on a
 //! bridge (inside a switch namespace, never the host's), a pod behind node
 //! n1, and a "remote cluster" namespace on the same underlay holding the
@@ -5,8 +6,6 @@
 //! "cable" route to the remote (table 7101, rule 7099), as `ferry gateway`
 //! would. Addresses: underlay 198.18.252.0/24, local pods 100.64.0.0/16,
 //! remote 100.127.0.0/16. Everything is deleted on drop.
-
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, Command, Stdio};
