@@ -122,25 +122,19 @@ pub fn load(path: Option<&Path>) -> Result<Source> {
                 tried: vec![format!("$KUBECONFIG={list}: no such file")],
             });
         }
-        let mut merged: Option<Kubeconfig> = None;
+        let mut merged = Kubeconfig::default();
         for p in existing {
-            let Source::File { kubeconfig, .. } = read_file(p)? else {
-                continue;
-            };
-            merged = Some(match merged {
-                None => *kubeconfig,
-                Some(m) => m.merge(*kubeconfig).map_err(|e| Error::KubeconfigInvalid {
+            merged = merged
+                .merge(read_kubeconfig(p)?)
+                .map_err(|e| Error::KubeconfigInvalid {
                     what: "$KUBECONFIG".into(),
                     reason: e.to_string(),
-                })?,
-            });
+                })?;
         }
-        if let Some(kc) = merged {
-            return Ok(Source::File {
-                kubeconfig: Box::new(kc),
-                what: format!("$KUBECONFIG ({})", value.to_string_lossy()),
-            });
-        }
+        return Ok(Source::File {
+            kubeconfig: Box::new(merged),
+            what: format!("$KUBECONFIG ({})", value.to_string_lossy()),
+        });
     } else {
         tried.push("$KUBECONFIG: not set".to_string());
     }
@@ -156,13 +150,16 @@ pub fn load(path: Option<&Path>) -> Result<Source> {
     Err(Error::NoKubeconfig { tried })
 }
 
-fn read_file(p: &Path) -> Result<Source> {
-    let kc = Kubeconfig::read_from(p).map_err(|e| Error::KubeconfigInvalid {
+fn read_kubeconfig(p: &Path) -> Result<Kubeconfig> {
+    Kubeconfig::read_from(p).map_err(|e| Error::KubeconfigInvalid {
         what: p.display().to_string(),
         reason: e.to_string(),
-    })?;
+    })
+}
+
+fn read_file(p: &Path) -> Result<Source> {
     Ok(Source::File {
-        kubeconfig: Box::new(kc),
+        kubeconfig: Box::new(read_kubeconfig(p)?),
         what: p.display().to_string(),
     })
 }
@@ -172,6 +169,8 @@ fn read_file(p: &Path) -> Result<Source> {
 pub struct Target {
     /// How the user named it (context, kubeconfig path).
     pub label: String,
+    /// What messages call its API (`the cluster API (context east)`, `the broker`).
+    pub what: String,
     /// The API server URL.
     pub url: String,
     /// The namespace of the kubeconfig's context (`default` if none).
@@ -235,6 +234,7 @@ impl Target {
         let client = ferry_agent::install::broker_client(info, token).await?;
         Ok(Target {
             label: "the broker".into(),
+            what: "the broker".into(),
             url: info.api_server_url.trim_end_matches('/').to_string(),
             namespace: info.broker_namespace.clone(),
             client,
@@ -255,6 +255,7 @@ impl Target {
             reason: e.to_string(),
         })?;
         Ok(Target {
+            what: format!("the cluster API ({label})"),
             label,
             url,
             namespace: config.default_namespace.clone(),
@@ -262,19 +263,10 @@ impl Target {
         })
     }
 
-    /// What error messages call this API.
-    pub fn what(&self) -> String {
-        if self.label == "the broker" {
-            self.label.clone()
-        } else {
-            format!("the cluster API ({})", self.label)
-        }
-    }
-
     /// Maps a client error of `action` on this API to the kind of [`Error`]
     /// the user can act on.
     pub fn error(&self, action: impl Into<String>, e: kube::Error) -> Error {
-        classify(&self.what(), &self.url, action.into(), e)
+        classify(&self.what, &self.url, action.into(), e)
     }
 
     /// Checks the API answers at all and accepts the credentials (reads the

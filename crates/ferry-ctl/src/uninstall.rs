@@ -273,16 +273,24 @@ pub async fn uninstall(
         Err(e) => return Err(t.error("reading kube-system/coredns", e)),
     }
 
-    // 4. What the agent made in the users' namespaces.
+    // 4. What the agent made in the users' namespaces — not in the broker
+    // namespace, should this cluster also host the broker: the objects
+    // there are every cluster's.
+    let broker_ns = inst
+        .broker
+        .as_ref()
+        .map_or(labels::BROKER_NAMESPACE, |b| b.broker_namespace.as_str());
     let ours = ListParams::default().labels(&format!("{APP_MANAGED_BY}={APP_MANAGED_BY_FERRY}"));
-    let imports = delete_namespaced_all::<ServiceImport>(t, &ours, "ServiceImport").await?;
+    let imports =
+        delete_namespaced_all::<ServiceImport>(t, &ours, broker_ns, "ServiceImport").await?;
     removed(summary("ServiceImport", &imports), &mut report);
     let slices_lp = ListParams::default().labels(&format!(
         "{}={}",
         labels::MANAGED_BY,
         labels::MANAGED_BY_FERRY
     ));
-    let slices = delete_namespaced_all::<EndpointSlice>(t, &slices_lp, "EndpointSlice").await?;
+    let slices =
+        delete_namespaced_all::<EndpointSlice>(t, &slices_lp, broker_ns, "EndpointSlice").await?;
     removed(summary("EndpointSlice", &slices), &mut report);
 
     // 5. The cluster id, gateway labels, cluster-wide RBAC.
@@ -348,7 +356,16 @@ pub async fn uninstall(
     // 7. CRDs, only when asked.
     let exports: Api<ServiceExport> = Api::all(c.clone());
     let kept = names(t, &exports, &ListParams::default(), "ServiceExports").await?;
-    if opts.crds {
+    let hosts_broker = namespaces
+        .get_opt(broker_ns)
+        .await
+        .map_err(|e| t.error(format!("reading namespace {broker_ns}"), e))?
+        .is_some();
+    if opts.crds && hosts_broker {
+        report.warnings.push(format!(
+            "kept the CRDs: this cluster also hosts the broker (namespace {broker_ns}), which needs them"
+        ));
+    } else if opts.crds {
         let crds: Api<CustomResourceDefinition> = Api::all(c.clone());
         let mut gone = Vec::new();
         for crd in ferry_api::all_crds() {
@@ -374,7 +391,13 @@ pub async fn uninstall(
     Ok(report)
 }
 
-async fn delete_namespaced_all<K>(t: &Target, lp: &ListParams, what: &str) -> Result<Vec<String>>
+/// Deletes what `lp` selects in every namespace but `skip_ns`.
+async fn delete_namespaced_all<K>(
+    t: &Target,
+    lp: &ListParams,
+    skip_ns: &str,
+    what: &str,
+) -> Result<Vec<String>>
 where
     K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -392,6 +415,9 @@ where
         let (Some(ns), Some(name)) = (o.metadata.namespace, o.metadata.name) else {
             continue;
         };
+        if ns == skip_ns {
+            continue;
+        }
         let api: Api<K> = Api::namespaced(t.client.clone(), &ns);
         if delete(t, &api, &name, what).await? {
             gone.push(format!("{ns}/{name}"));

@@ -29,8 +29,10 @@ const STOCK_COREFILE: &str = ".:53 {\n    errors\n    forward . /etc/resolv.conf
 /// Objects of cluster `id` on the broker, written with its own token.
 async fn seed_broker(member: &Server, id: &str) {
     let b = cluster_broker_client(member).await;
+    // Labelled as the agent labels them.
     let labels = json!({"ferry.dev/cluster": id, "multicluster.kubernetes.io/source-cluster": id,
-        "multicluster.kubernetes.io/service-name": "nginx"});
+        "multicluster.kubernetes.io/service-name": "nginx", "app.kubernetes.io/managed-by": "ferry",
+        "endpointslice.kubernetes.io/managed-by": "agent.ferry.dev"});
     apply(
         &b,
         json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Endpoint",
@@ -412,4 +414,73 @@ async fn stuck_pods_time_out_and_a_dead_broker_stops_before_the_secret_goes() {
     })
     .await;
     let _ = Value::Null;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_that_also_hosts_the_broker_keeps_the_broker_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = Server::start(tmp.path().join("hub")).await;
+    let spoke = Server::start(tmp.path().join("spoke")).await;
+    let joiner =
+        ferry_apiserver::create_token(&hub.dir, &ferry_apiserver::Identity::Joiner).unwrap();
+    let info = ferry_agent::install::deploy_broker(
+        &hub.client,
+        &kube::config::Kubeconfig::read_from(&hub.kubeconfig).unwrap(),
+        &ferry_agent::install::DeployBrokerOptions {
+            namespace: "ferry-broker".into(),
+            joiner_token: Some(joiner),
+        },
+    )
+    .await
+    .unwrap();
+    ferry_agent::install::join(&hub.client, &info, &common::join_options("hub", 0))
+        .await
+        .unwrap();
+    ferry_agent::install::join(&spoke.client, &info, &common::join_options("spoke", 1))
+        .await
+        .unwrap();
+    seed_broker(&spoke, "spoke").await;
+
+    // show: the broker's per-cluster ServiceImports are not the hub's imports.
+    let report = ferry_ctl::show::show(&[hub.spec()], &[ferry_ctl::show::Section::Services]).await;
+    report.check().unwrap();
+    assert!(
+        report.clusters[0]
+            .view
+            .services
+            .as_ref()
+            .unwrap()
+            .imports
+            .is_empty()
+    );
+
+    let t = Target::connect(&hub.spec()).await.unwrap();
+    let inst = uninstall::inspect(&t).await.unwrap();
+    let opts = Options {
+        crds: true,
+        ..Options::default()
+    };
+    let report = uninstall::uninstall(&t, &inst, &opts, &|_| {})
+        .await
+        .unwrap();
+    let e = report.check().unwrap_err().to_string();
+    assert!(
+        e.contains("kept the CRDs: this cluster also hosts the broker"),
+        "{e}"
+    );
+    let c = hub.client.clone();
+    assert_eq!(
+        names(&Api::<ServiceImport>::namespaced(c.clone(), "ferry-broker")).await,
+        ["nginx-web-spoke"]
+    );
+    assert_eq!(
+        names(&Api::<EndpointSlice>::namespaced(c.clone(), "ferry-broker")).await,
+        ["nginx-web-spoke"]
+    );
+    assert_eq!(
+        names(&Api::<Cluster>::namespaced(c.clone(), "ferry-broker")).await,
+        ["spoke"]
+    );
+    let crds: Api<CustomResourceDefinition> = Api::all(c.clone());
+    assert_eq!(names(&crds).await.len(), ferry_api::all_crds().len());
 }

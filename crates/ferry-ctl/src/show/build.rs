@@ -346,7 +346,16 @@ fn services(s: &Snapshot) -> ServicesView {
         }
     }
     let mut imports = Vec::new();
-    for si in &s.imports {
+    // A cluster that also hosts the broker holds every cluster's
+    // per-cluster ServiceImports (labelled with their source cluster) in the
+    // broker namespace: those are not imports of this cluster.
+    let local_imports = s.imports.iter().filter(|si| {
+        si.metadata
+            .labels
+            .as_ref()
+            .is_none_or(|l| !l.contains_key(SOURCE_CLUSTER))
+    });
+    for si in local_imports {
         let ns = si.metadata.namespace.clone().unwrap_or_default();
         let name = si.metadata.name.clone().unwrap_or_default();
         let mut clusters: Vec<String> = si
