@@ -254,6 +254,9 @@ fn hint_for_agent(e: &ferry_agent::Error) -> Option<String> {
         ),
         ferry_agent::Error::Api(a) => hint_for_api(a),
         ferry_agent::Error::Kube { source, .. } => hint_for_kube(source),
+        ferry_agent::Error::Client { what, .. } if what.starts_with("the broker") => {
+            Some(BROKER_INFO_HINT.into())
+        }
         ferry_agent::Error::Client { .. } => Some(KUBECONFIG_HINT.into()),
         _ => None,
     }

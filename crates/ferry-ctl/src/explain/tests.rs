@@ -224,3 +224,22 @@ fn broker_cleanup_combines_hints() {
         "{h}"
     );
 }
+
+#[test]
+fn client_errors_point_at_the_right_file() {
+    let broker = ferry_agent::Error::Client {
+        what: "the broker at https://b".into(),
+        reason: "bad CA".into(),
+    };
+    assert!(
+        explain_error(&broker)
+            .hint
+            .unwrap()
+            .contains("broker-info.ferry")
+    );
+    let local = ferry_agent::Error::Client {
+        what: "the kubeconfig".into(),
+        reason: "no server".into(),
+    };
+    assert!(explain_error(&local).hint.unwrap().contains("--kubeconfig"));
+}
