@@ -347,8 +347,8 @@ pub async fn uninstall(
         match namespaces.get_opt(sys).await {
             Ok(None) => removed(Some(format!("Namespace {sys}")), &mut report),
             _ => report.warnings.push(format!(
-                "namespace {sys} is still terminating after {}s (something holds a finalizer: kubectl get all -n {sys})",
-                opts.namespace_timeout.as_secs()
+                "namespace {sys} is still terminating after {} (something holds a finalizer: kubectl get all -n {sys})",
+                secs(opts.namespace_timeout)
             )),
         }
     }
@@ -426,6 +426,15 @@ where
     Ok(gone)
 }
 
+/// `30s`, `0.8s`.
+fn secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
 /// Waits until ferry's pods in `ferry-system` are gone, reporting which
 /// are left every two seconds; a timeout is a warning, not a failure.
 async fn wait_for_pods(
@@ -463,20 +472,20 @@ async fn wait_for_pods(
         let elapsed = start.elapsed();
         if elapsed >= timeout {
             report.warnings.push(format!(
-                "{} ferry pod(s) still present after {}s ({}); their nodes may keep ferry's routes, rules or interfaces",
+                "{} ferry pod(s) still present after {} ({}); their nodes may keep ferry's routes, rules or interfaces",
                 left.len(),
-                timeout.as_secs(),
+                secs(timeout),
                 left.join(", ")
             ));
             return Ok(());
         }
         if last_report.is_none_or(|l| l.elapsed() >= Duration::from_secs(2)) {
             progress(&format!(
-                "waiting for {} ferry pod(s) to stop so the nodes clean up routes, rules and interfaces: {} [{}s/{}s]",
+                "waiting for {} ferry pod(s) to stop so the nodes clean up routes, rules and interfaces: {} [{}s/{}]",
                 left.len(),
                 left.join(", "),
                 elapsed.as_secs(),
-                timeout.as_secs()
+                secs(timeout)
             ));
             last_report = Some(Instant::now());
         }

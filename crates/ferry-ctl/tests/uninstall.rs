@@ -397,7 +397,7 @@ async fn stuck_pods_time_out_and_a_dead_broker_stops_before_the_secret_goes() {
     let e = report.check().unwrap_err();
     let msg = e.to_string();
     assert!(
-        msg.contains("1 ferry pod(s) still present after 0s (ferry-gateway-x1 on east-gw)"),
+        msg.contains("1 ferry pod(s) still present after 0.8s (ferry-gateway-x1 on east-gw)"),
         "{msg}"
     );
     assert!(
