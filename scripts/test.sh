@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The end-to-end tests run this binary (target/debug/ferry) in sandbox clusters.
+cargo build -p ferry
 INSTA_UPDATE=no cargo nextest run --workspace --no-fail-fast "$@"

@@ -1,0 +1,407 @@
+//! Packets between sandbox clusters through ferry's gateways and route
+//! agents (issue #7): pod to pod from non-gateway nodes and to a remote
+//! service's ClusterIP with each cable driver, gateway failover under
+//! traffic and a graceful restart, a 60 s broker outage that must lose no
+//! packet, and uninstall leaving no route, rule or interface behind.
+//! Root only (skipped otherwise); each test builds and deletes its own clusters.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferry_e2e::{Broker, Cluster, Clusterset, netns, ping, usable, wait_for};
+
+const NGINX: &str = include_str!("../../../examples/nginx.yaml");
+
+fn tag(t: &str) -> String {
+    format!("{t}{}", std::process::id() % 10_000)
+}
+
+/// Ping, a TCP stream and HTTP to the remote service's ClusterIP, from a
+/// pod on a non-gateway node to one on a non-gateway node.
+fn traffic(driver: &str, t: &str) {
+    if !usable() {
+        return;
+    }
+    let cs = Clusterset::new(
+        &tag(t),
+        &[2, 2],
+        &[&[0], &[0]],
+        driver,
+        Broker::FirstCluster,
+    );
+    let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
+    let client = a.pod("client", 1);
+    let server = b.pod("server", 1);
+
+    let (sent, got) = ping(&client.netns, &server.ip, 5, "0.2");
+    assert_eq!(
+        (sent, got),
+        (5, 5),
+        "{driver}: ping {} → {}",
+        a.name,
+        b.name
+    );
+    let (sent, got) = ping(&server.netns, &client.ip, 5, "0.2");
+    assert_eq!(
+        (sent, got),
+        (5, 5),
+        "{driver}: ping {} → {}",
+        b.name,
+        a.name
+    );
+
+    // A TCP stream: iperf3 for one second, through vx-ferry, both gateways
+    // and the cable.
+    let mut srv = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &server.netns,
+            "iperf3",
+            "-s",
+            "-1",
+            "-p",
+            "5201",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let json = wait_for(Duration::from_secs(10), "iperf3 to connect", || {
+        let out = netns(
+            &client.netns,
+            &["iperf3", "-c", &server.ip, "-p", "5201", "-t", "1", "-J"],
+        );
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    let _ = srv.wait();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let bytes = v["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
+    assert!(
+        bytes > 1_000_000,
+        "{driver}: TCP stream carried only {bytes} bytes"
+    );
+    eprintln!(
+        "{driver}: TCP stream {:.0} Mbit/s",
+        v["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap_or(0.0)
+            / 1e6
+    );
+
+    // HTTP to the ClusterIP of a service in the other cluster.
+    b.apply(NGINX);
+    let cip = b
+        .kubectl(&[
+            "-n",
+            "nginx-test",
+            "get",
+            "svc",
+            "nginx",
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ])
+        .trim()
+        .to_string();
+    let url = format!("http://{cip}:8080/");
+    let body = wait_for(Duration::from_secs(30), "HTTP through the cable", || {
+        let out = netns(&client.netns, &["curl", "-s", "--max-time", "2", &url]);
+        let body = String::from_utf8_lossy(&out.stdout).into_owned();
+        body.starts_with("nginx-").then_some(body)
+    });
+    // The echo server names the client it saw: the pod itself, not masqueraded.
+    assert!(
+        body.contains(&format!("from {}:", client.ip)),
+        "{driver}: the service saw another source: {body}"
+    );
+}
+
+#[test]
+fn pod_to_pod_and_service_over_wireguard() {
+    traffic("wireguard", "e7w");
+}
+
+#[test]
+fn pod_to_pod_and_service_over_vxlan() {
+    traffic("vxlan", "e7v");
+}
+
+/// The node name holding the cluster's gateway Lease.
+fn holder(c: &Cluster) -> String {
+    c.kubectl(&[
+        "-n",
+        "ferry-system",
+        "get",
+        "lease",
+        "ferry-gateway",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ])
+    .trim()
+    .to_string()
+}
+
+/// PID of the `ferry gateway` process running in node `node`'s namespace.
+fn gateway_pid(c: &Cluster, node: &str) -> i32 {
+    let k: usize = node.rsplit("node").next().unwrap().parse().unwrap();
+    let ns = c.node_netns(k);
+    let out = ferry_e2e::run(Command::new("pgrep").args(["-f", "ferry gateway"]));
+    out.split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+        .find(|pid| {
+            let id =
+                ferry_e2e::output(Command::new("ip").args(["netns", "identify", &pid.to_string()]));
+            String::from_utf8_lossy(&id.stdout).trim() == ns
+        })
+        .unwrap_or_else(|| panic!("no ferry gateway process in {ns}"))
+}
+
+/// Longest gap between consecutive replies of `ping -D` output, and the
+/// number of replies.
+fn longest_gap(ping_output: &str) -> (Duration, usize) {
+    let stamps: Vec<f64> = ping_output
+        .lines()
+        .filter(|l| l.contains("bytes from"))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+        .collect();
+    let gap = stamps
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(0.0_f64, f64::max);
+    (Duration::from_secs_f64(gap), stamps.len())
+}
+
+#[test]
+fn gateway_failover_under_traffic_and_graceful_restart() {
+    if !usable() {
+        return;
+    }
+    let cs = Clusterset::new(
+        &tag("e7h"),
+        &[3, 2],
+        &[&[0, 1], &[0]],
+        "wireguard",
+        Broker::FirstCluster,
+    );
+    let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
+    let server = a.pod("server", 2);
+    let client = b.pod("client", 1);
+    wait_for(Duration::from_secs(20), "traffic before the kill", || {
+        (ping(&client.netns, &server.ip, 1, "0.2").1 == 1).then_some(())
+    });
+
+    for round in ["kill -9", "graceful restart"] {
+        let active = holder(a);
+        let pinger = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &client.netns,
+                "ping",
+                "-D",
+                "-n",
+                "-i",
+                "0.01",
+                "-W",
+                "1",
+                "-w",
+                "6",
+            ])
+            .arg(&server.ip)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let t0 = Instant::now();
+        if round == "kill -9" {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(gateway_pid(a, &active)),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .unwrap();
+        } else {
+            let pod = a.kubectl(&[
+                "-n",
+                "ferry-system",
+                "get",
+                "pods",
+                "-l",
+                "app.kubernetes.io/name=ferry-gateway",
+                "--field-selector",
+                &format!("spec.nodeName={active}"),
+                "-o",
+                "jsonpath={.items[0].metadata.name}",
+            ]);
+            a.kubectl(&[
+                "-n",
+                "ferry-system",
+                "delete",
+                "pod",
+                pod.trim(),
+                "--wait=false",
+            ]);
+        }
+        let out = pinger.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (gap, replies) = longest_gap(&text);
+        eprintln!(
+            "{round}: longest gap without replies {gap:?} ({replies} replies, {:?} after the stop)",
+            t0.elapsed()
+        );
+        let new_active = wait_for(Duration::from_secs(10), "a new lease holder", || {
+            let h = holder(a);
+            (!h.is_empty() && h != active).then_some(h)
+        });
+        assert_ne!(new_active, active, "{round}: the lease did not move");
+        // Traffic recovered through the other gateway: replies kept coming
+        // and no gap approached the whole window.
+        assert!(replies > 100, "{round}: only {replies} replies:\n{text}");
+        assert!(
+            gap < Duration::from_secs(3),
+            "{round}: traffic stopped for {gap:?}"
+        );
+        wait_for(
+            Duration::from_secs(20),
+            "the stopped gateway to come back as standby",
+            || {
+                let out = a.kubectl(&[
+                    "-n",
+                    "ferry-system",
+                    "get",
+                    "gateways",
+                    "-o",
+                    "jsonpath={range .items[*]}{.status.haStatus} {end}",
+                ]);
+                (out.split_whitespace().filter(|s| *s == "passive").count() == 1).then_some(())
+            },
+        );
+    }
+}
+
+#[test]
+fn broker_down_for_a_minute_loses_no_packet() {
+    if !usable() {
+        return;
+    }
+    let mut cs = Clusterset::new(
+        &tag("e7b"),
+        &[2, 2],
+        &[&[0], &[0]],
+        "wireguard",
+        Broker::Embedded,
+    );
+    let server = cs.clusters[1].pod("server", 1);
+    let client = cs.clusters[0].pod("client", 1);
+    wait_for(Duration::from_secs(20), "traffic before the outage", || {
+        (ping(&client.netns, &server.ip, 1, "0.2").1 == 1).then_some(())
+    });
+    let pinger = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &client.netns,
+            "ping",
+            "-n",
+            "-q",
+            "-i",
+            "0.1",
+            "-c",
+            "650",
+            "-W",
+            "1",
+        ])
+        .arg(&server.ip)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let mut broker = cs.broker.take().unwrap();
+    broker.kill().unwrap();
+    broker.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+    let (dir, listen) = cs.broker_dir.as_ref().unwrap();
+    cs.broker = Some(ferry_e2e::start_embedded_broker(
+        dir.path(),
+        listen,
+        cs.broker_info.to_str().unwrap(),
+    ));
+    let out = pinger.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("650 packets transmitted, 650 received"),
+        "{text}"
+    );
+    // And the clusterset keeps working after the broker returns.
+    cs.clusters[0].wait_connected(&cs.clusters[1].name);
+}
+
+/// Links, rules, routes and nft state ferry leaves on a node namespace.
+fn ferry_state(ns: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for link in ["vx-ferry", "ferry-wg", "ferry-vxc"] {
+        if netns(ns, &["ip", "link", "show", link]).status.success() {
+            found.push(format!("link {link}"));
+        }
+    }
+    let rules = String::from_utf8_lossy(&netns(ns, &["ip", "rule"]).stdout).into_owned();
+    for pref in ["7099:", "7100:"] {
+        if rules.lines().any(|l| l.starts_with(pref)) {
+            found.push(format!("rule {pref}"));
+        }
+    }
+    for table in ["7100", "7101"] {
+        let routes = netns(ns, &["ip", "route", "show", "table", table]);
+        if !String::from_utf8_lossy(&routes.stdout).trim().is_empty() {
+            found.push(format!("routes in table {table}"));
+        }
+    }
+    if netns(ns, &["nft", "list", "table", "ip", "ferry"])
+        .status
+        .success()
+    {
+        found.push("nft table ip ferry".into());
+    }
+    found
+}
+
+#[test]
+fn uninstall_leaves_nothing_on_the_nodes() {
+    if !usable() {
+        return;
+    }
+    let cs = Clusterset::new(
+        &tag("e7u"),
+        &[2, 2],
+        &[&[0], &[0]],
+        "vxlan",
+        Broker::FirstCluster,
+    );
+    let b = &cs.clusters[1];
+    let gw = ferry_state(&b.node_netns(0));
+    let other = ferry_state(&b.node_netns(1));
+    assert!(
+        gw.contains(&"link ferry-vxc".to_string()),
+        "gateway node: {gw:?}"
+    );
+    assert!(
+        other.contains(&"link vx-ferry".to_string()),
+        "other node: {other:?}"
+    );
+    assert!(
+        other.contains(&"routes in table 7100".to_string()),
+        "other node: {other:?}"
+    );
+    ferry_e2e::ferry(&[
+        "uninstall",
+        "--kubeconfig",
+        b.kubeconfig.to_str().unwrap(),
+        "--yes",
+    ]);
+    for k in 0..2 {
+        let left = ferry_state(&b.node_netns(k));
+        assert!(left.is_empty(), "{} still has {left:?}", b.node(k));
+    }
+}
