@@ -32,17 +32,18 @@ pub fn run(cmd: &mut Command, stdin: Option<&str>) -> Result<String> {
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
+    let mut write_err = None;
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        // A command that exits early closes the pipe; its stderr says why.
-        let written = pipe.write_all(input.as_bytes());
-        drop(pipe);
-        if let Err(e) = written {
-            let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            return Err(fail(format!("writing stdin: {e}; {}", stderr.trim())));
-        }
+        // A command that exits early closes the pipe (EPIPE); its exit
+        // status and stderr below say why.
+        write_err = pipe.write_all(input.as_bytes()).err();
     }
     let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    if out.status.success()
+        && let Some(e) = write_err
+    {
+        return Err(fail(format!("writing stdin: {e}")));
+    }
     if !out.status.success() {
         let mut message = String::from_utf8_lossy(&out.stderr).trim().to_string();
         if message.is_empty() {
