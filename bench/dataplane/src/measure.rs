@@ -1,0 +1,110 @@
+//! Throughput (iperf3) and RTT (ping) between two pods, run inside their
+//! network namespaces.
+
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::cluster::Pod;
+use crate::sys;
+
+const IPERF_PORT: &str = "5299";
+
+/// One measurement of a path.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// iperf3, one stream, Gbit/s received.
+    pub s1: f64,
+    /// iperf3, four streams, Gbit/s received.
+    pub s4: f64,
+    /// ping RTT average, ms.
+    pub rtt: f64,
+    /// ping loss, percent.
+    pub loss: f64,
+}
+
+/// iperf3 with 1 and 4 streams for `secs` each, then `pings` pings 10 ms apart.
+pub fn sample(from: &Pod, to: &Pod, secs: u32, pings: u32) -> Result<Sample> {
+    let s1 = iperf(from, to, 1, secs)?;
+    let s4 = iperf(from, to, 4, secs)?;
+    let (rtt, loss) = ping(from, to.ip, pings)?;
+    Ok(Sample { s1, s4, rtt, loss })
+}
+
+/// Gbit/s received by an `iperf3 -s` in `to`'s namespace from a client in `from`'s.
+pub fn iperf(from: &Pod, to: &Pod, streams: u32, secs: u32) -> Result<f64> {
+    let mut last_err = anyhow!("iperf3 never ran");
+    for _attempt in 0..3 {
+        let mut server = sys::ns_spawn(&to.netns, &[], "iperf3", &["-s", "-1", "-p", IPERF_PORT])?;
+        std::thread::sleep(Duration::from_millis(300));
+        let out = sys::ns_run(
+            &from.netns,
+            "iperf3",
+            &[
+                "-c",
+                &to.ip.to_string(),
+                "-p",
+                IPERF_PORT,
+                "-t",
+                &secs.to_string(),
+                "-P",
+                &streams.to_string(),
+                "-J",
+            ],
+        );
+        let _ = server.kill();
+        let _ = server.wait();
+        match out.and_then(|o| {
+            let v: serde_json::Value = serde_json::from_str(&o).context("iperf3 -J output")?;
+            v["end"]["sum_received"]["bits_per_second"]
+                .as_f64()
+                .ok_or_else(|| anyhow!("iperf3: no end.sum_received: {}", v["error"]))
+        }) {
+            Ok(bps) => return Ok(bps / 1e9),
+            Err(e) => last_err = e,
+        }
+    }
+    Err(last_err)
+}
+
+/// `ping -c COUNT -i 0.01`: (average RTT in ms, loss in percent).
+pub fn ping(from: &Pod, to: Ipv4Addr, count: u32) -> Result<(f64, f64)> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", &from.netns, "ping", "-q", "-i", "0.01"])
+        .args(["-c", &count.to_string(), &to.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .context("running ping")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let loss = text
+        .lines()
+        .find_map(|l| {
+            let i = l.find("% packet loss")?;
+            l[..i].rsplit([' ', ',']).next()?.parse::<f64>().ok()
+        })
+        .ok_or_else(|| anyhow!("ping: no loss figure in {text:?}"))?;
+    let rtt = text
+        .lines()
+        .find(|l| l.starts_with("rtt") || l.starts_with("round-trip"))
+        .and_then(|l| l.split('=').nth(1))
+        .and_then(|v| v.trim().split('/').nth(1))
+        .and_then(|v| v.parse::<f64>().ok());
+    match rtt {
+        Some(rtt) => Ok((rtt, loss)),
+        None => bail!("ping {to}: no replies ({loss}% loss)"),
+    }
+}
+
+/// One ping with a 1 s deadline.
+pub fn ping_once(from_ns: &str, to: Ipv4Addr) -> bool {
+    Command::new("ip")
+        .args(["netns", "exec", from_ns, "ping", "-c", "1", "-W", "1", "-q"])
+        .arg(to.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
