@@ -158,7 +158,10 @@ pub async fn is_ferry_apiserver(client: &Client) -> Result<bool> {
 
 fn plural(kind: &str) -> String {
     let lower = kind.to_ascii_lowercase();
-    if let Some(stem) = lower.strip_suffix('y') {
+    // A vowel before the y keeps it: gateway → gateways, policy → policies.
+    let vowel_y =
+        lower.len() >= 2 && matches!(lower.as_bytes()[lower.len() - 2], b'a' | b'e' | b'o' | b'u');
+    if !vowel_y && let Some(stem) = lower.strip_suffix('y') {
         format!("{stem}ies")
     } else {
         format!("{lower}s")
@@ -671,5 +674,6 @@ mod tests {
         );
         assert_eq!(plural("EndpointSlice"), "endpointslices");
         assert_eq!(plural("Endpoint"), "endpoints");
+        assert_eq!(plural("Gateway"), "gateways");
     }
 }

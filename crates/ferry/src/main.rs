@@ -22,9 +22,7 @@ struct Cli {
 // one-line summary; all of it: the long --help) have none here: a doc
 // comment on the variant would replace both.
 enum Command {
-    /// Sync this cluster with the broker: clusters, endpoints, MCS exports/imports.
     Agent(cmd::agent::Args),
-    /// Run the embedded, durable, Kubernetes-compatible API server.
     Apiserver(cmd::apiserver::Args),
     Completion(cmd::completion::Args),
     /// Print ferry's CustomResourceDefinitions as a multi-document YAML stream.
@@ -34,12 +32,10 @@ enum Command {
     /// with `ferry crds | kubectl apply -f -`.
     Crds(cmd::crds::Args),
     DeployBroker(cmd::deploy_broker::Args),
-    /// Serve clusterset.local (MCS DNS), health- and latency-aware.
     Dns(cmd::dns::Args),
     /// Export a Service to the clusterset (creates its ServiceExport).
     #[command(subcommand)]
     Export(cmd::export::Export),
-    /// Run the gateway engine on this node: HA lease, Endpoint, cables, health checks.
     Gateway(cmd::gateway::Args),
     Join(cmd::join::Args),
     /// Route cross-cluster traffic from this node through vx-ferry to the active gateway.
