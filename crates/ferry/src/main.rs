@@ -58,7 +58,13 @@ enum Command {
 /// exit code 2 for usage errors and 1 for failures (cmd::errors).
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cmd::init_tracing();
+    // The demo prints its own timed steps; the library's info logs would
+    // only interleave with them.
+    let narrated = matches!(
+        cli.command,
+        Command::Sandbox(cmd::sandbox::Sandbox::Demo(_))
+    );
+    cmd::init_tracing(if narrated { "warn" } else { "info" });
     let result = match cli.command {
         Command::Agent(args) => cmd::agent::run(args),
         Command::Apiserver(args) => cmd::apiserver::run(args),

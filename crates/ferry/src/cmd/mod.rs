@@ -18,9 +18,11 @@ pub mod tools;
 pub mod uninstall;
 
 /// Logs go to stderr; `RUST_LOG` filters them (default `info`).
-pub fn init_tracing() {
+/// `default` applies when `RUST_LOG` is unset: daemons log at info, while
+/// interactive commands that narrate their own progress pass `warn`.
+pub fn init_tracing(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
