@@ -251,10 +251,29 @@ fn gateway_failover_under_traffic_and_graceful_restart() {
             "{round}: longest gap without replies {gap:?} ({replies} replies, {:?} after the stop)",
             t0.elapsed()
         );
-        let new_active = wait_for(Duration::from_secs(10), "a new lease holder", || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let new_active = loop {
             let h = holder(a);
-            (!h.is_empty() && h != active).then_some(h)
-        });
+            if !h.is_empty() && h != active {
+                break h;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{round}: the lease stayed with {active:?}\n{}\n{}",
+                    a.kubectl(&[
+                        "-n",
+                        "ferry-system",
+                        "get",
+                        "lease",
+                        "ferry-gateway",
+                        "-o",
+                        "yaml"
+                    ]),
+                    a.kubectl(&["-n", "ferry-system", "get", "gateways,pods", "-o", "wide"])
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         assert_ne!(new_active, active, "{round}: the lease did not move");
         // Traffic recovered through the other gateway: replies kept coming
         // and no gap approached the whole window.
