@@ -279,12 +279,12 @@ impl<'a> Merger<'a> {
             match fields.get(PATCH_DIRECTIVE) {
                 None => plain_items.push(item),
                 Some(Value::String(directive)) if directive == "delete" => {
-                    let key_value = fields.get(merge_key).ok_or_else(|| {
-                        self.error(format!(
+                    if fields.get(merge_key).is_none() {
+                        return Err(self.error(format!(
                             "element {item} does not contain declared merge key {merge_key:?}"
-                        ))
-                    })?;
-                    original.retain(|existing| !has_key_value(existing, merge_key, key_value));
+                        )));
+                    }
+                    original.retain(|existing| !same_element(existing, &item, merge_key));
                 }
                 Some(Value::String(directive)) if directive == "replace" => replace = true,
                 Some(Value::String(directive)) if directive == "merge" => {
@@ -308,14 +308,14 @@ impl<'a> Merger<'a> {
             return Ok((replaced, Vec::new()));
         }
         for item in &plain_items {
-            let Some(key_value) = item.get(merge_key) else {
+            if item.get(merge_key).is_none() {
                 return Err(self.error(format!(
                     "element {item} does not contain declared merge key {merge_key:?}"
                 )));
-            };
+            }
             let position = original
                 .iter()
-                .position(|existing| has_key_value(existing, merge_key, key_value));
+                .position(|existing| same_element(existing, item, merge_key));
             match position {
                 Some(position) => {
                     let existing = std::mem::take(&mut original[position]);
@@ -348,20 +348,36 @@ fn same_value(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn has_key_value(item: &Value, merge_key: &str, key_value: &Value) -> bool {
-    item.get(merge_key)
-        .is_some_and(|v| same_value(v, key_value))
+/// Whether list elements `a` and `b` are the same element: equal merge keys.
+/// Ports (`port`, `containerPort`) are told apart by `protocol` too when both
+/// name one, as server-side apply's list-map keys do: with the key alone, a
+/// UDP and a TCP port of the same number (DNS on 53) merged into one
+/// (kubernetes#39188).
+fn same_element(a: &Value, b: &Value, merge_key: &str) -> bool {
+    let key_matches = match (a.get(merge_key), b.get(merge_key)) {
+        (Some(x), Some(y)) => same_value(x, y),
+        _ => false,
+    };
+    if !key_matches {
+        return false;
+    }
+    if matches!(merge_key, "port" | "containerPort")
+        && let (Some(x), Some(y)) = (a.get("protocol"), b.get("protocol"))
+    {
+        return x == y;
+    }
+    true
 }
 
 /// Position of `item` in `list`: by merge key for lists of objects, by value
 /// for lists of scalars (or when no key is declared).
 fn index_in(list: &[Value], item: &Value, merge_key: Option<&str>) -> Option<usize> {
     if let Some(key) = merge_key
-        && let Some(key_value) = item.get(key)
+        && item.get(key).is_some()
     {
         return list
             .iter()
-            .position(|candidate| has_key_value(candidate, key, key_value));
+            .position(|candidate| same_element(candidate, item, key));
     }
     list.iter()
         .position(|candidate| same_value(candidate, item))

@@ -471,3 +471,41 @@ fn failed_json_patch_after_a_move_leaves_the_target_unchanged() {
     assert!(super::json_patch(&mut target, &patch).is_err());
     assert_eq!(target, before);
 }
+
+#[test]
+fn service_ports_of_one_number_and_two_protocols_stay_apart() {
+    // A DNS Service (53/UDP and 53/TCP) applied again, unchanged: with
+    // `port` alone as the key both patch ports merged into the first one.
+    let dns = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "dns", "namespace": "default"},
+        "spec": {"ports": [
+            {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 5353},
+            {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 5353}
+        ]}
+    });
+    let again = smp(dns.clone(), dns.clone(), "", "Service");
+    assert_eq!(again["spec"]["ports"], dns["spec"]["ports"]);
+
+    // A patch naming a port without its protocol still merges by number.
+    let renamed = smp(
+        dns.clone(),
+        json!({"spec": {"ports": [{"port": 53, "name": "domain"}]}}),
+        "",
+        "Service",
+    );
+    assert_eq!(renamed["spec"]["ports"][0]["name"], "domain");
+    assert_eq!(renamed["spec"]["ports"][1]["name"], "dns-tcp");
+
+    // Deleting the TCP port leaves the UDP one.
+    let udp_only = smp(
+        dns,
+        json!({"spec": {"ports": [{"$patch": "delete", "port": 53, "protocol": "TCP"}]}}),
+        "",
+        "Service",
+    );
+    assert_eq!(
+        udp_only["spec"]["ports"],
+        json!([{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 5353}])
+    );
+}
