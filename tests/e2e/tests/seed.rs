@@ -156,14 +156,25 @@ fn deploy_broker_join_export_import_dns_unexport() {
         row(&table, &exported)
     });
     assert_eq!(si[1], "ClusterSetIP", "broker ServiceImport row: {si:?}");
-    assert_eq!(si[2], format!("[\"{cip}\"]"), "broker ServiceImport row: {si:?}");
-    let es = wait_for(WAIT, "the export's ready EndpointSlice on the broker", || {
-        let table = a.kubectl(&["-n", "ferry-broker", "get", "endpointslice"]);
-        row(&table, &exported).filter(|r| r.get(3) == Some(&cip))
-    });
+    assert_eq!(
+        si[2],
+        format!("[\"{cip}\"]"),
+        "broker ServiceImport row: {si:?}"
+    );
+    let es = wait_for(
+        WAIT,
+        "the export's ready EndpointSlice on the broker",
+        || {
+            let table = a.kubectl(&["-n", "ferry-broker", "get", "endpointslice"]);
+            row(&table, &exported).filter(|r| r.get(3) == Some(&cip))
+        },
+    );
     assert_eq!(es[1], "IPv4", "broker EndpointSlice row: {es:?}");
     assert_eq!(es[2], "8080", "broker EndpointSlice row: {es:?}");
-    let slice = json(&a, &["-n", "ferry-broker", "get", "endpointslice", &exported]);
+    let slice = json(
+        &a,
+        &["-n", "ferry-broker", "get", "endpointslice", &exported],
+    );
     let labels = &slice["metadata"]["labels"];
     assert_eq!(labels["multicluster.kubernetes.io/service-name"], "nginx");
     assert_eq!(
@@ -189,36 +200,53 @@ fn deploy_broker_join_export_import_dns_unexport() {
     // ferry allocates no clusterset VIP: the import's address is each
     // exporting cluster's own ClusterIP, in its MCS EndpointSlice.
     let local_slice = format!("nginx-{}", b.name);
-    wait_for(WAIT, "the imported EndpointSlice in the first cluster", || {
-        let s = json(&a, &["-n", "nginx-test", "get", "endpointslice", "-l",
-            "multicluster.kubernetes.io/service-name=nginx"]);
-        let item = s["items"]
-            .as_array()?
-            .iter()
-            .find(|i| i["metadata"]["name"] == local_slice.as_str())?
-            .clone();
-        (item["endpoints"][0]["addresses"][0] == cip.as_str()
-            && item["endpoints"][0]["conditions"]["ready"] == true
-            && item["metadata"]["labels"]["multicluster.kubernetes.io/source-cluster"]
-                == b.name.as_str())
-        .then_some(())
-    });
-
-    // The ServiceExport's conditions.
-    wait_for(WAIT, "the ServiceExport to be Valid, Ready, conflict-free", || {
-        let e = json(&b, &["-n", "nginx-test", "get", "serviceexport", "nginx"]);
-        let status = |t: &str| {
-            e["status"]["conditions"]
+    wait_for(
+        WAIT,
+        "the imported EndpointSlice in the first cluster",
+        || {
+            let s = json(
+                &a,
+                &[
+                    "-n",
+                    "nginx-test",
+                    "get",
+                    "endpointslice",
+                    "-l",
+                    "multicluster.kubernetes.io/service-name=nginx",
+                ],
+            );
+            let item = s["items"]
                 .as_array()?
                 .iter()
-                .find(|c| c["type"] == t)
-                .and_then(|c| c["status"].as_str().map(str::to_string))
-        };
-        (status("Valid").as_deref() == Some("True")
-            && status("Ready").as_deref() == Some("True")
-            && status("Conflict").as_deref() == Some("False"))
-        .then_some(())
-    });
+                .find(|i| i["metadata"]["name"] == local_slice.as_str())?
+                .clone();
+            (item["endpoints"][0]["addresses"][0] == cip.as_str()
+                && item["endpoints"][0]["conditions"]["ready"] == true
+                && item["metadata"]["labels"]["multicluster.kubernetes.io/source-cluster"]
+                    == b.name.as_str())
+            .then_some(())
+        },
+    );
+
+    // The ServiceExport's conditions.
+    wait_for(
+        WAIT,
+        "the ServiceExport to be Valid, Ready, conflict-free",
+        || {
+            let e = json(&b, &["-n", "nginx-test", "get", "serviceexport", "nginx"]);
+            let status = |t: &str| {
+                e["status"]["conditions"]
+                    .as_array()?
+                    .iter()
+                    .find(|c| c["type"] == t)
+                    .and_then(|c| c["status"].as_str().map(str::to_string))
+            };
+            (status("Valid").as_deref() == Some("True")
+                && status("Ready").as_deref() == Some("True")
+                && status("Conflict").as_deref() == Some("False"))
+            .then_some(())
+        },
+    );
 
     // DNS: the sandbox cluster DNS forwards clusterset.local to ferry dns.
     let pod = b.pod("e5dig", 1);
@@ -231,11 +259,15 @@ fn deploy_broker_join_export_import_dns_unexport() {
 
     // Unexport: gone from the broker and the first cluster.
     b.kubectl(&["-n", "nginx-test", "delete", "serviceexport", "nginx"]);
-    wait_for(WAIT, "the export to leave the broker and the first cluster", || {
-        (absent(&a, &["-n", "ferry-broker", "serviceimport", &exported])
-            && absent(&a, &["-n", "ferry-broker", "endpointslice", &exported])
-            && absent(&a, &["-n", "nginx-test", "serviceimport", "nginx"])
-            && absent(&a, &["-n", "nginx-test", "endpointslice", &local_slice]))
-        .then_some(())
-    });
+    wait_for(
+        WAIT,
+        "the export to leave the broker and the first cluster",
+        || {
+            (absent(&a, &["-n", "ferry-broker", "serviceimport", &exported])
+                && absent(&a, &["-n", "ferry-broker", "endpointslice", &exported])
+                && absent(&a, &["-n", "nginx-test", "serviceimport", "nginx"])
+                && absent(&a, &["-n", "nginx-test", "endpointslice", &local_slice]))
+            .then_some(())
+        },
+    );
 }
