@@ -2,6 +2,16 @@
 
 use std::path::PathBuf;
 
+impl From<ferry_net::Error> for Error {
+    fn from(e: ferry_net::Error) -> Self {
+        match e {
+            ferry_net::Error::Command { command, message }
+            | ferry_net::Error::Parse { command, message } => Error::Command { command, message },
+            other => Error::Invalid(other.to_string()),
+        }
+    }
+}
+
 /// Everything that can go wrong in the sandbox.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -3,89 +3,39 @@
 //! whatever carries our prefix. Everything here is blocking; async callers
 //! use `spawn_blocking`.
 
-use std::io::Write;
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::plan::{NODE_SPACE, POD_SPACE, PREFIX, Plan, WAN_BRIDGE};
 use crate::{Error, Result};
 
-fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
-}
+// The command runners are ferry-net's, shared with the gateway and the
+// route agent; these wrappers keep the sandbox's own signatures.
 
 /// Runs a command with optional stdin, returning stdout; a non-zero exit is
 /// an error carrying stderr.
 pub fn run(cmd: &mut Command, stdin: Option<&str>) -> Result<String> {
-    let text = describe(cmd);
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| Error::Command {
-        command: text.clone(),
-        message: e.to_string(),
-    })?;
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input.as_bytes())
-            .map_err(|e| Error::Command {
-                command: text.clone(),
-                message: format!("writing stdin: {e}"),
-            })?;
-    }
-    let out = child.wait_with_output().map_err(|e| Error::Command {
-        command: text.clone(),
-        message: e.to_string(),
-    })?;
-    if !out.status.success() {
-        let mut message = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        if let Some(input) = stdin {
-            message.push_str("\ninput was:\n");
-            message.push_str(input);
-        }
-        return Err(Error::Command {
-            command: text,
-            message,
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(ferry_net::run(cmd, stdin)?)
 }
 
 /// `ip ARGS…`
 pub fn ip(args: &[&str]) -> Result<String> {
-    run(Command::new("ip").args(args), None)
+    Ok(ferry_net::ip(None, args)?)
 }
 
 /// `ip [-n NS] -batch -` with one command per line.
 pub fn ip_batch(netns: Option<&str>, lines: &[String]) -> Result<()> {
-    let mut cmd = Command::new("ip");
-    if let Some(ns) = netns {
-        cmd.args(["-n", ns]);
-    }
-    cmd.args(["-batch", "-"]);
-    let input = lines.join("\n") + "\n";
-    run(&mut cmd, Some(&input)).map(|_| ())
+    Ok(ferry_net::ip_batch(netns, lines)?)
 }
 
 /// `ip netns exec NS ARGS…`
 pub fn netns_exec(netns: &str, args: &[&str], stdin: Option<&str>) -> Result<String> {
-    run(
-        Command::new("ip").args(["netns", "exec", netns]).args(args),
-        stdin,
-    )
+    Ok(ferry_net::netns_exec(Some(netns), args, stdin)?)
 }
 
 /// Applies an nft script inside a namespace.
 pub fn nft_apply(netns: &str, script: &str) -> Result<()> {
-    netns_exec(netns, &["nft", "-f", "-"], Some(script)).map(|_| ())
+    Ok(ferry_net::nft_apply(Some(netns), script)?)
 }
 
 /// Names of all network namespaces.
