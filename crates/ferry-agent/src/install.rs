@@ -191,6 +191,12 @@ pub async fn apply_value(client: &Client, obj: &Value) -> Result<()> {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
+            // Someone created it between the server's lookup and its create
+            // (e.g. the agent this join just started): apply again, now as
+            // an update.
+            Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" && attempt < 40 => {
+                attempt += 1;
+            }
             Err(e) => return Err(Error::kube(format!("applying {kind} {name}"), e)),
         }
     }
