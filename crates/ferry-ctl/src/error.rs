@@ -217,6 +217,33 @@ pub enum Error {
         problems: Vec<String>,
     },
 
+    /// A temporary test pod of `diagnose`, `verify` or `benchmark` could
+    /// not do its job.
+    #[error("test pod {pod} in {cluster}: {reason}")]
+    ProbePod {
+        /// Which cluster.
+        cluster: String,
+        /// The pod (namespace/name on node).
+        pod: String,
+        /// What went wrong.
+        reason: String,
+        /// The image it runs.
+        image: String,
+    },
+
+    /// Checks failed (each already reported on its own line).
+    #[error("{failed} of {total} checks failed")]
+    ChecksFailed {
+        /// How many failed.
+        failed: usize,
+        /// How many ran.
+        total: usize,
+    },
+
+    /// The command was interrupted (Ctrl-C) and cleaned up.
+    #[error("interrupted; the test pods were removed")]
+    Interrupted,
+
     /// A `ferry-agent` call (join, broker client, …) failed.
     #[error(transparent)]
     Agent(#[from] ferry_agent::Error),

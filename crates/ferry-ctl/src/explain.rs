@@ -236,6 +236,11 @@ pub(crate) fn hint_for_ctl(e: &Error) -> Option<String> {
         Error::Incomplete { .. } => {
             "fix the cause and run `ferry uninstall` again (it is safe to re-run)".into()
         }
+        Error::ProbePod { image, .. } => format!(
+            "see `kubectl -n ferry-system describe pod` and `kubectl -n ferry-system logs` of the pod; every node must be able to run image {image}"
+        ),
+        Error::ChecksFailed { .. } => "each FAIL line above says why and what to do".into(),
+        Error::Interrupted => return None,
         Error::Agent(a) => return hint_for_agent(a),
         Error::Api(a) => return hint_for_api(a),
     };

@@ -32,6 +32,7 @@ enum Command {
     /// with `ferry crds | kubectl apply -f -`.
     Crds(cmd::crds::Args),
     DeployBroker(cmd::deploy_broker::Args),
+    Diagnose(cmd::diagnose::Args),
     Dns(cmd::dns::Args),
     /// Export a Service to the clusterset (creates its ServiceExport).
     #[command(subcommand)]
@@ -71,6 +72,7 @@ fn main() -> ExitCode {
         Command::Completion(args) => cmd::completion::run(args, Cli::command()),
         Command::Crds(args) => cmd::crds::run(args),
         Command::DeployBroker(args) => cmd::deploy_broker::run(args),
+        Command::Diagnose(args) => cmd::diagnose::run(args),
         Command::Dns(args) => cmd::dns::run(args),
         Command::Export(e) => cmd::export::run_export(e),
         Command::Gateway(args) => cmd::gateway::run(args),

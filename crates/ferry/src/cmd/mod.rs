@@ -6,6 +6,7 @@ pub mod completion;
 pub mod crds;
 pub mod demo;
 pub mod deploy_broker;
+pub mod diagnose;
 pub mod dns;
 pub mod errors;
 pub mod export;

@@ -1,6 +1,7 @@
 //! `ferry tools`: developer tools that are not part of a deployed component.
 
 pub mod echo;
+pub mod probe;
 pub mod wg;
 
 /// Developer tools.
@@ -19,6 +20,9 @@ pub enum Tools {
         #[arg(long, default_value_t = 9000)]
         port: u16,
     },
+    /// What the test pods of diagnose, verify and benchmark run.
+    #[command(subcommand, hide = true)]
+    Probe(probe::Probe),
 }
 
 /// Run a tool.
@@ -27,5 +31,6 @@ pub fn run(t: Tools) -> anyhow::Result<()> {
         Tools::Wg(w) => wg::run(w),
         Tools::HttpEcho { port } => echo::http_echo(port),
         Tools::TcpEcho { port } => echo::tcp_echo(port),
+        Tools::Probe(p) => probe::run(p),
     }
 }
