@@ -150,8 +150,25 @@ impl Cluster {
         Ok(out)
     }
 
-    /// `ferry join` with node 0 as the gateway.
+    /// `ferry join` with node 0 as the gateway; retried (join is
+    /// idempotent) because joins before ac1db15 could lose a race with the
+    /// agent they had just started (409 on the Cluster object).
     pub fn join(&self, broker_info: &Path, driver: &str) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.join_once(broker_info, driver) {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < 3 => {
+                    eprintln!("retrying ferry join of {}: {e:#}", self.name);
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn join_once(&self, broker_info: &Path, driver: &str) -> Result<()> {
         self.ferry
             .run(&[
                 "join",

@@ -417,7 +417,19 @@ fn throughput(args: &Args, pair: &Pair, kind: anchor::Kind, report: &mut Report)
     let pick = |v: &[Sample], f: fn(&Sample) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
     for &(name, f, unit, has_target) in METRICS {
         let (x, y) = (pick(&fe, f), pick(&an, f));
-        let ratio = x / y;
+        // The ratio is the median of each round's ferry/anchor ratio: the
+        // two ran back to back, so load that drifts between rounds cancels.
+        let per_round: Vec<f64> = fe.iter().zip(&an).map(|(a, b)| f(a) / f(b)).collect();
+        let ratio = median(&per_round);
+        report.notes.push(format!(
+            "{driver}: {name}: per-round ferry/{} ratios {}",
+            kind.label(),
+            per_round
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
         report.rows.push(Row {
             metric: format!("{driver}: {name} ({unit})"),
             ferry: format!("{x:.3}"),
