@@ -13,6 +13,7 @@
 //! (those are `ferry-agent`'s `install` module, reused here).
 #![forbid(unsafe_code)]
 
+pub mod benchmark;
 pub mod check;
 pub mod cluster;
 pub mod diagnose;
@@ -25,6 +26,7 @@ pub mod show;
 pub mod table;
 pub mod target;
 pub mod uninstall;
+pub mod verify;
 
 pub use error::{Error, Result, Transport};
 pub use explain::{Explained, explain, explain_error};

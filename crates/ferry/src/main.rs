@@ -24,6 +24,7 @@ struct Cli {
 enum Command {
     Agent(cmd::agent::Args),
     Apiserver(cmd::apiserver::Args),
+    Benchmark(cmd::benchmark::Args),
     Completion(cmd::completion::Args),
     /// Print ferry's CustomResourceDefinitions as a multi-document YAML stream.
     ///
@@ -53,6 +54,7 @@ enum Command {
     /// Stop exporting a Service (deletes its ServiceExport).
     #[command(subcommand)]
     Unexport(cmd::export::Unexport),
+    Verify(cmd::verify::Args),
 }
 
 /// Runs the command; errors become one `error:` line and a `hint:` line,
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Agent(args) => cmd::agent::run(args),
         Command::Apiserver(args) => cmd::apiserver::run(args),
+        Command::Benchmark(args) => cmd::benchmark::run(args),
         Command::Completion(args) => cmd::completion::run(args, Cli::command()),
         Command::Crds(args) => cmd::crds::run(args),
         Command::DeployBroker(args) => cmd::deploy_broker::run(args),
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Command::Tools(t) => cmd::tools::run(t),
         Command::Uninstall(args) => cmd::uninstall::run(args),
         Command::Unexport(u) => cmd::export::run_unexport(u),
+        Command::Verify(args) => cmd::verify::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -384,6 +384,7 @@ fn client_tasks(
                 record: DnsRecord::Txt,
                 timeout_ms: 1000,
                 attempts: 2,
+                retry_ms: 0,
             },
         ));
         tasks.push(task(
@@ -393,6 +394,7 @@ fn client_tasks(
                 record: DnsRecord::A,
                 timeout_ms: 2000,
                 attempts: 1,
+                retry_ms: 0,
             },
         ));
         for si in f.snapshot.imports.iter().take(evaluate::MAX_IMPORTS * 2) {
@@ -406,6 +408,7 @@ fn client_tasks(
                     record: DnsRecord::A,
                     timeout_ms: 1000,
                     attempts: 2,
+                    retry_ms: 0,
                 },
             ));
         }

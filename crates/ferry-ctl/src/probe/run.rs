@@ -53,7 +53,8 @@ pub async fn run_one(p: &Probe) -> Outcome {
             record,
             timeout_ms,
             attempts,
-        } => dns(name, *record, *timeout_ms, *attempts)
+            retry_ms,
+        } => dns(name, *record, *timeout_ms, *attempts, *retry_ms)
             .await
             .map(Outcome::Dns),
         Probe::Pmtu {
@@ -73,9 +74,16 @@ pub async fn run_one(p: &Probe) -> Outcome {
             interval_ms,
             duration_ms,
             recovered_after,
-        } => stream(target, *interval_ms, *duration_ms, *recovered_after)
-            .await
-            .map(Outcome::Stream),
+            quiet_end_ms,
+        } => stream(
+            target,
+            *interval_ms,
+            *duration_ms,
+            *recovered_after,
+            *quiet_end_ms,
+        )
+        .await
+        .map(Outcome::Stream),
         Probe::Send {
             target,
             marker,
@@ -197,10 +205,13 @@ async fn echo(
     while out.received < count {
         let now = Instant::now();
         if seq < count && now >= next_send {
-            if let Err(e) = sock.send(&datagram(format, u64::from(seq), size)).await {
+            let packet = datagram(format, u64::from(seq), size);
+            // Stamped before the send, as ping does: a thread preempted
+            // after the send must not shorten the round trip.
+            last_sent = Instant::now();
+            if let Err(e) = sock.send(&packet).await {
                 out.send_error.get_or_insert_with(|| e.to_string());
             }
-            last_sent = Instant::now();
             sent_at[seq as usize] = Some(last_sent);
             seq += 1;
             out.sent = seq;
@@ -239,16 +250,18 @@ async fn echo(
     Ok(out)
 }
 
-/// Resolves `host:port` (a name through the pod's resolver).
+/// Resolves `host:port` (a name through the pod's resolver), retrying
+/// until it resolves; the caller bounds the time.
 async fn resolve(target: &str) -> Result<SocketAddr, String> {
     if let Ok(a) = target.parse() {
         return Ok(a);
     }
-    tokio::net::lookup_host(target)
-        .await
-        .map_err(|e| format!("resolving {target}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{target} resolves to no address"))
+    loop {
+        match tokio::net::lookup_host(target).await.map(|mut a| a.next()) {
+            Ok(Some(a)) => return Ok(a),
+            Ok(None) | Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 async fn tcp(target: &str, bytes: usize, timeout_ms: u64) -> Result<TcpOutcome, String> {
@@ -293,9 +306,9 @@ async fn tcp(target: &str, bytes: usize, timeout_ms: u64) -> Result<TcpOutcome, 
             mss,
         })
     };
-    tokio::time::timeout(budget, work)
-        .await
-        .map_err(|_| format!("no complete echo from {target} within {timeout_ms}ms"))?
+    tokio::time::timeout(budget, work).await.map_err(|_| {
+        format!("no complete echo from {target} within {timeout_ms}ms (resolving, connecting or echoing)")
+    })?
 }
 
 /// The first `nameserver` of /etc/resolv.conf.
@@ -315,9 +328,20 @@ async fn dns(
     record: DnsRecord,
     timeout_ms: u64,
     attempts: u32,
+    retry_ms: u64,
 ) -> Result<DnsOutcome, String> {
     let server = resolver()?;
-    query(server, name, record, timeout_ms, attempts).await
+    let started = Instant::now();
+    let until = started + Duration::from_millis(retry_ms);
+    loop {
+        let mut d = query(server, name, record, timeout_ms, attempts).await?;
+        let found = !d.addresses.is_empty() || !d.texts.is_empty();
+        if found || Instant::now() >= until {
+            d.elapsed_us = micros(started.elapsed());
+            return Ok(d);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// One query to `server`, retried `attempts` times.
@@ -561,6 +585,7 @@ async fn stream(
     interval_ms: u64,
     duration_ms: u64,
     recovered_after: u32,
+    quiet_end_ms: u64,
 ) -> Result<StreamOutcome, String> {
     let a = addr(target)?;
     let sock = connected_udp(a).await?;
@@ -574,10 +599,12 @@ async fn stream(
     let mut next_send = Instant::now();
     let mut last_reply: Option<Instant> = None;
     let mut in_outage = false;
+    let mut any_outage = false;
     let mut since_outage = 0u32;
+    let quiet_end = (quiet_end_ms > 0).then(|| started + Duration::from_millis(quiet_end_ms));
     loop {
         let now = Instant::now();
-        if now >= end {
+        if now >= end || (!any_outage && quiet_end.is_some_and(|q| now >= q)) {
             break;
         }
         if now >= next_send {
@@ -589,6 +616,7 @@ async fn stream(
                 && now.duration_since(l) > outage
             {
                 in_outage = true;
+                any_outage = true;
                 since_outage = 0;
             }
             continue;

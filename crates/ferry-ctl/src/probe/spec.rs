@@ -65,9 +65,9 @@ pub enum Probe {
         #[serde(default)]
         format: EchoFormat,
     },
-    /// A TCP connection to `target` (`host:port`, a name is resolved first)
-    /// on a `serve` pod: `bytes` sent and echoed back; reports the
-    /// negotiated MSS.
+    /// A TCP connection to `target` (`host:port`, a name is resolved first,
+    /// again and again within the budget until it resolves) on a `serve`
+    /// pod: `bytes` sent and echoed back; reports the negotiated MSS.
     #[serde(rename_all = "camelCase")]
     Tcp {
         /// `host:port`.
@@ -91,6 +91,10 @@ pub enum Probe {
         timeout_ms: u64,
         /// Attempts before giving up.
         attempts: u32,
+        /// Keep asking (every 100 ms) while the answer has no address, for
+        /// up to this long (a name that is about to appear); 0: once.
+        #[serde(default)]
+        retry_ms: u64,
     },
     /// Path-MTU behaviour towards `target`: datagrams of `size` bytes of
     /// UDP payload (meant to exceed the path MTU) with the don't-fragment
@@ -118,9 +122,10 @@ pub enum Probe {
         duration_ms: u64,
     },
     /// A steady UDP echo stream for up to `duration_ms` (failover): one
-    /// datagram every `interval_ms`; ends early once an outage (at least
-    /// 3 lost in a row, after traffic flowed) is followed by
-    /// `recovered_after` echoes in a row.
+    /// datagram every `interval_ms`; ends early once an outage (no echo
+    /// for 3 intervals + 50 ms, after traffic flowed) is followed by
+    /// `recovered_after` echoes in a row, or after `quiet_end_ms` without
+    /// any outage.
     #[serde(rename_all = "camelCase")]
     Stream {
         /// `ip:port` of a `serve` pod.
@@ -131,6 +136,10 @@ pub enum Probe {
         duration_ms: u64,
         /// Echoes in a row after an outage that end the run.
         recovered_after: u32,
+        /// End after this long when no outage was seen (a failover so
+        /// quick that no outage shows); 0: run for `duration_ms`.
+        #[serde(default)]
+        quiet_end_ms: u64,
     },
     /// UDP datagrams carrying `marker` to `target` (a gateway's cable
     /// port), for a [`Probe::Sniff`] on the other side to see.

@@ -156,6 +156,7 @@ async fn stream_sees_an_outage_and_the_recovery() {
         interval_ms: 10,
         duration_ms: 5000,
         recovered_after: 5,
+        quiet_end_ms: 2000,
     };
     let run = tokio::spawn(async move { run_one(&probe).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -312,6 +313,7 @@ fn tasks_and_reports_round_trip_as_json() {
                 record: DnsRecord::Txt,
                 timeout_ms: 1000,
                 attempts: 2,
+                retry_ms: 0,
             },
         },
     ];
@@ -346,4 +348,23 @@ fn tasks_and_reports_round_trip_as_json() {
     assert_eq!(back, report);
     assert!(matches!(back.get("x"), Some(Outcome::Error { .. })));
     assert!(back.get("missing").is_none());
+}
+
+#[tokio::test]
+async fn stream_without_an_outage_ends_when_quiet() {
+    let (port, _u, _t) = server().await;
+    let Outcome::Stream(s) = run_one(&Probe::Stream {
+        target: format!("127.0.0.1:{port}"),
+        interval_ms: 10,
+        duration_ms: 5000,
+        recovered_after: 5,
+        quiet_end_ms: 300,
+    })
+    .await
+    else {
+        panic!("not a stream outcome");
+    };
+    assert!(s.flowing && !s.recovered, "{s:?}");
+    assert!(s.elapsed_us < 1_000_000, "{s:?}");
+    assert!(s.received >= 20, "{s:?}");
 }

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod apiserver;
+pub mod benchmark;
 pub mod completion;
 pub mod crds;
 pub mod demo;
@@ -17,6 +18,7 @@ pub mod sandbox;
 pub mod show;
 pub mod tools;
 pub mod uninstall;
+pub mod verify;
 
 /// Logs go to stderr; `RUST_LOG` filters them (default `info`).
 /// `default` applies when `RUST_LOG` is unset: daemons log at info, while
