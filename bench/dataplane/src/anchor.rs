@@ -1,12 +1,17 @@
 //! The anchors, placed between the same two gateway node namespaces as
-//! ferry's cable (while ferry's gateways are stopped):
+//! ferry's cable, next to it:
 //! - `wireguard-go` (Debian's) with `wg set`, MTU 1420 like ferry's cable;
 //! - a bare kernel VXLAN device, MTU 1450 like ferry's, the remote's
 //!   subnets routed through it via a static (permanent) neighbour.
 //!
-//! Routes live in table [`TABLE`] looked up by a rule at priority
-//! [`RULE_PRIORITY`], ahead of ferry's own tables, so nothing ferry left
-//! behind can steer the anchor's packets. Everything is removed on drop.
+//! Both run while ferry's gateways keep running, and policy rules choose
+//! which tunnel a packet takes: TCP to or from port [`PORT`] (the anchor's
+//! iperf3) and packets with TOS [`TOS`] (the anchor's pings; an echo reply
+//! keeps the request's TOS) look up table [`TABLE`] (the anchor's routes) at
+//! priority 7000/7001, ahead of ferry's tables. So the same pods measure
+//! both paths back to back, with no reconfiguration between runs. Device
+//! counters check that each run took the path it should.
+//! Everything is removed on drop.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -19,8 +24,12 @@ use crate::sys::{self, wait_for};
 
 /// Routing table of the anchors' routes.
 pub const TABLE: &str = "7299";
-/// Priority of the rule that looks it up (ferry's gateway uses 7099).
-pub const RULE_PRIORITY: &str = "7000";
+/// Priorities of the rules that look it up (ferry's gateway uses 7099).
+const RULE_PRIORITIES: [&str; 2] = ["7000", "7001"];
+/// TCP port of the anchor's iperf3 server.
+pub const PORT: &str = "5300";
+/// TOS of the anchor's pings (inside the bits routing rules compare, 0x1c).
+pub const TOS: &str = "0x10";
 /// UDP port of the wireguard-go anchor.
 const WG_PORT: &str = "51899";
 /// VNI and UDP port of the VXLAN anchor (ferry's cable: 7101 / 4800).
@@ -112,21 +121,59 @@ impl Anchor {
                 args.extend(["table", TABLE]);
                 sys::run("ip", &args)?;
             }
+            // End 0 is the iperf3 client's side, end 1 the server's.
+            let port_dir = if i == 0 { "dport" } else { "sport" };
+            let ns = me.netns.as_str();
             sys::run(
                 "ip",
                 &[
                     "-n",
-                    &me.netns,
+                    ns,
                     "rule",
                     "add",
                     "pref",
-                    RULE_PRIORITY,
+                    RULE_PRIORITIES[0],
+                    "ipproto",
+                    "tcp",
+                    port_dir,
+                    PORT,
                     "lookup",
                     TABLE,
                 ],
             )?;
+            sys::run(
+                "ip",
+                &[
+                    "-n",
+                    ns,
+                    "rule",
+                    "add",
+                    "pref",
+                    RULE_PRIORITIES[1],
+                    "tos",
+                    TOS,
+                    "lookup",
+                    TABLE,
+                ],
+            )?;
+            // Replies arrive on the anchor while the route back to their
+            // source is ferry's cable: loose mode, as ferry sets on its own.
+            sys::ns_run(
+                ns,
+                "sysctl",
+                &[
+                    "-q",
+                    "-w",
+                    &format!("net.ipv4.conf.{}.rp_filter=2", anchor.devs[i]),
+                ],
+            )?;
         }
         Ok(anchor)
+    }
+
+    /// The anchor's device on end `i`.
+    pub fn dev(&self, i: usize) -> &str {
+        &self.devs[i]
     }
 
     fn wireguard_go(&mut self) -> Result<()> {
@@ -264,7 +311,9 @@ impl Drop for Anchor {
         }
         for (end, dev) in self.ends.iter().zip(&self.devs) {
             let ns = end.netns.as_str();
-            let _ = sys::run("ip", &["-n", ns, "rule", "del", "pref", RULE_PRIORITY]);
+            for pref in RULE_PRIORITIES {
+                let _ = sys::run("ip", &["-n", ns, "rule", "del", "pref", pref]);
+            }
             let _ = sys::run("ip", &["-n", ns, "route", "flush", "table", TABLE]);
             if sys::link_exists(ns, dev) {
                 let _ = sys::run("ip", &["-n", ns, "link", "del", dev]);

@@ -348,34 +348,4 @@ impl Pair {
             || crate::measure::ping_once(&from.netns, to.ip).then_some(()),
         )
     }
-
-    /// Labels node 0 of both clusters as gateways and waits for the path.
-    pub fn ferry_up(&self) -> Result<()> {
-        self.a.set_gateway(0, true)?;
-        self.b.set_gateway(0, true)?;
-        self.wait_path(Duration::from_secs(60))
-    }
-
-    /// Unlabels node 0 of both clusters and waits until no `ferry gateway`
-    /// runs there and the cable devices are gone.
-    pub fn ferry_down(&self) -> Result<()> {
-        self.a.set_gateway(0, false)?;
-        self.b.set_gateway(0, false)?;
-        let nodes = [&self.a_nodes[0], &self.b_nodes[0]];
-        wait_for(
-            "the ferry gateways to stop",
-            Duration::from_secs(30),
-            Duration::from_millis(20),
-            || {
-                nodes
-                    .iter()
-                    .all(|ns| {
-                        sys::gateway_pid(ns).is_none()
-                            && !sys::link_exists(ns, crate::WIREGUARD_CABLE)
-                            && !sys::link_exists(ns, crate::VXLAN_CABLE)
-                    })
-                    .then_some(())
-            },
-        )
-    }
 }

@@ -4,9 +4,11 @@
 //! Sections (`--only` picks some):
 //! - `wireguard`: pod→pod across clusters (pods on the gateway nodes), iperf3
 //!   with 1 and 4 streams and ping RTT, over ferry's `wireguard` cable and
-//!   over `wireguard-go` placed between the same two gateway namespaces
-//!   (ferry's gateways unlabelled meanwhile), alternating round by round.
-//!   Target: ≥4× wireguard-go.
+//!   over `wireguard-go` placed between the same two gateway namespaces,
+//!   next to ferry's cable (policy rules pick the tunnel per run: see
+//!   `anchor`); every figure is measured on both back to back, in
+//!   alternating order, and the ratio is the median of the per-round
+//!   ratios. Target: ≥4× wireguard-go.
 //! - `vxlan`: the same over ferry's `vxlan` cable and over a bare kernel
 //!   VXLAN device between the same namespaces. Target: ≥0.9× bare.
 //! - `failover`: two gateway nodes in cluster A; a UDP probe every 10 ms
@@ -69,7 +71,7 @@ const SUBMARINER_DOWN: Duration = Duration::from_secs(5);
 
 const USAGE: &str = "\
 usage: ferry-bench-dataplane [--ferry PATH] [--prefix bd-NAME] [--only wireguard,vxlan,failover,dns]
-                             [--rounds 3] [--secs 5] [--pings 200] [--kills 10] [--cuts 5]
+                             [--rounds 5] [--secs 5] [--pings 200] [--kills 10] [--cuts 5]
                              [--interval-ms 10] [--keep]
 Needs root, iperf3, ping, wireguard-go, wg, ip and kubectl. Prefer bench/dataplane/run.sh.";
 
@@ -95,7 +97,7 @@ impl Args {
             sections: ["wireguard", "vxlan", "failover", "dns"]
                 .map(String::from)
                 .to_vec(),
-            rounds: 3,
+            rounds: 5,
             secs: 5,
             pings: 200,
             kills: 10,
@@ -178,7 +180,7 @@ impl Report {
             elapsed.as_secs_f64()
         );
         println!(
-            "iperf3 {} s per run, {} pings at 10 ms, {} rounds alternating; {} kills; {} cable cuts; probe every {} ms",
+            "iperf3 {} s per run, {} pings at 10 ms, {} rounds (ferry and anchor back to back, order alternating); {} kills; {} cable cuts; probe every {} ms",
             args.secs,
             args.pings,
             args.rounds,
@@ -329,7 +331,72 @@ const METRICS: &[Metric] = &[
     ("ping RTT avg", |s| s.rtt, "ms", false),
 ];
 
-/// Throughput and RTT, ferry's cable against `kind`, alternating.
+/// Which tunnel a run goes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    Ferry,
+    Anchor,
+}
+
+/// The two tunnels between the pair's gateway nodes, side by side.
+struct Paths<'a> {
+    pair: &'a Pair,
+    anchor: &'a Anchor,
+    kind: anchor::Kind,
+}
+
+impl Paths<'_> {
+    /// Runs `f` through `via` and checks with the tx counters of A's gateway
+    /// devices that the traffic went that way: at least `min_packets` on
+    /// that tunnel's device, and (for ferry's runs) next to nothing on the
+    /// anchor's, which carries nothing else.
+    fn run<T>(&self, via: Via, min_packets: u64, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let ns = &self.pair.a_nodes[0];
+        let (fdev, adev) = (cable(self.pair), self.anchor.dev(0));
+        let (f0, a0) = (sys::tx_counters(ns, fdev)?.1, sys::tx_counters(ns, adev)?.1);
+        let v = f()?;
+        let (f1, a1) = (sys::tx_counters(ns, fdev)?.1, sys::tx_counters(ns, adev)?.1);
+        let (df, da) = (f1.saturating_sub(f0), a1.saturating_sub(a0));
+        let (on, dev) = match via {
+            Via::Ferry => (df, fdev),
+            Via::Anchor => (da, adev),
+        };
+        if on < min_packets || (via == Via::Ferry && da * 10 > min_packets) {
+            bail!(
+                "a {via:?} run did not take its tunnel: {df} packets out of {fdev}, {da} out of {adev} (wanted >= {min_packets} on {dev})"
+            );
+        }
+        Ok(v)
+    }
+
+    fn iperf(&self, via: Via, streams: u32, secs: u32) -> Result<f64> {
+        let (from, to) = (&self.pair.a_pods[0], &self.pair.b_pods[0]);
+        let port = match via {
+            Via::Ferry => measure::FERRY_PORT,
+            Via::Anchor => anchor::PORT,
+        };
+        self.run(via, 1000, || measure::iperf(from, to, port, streams, secs))
+    }
+
+    fn ping(&self, via: Via, count: u32) -> Result<(f64, f64)> {
+        let (from, to) = (&self.pair.a_pods[0], &self.pair.b_pods[0]);
+        let tos = (via == Via::Anchor).then_some(anchor::TOS);
+        self.run(via, u64::from(count) * 9 / 10, || {
+            measure::ping(from, to.ip, count, tos)
+        })
+    }
+
+    fn label(&self, via: Via) -> &'static str {
+        match via {
+            Via::Ferry => "ferry",
+            Via::Anchor => self.kind.label(),
+        }
+    }
+}
+
+/// Throughput and RTT of ferry's cable and of the anchor `kind` between the
+/// same gateway namespaces and pods, each figure measured on both back to
+/// back (the order alternating).
 fn throughput(args: &Args, pair: &Pair, kind: anchor::Kind, report: &mut Report) -> Result<()> {
     let driver = pair.driver.as_str();
     eprintln!("--- {driver}: ferry vs {} ---", kind.label());
@@ -343,10 +410,21 @@ fn throughput(args: &Args, pair: &Pair, kind: anchor::Kind, report: &mut Report)
             vec![pair.b.pod_cidr.clone(), pair.b.service_cidr.clone()],
         )?,
     ];
-    let tag = args.tag();
     let (from, to) = (&pair.a_pods[0], &pair.b_pods[0]);
     let (from1, to1) = (&pair.a_pods[1], &pair.b_pods[1]);
-    pair.ferry_up()?;
+    pair.wait_path(Duration::from_secs(60))?;
+    let anchor = Anchor::up(kind, ends, &args.tag())?;
+    wait_for(
+        &format!("a ping over {}", kind.label()),
+        Duration::from_secs(30),
+        Duration::from_millis(10),
+        || measure::ping_once_tos(&from.netns, to.ip, Some(anchor::TOS)).then_some(()),
+    )?;
+    let paths = Paths {
+        pair,
+        anchor: &anchor,
+        kind,
+    };
     // Pods on the other nodes go through the route agent's vx-ferry.
     let non_gateway = wait_for(
         "a ping between the non-gateway pods",
@@ -363,52 +441,51 @@ fn throughput(args: &Args, pair: &Pair, kind: anchor::Kind, report: &mut Report)
     }
     let (mut fe, mut an, mut ng) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..args.rounds {
-        let order = if round % 2 == 0 {
-            [true, false]
-        } else {
-            [false, true]
-        };
-        for is_ferry in order {
-            if is_ferry {
-                pair.ferry_up()?;
-                let s = measure::sample(from, to, args.secs, args.pings)?;
-                eprintln!(
-                    "round {round} ferry {driver}: {} [load {}]",
-                    show(&s),
-                    sys::loadavg()
-                );
-                fe.push(s);
-                if non_gateway {
-                    match measure::sample(from1, to1, args.secs, args.pings) {
-                        Ok(s) => {
-                            eprintln!(
-                                "round {round} ferry {driver}, non-gateway pods: {} [load {}]",
-                                show(&s),
-                                sys::loadavg()
-                            );
-                            ng.push(s);
-                        }
-                        Err(e) => eprintln!("round {round} non-gateway pods: {e:#}"),
-                    }
-                }
+        let mut s = [Sample::default(), Sample::default()];
+        for metric in 0..3 {
+            let order = if (round + metric) % 2 == 0 {
+                [Via::Ferry, Via::Anchor]
             } else {
-                pair.ferry_down()?;
-                let a = Anchor::up(kind, ends.clone(), &tag)?;
-                pair.wait_path(Duration::from_secs(30))
-                    .with_context(|| format!("no path over {}", kind.label()))?;
-                let s = measure::sample(from, to, args.secs, args.pings)?;
-                eprintln!(
-                    "round {round} {}: {} [load {}]",
-                    kind.label(),
-                    show(&s),
-                    sys::loadavg()
-                );
-                an.push(s);
-                drop(a);
+                [Via::Anchor, Via::Ferry]
+            };
+            for via in order {
+                let x = &mut s[usize::from(via == Via::Anchor)];
+                match metric {
+                    0 => x.s1 = paths.iperf(via, 1, args.secs)?,
+                    1 => x.s4 = paths.iperf(via, 4, args.secs)?,
+                    _ => (x.rtt, x.loss) = paths.ping(via, args.pings)?,
+                }
+            }
+        }
+        for (via, x) in [Via::Ferry, Via::Anchor].into_iter().zip(&s) {
+            eprintln!(
+                "round {round} {} ({driver} pair): {} [load {}]",
+                paths.label(via),
+                show(x),
+                sys::loadavg()
+            );
+        }
+        fe.push(s[0]);
+        an.push(s[1]);
+        if non_gateway {
+            match measure::iperf(from1, to1, measure::FERRY_PORT, 1, args.secs).and_then(|s1| {
+                let s4 = measure::iperf(from1, to1, measure::FERRY_PORT, 4, args.secs)?;
+                let (rtt, loss) = measure::ping(from1, to1.ip, args.pings, None)?;
+                Ok(Sample { s1, s4, rtt, loss })
+            }) {
+                Ok(x) => {
+                    eprintln!(
+                        "round {round} ferry {driver}, non-gateway pods: {} [load {}]",
+                        show(&x),
+                        sys::loadavg()
+                    );
+                    ng.push(x);
+                }
+                Err(e) => eprintln!("round {round} non-gateway pods: {e:#}"),
             }
         }
     }
-    pair.ferry_up()?;
+    drop(anchor);
 
     let target = match kind {
         anchor::Kind::WireguardGo => 4.0,

@@ -10,10 +10,11 @@ use anyhow::{Context, Result, anyhow, bail};
 use crate::cluster::Pod;
 use crate::sys;
 
-const IPERF_PORT: &str = "5299";
+/// TCP port of the iperf3 server of ferry's runs (the anchor's: [`crate::anchor::PORT`]).
+pub const FERRY_PORT: &str = "5299";
 
 /// One measurement of a path.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Sample {
     /// iperf3, one stream, Gbit/s received.
     pub s1: f64,
@@ -25,19 +26,11 @@ pub struct Sample {
     pub loss: f64,
 }
 
-/// iperf3 with 1 and 4 streams for `secs` each, then `pings` pings 10 ms apart.
-pub fn sample(from: &Pod, to: &Pod, secs: u32, pings: u32) -> Result<Sample> {
-    let s1 = iperf(from, to, 1, secs)?;
-    let s4 = iperf(from, to, 4, secs)?;
-    let (rtt, loss) = ping(from, to.ip, pings)?;
-    Ok(Sample { s1, s4, rtt, loss })
-}
-
 /// Gbit/s received by an `iperf3 -s` in `to`'s namespace from a client in `from`'s.
-pub fn iperf(from: &Pod, to: &Pod, streams: u32, secs: u32) -> Result<f64> {
+pub fn iperf(from: &Pod, to: &Pod, port: &str, streams: u32, secs: u32) -> Result<f64> {
     let mut last_err = anyhow!("iperf3 never ran");
     for _attempt in 0..3 {
-        let mut server = sys::ns_spawn(&to.netns, &[], "iperf3", &["-s", "-1", "-p", IPERF_PORT])?;
+        let mut server = sys::ns_spawn(&to.netns, &[], "iperf3", &["-s", "-1", "-p", port])?;
         std::thread::sleep(Duration::from_millis(300));
         let out = sys::ns_run(
             &from.netns,
@@ -46,7 +39,7 @@ pub fn iperf(from: &Pod, to: &Pod, streams: u32, secs: u32) -> Result<f64> {
                 "-c",
                 &to.ip.to_string(),
                 "-p",
-                IPERF_PORT,
+                port,
                 "-t",
                 &secs.to_string(),
                 "-P",
@@ -69,10 +62,14 @@ pub fn iperf(from: &Pod, to: &Pod, streams: u32, secs: u32) -> Result<f64> {
     Err(last_err)
 }
 
-/// `ping -c COUNT -i 0.01`: (average RTT in ms, loss in percent).
-pub fn ping(from: &Pod, to: Ipv4Addr, count: u32) -> Result<(f64, f64)> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", &from.netns, "ping", "-q", "-i", "0.01"])
+/// `ping -c COUNT -i 0.01 [-Q TOS]`: (average RTT in ms, loss in percent).
+pub fn ping(from: &Pod, to: Ipv4Addr, count: u32, tos: Option<&str>) -> Result<(f64, f64)> {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &from.netns, "ping", "-q", "-i", "0.01"]);
+    if let Some(t) = tos {
+        cmd.args(["-Q", t]);
+    }
+    let out = cmd
         .args(["-c", &count.to_string(), &to.to_string()])
         .stdin(Stdio::null())
         .output()
@@ -99,9 +96,17 @@ pub fn ping(from: &Pod, to: Ipv4Addr, count: u32) -> Result<(f64, f64)> {
 
 /// One ping with a 1 s deadline.
 pub fn ping_once(from_ns: &str, to: Ipv4Addr) -> bool {
-    Command::new("ip")
-        .args(["netns", "exec", from_ns, "ping", "-c", "1", "-W", "1", "-q"])
-        .arg(to.to_string())
+    ping_once_tos(from_ns, to, None)
+}
+
+/// One ping with TOS `tos` and a 1 s deadline.
+pub fn ping_once_tos(from_ns: &str, to: Ipv4Addr, tos: Option<&str>) -> bool {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", from_ns, "ping", "-c", "1", "-W", "1", "-q"]);
+    if let Some(t) = tos {
+        cmd.args(["-Q", t]);
+    }
+    cmd.arg(to.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -163,6 +163,17 @@ pub fn addr_of(ns: &str, dev: &str) -> Result<std::net::Ipv4Addr> {
         .ok_or_else(|| anyhow!("no IPv4 address on {dev} in netns {ns}"))
 }
 
+/// Transmitted (bytes, packets) of `dev` in namespace `ns`.
+pub fn tx_counters(ns: &str, dev: &str) -> Result<(u64, u64)> {
+    let out = run("ip", &["-n", ns, "-s", "-j", "link", "show", "dev", dev])?;
+    let v: serde_json::Value = serde_json::from_str(&out).context("ip -s -j link")?;
+    let tx = &v[0]["stats64"]["tx"];
+    match (tx["bytes"].as_u64(), tx["packets"].as_u64()) {
+        (Some(b), Some(p)) => Ok((b, p)),
+        _ => Err(anyhow!("no tx counters for {dev} in netns {ns}")),
+    }
+}
+
 /// `/proc/loadavg`'s 1, 5 and 15 minute figures.
 pub fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
