@@ -578,11 +578,24 @@ pub fn firewall(f: &Facts, fw: &Firewall<'_>) -> Vec<Line> {
                 "fix the sender pod on the remote gateway node first (see the error)",
             ),
             Some((_, Ok(rep))) => {
-                let sent = match rep.get(&format!("fw-out/{id}")) {
-                    Some(Outcome::Sent { count }) => *count,
-                    _ => 0,
+                let (sent, send_error) = match rep.get(&format!("fw-out/{id}")) {
+                    Some(Outcome::Sent { count, error }) => (*count, error.clone()),
+                    Some(Outcome::Error { message }) => (0, Some(message.clone())),
+                    _ => (0, Some("the sender did not run".into())),
                 };
-                if sniffed.seen > 0 {
+                if sent == 0 && sniffed.seen == 0 {
+                    Line::with(
+                        name,
+                        Status::Fail,
+                        format!(
+                            "{subject}: {r}'s gateway node could not send any test datagram to {id}'s gateway ({addr}, UDP {port}): {}",
+                            send_error.as_deref().unwrap_or("no reason given")
+                        ),
+                        format!(
+                            "check {r}'s gateway node: its network link and its route to {addr}"
+                        ),
+                    )
+                } else if sniffed.seen > 0 {
                     Line::pass(
                         name,
                         format!(
@@ -653,8 +666,15 @@ pub fn path_cable_mtu(f: &Facts, remote: &str) -> Option<u32> {
 /// the cable MTU is refused with "fragmentation needed" (or carried)
 /// rather than silently dropped; when the remote cluster is diagnosed
 /// too, a packet of exactly the cable MTU crosses both ways and a TCP
-/// transfer's MSS is clamped to the cable.
-pub fn mtu(f: &Facts, client: &Client<'_>, pod_targets: &[(String, String)]) -> Vec<Line> {
+/// transfer's MSS is clamped to the cable. Where not even small packets
+/// cross, the MTU is not judged: that is a connections failure (reported
+/// there when `connections_checked`, else here).
+pub fn mtu(
+    f: &Facts,
+    client: &Client<'_>,
+    pod_targets: &[(String, String)],
+    connections_checked: bool,
+) -> Vec<Line> {
     let name = Check::Mtu.name();
     let id = f.id();
     let remotes = f.remote_ids();
@@ -681,6 +701,25 @@ pub fn mtu(f: &Facts, client: &Client<'_>, pod_targets: &[(String, String)]) -> 
             ));
             continue;
         };
+        let baseline = [format!("pod/{r}"), format!("gw/{r}")]
+            .iter()
+            .find_map(|id| match report.get(id) {
+                Some(Outcome::Echo(e)) => Some(e.received > 0),
+                _ => None,
+            });
+        if baseline == Some(false) {
+            out.push(Line::with(
+                name,
+                if connections_checked {
+                    Status::Skip
+                } else {
+                    Status::Fail
+                },
+                format!("{subject}: not judged: not even small packets cross"),
+                "see `ferry diagnose connections`",
+            ));
+            continue;
+        }
         let cable = path_cable_mtu(f, r);
         let cable_text = cable.map_or_else(|| "unknown".to_string(), |m| m.to_string());
         match report.get(&format!("mtu-big/{r}")) {

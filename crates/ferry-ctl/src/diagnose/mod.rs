@@ -262,7 +262,12 @@ pub async fn diagnose(
                         },
                     ));
                 }
-                Check::Mtu => lines.extend(evaluate::mtu(f, &client, &pod_targets)),
+                Check::Mtu => lines.extend(evaluate::mtu(
+                    f,
+                    &client,
+                    &pod_targets,
+                    checks.contains(&Check::Connections),
+                )),
                 Check::ServiceDiscovery => lines.extend(evaluate::service_discovery(f, &client)),
             }
         }
@@ -305,7 +310,9 @@ fn client_tasks(
     let mut tasks = Vec::new();
     let remotes = f.remote_ids();
     let server_of = |r: &str| servers.get(r).map(|ip| format!("{ip}:{SERVE_PORT}"));
-    if checks.contains(&Check::Connections) {
+    // Small packets first: the connections check, and the baseline the
+    // MTU check is judged against.
+    if checks.contains(&Check::Connections) || checks.contains(&Check::Mtu) {
         for r in &remotes {
             if let Some(hc) = f.endpoint_of(r).and_then(cluster::health_check) {
                 tasks.push(task(

@@ -193,7 +193,13 @@ fn a_healthy_cluster_passes_everything() {
             sources: vec!["198.19.1.10".parse().unwrap()],
         }),
     )]);
-    let sender = report(vec![("fw-out/east", Outcome::Sent { count: 10 })]);
+    let sender = report(vec![(
+        "fw-out/east",
+        Outcome::Sent {
+            count: 10,
+            error: None,
+        },
+    )]);
     let mut lines = Vec::new();
     lines.extend(evaluate::k8s_version(&f));
     lines.extend(evaluate::deployment(&f));
@@ -208,7 +214,7 @@ fn a_healthy_cluster_passes_everything() {
             window: Duration::from_millis(1500),
         },
     ));
-    lines.extend(evaluate::mtu(&f, &client, &pods()));
+    lines.extend(evaluate::mtu(&f, &client, &pods(), true));
     lines.extend(evaluate::service_discovery(&f, &client));
     assert!(lines.iter().all(|l| l.status == Status::Pass), "{lines:#?}");
     let findings = Findings {
@@ -414,7 +420,7 @@ fn mtu_black_holes_fail_and_small_pods_pass() {
         node: "east-node1",
         report: Ok(&r),
     };
-    let lines = evaluate::mtu(&f, &client, &[]);
+    let lines = evaluate::mtu(&f, &client, &[], true);
     assert_eq!(statuses(&lines), [Status::Fail, Status::Skip]);
     assert!(lines[0].message.contains("vanish"));
     let r = report(vec![("mtu-big/west", pmtu(PmtuVerdict::BlackHoled, 1400))]);
@@ -423,7 +429,7 @@ fn mtu_black_holes_fail_and_small_pods_pass() {
         report: Ok(&r),
     };
     assert_eq!(
-        statuses(&evaluate::mtu(&f, &client, &[])),
+        statuses(&evaluate::mtu(&f, &client, &[], true)),
         [Status::Pass, Status::Skip]
     );
     // Full-size packets that do not cross while small ones do; an
@@ -449,7 +455,7 @@ fn mtu_black_holes_fail_and_small_pods_pass() {
         report: Ok(&r),
     };
     assert_eq!(
-        statuses(&evaluate::mtu(&f, &client, &pods())),
+        statuses(&evaluate::mtu(&f, &client, &pods(), true)),
         [Status::Pass, Status::Fail, Status::Warn]
     );
 }
@@ -504,7 +510,13 @@ fn firewall_verdicts() {
         "fw-in/west",
         Outcome::Sniff(SniffOutcome::default()),
     )]);
-    let sender = report(vec![("fw-out/east", Outcome::Sent { count: 10 })]);
+    let sender = report(vec![(
+        "fw-out/east",
+        Outcome::Sent {
+            count: 10,
+            error: None,
+        },
+    )]);
     let lines = evaluate::firewall(
         &f,
         &Firewall {
@@ -573,4 +585,65 @@ fn check_names_parse() {
         assert_eq!(c.name().parse::<Check>().unwrap(), c);
     }
     assert!("cni".parse::<Check>().is_err());
+}
+
+#[test]
+fn mtu_is_not_judged_where_nothing_crosses() {
+    let f = healthy();
+    let r = report(vec![
+        ("gw/west", echo(5, 0)),
+        ("pod/west", echo(5, 0)),
+        ("mtu-fit/west", echo(3, 0)),
+    ]);
+    let client = Client {
+        node: "east-node1",
+        report: Ok(&r),
+    };
+    let lines = evaluate::mtu(&f, &client, &pods(), true);
+    assert_eq!(statuses(&lines), [Status::Skip]);
+    assert!(lines[0].message.contains("not even small packets cross"));
+    // Run alone, the mtu check reports it itself.
+    assert_eq!(
+        statuses(&evaluate::mtu(&f, &client, &pods(), false)),
+        [Status::Fail]
+    );
+    let mtu_only = client_tasks(&f, &[Check::Mtu], &BTreeMap::new(), "run1");
+    assert_eq!(
+        mtu_only[0].id, "gw/west",
+        "the baseline runs with the mtu check"
+    );
+}
+
+#[test]
+fn a_gateway_that_cannot_send_is_named() {
+    let f = healthy();
+    let none = report(vec![(
+        "fw-in/west",
+        Outcome::Sniff(SniffOutcome::default()),
+    )]);
+    let sender = report(vec![(
+        "fw-out/east",
+        Outcome::Sent {
+            count: 0,
+            error: Some("Network is unreachable (os error 101)".into()),
+        },
+    )]);
+    let lines = evaluate::firewall(
+        &f,
+        &Firewall {
+            node: Some("east-node0"),
+            sniffer: Ok(&none),
+            senders: vec![("west".into(), Ok(&sender))],
+            window: Duration::from_millis(1500),
+        },
+    );
+    assert_eq!(statuses(&lines), [Status::Fail]);
+    assert!(
+        lines[0]
+            .message
+            .contains("west's gateway node could not send any test datagram"),
+        "{}",
+        lines[0].message
+    );
+    assert!(lines[0].message.contains("Network is unreachable"));
 }

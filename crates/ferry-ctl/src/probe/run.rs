@@ -91,7 +91,7 @@ pub async fn run_one(p: &Probe) -> Outcome {
             interval_ms,
         } => send(target, marker, *count, *interval_ms)
             .await
-            .map(|count| Outcome::Sent { count }),
+            .map(|(count, error)| Outcome::Sent { count, error }),
         Probe::Sniff {
             port,
             marker,
@@ -265,50 +265,59 @@ async fn resolve(target: &str) -> Result<SocketAddr, String> {
 }
 
 async fn tcp(target: &str, bytes: usize, timeout_ms: u64) -> Result<TcpOutcome, String> {
-    let budget = Duration::from_millis(timeout_ms);
-    let work = async {
-        let a = resolve(target).await?;
-        let t = Instant::now();
-        let mut s = TcpStream::connect(a)
-            .await
-            .map_err(|e| format!("connecting to {a}: {e}"))?;
-        let connect_us = micros(t.elapsed());
-        let mss = socket2::SockRef::from(&s).tcp_mss().ok();
-        let _ = s.set_nodelay(true);
-        let (mut r, mut w) = s.split();
-        let payload: Vec<u8> = (0..bytes).map(|i| (i % 251) as u8).collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+    let a = tokio::time::timeout_at(deadline, resolve(target))
+        .await
+        .map_err(|_| format!("{target} did not resolve within {timeout_ms}ms"))??;
+    let t = Instant::now();
+    let mut s = tokio::time::timeout_at(deadline, TcpStream::connect(a))
+        .await
+        .map_err(|_| format!("connecting to {a}: no answer within {timeout_ms}ms"))?
+        .map_err(|e| format!("connecting to {a}: {e}"))?;
+    let connect_us = micros(t.elapsed());
+    let mss = socket2::SockRef::from(&s).tcp_mss().ok();
+    let _ = s.set_nodelay(true);
+    let (mut r, mut w) = s.split();
+    let payload: Vec<u8> = (0..bytes).map(|i| (i % 251) as u8).collect();
+    let mut got = vec![0u8; bytes];
+    let mut n = 0;
+    let transfer = async {
         let writer = async {
             w.write_all(&[MODE_ECHO]).await?;
             w.write_all(&payload).await?;
             w.flush().await
         };
         let reader = async {
-            let mut got = vec![0u8; bytes];
-            let mut n = 0;
             while n < bytes {
                 match r.read(&mut got[n..]).await? {
                     0 => break,
                     k => n += k,
                 }
             }
-            Ok::<_, std::io::Error>((n, got))
+            Ok::<_, std::io::Error>(())
         };
         let (wr, rd) = tokio::join!(writer, reader);
         wr.map_err(|e| format!("sending to {a}: {e}"))?;
-        let (n, got) = rd.map_err(|e| format!("reading the echo from {a}: {e}"))?;
-        if got[..n] != payload[..n] {
-            return Err(format!("{a} echoed different bytes"));
-        }
-        Ok(TcpOutcome {
-            address: a.to_string(),
-            connect_us,
-            echoed: n,
-            mss,
-        })
+        rd.map_err(|e| format!("reading the echo from {a}: {e}"))
     };
-    tokio::time::timeout(budget, work).await.map_err(|_| {
-        format!("no complete echo from {target} within {timeout_ms}ms (resolving, connecting or echoing)")
-    })?
+    let done = tokio::time::timeout_at(deadline, transfer).await;
+    match done {
+        Err(_) => {
+            return Err(format!(
+                "connected to {a}, but only {n} of {bytes} bytes came back within {timeout_ms}ms"
+            ));
+        }
+        Ok(r) => r?,
+    }
+    if got[..n] != payload[..n] {
+        return Err(format!("{a} echoed different bytes"));
+    }
+    Ok(TcpOutcome {
+        address: a.to_string(),
+        connect_us,
+        echoed: n,
+        mss,
+    })
 }
 
 /// The first `nameserver` of /etc/resolv.conf.
@@ -653,21 +662,30 @@ async fn stream(
     Ok(out)
 }
 
-async fn send(target: &str, marker: &str, count: u32, interval_ms: u64) -> Result<u32, String> {
+async fn send(
+    target: &str,
+    marker: &str,
+    count: u32,
+    interval_ms: u64,
+) -> Result<(u32, Option<String>), String> {
     let a = addr(target)?;
     let sock = connected_udp(a).await?;
     let mut sent = 0;
+    let mut error = None;
     for i in 0..count {
         if i > 0 {
             tokio::time::sleep(Duration::from_millis(interval_ms)).await;
         }
         // An ICMP error from an earlier datagram may surface here; the
         // sniffer on the other side is the judge.
-        if sock.send(marker.as_bytes()).await.is_ok() {
-            sent += 1;
+        match sock.send(marker.as_bytes()).await {
+            Ok(_) => sent += 1,
+            Err(e) => {
+                error.get_or_insert_with(|| e.to_string());
+            }
         }
     }
-    Ok(sent)
+    Ok((sent, error))
 }
 
 /// The UDP datagram inside an IPv4 packet: (source, destination port,

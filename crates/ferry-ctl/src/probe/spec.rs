@@ -226,6 +226,9 @@ pub enum Outcome {
     Sent {
         /// Datagrams sent.
         count: u32,
+        /// The first send error, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
     },
     /// See [`Probe::Sniff`].
     Sniff(SniffOutcome),

@@ -287,7 +287,13 @@ async fn sniffer_sees_marked_datagrams() {
         interval_ms: 50,
     };
     let sent = run_one(&send).await;
-    assert_eq!(sent, Outcome::Sent { count: 20 });
+    assert_eq!(
+        sent,
+        Outcome::Sent {
+            count: 20,
+            error: None
+        }
+    );
     let Outcome::Sniff(s) = sniff.await.unwrap() else {
         panic!("not a sniff outcome");
     };
