@@ -158,7 +158,10 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     let info_path = ferry_sandbox::state::cluster_dir(CLUSTERS[0]).join("broker-info.ferry");
     std::fs::write(&info_path, info.encode()?)
         .with_context(|| format!("writing {}", info_path.display()))?;
-    steps.done(t, &format!("{} → {}", info.api_server_url, info_path.display()));
+    steps.done(
+        t,
+        &format!("{} → {}", info.api_server_url, info_path.display()),
+    );
 
     // 3. Join both, node0 of each as the gateway.
     let t = steps.start(&format!(
@@ -220,7 +223,8 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     steps.done(t, "both gateways report their connection `connected`");
 
     // 6. The broker's view, as in the seed.
-    let t = steps.start("the broker's ServiceImport and EndpointSlice (cluster0, namespace ferry-broker)");
+    let t = steps
+        .start("the broker's ServiceImport and EndpointSlice (cluster0, namespace ferry-broker)");
     wait_for(timeout, "the ServiceImport nginx in cluster0", || async {
         let si: Api<ServiceImport> = Api::namespaced(clients[0].clone(), "nginx-test");
         Ok(si.get_opt("nginx").await?.is_some())
@@ -229,12 +233,18 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     for what in ["serviceimport", "endpointslice"] {
         let cmd = format!("kubectl -n ferry-broker get {what}");
         println!("$ {cmd}");
-        print!("{}", kubectl(&kubeconfigs[0], &["-n", "ferry-broker", "get", what])?);
+        print!(
+            "{}",
+            kubectl(&kubeconfigs[0], &["-n", "ferry-broker", "get", what])?
+        );
     }
     println!("$ kubectl -n nginx-test get serviceimport   # in cluster0");
     print!(
         "{}",
-        kubectl(&kubeconfigs[0], &["-n", "nginx-test", "get", "serviceimport"])?
+        kubectl(
+            &kubeconfigs[0],
+            &["-n", "nginx-test", "get", "serviceimport"]
+        )?
     );
     steps.done(t, "");
 
@@ -245,7 +255,10 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     ));
     let client_ns = wait_pod_netns(&clients[0], timeout).await?;
     let answer = wait_for_output(timeout, "a DNS answer", || {
-        let out = netns_run(&client_ns, &["dig", "+short", "+time=1", "+tries=1", SERVICE_NAME])?;
+        let out = netns_run(
+            &client_ns,
+            &["dig", "+short", "+time=1", "+tries=1", SERVICE_NAME],
+        )?;
         Ok((!out.trim().is_empty() && !out.contains(";;")).then_some(out))
     })
     .await?;
@@ -382,7 +395,9 @@ where
             Err(e) => last_err = Some(e),
         }
         if Instant::now() > deadline {
-            let cause = last_err.map(|e| format!(" (last error: {e:#})")).unwrap_or_default();
+            let cause = last_err
+                .map(|e| format!(" (last error: {e:#})"))
+                .unwrap_or_default();
             bail!("timed out after {timeout:?} waiting for {what}{cause}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
