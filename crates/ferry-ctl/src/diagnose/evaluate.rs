@@ -930,6 +930,25 @@ fn dns<'a>(r: &'a Report, id: &str) -> Result<&'a DnsOutcome, String> {
     }
 }
 
+/// The ServiceImports whose names resolve, by namespace and name: all but
+/// those in the broker namespace (a cluster hosting the broker holds every
+/// cluster's per-cluster imports there).
+pub fn resolvable_imports(f: &Facts) -> Vec<&ServiceImport> {
+    let broker_ns = f
+        .snapshot
+        .broker
+        .as_ref()
+        .map_or(BROKER_NAMESPACE, |b| b.namespace.as_str());
+    let mut imports: Vec<&ServiceImport> = f
+        .snapshot
+        .imports
+        .iter()
+        .filter(|si| si.metadata.namespace.as_deref() != Some(broker_ns))
+        .collect();
+    imports.sort_by_key(|si| (si.metadata.namespace.clone(), si.metadata.name.clone()));
+    imports
+}
+
 /// How many ServiceImports are resolved at most.
 pub const MAX_IMPORTS: usize = 50;
 
@@ -1007,20 +1026,7 @@ pub fn service_discovery(f: &Facts, client: &Client<'_>) -> Vec<Line> {
             dns_hint.clone(),
         )),
     }
-    let broker_ns = f
-        .snapshot
-        .broker
-        .as_ref()
-        .map_or(BROKER_NAMESPACE, |b| b.namespace.as_str());
-    // A cluster hosting the broker also holds every cluster's per-cluster
-    // imports in the broker namespace: those are not names to resolve.
-    let mut imports: Vec<&ServiceImport> = f
-        .snapshot
-        .imports
-        .iter()
-        .filter(|si| si.metadata.namespace.as_deref() != Some(broker_ns))
-        .collect();
-    imports.sort_by_key(|si| (si.metadata.namespace.clone(), si.metadata.name.clone()));
+    let imports = resolvable_imports(f);
     if imports.is_empty() {
         out.push(Line::with(
             name,

@@ -404,7 +404,9 @@ fn client_tasks(
                 retry_ms: 0,
             },
         ));
-        for si in f.snapshot.imports.iter().take(evaluate::MAX_IMPORTS * 2) {
+        let names = evaluate::resolvable_imports(f);
+        let names = names.iter().take(evaluate::MAX_IMPORTS);
+        for si in names {
             let (Some(ns), Some(n)) = (&si.metadata.namespace, &si.metadata.name) else {
                 continue;
             };

@@ -647,3 +647,38 @@ fn a_gateway_that_cannot_send_is_named() {
     );
     assert!(lines[0].message.contains("Network is unreachable"));
 }
+
+#[test]
+fn broker_namespace_imports_are_not_resolved() {
+    let mut f = healthy();
+    f.snapshot.imports.push(de(json!({
+        "apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+        "metadata": {"name": "nginx-nginx-test-west", "namespace": "ferry-broker"},
+        "spec": {"type": "ClusterSetIP", "ports": []}})));
+    f.snapshot.imports.push(de(json!({
+        "apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+        "metadata": {"name": "api", "namespace": "a-first"},
+        "spec": {"type": "ClusterSetIP", "ports": []}})));
+    let names: Vec<String> = evaluate::resolvable_imports(&f)
+        .iter()
+        .map(|si| evaluate::import_name(si, "clusterset.local"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "api.a-first.svc.clusterset.local",
+            "nginx.nginx-test.svc.clusterset.local"
+        ]
+    );
+    let tasks = client_tasks(&f, &[Check::ServiceDiscovery], &BTreeMap::new(), "r");
+    let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "dns-version",
+            "dns-nx",
+            "dns/a-first/api",
+            "dns/nginx-test/nginx"
+        ]
+    );
+}
