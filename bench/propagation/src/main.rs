@@ -7,11 +7,14 @@
 //! For each service count N (default 10 and 10,000): cluster A gets N
 //! Services with a ready EndpointSlice each and N ServiceExports before the
 //! agents start; then
-//! - initial sync: agents start → B and C each hold N ServiceImports and N
-//!   imported EndpointSlices;
+//! - initial sync: agents start → B and C each hold N imported
+//!   EndpointSlices ("slices") and, for the full figure, N ServiceImports with
+//!   `status.clusters` filled, and every ServiceExport in A is `Ready` — only
+//!   then does the agent stop writing, so propagation is timed on a quiet system;
 //! - propagation: one at a time, flip the readiness of a random service's
 //!   EndpointSlice in A and time until B's imported slice shows it (p50/p99);
-//! - agent RSS: VmRSS / VmHWM of A's and B's agents.
+//! - agent RSS: VmRSS / VmHWM of A's and B's agents, and the CPU seconds all
+//!   three agents spent on the initial sync.
 //!
 //! Targets (issue #5): p99 ≤ 100 ms at 10k; initial sync of 10k ≤ 10 s;
 //! agent RSS ≤ 100 MB at 10k. Usage:
@@ -31,7 +34,7 @@ use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
@@ -81,14 +84,25 @@ fn main() -> anyhow::Result<()> {
     println!();
     println!("== ferry propagation benchmark (3 clusters + broker, loopback ferry apiservers) ==");
     println!(
-        "{:>8} {:>14} {:>10} {:>10} {:>10} {:>16} {:>16}",
-        "services", "initial-sync", "p50", "p99", "max", "agent-A RSS/HWM", "agent-B RSS/HWM"
+        "{:>8} {:>9} {:>10} {:>14} {:>9} {:>9} {:>9} {:>16} {:>16}",
+        "services",
+        "slices",
+        "full-sync",
+        "CPU agents/API",
+        "p50",
+        "p99",
+        "max",
+        "agent-A RSS/HWM",
+        "agent-B RSS/HWM"
     );
     for r in &results {
         println!(
-            "{:>8} {:>12.2} s {:>7.1} ms {:>7.1} ms {:>7.1} ms {:>7.1}/{:<7.1}MB {:>7.1}/{:<7.1}MB",
+            "{:>8} {:>7.2} s {:>8.2} s {:>6.1}/{:>5.1} s {:>6.1} ms {:>6.1} ms {:>6.1} ms {:>7.1}/{:<7.1}MB {:>7.1}/{:<7.1}MB",
             r.n,
+            r.slices_synced.as_secs_f64(),
             r.initial_sync.as_secs_f64(),
+            r.agent_cpu,
+            r.servers_cpu,
             ms(r.p50),
             ms(r.p99),
             ms(r.max),
@@ -98,11 +112,14 @@ fn main() -> anyhow::Result<()> {
             r.rss_b.1
         );
     }
+    println!(
+        "(slices: B and C hold every imported EndpointSlice; full-sync: also every ServiceImport's status and every export Ready; CPU: seconds the three agents / the four API servers used until full sync)"
+    );
     if let Some(r) = results.iter().find(|r| r.n == 10_000) {
         println!();
         println!("targets at 10k services (ratio = measured / target, ≤ 1 meets it):");
         println!(
-            "  initial sync ≤ 10 s: {:.2} s (ratio {:.2})",
+            "  initial (full) sync ≤ 10 s: {:.2} s (ratio {:.2})",
             r.initial_sync.as_secs_f64(),
             r.initial_sync.as_secs_f64() / 10.0
         );
@@ -138,7 +155,10 @@ async fn agent(kubeconfig: &Path) -> anyhow::Result<()> {
 
 struct Outcome {
     n: usize,
+    slices_synced: Duration,
     initial_sync: Duration,
+    agent_cpu: f64,
+    servers_cpu: f64,
     p50: Duration,
     p99: Duration,
     max: Duration,
@@ -162,14 +182,14 @@ fn rss_mb(pid: u32) -> (f64, f64) {
 /// Watches imported slices of NS in a cluster: name → (ready, when seen).
 type Seen = Arc<Mutex<HashMap<String, (bool, Instant)>>>;
 
-fn watch_imports(c: Client) -> Seen {
+fn watch_imports(c: Client) -> (Seen, tokio::task::JoinHandle<()>) {
     let seen: Seen = Arc::default();
     let s = seen.clone();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let api: Api<EndpointSlice> = Api::namespaced(c, NS);
         let cfg = watcher::Config::default()
             .labels("endpointslice.kubernetes.io/managed-by=agent.ferry.dev");
-        let mut stream = watcher(api, cfg).boxed();
+        let mut stream = watcher(api, cfg).default_backoff().boxed();
         while let Some(ev) = stream.next().await {
             let now = Instant::now();
             let (watcher::Event::Apply(o) | watcher::Event::InitApply(o)) = (match ev {
@@ -189,7 +209,75 @@ fn watch_imports(c: Client) -> Seen {
             }
         }
     });
-    seen
+    (seen, task)
+}
+
+/// Names of the objects in NS of one cluster that satisfy `pred`, kept
+/// current by a watch.
+type Matching = Arc<Mutex<std::collections::HashSet<String>>>;
+
+fn watch_matching<K>(api: Api<K>, pred: fn(&K) -> bool) -> (Matching, tokio::task::JoinHandle<()>)
+where
+    K: kube::Resource
+        + Clone
+        + for<'de> k8s_openapi::serde::Deserialize<'de>
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    let set: Matching = Arc::default();
+    let s = set.clone();
+    let task = tokio::spawn(async move {
+        let mut stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        while let Some(ev) = stream.next().await {
+            let Ok(mut m) = s.lock() else { return };
+            match ev {
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                    if pred(&o) {
+                        m.insert(o.name_any());
+                    } else {
+                        m.remove(&o.name_any());
+                    }
+                }
+                Ok(watcher::Event::Delete(o)) => {
+                    m.remove(&o.name_any());
+                }
+                Ok(watcher::Event::Init | watcher::Event::InitDone) | Err(_) => {}
+            }
+        }
+    });
+    (set, task)
+}
+
+fn import_has_clusters(si: &ferry_api::ServiceImport) -> bool {
+    si.status.as_ref().is_some_and(|s| !s.clusters.is_empty())
+}
+
+fn export_ready(se: &ferry_api::ServiceExport) -> bool {
+    se.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+/// User + system CPU seconds a process has used (USER_HZ is 100 on Linux).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime: fields 14 and 15 of the line, 11 and 12 after "(comm) ".
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 async fn count_imports(c: &Client) -> usize {
@@ -298,9 +386,23 @@ async fn run(n: usize, samples: usize) -> anyhow::Result<Outcome> {
         t.elapsed()
     );
 
-    let seen_b = watch_imports(clients[1].clone());
-    let seen_c = watch_imports(clients[2].clone());
+    let (seen_b, task_b) = watch_imports(clients[1].clone());
+    let (seen_c, task_c) = watch_imports(clients[2].clone());
+    let (imports_b, task_ib) = watch_matching(
+        Api::<ferry_api::ServiceImport>::namespaced(clients[1].clone(), NS),
+        import_has_clusters,
+    );
+    let (imports_c, task_ic) = watch_matching(
+        Api::<ferry_api::ServiceImport>::namespaced(clients[2].clone(), NS),
+        import_has_clusters,
+    );
+    let (ready_a, task_ra) = watch_matching(
+        Api::<ferry_api::ServiceExport>::namespaced(a.clone(), NS),
+        export_ready,
+    );
+    let watches = [task_b, task_c, task_ib, task_ic, task_ra];
     let exe = std::env::current_exe()?;
+    let servers_cpu0 = cpu_secs(std::process::id());
     let started = Instant::now();
     let mut agents = Vec::new();
     for s in &servers {
@@ -314,27 +416,38 @@ async fn run(n: usize, samples: usize) -> anyhow::Result<Outcome> {
                 .spawn()?,
         );
     }
+    let len = |m: &Seen| m.lock().map(|m| m.len()).unwrap_or(0);
+    let count = |m: &Matching| m.lock().map(|m| m.len()).unwrap_or(0);
     let deadline = Instant::now() + Duration::from_secs(600);
+    let mut slices_done = None;
     loop {
-        let nb = seen_b.lock().map(|m| m.len()).unwrap_or(0);
-        let nc = seen_c.lock().map(|m| m.len()).unwrap_or(0);
-        if nb >= n && nc >= n {
+        let (nb, nc) = (len(&seen_b), len(&seen_c));
+        if slices_done.is_none() && nb >= n && nc >= n {
+            slices_done = Some(started.elapsed());
+        }
+        let (ib, ic, ra) = (count(&imports_b), count(&imports_c), count(&ready_a));
+        if slices_done.is_some() && ib >= n && ic >= n && ra >= n {
             break;
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "initial sync incomplete: B {nb}, C {nc} of {n}"
+            "initial sync incomplete: slices B {nb}, C {nc}; imports with status B {ib}, C {ic}; exports Ready in A {ra}; of {n}"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let slices_done = started.elapsed();
+    let initial_sync = started.elapsed();
+    let slices_done = slices_done.unwrap_or(initial_sync);
+    let agent_cpu: f64 = agents.iter().map(|a| cpu_secs(a.id().unwrap_or(0))).sum();
+    // This process: the four API servers (and the benchmark's own watches).
+    let servers_cpu = cpu_secs(std::process::id()) - servers_cpu0;
     let (ib, ic) = (
         count_imports(&clients[1]).await,
         count_imports(&clients[2]).await,
     );
     anyhow::ensure!(ib == n && ic == n, "imports: B {ib}, C {ic} of {n}");
-    let initial_sync = slices_done.max(Duration::ZERO);
-    eprintln!("initial sync: {initial_sync:.2?}");
+    eprintln!(
+        "initial sync: slices in {slices_done:.2?}, everything (imports' status, exports Ready) in {initial_sync:.2?}; agents used {agent_cpu:.1} CPU s, the API servers {servers_cpu:.1}"
+    );
 
     // Propagation A → B, one change at a time.
     let slices = Api::<EndpointSlice>::namespaced(a.clone(), NS);
@@ -385,13 +498,19 @@ async fn run(n: usize, samples: usize) -> anyhow::Result<Outcome> {
     for mut a in agents {
         let _ = a.kill().await;
     }
+    for w in watches {
+        w.abort();
+    }
     for s in servers {
         s.shutdown().await;
     }
     broker.shutdown().await;
     Ok(Outcome {
         n,
+        slices_synced: slices_done,
         initial_sync,
+        agent_cpu,
+        servers_cpu,
         p50: pct(0.5),
         p99: pct(0.99),
         max: *lat.last().unwrap_or(&Duration::ZERO),

@@ -13,6 +13,7 @@
 mod error;
 pub mod install;
 pub mod mcs;
+mod store;
 pub mod sync;
 
 pub use error::{Error, Result};

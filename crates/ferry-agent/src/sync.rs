@@ -1,8 +1,10 @@
 //! The agent's sync engine: watches the cluster's and the broker's objects,
-//! keeps them in indexed in-memory stores, and reconciles per key
+//! keeps what it reads of them in indexed in-memory stores ([`crate::store`]:
+//! reduced objects and digests, not whole objects), and reconciles per key
 //! (`Export(ns, svc)`, `Import(ns, svc)`, `Cluster(name)`, `Endpoint(name)`)
-//! by comparing desired objects with observed ones and writing only the
-//! differences, through a bounded pool of concurrent writers.
+//! by comparing the digest of what it wants with the digest of what is
+//! there, writing only the differences through a bounded pool of concurrent
+//! writers.
 //!
 //! Event-driven: a watch event enqueues the keys it touches, and the queue is
 //! drained at once — no fixed rate limit. When either API goes away, the
@@ -11,9 +13,7 @@
 //! exponential backoff, and a relist (after reconnecting) re-reconciles every
 //! key it touched, writing only what differs.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,26 +27,20 @@ use ferry_api::{
 };
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::discovery::v1::{Endpoint as SliceEndpoint, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
-use kube::core::ApiResource;
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::mcs::{self, Export, Readiness, Validity};
+use crate::store::{self, Data, Item, K8S_SERVICE_NAME, Kind, Obj, Side, Store, Watched};
 
-/// Annotation on a cluster's ServiceImport on the broker: when its
-/// ServiceExport was created (what "oldest export wins" compares).
-pub const EXPORT_CREATED: &str = "ferry.dev/export-created";
-
-/// Standard label linking an EndpointSlice to its Service.
-const K8S_SERVICE_NAME: &str = "kubernetes.io/service-name";
+pub use crate::store::EXPORT_CREATED;
 
 /// Field manager of every write.
 const FIELD_MANAGER: &str = "ferry-agent";
@@ -86,23 +80,6 @@ impl AgentConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Side {
-    Local,
-    Broker,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Kind {
-    ServiceExport,
-    Service,
-    EndpointSlice,
-    Namespace,
-    ServiceImport,
-    Cluster,
-    Endpoint,
-}
-
 type Source = (Side, Kind);
 
 const SOURCES: [Source; 11] = [
@@ -119,78 +96,29 @@ const SOURCES: [Source; 11] = [
     (Side::Broker, Kind::Endpoint),
 ];
 
-/// A watched object.
-#[derive(Clone, Debug)]
-enum Obj {
-    ServiceExport(Arc<ServiceExport>),
-    Service(Arc<Service>),
-    EndpointSlice(Arc<EndpointSlice>),
-    Namespace(Arc<Namespace>),
-    ServiceImport(Arc<ServiceImport>),
-    Cluster(Arc<Cluster>),
-    Endpoint(Arc<Endpoint>),
+/// The cluster's EndpointSlices belong to their Service (ferry's imports to
+/// the imported service).
+fn index_local_slice<'a>(ns: &'a str, o: &'a Obj) -> Option<(&'a str, &'a str)> {
+    let svc = if o.label(MANAGED_BY) == Some(MANAGED_BY_FERRY) {
+        o.label(SERVICE_NAME)
+    } else {
+        o.label(K8S_SERVICE_NAME)
+    }?;
+    Some((ns, svc))
 }
 
-impl Obj {
-    fn meta(&self) -> &ObjectMeta {
-        match self {
-            Obj::ServiceExport(o) => o.meta(),
-            Obj::Service(o) => o.meta(),
-            Obj::EndpointSlice(o) => o.meta(),
-            Obj::Namespace(o) => o.meta(),
-            Obj::ServiceImport(o) => o.meta(),
-            Obj::Cluster(o) => o.meta(),
-            Obj::Endpoint(o) => o.meta(),
-        }
-    }
-
-    fn key(&self) -> ObjKey {
-        let m = self.meta();
-        (
-            m.namespace.clone().unwrap_or_default(),
-            m.name.clone().unwrap_or_default(),
-        )
-    }
-
-    fn label(&self, key: &str) -> Option<&str> {
-        self.meta()
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(key))
-            .map(String::as_str)
-    }
-
-    fn to_value(&self) -> Value {
-        let v = match self {
-            Obj::ServiceExport(o) => serde_json::to_value(o.as_ref()),
-            Obj::Service(o) => serde_json::to_value(o.as_ref()),
-            Obj::EndpointSlice(o) => serde_json::to_value(o.as_ref()),
-            Obj::Namespace(o) => serde_json::to_value(o.as_ref()),
-            Obj::ServiceImport(o) => serde_json::to_value(o.as_ref()),
-            Obj::Cluster(o) => serde_json::to_value(o.as_ref()),
-            Obj::Endpoint(o) => serde_json::to_value(o.as_ref()),
-        };
-        v.unwrap_or(Value::Null)
-    }
-
-    fn from_value(kind: Kind, v: Value) -> Option<Obj> {
-        fn de<T: DeserializeOwned>(v: Value) -> Option<Arc<T>> {
-            serde_json::from_value(v).ok().map(Arc::new)
-        }
-        Some(match kind {
-            Kind::ServiceExport => Obj::ServiceExport(de(v)?),
-            Kind::Service => Obj::Service(de(v)?),
-            Kind::EndpointSlice => Obj::EndpointSlice(de(v)?),
-            Kind::Namespace => Obj::Namespace(de(v)?),
-            Kind::ServiceImport => Obj::ServiceImport(de(v)?),
-            Kind::Cluster => Obj::Cluster(de(v)?),
-            Kind::Endpoint => Obj::Endpoint(de(v)?),
-        })
-    }
+/// A cluster's export data on the broker belongs to the service it exports.
+fn index_origin<'a>(_ns: &'a str, o: &'a Obj) -> Option<(&'a str, &'a str)> {
+    Some((o.label(ORIGIN_NAMESPACE)?, o.label(ORIGIN_NAME)?))
 }
 
-/// (namespace, name); namespace empty for cluster-scoped objects.
-type ObjKey = (String, String);
+fn new_store(source: Source) -> Store {
+    match source {
+        (Side::Local, Kind::EndpointSlice) => Store::new(Some(index_local_slice)),
+        (Side::Broker, Kind::ServiceImport | Kind::EndpointSlice) => Store::new(Some(index_origin)),
+        _ => Store::new(None),
+    }
+}
 
 /// What is reconciled.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -214,21 +142,58 @@ struct Target {
     name: String,
 }
 
+impl Target {
+    fn new(side: Side, kind: Kind, ns: &str, name: &str) -> Target {
+        Target {
+            side,
+            kind,
+            ns: ns.into(),
+            name: name.into(),
+        }
+    }
+}
+
+/// The body of a server-side apply, serialised by the writer task.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Body {
+    Import(Box<ServiceImport>),
+    Slice(Box<EndpointSlice>),
+    Json(Value),
+}
+
 #[derive(Debug)]
 enum Op {
     /// Server-side apply of the object, then (if any) a merge patch of its status.
-    Apply(Value, Option<Value>),
+    Apply(Body, Option<Value>),
     /// Merge patch of the status only.
     Status(Value),
     Delete,
 }
 
+/// The digests a write makes true: of the main resource and of the status.
+#[derive(Clone, Copy, Debug, Default)]
+struct Digests {
+    main: Option<u64>,
+    status: Option<u64>,
+}
+
+/// How a target compares with what is wanted.
+enum Diff {
+    Same,
+    /// The main resource differs (or is missing); the status too, if `status`.
+    Main {
+        status: bool,
+    },
+    StatusOnly,
+}
+
 enum WatchEvent {
     Init,
-    InitApply(Obj),
+    InitApply(Item),
     InitDone,
-    Apply(Obj),
-    Delete(Obj),
+    Apply(Item),
+    Delete(Item),
 }
 
 enum Input {
@@ -236,19 +201,10 @@ enum Input {
     Written {
         target: Target,
         key: Key,
-        hash: u64,
-        result: Result<Option<Obj>, String>,
+        digests: Digests,
+        result: Result<Option<Item>, String>,
     },
     Retry(Key),
-}
-
-#[derive(Default)]
-struct Store {
-    objs: HashMap<ObjKey, Obj>,
-    /// Secondary index: (namespace, service) → object keys.
-    by_service: HashMap<ObjKey, BTreeSet<ObjKey>>,
-    init: Option<HashMap<ObjKey, Obj>>,
-    synced: bool,
 }
 
 /// The engine's state; owned by one task.
@@ -261,76 +217,15 @@ struct Engine {
     queued: HashSet<Key>,
     inflight: HashMap<Target, Key>,
     dirty: HashSet<Key>,
-    /// Hash of the last body applied to a target and the resourceVersion the
-    /// server answered with: if neither changed, the target is in sync even
-    /// when the server added defaults.
-    applied: HashMap<Target, (u64, Option<String>)>,
     attempts: HashMap<Key, u32>,
     ready: bool,
     tx: mpsc::UnboundedSender<Input>,
-    /// Keys that wanted to write while every writer was busy: re-run (and
-    /// recompute their bodies) when one frees up, so memory stays bounded.
+    /// Keys that came up while the writers' queue was full: re-run (and
+    /// recompute their bodies) once it has drained, so memory stays bounded.
     blocked: VecDeque<Key>,
     blocked_set: HashSet<Key>,
     /// Requests actually on the wire at once.
     writers: Arc<tokio::sync::Semaphore>,
-}
-
-fn source_index(source: Source, obj: &Obj) -> Option<ObjKey> {
-    let ns = obj.meta().namespace.clone().unwrap_or_default();
-    match source {
-        (Side::Local, Kind::EndpointSlice) => {
-            if obj.label(MANAGED_BY) == Some(MANAGED_BY_FERRY) {
-                obj.label(SERVICE_NAME).map(|s| (ns, s.to_string()))
-            } else {
-                obj.label(K8S_SERVICE_NAME).map(|s| (ns, s.to_string()))
-            }
-        }
-        (Side::Broker, Kind::ServiceImport | Kind::EndpointSlice) => Some((
-            obj.label(ORIGIN_NAMESPACE)?.to_string(),
-            obj.label(ORIGIN_NAME)?.to_string(),
-        )),
-        _ => None,
-    }
-}
-
-fn rv_u64(m: &ObjectMeta) -> Option<u64> {
-    m.resource_version.as_deref().and_then(|r| r.parse().ok())
-}
-
-fn hash_value(v: &Value) -> u64 {
-    let mut h = DefaultHasher::new();
-    v.to_string().hash(&mut h);
-    h.finish()
-}
-
-/// Whether every field `desired` sets has that value in `observed` (objects
-/// recursively, arrays element-wise with equal length).
-fn is_subset(desired: &Value, observed: &Value) -> bool {
-    match (desired, observed) {
-        (Value::Object(d), Value::Object(o)) => d.iter().all(|(k, dv)| match o.get(k) {
-            Some(ov) => is_subset(dv, ov),
-            None => dv.is_null() || dv.as_object().is_some_and(|m| m.is_empty()),
-        }),
-        (Value::Object(d), Value::Null) => d.is_empty(),
-        (Value::Array(d), Value::Array(o)) => {
-            d.len() == o.len() && d.iter().zip(o).all(|(a, b)| is_subset(a, b))
-        }
-        (Value::Array(d), Value::Null) => d.is_empty(),
-        _ => desired == observed,
-    }
-}
-
-fn api_resource(kind: Kind) -> ApiResource {
-    match kind {
-        Kind::ServiceExport => ApiResource::erase::<ServiceExport>(&()),
-        Kind::Service => ApiResource::erase::<Service>(&()),
-        Kind::EndpointSlice => ApiResource::erase::<EndpointSlice>(&()),
-        Kind::Namespace => ApiResource::erase::<Namespace>(&()),
-        Kind::ServiceImport => ApiResource::erase::<ServiceImport>(&()),
-        Kind::Cluster => ApiResource::erase::<Cluster>(&()),
-        Kind::Endpoint => ApiResource::erase::<Endpoint>(&()),
-    }
 }
 
 fn labels_of(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -354,32 +249,109 @@ fn to_json<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-/// Drops what the engine never reads (managed fields), to keep stores small.
-fn slim<K: Resource>(mut o: K) -> K {
-    o.meta_mut().managed_fields = None;
-    o
+fn meta(name: &str, ns: &str, labels: &[(&str, &str)]) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some(ns.into()),
+        labels: Some(labels_of(labels)),
+        ..Default::default()
+    }
 }
 
-fn spawn_watch<K>(
+/// A ServiceImport as ferry writes it: the digest of its written fields and
+/// the object to apply come from the same parts.
+struct WantedImport<'a> {
+    labels: &'a [(&'a str, &'a str)],
+    /// The export-creation annotation (exports on the broker only).
+    created_at: Option<&'a str>,
+    spec: &'a ServiceImportSpec,
+}
+
+impl WantedImport<'_> {
+    fn digest(&self) -> u64 {
+        store::import_digest(&store::label_pairs(self.labels), self.created_at, self.spec)
+    }
+
+    fn body(&self, name: &str, ns: &str) -> Body {
+        let mut metadata = meta(name, ns, self.labels);
+        metadata.annotations = self
+            .created_at
+            .map(|c| BTreeMap::from([(EXPORT_CREATED.to_string(), c.to_string())]));
+        Body::Import(Box::new(ServiceImport {
+            metadata,
+            spec: self.spec.clone(),
+            status: None,
+        }))
+    }
+}
+
+/// An EndpointSlice as ferry writes it (see [`WantedImport`]).
+struct WantedSlice<'a> {
+    labels: &'a [(&'a str, &'a str)],
+    address_type: &'a str,
+    endpoints: &'a [SliceEndpoint],
+    ports: &'a [EndpointPort],
+}
+
+impl WantedSlice<'_> {
+    fn digest(&self) -> u64 {
+        store::slice_digest(
+            &store::label_pairs(self.labels),
+            self.address_type,
+            self.endpoints,
+            self.ports,
+        )
+    }
+
+    fn body(&self, name: &str, ns: &str) -> Body {
+        Body::Slice(Box::new(EndpointSlice {
+            metadata: meta(name, ns, self.labels),
+            address_type: self.address_type.to_string(),
+            endpoints: self.endpoints.to_vec(),
+            ports: Some(self.ports.to_vec()),
+        }))
+    }
+}
+
+/// A Cluster or an Endpoint as ferry writes it (see [`WantedImport`]).
+struct WantedSpec<'a> {
+    kind: &'a str,
+    labels: &'a [(&'a str, &'a str)],
+    spec: &'a Value,
+}
+
+impl WantedSpec<'_> {
+    fn digest(&self) -> u64 {
+        store::spec_digest(&store::label_pairs(self.labels), self.spec)
+    }
+
+    fn body(&self, name: &str, ns: &str) -> Body {
+        Body::Json(json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": self.kind,
+            "metadata": {"name": name, "namespace": ns, "labels": labels_of(self.labels)},
+            "spec": self.spec,
+        }))
+    }
+}
+
+fn spawn_watch<K: Watched>(
     api: Api<K>,
     source: Source,
     tx: mpsc::UnboundedSender<Input>,
-    wrap: fn(K) -> Obj,
-) -> tokio::task::JoinHandle<()>
-where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
-{
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut stream = watcher(api, watcher::Config::default())
             .default_backoff()
             .boxed();
         while let Some(ev) = stream.next().await {
+            // Reduced here, on the watch's task: the engine never sees (nor
+            // queues) whole objects.
             let ev = match ev {
                 Ok(watcher::Event::Init) => WatchEvent::Init,
-                Ok(watcher::Event::InitApply(o)) => WatchEvent::InitApply(wrap(slim(o))),
+                Ok(watcher::Event::InitApply(o)) => WatchEvent::InitApply(Item::of(o, source.0)),
                 Ok(watcher::Event::InitDone) => WatchEvent::InitDone,
-                Ok(watcher::Event::Apply(o)) => WatchEvent::Apply(wrap(slim(o))),
-                Ok(watcher::Event::Delete(o)) => WatchEvent::Delete(wrap(slim(o))),
+                Ok(watcher::Event::Apply(o)) => WatchEvent::Apply(Item::of(o, source.0)),
+                Ok(watcher::Event::Delete(o)) => WatchEvent::Delete(Item::of(o, source.0)),
                 Err(e) => {
                     debug!(?source, error = %e, "watch failed; retrying with backoff");
                     continue;
@@ -404,56 +376,32 @@ pub async fn run(
     let sys = cfg.system_namespace.clone();
     let bns = cfg.broker_namespace.clone();
     let watches = vec![
-        spawn_watch::<ServiceExport>(Api::all(local.clone()), SOURCES[0], tx.clone(), |o| {
-            Obj::ServiceExport(Arc::new(o))
-        }),
-        spawn_watch::<Service>(Api::all(local.clone()), SOURCES[1], tx.clone(), |o| {
-            Obj::Service(Arc::new(o))
-        }),
-        spawn_watch::<EndpointSlice>(Api::all(local.clone()), SOURCES[2], tx.clone(), |o| {
-            Obj::EndpointSlice(Arc::new(o))
-        }),
-        spawn_watch::<Namespace>(Api::all(local.clone()), SOURCES[3], tx.clone(), |o| {
-            Obj::Namespace(Arc::new(o))
-        }),
-        spawn_watch::<ServiceImport>(Api::all(local.clone()), SOURCES[4], tx.clone(), |o| {
-            Obj::ServiceImport(Arc::new(o))
-        }),
-        spawn_watch::<Cluster>(
-            Api::namespaced(local.clone(), &sys),
-            SOURCES[5],
-            tx.clone(),
-            |o| Obj::Cluster(Arc::new(o)),
-        ),
-        spawn_watch::<Endpoint>(
-            Api::namespaced(local.clone(), &sys),
-            SOURCES[6],
-            tx.clone(),
-            |o| Obj::Endpoint(Arc::new(o)),
-        ),
+        spawn_watch::<ServiceExport>(Api::all(local.clone()), SOURCES[0], tx.clone()),
+        spawn_watch::<Service>(Api::all(local.clone()), SOURCES[1], tx.clone()),
+        spawn_watch::<EndpointSlice>(Api::all(local.clone()), SOURCES[2], tx.clone()),
+        spawn_watch::<Namespace>(Api::all(local.clone()), SOURCES[3], tx.clone()),
+        spawn_watch::<ServiceImport>(Api::all(local.clone()), SOURCES[4], tx.clone()),
+        spawn_watch::<Cluster>(Api::namespaced(local.clone(), &sys), SOURCES[5], tx.clone()),
+        spawn_watch::<Endpoint>(Api::namespaced(local.clone(), &sys), SOURCES[6], tx.clone()),
         spawn_watch::<ServiceImport>(
             Api::namespaced(broker.clone(), &bns),
             SOURCES[7],
             tx.clone(),
-            |o| Obj::ServiceImport(Arc::new(o)),
         ),
         spawn_watch::<EndpointSlice>(
             Api::namespaced(broker.clone(), &bns),
             SOURCES[8],
             tx.clone(),
-            |o| Obj::EndpointSlice(Arc::new(o)),
         ),
         spawn_watch::<Cluster>(
             Api::namespaced(broker.clone(), &bns),
             SOURCES[9],
             tx.clone(),
-            |o| Obj::Cluster(Arc::new(o)),
         ),
         spawn_watch::<Endpoint>(
             Api::namespaced(broker.clone(), &bns),
             SOURCES[10],
             tx.clone(),
-            |o| Obj::Endpoint(Arc::new(o)),
         ),
     ];
     let cfg_writers = cfg.write_concurrency.max(1);
@@ -461,12 +409,11 @@ pub async fn run(
         cfg,
         local,
         broker,
-        stores: SOURCES.iter().map(|s| (*s, Store::default())).collect(),
+        stores: SOURCES.iter().map(|s| (*s, new_store(*s))).collect(),
         queue: VecDeque::new(),
         queued: HashSet::new(),
         inflight: HashMap::new(),
         dirty: HashSet::new(),
-        applied: HashMap::new(),
         attempts: HashMap::new(),
         ready: false,
         tx,
@@ -497,10 +444,11 @@ pub async fn run(
 }
 
 impl Engine {
-    /// Writes accepted at once (queued behind the writers); beyond this,
-    /// keys wait and recompute their bodies later, bounding memory.
+    /// Writes accepted at once (queued behind the writers, each holding its
+    /// body); beyond this, keys wait and recompute their bodies later,
+    /// bounding memory.
     fn max_pending(&self) -> usize {
-        self.cfg.write_concurrency.max(1).saturating_mul(32)
+        self.cfg.write_concurrency.max(1).saturating_mul(8)
     }
 
     fn store(&self, side: Side, kind: Kind) -> &Store {
@@ -513,18 +461,7 @@ impl Engine {
     }
 
     fn get(&self, side: Side, kind: Kind, ns: &str, name: &str) -> Option<&Obj> {
-        self.store(side, kind)
-            .objs
-            .get(&(ns.to_string(), name.to_string()))
-    }
-
-    fn indexed(&self, side: Side, kind: Kind, ns: &str, svc: &str) -> Vec<&Obj> {
-        let store = self.store(side, kind);
-        store
-            .by_service
-            .get(&(ns.to_string(), svc.to_string()))
-            .map(|keys| keys.iter().filter_map(|k| store.objs.get(k)).collect())
-            .unwrap_or_default()
+        self.store(side, kind).get(ns, name)
     }
 
     fn enqueue(&mut self, key: Key) {
@@ -533,8 +470,7 @@ impl Engine {
         }
     }
 
-    fn keys_for(&self, source: Source, obj: &Obj) -> Vec<Key> {
-        let (ns, name) = obj.key();
+    fn keys_for(&self, source: Source, ns: &str, name: &str, obj: &Obj) -> Vec<Key> {
         let id = &self.cfg.cluster_id;
         // The cluster that hosts the broker sees the broker's objects among
         // its own: they are the broker's, never local imports to reconcile
@@ -543,39 +479,38 @@ impl Engine {
             return Vec::new();
         }
         match source {
-            (Side::Local, Kind::ServiceExport | Kind::Service) => vec![Key::Export(ns, name)],
+            (Side::Local, Kind::ServiceExport | Kind::Service) => {
+                vec![Key::Export(ns.into(), name.into())]
+            }
             (Side::Local, Kind::EndpointSlice) => {
                 if obj.label(MANAGED_BY) == Some(MANAGED_BY_FERRY) {
                     obj.label(SERVICE_NAME)
-                        .map(|s| vec![Key::Import(ns, s.to_string())])
+                        .map(|s| vec![Key::Import(ns.into(), s.into())])
                         .unwrap_or_default()
                 } else {
                     obj.label(K8S_SERVICE_NAME)
-                        .map(|s| vec![Key::Export(ns, s.to_string())])
+                        .map(|s| vec![Key::Export(ns.into(), s.into())])
                         .unwrap_or_default()
                 }
             }
-            (Side::Local, Kind::Namespace) => {
-                let mut svcs: BTreeSet<String> = BTreeSet::new();
-                let store = self.store(Side::Broker, Kind::ServiceImport);
-                for (ns_svc, _) in store.by_service.iter().filter(|(k, _)| k.0 == name) {
-                    svcs.insert(ns_svc.1.clone());
-                }
-                svcs.into_iter()
-                    .map(|s| Key::Import(name.clone(), s))
-                    .collect()
-            }
-            (Side::Local, Kind::ServiceImport) => vec![Key::Import(ns, name)],
-            (_, Kind::Cluster) => vec![Key::Cluster(name)],
-            (_, Kind::Endpoint) => vec![Key::Endpoint(name)],
+            (Side::Local, Kind::Namespace) => self
+                .store(Side::Broker, Kind::ServiceImport)
+                .services_in(name)
+                .collect::<BTreeSet<&str>>()
+                .into_iter()
+                .map(|s| Key::Import(name.into(), s.into()))
+                .collect(),
+            (Side::Local, Kind::ServiceImport) => vec![Key::Import(ns.into(), name.into())],
+            (_, Kind::Cluster) => vec![Key::Cluster(name.into())],
+            (_, Kind::Endpoint) => vec![Key::Endpoint(name.into())],
             (Side::Broker, Kind::ServiceImport | Kind::EndpointSlice) => {
-                let Some((ons, svc)) = source_index(source, obj) else {
+                let Some((ons, svc)) = index_origin(ns, obj) else {
                     return Vec::new();
                 };
-                let mut keys = vec![Key::Import(ons.clone(), svc.clone())];
+                let mut keys = vec![Key::Import(ons.into(), svc.into())];
                 // Every exporter's conflict condition depends on the others.
                 if source.1 == Kind::ServiceImport || obj.label(SOURCE_CLUSTER) == Some(id) {
-                    keys.push(Key::Export(ons, svc));
+                    keys.push(Key::Export(ons.into(), svc.into()));
                 }
                 keys
             }
@@ -583,45 +518,29 @@ impl Engine {
         }
     }
 
-    fn put(&mut self, source: Source, obj: Obj) -> bool {
-        let key = obj.key();
-        let idx = source_index(source, &obj);
+    /// Stores `item`; enqueues the keys it touches if it was news.
+    fn put(&mut self, source: Source, item: Item) {
+        let keys = self.keys_for(source, &item.ns, &item.name, &item.obj);
         let Some(store) = self.stores.get_mut(&source) else {
-            return false;
+            return;
         };
-        if let Some(old) = store.objs.get(&key)
-            && let (Some(a), Some(b)) = (rv_u64(old.meta()), rv_u64(obj.meta()))
-            && b < a
-        {
-            return false; // an older event than what we hold (e.g. our write's answer)
+        if store.put(item) {
+            keys.into_iter().for_each(|k| self.enqueue(k));
         }
-        if let Some(old) = store.objs.insert(key.clone(), obj)
-            && let Some(old_idx) = source_index(source, &old)
-            && let Some(set) = store.by_service.get_mut(&old_idx)
-        {
-            set.remove(&key);
-            if set.is_empty() {
-                store.by_service.remove(&old_idx);
-            }
-        }
-        if let Some(i) = idx {
-            store.by_service.entry(i).or_default().insert(key);
-        }
-        true
     }
 
-    fn remove(&mut self, source: Source, key: &ObjKey) -> Option<Obj> {
-        let store = self.stores.get_mut(&source)?;
-        let old = store.objs.remove(key)?;
-        if let Some(i) = source_index(source, &old)
-            && let Some(set) = store.by_service.get_mut(&i)
-        {
-            set.remove(key);
-            if set.is_empty() {
-                store.by_service.remove(&i);
-            }
+    /// Forgets `ns/name`; enqueues the keys it touched.
+    fn remove(&mut self, source: Source, ns: &str, name: &str) {
+        let Some(old) = self
+            .stores
+            .get_mut(&source)
+            .and_then(|s| s.remove(ns, name))
+        else {
+            return;
+        };
+        for k in self.keys_for(source, ns, name, &old) {
+            self.enqueue(k);
         }
-        Some(old)
     }
 
     fn handle(&mut self, input: Input) {
@@ -631,41 +550,41 @@ impl Engine {
             Input::Written {
                 target,
                 key,
-                hash,
+                digests,
                 result,
             } => {
                 self.inflight.remove(&target);
-                // Re-run as many blocked keys as there are free writers (not
-                // all of them: they would just block again, at O(n) a turn).
-                let free = self.max_pending().saturating_sub(self.inflight.len());
-                for _ in 0..free {
-                    let Some(k) = self.blocked.pop_front() else {
-                        break;
-                    };
-                    self.blocked_set.remove(&k);
-                    self.enqueue(k);
+                // Blocked keys run again once the writes have drained to half
+                // the limit, as many as fill it again (a key writes about two
+                // objects): refilling one slot per answer made every blocked
+                // key run, block and run again dozens of times.
+                let max = self.max_pending();
+                if self.inflight.len() <= max / 2 {
+                    let room = (max - self.inflight.len()) / 2;
+                    for _ in 0..room {
+                        let Some(k) = self.blocked.pop_front() else {
+                            break;
+                        };
+                        self.blocked_set.remove(&k);
+                        self.enqueue(k);
+                    }
                 }
                 let source = (target.side, target.kind);
                 match result {
-                    Ok(Some(obj)) => {
+                    Ok(Some(mut item)) => {
                         self.attempts.remove(&key);
-                        self.applied
-                            .insert(target.clone(), (hash, obj.meta().resource_version.clone()));
-                        let keys = self.keys_for(source, &obj);
-                        if self.put(source, obj) {
-                            keys.into_iter().for_each(|k| self.enqueue(k));
-                        }
+                        // A part not written kept its content: what was
+                        // applied to it before still holds at the new version.
+                        let before = self.get(target.side, target.kind, &target.ns, &target.name);
+                        item.obj.applied_main =
+                            digests.main.or(before.and_then(|o| o.applied_main));
+                        item.obj.applied_status =
+                            digests.status.or(before.and_then(|o| o.applied_status));
+                        self.put(source, item);
                     }
                     Ok(None) => {
                         self.attempts.remove(&key);
-                        self.applied.remove(&target);
-                        if let Some(old) =
-                            self.remove(source, &(target.ns.clone(), target.name.clone()))
-                        {
-                            for k in self.keys_for(source, &old) {
-                                self.enqueue(k);
-                            }
-                        }
+                        self.remove(source, &target.ns, &target.name);
                     }
                     Err(e) => {
                         let n = self.attempts.entry(key.clone()).or_insert(0);
@@ -693,14 +612,12 @@ impl Engine {
         match ev {
             WatchEvent::Init => {
                 if let Some(s) = self.stores.get_mut(&source) {
-                    s.init = Some(HashMap::new());
+                    s.init = Some(Vec::new());
                 }
             }
-            WatchEvent::InitApply(obj) => {
+            WatchEvent::InitApply(item) => {
                 if let Some(s) = self.stores.get_mut(&source) {
-                    s.init
-                        .get_or_insert_with(HashMap::new)
-                        .insert(obj.key(), obj);
+                    s.init.get_or_insert_with(Vec::new).push(item);
                 }
             }
             WatchEvent::InitDone => {
@@ -708,16 +625,16 @@ impl Engine {
                     return;
                 };
                 let fresh = store.init.take().unwrap_or_default();
-                let old: Vec<Obj> = std::mem::take(&mut store.objs).into_values().collect();
-                store.by_service.clear();
+                let old = store.take_all();
                 store.synced = true;
                 let mut keys: BTreeSet<Key> = BTreeSet::new();
-                for o in &old {
-                    keys.extend(self.keys_for(source, o));
+                for i in old.iter().chain(&fresh) {
+                    keys.extend(self.keys_for(source, &i.ns, &i.name, &i.obj));
                 }
-                for (_, o) in fresh {
-                    keys.extend(self.keys_for(source, &o));
-                    self.put(source, o);
+                if let Some(store) = self.stores.get_mut(&source) {
+                    for i in fresh {
+                        store.put(i);
+                    }
                 }
                 debug!(?source, keys = keys.len(), "relisted");
                 keys.into_iter().for_each(|k| self.enqueue(k));
@@ -727,17 +644,8 @@ impl Engine {
                     self.enqueue(Key::Cluster(self.cfg.cluster_id.clone()));
                 }
             }
-            WatchEvent::Apply(obj) => {
-                let keys = self.keys_for(source, &obj);
-                if self.put(source, obj) {
-                    keys.into_iter().for_each(|k| self.enqueue(k));
-                }
-            }
-            WatchEvent::Delete(obj) => {
-                let keys = self.keys_for(source, &obj);
-                self.remove(source, &obj.key());
-                keys.into_iter().for_each(|k| self.enqueue(k));
-            }
+            WatchEvent::Apply(item) => self.put(source, item),
+            WatchEvent::Delete(item) => self.remove(source, &item.ns, &item.name),
         }
     }
 
@@ -747,6 +655,16 @@ impl Engine {
         }
         while let Some(key) = self.queue.pop_front() {
             self.queued.remove(&key);
+            // Backpressure: with the writers' queue full, a key waits
+            // whole (it would write part of its objects and run again for
+            // the rest); `write` never refuses, so a running key may go a
+            // few writes over the limit.
+            if self.inflight.len() >= self.max_pending() {
+                if self.blocked_set.insert(key.clone()) {
+                    self.blocked.push_back(key);
+                }
+                continue;
+            }
             match &key {
                 Key::Export(ns, name) => self.reconcile_export(&key, ns, name),
                 Key::Import(ns, name) => self.reconcile_import(&key, ns, name),
@@ -756,74 +674,105 @@ impl Engine {
         }
     }
 
-    /// Makes `target` look like `desired` (None: absent). Returns whether it
-    /// already does.
+    /// How `target` compares with the wanted digests.
+    fn diff(&self, target: &Target, digest: u64, status: Option<u64>) -> Diff {
+        let Some(obs) = self.get(target.side, target.kind, &target.ns, &target.name) else {
+            return Diff::Main {
+                status: status.is_some(),
+            };
+        };
+        let main_ok = obs.digest == digest || obs.applied_main == Some(digest);
+        let status_ok =
+            status.is_none_or(|s| obs.status_digest == s || obs.applied_status == Some(s));
+        match (main_ok, status_ok) {
+            (true, true) => Diff::Same,
+            (true, false) => Diff::StatusOnly,
+            (false, status_ok) => Diff::Main { status: !status_ok },
+        }
+    }
+
+    /// Makes `target` carry what `digest` (and `status`, with the status
+    /// body) describe; `body` builds the object, only when it must be
+    /// written. Returns whether it already does.
     fn ensure(
         &mut self,
         key: &Key,
         target: Target,
-        desired: Option<(Value, Option<Value>)>,
+        digest: u64,
+        status: Option<(u64, &dyn Fn() -> Value)>,
+        body: impl FnOnce() -> Body,
     ) -> bool {
-        let observed = self
-            .get(target.side, target.kind, &target.ns, &target.name)
-            .cloned();
-        let op = match (desired, observed) {
-            (None, None) => return true,
-            (None, Some(_)) => Op::Delete,
-            (Some((body, status)), observed) => {
-                let hash = hash_value(&json!([body, status]));
-                if let Some(obs) = &observed {
-                    let ov = obs.to_value();
-                    let same = is_subset(&body, &ov)
-                        && status
-                            .as_ref()
-                            .is_none_or(|s| is_subset(s, ov.get("status").unwrap_or(&Value::Null)));
-                    let unchanged_since_applied =
-                        self.applied.get(&target).is_some_and(|(h, rv)| {
-                            *h == hash && rv.is_some() && *rv == obs.meta().resource_version
-                        });
-                    if same || unchanged_since_applied {
-                        return true;
-                    }
-                }
-                Op::Apply(body, status)
+        let status_digest = status.as_ref().map(|(d, _)| *d);
+        match self.diff(&target, digest, status_digest) {
+            Diff::Same => true,
+            Diff::Main {
+                status: with_status,
+            } => {
+                let status_body = status.filter(|_| with_status).map(|(_, f)| f());
+                let digests = Digests {
+                    main: Some(digest),
+                    status: status_digest.filter(|_| with_status),
+                };
+                self.write(key, target, Op::Apply(body(), status_body), digests);
+                false
             }
-        };
-        self.write(key, target, op);
+            Diff::StatusOnly => {
+                let Some((d, f)) = status else {
+                    return true; // unreachable: no wanted status, no status diff
+                };
+                let digests = Digests {
+                    main: None,
+                    status: Some(d),
+                };
+                self.write(key, target, Op::Status(f()), digests);
+                false
+            }
+        }
+    }
+
+    /// Makes `target` absent. Returns whether it already is.
+    fn ensure_absent(&mut self, key: &Key, target: Target) -> bool {
+        if self
+            .get(target.side, target.kind, &target.ns, &target.name)
+            .is_none()
+        {
+            return true;
+        }
+        self.write(key, target, Op::Delete, Digests::default());
         false
     }
 
-    fn ensure_status(&mut self, key: &Key, target: Target, status: Value) -> bool {
+    /// Makes the status of the existing `target` carry `status` (digest
+    /// `digest`). Returns whether it already does.
+    fn ensure_status(&mut self, key: &Key, target: Target, digest: u64, status: Value) -> bool {
         let Some(obs) = self.get(target.side, target.kind, &target.ns, &target.name) else {
             return false;
         };
-        let ov = obs.to_value();
-        if is_subset(&status, ov.get("status").unwrap_or(&Value::Null)) {
+        if obs.status_digest == digest || obs.applied_status == Some(digest) {
             return true;
         }
-        self.write(key, target, Op::Status(status));
+        let digests = Digests {
+            main: None,
+            status: Some(digest),
+        };
+        self.write(key, target, Op::Status(status), digests);
         false
     }
 
-    fn write(&mut self, key: &Key, target: Target, op: Op) {
+    /// Whether `key` has writes on their way (or waiting for a writer).
+    fn writing(&self, key: &Key, targets: &[&Target]) -> bool {
+        self.blocked_set.contains(key) || targets.iter().any(|t| self.inflight.contains_key(*t))
+    }
+
+    fn write(&mut self, key: &Key, target: Target, op: Op, digests: Digests) {
         if self.inflight.contains_key(&target) {
             self.dirty.insert(key.clone());
-            return;
-        }
-        if self.inflight.len() >= self.max_pending() {
-            if self.blocked_set.insert(key.clone()) {
-                self.blocked.push_back(key.clone());
-            }
             return;
         }
         self.inflight.insert(target.clone(), key.clone());
         let client = match target.side {
             Side::Local => self.local.clone(),
             Side::Broker => self.broker.clone(),
-        };
-        let hash = match &op {
-            Op::Apply(b, s) => hash_value(&json!([b, s])),
-            _ => 0,
         };
         let tx = self.tx.clone();
         let key = key.clone();
@@ -835,7 +784,7 @@ impl Engine {
             let _ = tx.send(Input::Written {
                 target,
                 key,
-                hash,
+                digests,
                 result,
             });
         });
@@ -845,58 +794,46 @@ impl Engine {
         let id = self.cfg.cluster_id.clone();
         let bns = self.cfg.broker_namespace.clone();
         let bname = broker_name(svc, ns, &id);
-        let t_import = Target {
-            side: Side::Broker,
-            kind: Kind::ServiceImport,
-            ns: bns.clone(),
-            name: bname.clone(),
-        };
-        let t_slice = Target {
-            side: Side::Broker,
-            kind: Kind::EndpointSlice,
-            ns: bns.clone(),
-            name: bname.clone(),
-        };
+        let t_import = Target::new(Side::Broker, Kind::ServiceImport, &bns, &bname);
+        let t_slice = Target::new(Side::Broker, Kind::EndpointSlice, &bns, &bname);
         let export = match self.get(Side::Local, Kind::ServiceExport, ns, svc) {
-            Some(Obj::ServiceExport(e)) => Some(e.clone()),
+            Some(Obj {
+                data:
+                    Data::Export {
+                        created,
+                        deleting: false,
+                        conditions,
+                    },
+                ..
+            }) => Some((created.clone(), conditions.clone())),
             _ => None,
         };
         let service = match self.get(Side::Local, Kind::Service, ns, svc) {
-            Some(Obj::Service(s)) => Some(s.clone()),
+            Some(Obj {
+                data: Data::Service(s),
+                ..
+            }) => Some(s.clone()),
             _ => None,
         };
-        let Some(export) = export.filter(|e| e.metadata.deletion_timestamp.is_none()) else {
-            self.ensure(key, t_import, None);
-            self.ensure(key, t_slice, None);
+        let Some((created, previous)) = export else {
+            self.ensure_absent(key, t_import);
+            self.ensure_absent(key, t_slice);
             return;
         };
         let validity = mcs::validate_service(service.as_deref());
-        let previous = export
-            .status
-            .as_ref()
-            .map(|s| s.conditions.clone())
-            .unwrap_or_default();
         let now = Time(k8s_openapi::jiff::Timestamp::now());
-        let t_export = Target {
-            side: Side::Local,
-            kind: Kind::ServiceExport,
-            ns: ns.into(),
-            name: svc.into(),
-        };
+        let t_export = Target::new(Side::Local, Kind::ServiceExport, ns, svc);
         let (Validity::Valid, Some(service)) = (&validity, service) else {
-            self.ensure(key, t_import, None);
-            self.ensure(key, t_slice, None);
+            self.ensure_absent(key, t_import);
+            self.ensure_absent(key, t_slice);
             let conds = mcs::export_conditions(&validity, Readiness::Pending, &[], &previous, &now);
             if !mcs::same_conditions(&conds, &previous) {
-                self.ensure_status(key, t_export, json!({"conditions": conds}));
+                let d = store::digest(&conds);
+                self.ensure_status(key, t_export, d, json!({"conditions": conds}));
             }
             return;
         };
-        let created = export
-            .metadata
-            .creation_timestamp
-            .clone()
-            .unwrap_or_else(|| now.clone());
+        let created = created.unwrap_or_else(|| now.clone());
         let mine = mcs::export_of(&id, created.clone(), &service);
 
         let common = [
@@ -918,52 +855,47 @@ impl Engine {
             session_affinity: mine.session_affinity.clone(),
             session_affinity_config: mine.session_affinity_config.clone(),
         };
-        let import_body = json!({
-            "apiVersion": "multicluster.x-k8s.io/v1alpha1",
-            "kind": "ServiceImport",
-            "metadata": {
-                "name": bname, "namespace": bns,
-                "labels": labels_of(&common),
-                "annotations": {EXPORT_CREATED: to_json(&created)},
-            },
-            "spec": to_json(&import_spec),
+        let created_at = store::time_string(&created);
+        let import = WantedImport {
+            labels: &common,
+            created_at: Some(&created_at),
+            spec: &import_spec,
+        };
+        let import_ok = self.ensure(key, t_import.clone(), import.digest(), None, || {
+            import.body(&bname, &bns)
         });
-        let slices: Vec<Obj> = self
-            .indexed(Side::Local, Kind::EndpointSlice, ns, svc)
-            .into_iter()
-            .filter(|o| o.label(MANAGED_BY) != Some(MANAGED_BY_FERRY))
-            .cloned()
-            .collect();
-        let slice_refs: Vec<&EndpointSlice> = slices
-            .iter()
-            .filter_map(|o| match o {
-                Obj::EndpointSlice(s) => Some(s.as_ref()),
+
+        let slices: Vec<Arc<EndpointSlice>> = self
+            .store(Side::Local, Kind::EndpointSlice)
+            .indexed(ns, svc)
+            .filter(|(_, o)| o.label(MANAGED_BY) != Some(MANAGED_BY_FERRY))
+            .filter_map(|(_, o)| match &o.data {
+                Data::Slice(s) => Some(s.clone()),
                 _ => None,
             })
             .collect();
+        let slice_refs: Vec<&EndpointSlice> = slices.iter().map(|s| s.as_ref()).collect();
         let eps = mcs::exported_endpoints(&service, &slice_refs);
-        let mut slice_labels = labels_of(&common);
-        slice_labels.insert(MANAGED_BY.into(), MANAGED_BY_FERRY.into());
-        let slice_body = json!({
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": {"name": bname, "namespace": bns, "labels": slice_labels},
-            "addressType": eps.address_type,
-            "endpoints": to_json(&eps.endpoints),
-            "ports": to_json(&eps.ports),
+        let mut slice_labels = common.to_vec();
+        slice_labels.push((MANAGED_BY, MANAGED_BY_FERRY));
+        let slice = WantedSlice {
+            labels: &slice_labels,
+            address_type: &eps.address_type,
+            endpoints: &eps.endpoints,
+            ports: &eps.ports,
+        };
+        let slice_ok = self.ensure(key, t_slice.clone(), slice.digest(), None, || {
+            slice.body(&bname, &bns)
         });
-        let import_ok = self.ensure(key, t_import, Some((import_body, None)));
-        let slice_ok = self.ensure(key, t_slice, Some((slice_body, None)));
 
         // Conflicts against every other cluster's export on the broker.
         let mut exports: Vec<Export> = self
-            .indexed(Side::Broker, Kind::ServiceImport, ns, svc)
-            .into_iter()
-            .filter_map(|o| match o {
-                Obj::ServiceImport(si) => parse_export(si),
+            .store(Side::Broker, Kind::ServiceImport)
+            .indexed(ns, svc)
+            .filter_map(|(_, o)| match &o.data {
+                Data::Import(Some(e)) if e.cluster != id => Some(e.as_ref().clone()),
                 _ => None,
             })
-            .filter(|e| e.cluster != id)
             .collect();
         exports.push(mine);
         let conflicts = mcs::merge(&exports)
@@ -974,91 +906,96 @@ impl Engine {
         } else {
             Readiness::Pending
         };
+        // While the export data is on its way, `Pending` would be replaced
+        // by `Ready` a moment later: the answer re-runs this key, so wait for
+        // it instead of writing the status twice. After a failed write it is
+        // written (a broker outage shows as Pending).
+        if readiness == Readiness::Pending
+            && !self.attempts.contains_key(key)
+            && self.writing(key, &[&t_import, &t_slice])
+        {
+            return;
+        }
         let conds = mcs::export_conditions(&validity, readiness, &conflicts, &previous, &now);
         if !mcs::same_conditions(&conds, &previous) {
-            self.ensure_status(key, t_export, json!({"conditions": conds}));
+            let d = store::digest(&conds);
+            self.ensure_status(key, t_export, d, json!({"conditions": conds}));
         }
     }
 
     fn reconcile_import(&mut self, key: &Key, ns: &str, svc: &str) {
-        let t_import = Target {
-            side: Side::Local,
-            kind: Kind::ServiceImport,
-            ns: ns.into(),
-            name: svc.into(),
-        };
+        let t_import = Target::new(Side::Local, Kind::ServiceImport, ns, svc);
         let ns_exists = self.get(Side::Local, Kind::Namespace, "", ns).is_some();
-        let exports: Vec<Export> = self
-            .indexed(Side::Broker, Kind::ServiceImport, ns, svc)
-            .into_iter()
-            .filter_map(|o| match o {
-                Obj::ServiceImport(si) => parse_export(si),
-                _ => None,
-            })
-            .collect();
         let merged = if ns_exists {
+            let exports: Vec<Export> = self
+                .store(Side::Broker, Kind::ServiceImport)
+                .indexed(ns, svc)
+                .filter_map(|(_, o)| match &o.data {
+                    Data::Import(Some(e)) => Some(e.as_ref().clone()),
+                    _ => None,
+                })
+                .collect();
             mcs::merge(&exports)
         } else {
             None
         };
 
-        // Local ferry-managed slices of this service.
-        let existing: Vec<String> = self
-            .indexed(Side::Local, Kind::EndpointSlice, ns, svc)
-            .into_iter()
-            .filter(|o| o.label(MANAGED_BY) == Some(MANAGED_BY_FERRY))
-            .map(|o| o.key().1)
-            .collect();
-        let mut wanted: BTreeMap<String, Value> = BTreeMap::new();
+        // Every cluster's slice on the broker, as this cluster's copy.
+        struct Wanted {
+            cluster: String,
+            slice: Arc<EndpointSlice>,
+        }
+        let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
         if let Some(m) = &merged {
-            for o in self.indexed(Side::Broker, Kind::EndpointSlice, ns, svc) {
-                let Obj::EndpointSlice(s) = o else { continue };
-                let Some(cluster) = o.label(SOURCE_CLUSTER) else {
+            for (_, o) in self
+                .store(Side::Broker, Kind::EndpointSlice)
+                .indexed(ns, svc)
+            {
+                let (Data::Slice(s), Some(cluster)) = (&o.data, o.label(SOURCE_CLUSTER)) else {
                     continue;
                 };
                 if !m.clusters.iter().any(|c| c == cluster) {
                     continue;
                 }
-                let name = import_slice_name(svc, cluster);
-                let labels = labels_of(&[
-                    (SERVICE_NAME, svc),
-                    (SOURCE_CLUSTER, cluster),
-                    (CLUSTER, cluster),
-                    (MANAGED_BY, MANAGED_BY_FERRY),
-                    (APP_MANAGED_BY, APP_MANAGED_BY_FERRY),
-                ]);
                 wanted.insert(
-                    name.clone(),
-                    json!({
-                        "apiVersion": "discovery.k8s.io/v1",
-                        "kind": "EndpointSlice",
-                        "metadata": {"name": name, "namespace": ns, "labels": labels},
-                        "addressType": s.address_type,
-                        "endpoints": to_json(&s.endpoints),
-                        "ports": to_json(&s.ports),
-                    }),
+                    import_slice_name(svc, cluster),
+                    Wanted {
+                        cluster: cluster.to_string(),
+                        slice: s.clone(),
+                    },
                 );
             }
         }
-        for name in existing {
-            if !wanted.contains_key(&name) {
-                let t = Target {
-                    side: Side::Local,
-                    kind: Kind::EndpointSlice,
-                    ns: ns.into(),
-                    name,
-                };
-                self.ensure(key, t, None);
-            }
+        // Local ferry-managed slices of this service that are not wanted.
+        let stale: Vec<String> = self
+            .store(Side::Local, Kind::EndpointSlice)
+            .indexed(ns, svc)
+            .filter(|(name, o)| {
+                o.label(MANAGED_BY) == Some(MANAGED_BY_FERRY) && !wanted.contains_key(*name)
+            })
+            .map(|(name, _)| name.to_string())
+            .collect();
+        for name in stale {
+            let t = Target::new(Side::Local, Kind::EndpointSlice, ns, &name);
+            self.ensure_absent(key, t);
         }
-        for (name, body) in wanted {
-            let t = Target {
-                side: Side::Local,
-                kind: Kind::EndpointSlice,
-                ns: ns.into(),
-                name,
+        for (name, w) in wanted {
+            let labels = [
+                (SERVICE_NAME, svc),
+                (SOURCE_CLUSTER, w.cluster.as_str()),
+                (CLUSTER, w.cluster.as_str()),
+                (MANAGED_BY, MANAGED_BY_FERRY),
+                (APP_MANAGED_BY, APP_MANAGED_BY_FERRY),
+            ];
+            let s = &w.slice;
+            let slice = WantedSlice {
+                labels: &labels,
+                address_type: &s.address_type,
+                endpoints: &s.endpoints,
+                ports: s.ports.as_deref().unwrap_or_default(),
             };
-            self.ensure(key, t, Some((body, None)));
+            let t = Target::new(Side::Local, Kind::EndpointSlice, ns, &name);
+            self.ensure(key, t, slice.digest(), None, || slice.body(&name, ns));
         }
 
         match merged {
@@ -1070,23 +1007,28 @@ impl Engine {
                         .map(|c| ClusterStatus { cluster: c.clone() })
                         .collect(),
                 };
-                let body = json!({
-                    "apiVersion": "multicluster.x-k8s.io/v1alpha1",
-                    "kind": "ServiceImport",
-                    "metadata": {
-                        "name": svc, "namespace": ns,
-                        "labels": {APP_MANAGED_BY: APP_MANAGED_BY_FERRY},
-                    },
-                    "spec": to_json(&m.spec),
-                });
-                self.ensure(key, t_import, Some((body, Some(to_json(&status)))));
+                let labels = [(APP_MANAGED_BY, APP_MANAGED_BY_FERRY)];
+                let import = WantedImport {
+                    labels: &labels,
+                    created_at: None,
+                    spec: &m.spec,
+                };
+                let status_digest = store::import_status_digest(Some(&status));
+                let status_body = || to_json(&status);
+                self.ensure(
+                    key,
+                    t_import,
+                    import.digest(),
+                    Some((status_digest, &status_body)),
+                    || import.body(svc, ns),
+                );
             }
             None => {
                 let ours = self
                     .get(Side::Local, Kind::ServiceImport, ns, svc)
                     .is_some_and(|o| o.label(APP_MANAGED_BY) == Some(APP_MANAGED_BY_FERRY));
                 if ours {
-                    self.ensure(key, t_import, None);
+                    self.ensure_absent(key, t_import);
                 }
             }
         }
@@ -1099,33 +1041,35 @@ impl Engine {
         let id = self.cfg.cluster_id.clone();
         let sys = self.cfg.system_namespace.clone();
         let bns = self.cfg.broker_namespace.clone();
-        let local = self.get(Side::Local, kind, &sys, name).cloned();
-        let broker = self.get(Side::Broker, kind, &bns, name).cloned();
-        let t_broker = Target {
-            side: Side::Broker,
-            kind,
-            ns: bns.clone(),
-            name: name.into(),
-        };
-        let t_local = Target {
-            side: Side::Local,
-            kind,
-            ns: sys.clone(),
-            name: name.into(),
-        };
-        let own_labels = labels_of(&[(CLUSTER, &id), (APP_MANAGED_BY, APP_MANAGED_BY_FERRY)]);
-        let body = |ns: &str, labels: &BTreeMap<String, String>, spec: Value| {
-            let (api_version, kind_name) = match kind {
-                Kind::Cluster => ("ferry.dev/v1alpha1", "Cluster"),
-                _ => ("ferry.dev/v1alpha1", "Endpoint"),
-            };
-            json!({
-                "apiVersion": api_version, "kind": kind_name,
-                "metadata": {"name": name, "namespace": ns, "labels": labels},
-                "spec": spec,
+        let seen = |o: Option<&Obj>| {
+            o.map(|o| {
+                let spec = match &o.data {
+                    Data::Spec(s) => s.clone(),
+                    _ => Arc::new(Value::Null),
+                };
+                (o.label(CLUSTER).map(str::to_string), spec)
             })
         };
-        let spec_of = |o: &Obj| o.to_value().get("spec").cloned().unwrap_or(Value::Null);
+        let local = seen(self.get(Side::Local, kind, &sys, name));
+        let broker = seen(self.get(Side::Broker, kind, &bns, name));
+        let t_broker = Target::new(Side::Broker, kind, &bns, name);
+        let t_local = Target::new(Side::Local, kind, &sys, name);
+        let kind_name = match kind {
+            Kind::Cluster => "Cluster",
+            _ => "Endpoint",
+        };
+        let publish = |this: &mut Engine, target: Target, cluster: &str, spec: &Value| {
+            let labels = [(CLUSTER, cluster), (APP_MANAGED_BY, APP_MANAGED_BY_FERRY)];
+            let wanted = WantedSpec {
+                kind: kind_name,
+                labels: &labels,
+                spec,
+            };
+            let ns = target.ns.clone();
+            this.ensure(key, target, wanted.digest(), None, || {
+                wanted.body(name, &ns)
+            });
+        };
 
         if kind == Kind::Cluster && name == id {
             let spec = to_json(&ClusterSpec {
@@ -1134,144 +1078,272 @@ impl Engine {
                 service_cidrs: self.cfg.service_cidrs.clone(),
                 global_cidrs: Vec::new(),
             });
-            self.ensure(
-                key,
-                t_broker,
-                Some((body(&bns, &own_labels, spec.clone()), None)),
-            );
-            self.ensure(key, t_local, Some((body(&sys, &own_labels, spec), None)));
+            publish(self, t_broker, &id, &spec);
+            publish(self, t_local, &id, &spec);
             return;
         }
-        let local_label = local
-            .as_ref()
-            .and_then(|o| o.label(CLUSTER))
-            .map(str::to_string);
-        let broker_label = broker
-            .as_ref()
-            .and_then(|o| o.label(CLUSTER))
-            .map(str::to_string);
+        let local_label = local.as_ref().and_then(|(c, _)| c.clone());
+        let broker_label = broker.as_ref().and_then(|(c, _)| c.clone());
         if local_label.as_deref() == Some(id.as_str()) && kind == Kind::Endpoint {
-            if let Some(o) = &local {
-                self.ensure(
-                    key,
-                    t_broker,
-                    Some((body(&bns, &own_labels, spec_of(o)), None)),
-                );
+            if let Some((_, spec)) = &local {
+                publish(self, t_broker, &id, spec);
             }
             return;
         }
         if broker_label.as_deref() == Some(id.as_str()) {
             // Ours on the broker, but no longer here.
-            self.ensure(key, t_broker, None);
+            self.ensure_absent(key, t_broker);
             return;
         }
         match (&broker, &broker_label) {
-            (Some(b), Some(remote)) => {
-                let labels =
-                    labels_of(&[(CLUSTER, remote), (APP_MANAGED_BY, APP_MANAGED_BY_FERRY)]);
-                self.ensure(key, t_local, Some((body(&sys, &labels, spec_of(b)), None)));
-            }
+            (Some((_, spec)), Some(remote)) => publish(self, t_local, remote, spec),
             _ => {
                 if local_label.is_some_and(|l| l != id) {
-                    self.ensure(key, t_local, None);
+                    self.ensure_absent(key, t_local);
                 }
             }
         }
     }
 }
 
-fn parse_export(si: &ServiceImport) -> Option<Export> {
-    let labels = si.metadata.labels.as_ref()?;
-    let cluster = labels.get(SOURCE_CLUSTER)?.clone();
-    let created: Time = si
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(EXPORT_CREATED))
-        .and_then(|t| serde_json::from_value(Value::String(t.clone())).ok())
-        .or_else(|| si.metadata.creation_timestamp.clone())?;
-    Some(Export {
-        cluster,
-        created,
-        type_: si.spec.type_,
-        ports: si.spec.ports.clone(),
-        session_affinity: si.spec.session_affinity.clone(),
-        session_affinity_config: si.spec.session_affinity_config.clone(),
-    })
-}
-
-async fn do_write(client: Client, target: &Target, op: Op) -> Result<Option<Obj>, String> {
-    let ar = api_resource(target.kind);
-    let api: Api<DynamicObject> = Api::namespaced_with(client, &target.ns, &ar);
-    let to_obj = |d: DynamicObject| {
-        serde_json::to_value(d)
-            .ok()
-            .and_then(|v| Obj::from_value(target.kind, v))
-            .ok_or_else(|| "cannot decode the server's answer".to_string())
-    };
-    match op {
+/// One write of a `K`, answered with the object as stored, reduced.
+async fn write_as<K: Watched + kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>>(
+    client: Client,
+    target: &Target,
+    op: Op,
+) -> Result<Option<Item>, String> {
+    let api: Api<K> = Api::namespaced(client, &target.ns);
+    let status_patch = |status: Value| Patch::Merge(json!({"status": status}));
+    let obj = match op {
         Op::Apply(body, status) => {
             let pp = PatchParams::apply(FIELD_MANAGER).force();
-            let mut obj = api
+            let obj = api
                 .patch(&target.name, &pp, &Patch::Apply(&body))
                 .await
                 .map_err(|e| e.to_string())?;
-            if let Some(status) = status {
-                obj = api
-                    .patch_status(
-                        &target.name,
-                        &PatchParams::default(),
-                        &Patch::Merge(&json!({"status": status})),
-                    )
+            match status {
+                Some(status) => api
+                    .patch_status(&target.name, &PatchParams::default(), &status_patch(status))
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| e.to_string())?,
+                None => obj,
             }
-            obj.metadata.managed_fields = None;
-            to_obj(obj).map(Some)
         }
-        Op::Status(status) => {
-            let obj = api
-                .patch_status(
-                    &target.name,
-                    &PatchParams::default(),
-                    &Patch::Merge(&json!({"status": status})),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut obj = obj;
-            obj.metadata.managed_fields = None;
-            to_obj(obj).map(Some)
+        Op::Status(status) => api
+            .patch_status(&target.name, &PatchParams::default(), &status_patch(status))
+            .await
+            .map_err(|e| e.to_string())?,
+        Op::Delete => {
+            return match api.delete(&target.name, &DeleteParams::default()).await {
+                Ok(_) => Ok(None),
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+                Err(e) => Err(e.to_string()),
+            };
         }
-        Op::Delete => match api.delete(&target.name, &DeleteParams::default()).await {
-            Ok(_) => Ok(None),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-            Err(e) => Err(e.to_string()),
-        },
+    };
+    Ok(Some(Item::of(obj, target.side)))
+}
+
+async fn do_write(client: Client, target: &Target, op: Op) -> Result<Option<Item>, String> {
+    match target.kind {
+        Kind::ServiceExport => write_as::<ServiceExport>(client, target, op).await,
+        Kind::Service => write_as::<Service>(client, target, op).await,
+        Kind::EndpointSlice => write_as::<EndpointSlice>(client, target, op).await,
+        Kind::ServiceImport => write_as::<ServiceImport>(client, target, op).await,
+        Kind::Cluster => write_as::<Cluster>(client, target, op).await,
+        Kind::Endpoint => write_as::<Endpoint>(client, target, op).await,
+        Kind::Namespace => Err("the agent never writes namespaces".into()),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use ferry_api::{ServiceImportType, ServicePort};
+    use k8s_openapi::api::discovery::v1::EndpointConditions;
+
     use super::*;
+    use crate::store::Watched;
+
+    /// `body` as a server stores and returns it: with system fields, a
+    /// label and an annotation of someone else's, and a status.
+    fn as_stored<K: Watched>(body: &Body, rv: u64, status: Option<Value>) -> K {
+        let mut v = serde_json::to_value(body).unwrap();
+        let m = v["metadata"].as_object_mut().unwrap();
+        m.insert("uid".into(), json!("5f0c"));
+        m.insert("resourceVersion".into(), json!(rv.to_string()));
+        m.insert("creationTimestamp".into(), json!("2026-01-02T03:04:05Z"));
+        m.insert("generation".into(), json!(1));
+        m.insert(
+            "managedFields".into(),
+            json!([{"manager": FIELD_MANAGER, "operation": "Apply", "fieldsV1": {"f:metadata": {}}}]),
+        );
+        m.entry("labels")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .unwrap()
+            .insert("team".into(), json!("x"));
+        m.entry("annotations")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .unwrap()
+            .insert("note".into(), json!("y"));
+        if let Some(s) = status {
+            v["status"] = s;
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn spec(port: i32) -> ServiceImportSpec {
+        ServiceImportSpec {
+            ports: vec![ServicePort {
+                name: Some("http".into()),
+                protocol: "TCP".into(),
+                app_protocol: None,
+                port,
+            }],
+            ips: vec!["100.96.0.10".into()],
+            type_: ServiceImportType::ClusterSetIp,
+            session_affinity: None,
+            session_affinity_config: None,
+        }
+    }
+
+    const EXPORT_LABELS: [(&str, &str); 6] = [
+        (CLUSTER, "a"),
+        (SOURCE_CLUSTER, "a"),
+        (SERVICE_NAME, "web"),
+        (ORIGIN_NAME, "web"),
+        (ORIGIN_NAMESPACE, "shop"),
+        (APP_MANAGED_BY, APP_MANAGED_BY_FERRY),
+    ];
 
     #[test]
-    fn subset_rules() {
-        let cases = [
-            (json!({"a": 1}), json!({"a": 1, "b": 2}), true),
-            (json!({"a": 1}), json!({"a": 2}), false),
-            (json!({"a": {"x": 1}}), json!({"a": {"x": 1, "y": 2}}), true),
-            (
-                json!({"a": [{"x": 1}]}),
-                json!({"a": [{"x": 1, "d": true}]}),
-                true,
-            ),
-            (json!({"a": [1, 2]}), json!({"a": [1]}), false),
-            (json!({"a": null}), json!({}), true),
-            (json!({"a": []}), json!({}), false),
-            (json!({"a": {}}), json!({}), true),
+    fn written_imports_read_back_with_the_digest_they_were_written_with() {
+        // A cluster's export on the broker.
+        let spec80 = spec(80);
+        let created = "2026-01-01T00:00:00Z";
+        let wanted = WantedImport {
+            labels: &EXPORT_LABELS,
+            created_at: Some(created),
+            spec: &spec80,
+        };
+        let stored: ServiceImport = as_stored(&wanted.body("web-shop-a", "ferry-broker"), 7, None);
+        let obj = stored.into_obj(Side::Broker);
+        assert_eq!(obj.digest, wanted.digest());
+        assert_eq!(obj.rv, 7);
+        assert_eq!(obj.label(ORIGIN_NAMESPACE), Some("shop"));
+        assert_eq!(obj.label("team"), None, "only ferry's labels are kept");
+        let Data::Import(Some(export)) = &obj.data else {
+            panic!("a broker import is parsed: {:?}", obj.data);
+        };
+        assert_eq!(export.cluster, "a");
+        assert_eq!(store::time_string(&export.created), created);
+        assert_eq!(export.ports, spec80.ports);
+
+        // Any written difference changes the digest.
+        let spec81 = spec(81);
+        let changed = [
+            WantedImport {
+                spec: &spec81,
+                ..wanted
+            },
+            WantedImport {
+                created_at: Some("2026-01-01T00:00:01Z"),
+                ..wanted
+            },
+            WantedImport {
+                labels: &EXPORT_LABELS[1..],
+                ..wanted
+            },
         ];
-        for (d, o, want) in cases {
-            assert_eq!(is_subset(&d, &o), want, "{d} ⊆ {o}");
+        for w in changed {
+            assert_ne!(w.digest(), obj.digest);
         }
+
+        // The aggregated import in a cluster, with its status.
+        let labels = [(APP_MANAGED_BY, APP_MANAGED_BY_FERRY)];
+        let wanted = WantedImport {
+            labels: &labels,
+            created_at: None,
+            spec: &spec80,
+        };
+        let status = ServiceImportStatus {
+            clusters: vec![ClusterStatus {
+                cluster: "a".into(),
+            }],
+        };
+        let stored: ServiceImport =
+            as_stored(&wanted.body("web", "shop"), 8, Some(to_json(&status)));
+        let obj = stored.into_obj(Side::Local);
+        assert_eq!(obj.digest, wanted.digest());
+        assert_eq!(
+            obj.status_digest,
+            store::import_status_digest(Some(&status))
+        );
+        assert_ne!(obj.status_digest, store::import_status_digest(None));
+    }
+
+    #[test]
+    fn written_slices_and_specs_read_back_with_the_digest_they_were_written_with() {
+        let endpoints = vec![SliceEndpoint {
+            addresses: vec!["100.64.0.7".into()],
+            conditions: Some(EndpointConditions {
+                ready: Some(true),
+                serving: Some(true),
+                terminating: Some(false),
+            }),
+            hostname: Some("web-0".into()),
+            ..Default::default()
+        }];
+        let ports = vec![EndpointPort {
+            name: Some("http".into()),
+            port: Some(8080),
+            protocol: Some("TCP".into()),
+            app_protocol: None,
+        }];
+        let mut labels = EXPORT_LABELS.to_vec();
+        labels.push((MANAGED_BY, MANAGED_BY_FERRY));
+        let wanted = WantedSlice {
+            labels: &labels,
+            address_type: "IPv4",
+            endpoints: &endpoints,
+            ports: &ports,
+        };
+        for side in [Side::Broker, Side::Local] {
+            let stored: EndpointSlice = as_stored(&wanted.body("web-a", "shop"), 9, None);
+            let obj = stored.into_obj(side);
+            assert_eq!(obj.digest, wanted.digest(), "{side:?}");
+            // Ferry's own slices in a cluster are only written, never read.
+            assert_eq!(
+                matches!(obj.data, Data::Slice(_)),
+                side == Side::Broker,
+                "{side:?}"
+            );
+        }
+        let not_ready = vec![SliceEndpoint {
+            conditions: Some(EndpointConditions {
+                ready: Some(false),
+                serving: Some(false),
+                terminating: Some(false),
+            }),
+            ..endpoints[0].clone()
+        }];
+        let flipped = WantedSlice {
+            endpoints: &not_ready,
+            ..wanted
+        };
+        assert_ne!(flipped.digest(), wanted.digest());
+
+        let spec = json!({"clusterId": "a", "clusterCidrs": ["100.64.0.0/16"], "serviceCidrs": ["100.96.0.0/16"]});
+        let labels = [(CLUSTER, "a"), (APP_MANAGED_BY, APP_MANAGED_BY_FERRY)];
+        let wanted = WantedSpec {
+            kind: "Cluster",
+            labels: &labels,
+            spec: &spec,
+        };
+        let stored: Cluster = as_stored(&wanted.body("a", "ferry-broker"), 3, None);
+        let obj = stored.into_obj(Side::Broker);
+        assert_eq!(obj.digest, wanted.digest());
+        assert!(matches!(&obj.data, Data::Spec(s) if **s == spec));
     }
 }

@@ -780,6 +780,36 @@ async fn broker_restart_and_agent_restart() {
         rv_before, rv_after,
         "the unchanged export was not rewritten"
     );
+
+    // The importing agent restarts: its unchanged import (spec and status)
+    // is not rewritten either; a change after the restart still flows.
+    let import_rv = || async {
+        get::<ServiceImport>(&b, "web", "nginx")
+            .await
+            .and_then(|si| si.metadata.resource_version)
+    };
+    let before = import_rv().await;
+    assert!(before.is_some());
+    cs.members[1].stop_agent().await;
+    cs.members[1].start_agent().await;
+    slice(
+        &a,
+        "web",
+        "nginx",
+        "nginx-1",
+        json!([{"addresses": ["100.64.1.5"], "conditions": {"ready": false}}]),
+    )
+    .await;
+    eventually("change made after b's agent restarted flows", || async {
+        slice_addresses(&b, "web", "nginx-a").await
+            == Some(vec![("100.65.0.10".into(), false, None)])
+    })
+    .await;
+    assert_eq!(
+        import_rv().await,
+        before,
+        "the unchanged import was not rewritten"
+    );
     let _ = &cs.info;
 }
 
