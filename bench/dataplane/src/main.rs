@@ -548,34 +548,101 @@ fn cable(pair: &Pair) -> &'static str {
 /// cable device) and a pod on it answers from B, stable for 2 s; returns
 /// (active, standby) node indices.
 fn steady(pair: &Pair, sock: &std::net::UdpSocket) -> Result<(usize, usize)> {
+    // The last thing seen, for the error when it never settles.
+    let last = std::cell::RefCell::new(String::new());
     let look = || {
-        let pids = [
-            sys::gateway_pid(&pair.a_nodes[0])?,
-            sys::gateway_pid(&pair.a_nodes[1])?,
-        ];
+        let pids = [0, 1].map(|k| sys::gateway_pid(&pair.a_nodes[k]));
         let active: Vec<usize> = (0..2)
             .filter(|k| sys::link_exists(&pair.a_nodes[*k], cable(pair)))
             .collect();
-        let [a] = active[..] else { return None };
-        let target = SocketAddr::new(pair.a_pods[a].ip.into(), ECHO_PORT);
-        probe::udp_roundtrip(sock, target, Duration::from_millis(300)).then_some((a, pids))
+        let reply = match active[..] {
+            [a] => probe::udp_roundtrip(
+                sock,
+                SocketAddr::new(pair.a_pods[a].ip.into(), ECHO_PORT),
+                Duration::from_millis(300),
+            ),
+            _ => false,
+        };
+        *last.borrow_mut() = format!(
+            "gateway pids (node0, node1) {pids:?}, nodes holding {} {active:?}, the active node's pod answering B: {reply}",
+            cable(pair)
+        );
+        match (pids, &active[..], reply) {
+            ([Some(p0), Some(p1)], [a], true) => Some((*a, [p0, p1])),
+            _ => None,
+        }
     };
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let first = wait_for(
             "A's two gateways running, one active, reachable from B",
-            Duration::from_secs(180),
+            deadline.saturating_duration_since(Instant::now()),
             Duration::from_millis(100),
             look,
-        )?;
+        );
+        let first = match first {
+            Ok(f) => f,
+            Err(e) => bail!(
+                "{e}: last seen: {}\n{}",
+                last.borrow(),
+                gateway_report(pair)
+            ),
+        };
         std::thread::sleep(Duration::from_secs(2));
         if look() == Some(first) {
             return Ok((first.0, 1 - first.0));
         }
-        if Instant::now() > deadline {
-            bail!("A's gateways never settled");
+    }
+}
+
+/// HA role and connections of every Gateway, and the Lease holder, of both
+/// clusters (for error messages).
+fn gateway_report(pair: &Pair) -> String {
+    let mut out = String::new();
+    for c in [&pair.a, &pair.b] {
+        let holder = c
+            .kubectl(&[
+                "-n",
+                "ferry-system",
+                "get",
+                "lease",
+                "ferry-gateway",
+                "-o",
+                "jsonpath={.spec.holderIdentity} renewed {.spec.renewTime}",
+            ])
+            .unwrap_or_else(|e| format!("? ({e})"));
+        out.push_str(&format!("{}: lease held by {holder}\n", c.name));
+        let Ok(json) = c.kubectl(&["-n", "ferry-system", "get", "gateways", "-o", "json"]) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&json) else {
+            continue;
+        };
+        for g in v["items"].as_array().into_iter().flatten() {
+            let st = &g["status"];
+            let conns: Vec<String> = st["connections"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| {
+                    format!(
+                        "{} {} {} ({})",
+                        x["clusterId"].as_str().unwrap_or("?"),
+                        x["status"].as_str().unwrap_or("?"),
+                        x["usingIp"].as_str().unwrap_or("?"),
+                        x["statusMessage"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            out.push_str(&format!(
+                "  Gateway {}: {} connections [{}]\n",
+                g["metadata"]["name"].as_str().unwrap_or("?"),
+                st["haStatus"].as_str().unwrap_or("?"),
+                conns.join("; ")
+            ));
         }
     }
+    out
 }
 
 /// Failover: kill -9 of the active gateway → first reply through the standby.
