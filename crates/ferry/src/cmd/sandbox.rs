@@ -126,12 +126,14 @@ pub fn run(cmd: Sandbox) -> anyhow::Result<()> {
             Ok(())
         }
         Sandbox::List => {
-            println!(
-                "{:<20} {:>5} {:<8} {:<18} {:<18} KUBECONFIG",
+            use std::fmt::Write as _;
+            let mut out = format!(
+                "{:<20} {:>5} {:<8} {:<18} {:<18} KUBECONFIG\n",
                 "NAME", "NODES", "STATUS", "POD-CIDR", "SERVICE-CIDR"
             );
             for c in ferry_sandbox::list() {
-                println!(
+                let _ = writeln!(
+                    out,
                     "{:<20} {:>5} {:<8} {:<18} {:<18} {}",
                     c.plan.name,
                     c.plan.nodes,
@@ -141,7 +143,13 @@ pub fn run(cmd: Sandbox) -> anyhow::Result<()> {
                     c.kubeconfig.display()
                 );
             }
-            Ok(())
+            // `ferry sandbox list | grep -q x` closes the pipe early: that is
+            // not an error worth a panic.
+            use std::io::Write as _;
+            match std::io::stdout().write_all(out.as_bytes()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.context("writing to stdout"),
+            }
         }
         Sandbox::Kubeconfig { name } => {
             ferry_sandbox::state::load_plan(&name)?;
