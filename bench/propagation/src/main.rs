@@ -147,7 +147,10 @@ fn ms(d: Duration) -> f64 {
 /// The agent, as `ferry agent --kubeconfig K` would run it.
 async fn agent(kubeconfig: &Path) -> anyhow::Result<()> {
     let local = client(kubeconfig).await?;
-    let (cfg, info) = install::load_config(&local, "ferry-system").await?;
+    let (mut cfg, info) = install::load_config(&local, "ferry-system").await?;
+    if let Ok(n) = std::env::var("FERRY_BENCH_WRITE_CONCURRENCY") {
+        cfg.write_concurrency = n.parse().context("FERRY_BENCH_WRITE_CONCURRENCY")?;
+    }
     let broker = install::broker_client(&info, &info.token).await?;
     ferry_agent::run(cfg, local, broker, std::future::pending()).await;
     Ok(())

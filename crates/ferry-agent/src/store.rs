@@ -31,8 +31,13 @@ use ferry_api::labels::{
 use ferry_api::{
     Cluster, Endpoint, ServiceExport, ServiceImport, ServiceImportSpec, ServiceImportStatus,
 };
-use k8s_openapi::api::core::v1::{Namespace, Service};
-use k8s_openapi::api::discovery::v1::{Endpoint as SliceEndpoint, EndpointPort, EndpointSlice};
+use k8s_openapi::api::core::v1::{
+    Namespace, ObjectReference, Service, ServicePort as ServicePortK8s, ServiceSpec,
+    SessionAffinityConfig,
+};
+use k8s_openapi::api::discovery::v1::{
+    Endpoint as SliceEndpoint, EndpointConditions, EndpointPort, EndpointSlice,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
 use kube::Resource;
 use serde::Serialize;
@@ -121,23 +126,194 @@ pub(crate) enum Data {
     /// ferry's own local EndpointSlices).
     None,
     /// A ServiceExport.
-    Export {
-        /// Its creation time.
-        created: Option<Time>,
-        /// Whether it is being deleted.
-        deleting: bool,
-        /// Its status conditions.
-        conditions: Vec<Condition>,
-    },
-    /// A Service: only its spec is set.
-    Service(Arc<Service>),
-    /// An EndpointSlice: address type, endpoints and ports only.
-    Slice(Arc<EndpointSlice>),
+    Export(Box<ExportState>),
+    /// A Service: what the MCS rules read of its spec.
+    Service(Arc<ServiceInfo>),
+    /// An EndpointSlice: what an export or an import reads of it.
+    Slice(Arc<SliceInfo>),
     /// A cluster's ServiceImport on the broker, as the merge reads it
     /// (`None` when it lacks the source-cluster label).
     Import(Option<Arc<Export>>),
     /// A Cluster's or an Endpoint's spec.
     Spec(Arc<Value>),
+}
+
+/// What the engine reads of a ServiceExport.
+#[derive(Debug)]
+pub(crate) struct ExportState {
+    /// Its creation time.
+    pub created: Option<Time>,
+    /// Whether it is being deleted.
+    pub deleting: bool,
+    /// Digest of its conditions without their transition times (see
+    /// [`conditions_digest`]): equal means they say the same.
+    pub conditions: u64,
+    /// When each (type, status) of its conditions last changed, to keep
+    /// those times on a rewrite.
+    pub transitions: Box<[Transition]>,
+}
+
+/// A condition's type and status, and when it took that status.
+pub(crate) type Transition = (Box<str>, Box<str>, Time);
+
+impl ExportState {
+    /// Its conditions as `mcs::export_conditions` reads the previous ones:
+    /// type, status and transition time (reason and message left empty).
+    pub fn previous(&self) -> Vec<Condition> {
+        self.transitions
+            .iter()
+            .map(|(t, s, at)| Condition {
+                type_: t.to_string(),
+                status: s.to_string(),
+                last_transition_time: at.clone(),
+                reason: String::new(),
+                message: String::new(),
+                observed_generation: None,
+            })
+            .collect()
+    }
+}
+
+/// Digest of conditions as `mcs::same_conditions` compares them (type,
+/// status, reason, message; not the transition time).
+pub(crate) fn conditions_digest(conditions: &[Condition]) -> u64 {
+    let parts: Vec<[&str; 4]> = conditions
+        .iter()
+        .map(|c| [&*c.type_, &*c.status, &*c.reason, &*c.message])
+        .collect();
+    digest(&parts)
+}
+
+/// What the MCS rules read of a Service's spec.
+#[derive(Debug)]
+pub(crate) struct ServiceInfo {
+    type_: Option<Box<str>>,
+    cluster_ip: Option<Box<str>>,
+    cluster_ips: Box<[Box<str>]>,
+    ports: Box<[ServicePortK8s]>,
+    session_affinity: Option<Box<str>>,
+    session_affinity_config: Option<SessionAffinityConfig>,
+}
+
+impl ServiceInfo {
+    fn of(spec: ServiceSpec) -> ServiceInfo {
+        ServiceInfo {
+            type_: spec.type_.map(Into::into),
+            cluster_ip: spec.cluster_ip.map(Into::into),
+            cluster_ips: spec
+                .cluster_ips
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            ports: spec.ports.unwrap_or_default().into(),
+            session_affinity: spec.session_affinity.map(Into::into),
+            session_affinity_config: spec.session_affinity_config,
+        }
+    }
+
+    /// A Service with this spec, for the MCS rules.
+    pub fn service(&self) -> Service {
+        let s = |v: &Option<Box<str>>| v.as_deref().map(str::to_string);
+        Service {
+            spec: Some(ServiceSpec {
+                type_: s(&self.type_),
+                cluster_ip: s(&self.cluster_ip),
+                cluster_ips: (!self.cluster_ips.is_empty())
+                    .then(|| self.cluster_ips.iter().map(|ip| ip.to_string()).collect()),
+                ports: Some(self.ports.to_vec()),
+                session_affinity: s(&self.session_affinity),
+                session_affinity_config: self.session_affinity_config.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+/// What an export or an import reads of an EndpointSlice.
+#[derive(Debug)]
+pub(crate) struct SliceInfo {
+    pub address_type: Box<str>,
+    endpoints: Box<[EndpointInfo]>,
+    pub ports: Box<[EndpointPort]>,
+}
+
+/// One endpoint: the fields MCS exports carry, and a pod's name (the
+/// hostname of a headless endpoint that has none).
+#[derive(Debug)]
+struct EndpointInfo {
+    addresses: Box<[Box<str>]>,
+    ready: Option<bool>,
+    serving: Option<bool>,
+    terminating: Option<bool>,
+    hostname: Option<Box<str>>,
+    node_name: Option<Box<str>>,
+    pod: Option<Box<str>>,
+}
+
+impl SliceInfo {
+    fn of(address_type: String, endpoints: Vec<SliceEndpoint>, ports: Vec<EndpointPort>) -> Self {
+        let endpoints = endpoints
+            .into_iter()
+            .map(|e| {
+                let c = e.conditions.unwrap_or_default();
+                EndpointInfo {
+                    addresses: e.addresses.into_iter().map(Into::into).collect(),
+                    ready: c.ready,
+                    serving: c.serving,
+                    terminating: c.terminating,
+                    hostname: e.hostname.map(Into::into),
+                    node_name: e.node_name.map(Into::into),
+                    pod: e
+                        .target_ref
+                        .filter(|r| r.kind.as_deref() == Some("Pod"))
+                        .and_then(|r| r.name)
+                        .map(Into::into),
+                }
+            })
+            .collect();
+        SliceInfo {
+            address_type: address_type.into(),
+            endpoints,
+            ports: ports.into(),
+        }
+    }
+
+    /// The endpoints, as the API has them (with what they carry).
+    pub fn endpoints(&self) -> Vec<SliceEndpoint> {
+        let s = |v: &Option<Box<str>>| v.as_deref().map(str::to_string);
+        self.endpoints
+            .iter()
+            .map(|e| SliceEndpoint {
+                addresses: e.addresses.iter().map(|a| a.to_string()).collect(),
+                conditions: (e.ready.is_some() || e.serving.is_some() || e.terminating.is_some())
+                    .then_some(EndpointConditions {
+                        ready: e.ready,
+                        serving: e.serving,
+                        terminating: e.terminating,
+                    }),
+                hostname: s(&e.hostname),
+                node_name: s(&e.node_name),
+                target_ref: e.pod.as_ref().map(|p| ObjectReference {
+                    kind: Some("Pod".into()),
+                    name: Some(p.to_string()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    /// An EndpointSlice of these endpoints and ports, for the MCS rules.
+    pub fn slice(&self) -> EndpointSlice {
+        EndpointSlice {
+            address_type: self.address_type.to_string(),
+            endpoints: self.endpoints(),
+            ports: Some(self.ports.to_vec()),
+            ..Default::default()
+        }
+    }
 }
 
 impl Obj {
@@ -296,22 +472,28 @@ impl Watched for ServiceExport {
     fn into_obj(self, _side: Side) -> Obj {
         let conditions = self.status.map(|s| s.conditions).unwrap_or_default();
         let status_digest = digest(&conditions);
-        let data = Data::Export {
+        let state = ExportState {
             created: self.metadata.creation_timestamp.clone(),
             deleting: self.metadata.deletion_timestamp.is_some(),
-            conditions,
+            conditions: conditions_digest(&conditions),
+            transitions: conditions
+                .into_iter()
+                .map(|c| (c.type_.into(), c.status.into(), c.last_transition_time))
+                .collect(),
         };
-        Obj::new(&self.metadata, 0, status_digest, data)
+        Obj::new(
+            &self.metadata,
+            0,
+            status_digest,
+            Data::Export(Box::new(state)),
+        )
     }
 }
 
 impl Watched for Service {
     fn into_obj(self, _side: Side) -> Obj {
-        let data = Data::Service(Arc::new(Service {
-            spec: self.spec,
-            ..Default::default()
-        }));
-        Obj::new(&self.metadata, 0, 0, data)
+        let info = ServiceInfo::of(self.spec.unwrap_or_default());
+        Obj::new(&self.metadata, 0, 0, Data::Service(Arc::new(info)))
     }
 }
 
@@ -335,12 +517,11 @@ impl Watched for EndpointSlice {
             // Ferry's own imports here are written, never read.
             Data::None
         } else {
-            Data::Slice(Arc::new(EndpointSlice {
-                metadata: ObjectMeta::default(),
-                address_type: self.address_type,
-                endpoints: self.endpoints,
-                ports: Some(ports),
-            }))
+            Data::Slice(Arc::new(SliceInfo::of(
+                self.address_type,
+                self.endpoints,
+                ports,
+            )))
         };
         Obj::new(&self.metadata, digest, 0, data)
     }
@@ -627,5 +808,93 @@ mod tests {
         h.write(serde_json::to_string(&v).unwrap_or_default().as_bytes());
         assert_eq!(digest(&v), h.finish());
         assert_ne!(digest(&v), digest(&serde_json::json!({"a": [1, 2]})));
+    }
+
+    #[test]
+    fn slices_keep_what_exports_and_imports_carry() {
+        let e = SliceEndpoint {
+            addresses: vec!["100.64.0.7".into()],
+            conditions: Some(EndpointConditions {
+                ready: Some(true),
+                serving: Some(true),
+                terminating: Some(false),
+            }),
+            hostname: Some("web-0".into()),
+            node_name: Some("n1".into()),
+            target_ref: Some(ObjectReference {
+                kind: Some("Pod".into()),
+                name: Some("web-0-abc".into()),
+                namespace: Some("shop".into()),
+                uid: Some("u".into()),
+                ..Default::default()
+            }),
+            zone: Some("z".into()),
+            ..Default::default()
+        };
+        let port = EndpointPort {
+            name: Some("http".into()),
+            port: Some(8080),
+            protocol: Some("TCP".into()),
+            app_protocol: None,
+        };
+        let info = SliceInfo::of("IPv4".into(), vec![e.clone()], vec![port.clone()]);
+        let back = info.slice();
+        assert_eq!(back.address_type, "IPv4");
+        assert_eq!(back.ports, Some(vec![port]));
+        let b = &back.endpoints[0];
+        assert_eq!(
+            (&b.addresses, &b.conditions, &b.hostname, &b.node_name),
+            (&e.addresses, &e.conditions, &e.hostname, &e.node_name)
+        );
+        // Of the pod reference, its name (a headless endpoint's fallback
+        // hostname); a zone is not carried by MCS exports.
+        let r = b.target_ref.as_ref().unwrap();
+        assert_eq!(
+            (r.kind.as_deref(), r.name.as_deref()),
+            (Some("Pod"), Some("web-0-abc"))
+        );
+        assert_eq!(b.zone, None);
+    }
+
+    #[test]
+    fn export_conditions_compare_as_same_conditions_does() {
+        use crate::mcs::{self, Readiness, Validity};
+        let t0 = Time(k8s_openapi::jiff::Timestamp::from_second(1_000_000).unwrap());
+        let t1 = Time(k8s_openapi::jiff::Timestamp::from_second(2_000_000).unwrap());
+        let pending = mcs::export_conditions(&Validity::Valid, Readiness::Pending, &[], &[], &t0);
+        let se = ServiceExport {
+            metadata: ObjectMeta::default(),
+            spec: Default::default(),
+            status: Some(ferry_api::ServiceExportStatus {
+                conditions: pending.clone(),
+            }),
+        };
+        let Data::Export(state) = se.into_obj(Side::Local).data else {
+            panic!("a ServiceExport keeps its export state");
+        };
+        // The same conditions computed later keep their transition times
+        // from the reduced previous ones, and compare equal.
+        let again = mcs::export_conditions(
+            &Validity::Valid,
+            Readiness::Pending,
+            &[],
+            &state.previous(),
+            &t1,
+        );
+        assert!(mcs::same_conditions(&again, &pending));
+        assert_eq!(again, pending, "transition times kept");
+        assert_eq!(conditions_digest(&again), state.conditions);
+        // Ready: one condition changes, and only its time moves.
+        let ready = mcs::export_conditions(
+            &Validity::Valid,
+            Readiness::Exported,
+            &[],
+            &state.previous(),
+            &t1,
+        );
+        assert!(!mcs::same_conditions(&ready, &pending));
+        assert_ne!(conditions_digest(&ready), state.conditions);
+        let times: Vec<&Time> = ready.iter().map(|c| &c.last_transition_time).collect();
+        assert_eq!(times, [&t0, &t1, &t0]);
     }
 }

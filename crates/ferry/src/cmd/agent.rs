@@ -38,8 +38,8 @@ pub struct Args {
     /// Service CIDRs, comma-separated (default: from the Secret).
     #[arg(long = "servicecidr", env = "FERRY_SERVICE_CIDRS")]
     service_cidrs: Option<String>,
-    /// Most concurrent writes to either API.
-    #[arg(long, default_value_t = 128)]
+    /// Most concurrent writes to either API (each holds a connection).
+    #[arg(long, default_value_t = 32)]
     write_concurrency: usize,
 }
 
