@@ -353,26 +353,32 @@ impl Obj {
     }
 }
 
-/// A `std::io::Write` that feeds a hasher.
-struct HashWriter(DefaultHasher);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// SipHash (fixed keys) of `v`'s JSON serialisation.
+/// SipHash (fixed keys) of `v`'s JSON serialisation, serialised into a
+/// reused per-thread buffer and hashed in one pass (serde_json writes in
+/// many small pieces; hashing each costs more than the bytes themselves).
 pub(crate) fn digest<T: Serialize + ?Sized>(v: &T) -> u64 {
-    let mut w = HashWriter(DefaultHasher::new());
-    // Serialising plain data into a writer that never fails cannot fail; a
-    // failure would only make the digest differ, costing one write.
-    let _ = serde_json::to_writer(&mut w, v);
-    w.0.finish()
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with(|buf| {
+        let mut h = DefaultHasher::new();
+        match buf.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                // Serialising plain data into a Vec cannot fail; a failure
+                // would only make the digest differ, costing one write.
+                let _ = serde_json::to_writer(&mut *buf, v);
+                h.write(&buf);
+                // Keep the buffer from holding on to a rare huge object.
+                if buf.capacity() > 1 << 20 {
+                    *buf = Vec::new();
+                }
+            }
+            // Re-entered (a Serialize impl computing a digest): no reuse.
+            Err(_) => h.write(&serde_json::to_vec(v).unwrap_or_default()),
+        }
+        h.finish()
+    })
 }
 
 /// The written labels of an object's label map, in key order: the form a
@@ -801,8 +807,8 @@ mod tests {
     }
 
     #[test]
-    fn digests_stream_the_json_they_hash() {
-        // Streaming in pieces hashes what one write of the whole would.
+    fn digests_hash_the_json_of_a_value() {
+        // The JSON serialisation, hashed whole.
         let v = serde_json::json!({"a": [1, 2, {"b": "c\"d"}], "e": null});
         let mut h = DefaultHasher::new();
         h.write(serde_json::to_string(&v).unwrap_or_default().as_bytes());
