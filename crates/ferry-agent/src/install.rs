@@ -82,13 +82,23 @@ pub async fn client_from_kubeconfig(path: Option<&Path>) -> Result<Client> {
 
 /// A client for the broker described by `info`, authenticating with `token`.
 pub async fn broker_client(info: &BrokerInfo, token: &str) -> Result<Client> {
+    broker_client_as(info, json!({"token": token})).await
+}
+
+/// A client for the broker described by `info` whose token is (re-)read from
+/// `path` (kube-rs re-reads it at least once a minute; see [`crate::token`]).
+pub async fn broker_client_with_token_file(info: &BrokerInfo, path: &Path) -> Result<Client> {
+    broker_client_as(info, json!({"tokenFile": path})).await
+}
+
+async fn broker_client_as(info: &BrokerInfo, user: Value) -> Result<Client> {
     let kc: Kubeconfig = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Config",
         "clusters": [{"name": "broker", "cluster": {
             "server": info.api_server_url,
             "certificate-authority-data": STANDARD.encode(info.ca_bundle.as_bytes()),
         }}],
-        "users": [{"name": "broker", "user": {"token": token}}],
+        "users": [{"name": "broker", "user": user}],
         "contexts": [{"name": "broker", "context": {"cluster": "broker", "user": "broker"}}],
         "current-context": "broker",
     }))
@@ -274,7 +284,7 @@ pub async fn deploy_broker(
         }
         (None, false) => {
             let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &opts.namespace);
-            request_token(&sas, BROKER_JOINER).await?
+            request_token(&sas, BROKER_JOINER, None).await?
         }
     };
     let mut info = BrokerInfo::new(url, ca, token, &psk);
@@ -283,12 +293,17 @@ pub async fn deploy_broker(
     Ok(info)
 }
 
-async fn request_token(sas: &Api<ServiceAccount>, name: &str) -> Result<String> {
+/// A token for ServiceAccount `name`, valid for `seconds` (default a year;
+/// Kubernetes caps it, ferry apiserver's tokens do not expire).
+pub(crate) async fn request_token(
+    sas: &Api<ServiceAccount>,
+    name: &str,
+    seconds: Option<i64>,
+) -> Result<String> {
     let req = TokenRequest {
         spec: TokenRequestSpec {
             audiences: Vec::new(),
-            // Kubernetes caps this; ferry apiserver ignores it.
-            expiration_seconds: Some(365 * 24 * 3600),
+            expiration_seconds: Some(seconds.unwrap_or(365 * 24 * 3600)),
             ..Default::default()
         },
         ..Default::default()
@@ -452,13 +467,15 @@ pub async fn join(local: &Client, info: &BrokerInfo, opts: &JoinOptions) -> Resu
     check_join(&existing, id, own_id.as_deref(), &cidrs)?;
     let rejoined = own_id.as_deref() == Some(id);
 
-    // A cluster-scoped broker token: reuse this cluster's, else mint one.
+    // A cluster-scoped broker token: reuse this cluster's while it is good
+    // for a while yet, else mint one.
     let secrets: Api<Secret> = Api::namespaced(local.clone(), labels::SYSTEM_NAMESPACE);
     let mut token = None;
     if let Ok(Some(s)) = secrets.get_opt(BROKER_SECRET).await
         && let Ok((cfg, old)) = config_from_secret(&s)
         && cfg.cluster_id == id
         && old.api_server_url == info.api_server_url
+        && crate::token::usable(&old.token, k8s_openapi::jiff::Timestamp::now().as_second())
     {
         token = Some(old.token);
     }
@@ -474,7 +491,7 @@ pub async fn join(local: &Client, info: &BrokerInfo, opts: &JoinOptions) -> Resu
                 apply_value(&joiner, &obj).await?;
             }
             let sas: Api<ServiceAccount> = Api::namespaced(joiner.clone(), bns);
-            request_token(&sas, &sa_name).await?
+            request_token(&sas, &sa_name, None).await?
         }
     };
     let mut cluster_info = info.clone();

@@ -15,6 +15,7 @@ pub mod install;
 pub mod mcs;
 mod store;
 pub mod sync;
+pub mod token;
 
 pub use error::{Error, Result};
 pub use sync::{AgentConfig, run};

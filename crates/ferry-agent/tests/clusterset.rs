@@ -855,3 +855,54 @@ async fn join_forwards_the_clusterset_zone_in_coredns() {
     assert!(updated.contains("clusterset.local:53 {") && updated.contains("forward . 100.81.0.53"));
     assert_eq!(ferry_deploy::coredns::remove_forward_block(&updated), stock);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_broker_token_is_used_and_kept_in_the_secret() {
+    use ferry_agent::token::{self, Renewer, TokenFile};
+    let cs = clusterset(&["a"]).await;
+    let a = cs.members[0].c();
+    let (_, info) = install::load_config(&a, "ferry-system").await.unwrap();
+    // ferry apiserver's tokens do not expire: nothing to renew.
+    let (_, renewer) = token::broker_client(&info, "a", None).await.unwrap();
+    assert!(renewer.is_none());
+
+    // Renewal itself, as the agent does it before a Kubernetes token expires.
+    let file = TokenFile::create(&info.token).unwrap();
+    let path = file.path().to_path_buf();
+    let from_file = install::broker_client_with_token_file(&info, &path)
+        .await
+        .unwrap();
+    let renewer = Renewer::new(
+        info.clone(),
+        "a",
+        file,
+        Some((a.clone(), "ferry-system".into())),
+    );
+    assert_eq!(
+        renewer.renew().await.unwrap(),
+        None,
+        "opaque, like its parent"
+    );
+    let (_, after) = install::load_config(&a, "ferry-system").await.unwrap();
+    assert_ne!(after.token, info.token, "the Secret holds the new token");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), after.token);
+    // The new token is this cluster's: it reads the broker and may write
+    // only its own objects.
+    let renewed = install::broker_client(&after, &after.token).await.unwrap();
+    let clusters: Api<Cluster> = Api::namespaced(renewed, "ferry-broker");
+    let own = clusters.get("a").await.unwrap();
+    let mut theirs = own.clone();
+    theirs.metadata = kube::api::ObjectMeta {
+        name: Some("z".into()),
+        labels: Some([("ferry.dev/cluster".to_string(), "z".to_string())].into()),
+        ..Default::default()
+    };
+    let denied = clusters.create(&PostParams::default(), &theirs).await;
+    assert!(matches!(denied, Err(kube::Error::Api(e)) if e.code == 403));
+    Api::<Cluster>::namespaced(from_file, "ferry-broker")
+        .get("a")
+        .await
+        .unwrap();
+    drop(renewer);
+    assert!(!path.exists(), "the token file goes with the renewer");
+}

@@ -453,6 +453,22 @@ async fn joiner_mints_cluster_tokens_through_token_requests() {
         .unwrap();
     let token = minted.status.unwrap().token;
     let c7 = client_with(token).await;
+    // A cluster may renew its own token, and only its own.
+    let own: Api<ServiceAccount> = Api::namespaced(c7.clone(), "default");
+    let renewed = own
+        .create_token_request("cluster-c7", &PostParams::default(), &request)
+        .await
+        .unwrap();
+    assert!(!renewed.status.unwrap().token.is_empty());
+    let c8: ServiceAccount = serde_json::from_value(json!({
+        "metadata": {"name": "cluster-c8", "labels": {"ferry.dev/cluster": "c8"}}
+    }))
+    .unwrap();
+    sas.create(&PostParams::default(), &c8).await.unwrap();
+    let theirs = own
+        .create_token_request("cluster-c8", &PostParams::default(), &request)
+        .await;
+    assert!(matches!(theirs, Err(kube::Error::Api(e)) if e.code == 403));
     let cms: Api<ConfigMap> = Api::namespaced(c7, "default");
     cms.create(
         &PostParams::default(),

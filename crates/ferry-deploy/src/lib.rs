@@ -262,6 +262,9 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
             rule(&["about.k8s.io"], &["clusterproperties"], READ),
             ferry_all.clone(),
             secrets.clone(),
+            // A renewed broker token goes into the ferry-broker Secret.
+            json!({"apiGroups": [""], "resources": ["secrets"],
+                "resourceNames": [BROKER_SECRET], "verbs": ["update", "patch"]}),
         ],
     ));
     out.extend(identity(
@@ -396,6 +399,9 @@ pub fn broker_manifests(namespace: &str) -> Result<Vec<Value>> {
             rule(&[""], &["serviceaccounts/token"], &["create"]),
             rule(&["rbac.authorization.k8s.io"], &["rolebindings"], &["get", "list", "create", "patch"]),
             {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["bind"], "resourceNames": [BROKER_CLUSTER_ROLE]},
+            // Each cluster's token-renewal Role (it grants only what the
+            // joiner holds: tokens of one ServiceAccount).
+            rule(&["rbac.authorization.k8s.io"], &["roles"], &["get", "list", "create", "patch"]),
             rule(&["ferry.dev"], &["clusters", "endpoints"], READ),
         ],
     }));
@@ -455,18 +461,37 @@ pub fn broker_manifests(namespace: &str) -> Result<Vec<Value>> {
 }
 
 /// The per-cluster objects `join` creates on a real Kubernetes broker: the
-/// cluster's ServiceAccount (labelled with its id) and its RoleBinding.
+/// cluster's ServiceAccount (labelled with its id), its RoleBinding, and a
+/// Role + RoleBinding letting it request new tokens for itself (renewal).
 pub fn broker_cluster_identity(namespace: &str, cluster_id: &str) -> Vec<Value> {
     let name = format!("{CLUSTER_SA_PREFIX}{cluster_id}");
     let mut sa_meta = meta(&name, Some(namespace));
     sa_meta["labels"][CLUSTER] = json!(cluster_id);
+    let subjects = json!([{"kind": "ServiceAccount", "name": name, "namespace": namespace}]);
+    let token_name = format!("{name}-token");
+    let mut token_meta = meta(&token_name, Some(namespace));
+    token_meta["labels"][CLUSTER] = json!(cluster_id);
     vec![
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": sa_meta.clone()}),
         json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
             "metadata": sa_meta,
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": BROKER_CLUSTER_ROLE},
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+            "subjects": subjects,
+        }),
+        // Its token expires: the agent renews it with the token itself,
+        // which may ask for tokens of this ServiceAccount only.
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": token_meta.clone(),
+            "rules": [{"apiGroups": [""], "resources": ["serviceaccounts/token"],
+                "resourceNames": [name], "verbs": ["create"]}],
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": token_meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": token_name},
+            "subjects": subjects,
         }),
     ]
 }

@@ -2,8 +2,10 @@
 //! a cluster-scoped token from a broker running on `ferry apiserver`.
 //!
 //! The ServiceAccount must carry `ferry.dev/cluster=<id>`; the token minted
-//! stands for `cluster:<id>`. Only `admin` and `joiner` may ask. Tokens do not
-//! expire; revoke one by deleting its row (see `ferry apiserver token`).
+//! stands for `cluster:<id>`. `admin` and `joiner` may ask, and `cluster:<id>`
+//! for its own ServiceAccount (as its Role allows on Kubernetes, where the
+//! agent renews its expiring token so). Tokens do not expire; revoke one by
+//! deleting its row (see `ferry apiserver token`).
 
 use axum::body::Body;
 use http::{Response, StatusCode};
@@ -16,18 +18,23 @@ use crate::error::{Error, Result};
 use crate::objects::is_dns_label;
 
 pub(super) fn create(ctx: &Ctx, name: &str, body: &[u8]) -> Result<Response<Body>> {
-    if !matches!(*ctx.identity, Identity::Admin | Identity::Joiner) {
-        return Err(Error::Forbidden(format!(
+    let forbidden = || {
+        Error::Forbidden(format!(
             "serviceaccounts \"{name}\" is forbidden: User \"{}\" cannot create resource \"serviceaccounts/token\"",
             ctx.identity
-        )));
-    }
+        ))
+    };
     let key = ctx.def.key(ctx.path.namespace.as_deref(), name);
     let sa = ctx.app.store.get(&key).ok_or_else(|| Error::NotFound {
         resource: "serviceaccounts".into(),
         name: name.into(),
     })?;
     let cluster = sa.labels.get(CLUSTER_LABEL).cloned().unwrap_or_default();
+    if let Identity::Cluster(own) = &*ctx.identity
+        && *own != cluster
+    {
+        return Err(forbidden());
+    }
     if !is_dns_label(&cluster) {
         return Err(Error::Forbidden(format!(
             "ferry apiserver issues tokens only for cluster identities: serviceaccount \"{name}\" needs the label {CLUSTER_LABEL}=<cluster id>"

@@ -76,7 +76,16 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         cfg.service_cidrs = Cidr::parse_list(l).context("--servicecidr")?;
     }
     cfg.write_concurrency = args.write_concurrency;
-    let broker = install::broker_client(&info, &info.token).await?;
+    // A token that expires (Kubernetes TokenRequest) is renewed before it
+    // does, and kept in the Secret it came from (not with --broker-info).
+    let secret = args
+        .broker_info
+        .is_none()
+        .then(|| (local.clone(), args.namespace.clone()));
+    let (broker, renewer) = ferry_agent::token::broker_client(&info, &cfg.cluster_id, secret)
+        .await
+        .context("connecting to the broker")?;
+    let renewal = renewer.map(|r| tokio::spawn(async move { r.run().await }));
     let shutdown = async {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -86,5 +95,8 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         }
     };
     ferry_agent::run(cfg, local, broker, shutdown).await;
+    if let Some(task) = renewal {
+        task.abort();
+    }
     Ok(())
 }
