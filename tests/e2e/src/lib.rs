@@ -212,7 +212,7 @@ impl Cluster {
     /// Waits until this cluster's active gateway reports `cluster` connected.
     pub fn wait_connected(&self, remote: &str) {
         wait_for(
-            Duration::from_secs(30),
+            Duration::from_secs(60),
             &format!("{} → {remote} connected", self.name),
             || {
                 let out = self.kubectl(&[
@@ -364,15 +364,35 @@ impl Clusterset {
                 "--gateway-node",
                 &c.node(gw[0]),
             ]);
-            for k in &gw[1..] {
-                c.kubectl(&["label", "node", &c.node(*k), "ferry.dev/gateway=true"]);
-            }
         }
         for a in &clusters {
             for b in &clusters {
                 if a.name != b.name {
                     a.wait_connected(&b.name);
                 }
+            }
+        }
+        // Standby gateways join once the cables are up, so tests start from
+        // one settled active gateway per cluster.
+        for (i, c) in clusters.iter().enumerate() {
+            let gw = gateways.get(i).copied().unwrap_or(&[0]);
+            for k in &gw[1..] {
+                c.kubectl(&["label", "node", &c.node(*k), "ferry.dev/gateway=true"]);
+            }
+            if gw.len() > 1 {
+                let want = gw.len() - 1;
+                wait_for(Duration::from_secs(60), "the standby gateways", || {
+                    let out = c.kubectl(&[
+                        "-n",
+                        "ferry-system",
+                        "get",
+                        "gateways",
+                        "-o",
+                        "jsonpath={range .items[*]}{.status.haStatus} {end}",
+                    ]);
+                    (out.split_whitespace().filter(|s| *s == "passive").count() == want)
+                        .then_some(())
+                });
             }
         }
         // Keep the directory alive as long as the broker info is needed.
