@@ -264,7 +264,11 @@ impl Engine {
             driver: self.cfg.driver,
             private_ip: self.cfg.private_ip,
             public_ip: self.cfg.public_ip,
-            attached: tokio::task::block_in_place(attached_networks),
+            attached: tokio::task::block_in_place(|| ferry_net::attached_networks(None))
+                .unwrap_or_else(|e| {
+                    tracing::warn!("listing this node's networks: {e}");
+                    Vec::new()
+                }),
         };
         let mut plans = BTreeMap::new();
         for (name, spec) in &self.remotes {
@@ -481,34 +485,4 @@ fn underlay_mtu(cfg: &GatewayConfig) -> u32 {
     ferry_net::interface_of(None, IpAddr::V4(cfg.private_ip))
         .and_then(|dev| ferry_net::link_mtu(None, &dev))
         .unwrap_or(1500)
-}
-
-/// Networks of this node's interfaces (`addr/prefix` reduced to the network).
-fn attached_networks() -> Vec<ferry_api::Cidr> {
-    let Ok(out) = ferry_net::ip(None, &["-j", "-4", "addr", "show"]) else {
-        return Vec::new();
-    };
-    let Ok(links) = serde_json::from_str::<serde_json::Value>(&out) else {
-        return Vec::new();
-    };
-    let mut nets = Vec::new();
-    for link in links.as_array().into_iter().flatten() {
-        for a in link["addr_info"].as_array().into_iter().flatten() {
-            let (Some(ip), Some(len)) = (a["local"].as_str(), a["prefixlen"].as_u64()) else {
-                continue;
-            };
-            let (Ok(ip), Ok(len)) = (ip.parse::<std::net::Ipv4Addr>(), u8::try_from(len)) else {
-                continue;
-            };
-            // Host routes (/32, e.g. the health-check address) attach nothing.
-            if len == 0 || len >= 32 {
-                continue;
-            }
-            let net = u32::from(ip) & (u32::MAX << (32 - u32::from(len)));
-            if let Ok(c) = ferry_api::Cidr::new(IpAddr::V4(net.into()), len) {
-                nets.push(c);
-            }
-        }
-    }
-    nets
 }

@@ -211,6 +211,31 @@ fn interface_in(addrs: &Value, wanted: IpAddr) -> Option<String> {
     })
 }
 
+/// The IPv4 networks directly attached to the namespace's interfaces
+/// (`addr/prefix` reduced to the network; host addresses attach none).
+pub fn attached_networks(netns: Option<&str>) -> Result<Vec<ferry_api::Cidr>> {
+    let addrs = ip_json(netns, &["-4", "addr", "show"])?;
+    let mut nets = Vec::new();
+    for link in addrs.as_array().into_iter().flatten() {
+        for a in link["addr_info"].as_array().into_iter().flatten() {
+            let (Some(ip), Some(len)) = (a["local"].as_str(), a["prefixlen"].as_u64()) else {
+                continue;
+            };
+            let (Ok(ip), Ok(len)) = (ip.parse::<std::net::Ipv4Addr>(), u8::try_from(len)) else {
+                continue;
+            };
+            if len == 0 || len >= 32 {
+                continue;
+            }
+            let net = u32::from(ip) & (u32::MAX << (32 - u32::from(len)));
+            if let Ok(c) = ferry_api::Cidr::new(IpAddr::V4(net.into()), len) {
+                nets.push(c);
+            }
+        }
+    }
+    Ok(nets)
+}
+
 /// Name of the interface holding `addr` (the underlay device of a node IP).
 pub fn interface_of(netns: Option<&str>, addr: IpAddr) -> Result<String> {
     let addrs = ip_json(netns, &["addr", "show"])?;
