@@ -35,4 +35,10 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 command -v kubectl >/dev/null || echo "setup.sh: note: kubectl not found; the kubectl tests will fail" >&2
+# A build that runs out of disk dies with confusing linker errors (SIGBUS);
+# say so up front instead.
+avail_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+if [ "${avail_kb:-0}" -lt $((8 * 1024 * 1024)) ]; then
+  echo "setup.sh: warning: only $((avail_kb / 1024)) MiB free on $(df -P . | awk 'NR==2 {print $6}'); a clean build and test run needs ~8 GiB" >&2
+fi
 echo "setup.sh: ready"
