@@ -40,6 +40,11 @@ use serde_json::json;
 
 const NS: &str = "bench";
 
+// mimalloc instead of glibc malloc: ferry's daemons allocate and free many
+// small JSON values per request, where glibc spent ~20 % of their CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
     let kc = Kubeconfig::read_from(kubeconfig)?;
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
@@ -283,6 +288,22 @@ fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Each API server's current revision (every write adds one).
+async fn revisions(clients: &[Client]) -> anyhow::Result<Vec<u64>> {
+    let mut out = Vec::new();
+    for c in clients {
+        let list = Api::<Namespace>::all(c.clone())
+            .list_metadata(&kube::api::ListParams::default().limit(1))
+            .await?;
+        let rv = list.metadata.resource_version.unwrap_or_default();
+        out.push(
+            rv.parse()
+                .with_context(|| format!("resourceVersion {rv:?}"))?,
+        );
+    }
+    Ok(out)
+}
+
 async fn count_imports(c: &Client) -> usize {
     let api: Api<ferry_api::ServiceImport> = Api::namespaced(c.clone(), NS);
     let mut total = 0;
@@ -404,6 +425,9 @@ async fn run(n: usize, samples: usize) -> anyhow::Result<Outcome> {
         export_ready,
     );
     let watches = [task_b, task_c, task_ib, task_ic, task_ra];
+    let mut everyone = vec![bclient.clone()];
+    everyone.extend(clients.iter().cloned());
+    let revs0 = revisions(&everyone).await?;
     let exe = std::env::current_exe()?;
     let servers_cpu0 = cpu_secs(std::process::id());
     let started = Instant::now();
@@ -450,6 +474,16 @@ async fn run(n: usize, samples: usize) -> anyhow::Result<Outcome> {
     anyhow::ensure!(ib == n && ic == n, "imports: B {ib}, C {ic} of {n}");
     eprintln!(
         "initial sync: slices in {slices_done:.2?}, everything (imports' status, exports Ready) in {initial_sync:.2?}; agents used {agent_cpu:.1} CPU s, the API servers {servers_cpu:.1}"
+    );
+    let revs1 = revisions(&everyone).await?;
+    let writes: Vec<u64> = revs1.iter().zip(&revs0).map(|(a, b)| a - b).collect();
+    eprintln!(
+        "writes during the sync (revisions): broker {}, A {}, B {}, C {}; {:.1} per service",
+        writes[0],
+        writes[1],
+        writes[2],
+        writes[3],
+        writes.iter().sum::<u64>() as f64 / n as f64
     );
 
     // Propagation A → B, one change at a time.

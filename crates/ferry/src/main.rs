@@ -7,6 +7,11 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod cmd;
 
+// mimalloc instead of glibc malloc: ferry's daemons allocate and free many
+// small JSON values per request, where glibc spent ~20 % of their CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// ferry connects Kubernetes clusters: pods reach pods and services in other
 /// clusters by IP through encrypted gateway tunnels, and find them by name
 /// through the Multi-Cluster Services API.
