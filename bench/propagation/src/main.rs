@@ -40,10 +40,9 @@ use serde_json::json;
 
 const NS: &str = "bench";
 
-// mimalloc instead of glibc malloc: ferry's daemons allocate and free many
-// small JSON values per request, where glibc spent ~20 % of their CPU.
+// mimalloc, tuned: see ferry-alloc.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: ferry_alloc::Allocator = ferry_alloc::Allocator;
 
 async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
     let kc = Kubeconfig::read_from(kubeconfig)?;
@@ -52,6 +51,7 @@ async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
 }
 
 fn main() -> anyhow::Result<()> {
+    ferry_alloc::tune();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("agent") {
         let kubeconfig = PathBuf::from(args.get(1).context("agent KUBECONFIG")?);

@@ -53,19 +53,30 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
-    // The writer checkpoints by itself (Writer::run): when idle, or when the
-    // WAL holds CHECKPOINT_AFTER_ROWS rows. SQLite's automatic checkpoint ran
-    // inside every ~1000th commit, a quarter of the writer's time under load.
+    // ferry checkpoints on a thread of its own (spawn_checkpointer) when the
+    // writer is idle or the WAL holds CHECKPOINT_AFTER_ROWS rows. SQLite's
+    // automatic checkpoint ran inside every ~1000th commit: a quarter of the
+    // writer's time under load, and a stall for the writes behind it.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(())
 }
 
+/// A write arriving this soon after the last commit means the server is
+/// busy: it waits up to COMMIT_DELAY for company (group commit).
+const LOAD_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The longest a write waits for others to share its commit.
+const COMMIT_DELAY: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// How long the writer must have been idle before it checkpoints the WAL.
 const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Rows after which the writer checkpoints even under load, so the WAL (and
-/// the time a restart takes to read it) stays bounded: ~40–80 MB.
-const CHECKPOINT_AFTER_ROWS: u64 = 32_768;
+/// Rows after which a checkpoint is asked for even under load, so the WAL
+/// (and the time a restart takes to replay it) stays bounded: ~150 MB of
+/// frames. Until then a burst of writes (a cluster's initial sync) is not
+/// slowed by copying pages into the database; Postgres defers its
+/// checkpoints the same way (checkpoint_timeout, max_wal_size).
+const CHECKPOINT_AFTER_ROWS: u64 = 65_536;
 
 /// Opens the database and rebuilds the in-memory current state.
 pub(super) fn open(path: &Path) -> Result<(Connection, State)> {
@@ -109,12 +120,15 @@ pub(super) fn open(path: &Path) -> Result<(Connection, State)> {
     Ok((conn, state))
 }
 
-/// Starts the writer thread; the returned sender is its only input.
+/// Starts the writer thread (and its checkpointer); the returned sender is
+/// its only input.
 pub(super) fn spawn_writer(
+    path: &Path,
     conn: Connection,
     state: Arc<RwLock<State>>,
     events: broadcast::Sender<Event>,
 ) -> Result<std::sync::mpsc::Sender<Request>> {
+    let checkpointer = spawn_checkpointer(path)?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("ferry-store-writer".into())
@@ -124,6 +138,8 @@ pub(super) fn spawn_writer(
                 state,
                 events,
                 unchecked_rows: 0,
+                last_commit: std::time::Instant::now(),
+                checkpointer,
             };
             writer.run(rx)
         })
@@ -131,11 +147,49 @@ pub(super) fn spawn_writer(
     Ok(tx)
 }
 
+/// Starts the thread that copies the WAL into the database whenever the
+/// writer asks (PASSIVE checkpoints run beside commits in WAL mode, so a
+/// large one never holds up a write); it ends with a last checkpoint when
+/// the writer is gone.
+fn spawn_checkpointer(path: &Path) -> Result<std::sync::mpsc::SyncSender<()>> {
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    // One pending request is enough: a checkpoint copies everything so far.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("ferry-store-checkpointer".into())
+        .spawn(move || {
+            while rx.recv().is_ok() {
+                checkpoint(&conn);
+            }
+            checkpoint(&conn);
+        })
+        .map_err(|e| Error::io("starting the store checkpointer thread", e))?;
+    Ok(tx)
+}
+
+/// Copies the WAL into the database (PASSIVE: never waits for readers or
+/// the writer). A failure is not fatal: the rows are safe in the WAL and
+/// the next checkpoint copies them.
+fn checkpoint(conn: &Connection) {
+    let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    });
+    match result {
+        Ok((log, done)) => tracing::trace!(log, done, "checkpointed the WAL"),
+        Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+    }
+}
+
 struct Writer {
     conn: Connection,
     state: Arc<RwLock<State>>,
     /// Rows committed since the last checkpoint.
     unchecked_rows: u64,
+    /// When the last commit ended.
+    last_commit: std::time::Instant,
+    /// Wakes the checkpointer thread.
+    checkpointer: std::sync::mpsc::SyncSender<()>,
     events: broadcast::Sender<Event>,
 }
 
@@ -165,6 +219,12 @@ impl Writer {
                     Err(_) => break,
                 }
             };
+            // Under load (the last commit ended moments ago), wait a little
+            // for more writes to share this commit's fsync: each commit
+            // rewrites the log's last pages and costs a disk flush, which
+            // dominated the writer. An idle server commits at once.
+            let deadline = (self.last_commit.elapsed() < LOAD_WINDOW)
+                .then(|| std::time::Instant::now() + COMMIT_DELAY);
             let mut batch = Vec::new();
             let mut pending = Some(first);
             while let Some(req) = pending.take() {
@@ -177,41 +237,29 @@ impl Writer {
                     }
                 }
                 if batch.len() < MAX_BATCH {
-                    pending = rx.try_recv().ok();
+                    pending = match (rx.try_recv(), deadline) {
+                        (Ok(r), _) => Some(r),
+                        (Err(_), Some(d)) => d
+                            .checked_duration_since(std::time::Instant::now())
+                            .and_then(|left| rx.recv_timeout(left).ok()),
+                        (Err(_), None) => None,
+                    };
                 }
             }
             self.commit_batch(batch);
+            self.last_commit = std::time::Instant::now();
             if self.unchecked_rows >= CHECKPOINT_AFTER_ROWS {
                 self.checkpoint();
             }
         }
-        // Leave a checkpointed database behind on a clean shutdown.
-        if self.unchecked_rows > 0 {
-            self.checkpoint();
-        }
+        // Dropping `checkpointer` (with self) makes it checkpoint once more.
     }
 
-    /// Copies the WAL into the database (PASSIVE: never waits for readers).
+    /// Asks the checkpointer to copy the WAL into the database.
     fn checkpoint(&mut self) {
-        match self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            }) {
-            Ok((_, log, done)) => {
-                tracing::trace!(log, done, "checkpointed the WAL");
-                self.unchecked_rows = 0;
-            }
-            // Not fatal: the rows are safe in the WAL; try again later.
-            Err(e) => {
-                tracing::warn!(error = %e, "WAL checkpoint failed");
-                self.unchecked_rows = self.unchecked_rows.min(CHECKPOINT_AFTER_ROWS / 2);
-            }
-        }
+        // Full: a checkpoint is already asked for and will copy these rows too.
+        let _ = self.checkpointer.try_send(());
+        self.unchecked_rows = 0;
     }
 
     fn commit_batch(&mut self, batch: Vec<(Write, oneshot::Sender<WriteResult>)>) {

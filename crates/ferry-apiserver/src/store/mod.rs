@@ -178,7 +178,7 @@ impl Store {
         let (conn, state) = log::open(path)?;
         let state = Arc::new(RwLock::new(state));
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let writes = log::spawn_writer(conn, state.clone(), events.clone())?;
+        let writes = log::spawn_writer(path, conn, state.clone(), events.clone())?;
         let history = Arc::new(History::open(path)?);
         Ok(Store {
             state,

@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long = "servicecidr", env = "FERRY_SERVICE_CIDRS")]
     service_cidrs: Option<String>,
     /// Most concurrent writes to either API (each holds a connection).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 64)]
     write_concurrency: usize,
 }
 
