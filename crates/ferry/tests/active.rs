@@ -130,7 +130,8 @@ fn probe_run_talks_to_probe_serve() {
         {"id": "bad", "kind": "echo", "target": "nowhere", "count": 1, "intervalMs": 1, "timeoutMs": 1},
     ])
     .to_string();
-    // The server may need a moment to listen.
+    // The server may need a moment to listen, on TCP and UDP (bound one
+    // after the other: a run between the two sees TCP work and UDP refused).
     let mut report = serde_json::Value::Null;
     for _ in 0..50 {
         let out = ferry(
@@ -139,7 +140,7 @@ fn probe_run_talks_to_probe_serve() {
         );
         assert!(out.status.success(), "{:?}", text(&out));
         report = serde_json::from_slice(&out.stdout).unwrap();
-        if report["results"][1]["outcome"] == "tcp" {
+        if report["results"][1]["outcome"] == "tcp" && report["results"][0]["received"] == 3 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
