@@ -102,7 +102,18 @@ pub async fn run(
                 let renew = spec
                     .and_then(|s| s.renew_time.as_ref())
                     .map(|t| t.0.to_string());
-                match observer.decide(&me, holder, renew.as_deref(), now, timing.duration) {
+                // Holder identities are node names, so a lease held under
+                // ours may be a previous process's (still stopping, or
+                // killed): until this process has written the lease itself,
+                // such a lease is someone else's — released or expired
+                // first — and the standby, not the restarted process, takes
+                // over after a graceful stop.
+                let who = if last_renewed.is_some() {
+                    me.as_str()
+                } else {
+                    ""
+                };
+                match observer.decide(who, holder, renew.as_deref(), now, timing.duration) {
                     Decision::Wait => {
                         set(&active, false);
                         standby_poll

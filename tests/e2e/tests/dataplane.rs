@@ -58,9 +58,12 @@ fn traffic(driver: &str, t: &str) {
             "netns",
             "exec",
             &server.netns,
+            // Serves every retry below; bounded in case the test dies
+            // before it kills the server.
+            "timeout",
+            "60",
             "iperf3",
             "-s",
-            "-1",
             "-p",
             "5201",
         ])
@@ -68,15 +71,22 @@ fn traffic(driver: &str, t: &str) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let json = wait_for(Duration::from_secs(10), "iperf3 to connect", || {
+    let json = wait_for(Duration::from_secs(20), "iperf3 to connect", || {
         let out = netns(
             &client.netns,
-            &["iperf3", "-c", &server.ip, "-p", "5201", "-t", "1", "-J"],
+            // A stalled control connection would block the client for
+            // minutes (a CI run hit the 300 s test timeout here).
+            &[
+                "timeout", "8", "iperf3", "-c", &server.ip, "-p", "5201", "-t", "1", "-J",
+            ],
         );
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     });
+    // SIGTERM, not kill(): `timeout` passes it on to iperf3 (SIGKILL
+    // would orphan the server inside the namespace).
+    let _ = Command::new("kill").arg(srv.id().to_string()).status();
     let _ = srv.wait();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let bytes = v["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);

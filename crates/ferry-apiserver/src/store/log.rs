@@ -68,7 +68,7 @@ const LOAD_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
 /// The longest a write waits for others to share its commit.
 const COMMIT_DELAY: std::time::Duration = std::time::Duration::from_millis(2);
 
-/// How long the writer must have been idle before it checkpoints the WAL.
+/// How long the writer must have been idle before it asks for a checkpoint.
 const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Rows after which a checkpoint is asked for even under load, so the WAL
