@@ -47,7 +47,7 @@ static ALLOCATOR: ferry_alloc::Allocator = ferry_alloc::Allocator;
 async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
     let kc = Kubeconfig::read_from(kubeconfig)?;
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
-    Ok(Client::try_from(config)?)
+    ferry_agent::client::http2_client(config).map_err(|e| anyhow::anyhow!("building a client: {e}"))
 }
 
 fn main() -> anyhow::Result<()> {

@@ -74,7 +74,7 @@ pub async fn client_from_kubeconfig(path: Option<&Path>) -> Result<Client> {
             reason: e.to_string(),
         })?,
     };
-    Client::try_from(config).map_err(|e| Error::Client {
+    crate::client::http2_client(config).map_err(|e| Error::Client {
         what: "the cluster".into(),
         reason: e.to_string(),
     })
@@ -112,7 +112,7 @@ async fn broker_client_as(info: &BrokerInfo, user: Value) -> Result<Client> {
             what: format!("the broker at {}", info.api_server_url),
             reason: e.to_string(),
         })?;
-    Client::try_from(config).map_err(|e| Error::Client {
+    crate::client::http2_client(config).map_err(|e| Error::Client {
         what: format!("the broker at {}", info.api_server_url),
         reason: e.to_string(),
     })

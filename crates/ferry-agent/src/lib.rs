@@ -10,12 +10,14 @@
 //! agent writes. The manifests it applies come from `ferry-deploy`.
 #![forbid(unsafe_code)]
 
+pub mod client;
 mod error;
 pub mod install;
 pub mod mcs;
 mod store;
 pub mod sync;
 pub mod token;
+mod write_limit;
 
 pub use error::{Error, Result};
 pub use sync::{AgentConfig, run};

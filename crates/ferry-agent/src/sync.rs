@@ -41,6 +41,7 @@ use crate::mcs::{self, Export, Readiness, Validity};
 use crate::store::{
     self, Data, Item, K8S_SERVICE_NAME, Kind, Obj, Side, SliceInfo, Store, Watched,
 };
+use crate::write_limit::WriteLimit;
 
 pub use crate::store::EXPORT_CREATED;
 
@@ -60,10 +61,12 @@ pub struct AgentConfig {
     pub system_namespace: String,
     /// The broker namespace.
     pub broker_namespace: String,
-    /// Most writes in flight at once. Each is a connection of its own
-    /// (kube-rs speaks HTTP/1.1). At 10k services 64 synced ~20 % faster
-    /// than 32 (ferry apiserver batches concurrent writes into one commit)
-    /// for ~5 MB more; 128 was no faster and took 15 MB more.
+    /// Most writes in flight at once, over one HTTP/2 connection per API
+    /// server ([`crate::client`]). The API server commits concurrent writes
+    /// together, so more in flight means fewer, larger commits: at 10k
+    /// services 256 synced ~25 % faster than 64 for ~6 MB more. A server
+    /// that answers 429 (kube-apiserver's API Priority and Fairness) halves
+    /// it for a while ([`crate::write_limit`]).
     pub write_concurrency: usize,
 }
 
@@ -80,7 +83,7 @@ impl AgentConfig {
             service_cidrs,
             system_namespace: l::SYSTEM_NAMESPACE.into(),
             broker_namespace: l::BROKER_NAMESPACE.into(),
-            write_concurrency: 64,
+            write_concurrency: 256,
         }
     }
 }
@@ -207,7 +210,7 @@ enum Input {
         target: Target,
         key: Key,
         digests: Digests,
-        result: Result<Option<Item>, String>,
+        result: Result<Option<Item>, WriteFailed>,
     },
     Retry(Key),
 }
@@ -231,6 +234,8 @@ struct Engine {
     blocked_set: HashSet<Key>,
     /// Requests actually on the wire at once.
     writers: Arc<tokio::sync::Semaphore>,
+    /// How many permits `writers` should hold now.
+    write_limit: WriteLimit,
 }
 
 fn labels_of(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -425,6 +430,7 @@ pub async fn run(
         blocked: VecDeque::new(),
         blocked_set: HashSet::new(),
         writers: Arc::new(tokio::sync::Semaphore::new(cfg_writers)),
+        write_limit: WriteLimit::new(cfg_writers),
     };
     info!(cluster = %engine.cfg.cluster_id, "agent starting");
     let main = async {
@@ -451,9 +457,42 @@ pub async fn run(
 impl Engine {
     /// Writes accepted at once (queued behind the writers, each holding its
     /// body); beyond this, keys wait and recompute their bodies later,
-    /// bounding memory.
+    /// bounding memory. Twice the writers keeps them busy: a deeper queue
+    /// (8×) only held more bodies and made the 10k sync slower.
     fn max_pending(&self) -> usize {
-        self.cfg.write_concurrency.max(1).saturating_mul(8)
+        self.write_limit.current().saturating_mul(2)
+    }
+
+    /// Moves the writers' semaphore with the API server's answers.
+    fn adapt_write_limit(&mut self, result: &Result<Option<Item>, WriteFailed>) {
+        match result {
+            Ok(_) => {
+                let more = self.write_limit.succeeded();
+                if more > 0 {
+                    self.writers.add_permits(more);
+                }
+            }
+            Err(e) if e.code == Some(429) => {
+                let cut = self.write_limit.throttled(std::time::Instant::now());
+                if cut > 0 {
+                    warn!(
+                        writes_in_flight = self.write_limit.current(),
+                        "the API server is overloaded (429); fewer writes at once"
+                    );
+                    // Permits in use come back as their writes end; taking
+                    // them as they do (the semaphore is FIFO) holds back new
+                    // writes until only the new limit is in flight.
+                    let writers = self.writers.clone();
+                    let cut = u32::try_from(cut).unwrap_or(u32::MAX);
+                    tokio::spawn(async move {
+                        if let Ok(p) = writers.acquire_many_owned(cut).await {
+                            p.forget();
+                        }
+                    });
+                }
+            }
+            Err(_) => {}
+        }
     }
 
     fn store(&self, side: Side, kind: Kind) -> &Store {
@@ -559,6 +598,7 @@ impl Engine {
                 result,
             } => {
                 self.inflight.remove(&target);
+                self.adapt_write_limit(&result);
                 // Blocked keys run again once the writes have drained to half
                 // the limit, as many as fill it again (a key writes about two
                 // objects): refilling one slot per answer made every blocked
@@ -1107,12 +1147,37 @@ impl Engine {
     }
 }
 
+/// Why a write failed: the server's HTTP status, when it answered one.
+#[derive(Debug)]
+struct WriteFailed {
+    code: Option<u16>,
+    message: String,
+}
+
+impl From<kube::Error> for WriteFailed {
+    fn from(e: kube::Error) -> Self {
+        WriteFailed {
+            code: match &e {
+                kube::Error::Api(s) => Some(s.code),
+                _ => None,
+            },
+            message: e.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for WriteFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// One write of a `K`, answered with the object as stored, reduced.
 async fn write_as<K: Watched + kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>>(
     client: Client,
     target: &Target,
     op: Op,
-) -> Result<Option<Item>, String> {
+) -> Result<Option<Item>, WriteFailed> {
     let api: Api<K> = Api::namespaced(client, &target.ns);
     let status_patch = |status: Value| Patch::Merge(json!({"status": status}));
     let obj = match op {
@@ -1121,31 +1186,31 @@ async fn write_as<K: Watched + kube::Resource<Scope = k8s_openapi::NamespaceReso
             let obj = api
                 .patch(&target.name, &pp, &Patch::Apply(&body))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(WriteFailed::from)?;
             match status {
                 Some(status) => api
                     .patch_status(&target.name, &PatchParams::default(), &status_patch(status))
                     .await
-                    .map_err(|e| e.to_string())?,
+                    .map_err(WriteFailed::from)?,
                 None => obj,
             }
         }
         Op::Status(status) => api
             .patch_status(&target.name, &PatchParams::default(), &status_patch(status))
             .await
-            .map_err(|e| e.to_string())?,
+            .map_err(WriteFailed::from)?,
         Op::Delete => {
             return match api.delete(&target.name, &DeleteParams::default()).await {
                 Ok(_) => Ok(None),
                 Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.into()),
             };
         }
     };
     Ok(Some(Item::of(obj, target.side)))
 }
 
-async fn do_write(client: Client, target: &Target, op: Op) -> Result<Option<Item>, String> {
+async fn do_write(client: Client, target: &Target, op: Op) -> Result<Option<Item>, WriteFailed> {
     match target.kind {
         Kind::ServiceExport => write_as::<ServiceExport>(client, target, op).await,
         Kind::Service => write_as::<Service>(client, target, op).await,
@@ -1153,7 +1218,10 @@ async fn do_write(client: Client, target: &Target, op: Op) -> Result<Option<Item
         Kind::ServiceImport => write_as::<ServiceImport>(client, target, op).await,
         Kind::Cluster => write_as::<Cluster>(client, target, op).await,
         Kind::Endpoint => write_as::<Endpoint>(client, target, op).await,
-        Kind::Namespace => Err("the agent never writes namespaces".into()),
+        Kind::Namespace => Err(WriteFailed {
+            code: None,
+            message: "the agent never writes namespaces".into(),
+        }),
     }
 }
 

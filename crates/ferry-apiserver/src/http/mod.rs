@@ -26,6 +26,9 @@ use crate::auth::Identity;
 use crate::error::Error;
 use crate::metrics::{RequestLabels, VerbLabels};
 
+/// HTTP/2 streams one connection may have open at once.
+const MAX_STREAMS_PER_CONNECTION: u32 = 1000;
+
 /// Accepts TLS connections until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
@@ -62,7 +65,13 @@ pub async fn serve(
                     return;
                 }
             };
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // Clients that multiplex everything over one connection (client-go,
+            // ferry's agent with hundreds of writes in flight) must not queue
+            // behind hyper's default of 200 streams.
+            builder
+                .http2()
+                .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             tokio::select! {
                 result = conn => {

@@ -23,6 +23,17 @@ use crate::store::{Event, EventKind, Stored};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 const BOOKMARK_EVERY: Duration = Duration::from_secs(5);
 
+/// Events already waiting are sent together, as one body chunk of up to
+/// this many bytes: a burst of writes (group commits of dozens of rows) then
+/// costs the server one write and the client one read instead of one each
+/// per event. Clients split the stream by lines, not by chunks (kube-rs,
+/// client-go and kubectl all do), so the framing is the same.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Most events taken from the live feed before they are sent, so a watcher
+/// of a busy server still delivers while more keep arriving.
+const BURST_EVENTS: usize = 512;
+
 /// How the stream renders objects.
 struct Encoder {
     def: Arc<ResourceDef>,
@@ -31,8 +42,8 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn event(&mut self, kind: &str, stored: &Stored) -> Bytes {
-        let mut out = Vec::with_capacity(stored.json.len() + 32);
+    /// Appends one event line to `out`.
+    fn append_event(&mut self, out: &mut Vec<u8>, kind: &str, stored: &Stored) {
         out.extend_from_slice(b"{\"type\":\"");
         out.extend_from_slice(kind.as_bytes());
         out.extend_from_slice(b"\",\"object\":");
@@ -52,7 +63,6 @@ impl Encoder {
             }
         }
         out.extend_from_slice(b"}\n");
-        Bytes::from(out)
     }
 
     fn bookmark(&self, rev: u64, initial_end: bool) -> Bytes {
@@ -170,20 +180,23 @@ impl WatchStream<'_> {
         self.tx.send(Ok(bytes)).await.is_ok()
     }
 
-    /// Sends what this watcher sees of `events`; false when the client left.
+    /// Sends what this watcher sees of `events`, in chunks of about
+    /// [`CHUNK_BYTES`]; false when the client left.
     async fn deliver(&mut self, events: &[Event]) -> bool {
+        let mut chunk = Vec::new();
         for ev in events {
             if !ev.key.starts_with(&self.prefix) {
                 continue;
             }
             if let Some((kind, stored)) = classify(&self.filter, ev) {
-                let bytes = self.encoder.event(kind.as_str(), stored);
-                if !self.send(bytes).await {
+                self.encoder.append_event(&mut chunk, kind.as_str(), stored);
+                if chunk.len() >= CHUNK_BYTES && !self.send(std::mem::take(&mut chunk).into()).await
+                {
                     return false;
                 }
             }
         }
-        true
+        chunk.is_empty() || self.send(chunk.into()).await
     }
 
     /// Replays history in `(after, now]`; returns the new position.
@@ -212,11 +225,17 @@ impl WatchStream<'_> {
                     .app
                     .store
                     .list(&self.prefix, None, None, |k, s| self.filter.matches(k, s));
+                let mut chunk = Vec::new();
                 for (_, stored) in items {
-                    let bytes = self.encoder.event("ADDED", &stored);
-                    if !self.send(bytes).await {
+                    self.encoder.append_event(&mut chunk, "ADDED", &stored);
+                    if chunk.len() >= CHUNK_BYTES
+                        && !self.send(std::mem::take(&mut chunk).into()).await
+                    {
                         return;
                     }
+                }
+                if !chunk.is_empty() && !self.send(chunk.into()).await {
+                    return;
                 }
                 if send_initial && !self.send(self.encoder.bookmark(rev, true)).await {
                     return;
@@ -236,12 +255,32 @@ impl WatchStream<'_> {
             tokio::select! {
                 ev = live.recv() => match ev {
                     Ok(ev) => {
-                        if ev.rev <= last {
-                            continue;
+                        // Take whatever else is already waiting, so a burst
+                        // goes out as one chunk.
+                        let mut burst = vec![ev];
+                        let mut lagged = false;
+                        while burst.len() < BURST_EVENTS {
+                            match live.try_recv() {
+                                Ok(ev) => burst.push(ev),
+                                Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                                    lagged = true;
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
                         }
-                        last = ev.rev;
-                        if !self.deliver(std::slice::from_ref(&ev)).await {
+                        burst.retain(|ev| ev.rev > last);
+                        if let Some(ev) = burst.last() {
+                            last = ev.rev;
+                        }
+                        if !self.deliver(&burst).await {
                             return;
+                        }
+                        if lagged {
+                            match self.replay(last).await {
+                                Some(r) => last = r,
+                                None => return,
+                            }
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {

@@ -38,8 +38,10 @@ pub struct Args {
     /// Service CIDRs, comma-separated (default: from the Secret).
     #[arg(long = "servicecidr", env = "FERRY_SERVICE_CIDRS")]
     service_cidrs: Option<String>,
-    /// Most concurrent writes to either API (each holds a connection).
-    #[arg(long, default_value_t = 64)]
+    /// Most writes in flight at once to either API (multiplexed over one
+    /// HTTP/2 connection per API server). Halved for a while whenever an
+    /// API server answers 429 (overloaded), then raised back step by step.
+    #[arg(long, default_value_t = 256)]
     write_concurrency: usize,
 }
 
