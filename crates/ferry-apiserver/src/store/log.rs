@@ -61,8 +61,11 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// A write arriving this soon after the last commit means the server is
-/// busy: it waits up to COMMIT_DELAY for company (group commit).
+/// A write arriving this soon after a commit that several writes shared
+/// means the server is busy: it waits up to COMMIT_DELAY for company (group
+/// commit). A chain of single writes (one change rippling through an
+/// agent) does not wait: company would not come, and each link would pay
+/// the whole delay.
 const LOAD_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// The longest a write waits for others to share its commit.
@@ -139,6 +142,7 @@ pub(super) fn spawn_writer(
                 events,
                 unchecked_rows: 0,
                 last_commit: std::time::Instant::now(),
+                last_batch: 0,
                 checkpointer,
             };
             writer.run(rx)
@@ -188,6 +192,8 @@ struct Writer {
     unchecked_rows: u64,
     /// When the last commit ended.
     last_commit: std::time::Instant,
+    /// How many writes the last commit carried.
+    last_batch: usize,
     /// Wakes the checkpointer thread.
     checkpointer: std::sync::mpsc::SyncSender<()>,
     events: broadcast::Sender<Event>,
@@ -219,12 +225,12 @@ impl Writer {
                     Err(_) => break,
                 }
             };
-            // Under load (the last commit ended moments ago), wait a little
+            // Under load (the last commit, moments ago, was shared), wait a little
             // for more writes to share this commit's fsync: each commit
             // rewrites the log's last pages and costs a disk flush, which
             // dominated the writer. An idle server commits at once.
-            let deadline = (self.last_commit.elapsed() < LOAD_WINDOW)
-                .then(|| std::time::Instant::now() + COMMIT_DELAY);
+            let busy = self.last_batch > 1 && self.last_commit.elapsed() < LOAD_WINDOW;
+            let deadline = busy.then(|| std::time::Instant::now() + COMMIT_DELAY);
             let mut batch = Vec::new();
             let mut pending = Some(first);
             while let Some(req) = pending.take() {
@@ -246,6 +252,7 @@ impl Writer {
                     };
                 }
             }
+            self.last_batch = batch.len();
             self.commit_batch(batch);
             self.last_commit = std::time::Instant::now();
             if self.unchecked_rows >= CHECKPOINT_AFTER_ROWS {
