@@ -9,6 +9,11 @@
 //! same (ALPN `h2`, falling back to HTTP/1.1 for servers that do not offer
 //! it). The tower stack around the connection is kube-rs's own: base URI,
 //! authentication (token files re-read as kube-rs does), extra headers.
+//!
+//! Used by `ferry agent` (both APIs) and for broker clients. The gateway,
+//! route agent and CLI keep kube-rs's HTTP/1.1 client: they send a few
+//! requests at a time, and the gateway's 100 ms lease renewals keep a
+//! connection of their own.
 
 use std::time::Duration;
 

@@ -57,8 +57,29 @@ pub fn read_kubeconfig(path: Option<&Path>) -> Result<Kubeconfig> {
 }
 
 /// A client from a kubeconfig (see [`read_kubeconfig`]); with no path and
-/// no kubeconfig, the in-cluster configuration.
+/// no kubeconfig, the in-cluster configuration. kube-rs's own HTTP/1.1
+/// client: each request in flight has a connection of its own, which suits
+/// the gateway's 100 ms lease renewals and the other light users.
 pub async fn client_from_kubeconfig(path: Option<&Path>) -> Result<Client> {
+    let config = config_from_kubeconfig(path).await?;
+    Client::try_from(config).map_err(|e| Error::Client {
+        what: "the cluster".into(),
+        reason: e.to_string(),
+    })
+}
+
+/// Like [`client_from_kubeconfig`], but all requests share one HTTP/2
+/// connection ([`crate::client`]): for `ferry agent`, which keeps hundreds
+/// of writes in flight.
+pub async fn multiplexed_client_from_kubeconfig(path: Option<&Path>) -> Result<Client> {
+    let config = config_from_kubeconfig(path).await?;
+    crate::client::http2_client(config).map_err(|e| Error::Client {
+        what: "the cluster".into(),
+        reason: e.to_string(),
+    })
+}
+
+async fn config_from_kubeconfig(path: Option<&Path>) -> Result<Config> {
     let config = match path {
         Some(_) => {
             let kc = read_kubeconfig(path)?;
@@ -74,10 +95,7 @@ pub async fn client_from_kubeconfig(path: Option<&Path>) -> Result<Client> {
             reason: e.to_string(),
         })?,
     };
-    crate::client::http2_client(config).map_err(|e| Error::Client {
-        what: "the cluster".into(),
-        reason: e.to_string(),
-    })
+    Ok(config)
 }
 
 /// A client for the broker described by `info`, authenticating with `token`.

@@ -51,7 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let local = install::client_from_kubeconfig(args.kubeconfig.as_deref()).await?;
+    let local = install::multiplexed_client_from_kubeconfig(args.kubeconfig.as_deref()).await?;
     let (mut cfg, info) = match (&args.broker_info, &args.cluster_id) {
         (Some(path), Some(id)) => {
             let text = std::fs::read_to_string(path)
