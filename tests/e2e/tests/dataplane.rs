@@ -71,7 +71,8 @@ fn traffic(driver: &str, t: &str) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let json = wait_for(Duration::from_secs(20), "iperf3 to connect", || {
+    let what = format!("{driver}: iperf3 to carry a 1 s TCP stream (> 1 MB)");
+    let json = wait_for(Duration::from_secs(20), &what, || {
         let out = netns(
             &client.netns,
             // A stalled control connection would block the client for
@@ -80,20 +81,22 @@ fn traffic(driver: &str, t: &str) {
                 "timeout", "8", "iperf3", "-c", &server.ip, "-p", "5201", "-t", "1", "-J",
             ],
         );
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        // A run can succeed with nothing received when the 2 cores are
+        // saturated for its whole second (a CI run saw 0 bytes right after
+        // ping passed both ways); such a run is retried, a path that
+        // carries nothing for 20 s still fails (wait_for times out).
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let received = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["end"]["sum_received"]["bytes"].as_u64())
+            .unwrap_or(0);
+        (out.status.success() && received > 1_000_000).then_some(text)
     });
     // SIGTERM, not kill(): `timeout` passes it on to iperf3 (SIGKILL
     // would orphan the server inside the namespace).
     let _ = Command::new("kill").arg(srv.id().to_string()).status();
     let _ = srv.wait();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let bytes = v["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
-    assert!(
-        bytes > 1_000_000,
-        "{driver}: TCP stream carried only {bytes} bytes"
-    );
     eprintln!(
         "{driver}: TCP stream {:.0} Mbit/s",
         v["end"]["sum_received"]["bits_per_second"]
