@@ -1,10 +1,10 @@
 //! How many writes the agent keeps in flight: its configured maximum while
-//! the API server keeps up, cut in half when the server says it is
-//! overloaded (HTTP 429, as kube-apiserver's API Priority and Fairness
-//! answers a flow whose queues are full), then raised again by one per
-//! round of successful writes — TCP's additive-increase/multiplicative-
-//! decrease. Pure arithmetic; the engine applies the answers to its
-//! semaphore.
+//! the API server keeps up, cut in half (at most once per 200 ms) when the
+//! server says it is overloaded — HTTP 429, as kube-apiserver answers past
+//! its in-flight limit or when API Priority and Fairness finds a flow's
+//! queues full — then raised again by one per round of successful writes:
+//! TCP's additive-increase/multiplicative-decrease. Pure arithmetic; the
+//! engine applies the answers to its semaphore.
 
 use std::time::{Duration, Instant};
 
@@ -15,8 +15,9 @@ mod tests;
 pub(crate) const MIN_WRITES: usize = 4;
 
 /// One cut per this long: the writes already in flight when the server
-/// began refusing come back refused too, and must not halve it again.
-const CUT_EVERY: Duration = Duration::from_secs(1);
+/// began refusing come back refused too (within milliseconds: a refusal is
+/// immediate), and must not halve it again.
+const CUT_EVERY: Duration = Duration::from_millis(200);
 
 /// The current limit and what moves it.
 #[derive(Debug)]

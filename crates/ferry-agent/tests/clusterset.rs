@@ -56,10 +56,17 @@ impl Server {
     }
 
     async fn restart(&mut self) {
+        self.restart_with(|_| {}).await;
+    }
+
+    /// Restarts with `tune` applied to the default configuration.
+    async fn restart_with(&mut self, tune: impl Fn(&mut ferry_apiserver::Config)) {
         self.stop().await;
         // The port was just released; binding it again may take a moment.
         for _ in 0..100 {
-            match ferry_apiserver::start(ferry_apiserver::Config::new(&self.dir, self.addr)).await {
+            let mut config = ferry_apiserver::Config::new(&self.dir, self.addr);
+            tune(&mut config);
+            match ferry_apiserver::start(config).await {
                 Ok(r) => {
                     self.running = Some(r);
                     return;
@@ -905,4 +912,70 @@ async fn a_renewed_broker_token_is_used_and_kept_in_the_secret() {
         .unwrap();
     drop(renewer);
     assert!(!path.exists(), "the token file goes with the renewer");
+}
+
+/// A broker that refuses writes past a few in flight (429 with Retry-After,
+/// as kube-apiserver past its in-flight limit or API Priority and Fairness)
+/// slows the agents down but loses nothing: every export still arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_overloaded_broker_answers_429_and_every_export_still_arrives() {
+    const SERVICES: usize = 120;
+    let mut cs = clusterset(&["a", "b"]).await;
+    cs.broker
+        .restart_with(|c| c.max_mutating_inflight = 4)
+        .await;
+    let (a, b) = (cs.members[0].c(), cs.members[1].c());
+    // Everything exists before a's agent starts, so its initial sync sends
+    // as many writes at once as it may.
+    cs.members[0].stop_agent().await;
+    namespace(&a, "bulk").await;
+    namespace(&b, "bulk").await;
+    for i in 0..SERVICES {
+        let name = format!("svc-{i}");
+        service(
+            &a,
+            "bulk",
+            &name,
+            json!({"clusterIP": format!("100.65.1.{}", i + 1), "ports": [{"name": "http", "port": 80}]}),
+        )
+        .await;
+        slice(
+            &a,
+            "bulk",
+            &name,
+            &format!("{name}-1"),
+            json!([{"addresses": [format!("100.64.2.{}", i + 1)], "conditions": {"ready": true}}]),
+        )
+        .await;
+        export(&a, "bulk", &name).await;
+    }
+    cs.members[0].start_agent().await;
+    let imports: Api<ServiceImport> = Api::namespaced(b.clone(), "bulk");
+    eventually("every import in b with cluster a", || async {
+        imports.list(&ListParams::default()).await.is_ok_and(|l| {
+            l.items
+                .iter()
+                .filter(|i| {
+                    i.status
+                        .as_ref()
+                        .is_some_and(|s| s.clusters.iter().any(|c| c.cluster == "a"))
+                })
+                .count()
+                == SERVICES
+        })
+    })
+    .await;
+    // The test is only worth something if the broker did refuse writes.
+    let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
+    let metrics = cs.broker.client.request_text(req).await.unwrap();
+    let refused: f64 = metrics
+        .lines()
+        .filter(|l| l.contains("code=\"429\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(refused > 0.0, "the broker never answered 429:\n{metrics}");
+    eprintln!("the broker answered 429 to {refused} writes");
+    for m in &mut cs.members {
+        m.stop_agent().await;
+    }
 }

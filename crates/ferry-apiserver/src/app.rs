@@ -27,6 +27,9 @@ pub struct App {
     pub metrics: Metrics,
     /// Largest request body accepted (413 above).
     pub body_limit: usize,
+    /// Permits for writes in flight (`Config::max_mutating_inflight`); none:
+    /// no limit.
+    pub mutating: Option<Arc<tokio::sync::Semaphore>>,
     /// Wakes the namespace and garbage-collection controllers.
     pub controllers_wake: Notify,
 }
@@ -44,6 +47,10 @@ pub struct Config {
     /// Revisions of history kept for watchers that resume.
     pub history_revisions: u64,
     pub compaction_interval: Duration,
+    /// Most writes (POST, PUT, PATCH, DELETE) handled at once; more get 429
+    /// with `Retry-After`, as kube-apiserver's
+    /// `--max-mutating-requests-inflight`. 0: no limit.
+    pub max_mutating_inflight: usize,
 }
 
 impl Config {
@@ -57,6 +64,7 @@ impl Config {
             body_limit: 3 * 1024 * 1024,
             history_revisions: 10_000,
             compaction_interval: Duration::from_secs(60),
+            max_mutating_inflight: 0,
         }
     }
 }
@@ -137,6 +145,8 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         tokens,
         metrics: Metrics::new(),
         body_limit: config.body_limit,
+        mutating: (config.max_mutating_inflight > 0)
+            .then(|| Arc::new(tokio::sync::Semaphore::new(config.max_mutating_inflight))),
         controllers_wake: Notify::new(),
     });
     ensure_system_namespaces(&app).await?;

@@ -49,6 +49,9 @@ pub enum Error {
     /// 415: a patch type the resource does not support.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// More writes in flight than `--max-mutating-requests-inflight` allows.
+    #[error("too many requests, please try again later")]
+    TooManyRequests,
     /// 422: the object is invalid (name, fields).
     #[error("{kind} \"{name}\" is invalid: {message}")]
     Invalid {
@@ -98,6 +101,7 @@ impl Error {
             Error::TooLarge { .. } => 413,
             Error::UnsupportedMediaType(_) => 415,
             Error::Invalid { .. } => 422,
+            Error::TooManyRequests => 429,
             Error::Storage(_) | Error::Internal(_) | Error::Io { .. } | Error::Tls(_) => 500,
         }
     }
@@ -116,6 +120,7 @@ impl Error {
             Error::TooLarge { .. } => "RequestEntityTooLarge",
             Error::UnsupportedMediaType(_) => "UnsupportedMediaType",
             Error::Invalid { .. } => "Invalid",
+            Error::TooManyRequests => "TooManyRequests",
             Error::Storage(_) | Error::Internal(_) | Error::Io { .. } | Error::Tls(_) => {
                 "InternalError"
             }
@@ -139,6 +144,7 @@ impl Error {
             | Error::Conflict { resource, name }
             | Error::Precondition { resource, name, .. } => Some(details(resource, name)),
             Error::Invalid { kind, name, .. } => Some(json!({"name": name, "kind": kind})),
+            Error::TooManyRequests => Some(json!({"retryAfterSeconds": RETRY_AFTER_SECONDS})),
             _ => None,
         };
         if let Some(details) = details {
@@ -147,6 +153,10 @@ impl Error {
         status
     }
 }
+
+/// What a 429 asks the client to wait (the `Retry-After` header and the
+/// Status's `details.retryAfterSeconds`), as kube-apiserver answers.
+pub const RETRY_AFTER_SECONDS: u64 = 1;
 
 /// `resource` is `plural` or `plural.group`, as Kubernetes prints it.
 fn details(resource: &str, name: &str) -> Value {

@@ -26,8 +26,13 @@ struct Server {
 }
 
 async fn server() -> Server {
+    server_with(|_| {}).await
+}
+
+async fn server_with(tune: impl Fn(&mut ferry_apiserver::Config)) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let config = ferry_apiserver::Config::new(dir.path(), "127.0.0.1:0".parse().unwrap());
+    let mut config = ferry_apiserver::Config::new(dir.path(), "127.0.0.1:0".parse().unwrap());
+    tune(&mut config);
     let running = ferry_apiserver::start(config).await.unwrap();
     let kubeconfig = Kubeconfig::read_from(&running.admin_kubeconfig).unwrap();
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
@@ -489,4 +494,62 @@ async fn joiner_mints_cluster_tokens_through_token_requests() {
         .create(&PostParams::default(), &cm("j", json!({})))
         .await;
     assert!(matches!(denied, Err(kube::Error::Api(e)) if e.code == 403));
+}
+
+/// Past `max_mutating_inflight` writes at once, more writes get 429
+/// TooManyRequests (as from kube-apiserver); reads are never refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_past_the_in_flight_limit_get_429_and_reads_do_not() {
+    let s = server_with(|c| c.max_mutating_inflight = 1).await;
+    // kube-rs's default client retries a 429 itself, up to 15 times with
+    // exponential backoff (minutes); this test wants to see the answers.
+    let running = s.running.as_ref().unwrap();
+    let kubeconfig = Kubeconfig::read_from(&running.admin_kubeconfig).unwrap();
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    config.default_retry = false;
+    let api: Api<ConfigMap> = Api::namespaced(Client::try_from(config).unwrap(), "default");
+    // 64 creates at once, each on a connection of its own (HTTP/1.1), each
+    // waiting for its commit's fsync: one at a time may be in flight.
+    let results: Vec<_> = futures::stream::iter(0..64)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                api.create(&PostParams::default(), &cm(&format!("c{i}"), json!({})))
+                    .await
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let mut created = 0;
+    let mut refused = 0;
+    for r in results {
+        match r {
+            Ok(_) => created += 1,
+            Err(kube::Error::Api(e)) if e.code == 429 => {
+                assert_eq!(e.reason, "TooManyRequests");
+                refused += 1;
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert!(
+        created >= 1 && refused >= 1,
+        "created {created}, refused {refused}"
+    );
+    assert_eq!(created + refused, 64);
+    // Every created object is there, and reads in parallel all succeed.
+    let reads: Vec<_> = futures::stream::iter(0..64)
+        .map(|_| {
+            let api = api.clone();
+            async move { api.list(&ListParams::default()).await }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    for r in reads {
+        assert_eq!(r.unwrap().items.len(), created);
+    }
 }

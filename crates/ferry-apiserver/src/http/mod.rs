@@ -110,6 +110,23 @@ pub(crate) fn error_response(e: &Error) -> Response<Body> {
     json_value(code, &e.to_status())
 }
 
+fn is_mutating(method: &http::Method) -> bool {
+    !matches!(
+        *method,
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    )
+}
+
+/// 429 with `Retry-After`, as kube-apiserver answers past its in-flight limit.
+fn too_many_requests() -> Response<Body> {
+    let mut resp = error_response(&Error::TooManyRequests);
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(crate::error::RETRY_AFTER_SECONDS),
+    );
+    resp
+}
+
 fn bearer(req: &Request<Body>) -> Option<&str> {
     req.headers()
         .get(header::AUTHORIZATION)?
@@ -178,6 +195,19 @@ pub(crate) async fn route(
     if let Some(resp) = discovery::handle(app, &path, req.uri().query()) {
         return ("get", String::new(), resp);
     }
+    // Held until the write is answered.
+    let _permit = match (&app.mutating, is_mutating(req.method())) {
+        (Some(permits), true) => match permits.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                // Read the body first: a client still sending it would
+                // otherwise wait on a connection that no longer reads.
+                let _ = axum::body::to_bytes(req.into_body(), app.body_limit).await;
+                return ("write", String::new(), too_many_requests());
+            }
+        },
+        _ => None,
+    };
     resource::handle(app.clone(), identity_arc(identity), req).await
 }
 

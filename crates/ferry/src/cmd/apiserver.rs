@@ -52,6 +52,12 @@ struct ServeArgs {
     /// How often to compact the history, in seconds.
     #[arg(long, default_value_t = 60)]
     compaction_interval_secs: u64,
+    /// Most writes (POST, PUT, PATCH, DELETE) handled at once; beyond it
+    /// clients get 429 Too Many Requests with Retry-After, as from
+    /// kube-apiserver. 0: no limit (writes queue for the group commit
+    /// instead).
+    #[arg(long, default_value_t = 0)]
+    max_mutating_requests_inflight: usize,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -133,6 +139,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.body_limit = args.max_body_bytes;
         config.history_revisions = args.history_revisions;
         config.compaction_interval = Duration::from_secs(args.compaction_interval_secs.max(1));
+        config.max_mutating_inflight = args.max_mutating_requests_inflight;
         let server = ferry_apiserver::start(config)
             .await
             .with_context(|| format!("starting the API server in {}", args.data_dir.display()))?;
