@@ -199,12 +199,7 @@ pub(crate) async fn route(
     let _permit = match (&app.mutating, is_mutating(req.method())) {
         (Some(permits), true) => match permits.clone().try_acquire_owned() {
             Ok(p) => Some(p),
-            Err(_) => {
-                // Read the body first: a client still sending it would
-                // otherwise wait on a connection that no longer reads.
-                let _ = axum::body::to_bytes(req.into_body(), app.body_limit).await;
-                return ("write", String::new(), too_many_requests());
-            }
+            Err(_) => return ("write", String::new(), too_many_requests()),
         },
         _ => None,
     };

@@ -180,6 +180,12 @@ impl WatchStream<'_> {
         self.tx.send(Ok(bytes)).await.is_ok()
     }
 
+    /// Sends `chunk` (and empties it) once it holds at least `at_least`
+    /// bytes; false when the client left.
+    async fn flush(&self, chunk: &mut Vec<u8>, at_least: usize) -> bool {
+        chunk.len() < at_least.max(1) || self.send(std::mem::take(chunk).into()).await
+    }
+
     /// Sends what this watcher sees of `events`, in chunks of about
     /// [`CHUNK_BYTES`]; false when the client left.
     async fn deliver(&mut self, events: &[Event]) -> bool {
@@ -190,13 +196,12 @@ impl WatchStream<'_> {
             }
             if let Some((kind, stored)) = classify(&self.filter, ev) {
                 self.encoder.append_event(&mut chunk, kind.as_str(), stored);
-                if chunk.len() >= CHUNK_BYTES && !self.send(std::mem::take(&mut chunk).into()).await
-                {
+                if !self.flush(&mut chunk, CHUNK_BYTES).await {
                     return false;
                 }
             }
         }
-        chunk.is_empty() || self.send(chunk.into()).await
+        self.flush(&mut chunk, 1).await
     }
 
     /// Replays history in `(after, now]`; returns the new position.
@@ -228,13 +233,11 @@ impl WatchStream<'_> {
                 let mut chunk = Vec::new();
                 for (_, stored) in items {
                     self.encoder.append_event(&mut chunk, "ADDED", &stored);
-                    if chunk.len() >= CHUNK_BYTES
-                        && !self.send(std::mem::take(&mut chunk).into()).await
-                    {
+                    if !self.flush(&mut chunk, CHUNK_BYTES).await {
                         return;
                     }
                 }
-                if !chunk.is_empty() && !self.send(chunk.into()).await {
+                if !self.flush(&mut chunk, 1).await {
                     return;
                 }
                 if send_initial && !self.send(self.encoder.bookmark(rev, true)).await {
