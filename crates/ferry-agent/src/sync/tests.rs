@@ -1,0 +1,198 @@
+use ferry_api::labels::{
+    APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTER, MANAGED_BY, MANAGED_BY_FERRY, ORIGIN_NAME,
+    ORIGIN_NAMESPACE, SERVICE_NAME, SOURCE_CLUSTER,
+};
+use ferry_api::{
+    Cluster, ClusterStatus, ServiceImport, ServiceImportSpec, ServiceImportStatus,
+    ServiceImportType, ServicePort,
+};
+use k8s_openapi::api::discovery::v1::{
+    Endpoint as SliceEndpoint, EndpointConditions, EndpointPort, EndpointSlice,
+};
+use serde_json::{Value, json};
+
+use super::target::{Body, FIELD_MANAGER};
+use super::wanted::{WantedImport, WantedSlice, WantedSpec, to_json};
+use crate::store::{self, Data, Side, Watched};
+
+/// `body` as a server stores and returns it: with system fields, a
+/// label and an annotation of someone else's, and a status.
+fn as_stored<K: Watched>(body: &Body, rv: u64, status: Option<Value>) -> K {
+    let mut v = serde_json::to_value(body).unwrap();
+    let m = v["metadata"].as_object_mut().unwrap();
+    m.insert("uid".into(), json!("5f0c"));
+    m.insert("resourceVersion".into(), json!(rv.to_string()));
+    m.insert("creationTimestamp".into(), json!("2026-01-02T03:04:05Z"));
+    m.insert("generation".into(), json!(1));
+    m.insert(
+        "managedFields".into(),
+        json!([{"manager": FIELD_MANAGER, "operation": "Apply", "fieldsV1": {"f:metadata": {}}}]),
+    );
+    m.entry("labels")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .unwrap()
+        .insert("team".into(), json!("x"));
+    m.entry("annotations")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .unwrap()
+        .insert("note".into(), json!("y"));
+    if let Some(s) = status {
+        v["status"] = s;
+    }
+    serde_json::from_value(v).unwrap()
+}
+
+fn spec(port: i32) -> ServiceImportSpec {
+    ServiceImportSpec {
+        ports: vec![ServicePort {
+            name: Some("http".into()),
+            protocol: "TCP".into(),
+            app_protocol: None,
+            port,
+        }],
+        ips: vec!["100.96.0.10".into()],
+        type_: ServiceImportType::ClusterSetIp,
+        session_affinity: None,
+        session_affinity_config: None,
+    }
+}
+
+const EXPORT_LABELS: [(&str, &str); 6] = [
+    (CLUSTER, "a"),
+    (SOURCE_CLUSTER, "a"),
+    (SERVICE_NAME, "web"),
+    (ORIGIN_NAME, "web"),
+    (ORIGIN_NAMESPACE, "shop"),
+    (APP_MANAGED_BY, APP_MANAGED_BY_FERRY),
+];
+
+#[test]
+fn written_imports_read_back_with_the_digest_they_were_written_with() {
+    // A cluster's export on the broker.
+    let spec80 = spec(80);
+    let created = "2026-01-01T00:00:00Z";
+    let wanted = WantedImport {
+        labels: &EXPORT_LABELS,
+        created_at: Some(created),
+        spec: &spec80,
+    };
+    let stored: ServiceImport = as_stored(&wanted.body("web-shop-a", "ferry-broker"), 7, None);
+    let obj = stored.into_obj(Side::Broker);
+    assert_eq!(obj.digest, wanted.digest());
+    assert_eq!(obj.rv, 7);
+    assert_eq!(obj.label(ORIGIN_NAMESPACE), Some("shop"));
+    assert_eq!(obj.label("team"), None, "only ferry's labels are kept");
+    let Data::Import(Some(export)) = &obj.data else {
+        panic!("a broker import is parsed: {:?}", obj.data);
+    };
+    assert_eq!(export.cluster, "a");
+    assert_eq!(store::time_string(&export.created), created);
+    assert_eq!(export.ports, spec80.ports);
+
+    // Any written difference changes the digest.
+    let spec81 = spec(81);
+    let changed = [
+        WantedImport {
+            spec: &spec81,
+            ..wanted
+        },
+        WantedImport {
+            created_at: Some("2026-01-01T00:00:01Z"),
+            ..wanted
+        },
+        WantedImport {
+            labels: &EXPORT_LABELS[1..],
+            ..wanted
+        },
+    ];
+    for w in changed {
+        assert_ne!(w.digest(), obj.digest);
+    }
+
+    // The aggregated import in a cluster, with its status.
+    let labels = [(APP_MANAGED_BY, APP_MANAGED_BY_FERRY)];
+    let wanted = WantedImport {
+        labels: &labels,
+        created_at: None,
+        spec: &spec80,
+    };
+    let status = ServiceImportStatus {
+        clusters: vec![ClusterStatus {
+            cluster: "a".into(),
+        }],
+    };
+    let stored: ServiceImport = as_stored(&wanted.body("web", "shop"), 8, Some(to_json(&status)));
+    let obj = stored.into_obj(Side::Local);
+    assert_eq!(obj.digest, wanted.digest());
+    assert_eq!(
+        obj.status_digest,
+        store::import_status_digest(Some(&status))
+    );
+    assert_ne!(obj.status_digest, store::import_status_digest(None));
+}
+
+#[test]
+fn written_slices_and_specs_read_back_with_the_digest_they_were_written_with() {
+    let endpoints = vec![SliceEndpoint {
+        addresses: vec!["100.64.0.7".into()],
+        conditions: Some(EndpointConditions {
+            ready: Some(true),
+            serving: Some(true),
+            terminating: Some(false),
+        }),
+        hostname: Some("web-0".into()),
+        ..Default::default()
+    }];
+    let ports = vec![EndpointPort {
+        name: Some("http".into()),
+        port: Some(8080),
+        protocol: Some("TCP".into()),
+        app_protocol: None,
+    }];
+    let mut labels = EXPORT_LABELS.to_vec();
+    labels.push((MANAGED_BY, MANAGED_BY_FERRY));
+    let wanted = WantedSlice {
+        labels: &labels,
+        address_type: "IPv4",
+        endpoints: &endpoints,
+        ports: &ports,
+    };
+    for side in [Side::Broker, Side::Local] {
+        let stored: EndpointSlice = as_stored(&wanted.body("web-a", "shop"), 9, None);
+        let obj = stored.into_obj(side);
+        assert_eq!(obj.digest, wanted.digest(), "{side:?}");
+        // Ferry's own slices in a cluster are only written, never read.
+        assert_eq!(
+            matches!(obj.data, Data::Slice(_)),
+            side == Side::Broker,
+            "{side:?}"
+        );
+    }
+    let not_ready = vec![SliceEndpoint {
+        conditions: Some(EndpointConditions {
+            ready: Some(false),
+            serving: Some(false),
+            terminating: Some(false),
+        }),
+        ..endpoints[0].clone()
+    }];
+    let flipped = WantedSlice {
+        endpoints: &not_ready,
+        ..wanted
+    };
+    assert_ne!(flipped.digest(), wanted.digest());
+
+    let spec = json!({"clusterId": "a", "clusterCidrs": ["100.64.0.0/16"], "serviceCidrs": ["100.96.0.0/16"]});
+    let labels = [(CLUSTER, "a"), (APP_MANAGED_BY, APP_MANAGED_BY_FERRY)];
+    let wanted = WantedSpec {
+        kind: "Cluster",
+        labels: &labels,
+        spec: &spec,
+    };
+    let stored: Cluster = as_stored(&wanted.body("a", "ferry-broker"), 3, None);
+    let obj = stored.into_obj(Side::Broker);
+    assert_eq!(obj.digest, wanted.digest());
+    assert!(matches!(&obj.data, Data::Spec(s) if **s == spec));
+}
