@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::store::Kind;
-use engine::SyncEngine;
+use engine::{Input, SyncEngine};
 use sources::SOURCES;
 use target::Key;
 use watch::spawn_watch;
@@ -53,9 +53,43 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let watches = watch_all(&cfg, &local, &broker, &tx);
+    let mut engine = SyncEngine::new(cfg, local, broker, tx);
+    info!(cluster = %engine.config().cluster_id, "agent starting");
+    let main = async {
+        while let Some(input) = rx.recv().await {
+            engine.handle(input);
+            // Take everything already waiting before reconciling, so a burst
+            // of events for one key costs one reconcile.
+            while let Ok(input) = rx.try_recv() {
+                engine.handle(input);
+            }
+            engine.drain(reconcile);
+        }
+    };
+    tokio::select! {
+        () = main => {}
+        () = shutdown => {}
+    }
+    for w in watches {
+        w.abort();
+    }
+    info!("agent stopped");
+}
+
+/// Starts one watch per source, in the order of [`SOURCES`]: the cluster's
+/// exports, services, slices, namespaces and imports, ferry's Clusters and
+/// Endpoints in the system namespace, and the broker's imports, slices,
+/// Clusters and Endpoints.
+fn watch_all(
+    cfg: &AgentConfig,
+    local: &Client,
+    broker: &Client,
+    tx: &mpsc::UnboundedSender<Input>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let sys = cfg.system_namespace.clone();
     let bns = cfg.broker_namespace.clone();
-    let watches = vec![
+    vec![
         spawn_watch::<ServiceExport>(Api::all(local.clone()), SOURCES[0], tx.clone()),
         spawn_watch::<Service>(Api::all(local.clone()), SOURCES[1], tx.clone()),
         spawn_watch::<EndpointSlice>(Api::all(local.clone()), SOURCES[2], tx.clone()),
@@ -83,28 +117,7 @@ pub async fn run(
             SOURCES[10],
             tx.clone(),
         ),
-    ];
-    let mut engine = SyncEngine::new(cfg, local, broker, tx);
-    info!(cluster = %engine.config().cluster_id, "agent starting");
-    let main = async {
-        while let Some(input) = rx.recv().await {
-            engine.handle(input);
-            // Take everything already waiting before reconciling, so a burst
-            // of events for one key costs one reconcile.
-            while let Ok(input) = rx.try_recv() {
-                engine.handle(input);
-            }
-            engine.drain(reconcile);
-        }
-    };
-    tokio::select! {
-        () = main => {}
-        () = shutdown => {}
-    }
-    for w in watches {
-        w.abort();
-    }
-    info!("agent stopped");
+    ]
 }
 
 /// Runs the reconciler of `key`.
