@@ -29,6 +29,7 @@ pub(crate) const WRITTEN_LABELS: [&str; 7] = [
     APP_MANAGED_BY,
     MANAGED_BY,
 ];
+
 /// Digest of conditions as `mcs::same_conditions` compares them (type,
 /// status, reason, message; not the transition time).
 pub(crate) fn conditions_digest(conditions: &[Condition]) -> u64 {
@@ -38,6 +39,7 @@ pub(crate) fn conditions_digest(conditions: &[Condition]) -> u64 {
         .collect();
     digest(&parts)
 }
+
 /// SipHash (fixed keys) of `v`'s JSON serialisation, serialised into a
 /// reused per-thread buffer and hashed in one pass (serde_json writes in
 /// many small pieces; hashing each costs more than the bytes themselves).

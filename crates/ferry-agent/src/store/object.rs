@@ -35,6 +35,7 @@ pub const EXPORT_CREATED: &str = "ferry.dev/export-created";
 
 /// Standard label linking an EndpointSlice to its Service.
 pub(crate) const K8S_SERVICE_NAME: &str = "kubernetes.io/service-name";
+
 /// The labels kept in the stores: the written ones and the standard
 /// service-name label of the cluster's own EndpointSlices.
 const KEPT_LABELS: [&str; 8] = [
@@ -142,6 +143,7 @@ impl ExportState {
             .collect()
     }
 }
+
 /// What the MCS rules read of a Service's spec.
 #[derive(Debug)]
 pub(crate) struct ServiceInfo {
@@ -314,6 +316,7 @@ impl Obj {
         }
     }
 }
+
 /// One cluster's export as recorded in its ServiceImport on the broker.
 pub(crate) fn parse_export(si: &ServiceImport) -> Option<Export> {
     let labels = si.metadata.labels.as_ref()?;

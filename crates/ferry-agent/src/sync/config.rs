@@ -1,4 +1,4 @@
-//! What the agent needs to know about its cluster.
+//! The agent's configuration: its cluster, namespaces and write concurrency.
 
 use ferry_api::Cidr;
 use ferry_api::labels as l;

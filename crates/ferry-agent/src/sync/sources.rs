@@ -8,8 +8,11 @@ use ferry_api::labels::{
 
 use crate::store::{K8S_SERVICE_NAME, Kind, Obj, Side, Store};
 
+/// Where objects come from: which API, which kind.
 pub(super) type Source = (Side, Kind);
 
+/// Every source the engine watches; `run` starts their watches in this
+/// order.
 pub(super) const SOURCES: [Source; 11] = [
     (Side::Local, Kind::ServiceExport),
     (Side::Local, Kind::Service),
@@ -40,6 +43,7 @@ pub(super) fn index_origin<'a>(_ns: &'a str, o: &'a Obj) -> Option<(&'a str, &'a
     Some((o.label(ORIGIN_NAMESPACE)?, o.label(ORIGIN_NAME)?))
 }
 
+/// An empty store for `source`, with its index.
 pub(super) fn new_store(source: Source) -> Store {
     match source {
         (Side::Local, Kind::EndpointSlice) => Store::new(Some(index_local_slice)),

@@ -12,6 +12,7 @@ use super::engine::{Input, WatchEvent};
 use super::sources::Source;
 use crate::store::{Item, Watched};
 
+/// Watches `api` as `source` until the engine stops listening on `tx`.
 pub(super) fn spawn_watch<K: Watched>(
     api: Api<K>,
     source: Source,
