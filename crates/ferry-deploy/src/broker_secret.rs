@@ -64,7 +64,8 @@ mod tests {
 
     #[test]
     fn what_join_writes_reads_back() {
-        let info = BrokerInfo::new("https://b:6443", "CA", "tok", &[1; 32]);
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let info = BrokerInfo::new("https://b:6443", pem, "tok", &[1; 32]);
         let params = ClusterParams {
             cluster_id: "east".into(),
             image: "ferry:test".into(),
