@@ -25,6 +25,22 @@ fn config_map(name: &str) -> ConfigMap {
     serde_json::from_value(json!({"metadata": {"name": name}, "data": {"k": "v"}})).unwrap()
 }
 
+async fn create(api: &Api<ConfigMap>, name: &str) {
+    api.create(&PostParams::default(), &config_map(name))
+        .await
+        .unwrap();
+}
+
+/// Waits until `seen` holds `n` entries.
+async fn seen_at_least<T>(what: &str, seen: &Mutex<Vec<T>>, n: usize) {
+    within(what, async {
+        while seen.lock().unwrap().len() < n {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
 async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(10), f)
         .await
@@ -36,9 +52,7 @@ async fn a_store_follows_the_api_and_wakes_after_each_change() {
     let dir = tempfile::tempdir().unwrap();
     let (running, client) = server(dir.path()).await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    api.create(&PostParams::default(), &config_map("one"))
-        .await
-        .unwrap();
+    create(&api, "one").await;
 
     let notify = Arc::new(Notify::new());
     let (store, run) = Watch::new(api.clone(), watcher::Config::default()).notify(notify.clone());
@@ -49,9 +63,7 @@ async fn a_store_follows_the_api_and_wakes_after_each_change() {
     within("the wake-up after the list", notify.notified()).await;
     assert_eq!(store.state().len(), 1);
 
-    api.create(&PostParams::default(), &config_map("two"))
-        .await
-        .unwrap();
+    create(&api, "two").await;
     within("the wake-up after a create", notify.notified()).await;
     assert_eq!(store.state().len(), 2, "the store has it when woken");
 
@@ -76,35 +88,19 @@ async fn on_change_sees_the_store_after_each_change_only() {
     let dir = tempfile::tempdir().unwrap();
     let (_running, client) = server(dir.path()).await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    api.create(&PostParams::default(), &config_map("a"))
-        .await
-        .unwrap();
-    api.create(&PostParams::default(), &config_map("b"))
-        .await
-        .unwrap();
+    create(&api, "a").await;
+    create(&api, "b").await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
     let (_store, run) = Watch::new(api.clone(), watcher::Config::default())
         .named("config maps")
         .into_store(move |s| record.lock().unwrap().push(s.state().len()));
     let task = tokio::spawn(run);
-    within("the list", async {
-        while seen.lock().unwrap().is_empty() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    seen_at_least("the list", &seen, 1).await;
     // Two objects listed: one call, with both in the store.
     assert_eq!(*seen.lock().unwrap(), [2]);
-    api.create(&PostParams::default(), &config_map("c"))
-        .await
-        .unwrap();
-    within("the create", async {
-        while seen.lock().unwrap().len() < 2 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    create(&api, "c").await;
+    seen_at_least("the create", &seen, 2).await;
     assert_eq!(*seen.lock().unwrap(), [2, 3]);
     task.abort();
 }
@@ -114,9 +110,7 @@ async fn for_each_hands_over_events_until_told_to_stop() {
     let dir = tempfile::tempdir().unwrap();
     let (_running, client) = server(dir.path()).await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    api.create(&PostParams::default(), &config_map("a"))
-        .await
-        .unwrap();
+    create(&api, "a").await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
     let run = Watch::new(api.clone(), watcher::Config::default())
@@ -140,15 +134,8 @@ async fn for_each_hands_over_events_until_told_to_stop() {
             }
         });
     let task = tokio::spawn(run);
-    within("the list", async {
-        while seen.lock().unwrap().len() < 3 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    api.create(&PostParams::default(), &config_map("b"))
-        .await
-        .unwrap();
+    seen_at_least("the list", &seen, 3).await;
+    create(&api, "b").await;
     within("the end after Break", task).await.unwrap();
     assert_eq!(
         *seen.lock().unwrap(),
