@@ -14,7 +14,7 @@ use kube::config::Kubeconfig;
 use serde_json::json;
 use tracing::warn;
 
-use super::{apply_value, is_ferry_apiserver, kube_error};
+use super::apply::{apply_value, is_ferry_apiserver, kube_error};
 use crate::Result;
 
 /// Secret in the broker namespace holding the cables' pre-shared key, so a

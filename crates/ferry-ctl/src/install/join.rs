@@ -10,7 +10,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::{apply_value, is_ferry_apiserver, kube_error};
+use super::apply::{apply_value, is_ferry_apiserver, kube_error};
 use crate::{Error, Refusal, Result};
 
 /// Options of [`join`].
