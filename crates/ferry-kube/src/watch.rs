@@ -18,14 +18,14 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::Notify;
 
-/// What a watched type must be (every typed Kubernetes object is).
+/// What a watched type must be (every typed Kubernetes object is; a store
+/// of them also needs `Sync`).
 pub trait Watchable:
     kube::Resource<DynamicType = ()>
     + Clone
     + std::fmt::Debug
     + serde::de::DeserializeOwned
     + Send
-    + Sync
     + 'static
 {
 }
@@ -36,7 +36,6 @@ impl<K> Watchable for K where
         + std::fmt::Debug
         + serde::de::DeserializeOwned
         + Send
-        + Sync
         + 'static
 {
 }
@@ -119,7 +118,9 @@ impl<K: Watchable> Watch<K> {
             }
         }
     }
+}
 
+impl<K: Watchable + Sync> Watch<K> {
     /// Mirrors the watch into a store. `on_change` runs with the store after
     /// each change is in it: an object applied or deleted, or a (re)list
     /// complete — not for the objects of a list as they arrive, which the

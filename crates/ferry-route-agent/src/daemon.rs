@@ -169,7 +169,7 @@ async fn cluster_id(client: &Client, cfg: &Config) -> String {
 
 /// Watches `api` into a store, waking `notify` on every change; runs forever
 /// (the watch retries with backoff, keeping the store's contents).
-fn spawn_watch<K: ferry_kube::watch::Watchable>(
+fn spawn_watch<K: ferry_kube::watch::Watchable + Sync>(
     api: Api<K>,
     config: watcher::Config,
     notify: Arc<Notify>,
