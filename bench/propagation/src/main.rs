@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ferry_agent::install::{self, DeployBrokerOptions, JoinOptions};
+use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -47,7 +47,10 @@ static ALLOCATOR: ferry_alloc::Allocator = ferry_alloc::Allocator;
 async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
     let kc = Kubeconfig::read_from(kubeconfig)?;
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
-    ferry_agent::client::http2_client(config).map_err(|e| anyhow::anyhow!("building a client: {e}"))
+    Ok(ferry_kube::multiplexed_client(
+        config,
+        ferry_kube::ClientFor::Cluster,
+    )?)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -152,11 +155,11 @@ fn ms(d: Duration) -> f64 {
 /// The agent, as `ferry agent --kubeconfig K` would run it.
 async fn agent(kubeconfig: &Path) -> anyhow::Result<()> {
     let local = client(kubeconfig).await?;
-    let (mut cfg, info) = install::load_config(&local, "ferry-system").await?;
+    let (mut cfg, info) = ferry_agent::load_config(&local, "ferry-system").await?;
     if let Ok(n) = std::env::var("FERRY_BENCH_WRITE_CONCURRENCY") {
         cfg.write_concurrency = n.parse().context("FERRY_BENCH_WRITE_CONCURRENCY")?;
     }
-    let broker = install::broker_client(&info, &info.token).await?;
+    let broker = ferry_kube::broker_client(&info, &info.token).await?;
     ferry_agent::run(cfg, local, broker, std::future::pending()).await;
     Ok(())
 }

@@ -16,23 +16,15 @@ pub enum Error {
     /// Bad input: an invalid id, CIDR, broker info, or configuration.
     #[error(transparent)]
     Api(#[from] ferry_api::Error),
-    /// Rendering manifests failed.
+    /// The `ferry-broker` Secret is incomplete or invalid.
     #[error(transparent)]
-    Deploy(#[from] ferry_deploy::Error),
-    /// `join` refused: the cluster id is taken, CIDRs overlap, ….
-    #[error("{0}")]
-    Refused(String),
+    BrokerSecret(#[from] ferry_deploy::Error),
     /// The agent's configuration is missing or wrong.
     #[error("configuration: {0}")]
     Config(String),
-    /// Building a client for a broker or cluster failed.
-    #[error("cannot build a client for {what}: {reason}")]
-    Client {
-        /// Which API.
-        what: String,
-        /// Why.
-        reason: String,
-    },
+    /// Building a client, a TokenRequest or the token file failed.
+    #[error(transparent)]
+    Plumbing(#[from] ferry_kube::Error),
 }
 
 impl Error {

@@ -3,21 +3,23 @@
 //! copies every other cluster's back; turns `ServiceExport`s into per-cluster
 //! `ServiceImport` + `EndpointSlice` on the broker and merges every cluster's
 //! exports into local `ServiceImport`s and `EndpointSlice`s under the MCS
-//! rules ([`mcs`], pure) — and implements `ferry deploy-broker` and
-//! `ferry join` ([`install`]).
+//! rules ([`mcs`], pure). It starts from the `ferry-broker` Secret `ferry
+//! join` wrote ([`config`]) and keeps its broker token fresh ([`token`]).
 //!
 //! It is not the data plane (gateways, routes) nor DNS: those read what the
-//! agent writes. The manifests it applies come from `ferry-deploy`.
+//! agent writes. Nor is it `ferry join` / `ferry deploy-broker` (those are
+//! `ferry-ctl`'s `install`), nor the Kubernetes plumbing (clients, watches:
+//! `ferry-kube`).
 #![forbid(unsafe_code)]
 
-pub mod client;
+pub mod config;
 mod error;
-pub mod install;
 pub mod mcs;
 mod store;
 pub mod sync;
 pub mod token;
 mod write_limit;
 
+pub use config::{config_from_secret, load_config};
 pub use error::{Error, Result};
 pub use sync::{AgentConfig, run};

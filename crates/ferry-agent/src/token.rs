@@ -16,14 +16,13 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ferry_api::BrokerInfo;
-use ferry_deploy::{BROKER_SECRET, CLUSTER_SA_PREFIX, secret_keys};
+use ferry_deploy::{BROKER_SECRET, BrokerSecret, CLUSTER_SA_PREFIX, secret_keys};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::install;
 use crate::{Error, Result};
 
 /// When a token was issued and when it expires (Unix seconds).
@@ -87,16 +86,12 @@ pub struct TokenFile {
 impl TokenFile {
     /// Writes `token` into a new private file under the temp directory.
     pub fn create(token: &str) -> Result<TokenFile> {
-        use std::os::unix::fs::DirBuilderExt;
         let dir = std::env::temp_dir().join(format!(
             "ferry-agent-{}-{:016x}",
             std::process::id(),
             rand::random::<u64>()
         ));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| Error::Config(format!("creating {}: {e}", dir.display())))?;
+        ferry_kube::create_private_dir(&dir)?;
         let file = TokenFile {
             path: dir.join("broker-token"),
             dir,
@@ -119,21 +114,7 @@ impl TokenFile {
 
     /// Replaces the token at once (a reader sees the old or the new one).
     pub fn replace(&self, token: &str) -> Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let tmp = self.dir.join("broker-token.new");
-        let err = |what: &str, e: std::io::Error| Error::Config(format!("{what}: {e}"));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| err("writing the broker token", e))?;
-        f.write_all(token.as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(|e| err("writing the broker token", e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| err("replacing the broker token", e))
+        Ok(ferry_kube::write_private(&self.path, token.as_bytes())?)
     }
 }
 
@@ -203,10 +184,10 @@ impl Renewer {
     pub async fn renew(&self) -> Result<Option<Lifetime>> {
         let current = self.file.read()?;
         let seconds = lifetime(&current).map(|l| (l.expires - l.issued).max(600));
-        let broker = install::broker_client(&self.info, &current).await?;
+        let broker = ferry_kube::broker_client(&self.info, &current).await?;
         let sas: Api<ServiceAccount> = Api::namespaced(broker, &self.info.broker_namespace);
         let sa = format!("{CLUSTER_SA_PREFIX}{}", self.cluster_id);
-        let token = install::request_token(&sas, &sa, seconds).await?;
+        let token = ferry_kube::request_token(&sas, &sa, seconds).await?;
         self.install(&token).await?;
         Ok(lifetime(&token))
     }
@@ -232,7 +213,7 @@ async fn store_in_secret(local: &Client, namespace: &str, token: &str) -> Result
         .get(BROKER_SECRET)
         .await
         .map_err(|e| Error::kube(format!("reading Secret {namespace}/{BROKER_SECRET}"), e))?;
-    let (_, mut info) = install::config_from_secret(&secret)?;
+    let mut info = BrokerSecret::from_secret(&secret)?.broker_info;
     info.token = token.to_string();
     let encoded = base64::engine::general_purpose::STANDARD.encode(info.encode()?);
     secrets
@@ -255,10 +236,10 @@ pub async fn broker_client(
     secret: Option<(Client, String)>,
 ) -> Result<(Client, Option<Renewer>)> {
     if lifetime(&info.token).is_none() {
-        return Ok((install::broker_client(info, &info.token).await?, None));
+        return Ok((ferry_kube::broker_client(info, &info.token).await?, None));
     }
     let file = TokenFile::create(&info.token)?;
-    let client = install::broker_client_with_token_file(info, file.path()).await?;
+    let client = ferry_kube::broker_client_with_token_file(info, file.path()).await?;
     Ok((
         client,
         Some(Renewer::new(info.clone(), cluster_id, file, secret)),

@@ -1,7 +1,8 @@
 //! Integration: one `ferry apiserver` as the broker and three as member
-//! clusters, all in this process; `deploy_broker` + `join` + `ferry agent`
-//! for real, then exports, conflicts, unexports, headless services, token
-//! scoping, a broker restart and an agent restart. Waits are bounded
+//! clusters, all in this process; `deploy_broker` + `join` (ferry-ctl) +
+//! `ferry agent` for real, then exports, conflicts, unexports, headless
+//! services, token scoping, a broker restart and an agent restart. (`join`'s
+//! own checks are tested in ferry-ctl's tests/join.rs.) Waits are bounded
 //! polls, never timed assertions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,8 +10,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ferry_agent::install::{self, DeployBrokerOptions, JoinOptions};
 use ferry_api::{BrokerInfo, Cluster, Endpoint, ServiceExport, ServiceImport};
+use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -91,10 +92,10 @@ impl Member {
     }
 
     async fn start_agent(&mut self) {
-        let (cfg, info) = install::load_config(&self.c(), "ferry-system")
+        let (cfg, info) = ferry_agent::load_config(&self.c(), "ferry-system")
             .await
             .unwrap();
-        let broker = install::broker_client(&info, &info.token).await.unwrap();
+        let broker = ferry_kube::broker_client(&info, &info.token).await.unwrap();
         let (tx, rx) = oneshot::channel();
         let local = self.c();
         self.task = Some(tokio::spawn(ferry_agent::run(cfg, local, broker, async {
@@ -569,11 +570,11 @@ async fn cluster_tokens_cannot_touch_other_clusters_objects() {
             && get::<Cluster>(&broker, "ferry-broker", "b").await.is_some()
     })
     .await;
-    let (cfg_a, info_a) = install::load_config(&cs.members[0].c(), "ferry-system")
+    let (cfg_a, info_a) = ferry_agent::load_config(&cs.members[0].c(), "ferry-system")
         .await
         .unwrap();
     assert_eq!(cfg_a.cluster_id, "a");
-    let as_a = install::broker_client(&info_a, &info_a.token)
+    let as_a = ferry_kube::broker_client(&info_a, &info_a.token)
         .await
         .unwrap();
     let clusters: Api<Cluster> = Api::namespaced(as_a.clone(), "ferry-broker");
@@ -646,54 +647,6 @@ async fn cluster_tokens_cannot_touch_other_clusters_objects() {
             .await
             .is_none()
     );
-
-    // join refuses a taken id and overlapping CIDRs, changing nothing.
-    let tmp = tempfile::tempdir().unwrap();
-    let other = Server::start(tmp.path().join("x"), "127.0.0.1:0".parse().unwrap()).await;
-    let mut opts = JoinOptions {
-        cluster_id: "a".into(),
-        cluster_cidrs: vec!["100.120.0.0/16".parse().unwrap()],
-        service_cidrs: vec![],
-        cable_driver: None,
-        gateway_node: None,
-        image: "ferry:test".into(),
-    };
-    let e = install::join(&other.client, &cs.info, &opts)
-        .await
-        .unwrap_err();
-    assert!(e.to_string().contains("taken"), "{e}");
-    opts.cluster_id = "x".into();
-    opts.cluster_cidrs = vec!["100.66.3.0/24".parse().unwrap()];
-    let e = install::join(&other.client, &cs.info, &opts)
-        .await
-        .unwrap_err();
-    assert!(
-        e.to_string().contains("100.66.3.0/24") && e.to_string().contains("\"b\""),
-        "{e}"
-    );
-    assert!(
-        get::<k8s_openapi::api::core::v1::Secret>(&other.client, "ferry-system", "ferry-broker")
-            .await
-            .is_none(),
-        "nothing applied"
-    );
-    // Re-running a join of a member is fine and changes nothing.
-    let m = &cs.members[1];
-    let secret_before: k8s_openapi::api::core::v1::Secret =
-        get(&m.c(), "ferry-system", "ferry-broker").await.unwrap();
-    let again = JoinOptions {
-        cluster_id: "b".into(),
-        cluster_cidrs: vec!["100.66.0.0/16".parse().unwrap()],
-        service_cidrs: vec!["100.67.0.0/16".parse().unwrap()],
-        cable_driver: None,
-        gateway_node: None,
-        image: "ferry:test".into(),
-    };
-    let report = install::join(&m.c(), &cs.info, &again).await.unwrap();
-    assert!(report.rejoined);
-    let secret_after: k8s_openapi::api::core::v1::Secret =
-        get(&m.c(), "ferry-system", "ferry-broker").await.unwrap();
-    assert_eq!(secret_before.data, secret_after.data, "same token kept");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -821,54 +774,11 @@ async fn broker_restart_and_agent_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn join_forwards_the_clusterset_zone_in_coredns() {
-    let cs = clusterset(&[]).await;
-    let tmp = tempfile::tempdir().unwrap();
-    let c = Server::start(tmp.path().join("c"), "127.0.0.1:0".parse().unwrap()).await;
-    let stock = ".:53 {\n    kubernetes cluster.local\n    forward . /etc/resolv.conf\n}\n";
-    create(
-        Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(c.client.clone(), "kube-system"),
-        json!({"metadata": {"name": "coredns"}, "data": {"Corefile": stock}}),
-    )
-    .await;
-    let opts = JoinOptions {
-        cluster_id: "c".into(),
-        cluster_cidrs: vec!["100.80.0.0/16".parse().unwrap()],
-        service_cidrs: vec!["100.81.0.0/16".parse().unwrap()],
-        cable_driver: None,
-        gateway_node: None,
-        image: "ferry:test".into(),
-    };
-    // ferry apiserver allocates no ClusterIP: the first join leaves CoreDNS alone.
-    install::join(&c.client, &cs.info, &opts).await.unwrap();
-    let corefile = |cm: k8s_openapi::api::core::v1::ConfigMap| cm.data.unwrap()["Corefile"].clone();
-    let cm = get(&c.client, "kube-system", "coredns").await.unwrap();
-    assert_eq!(corefile(cm), stock);
-    // Once the Service has an address, a re-run adds the block, once.
-    let svcs: Api<k8s_openapi::api::core::v1::Service> =
-        Api::namespaced(c.client.clone(), "ferry-system");
-    svcs.patch(
-        "ferry-dns",
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(json!({"spec": {"clusterIP": "100.81.0.53"}})),
-    )
-    .await
-    .unwrap();
-    install::join(&c.client, &cs.info, &opts).await.unwrap();
-    install::join(&c.client, &cs.info, &opts).await.unwrap();
-    let updated = corefile(get(&c.client, "kube-system", "coredns").await.unwrap());
-    assert!(updated.starts_with(stock), "{updated}");
-    assert_eq!(updated.matches("# BEGIN ferry").count(), 1, "{updated}");
-    assert!(updated.contains("clusterset.local:53 {") && updated.contains("forward . 100.81.0.53"));
-    assert_eq!(ferry_deploy::coredns::remove_forward_block(&updated), stock);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewed_broker_token_is_used_and_kept_in_the_secret() {
     use ferry_agent::token::{self, Renewer, TokenFile};
     let cs = clusterset(&["a"]).await;
     let a = cs.members[0].c();
-    let (_, info) = install::load_config(&a, "ferry-system").await.unwrap();
+    let (_, info) = ferry_agent::load_config(&a, "ferry-system").await.unwrap();
     // ferry apiserver's tokens do not expire: nothing to renew.
     let (_, renewer) = token::broker_client(&info, "a", None).await.unwrap();
     assert!(renewer.is_none());
@@ -876,7 +786,7 @@ async fn a_renewed_broker_token_is_used_and_kept_in_the_secret() {
     // Renewal itself, as the agent does it before a Kubernetes token expires.
     let file = TokenFile::create(&info.token).unwrap();
     let path = file.path().to_path_buf();
-    let from_file = install::broker_client_with_token_file(&info, &path)
+    let from_file = ferry_kube::broker_client_with_token_file(&info, &path)
         .await
         .unwrap();
     let renewer = Renewer::new(
@@ -890,12 +800,14 @@ async fn a_renewed_broker_token_is_used_and_kept_in_the_secret() {
         None,
         "opaque, like its parent"
     );
-    let (_, after) = install::load_config(&a, "ferry-system").await.unwrap();
+    let (_, after) = ferry_agent::load_config(&a, "ferry-system").await.unwrap();
     assert_ne!(after.token, info.token, "the Secret holds the new token");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), after.token);
     // The new token is this cluster's: it reads the broker and may write
     // only its own objects.
-    let renewed = install::broker_client(&after, &after.token).await.unwrap();
+    let renewed = ferry_kube::broker_client(&after, &after.token)
+        .await
+        .unwrap();
     let clusters: Api<Cluster> = Api::namespaced(renewed, "ferry-broker");
     let own = clusters.get("a").await.unwrap();
     let mut theirs = own.clone();

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use ferry_api::Cidr;
+
 /// Why a Kubernetes API could not be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -17,6 +19,42 @@ pub enum Transport {
     Dns,
     /// Anything else on the way (reset, unreachable network, …).
     Other,
+}
+
+/// Why `join` refused to change anything; each carries what its message and
+/// hint need.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// This cluster joined before under another id.
+    #[error(
+        "this cluster already joined the clusterset as {own:?}; it cannot join again as {wanted:?}"
+    )]
+    AlreadyJoined {
+        /// The id it joined as.
+        own: String,
+        /// The id asked for now.
+        wanted: String,
+    },
+    /// Another cluster has joined the broker with this id.
+    #[error("cluster id {id:?} is taken: another cluster has joined the broker with it")]
+    IdTaken {
+        /// The id asked for.
+        id: String,
+    },
+    /// A CIDR of this cluster overlaps one of another cluster.
+    #[error(
+        "CIDR {cidr} of cluster {cluster:?} overlaps CIDR {other_cidr} of cluster {other_cluster:?}"
+    )]
+    CidrOverlap {
+        /// This cluster's CIDR.
+        cidr: Cidr,
+        /// This cluster's id.
+        cluster: String,
+        /// The other cluster's CIDR.
+        other_cidr: Cidr,
+        /// The other cluster's id.
+        other_cluster: String,
+    },
 }
 
 /// Everything that can go wrong in `ferry-ctl`.
@@ -244,9 +282,22 @@ pub enum Error {
     #[error("interrupted; the test pods were removed")]
     Interrupted,
 
-    /// A `ferry-agent` call (join, broker client, …) failed.
+    /// A `ferry-agent` call failed.
     #[error(transparent)]
     Agent(#[from] ferry_agent::Error),
+
+    /// `join` refused: the cluster id is taken, CIDRs overlap, ….
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+
+    /// Kubernetes plumbing failed: building a client (kubeconfig, broker
+    /// info), reading a kubeconfig, a TokenRequest.
+    #[error(transparent)]
+    Plumbing(#[from] ferry_kube::Error),
+
+    /// Manifests could not be rendered, or the broker Secret read back.
+    #[error(transparent)]
+    Deploy(#[from] ferry_deploy::Error),
 
     /// Invalid input by ferry-api's rules (cluster id, CIDR, broker info).
     #[error(transparent)]

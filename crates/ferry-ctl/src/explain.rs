@@ -8,7 +8,7 @@
 
 use std::error::Error as StdError;
 
-use crate::{Error, Transport, target};
+use crate::{Error, Refusal, Transport, target};
 
 /// A failure, ready to print.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,13 +66,17 @@ fn own_message(e: &(dyn StdError + 'static)) -> (String, bool) {
     if let Some(ctl) = e.downcast_ref::<Error>() {
         return match ctl {
             Error::Agent(a) => agent_message(a),
-            Error::Api(_) => (ctl.to_string(), false),
+            Error::Plumbing(k) => plumbing_message(k),
+            Error::Api(_) | Error::Deploy(ferry_deploy::Error::Api(_)) => (ctl.to_string(), false),
             Error::Kube { action, source } => (format!("{action}: {}", kube_message(source)), true),
             _ => (ctl.to_string(), true),
         };
     }
     if let Some(a) = e.downcast_ref::<ferry_agent::Error>() {
         return agent_message(a);
+    }
+    if let Some(k) = e.downcast_ref::<ferry_kube::Error>() {
+        return plumbing_message(k);
     }
     if let Some(k) = e.downcast_ref::<kube::Error>() {
         return (kube_message(k), true);
@@ -85,8 +89,19 @@ fn agent_message(a: &ferry_agent::Error) -> (String, bool) {
         ferry_agent::Error::Kube { context, source } => {
             (format!("{context}: {}", kube_message(source)), true)
         }
-        ferry_agent::Error::Api(_) => (a.to_string(), false),
+        ferry_agent::Error::Api(_)
+        | ferry_agent::Error::BrokerSecret(ferry_deploy::Error::Api(_)) => (a.to_string(), false),
+        ferry_agent::Error::Plumbing(k) => plumbing_message(k),
         _ => (a.to_string(), true),
+    }
+}
+
+fn plumbing_message(k: &ferry_kube::Error) -> (String, bool) {
+    match k {
+        ferry_kube::Error::Kube { context, source } => {
+            (format!("{context}: {}", kube_message(source)), true)
+        }
+        _ => (k.to_string(), true),
     }
 }
 
@@ -146,6 +161,9 @@ fn hint_of(e: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(a) = e.downcast_ref::<ferry_agent::Error>() {
         return hint_for_agent(a);
     }
+    if let Some(k) = e.downcast_ref::<ferry_kube::Error>() {
+        return hint_for_plumbing(k);
+    }
     if let Some(a) = e.downcast_ref::<ferry_api::Error>() {
         return hint_for_api(a);
     }
@@ -203,7 +221,8 @@ pub(crate) fn hint_for_ctl(e: &Error) -> Option<String> {
         Error::Status { code: 404, .. } => {
             "the resource type or object does not exist there: has ferry been installed (`ferry join`)?".into()
         }
-        Error::Status { .. } | Error::Kube { .. } | Error::Render(_) => return None,
+        Error::Kube { source, .. } => return hint_for_kube(source),
+        Error::Status { .. } | Error::Render(_) => return None,
         Error::NotJoined { .. } => {
             "join the cluster first: ferry join broker-info.ferry --clusterid ID --kubeconfig FILE"
                 .into()
@@ -243,26 +262,48 @@ pub(crate) fn hint_for_ctl(e: &Error) -> Option<String> {
         Error::Interrupted => return None,
         Error::Agent(a) => return hint_for_agent(a),
         Error::Api(a) => return hint_for_api(a),
+        Error::Refused(r) => hint_for_refusal(r).into(),
+        Error::Plumbing(k) => return hint_for_plumbing(k),
+        Error::Deploy(d) => return hint_for_deploy(d),
     };
     Some(h)
 }
 
+fn hint_for_refusal(r: &Refusal) -> &'static str {
+    match r {
+        Refusal::IdTaken { .. } => TAKEN_HINT,
+        Refusal::CidrOverlap { .. } => OVERLAP_HINT,
+        Refusal::AlreadyJoined { .. } => {
+            "a cluster joins under one id: run `ferry uninstall` first to join it under another"
+        }
+    }
+}
+
+fn hint_for_plumbing(e: &ferry_kube::Error) -> Option<String> {
+    match e {
+        ferry_kube::Error::Kube { source, .. } => hint_for_kube(source),
+        ferry_kube::Error::Client {
+            api: ferry_kube::ClientFor::Broker { .. },
+            ..
+        } => Some(BROKER_INFO_HINT.into()),
+        ferry_kube::Error::Client { .. } => Some(KUBECONFIG_HINT.into()),
+        _ => None,
+    }
+}
+
+fn hint_for_deploy(e: &ferry_deploy::Error) -> Option<String> {
+    match e {
+        ferry_deploy::Error::Api(a) => hint_for_api(a),
+        _ => None,
+    }
+}
+
 fn hint_for_agent(e: &ferry_agent::Error) -> Option<String> {
     match e {
-        // ferry-agent's `check_join` words these; the tests of this module
-        // pin the wording.
-        ferry_agent::Error::Refused(m) if m.contains("is taken") => Some(TAKEN_HINT.into()),
-        ferry_agent::Error::Refused(m) if m.contains("overlaps") => Some(OVERLAP_HINT.into()),
-        ferry_agent::Error::Refused(m) if m.contains("already joined") => Some(
-            "a cluster joins under one id: run `ferry uninstall` first to join it under another"
-                .into(),
-        ),
         ferry_agent::Error::Api(a) => hint_for_api(a),
         ferry_agent::Error::Kube { source, .. } => hint_for_kube(source),
-        ferry_agent::Error::Client { what, .. } if what.starts_with("the broker") => {
-            Some(BROKER_INFO_HINT.into())
-        }
-        ferry_agent::Error::Client { .. } => Some(KUBECONFIG_HINT.into()),
+        ferry_agent::Error::Plumbing(k) => hint_for_plumbing(k),
+        ferry_agent::Error::BrokerSecret(d) => hint_for_deploy(d),
         _ => None,
     }
 }

@@ -96,8 +96,8 @@ async fn cluster_id(t: &Target) -> Result<String> {
 async fn domain(t: &Target) -> String {
     let secrets: Api<Secret> = Api::namespaced(t.client.clone(), SYSTEM_NAMESPACE);
     match secrets.get_opt(ferry_deploy::BROKER_SECRET).await {
-        Ok(Some(s)) => ferry_agent::install::config_from_secret(&s)
-            .map(|(_, info)| info.clusterset_domain)
+        Ok(Some(s)) => ferry_deploy::BrokerSecret::from_secret(&s)
+            .map(|b| b.broker_info.clusterset_domain)
             .unwrap_or_else(|_| CLUSTERSET_DOMAIN.into()),
         _ => CLUSTERSET_DOMAIN.into(),
     }

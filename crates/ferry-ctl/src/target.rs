@@ -231,7 +231,7 @@ impl Target {
 
     /// A client for the broker of `info`, authenticating with `token`.
     pub async fn broker(info: &BrokerInfo, token: &str) -> Result<Target> {
-        let client = ferry_agent::install::broker_client(info, token).await?;
+        let client = ferry_kube::broker_client(info, token).await?;
         Ok(Target {
             label: "the broker".into(),
             what: "the broker".into(),

@@ -131,10 +131,10 @@ pub async fn inspect(t: &Target) -> Result<Installation> {
             )
         })?;
         if let Some(s) = secret {
-            match ferry_agent::install::config_from_secret(&s) {
-                Ok((cfg, info)) => {
-                    inst.cluster_id.get_or_insert(cfg.cluster_id);
-                    inst.broker = Some(info);
+            match ferry_deploy::BrokerSecret::from_secret(&s) {
+                Ok(b) => {
+                    inst.cluster_id.get_or_insert(b.cluster_id);
+                    inst.broker = Some(b.broker_info);
                 }
                 Err(e) => inst.broker_problem = Some(e.to_string()),
             }

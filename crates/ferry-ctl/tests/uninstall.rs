@@ -340,7 +340,7 @@ async fn uninstall_removes_what_join_made_in_order() {
     .await;
 
     // The cluster can join again afterwards.
-    ferry_agent::install::join(&c, &cs.info, &common::join_options("east", 0))
+    ferry_ctl::install::join(&c, &cs.info, &common::join_options("east", 0))
         .await
         .unwrap();
 }
@@ -423,20 +423,20 @@ async fn a_cluster_that_also_hosts_the_broker_keeps_the_broker_whole() {
     let spoke = Server::start(tmp.path().join("spoke")).await;
     let joiner =
         ferry_apiserver::create_token(&hub.dir, &ferry_apiserver::Identity::Joiner).unwrap();
-    let info = ferry_agent::install::deploy_broker(
+    let info = ferry_ctl::install::deploy_broker(
         &hub.client,
         &kube::config::Kubeconfig::read_from(&hub.kubeconfig).unwrap(),
-        &ferry_agent::install::DeployBrokerOptions {
+        &ferry_ctl::install::DeployBrokerOptions {
             namespace: "ferry-broker".into(),
             joiner_token: Some(joiner),
         },
     )
     .await
     .unwrap();
-    ferry_agent::install::join(&hub.client, &info, &common::join_options("hub", 0))
+    ferry_ctl::install::join(&hub.client, &info, &common::join_options("hub", 0))
         .await
         .unwrap();
-    ferry_agent::install::join(&spoke.client, &info, &common::join_options("spoke", 1))
+    ferry_ctl::install::join(&spoke.client, &info, &common::join_options("spoke", 1))
         .await
         .unwrap();
     seed_broker(&spoke, "spoke").await;

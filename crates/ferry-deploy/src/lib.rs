@@ -7,13 +7,18 @@
 //! a ValidatingAdmissionPolicy that lets each cluster write only objects
 //! labelled with its own id).
 //!
+//! It also reads back the broker Secret it writes ([`BrokerSecret`]).
+//!
 //! It is pure: objects are built as JSON values and rendered to YAML; it does
-//! not talk to any API server (`ferry-agent` applies them). The files under
+//! not talk to any API server (`ferry-ctl`'s `install` applies them). The files under
 //! `deploy/` are these manifests with placeholder credentials; see
 //! `deploy/README.md` to regenerate them.
 #![forbid(unsafe_code)]
 
+mod broker_secret;
 pub mod coredns;
+
+pub use broker_secret::BrokerSecret;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -61,6 +66,12 @@ pub enum Error {
     /// An object could not be rendered (a bug, not bad input).
     #[error("cannot render manifests: {0}")]
     Render(String),
+    /// The broker Secret lacks a key `join` writes.
+    #[error("configuration: the broker Secret has no key {0:?}")]
+    MissingSecretKey(String),
+    /// A value in the broker Secret is invalid (broker info, CIDRs).
+    #[error(transparent)]
+    Api(#[from] ferry_api::Error),
 }
 
 /// `Result` with this crate's [`Error`].

@@ -5,10 +5,10 @@
 //! - a zone model and the answer choice ([`model`]): which exporting cluster a
 //!   service name resolves to, from endpoint readiness, gateway connection
 //!   health and RTT, under a [`Policy`];
-//! - the answering engine ([`engine`]): names, record types, NXDOMAIN vs NODATA
+//! - the answerer ([`answerer`]): names, record types, NXDOMAIN vs NODATA
 //!   with SOA, REFUSED outside our zones, EDNS0 and truncation;
 //! - the network side ([`server`]): a hickory-server [`RequestHandler`]
-//!   (TCP) and a UDP fast path sharing the same engine, plus `/metrics`;
+//!   (TCP) and a UDP fast path sharing the same answerer, plus `/metrics`;
 //! - the reflectors ([`reflector`]) that keep the zone in memory from
 //!   `ServiceImport`s, MCS-labelled `EndpointSlice`s and `Gateway` status.
 //!
@@ -19,13 +19,13 @@
 //! [`RequestHandler`]: hickory_server::server::RequestHandler
 #![forbid(unsafe_code)]
 
-pub mod engine;
+pub mod answerer;
 pub mod metrics;
 pub mod model;
 pub mod reflector;
 pub mod server;
 
-pub use engine::{Engine, EngineConfig};
+pub use answerer::{Answerer, AnswererConfig};
 pub use model::{Policy, ZoneData};
 pub use server::{DnsServer, ServerConfig};
 

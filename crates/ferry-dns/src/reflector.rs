@@ -1,6 +1,6 @@
 //! Reflectors: kube-rs watchers over `ServiceImport`s, MCS-labelled
 //! `EndpointSlice`s and `Gateway`s keep local stores; every change rebuilds
-//! the zone snapshot ([`build`], pure) and swaps it into the engine. Queries
+//! the zone snapshot ([`build`], pure) and swaps it into the answerer. Queries
 //! never touch the API.
 
 use std::collections::HashMap;
@@ -11,15 +11,14 @@ use std::time::Duration;
 use ferry_api::{
     ClusterProperty, ConnectionStatus, Gateway, HaStatus, ServiceImport, ServiceImportType, labels,
 };
-use futures::{Stream, StreamExt};
+use ferry_kube::Watch;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client};
 use tokio::sync::Notify;
 
 use crate::Error;
-use crate::engine::Engine;
+use crate::answerer::Answerer;
 use crate::metrics::Metrics;
 use crate::model::{EndpointAddr, Link, Port, Service, ServiceKind, ZoneData};
 
@@ -161,56 +160,27 @@ pub async fn local_cluster_id(client: &Client) -> Option<String> {
     }
 }
 
-fn watch<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    notify: Arc<Notify>,
-) -> (Store<K>, impl Stream<Item = ()>)
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, config).default_backoff()).map(
-        move |ev| match ev {
-            Ok(_) => notify.notify_one(),
-            Err(error) => tracing::warn!(%error, kind = K::kind(&()).as_ref(), "watch"),
-        },
-    );
-    (store, stream)
-}
-
-/// Runs the reflectors and keeps `engine`'s zone current, forever.
+/// Runs the reflectors and keeps `answerer`'s zone current, forever.
 pub async fn run(
     client: Client,
-    engine: Arc<Engine>,
+    answerer: Arc<Answerer>,
     metrics: Arc<Metrics>,
     local_cluster: Option<String>,
 ) -> Result<(), Error> {
     let notify = Arc::new(Notify::new());
     let slice_config = watcher::Config::default().labels(labels::SERVICE_NAME);
-    let (imports, s1) = watch(
+    let (imports, w1) = Watch::new(
         Api::<ServiceImport>::all(client.clone()),
         watcher::Config::default(),
-        notify.clone(),
-    );
-    let (slices, s2) = watch(
-        Api::<EndpointSlice>::all(client.clone()),
-        slice_config,
-        notify.clone(),
-    );
-    let (gateways, s3) = watch(
-        Api::<Gateway>::all(client),
-        watcher::Config::default(),
-        notify.clone(),
-    );
-    let streams = futures::stream::select(futures::stream::select(s1, s2), s3);
-    let drive = streams.for_each(|()| async {});
+    )
+    .notify(notify.clone());
+    let (slices, w2) =
+        Watch::new(Api::<EndpointSlice>::all(client.clone()), slice_config).notify(notify.clone());
+    let (gateways, w3) =
+        Watch::new(Api::<Gateway>::all(client), watcher::Config::default()).notify(notify.clone());
+    let drive = async {
+        tokio::join!(w1, w2, w3);
+    };
 
     let rebuild = async {
         // Answer nothing rather than a partial zone: wait for the first lists.
@@ -228,7 +198,7 @@ pub async fn run(
             let n: usize = data.services.values().map(HashMap::len).sum();
             metrics.services.set(i64::try_from(n).unwrap_or(i64::MAX));
             metrics.rebuilds.inc();
-            engine.set_data(data);
+            answerer.set_data(data);
             tracing::debug!(services = n, "zone rebuilt");
             notify.notified().await;
         }

@@ -1,7 +1,7 @@
-//! The network side: a hickory-server [`RequestHandler`] over the engine
+//! The network side: a hickory-server [`RequestHandler`] over the answerer
 //! (serving TCP through hickory's [`Server`]), and a UDP fast path — one
 //! blocking `SO_REUSEPORT` socket per worker thread — sharing the same
-//! engine, so both transports give identical answers.
+//! answerer, so both transports give identical answers.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 use socket2::{Domain, Protocol as SockProto, Socket, Type};
 
 use crate::Error;
-use crate::engine::Engine;
+use crate::answerer::Answerer;
 use crate::metrics::Metrics;
 
 /// Where and how to serve.
@@ -41,17 +41,17 @@ impl ServerConfig {
     }
 }
 
-/// The hickory request handler: answers every request from the engine.
+/// The hickory request handler: answers every request from the answerer.
 #[derive(Clone, Debug)]
 pub struct Handler {
-    engine: Arc<Engine>,
+    answerer: Arc<Answerer>,
     metrics: Arc<Metrics>,
 }
 
 impl Handler {
-    /// A handler over `engine`, counting into `metrics`.
-    pub fn new(engine: Arc<Engine>, metrics: Arc<Metrics>) -> Self {
-        Self { engine, metrics }
+    /// A handler over `answerer`, counting into `metrics`.
+    pub fn new(answerer: Arc<Answerer>, metrics: Arc<Metrics>) -> Self {
+        Self { answerer, metrics }
     }
 }
 
@@ -65,7 +65,7 @@ impl RequestHandler for Handler {
         let start = Instant::now();
         let builder = MessageResponseBuilder::from_message_request(request);
         let response = match Message::from_vec(request.as_slice()) {
-            Ok(m) => self.engine.answer_message(&m),
+            Ok(m) => self.answerer.answer_message(&m),
             Err(_) => {
                 let mut m = Message::response(request.metadata.id, request.metadata.op_code);
                 m.metadata.response_code = hickory_proto::op::ResponseCode::FormErr;
@@ -132,7 +132,7 @@ impl DnsServer {
     /// called within a tokio runtime (TCP runs on it; UDP on its own threads).
     pub async fn start(
         config: ServerConfig,
-        engine: Arc<Engine>,
+        answerer: Arc<Answerer>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, Error> {
         let first = bind_udp(config.listen)?;
@@ -149,16 +149,16 @@ impl DnsServer {
         let stop = Arc::new(AtomicBool::new(false));
         let mut udp = Vec::new();
         for (i, socket) in sockets.into_iter().enumerate() {
-            let engine = engine.clone();
+            let answerer = answerer.clone();
             let metrics = metrics.clone();
             let stop = stop.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("dns-udp-{i}"))
-                .spawn(move || udp_loop(&socket, &engine, &metrics, &stop))
+                .spawn(move || udp_loop(&socket, &answerer, &metrics, &stop))
                 .map_err(|e| Error::io("spawning a UDP worker", e))?;
             udp.push(handle);
         }
-        let mut tcp = Server::new(Handler::new(engine, metrics));
+        let mut tcp = Server::new(Handler::new(answerer, metrics));
         tcp.register_listener(tcp_listener, config.tcp_timeout, 64 * 1024);
         tracing::info!(%addr, workers = udp.len(), "dns serving (udp, tcp)");
         Ok(Self {
@@ -222,13 +222,13 @@ struct Cached {
     rcode: hickory_proto::op::ResponseCode,
 }
 
-fn udp_loop(socket: &UdpSocket, engine: &Engine, metrics: &Metrics, stop: &AtomicBool) {
+fn udp_loop(socket: &UdpSocket, answerer: &Answerer, metrics: &Metrics, stop: &AtomicBool) {
     let mut buf = [0u8; 4096];
     // Per-worker answer cache: the request bytes after the id map to the
     // encoded answer, valid for one zone generation. Only answers that do
     // not rotate are kept; the id is patched into a copy on a hit.
     let mut cache: std::collections::HashMap<Vec<u8>, Cached> = std::collections::HashMap::new();
-    let mut generation = engine.generation();
+    let mut generation = answerer.generation();
     while !stop.load(Ordering::Relaxed) {
         let (n, src) = match socket.recv_from(&mut buf) {
             Ok(x) => x,
@@ -255,7 +255,7 @@ fn udp_loop(socket: &UdpSocket, engine: &Engine, metrics: &Metrics, stop: &Atomi
         let Some(packet) = buf.get(..n) else {
             continue;
         };
-        let now = engine.generation();
+        let now = answerer.generation();
         if now != generation {
             cache.clear();
             generation = now;
@@ -271,7 +271,7 @@ fn udp_loop(socket: &UdpSocket, engine: &Engine, metrics: &Metrics, stop: &Atomi
             metrics.query(hit.qtype, hit.rcode, false, start.elapsed());
             continue;
         }
-        let Some(answer) = engine.answer_packet(packet, true) else {
+        let Some(answer) = answerer.answer_packet(packet, true) else {
             metrics.dropped();
             continue;
         };

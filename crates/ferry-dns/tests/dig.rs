@@ -194,7 +194,7 @@ async fn health_changes_show_in_the_very_next_answer() {
     // west's connection goes to error: south (next lowest RTT) at once.
     let mut zone = StaticZone::from_json(common::FIXTURE).unwrap();
     zone.links.get_mut("west").unwrap().connected = false;
-    s.engine.set_data(zone.to_zone_data().unwrap());
+    s.answerer.set_data(zone.to_zone_data().unwrap());
     assert_eq!(answers(&dig(s.port, &q).await), ["10.98.0.20"]);
     let out = dig(
         s.port,
@@ -205,7 +205,7 @@ async fn health_changes_show_in_the_very_next_answer() {
 
     // north recovers with the lowest RTT: it is chosen.
     zone.links.get_mut("north").unwrap().connected = true;
-    s.engine.set_data(zone.to_zone_data().unwrap());
+    s.answerer.set_data(zone.to_zone_data().unwrap());
     assert_eq!(answers(&dig(s.port, &q).await), ["10.99.0.20"]);
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_dns::metrics::Metrics;
-use ferry_dns::{Engine, EngineConfig};
+use ferry_dns::{Answerer, AnswererConfig};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -25,12 +25,12 @@ async fn client(dir: &std::path::Path) -> (Client, ferry_apiserver::RunningServe
     (Client::try_from(config).unwrap(), running)
 }
 
-/// Polls the engine until `name`/A gives `want` (rcode and addresses).
-async fn eventually(engine: &Engine, name: &str, rcode: ResponseCode, want: &[&str]) {
+/// Polls the answerer until `name`/A gives `want` (rcode and addresses).
+async fn eventually(answerer: &Answerer, name: &str, rcode: ResponseCode, want: &[&str]) {
     let name = Name::from_ascii(name).unwrap();
     let mut last = String::new();
     for _ in 0..600 {
-        let l = engine.lookup(&name, RecordType::A, DNSClass::IN);
+        let l = answerer.lookup(&name, RecordType::A, DNSClass::IN);
         let got: Vec<String> = l.answers.iter().map(|r| r.data.to_string()).collect();
         if l.rcode == rcode && got == want {
             return;
@@ -90,10 +90,10 @@ async fn reflectors_follow_imports_slices_and_gateway_health() {
         .await;
     }
 
-    let engine = Arc::new(Engine::new(EngineConfig::default()).unwrap());
+    let answerer = Arc::new(Answerer::new(AnswererConfig::default()).unwrap());
     let feed = tokio::spawn(ferry_dns::reflector::run(
         client.clone(),
-        engine.clone(),
+        answerer.clone(),
         Arc::new(Metrics::new()),
         Some("east".into()),
     ));
@@ -106,7 +106,7 @@ async fn reflectors_follow_imports_slices_and_gateway_health() {
     })).await;
     create(&client, slice("web-east", "web", "east", "10.0.0.1")).await;
     eventually(
-        &engine,
+        &answerer,
         "web.demo.svc.clusterset.local.",
         ResponseCode::NoError,
         &["242.0.0.1"],
@@ -125,7 +125,7 @@ async fn reflectors_follow_imports_slices_and_gateway_health() {
     .await;
     create(&client, slice("api-west", "api", "west", "10.1.0.7")).await;
     eventually(
-        &engine,
+        &answerer,
         "api.demo.svc.clusterset.local.",
         ResponseCode::NXDomain,
         &[],
@@ -153,7 +153,7 @@ async fn reflectors_follow_imports_slices_and_gateway_health() {
     .await
     .unwrap();
     eventually(
-        &engine,
+        &answerer,
         "api.demo.svc.clusterset.local.",
         ResponseCode::NoError,
         &["10.1.0.7"],
@@ -169,7 +169,7 @@ async fn reflectors_follow_imports_slices_and_gateway_health() {
     .await
     .unwrap();
     eventually(
-        &engine,
+        &answerer,
         "api.demo.svc.clusterset.local.",
         ResponseCode::NXDomain,
         &[],
@@ -180,7 +180,7 @@ async fn reflectors_follow_imports_slices_and_gateway_health() {
     let sis: Api<ferry_api::ServiceImport> = Api::namespaced(client.clone(), "demo");
     sis.delete("web", &DeleteParams::default()).await.unwrap();
     eventually(
-        &engine,
+        &answerer,
         "web.demo.svc.clusterset.local.",
         ResponseCode::NXDomain,
         &[],

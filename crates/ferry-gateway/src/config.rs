@@ -93,8 +93,9 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
                 e,
             )
         })?;
-    let (agent, info) = ferry_agent::install::config_from_secret(&secret)
+    let broker = ferry_deploy::BrokerSecret::from_secret(&secret)
         .map_err(|e| Error::Config(e.to_string()))?;
+    let info = &broker.broker_info;
     let secret_driver = secret
         .data
         .as_ref()
@@ -158,7 +159,7 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
             first_host(cidr)?
         }
     };
-    if !agent
+    if !broker
         .cluster_cidrs
         .iter()
         .any(|c| c.contains(IpAddr::V4(health_check_ip)))
@@ -166,7 +167,7 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
         return Err(Error::Config(format!(
             "health-check address {health_check_ip} is outside the cluster CIDRs {:?}; \
              remote clusters route only those into their cables",
-            agent
+            broker
                 .cluster_cidrs
                 .iter()
                 .map(ToString::to_string)
@@ -181,9 +182,9 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
         key_file: s.state_dir.join("wireguard.key"),
         namespace: s.namespace,
         node_name: s.node_name,
-        cluster_id: agent.cluster_id,
-        cluster_cidrs: agent.cluster_cidrs,
-        service_cidrs: agent.service_cidrs,
+        cluster_id: broker.cluster_id,
+        cluster_cidrs: broker.cluster_cidrs,
+        service_cidrs: broker.service_cidrs,
         driver,
         psk,
         private_ip,
@@ -218,8 +219,6 @@ fn first_host(cidr: &str) -> Result<Ipv4Addr> {
 /// Loads this node's WireGuard private key, creating it (mode 0600) on the
 /// first start. It never leaves the node: only the public key is published.
 pub fn load_or_create_key(path: &Path) -> Result<ferry_wireguard::PrivateKey> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let err = |reason: String| Error::KeyFile {
         path: path.display().to_string(),
         reason,
@@ -231,15 +230,10 @@ pub fn load_or_create_key(path: &Path) -> Result<ferry_wireguard::PrivateKey> {
         std::fs::create_dir_all(dir).map_err(|e| err(format!("creating its directory: {e}")))?;
     }
     let key = ferry_wireguard::PrivateKey::generate();
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| err(e.to_string()))?;
-    f.write_all(key.to_base64().as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| err(e.to_string()))?;
+    ferry_kube::create_private(path, key.to_base64().as_bytes()).map_err(|e| match e {
+        ferry_kube::Error::File { source, .. } => err(source.to_string()),
+        e => err(e.to_string()),
+    })?;
     tracing::info!(path = %path.display(), public_key = %key.public_key(), "created this node's WireGuard key");
     Ok(key)
 }

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use ferry_api::{
     Connection, ConnectionStatus, Endpoint, EndpointSpec, Gateway, GatewayStatus, HaStatus,
 };
-use futures::StreamExt;
+use ferry_kube::Watch;
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client};
 use tokio::sync::{mpsc, watch};
 
@@ -94,7 +94,7 @@ pub async fn run(
         private_key,
         psk: Some(cfg.psk.clone()),
     };
-    let mut engine = Engine {
+    let mut supervisor = CableSupervisor {
         policy: HealthPolicy {
             error_after: cfg.error_after,
             // A new cable gets time for its handshake and the remote's
@@ -116,9 +116,9 @@ pub async fn run(
         targets: targets_tx,
         status: status_tx,
     };
-    engine.send_status();
+    supervisor.send_status();
 
-    let mut tick = tokio::time::interval(engine.cfg.health_check_interval);
+    let mut tick = tokio::time::interval(supervisor.cfg.health_check_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_rtt_refresh = Instant::now();
     tokio::pin!(shutdown);
@@ -128,20 +128,20 @@ pub async fn run(
             r = active_rx.changed() => {
                 if r.is_err() { break; }
                 let active = *active_rx.borrow_and_update();
-                engine.set_active(active).await;
+                supervisor.set_active(active).await;
             }
             r = ep_rx.changed() => {
                 if r.is_err() { break; }
-                engine.remotes = ep_rx.borrow_and_update().clone();
-                engine.reconcile();
-                engine.send_status();
+                supervisor.remotes = ep_rx.borrow_and_update().clone();
+                supervisor.reconcile();
+                supervisor.send_status();
             }
-            Some(reply) = reply_rx.recv() => engine.on_reply(reply),
+            Some(reply) = reply_rx.recv() => supervisor.on_reply(reply),
             _ = tick.tick() => {
-                engine.on_tick().await;
+                supervisor.on_tick().await;
                 if last_rtt_refresh.elapsed() >= RTT_REFRESH {
                     last_rtt_refresh = Instant::now();
-                    engine.send_status();
+                    supervisor.send_status();
                 }
             }
         }
@@ -149,18 +149,22 @@ pub async fn run(
     tracing::info!("stopping: releasing the lease and taking the cable down");
     let _ = stop_tx.send(true);
     let _ = lease_task.await;
-    engine.active = false;
-    engine.take_down();
-    engine.send_status();
+    supervisor.active = false;
+    supervisor.take_down();
+    supervisor.send_status();
     // Let the writer flush the final (passive) status.
-    drop(engine);
+    drop(supervisor);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer_task).await;
     watch_task.abort();
     prober_task.abort();
     Ok(())
 }
 
-struct Engine {
+/// The state of this node's gateway, changed by the event loop of [`run`]:
+/// whether it is active, its cable device and the cable to each remote
+/// cluster, each cable's health, the published Endpoint, and the Gateway
+/// status that reports all of it.
+struct CableSupervisor {
     cfg: GatewayConfig,
     cable_cfg: CableConfig,
     policy: HealthPolicy,
@@ -184,7 +188,7 @@ struct Engine {
     status: watch::Sender<GatewayStatus>,
 }
 
-impl Engine {
+impl CableSupervisor {
     async fn set_active(&mut self, active: bool) {
         self.active = active;
         if active {
@@ -438,7 +442,7 @@ async fn status_writer(api: Api<Gateway>, node: String, mut rx: watch::Receiver<
             }
         }
         if rx.changed().await.is_err() {
-            // Engine gone: write the final value if it changed meanwhile.
+            // CableSupervisor gone: write the final value if it changed meanwhile.
             let last = rx.borrow().clone();
             if last != s {
                 let _ = publish::gateway_status(&api, &node, &last).await;
@@ -448,23 +452,13 @@ async fn status_writer(api: Api<Gateway>, node: String, mut rx: watch::Receiver<
     }
 }
 
-/// Streams every Endpoint in the namespace; on each change the full set.
-async fn watch_endpoints(api: Api<Endpoint>, tx: watch::Sender<BTreeMap<String, EndpointSpec>>) {
-    let (reader, writer) = reflector::store();
-    let stream = reflector(writer, watcher(api, watcher::Config::default()))
-        .default_backoff()
-        .boxed();
-    let mut stream = stream;
-    while let Some(ev) = stream.next().await {
-        match ev {
-            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => continue,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!("watching Endpoints: {e}");
-                continue;
-            }
-        }
-        let snapshot: BTreeMap<String, EndpointSpec> = reader
+/// Every Endpoint in the namespace, by name, sent on each change of the set.
+fn watch_endpoints(
+    api: Api<Endpoint>,
+    tx: watch::Sender<BTreeMap<String, EndpointSpec>>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let (_, run) = Watch::new(api, watcher::Config::default()).into_store(move |store| {
+        let snapshot: BTreeMap<String, EndpointSpec> = store
             .state()
             .iter()
             .filter_map(|e| Some((e.metadata.name.clone()?, e.spec.clone())))
@@ -477,7 +471,8 @@ async fn watch_endpoints(api: Api<Endpoint>, tx: watch::Sender<BTreeMap<String, 
                 true
             }
         });
-    }
+    });
+    run
 }
 
 /// MTU of the interface holding the node's private IP (1500 if unknown).

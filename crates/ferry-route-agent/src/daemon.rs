@@ -22,12 +22,12 @@ use std::time::Duration;
 
 use ferry_api::labels::{CLUSTER, CLUSTER_ID_PROPERTY};
 use ferry_api::{Cluster, ClusterProperty, Endpoint};
-use futures::StreamExt;
+use ferry_kube::Watch;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -168,36 +168,14 @@ async fn cluster_id(client: &Client, cfg: &Config) -> String {
 }
 
 /// Watches `api` into a store, waking `notify` on every change; runs forever
-/// (the watcher retries with backoff, keeping the store's contents).
-fn spawn_watch<K>(
+/// (the watch retries with backoff, keeping the store's contents).
+fn spawn_watch<K: ferry_kube::watch::Watchable + Sync>(
     api: Api<K>,
     config: watcher::Config,
     notify: Arc<Notify>,
-) -> (Store<K>, tokio::task::JoinHandle<()>)
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let kind = K::kind(&()).into_owned();
-    let stream = watcher(api, config).default_backoff().reflect(writer);
-    let task = tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        while let Some(ev) = stream.next().await {
-            match ev {
-                Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_))
-                | Ok(watcher::Event::InitDone) => notify.notify_one(),
-                Ok(_) => {}
-                Err(e) => warn!(%kind, "watch: {e} (retrying; last state kept)"),
-            }
-        }
-    });
-    (reader, task)
+) -> (Store<K>, tokio::task::JoinHandle<()>) {
+    let (store, run) = Watch::new(api, config).notify(notify);
+    (store, tokio::spawn(run))
 }
 
 /// Aborts the watch tasks when dropped.

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use ferry_agent::install::{self, DeployBrokerOptions, JoinOptions};
+use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};

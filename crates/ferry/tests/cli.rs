@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use ferry_agent::install::{self, DeployBrokerOptions, JoinOptions};
 use ferry_api::BrokerInfo;
+use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 

@@ -94,19 +94,15 @@ fn join_refusals_get_their_hints() {
         )
     };
     let existing = vec![c("east", "100.64.0.0/16")];
-    let taken = ferry_agent::install::check_join(&existing, "east", None, &[]).unwrap_err();
+    let taken = crate::install::check_join(&existing, "east", None, &[]).unwrap_err();
     let x = explain_error(&ctx("joining", taken));
     assert!(x.message.contains("is taken"), "{}", x.message);
     assert!(x.hint.unwrap().contains("choose another --clusterid"));
 
-    let overlap = ferry_agent::install::check_join(
-        &existing,
-        "west",
-        None,
-        &["100.64.1.0/24".parse().unwrap()],
-    )
-    .unwrap_err();
-    let x = explain_error(&Error::from(overlap));
+    let overlap =
+        crate::install::check_join(&existing, "west", None, &["100.64.1.0/24".parse().unwrap()])
+            .unwrap_err();
+    let x = explain_error(&overlap);
     assert!(
         x.message
             .contains("overlaps CIDR 100.64.0.0/16 of cluster \"east\""),
@@ -115,8 +111,16 @@ fn join_refusals_get_their_hints() {
     );
     assert!(x.hint.unwrap().contains("--clustercidr"));
 
-    let bad_id = ferry_agent::install::check_join(&existing, "West_1", None, &[]).unwrap_err();
+    let bad_id = crate::install::check_join(&existing, "West_1", None, &[]).unwrap_err();
     assert!(explain_error(&bad_id).hint.unwrap().contains("lowercase"));
+
+    let again = crate::install::check_join(&existing, "west", Some("north"), &[]).unwrap_err();
+    let x = explain_error(&again);
+    assert_eq!(
+        x.message,
+        "this cluster already joined the clusterset as \"north\"; it cannot join again as \"west\""
+    );
+    assert!(x.hint.unwrap().contains("run `ferry uninstall` first"));
 }
 
 #[test]
@@ -227,8 +231,10 @@ fn broker_cleanup_combines_hints() {
 
 #[test]
 fn client_errors_point_at_the_right_file() {
-    let broker = ferry_agent::Error::Client {
-        what: "the broker at https://b".into(),
+    let broker = ferry_kube::Error::Client {
+        api: ferry_kube::ClientFor::Broker {
+            url: Some("https://b".into()),
+        },
         reason: "bad CA".into(),
     };
     assert!(
@@ -237,9 +243,27 @@ fn client_errors_point_at_the_right_file() {
             .unwrap()
             .contains("broker-info.ferry")
     );
-    let local = ferry_agent::Error::Client {
-        what: "the kubeconfig".into(),
+    let local = ferry_kube::Error::Client {
+        api: ferry_kube::ClientFor::Kubeconfig,
         reason: "no server".into(),
     };
     assert!(explain_error(&local).hint.unwrap().contains("--kubeconfig"));
+    // The same, wrapped by the agent or by this crate.
+    let through_agent = ferry_agent::Error::from(ferry_kube::Error::Client {
+        api: ferry_kube::ClientFor::Broker { url: None },
+        reason: "bad CA".into(),
+    });
+    let x = explain_error(&through_agent);
+    assert_eq!(x.message, "cannot build a client for the broker: bad CA");
+    assert!(x.hint.unwrap().contains("broker-info.ferry"));
+    let through_ctl = Error::from(ferry_kube::Error::Client {
+        api: ferry_kube::ClientFor::InCluster,
+        reason: "no KUBERNETES_SERVICE_HOST".into(),
+    });
+    assert!(
+        explain_error(&through_ctl)
+            .hint
+            .unwrap()
+            .contains("--kubeconfig")
+    );
 }

@@ -35,16 +35,19 @@ where
 /// The broker row of the `ferry-broker` Secret: URL, namespace, domain,
 /// settings; never the token, key or CA.
 pub fn broker_row(secret: &Secret) -> Result<BrokerRow> {
-    let (cfg, info) =
-        ferry_agent::install::config_from_secret(secret).map_err(|e| Error::BrokerSecret {
-            namespace: secret
-                .metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| SYSTEM_NAMESPACE.into()),
-            name: BROKER_SECRET.into(),
-            reason: e.to_string(),
-        })?;
+    let ferry_deploy::BrokerSecret {
+        cluster_id,
+        broker_info: info,
+        ..
+    } = ferry_deploy::BrokerSecret::from_secret(secret).map_err(|e| Error::BrokerSecret {
+        namespace: secret
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| SYSTEM_NAMESPACE.into()),
+        name: BROKER_SECRET.into(),
+        reason: e.to_string(),
+    })?;
     let cable_driver = secret
         .data
         .as_ref()
@@ -54,7 +57,7 @@ pub fn broker_row(secret: &Secret) -> Result<BrokerRow> {
         url: info.api_server_url.clone(),
         namespace: info.broker_namespace.clone(),
         clusterset_domain: info.clusterset_domain.clone(),
-        cluster_id: cfg.cluster_id,
+        cluster_id,
         cable_driver,
         globalnet: info.settings.globalnet,
         health_check_interval: info.settings.health_check_interval.to_string(),

@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ferry_agent::install::{self, DeployBrokerOptions, JoinOptions};
 use ferry_api::BrokerInfo;
 use ferry_ctl::TargetSpec;
+use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
 use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Resource};
@@ -112,10 +112,10 @@ pub fn join_options(id: &str, i: usize) -> JoinOptions {
 
 /// Runs the real `ferry agent` of a joined member until the sender drops.
 pub async fn start_agent(member: &Server) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
-    let (cfg, info) = install::load_config(&member.client, "ferry-system")
+    let (cfg, info) = ferry_agent::load_config(&member.client, "ferry-system")
         .await
         .unwrap();
-    let broker = install::broker_client(&info, &info.token).await.unwrap();
+    let broker = ferry_kube::broker_client(&info, &info.token).await.unwrap();
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(ferry_agent::run(
         cfg,
@@ -170,10 +170,10 @@ where
 
 /// A client for the broker with a member's own (cluster-scoped) token.
 pub async fn cluster_broker_client(member: &Server) -> Client {
-    let (_, info) = install::load_config(&member.client, "ferry-system")
+    let (_, info) = ferry_agent::load_config(&member.client, "ferry-system")
         .await
         .unwrap();
-    install::broker_client(&info, &info.token).await.unwrap()
+    ferry_kube::broker_client(&info, &info.token).await.unwrap()
 }
 
 pub async fn eventually<F, Fut>(what: &str, mut check: F)

@@ -5,27 +5,27 @@ use std::sync::Arc;
 
 use ferry_dns::metrics::Metrics;
 use ferry_dns::model::StaticZone;
-use ferry_dns::{DnsServer, Engine, EngineConfig, Policy, ServerConfig};
+use ferry_dns::{Answerer, AnswererConfig, DnsServer, Policy, ServerConfig};
 
 pub const FIXTURE: &str = include_str!("../fixtures/zone.json");
 
 pub struct TestServer {
     pub server: DnsServer,
-    pub engine: Arc<Engine>,
+    pub answerer: Arc<Answerer>,
     pub metrics: Arc<Metrics>,
     pub port: u16,
 }
 
 pub async fn start(zones: &[&str], policy: Policy) -> TestServer {
-    let engine = Arc::new(
-        Engine::new(EngineConfig {
+    let answerer = Arc::new(
+        Answerer::new(AnswererConfig {
             zones: zones.iter().map(|z| z.to_string()).collect(),
             ttl: 5,
             policy,
         })
         .unwrap(),
     );
-    engine.set_data(
+    answerer.set_data(
         StaticZone::from_json(FIXTURE)
             .unwrap()
             .to_zone_data()
@@ -34,13 +34,13 @@ pub async fn start(zones: &[&str], policy: Policy) -> TestServer {
     let metrics = Arc::new(Metrics::new());
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
     config.udp_workers = 2;
-    let server = DnsServer::start(config, engine.clone(), metrics.clone())
+    let server = DnsServer::start(config, answerer.clone(), metrics.clone())
         .await
         .unwrap();
     let port = server.local_addr().port();
     TestServer {
         server,
-        engine,
+        answerer,
         metrics,
         port,
     }

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use ferry_agent::install;
 use ferry_api::{BrokerInfo, Cidr};
 
 /// Run the agent: sync this cluster with the broker.
@@ -51,7 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let local = install::multiplexed_client_from_kubeconfig(args.kubeconfig.as_deref()).await?;
+    let local = ferry_kube::multiplexed_client_from_kubeconfig(args.kubeconfig.as_deref()).await?;
     let (mut cfg, info) = match (&args.broker_info, &args.cluster_id) {
         (Some(path), Some(id)) => {
             let text = std::fs::read_to_string(path)
@@ -62,7 +61,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             cfg.broker_namespace = info.broker_namespace.clone();
             (cfg, info)
         }
-        _ => install::load_config(&local, &args.namespace)
+        _ => ferry_agent::load_config(&local, &args.namespace)
             .await
             .context("reading the agent's configuration")?,
     };
@@ -88,15 +87,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         .await
         .context("connecting to the broker")?;
     let renewal = renewer.map(|r| tokio::spawn(async move { r.run().await }));
-    let shutdown = async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-        }
-    };
-    ferry_agent::run(cfg, local, broker, shutdown).await;
+    ferry_agent::run(cfg, local, broker, ferry_kube::shutdown_signal()).await;
     if let Some(task) = renewal {
         task.abort();
     }

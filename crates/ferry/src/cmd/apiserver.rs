@@ -152,7 +152,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
         tokio::select! {
             _ = server_wait(server) => {}
-            _ = super::shutdown_signal() => tracing::info!("shutting down"),
+            _ = ferry_kube::shutdown_signal() => tracing::info!("shutting down"),
         }
         Ok(())
     })

@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use ferry_agent::install::{self, DeployBrokerOptions, JoinOptions};
 use ferry_api::{CableDriver, ConnectionStatus, Gateway, ServiceImport};
+use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -134,12 +134,12 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         .collect();
     let mut clients = Vec::new();
     for k in &kubeconfigs {
-        clients.push(install::client_from_kubeconfig(Some(k)).await?);
+        clients.push(ferry_kube::client_from_kubeconfig(Some(k)).await?);
     }
 
     // 2. Broker on cluster0.
     let t = steps.start("deploying the broker on cluster0");
-    let kc = install::read_kubeconfig(Some(&kubeconfigs[0]))?;
+    let kc = ferry_kube::read_kubeconfig(Some(&kubeconfigs[0]))?;
     let joiner_token = ferry_apiserver::create_token(
         &ferry_sandbox::state::apiserver_dir(CLUSTERS[0]),
         &ferry_apiserver::Identity::Joiner,

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use ferry_agent::install::{self, DeployBrokerOptions};
 use ferry_apiserver::Identity;
+use ferry_ctl::install::{self, DeployBrokerOptions};
 
 /// Deploy the broker: the namespace, CRDs and RBAC every cluster syncs
 /// through, and `broker-info.ferry` for `ferry join`.
@@ -85,7 +85,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     // Find the kubeconfig (the error lists where it looked) and reach the
     // API before changing anything.
     ferry_ctl::target::load(kubeconfig.as_deref())?;
-    let kc = install::read_kubeconfig(kubeconfig.as_deref())?;
+    let kc = ferry_kube::read_kubeconfig(kubeconfig.as_deref())?;
     ferry_ctl::Target::connect(&ferry_ctl::TargetSpec {
         kubeconfig: kubeconfig.clone(),
         context: None,
@@ -115,7 +115,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     .await
     .context("deploying the broker")?;
     let encoded = info.encode()?;
-    write_private(&args.output, &encoded)?;
+    ferry_kube::write_private(&args.output, encoded.as_bytes())?;
     eprintln!(
         "broker ready in namespace {} at {}; wrote {} (join clusters with: ferry join {} --clusterid ID)",
         info.broker_namespace,
@@ -130,20 +130,5 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             .context("waiting for Ctrl-C")?;
         server.shutdown().await;
     }
-    Ok(())
-}
-
-fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(text.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

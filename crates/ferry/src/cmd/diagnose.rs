@@ -103,7 +103,7 @@ pub async fn until_interrupted<T>(
 ) -> anyhow::Result<T> {
     tokio::select! {
         r = work => Ok(r),
-        _ = super::shutdown_signal() => {
+        _ = ferry_kube::shutdown_signal() => {
             eprintln!("interrupted: removing the test pods");
             cleanup.run().await;
             Err(ferry_ctl::Error::Interrupted.into())

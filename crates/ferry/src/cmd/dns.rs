@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use ferry_dns::metrics::Metrics;
 use ferry_dns::model::StaticZone;
-use ferry_dns::{DnsServer, Engine, EngineConfig, Policy, ServerConfig};
+use ferry_dns::{Answerer, AnswererConfig, DnsServer, Policy, ServerConfig};
 
 /// Serve `clusterset.local` per the Multi-Cluster Services DNS specification.
 ///
@@ -71,10 +71,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
+    // SIGTERM (how Kubernetes stops the Deployment's pods) or Ctrl-C.
+    let shutdown = ferry_kube::shutdown_signal();
     let mut zones = vec![ferry_api::labels::CLUSTERSET_DOMAIN.to_string()];
     zones.extend(args.zones.iter().cloned());
-    let engine = Arc::new(
-        Engine::new(EngineConfig {
+    let answerer = Arc::new(
+        Answerer::new(AnswererConfig {
             zones,
             ttl: args.ttl,
             policy: args.policy,
@@ -87,7 +89,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     if let Some(n) = args.udp_workers {
         config.udp_workers = n;
     }
-    let server = DnsServer::start(config, engine.clone(), metrics.clone())
+    let server = DnsServer::start(config, answerer.clone(), metrics.clone())
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     println!("ferry dns listening on {} (udp, tcp)", server.local_addr());
@@ -116,12 +118,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             let data = StaticZone::from_json(&text)?.to_zone_data()?;
             let n: usize = data.services.values().map(|m| m.len()).sum();
             metrics.services.set(i64::try_from(n).unwrap_or(i64::MAX));
-            engine.set_data(data);
+            answerer.set_data(data);
             tracing::info!(services = n, file = %path.display(), "static zone loaded");
             std::future::pending::<()>().await;
             return Ok(());
         }
-        let client = kube_client(args.kubeconfig.as_deref()).await?;
+        let client = ferry_kube::client_from_kubeconfig(args.kubeconfig.as_deref()).await?;
         let local = match args.cluster_id.clone() {
             Some(id) => Some(id),
             None => ferry_dns::reflector::local_cluster_id(&client).await,
@@ -131,33 +133,16 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 "cluster id unknown (no --cluster-id, no ClusterProperty): only remote clusters with connected gateways will be answered"
             );
         }
-        ferry_dns::reflector::run(client, engine.clone(), metrics.clone(), local)
+        ferry_dns::reflector::run(client, answerer.clone(), metrics.clone(), local)
             .await
             .context("reflectors")
     };
     tokio::select! {
         r = feed => r,
         r = server.run() => r.context("dns server"),
-        r = tokio::signal::ctrl_c() => {
-            r.context("waiting for ctrl-c")?;
+        () = shutdown => {
             tracing::info!("interrupted, stopping");
             Ok(())
         }
     }
-}
-
-async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &Default::default())
-                .await
-                .context("loading the kubeconfig")?
-        }
-        None => kube::Config::infer()
-            .await
-            .context("no in-cluster config and no usable KUBECONFIG")?,
-    };
-    kube::Client::try_from(config).context("building the Kubernetes client")
 }

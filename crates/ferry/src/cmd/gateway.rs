@@ -95,7 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let client = ferry_agent::install::client_from_kubeconfig(args.kubeconfig.as_deref()).await?;
+    let client = ferry_kube::client_from_kubeconfig(args.kubeconfig.as_deref()).await?;
     let settings = ferry_gateway::Settings {
         namespace: args.namespace,
         node_name: args.node_name,
@@ -121,7 +121,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         private_ip = %cfg.private_ip, public_ip = %cfg.public_ip,
         health_check_ip = %cfg.health_check_ip, "gateway starting"
     );
-    ferry_gateway::run(cfg, client, super::shutdown_signal())
+    ferry_gateway::run(cfg, client, ferry_kube::shutdown_signal())
         .await
         .context("gateway")
 }

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use ferry_agent::install::{self, JoinOptions};
 use ferry_api::{BrokerInfo, CableDriver, Cidr};
+use ferry_ctl::install::{self, JoinOptions};
 
 /// Join a cluster to the broker described by broker-info.ferry.
 ///

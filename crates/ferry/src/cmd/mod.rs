@@ -31,19 +31,3 @@ pub fn init_tracing(default: &str) {
         .with_writer(std::io::stderr)
         .init();
 }
-
-/// Completes on SIGTERM (how Kubernetes and the sandbox stop a pod) or Ctrl-C.
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}

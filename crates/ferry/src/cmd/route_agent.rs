@@ -80,21 +80,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
-        let client = ferry_agent::install::client_from_kubeconfig(args.kubeconfig.as_deref())
+        let client = ferry_kube::client_from_kubeconfig(args.kubeconfig.as_deref())
             .await
             .context("connecting to the cluster")?;
         let mut cfg = Config::new(&node_name, &args.namespace);
         cfg.cluster_id = args.cluster_id;
         cfg.resync = Duration::from_secs(args.resync_seconds.max(1));
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        let shutdown = async move {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        };
-        match ferry_route_agent::run(client, cfg, shutdown).await? {
+        match ferry_route_agent::run(client, cfg, ferry_kube::shutdown_signal()).await? {
             Outcome::Uninstalled => tracing::info!("uninstalled; exiting"),
             Outcome::LeftInPlace => tracing::info!("exiting; data plane left in place"),
         }

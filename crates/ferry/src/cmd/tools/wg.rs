@@ -3,8 +3,7 @@
 
 use anyhow::{Context, bail};
 use ferry_wireguard::{Device, DeviceConfig, PresharedKey, PrivateKey};
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -40,13 +39,8 @@ pub fn run(w: Wg) -> anyhow::Result<()> {
     match w {
         Wg::Genkey { out: None } => println!("{}", PrivateKey::generate().to_base64()),
         Wg::Genkey { out: Some(p) } => {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&p)
-                .with_context(|| format!("creating {}", p.display()))?;
-            writeln!(f, "{}", PrivateKey::generate().to_base64())?;
+            let key = format!("{}\n", PrivateKey::generate().to_base64());
+            ferry_kube::create_private(&p, key.as_bytes())?;
         }
         Wg::Pubkey => {
             let mut s = String::new();

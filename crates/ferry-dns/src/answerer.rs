@@ -23,7 +23,7 @@ pub const EDNS_PAYLOAD: u16 = 1232;
 
 /// Answering configuration.
 #[derive(Clone, Debug)]
-pub struct EngineConfig {
+pub struct AnswererConfig {
     /// Zones we are authoritative for (the first is `clusterset.local` by default).
     pub zones: Vec<String>,
     /// TTL of every answer and of negative answers (SOA minimum).
@@ -32,7 +32,7 @@ pub struct EngineConfig {
     pub policy: Policy,
 }
 
-impl Default for EngineConfig {
+impl Default for AnswererConfig {
     fn default() -> Self {
         Self {
             zones: vec![ferry_api::labels::CLUSTERSET_DOMAIN.to_string()],
@@ -50,9 +50,9 @@ struct Zone {
     labels: usize,
 }
 
-/// The answering engine: configuration plus the current [`ZoneData`]
+/// The answerer: configuration plus the current [`ZoneData`]
 /// snapshot, swapped atomically by the reflectors.
-pub struct Engine {
+pub struct Answerer {
     zones: Vec<Zone>,
     ttl: u32,
     policy: Policy,
@@ -61,9 +61,9 @@ pub struct Engine {
     turn: AtomicU64,
 }
 
-impl std::fmt::Debug for Engine {
+impl std::fmt::Debug for Answerer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
+        f.debug_struct("Answerer")
             .field(
                 "zones",
                 &self
@@ -101,7 +101,7 @@ pub struct Answered {
     /// The response code sent.
     pub rcode: ResponseCode,
     /// The same request bytes (but the id) would get the same answer until
-    /// the zone changes ([`Engine::generation`]): no rotation was involved.
+    /// the zone changes ([`Answerer::generation`]): no rotation was involved.
     pub cacheable: bool,
 }
 
@@ -117,9 +117,9 @@ enum Node<'a> {
     Host(&'a Service, &'a str, &'a str),
 }
 
-impl Engine {
-    /// An engine with the given configuration and no data.
-    pub fn new(config: EngineConfig) -> Result<Self, Error> {
+impl Answerer {
+    /// An answerer with the given configuration and no data.
+    pub fn new(config: AnswererConfig) -> Result<Self, Error> {
         let mut zones = Vec::new();
         for z in &config.zones {
             let origin = Name::from_ascii(z)
@@ -202,7 +202,7 @@ impl Engine {
         self.lookup_varying(qname, qtype, qclass, &Cell::new(false))
     }
 
-    /// [`Engine::lookup`]; sets `varies` when the answer came from a
+    /// [`Answerer::lookup`]; sets `varies` when the answer came from a
     /// rotation (round-robin among several clusters).
     fn lookup_varying(
         &self,
@@ -516,7 +516,7 @@ impl Engine {
         response
     }
 
-    /// [`Engine::lookup`] on a [`Query`].
+    /// [`Answerer::lookup`] on a [`Query`].
     pub fn lookup_query(&self, query: &Query) -> Lookup {
         self.lookup(query.name(), query.query_type(), query.query_class())
     }

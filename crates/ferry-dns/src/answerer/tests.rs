@@ -1,20 +1,20 @@
 use super::*;
 use crate::model::StaticZone;
 
-fn engine() -> Engine {
-    let e = Engine::new(EngineConfig::default()).unwrap();
+fn answerer() -> Answerer {
+    let e = Answerer::new(AnswererConfig::default()).unwrap();
     let z = StaticZone::from_json(include_str!("../../tests/fixtures/zone.json")).unwrap();
     e.set_data(z.to_zone_data().unwrap());
     e
 }
 
-fn look(e: &Engine, name: &str, t: RecordType) -> Lookup {
+fn look(e: &Answerer, name: &str, t: RecordType) -> Lookup {
     e.lookup(&Name::from_ascii(name).unwrap(), t, DNSClass::IN)
 }
 
 #[test]
 fn nxdomain_and_nodata_carry_the_soa() {
-    let e = engine();
+    let e = answerer();
     let l = look(&e, "nope.default.svc.clusterset.local.", RecordType::A);
     assert_eq!(l.rcode, ResponseCode::NXDomain);
     assert_eq!(l.authorities.len(), 1);
@@ -27,7 +27,7 @@ fn nxdomain_and_nodata_carry_the_soa() {
 
 #[test]
 fn outside_zone_and_other_classes_are_refused() {
-    let e = engine();
+    let e = answerer();
     assert_eq!(
         look(&e, "example.com.", RecordType::A).rcode,
         ResponseCode::Refused
@@ -42,7 +42,7 @@ fn outside_zone_and_other_classes_are_refused() {
 
 #[test]
 fn ttl_is_configurable() {
-    let e = Engine::new(EngineConfig {
+    let e = Answerer::new(AnswererConfig {
         ttl: 30,
         ..Default::default()
     })
@@ -59,7 +59,7 @@ fn ttl_is_configurable() {
 
 #[test]
 fn short_or_response_packets_are_dropped_and_garbage_is_formerr() {
-    let e = engine();
+    let e = answerer();
     assert!(e.answer_packet(&[], true).is_none());
     assert!(e.answer_packet(&[0; 11], true).is_none());
     let mut resp = vec![0u8; 12];
@@ -74,7 +74,7 @@ fn short_or_response_packets_are_dropped_and_garbage_is_formerr() {
 
 #[test]
 fn two_questions_are_formerr() {
-    let e = engine();
+    let e = answerer();
     let mut m = Message::query();
     m.add_query(Query::query(
         Name::from_ascii("web.default.svc.clusterset.local.").unwrap(),

@@ -1,0 +1,133 @@
+//! `ferry join` against in-process `ferry apiserver`s: what it refuses
+//! (changing nothing), what a re-run keeps, and the CoreDNS forward block.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::Server;
+use ferry_ctl::install::{self, JoinOptions};
+use kube::Client;
+use kube::api::Api;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+async fn get<K>(c: &Client, ns: &str, name: &str) -> Option<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(c.clone(), ns)
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn create<K>(api: Api<K>, v: Value)
+where
+    K: kube::Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let obj: K = serde_json::from_value(v).unwrap();
+    api.create(&Default::default(), &obj).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_refuses_a_taken_id_and_overlapping_cidrs_and_a_rerun_keeps_the_token() {
+    let cs = common::clusterset(&["a", "b"]).await;
+    // join refuses a taken id and overlapping CIDRs, changing nothing.
+    let tmp = tempfile::tempdir().unwrap();
+    let other = Server::start(tmp.path().join("x")).await;
+    let mut opts = JoinOptions {
+        cluster_id: "a".into(),
+        cluster_cidrs: vec!["100.120.0.0/16".parse().unwrap()],
+        service_cidrs: vec![],
+        cable_driver: None,
+        gateway_node: None,
+        image: "ferry:test".into(),
+    };
+    let e = install::join(&other.client, &cs.info, &opts)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("taken"), "{e}");
+    opts.cluster_id = "x".into();
+    opts.cluster_cidrs = vec!["100.66.3.0/24".parse().unwrap()];
+    let e = install::join(&other.client, &cs.info, &opts)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("100.66.3.0/24") && e.to_string().contains("\"b\""),
+        "{e}"
+    );
+    assert!(
+        get::<k8s_openapi::api::core::v1::Secret>(&other.client, "ferry-system", "ferry-broker")
+            .await
+            .is_none(),
+        "nothing applied"
+    );
+    // Re-running a join of a member is fine and changes nothing.
+    let m = &cs.members[1];
+    let secret_before: k8s_openapi::api::core::v1::Secret =
+        get(&m.client, "ferry-system", "ferry-broker")
+            .await
+            .unwrap();
+    let again = JoinOptions {
+        cluster_id: "b".into(),
+        cluster_cidrs: vec!["100.66.0.0/16".parse().unwrap()],
+        service_cidrs: vec!["100.67.0.0/16".parse().unwrap()],
+        cable_driver: None,
+        gateway_node: None,
+        image: "ferry:test".into(),
+    };
+    let report = install::join(&m.client, &cs.info, &again).await.unwrap();
+    assert!(report.rejoined);
+    let secret_after: k8s_openapi::api::core::v1::Secret =
+        get(&m.client, "ferry-system", "ferry-broker")
+            .await
+            .unwrap();
+    assert_eq!(secret_before.data, secret_after.data, "same token kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_forwards_the_clusterset_zone_in_coredns() {
+    let cs = common::clusterset(&[]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let c = Server::start(tmp.path().join("c")).await;
+    let stock = ".:53 {\n    kubernetes cluster.local\n    forward . /etc/resolv.conf\n}\n";
+    create(
+        Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(c.client.clone(), "kube-system"),
+        json!({"metadata": {"name": "coredns"}, "data": {"Corefile": stock}}),
+    )
+    .await;
+    let opts = JoinOptions {
+        cluster_id: "c".into(),
+        cluster_cidrs: vec!["100.80.0.0/16".parse().unwrap()],
+        service_cidrs: vec!["100.81.0.0/16".parse().unwrap()],
+        cable_driver: None,
+        gateway_node: None,
+        image: "ferry:test".into(),
+    };
+    // ferry apiserver allocates no ClusterIP: the first join leaves CoreDNS alone.
+    install::join(&c.client, &cs.info, &opts).await.unwrap();
+    let corefile = |cm: k8s_openapi::api::core::v1::ConfigMap| cm.data.unwrap()["Corefile"].clone();
+    let cm = get(&c.client, "kube-system", "coredns").await.unwrap();
+    assert_eq!(corefile(cm), stock);
+    // Once the Service has an address, a re-run adds the block, once.
+    let svcs: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(c.client.clone(), "ferry-system");
+    svcs.patch(
+        "ferry-dns",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"spec": {"clusterIP": "100.81.0.53"}})),
+    )
+    .await
+    .unwrap();
+    install::join(&c.client, &cs.info, &opts).await.unwrap();
+    install::join(&c.client, &cs.info, &opts).await.unwrap();
+    let updated = corefile(get(&c.client, "kube-system", "coredns").await.unwrap());
+    assert!(updated.starts_with(stock), "{updated}");
+    assert_eq!(updated.matches("# BEGIN ferry").count(), 1, "{updated}");
+    assert!(updated.contains("clusterset.local:53 {") && updated.contains("forward . 100.81.0.53"));
+    assert_eq!(ferry_deploy::coredns::remove_forward_block(&updated), stock);
+}
