@@ -17,7 +17,7 @@ pub struct AgentConfig {
     /// The broker namespace.
     pub broker_namespace: String,
     /// Most writes in flight at once, over one HTTP/2 connection per API
-    /// server ([`crate::client`]). The API server commits concurrent writes
+    /// server ([`ferry_kube::client`]). The API server commits concurrent writes
     /// together, so more in flight means fewer, larger commits: at 10k
     /// services 256 synced ~25 % faster than 64 for ~6 MB more. A server
     /// that answers 429 (kube-apiserver's API Priority and Fairness) halves
