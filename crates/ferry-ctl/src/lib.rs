@@ -21,6 +21,7 @@ mod error;
 pub mod explain;
 pub mod export;
 pub mod pods;
+pub mod poll;
 pub mod probe;
 pub mod show;
 pub mod table;
