@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_api::ServiceExport;
-use ferry_api::labels::SYSTEM_NAMESPACE;
+use ferry_api::labels::{self, SYSTEM_NAMESPACE};
 use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role as RbacRole, RoleBinding};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -214,7 +214,7 @@ impl ProbeRun {
     /// The labels of this run's objects.
     pub fn labels(&self, role: Option<Role>) -> BTreeMap<String, String> {
         let mut l = BTreeMap::from([
-            ("app.kubernetes.io/name".to_string(), APP_NAME.to_string()),
+            (labels::APP_NAME.to_string(), APP_NAME.to_string()),
             (RUN_LABEL.to_string(), self.id.clone()),
         ]);
         if let Some(r) = role {
@@ -608,7 +608,8 @@ fn describe(pod: &Pod) -> String {
 pub async fn ensure_rbac(target: &Target) -> Result<()> {
     let ns = SYSTEM_NAMESPACE;
     let pp = PatchParams::apply("ferry-probe").force();
-    let labels = json!({"app.kubernetes.io/part-of": "ferry", "app.kubernetes.io/name": APP_NAME});
+    let labels =
+        json!({labels::APP_PART_OF: labels::APP_PART_OF_FERRY, labels::APP_NAME: APP_NAME});
     let sa: ServiceAccount = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "ServiceAccount",
         "metadata": {"name": SERVICE_ACCOUNT, "namespace": ns, "labels": labels},

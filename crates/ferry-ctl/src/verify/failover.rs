@@ -5,7 +5,7 @@
 use std::ops::ControlFlow::{Break, Continue};
 use std::time::{Duration, Instant};
 
-use ferry_api::labels::SYSTEM_NAMESPACE;
+use ferry_api::labels::{self, SYSTEM_NAMESPACE};
 use ferry_api::{ConnectionStatus, HaStatus};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -165,7 +165,7 @@ async fn start_stream(
 async fn restart_gateway_pod(m: &Member, old: &str) -> Result<Instant, Line> {
     let id = m.facts.id();
     let pods_api: Api<Pod> = Api::namespaced(m.target.client.clone(), SYSTEM_NAMESPACE);
-    let lp = ListParams::default().labels("app.kubernetes.io/name=ferry-gateway");
+    let lp = ListParams::default().labels(&format!("{}=ferry-gateway", labels::APP_NAME));
     let gw_pod = pods_api.list(&lp).await.ok().and_then(|l| {
         l.items.into_iter().find(|p| {
             p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(old)

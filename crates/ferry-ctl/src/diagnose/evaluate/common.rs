@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::check::{Line, Status};
+use crate::cluster::Facts;
 use crate::probe::spec::EchoOutcome;
 use crate::probe::{Outcome, Report};
 use crate::show::render::fmt_duration;
@@ -51,4 +53,19 @@ pub struct Client<'a> {
     pub node: &'a str,
     /// Its report.
     pub report: Probed<'a>,
+}
+
+/// The clusters `f` knows besides itself; without any, the SKIP line of
+/// check `name`, which then has nothing to judge.
+pub(super) fn remotes_or_skip(f: &Facts, name: &str) -> Result<Vec<String>, Vec<Line>> {
+    let remotes = f.remote_ids();
+    if remotes.is_empty() {
+        return Err(vec![Line::with(
+            name,
+            Status::Skip,
+            format!("{} knows no other cluster", f.id()),
+            "join another cluster to the same broker (`ferry join`)",
+        )]);
+    }
+    Ok(remotes)
 }

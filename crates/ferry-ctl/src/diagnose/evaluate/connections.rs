@@ -52,15 +52,10 @@ fn gateway_says(f: &Facts, remote: &str) -> (String, Option<ConnectionStatus>) {
 pub fn connections(f: &Facts, client: &Client<'_>, pod_targets: &[(String, String)]) -> Vec<Line> {
     let name = Check::Connections.name();
     let id = f.id();
-    let remotes = f.remote_ids();
-    if remotes.is_empty() {
-        return vec![Line::with(
-            name,
-            Status::Skip,
-            format!("{id} knows no other cluster"),
-            "join another cluster to the same broker (`ferry join`)",
-        )];
-    }
+    let remotes = match remotes_or_skip(f, name) {
+        Ok(r) => r,
+        Err(skip) => return skip,
+    };
     let mut out = Vec::new();
     for r in &remotes {
         let subject = format!("{id} → {r}");

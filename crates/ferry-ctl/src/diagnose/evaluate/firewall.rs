@@ -30,15 +30,10 @@ pub struct Firewall<'a> {
 pub fn firewall(f: &Facts, fw: &Firewall<'_>) -> Vec<Line> {
     let name = Check::Firewall.name();
     let id = f.id();
-    let remotes = f.remote_ids();
-    if remotes.is_empty() {
-        return vec![Line::with(
-            name,
-            Status::Skip,
-            format!("{id} knows no other cluster"),
-            "join another cluster to the same broker (`ferry join`)",
-        )];
-    }
+    let remotes = match remotes_or_skip(f, name) {
+        Ok(r) => r,
+        Err(skip) => return skip,
+    };
     let Some(node) = fw.node else {
         return vec![Line::with(
             name,

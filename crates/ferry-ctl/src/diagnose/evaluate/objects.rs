@@ -14,6 +14,7 @@ use crate::diagnose::checks::Check;
 
 /// The oldest Kubernetes minor version ferry supports.
 pub const MIN_VERSION: (u32, u32) = (1, 27);
+
 /// `k8s-version`: the API server is recent enough.
 pub fn k8s_version(f: &Facts) -> Vec<Line> {
     let name = Check::K8sVersion.name();
@@ -52,81 +53,64 @@ pub fn deployment(f: &Facts) -> Vec<Line> {
     let ns = SYSTEM_NAMESPACE;
     let mut out = Vec::new();
     for d in ["ferry-agent", "ferry-dns"] {
-        let Some(dep) = s
+        let found = s
             .deployments
             .iter()
             .find(|x| x.metadata.name.as_deref() == Some(d))
-        else {
-            out.push(Line::with(
-                name,
-                Status::Fail,
-                format!("Deployment {ns}/{d} is missing"),
-                "run `ferry join` again (it recreates what is missing)",
-            ));
-            continue;
-        };
-        let want = dep.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-        let ready = dep
-            .status
-            .as_ref()
-            .and_then(|s| s.ready_replicas)
-            .unwrap_or(0);
-        if want > 0 && ready >= want {
-            out.push(Line::pass(
-                name,
-                format!("Deployment {ns}/{d}: {ready}/{want} ready"),
-            ));
-        } else {
-            out.push(Line::with(
-                name,
-                Status::Fail,
-                format!("Deployment {ns}/{d}: {ready}/{want} ready"),
-                format!("see `kubectl -n {ns} describe deployment {d}` and `kubectl -n {ns} logs deployment/{d}`"),
-            ));
-        }
+            .map(|dep| {
+                let want = dep.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                let ready = dep
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0);
+                (ready, want)
+            });
+        out.push(workload_line(
+            Workload {
+                kind: "Deployment",
+                name: d,
+                found,
+                where_: String::new(),
+            },
+            format!("see `kubectl -n {ns} describe deployment {d}` and `kubectl -n {ns} logs deployment/{d}`"),
+        ));
     }
     let gateway_nodes = f.gateway_nodes();
     for d in ["ferry-gateway", "ferry-route-agent"] {
-        let Some(ds) = s
+        let found = s
             .daemonsets
             .iter()
             .find(|x| x.metadata.name.as_deref() == Some(d))
-        else {
-            out.push(Line::with(
-                name,
-                Status::Fail,
-                format!("DaemonSet {ns}/{d} is missing"),
-                "run `ferry join` again (it recreates what is missing)",
-            ));
-            continue;
-        };
-        let st = ds.status.clone().unwrap_or_default();
-        let (want, ready) = (st.desired_number_scheduled, st.number_ready);
-        if d == "ferry-gateway" && want == 0 {
+            .map(|ds| {
+                let st = ds.status.clone().unwrap_or_default();
+                (st.number_ready, st.desired_number_scheduled)
+            });
+        if d == "ferry-gateway" && found.is_some_and(|(_, want)| want == 0) {
             out.push(Line::with(
                 name,
                 Status::Fail,
                 format!("DaemonSet {ns}/{d} runs nowhere: no node is labelled ferry.dev/gateway=true"),
                 "label a node that other clusters can reach: kubectl label node NODE ferry.dev/gateway=true",
             ));
-        } else if want > 0 && ready >= want {
-            let where_ = if d == "ferry-gateway" {
-                format!(" (on {})", list(&gateway_nodes))
-            } else {
-                String::new()
-            };
-            out.push(Line::pass(
-                name,
-                format!("DaemonSet {ns}/{d}: {ready}/{want} ready{where_}"),
-            ));
-        } else {
-            out.push(Line::with(
-                name,
-                Status::Fail,
-                format!("DaemonSet {ns}/{d}: {ready}/{want} ready"),
-                format!("see `kubectl -n {ns} get pods -o wide` and `kubectl -n {ns} logs daemonset/{d}`"),
-            ));
+            continue;
         }
+        let where_ = if d == "ferry-gateway" {
+            format!(" (on {})", list(&gateway_nodes))
+        } else {
+            String::new()
+        };
+        out.push(workload_line(
+            Workload {
+                kind: "DaemonSet",
+                name: d,
+                found,
+                where_,
+            },
+            format!(
+                "see `kubectl -n {ns} get pods -o wide` and `kubectl -n {ns} logs daemonset/{d}`"
+            ),
+        ));
     }
     let gateways = f.own_gateways();
     let active: Vec<&str> = gateways
@@ -175,6 +159,43 @@ pub fn deployment(f: &Facts) -> Vec<Line> {
         )),
     }
     out
+}
+
+/// One of ferry's workloads in [`SYSTEM_NAMESPACE`], as `deployment`
+/// judges it.
+struct Workload<'a> {
+    /// `Deployment` or `DaemonSet`.
+    kind: &'a str,
+    name: &'a str,
+    /// Ready and wanted replicas; `None` when it is missing.
+    found: Option<(i32, i32)>,
+    /// Appended to a passing line: where it runs.
+    where_: String,
+}
+
+/// The readiness line of `w`: `Kind ns/name: ready/want ready`, failing
+/// with `hint` while not all wanted replicas are ready.
+fn workload_line(w: Workload<'_>, hint: String) -> Line {
+    let name = Check::Deployment.name();
+    let (ns, kind, d) = (SYSTEM_NAMESPACE, w.kind, w.name);
+    match w.found {
+        None => Line::with(
+            name,
+            Status::Fail,
+            format!("{kind} {ns}/{d} is missing"),
+            "run `ferry join` again (it recreates what is missing)",
+        ),
+        Some((ready, want)) if want > 0 && ready >= want => Line::pass(
+            name,
+            format!("{kind} {ns}/{d}: {ready}/{want} ready{}", w.where_),
+        ),
+        Some((ready, want)) => Line::with(
+            name,
+            Status::Fail,
+            format!("{kind} {ns}/{d}: {ready}/{want} ready"),
+            hint,
+        ),
+    }
 }
 
 /// `cidr-overlap`: this cluster's CIDRs against every other cluster's, and
