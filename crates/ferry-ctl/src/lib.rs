@@ -5,8 +5,9 @@
 //! with the temporary test pods they run ([`pods`], [`probe`]) — plus what
 //! every command shares: finding kubeconfigs and contexts for one or
 //! several clusters ([`target`]), what a cluster looks like to the checks
-//! ([`cluster`]), PASS/FAIL lines ([`check`]), and turning any error into
-//! one clear line with a hint and an exit code ([`explain`]).
+//! ([`cluster`]), PASS/FAIL lines ([`check`]), the one "wait until" loop
+//! ([`poll`]), and turning any error into one clear line with a hint and an
+//! exit code ([`explain`]).
 //!
 //! It is not the command line itself (clap lives in the `ferry` binary, which
 //! stays a thin layer over this crate), and not `join`/`deploy-broker`

@@ -25,7 +25,6 @@ pub use self::checks::{Check, Options};
 use self::probing::{Measured, Read};
 use crate::check::{Findings, Group, Line};
 use crate::cluster;
-use crate::explain::explain_error;
 use crate::pods::{self, Cleanup};
 use crate::target::TargetSpec;
 
@@ -102,15 +101,7 @@ async fn read_all(specs: &[TargetSpec]) -> (Vec<Group>, Vec<(usize, Read)>) {
                 });
                 ok.push((i, Read { target, facts }));
             }
-            Err(e) => {
-                let x = explain_error(&e);
-                groups.push(Group {
-                    header: format!("Cluster ? ({})", spec.describe()),
-                    lines: Vec::new(),
-                    error: Some(x.message),
-                    hint: x.hint,
-                });
-            }
+            Err(e) => groups.push(Group::unreadable(spec, &e)),
         }
     }
     (groups, ok)

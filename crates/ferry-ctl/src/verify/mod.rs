@@ -20,7 +20,6 @@ pub use self::member::View;
 pub use self::part::{Options, Part};
 use crate::check::{Findings, Group, Line};
 use crate::cluster;
-use crate::explain::explain_error;
 use crate::pods::{self, Cleanup, ProbeRun};
 use crate::target::TargetSpec;
 use crate::{Error, Result};
@@ -58,15 +57,7 @@ pub async fn verify(
                 service: None,
                 client: None,
             }),
-            Err(e) => {
-                let x = explain_error(&e);
-                findings.groups.push(Group {
-                    header: format!("Cluster ? ({})", spec.describe()),
-                    lines: Vec::new(),
-                    error: Some(x.message),
-                    hint: x.hint,
-                });
-            }
+            Err(e) => findings.groups.push(Group::unreadable(spec, &e)),
         }
     }
     if members.len() < 2 {
