@@ -112,6 +112,14 @@ pub fn deployment(f: &Facts) -> Vec<Line> {
             ),
         ));
     }
+    out.push(active_gateway_line(f));
+    out
+}
+
+/// Exactly one of this cluster's gateways is active, and not failing.
+fn active_gateway_line(f: &Facts) -> Line {
+    let name = Check::Deployment.name();
+    let ns = SYSTEM_NAMESPACE;
     let gateways = f.own_gateways();
     let active: Vec<&str> = gateways
         .iter()
@@ -123,7 +131,7 @@ pub fn deployment(f: &Facts) -> Vec<Line> {
         .map(|g| g.spec.hostname.as_str())
         .collect();
     match active.as_slice() {
-        [] => out.push(Line::with(
+        [] => Line::with(
             name,
             Status::Fail,
             if gateways.is_empty() {
@@ -132,33 +140,36 @@ pub fn deployment(f: &Facts) -> Vec<Line> {
                 format!("no gateway is active ({} standing by)", gateways.len())
             },
             format!("see the gateway's log: `kubectl -n {ns} logs daemonset/ferry-gateway`"),
-        )),
+        ),
         [one] => {
             let failure = f
                 .active_gateway()
                 .and_then(|g| g.status.as_ref()?.status_failure.clone());
             let standby = gateways.len() - 1;
             match failure {
-                Some(why) => out.push(Line::with(
+                Some(why) => Line::with(
                     name,
                     Status::Fail,
                     format!("gateway {one} is active but failing: {why}"),
                     format!("see `kubectl -n {ns} logs` of the ferry-gateway pod on {one}"),
-                )),
-                None => out.push(Line::pass(
+                ),
+                None => Line::pass(
                     name,
                     format!("gateway {one} is active ({standby} standing by)"),
-                )),
+                ),
             }
         }
-        many => out.push(Line::with(
+        many => Line::with(
             name,
             Status::Warn,
-            format!("{} gateways say they are active: {}", many.len(), many.join(", ")),
+            format!(
+                "{} gateways say they are active: {}",
+                many.len(),
+                many.join(", ")
+            ),
             "only one should hold the lease: check the clocks of the gateway nodes and `kubectl -n ferry-system get lease`",
-        )),
+        ),
     }
-    out
 }
 
 /// One of ferry's workloads in [`SYSTEM_NAMESPACE`], as `deployment`
