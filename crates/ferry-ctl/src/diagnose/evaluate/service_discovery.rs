@@ -140,58 +140,8 @@ pub fn service_discovery(f: &Facts, client: &Client<'_>) -> Vec<Line> {
         "check ferry dns (`kubectl -n ferry-system get pods -l app.kubernetes.io/name=ferry-dns`, its log) and that the cluster DNS forwards {domain} to the ferry-dns Service (`kubectl -n kube-system get configmap coredns -o yaml`)"
     );
     let mut out = Vec::new();
-    match dns(report, "dns-version") {
-        Ok(d) if !d.texts.is_empty() => out.push(Line::pass(
-            name,
-            format!(
-                "the cluster DNS ({}) forwards {domain} to ferry dns: dns-version.{domain} → {} ({})",
-                d.server,
-                d.texts.join(","),
-                us(d.elapsed_us)
-            ),
-        )),
-        Ok(d) => out.push(Line::with(
-            name,
-            Status::Fail,
-            format!(
-                "the cluster DNS ({}) gives no dns-version.{domain} record ({}), so {domain} does not reach ferry dns",
-                d.server,
-                d.rcode.as_deref().unwrap_or("no answer")
-            ),
-            dns_hint.clone(),
-        )),
-        Err(e) => out.push(Line::with(
-            name,
-            Status::Fail,
-            format!("querying dns-version.{domain} failed: {e}"),
-            dns_hint.clone(),
-        )),
-    }
-    match dns(report, "dns-nx") {
-        Ok(d) if d.rcode.as_deref() == Some("NXDomain") => out.push(Line::pass(
-            name,
-            format!(
-                "a name nobody exports gets NXDOMAIN at once ({})",
-                us(d.elapsed_us)
-            ),
-        )),
-        Ok(d) => out.push(Line::with(
-            name,
-            Status::Fail,
-            format!(
-                "a name nobody exports gets {} after {}: clients wait on resolver retries instead of failing fast",
-                d.rcode.as_deref().unwrap_or("no answer"),
-                us(d.elapsed_us)
-            ),
-            dns_hint.clone(),
-        )),
-        Err(e) => out.push(Line::with(
-            name,
-            Status::Fail,
-            format!("querying a name nobody exports failed: {e}"),
-            dns_hint.clone(),
-        )),
-    }
+    out.push(zone_line(report, &domain, &dns_hint));
+    out.push(nx_line(report, &dns_hint));
     let imports = resolvable_imports(f);
     if imports.is_empty() {
         out.push(Line::with(
@@ -203,72 +153,7 @@ pub fn service_discovery(f: &Facts, client: &Client<'_>) -> Vec<Line> {
         return out;
     }
     for si in imports.iter().take(MAX_IMPORTS) {
-        let ns = si.metadata.namespace.as_deref().unwrap_or("");
-        let n = si.metadata.name.as_deref().unwrap_or("");
-        let fqdn = import_name(si, &domain);
-        let (expected, clusters) = expected_answer(f, si);
-        let exp = expected.iter().copied().collect::<Vec<_>>();
-        let line = match dns(report, &format!("dns/{ns}/{n}")) {
-            Err(e) => Line::with(
-                name,
-                Status::Fail,
-                format!("{fqdn}: the query failed: {e}"),
-                dns_hint.clone(),
-            ),
-            Ok(d) if d.rcode.is_none() => Line::with(
-                name,
-                Status::Fail,
-                format!("{fqdn}: no answer in {}", us(d.elapsed_us)),
-                dns_hint.clone(),
-            ),
-            Ok(d) if d.addresses.is_empty() && expected.is_empty() => Line::with(
-                name,
-                Status::Warn,
-                format!(
-                    "{fqdn}: {} — consistently, as no cluster this one can reach has a ready endpoint for it",
-                    d.rcode.as_deref().unwrap_or("")
-                ),
-                "see `ferry show services`: the exporting clusters' pods are not ready, or their cables are down",
-            ),
-            Ok(d) if d.addresses.is_empty() => Line::with(
-                name,
-                Status::Fail,
-                format!(
-                    "{fqdn}: {} although the ServiceImport {ns}/{n} has ready endpoints {} (from {})",
-                    d.rcode.as_deref().unwrap_or(""),
-                    list(&exp),
-                    clusters.join(", ")
-                ),
-                dns_hint.clone(),
-            ),
-            Ok(d) => {
-                let got: BTreeSet<IpAddr> = d.addresses.iter().copied().collect();
-                let extra: Vec<IpAddr> = got.difference(&expected).copied().collect();
-                if extra.is_empty() {
-                    Line::pass(
-                        name,
-                        format!(
-                            "{fqdn} → {} ({}), as the ServiceImport says (from {})",
-                            list(&d.addresses),
-                            us(d.elapsed_us),
-                            clusters.join(", ")
-                        ),
-                    )
-                } else {
-                    Line::with(
-                        name,
-                        Status::Fail,
-                        format!(
-                            "{fqdn} → {}, but the ServiceImport {ns}/{n} says {}",
-                            list(&d.addresses),
-                            list(&exp)
-                        ),
-                        "ferry dns answers with stale or foreign data: see `kubectl -n ferry-system logs deployment/ferry-dns`",
-                    )
-                }
-            }
-        };
-        out.push(line);
+        out.push(import_line(f, si, report, &domain, &dns_hint));
     }
     if imports.len() > MAX_IMPORTS {
         out.push(Line::with(
@@ -282,4 +167,143 @@ pub fn service_discovery(f: &Facts, client: &Client<'_>) -> Vec<Line> {
         ));
     }
     out
+}
+
+/// Whether the cluster DNS forwards the clusterset zone to ferry dns: the
+/// `dns-version` record.
+fn zone_line(report: &Report, domain: &str, dns_hint: &str) -> Line {
+    let name = Check::ServiceDiscovery.name();
+    match dns(report, "dns-version") {
+        Ok(d) if !d.texts.is_empty() => Line::pass(
+            name,
+            format!(
+                "the cluster DNS ({}) forwards {domain} to ferry dns: dns-version.{domain} → {} ({})",
+                d.server,
+                d.texts.join(","),
+                us(d.elapsed_us)
+            ),
+        ),
+        Ok(d) => Line::with(
+            name,
+            Status::Fail,
+            format!(
+                "the cluster DNS ({}) gives no dns-version.{domain} record ({}), so {domain} does not reach ferry dns",
+                d.server,
+                d.rcode.as_deref().unwrap_or("no answer")
+            ),
+            dns_hint,
+        ),
+        Err(e) => Line::with(
+            name,
+            Status::Fail,
+            format!("querying dns-version.{domain} failed: {e}"),
+            dns_hint,
+        ),
+    }
+}
+
+/// A name nobody exports gets NXDOMAIN at once.
+fn nx_line(report: &Report, dns_hint: &str) -> Line {
+    let name = Check::ServiceDiscovery.name();
+    match dns(report, "dns-nx") {
+        Ok(d) if d.rcode.as_deref() == Some("NXDomain") => Line::pass(
+            name,
+            format!(
+                "a name nobody exports gets NXDOMAIN at once ({})",
+                us(d.elapsed_us)
+            ),
+        ),
+        Ok(d) => Line::with(
+            name,
+            Status::Fail,
+            format!(
+                "a name nobody exports gets {} after {}: clients wait on resolver retries instead of failing fast",
+                d.rcode.as_deref().unwrap_or("no answer"),
+                us(d.elapsed_us)
+            ),
+            dns_hint,
+        ),
+        Err(e) => Line::with(
+            name,
+            Status::Fail,
+            format!("querying a name nobody exports failed: {e}"),
+            dns_hint,
+        ),
+    }
+}
+
+/// The name of ServiceImport `si` resolves to what the import says.
+fn import_line(
+    f: &Facts,
+    si: &ServiceImport,
+    report: &Report,
+    domain: &str,
+    dns_hint: &str,
+) -> Line {
+    let name = Check::ServiceDiscovery.name();
+    let ns = si.metadata.namespace.as_deref().unwrap_or("");
+    let n = si.metadata.name.as_deref().unwrap_or("");
+    let fqdn = import_name(si, domain);
+    let (expected, clusters) = expected_answer(f, si);
+    let exp = expected.iter().copied().collect::<Vec<_>>();
+    match dns(report, &format!("dns/{ns}/{n}")) {
+        Err(e) => Line::with(
+            name,
+            Status::Fail,
+            format!("{fqdn}: the query failed: {e}"),
+            dns_hint,
+        ),
+        Ok(d) if d.rcode.is_none() => Line::with(
+            name,
+            Status::Fail,
+            format!("{fqdn}: no answer in {}", us(d.elapsed_us)),
+            dns_hint,
+        ),
+        Ok(d) if d.addresses.is_empty() && expected.is_empty() => Line::with(
+            name,
+            Status::Warn,
+            format!(
+                "{fqdn}: {} — consistently, as no cluster this one can reach has a ready endpoint for it",
+                d.rcode.as_deref().unwrap_or("")
+            ),
+            "see `ferry show services`: the exporting clusters' pods are not ready, or their cables are down",
+        ),
+        Ok(d) if d.addresses.is_empty() => Line::with(
+            name,
+            Status::Fail,
+            format!(
+                "{fqdn}: {} although the ServiceImport {ns}/{n} has ready endpoints {} (from {})",
+                d.rcode.as_deref().unwrap_or(""),
+                list(&exp),
+                clusters.join(", ")
+            ),
+            dns_hint,
+        ),
+        Ok(d) => {
+            let got: BTreeSet<IpAddr> = d.addresses.iter().copied().collect();
+            let extra: Vec<IpAddr> = got.difference(&expected).copied().collect();
+            if extra.is_empty() {
+                Line::pass(
+                    name,
+                    format!(
+                        "{fqdn} → {} ({}), as the ServiceImport says (from {})",
+                        list(&d.addresses),
+                        us(d.elapsed_us),
+                        clusters.join(", ")
+                    ),
+                )
+            } else {
+                Line::with(
+                    name,
+                    Status::Fail,
+                    format!(
+                        "{fqdn} → {}, but the ServiceImport {ns}/{n} says {}",
+                        list(&d.addresses),
+                        list(&exp)
+                    ),
+                    "ferry dns answers with stale or foreign data: see `kubectl -n ferry-system logs deployment/ferry-dns`",
+                )
+            }
+        }
+    }
 }
