@@ -4,8 +4,8 @@ use super::common::*;
 use crate::check::{Line, Status};
 use crate::cluster::{self, Facts};
 use crate::diagnose::checks::Check;
-use crate::probe::Outcome;
 use crate::probe::spec::{PmtuOutcome, PmtuVerdict};
+use crate::probe::{Outcome, Report};
 
 /// The smallest cable MTU on the way from `f` to `remote`.
 pub fn path_cable_mtu(f: &Facts, remote: &str) -> Option<u32> {
@@ -71,7 +71,7 @@ pub fn mtu(
             continue;
         }
         let cable = path_cable_mtu(f, r);
-        let cable_text = cable.map_or_else(|| "unknown".to_string(), |m| m.to_string());
+        let cable_text = mtu_text(cable);
         match report.get(&format!("mtu-big/{r}")) {
             Some(Outcome::Pmtu(p)) => out.push(pmtu_line(&subject, p, cable, client.node)),
             Some(Outcome::Error { message }) => out.push(Line::with(
@@ -94,74 +94,101 @@ pub fn mtu(
             ));
             continue;
         };
-        match report.get(&format!("mtu-fit/{r}")) {
-            Some(Outcome::Echo(e)) if e.received > 0 => out.push(Line::pass(
-                name,
-                format!(
-                    "{subject}: {}-byte packets (the cable MTU) with don't-fragment cross to a pod on {where_} and back ({}/{})",
-                    cable_text, e.received, e.sent
-                ),
-            )),
-            Some(Outcome::Echo(e)) => out.push(Line::with(
-                name,
-                Status::Fail,
-                format!(
-                    "{subject}: {cable_text}-byte packets (the cable MTU) with don't-fragment do not cross to a pod on {where_} (0/{}){}",
-                    e.sent,
-                    e.send_error
-                        .as_deref()
-                        .map(|x| format!(": {x}"))
-                        .unwrap_or_default()
-                ),
-                "the network between the gateways carries less than the cable MTU plus the tunnel overhead: lower the cable MTU, or fix the underlay MTU",
-            )),
-            Some(Outcome::Error { message }) => out.push(Line::with(
-                name,
-                Status::Fail,
-                format!("{subject}: the full-size probe failed: {message}"),
-                "see the connections check",
-            )),
-            _ => {}
-        }
-        match report.get(&format!("mtu-tcp/{r}")) {
-            Some(Outcome::Tcp(t)) => {
-                let clamp = cable.map(|c| c.saturating_sub(40));
-                match (t.mss, clamp) {
-                    (Some(mss), Some(max)) if mss > max => out.push(Line::with(
-                        name,
-                        Status::Warn,
-                        format!(
-                            "{subject}: TCP MSS {mss} exceeds the cable MTU {cable_text} − 40 = {max}, yet {} bytes were echoed",
-                            t.echoed
-                        ),
-                        "the route agent's MSS clamp is not applied: check its nftables table (`nft list ruleset` on the node) and its log",
-                    )),
-                    (mss, _) => out.push(Line::pass(
-                        name,
-                        format!(
-                            "{subject}: a TCP transfer of {} bytes to a pod on {where_} is echoed whole (MSS {})",
-                            t.echoed,
-                            mss.map_or_else(|| "unknown".to_string(), |m| m.to_string())
-                        ),
-                    )),
-                }
-            }
-            Some(Outcome::Error { message }) => out.push(Line::with(
-                name,
-                Status::Fail,
-                format!("{subject}: a TCP transfer to a pod on {where_} failed: {message}"),
-                "small packets cross but a bulk transfer does not: typical of a black-holed MTU; check that ICMP 'fragmentation needed' reaches the pods and that the MSS clamp is in place",
-            )),
-            _ => {}
-        }
+        out.extend(full_size_line(&subject, report, r, where_, &cable_text));
+        out.extend(tcp_line(&subject, report, r, where_, cable));
     }
     out
+}
+
+/// A packet of the cable MTU with don't-fragment, echoed by the pod on
+/// `where_` in `r`.
+fn full_size_line(
+    subject: &str,
+    report: &Report,
+    r: &str,
+    where_: &str,
+    cable_text: &str,
+) -> Option<Line> {
+    let name = Check::Mtu.name();
+    match report.get(&format!("mtu-fit/{r}")) {
+        Some(Outcome::Echo(e)) if e.received > 0 => Some(Line::pass(
+            name,
+            format!(
+                "{subject}: {}-byte packets (the cable MTU) with don't-fragment cross to a pod on {where_} and back ({}/{})",
+                cable_text, e.received, e.sent
+            ),
+        )),
+        Some(Outcome::Echo(e)) => Some(Line::with(
+            name,
+            Status::Fail,
+            format!(
+                "{subject}: {cable_text}-byte packets (the cable MTU) with don't-fragment do not cross to a pod on {where_} (0/{}){}",
+                e.sent,
+                e.send_error
+                    .as_deref()
+                    .map(|x| format!(": {x}"))
+                    .unwrap_or_default()
+            ),
+            "the network between the gateways carries less than the cable MTU plus the tunnel overhead: lower the cable MTU, or fix the underlay MTU",
+        )),
+        Some(Outcome::Error { message }) => Some(Line::with(
+            name,
+            Status::Fail,
+            format!("{subject}: the full-size probe failed: {message}"),
+            "see the connections check",
+        )),
+        _ => None,
+    }
+}
+
+/// A TCP transfer to the pod on `where_` in `r`: echoed whole, with an MSS
+/// clamped to the cable MTU.
+fn tcp_line(
+    subject: &str,
+    report: &Report,
+    r: &str,
+    where_: &str,
+    cable: Option<u32>,
+) -> Option<Line> {
+    let name = Check::Mtu.name();
+    let cable_text = mtu_text(cable);
+    match report.get(&format!("mtu-tcp/{r}")) {
+        Some(Outcome::Tcp(t)) => {
+            let clamp = cable.map(|c| c.saturating_sub(40));
+            match (t.mss, clamp) {
+                (Some(mss), Some(max)) if mss > max => Some(Line::with(
+                    name,
+                    Status::Warn,
+                    format!(
+                        "{subject}: TCP MSS {mss} exceeds the cable MTU {cable_text} − 40 = {max}, yet {} bytes were echoed",
+                        t.echoed
+                    ),
+                    "the route agent's MSS clamp is not applied: check its nftables table (`nft list ruleset` on the node) and its log",
+                )),
+                (mss, _) => Some(Line::pass(
+                    name,
+                    format!(
+                        "{subject}: a TCP transfer of {} bytes to a pod on {where_} is echoed whole (MSS {})",
+                        t.echoed,
+                        mss.map_or_else(|| "unknown".to_string(), |m| m.to_string())
+                    ),
+                )),
+            }
+        }
+        Some(Outcome::Error { message }) => Some(Line::with(
+            name,
+            Status::Fail,
+            format!("{subject}: a TCP transfer to a pod on {where_} failed: {message}"),
+            "small packets cross but a bulk transfer does not: typical of a black-holed MTU; check that ICMP 'fragmentation needed' reaches the pods and that the MSS clamp is in place",
+        )),
+        _ => None,
+    }
 }
 
 fn pmtu_line(subject: &str, p: &PmtuOutcome, cable: Option<u32>, node: &str) -> Line {
     let name = Check::Mtu.name();
     let packet = p.size + 28;
-    let cable_text = cable.map_or_else(|| "unknown".to_string(), |m| m.to_string());
+    let cable_text = mtu_text(cable);
     if let (Some(ifm), Some(c)) = (p.interface_mtu, cable)
         && ifm <= c
     {
@@ -196,4 +223,9 @@ fn pmtu_line(subject: &str, p: &PmtuOutcome, cable: Option<u32>, node: &str) -> 
             "let ICMP type 3 code 4 reach the pods, or give pods an MTU no bigger than the cable's; TCP also relies on the route agent's MSS clamp",
         ),
     }
+}
+
+/// A cable MTU for messages: the number, or `unknown`.
+fn mtu_text(cable: Option<u32>) -> String {
+    cable.map_or_else(|| "unknown".to_string(), |m| m.to_string())
 }
