@@ -33,6 +33,17 @@ pub const APP_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// ferry's value for [`APP_MANAGED_BY`].
 pub const APP_MANAGED_BY_FERRY: &str = "ferry";
 
+/// Standard `app.kubernetes.io/name` label: which application an object
+/// belongs to (each ferry component, and the test pods, by its own name).
+pub const APP_NAME: &str = "app.kubernetes.io/name";
+
+/// Standard `app.kubernetes.io/part-of` label; on everything ferry deploys
+/// its value is [`APP_PART_OF_FERRY`].
+pub const APP_PART_OF: &str = "app.kubernetes.io/part-of";
+
+/// ferry's value for [`APP_PART_OF`].
+pub const APP_PART_OF_FERRY: &str = "ferry";
+
 /// On a copy of an object (on the broker or in another cluster): the name of
 /// the object it was copied from.
 pub const ORIGIN_NAME: &str = "ferry.dev/origin-name";

@@ -2,8 +2,10 @@
 //! [`Endpoint`], [`Gateway`]), the MCS `multicluster.x-k8s.io/v1alpha1` types
 //! ([`ServiceExport`], [`ServiceImport`]), the KEP-2149 [`ClusterProperty`],
 //! their CRDs ([`all_crds`]), label and name constants ([`labels`]), the
-//! `broker-info.ferry` format ([`BrokerInfo`]) and small validated value
-//! types ([`Cidr`], [`validate_cluster_id`]).
+//! `broker-info.ferry` format ([`BrokerInfo`]), the contracts between
+//! components (default data-plane [`ports`], the gateways' [`health_probe`]
+//! wire format) and small validated value types ([`Cidr`],
+//! [`validate_cluster_id`]).
 //!
 //! It is not a client and does no I/O: talking to an API server, syncing and
 //! reconciling live in the crates above it.
@@ -15,9 +17,11 @@ pub mod cidr;
 pub mod crds;
 mod error;
 pub mod ferry;
+pub mod health_probe;
 pub mod labels;
 pub mod mcs;
 pub mod names;
+pub mod ports;
 
 pub use about::{ClusterProperty, ClusterPropertySpec};
 pub use broker_info::{BrokerInfo, SharedSettings};

@@ -365,14 +365,7 @@ pub async fn benchmark(
 
 /// Starts a server pod on `s`'s node; its IP once ready.
 async fn server(s: &Side) -> Result<String> {
-    let plan = PodPlan {
-        name: s.run.pod_name(Role::Server, "0"),
-        node: s.node.clone(),
-        role: Role::Server,
-        tasks: Vec::new(),
-    };
-    let c = s.run.create_one(&s.target, &plan).await?;
-    s.run.wait_ready(&c).await
+    s.run.start_server(&s.target, &s.node).await
 }
 
 async fn measure(a: &Side, b: &Side, opts: &Options) -> Result<Vec<Row>> {
@@ -422,11 +415,7 @@ async fn measure(a: &Side, b: &Side, opts: &Options) -> Result<Vec<Row>> {
                 probe,
             }],
         };
-        let report = async {
-            let c = from.run.create_one(&from.target, &plan).await?;
-            from.run.wait_report(&c).await
-        }
-        .await;
+        let report = from.run.run_to_report(&from.target, &plan).await;
         let result = match report {
             Err(e) => Err(explain_error(&e).message),
             Ok(r) => match r.get("bench") {

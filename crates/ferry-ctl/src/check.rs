@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::explain::explain_error;
+use crate::target::TargetSpec;
 use crate::{Error, Result};
 
 /// The verdict of one finding.
@@ -92,6 +94,20 @@ pub struct Group {
     /// What to do about `error`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+}
+
+impl Group {
+    /// The group of a cluster that could not be read: `Cluster ? (…)` with
+    /// why, and what to do about it.
+    pub fn unreadable(spec: &TargetSpec, e: &Error) -> Group {
+        let x = explain_error(e);
+        Group {
+            header: format!("Cluster ? ({})", spec.describe()),
+            lines: Vec::new(),
+            error: Some(x.message),
+            hint: x.hint,
+        }
+    }
 }
 
 /// Every group of a run.

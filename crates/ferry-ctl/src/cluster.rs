@@ -8,7 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use ferry_api::ferry::backend_config;
 use ferry_api::labels::{self, SYSTEM_NAMESPACE};
-use ferry_api::{CableDriver, Connection, Endpoint, Gateway, HaStatus};
+use ferry_api::ports;
+use ferry_api::{Connection, Endpoint, Gateway, HaStatus};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
@@ -283,10 +284,7 @@ pub fn cable_port(e: &Endpoint) -> u16 {
         .backend_config
         .get(backend_config::PORT)
         .and_then(|p| p.parse().ok())
-        .unwrap_or(match e.spec.cable_driver {
-            CableDriver::Wireguard => ferry_gateway::remote::DEFAULT_CABLE_PORT,
-            CableDriver::Vxlan => ferry_gateway::cable::VXLAN_CABLE_PORT,
-        })
+        .unwrap_or(ports::default_cable_port(e.spec.cable_driver))
 }
 
 /// The MTU of `e`'s cable, when it publishes one.
@@ -299,13 +297,7 @@ pub fn cable_mtu(e: &Endpoint) -> Option<u32> {
 
 /// Where `e`'s health checker answers (inside the cable).
 pub fn health_check(e: &Endpoint) -> Option<SocketAddr> {
-    let port = e
-        .spec
-        .backend_config
-        .get(backend_config::HEALTH_CHECK_PORT)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(ferry_gateway::remote::DEFAULT_HEALTH_CHECK_PORT);
-    e.spec.health_check_ip.map(|ip| SocketAddr::new(ip, port))
+    ports::health_check_addr(&e.spec)
 }
 
 /// The addresses `e`'s gateway may be reached at (public first).

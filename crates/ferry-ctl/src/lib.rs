@@ -6,8 +6,9 @@
 //! pods they run ([`pods`], [`probe`]) — plus what
 //! every command shares: finding kubeconfigs and contexts for one or
 //! several clusters ([`target`]), what a cluster looks like to the checks
-//! ([`cluster`]), PASS/FAIL lines ([`check`]), and turning any error into
-//! one clear line with a hint and an exit code ([`explain`]).
+//! ([`cluster`]), PASS/FAIL lines ([`check`]), the one "wait until" loop
+//! ([`poll`]), and turning any error into one clear line with a hint and an
+//! exit code ([`explain`]).
 //!
 //! It is not the command line itself (clap lives in the `ferry` binary, which
 //! stays a thin layer over this crate), nor the daemons it installs and
@@ -24,6 +25,7 @@ pub mod explain;
 pub mod export;
 pub mod install;
 pub mod pods;
+pub mod poll;
 pub mod probe;
 pub mod show;
 pub mod table;

@@ -14,17 +14,19 @@
 //! the namespace.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow::{Break, Continue};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_api::ServiceExport;
-use ferry_api::labels::SYSTEM_NAMESPACE;
+use ferry_api::labels::{self, SYSTEM_NAMESPACE};
 use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role as RbacRole, RoleBinding};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 
+use crate::poll::poll_until;
 use crate::probe::{RESULT_ANNOTATION, Report, SERVE_PORT, Task};
 use crate::target::Target;
 use crate::{Error, Result};
@@ -212,7 +214,7 @@ impl ProbeRun {
     /// The labels of this run's objects.
     pub fn labels(&self, role: Option<Role>) -> BTreeMap<String, String> {
         let mut l = BTreeMap::from([
-            ("app.kubernetes.io/name".to_string(), APP_NAME.to_string()),
+            (labels::APP_NAME.to_string(), APP_NAME.to_string()),
             (RUN_LABEL.to_string(), self.id.clone()),
         ]);
         if let Some(r) = role {
@@ -317,6 +319,32 @@ impl ProbeRun {
             .ok_or_else(|| Error::Render("no pod was created".into()))
     }
 
+    /// Starts this run's server pod on `node` and waits until it is ready;
+    /// returns its IP.
+    pub async fn start_server(&self, target: &Target, node: &str) -> Result<String> {
+        let plan = PodPlan {
+            name: self.pod_name(Role::Server, "0"),
+            node: node.to_string(),
+            role: Role::Server,
+            tasks: Vec::new(),
+        };
+        let c = self.create_one(target, &plan).await?;
+        self.wait_ready(&c).await
+    }
+
+    /// Creates the pod of `plan` and waits until its process runs.
+    pub async fn start_running(&self, target: &Target, plan: &PodPlan) -> Result<Created> {
+        let c = self.create_one(target, plan).await?;
+        self.wait_running(&c).await?;
+        Ok(c)
+    }
+
+    /// Creates the pod of `plan` and waits for its report.
+    pub async fn run_to_report(&self, target: &Target, plan: &PodPlan) -> Result<Report> {
+        let c = self.create_one(target, plan).await?;
+        self.wait_report(&c).await
+    }
+
     /// Registers `target` for cleanup without creating a pod (for Services
     /// and ServiceExports made elsewhere).
     pub fn register(&self, target: &Target) {
@@ -325,119 +353,140 @@ impl ProbeRun {
 
     /// Waits until the server pod `p` is ready; returns its IP.
     pub async fn wait_ready(&self, p: &Created) -> Result<String> {
-        let api: Api<Pod> = Api::namespaced(p.target.client.clone(), SYSTEM_NAMESPACE);
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            let pod = api
-                .get(&p.name)
-                .await
-                .map_err(|e| p.target.error(format!("reading test pod {}", p.name), e))?;
-            let status = pod.status.clone().unwrap_or_default();
-            if let Some(reason) = broken(&pod) {
-                return Err(self.pod_error(p, reason));
+        self.watch_pod(p, "not ready", |pod| {
+            if let Some(reason) = broken(pod) {
+                return Some(Err(self.pod_error(p, reason)));
             }
+            let status = pod.status.clone().unwrap_or_default();
             let ready = status
                 .conditions
                 .iter()
                 .flatten()
                 .any(|c| c.type_ == "Ready" && c.status == "True");
-            if ready && let Some(ip) = status.pod_ip.filter(|ip| !ip.is_empty()) {
-                return Ok(ip);
-            }
-            if Instant::now() > deadline {
-                return Err(self.pod_error(
-                    p,
-                    format!("not ready after {:?} ({})", self.timeout, describe(&pod)),
-                ));
-            }
-            tokio::time::sleep(POLL).await;
-        }
+            let ip = status.pod_ip.filter(|ip| !ip.is_empty());
+            ip.filter(|_| ready).map(Ok)
+        })
+        .await
     }
 
     /// Waits until pod `p` is running (its process started).
     pub async fn wait_running(&self, p: &Created) -> Result<()> {
-        let api: Api<Pod> = Api::namespaced(p.target.client.clone(), SYSTEM_NAMESPACE);
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            let pod = api
-                .get(&p.name)
-                .await
-                .map_err(|e| p.target.error(format!("reading test pod {}", p.name), e))?;
-            if let Some(reason) = broken(&pod) {
-                return Err(self.pod_error(p, reason));
+        self.watch_pod(p, "not running", |pod| {
+            if let Some(reason) = broken(pod) {
+                return Some(Err(self.pod_error(p, reason)));
             }
             let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-            if matches!(phase, Some("Running" | "Succeeded"))
+            let started = matches!(phase, Some("Running" | "Succeeded"))
                 || pod
                     .metadata
                     .annotations
                     .as_ref()
-                    .is_some_and(|a| a.contains_key(RESULT_ANNOTATION))
-            {
-                return Ok(());
+                    .is_some_and(|a| a.contains_key(RESULT_ANNOTATION));
+            started.then_some(Ok(()))
+        })
+        .await
+    }
+
+    /// Reads pod `p` every [`POLL`] until `decide` returns an outcome; past
+    /// the run's timeout, fails with "`not_yet` after … (the pod's state)".
+    async fn watch_pod<T>(
+        &self,
+        p: &Created,
+        not_yet: &str,
+        decide: impl Fn(&Pod) -> Option<Result<T>>,
+    ) -> Result<T> {
+        let api: Api<Pod> = Api::namespaced(p.target.client.clone(), SYSTEM_NAMESPACE);
+        let (api, decide) = (&api, &decide);
+        let looked = poll_until(Instant::now() + self.timeout, POLL, move || async move {
+            match api.get(&p.name).await {
+                Err(e) => Break(Err(p
+                    .target
+                    .error(format!("reading test pod {}", p.name), e))),
+                Ok(pod) => match decide(&pod) {
+                    Some(outcome) => Break(outcome),
+                    None => Continue(pod),
+                },
             }
-            if Instant::now() > deadline {
-                return Err(self.pod_error(
-                    p,
-                    format!("not running after {:?} ({})", self.timeout, describe(&pod)),
-                ));
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        })
+        .await;
+        looked.unwrap_or_else(|pod| {
+            Err(self.pod_error(
+                p,
+                format!("{not_yet} after {:?} ({})", self.timeout, describe(&pod)),
+            ))
+        })
     }
 
     /// Waits for pod `p`'s report.
     pub async fn wait_report(&self, p: &Created) -> Result<Report> {
         let api: Api<Pod> = Api::namespaced(p.target.client.clone(), SYSTEM_NAMESPACE);
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            let pod = api
-                .get(&p.name)
-                .await
-                .map_err(|e| p.target.error(format!("reading test pod {}", p.name), e))?;
-            if let Some(text) = pod
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(RESULT_ANNOTATION))
-            {
-                return serde_json::from_str(text).map_err(|e| {
-                    self.pod_error(p, format!("its report is not valid ({e}): {text}"))
-                });
-            }
-            if let Some(reason) = broken(&pod) {
-                return Err(self.pod_error(p, reason));
-            }
-            let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-            if matches!(phase, Some("Succeeded" | "Failed")) {
-                // The process ended; its annotation may trail the status.
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                let again = api.get(&p.name).await.ok();
-                if let Some(text) = again
-                    .as_ref()
-                    .and_then(|p| p.metadata.annotations.as_ref())
-                    .and_then(|a| a.get(RESULT_ANNOTATION))
-                {
-                    return serde_json::from_str(text)
-                        .map_err(|e| self.pod_error(p, format!("its report is not valid ({e})")));
+        let api = &api;
+        let looked = poll_until(Instant::now() + self.timeout, POLL, move || async move {
+            let pod = match api.get(&p.name).await {
+                Ok(pod) => pod,
+                Err(e) => {
+                    return Break(Err(p
+                        .target
+                        .error(format!("reading test pod {}", p.name), e)));
                 }
-                return Err(self.pod_error(
-                    p,
-                    format!(
-                        "it ended ({}) without writing its report: it could not reach the API, see `kubectl -n {SYSTEM_NAMESPACE} logs {}`",
-                        describe(&pod),
-                        p.name
-                    ),
-                ));
+            };
+            match self.report_of(p, api, &pod).await {
+                Some(outcome) => Break(outcome),
+                None => Continue(pod),
             }
-            if Instant::now() > deadline {
-                return Err(self.pod_error(
-                    p,
-                    format!("no report after {:?} ({})", self.timeout, describe(&pod)),
-                ));
-            }
-            tokio::time::sleep(POLL).await;
+        })
+        .await;
+        looked.unwrap_or_else(|pod| {
+            Err(self.pod_error(
+                p,
+                format!("no report after {:?} ({})", self.timeout, describe(&pod)),
+            ))
+        })
+    }
+
+    /// `pod`'s report, or why it will never write one; `None` while it may
+    /// still.
+    async fn report_of(&self, p: &Created, api: &Api<Pod>, pod: &Pod) -> Option<Result<Report>> {
+        if let Some(text) = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(RESULT_ANNOTATION))
+        {
+            return Some(
+                serde_json::from_str(text).map_err(|e| {
+                    self.pod_error(p, format!("its report is not valid ({e}): {text}"))
+                }),
+            );
         }
+        if let Some(reason) = broken(pod) {
+            return Some(Err(self.pod_error(p, reason)));
+        }
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if !matches!(phase, Some("Succeeded" | "Failed")) {
+            return None;
+        }
+        // The process ended; its annotation may trail the status.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let again = api.get(&p.name).await.ok();
+        if let Some(text) = again
+            .as_ref()
+            .and_then(|p| p.metadata.annotations.as_ref())
+            .and_then(|a| a.get(RESULT_ANNOTATION))
+        {
+            return Some(
+                serde_json::from_str(text)
+                    .map_err(|e| self.pod_error(p, format!("its report is not valid ({e})"))),
+            );
+        }
+        Some(Err(self.pod_error(
+            p,
+            format!(
+                "it ended ({}) without writing its report: it could not reach the API, see `kubectl -n {SYSTEM_NAMESPACE} logs {}`",
+                describe(pod),
+                p.name
+            ),
+        )))
     }
 
     fn pod_error(&self, p: &Created, reason: String) -> Error {
@@ -481,29 +530,29 @@ impl ProbeRun {
             return Ok(ip);
         }
         // The ClusterIP may be allocated after the create returns.
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            let s = services
-                .get(name)
-                .await
-                .map_err(|e| target.error(format!("reading test Service {name}"), e))?;
-            if let Some(ip) = s
-                .spec
-                .and_then(|s| s.cluster_ip)
-                .filter(|ip| !ip.is_empty() && ip != "None")
-            {
-                return Ok(ip);
+        let services = &services;
+        let looked = poll_until(Instant::now() + self.timeout, POLL, move || async move {
+            match services.get(name).await {
+                Err(e) => Break(Err(target.error(format!("reading test Service {name}"), e))),
+                Ok(s) => match s
+                    .spec
+                    .and_then(|s| s.cluster_ip)
+                    .filter(|ip| !ip.is_empty() && ip != "None")
+                {
+                    Some(ip) => Break(Ok(ip)),
+                    None => Continue(()),
+                },
             }
-            if Instant::now() > deadline {
-                return Err(Error::ProbePod {
-                    cluster: target.label.clone(),
-                    pod: format!("Service {SYSTEM_NAMESPACE}/{name}"),
-                    reason: "no ClusterIP was allocated".into(),
-                    image: self.image.clone(),
-                });
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        })
+        .await;
+        looked.unwrap_or_else(|()| {
+            Err(Error::ProbePod {
+                cluster: target.label.clone(),
+                pod: format!("Service {SYSTEM_NAMESPACE}/{name}"),
+                reason: "no ClusterIP was allocated".into(),
+                image: self.image.clone(),
+            })
+        })
     }
 }
 
@@ -559,7 +608,8 @@ fn describe(pod: &Pod) -> String {
 pub async fn ensure_rbac(target: &Target) -> Result<()> {
     let ns = SYSTEM_NAMESPACE;
     let pp = PatchParams::apply("ferry-probe").force();
-    let labels = json!({"app.kubernetes.io/part-of": "ferry", "app.kubernetes.io/name": APP_NAME});
+    let labels =
+        json!({labels::APP_PART_OF: labels::APP_PART_OF_FERRY, labels::APP_NAME: APP_NAME});
     let sa: ServiceAccount = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "ServiceAccount",
         "metadata": {"name": SERVICE_ACCOUNT, "namespace": ns, "labels": labels},

@@ -199,50 +199,90 @@ pub async fn uninstall(
     opts: &Options,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Report> {
-    let c = &t.client;
-    let sys = SYSTEM_NAMESPACE;
     let mut report = Report::default();
-    let part_of = ListParams::default().labels(PART_OF_FERRY);
-    let removed = |line: Option<String>, report: &mut Report| {
-        if let Some(l) = line {
-            progress(&format!("removed {l}"));
-            report.removed.push(l);
-        }
+    let mut removed = Removed {
+        progress,
+        report: &mut report,
     };
+    remove_workloads(t, opts, &mut removed).await?;
+    remove_broker_objects(inst, opts, &mut removed).await?;
+    remove_coredns_block(t, &mut removed).await?;
+    // Not in the broker namespace, should this cluster also host the
+    // broker: the objects there are every cluster's.
+    let broker_ns = inst
+        .broker
+        .as_ref()
+        .map_or(labels::BROKER_NAMESPACE, |b| b.broker_namespace.as_str());
+    remove_agent_objects(t, broker_ns, &mut removed).await?;
+    remove_cluster_wide(t, &mut removed).await?;
+    remove_namespace(t, opts, &mut removed).await?;
+    remove_crds(t, opts, broker_ns, &mut removed).await?;
+    Ok(report)
+}
 
-    // 1. The node daemons first, then the Deployments; then wait for pods.
+/// Where each removal is told (as progress) and recorded (in the report).
+struct Removed<'a> {
+    progress: &'a (dyn Fn(&str) + Sync),
+    report: &'a mut Report,
+}
+
+impl Removed<'_> {
+    fn push(&mut self, line: Option<String>) {
+        if let Some(l) = line {
+            (self.progress)(&format!("removed {l}"));
+            self.report.removed.push(l);
+        }
+    }
+}
+
+/// Step 1: the node daemons first, then the Deployments; then wait for
+/// their pods.
+async fn remove_workloads(t: &Target, opts: &Options, removed: &mut Removed<'_>) -> Result<()> {
+    let (c, sys) = (&t.client, SYSTEM_NAMESPACE);
+    let part_of = ListParams::default().labels(PART_OF_FERRY);
     let ds: Api<DaemonSet> = Api::namespaced(c.clone(), sys);
     let gone = delete_all(t, &ds, &part_of, "DaemonSet").await?;
-    removed(summary("DaemonSet", &gone), &mut report);
+    removed.push(summary("DaemonSet", &gone));
     let deploys: Api<Deployment> = Api::namespaced(c.clone(), sys);
     let gone = delete_all(t, &deploys, &part_of, "Deployment").await?;
-    removed(summary("Deployment", &gone), &mut report);
-    wait_for_pods(t, opts.pod_timeout, progress, &mut report).await?;
+    removed.push(summary("Deployment", &gone));
+    wait_for_pods(t, opts.pod_timeout, removed.progress, removed.report).await
+}
 
-    // 2. This cluster's objects on the broker.
+/// Step 2: this cluster's objects on the broker.
+async fn remove_broker_objects(
+    inst: &Installation,
+    opts: &Options,
+    removed: &mut Removed<'_>,
+) -> Result<()> {
+    let sys = SYSTEM_NAMESPACE;
     if opts.skip_broker {
-        report
+        removed
+            .report
             .notes
             .push("left this cluster's objects on the broker (--skip-broker)".into());
     } else if let Some(problem) = &inst.broker_problem {
-        report.warnings.push(format!(
+        removed.report.warnings.push(format!(
             "cannot read the broker credentials from Secret {sys}/{BROKER_SECRET} ({problem}); this cluster's objects stay on the broker"
         ));
     } else if let (Some(info), Some(id)) = (&inst.broker, &inst.cluster_id) {
         let lines =
-            clean_broker(info, id, &mut report)
+            clean_broker(info, id, removed.report)
                 .await
                 .map_err(|e| Error::BrokerCleanup {
                     url: info.api_server_url.clone(),
                     source: Box::new(e),
                 })?;
         for l in lines {
-            removed(Some(l), &mut report);
+            removed.push(Some(l));
         }
     }
+    Ok(())
+}
 
-    // 3. CoreDNS's forward block.
-    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "kube-system");
+/// Step 3: CoreDNS's forward block.
+async fn remove_coredns_block(t: &Target, removed: &mut Removed<'_>) -> Result<()> {
+    let cms: Api<ConfigMap> = Api::namespaced(t.client.clone(), "kube-system");
     match cms.get_opt("coredns").await {
         Ok(Some(cm)) => {
             if let Some(corefile) = cm.data.as_ref().and_then(|d| d.get("Corefile"))
@@ -257,11 +297,10 @@ pub async fn uninstall(
                     )
                     .await
                 {
-                    Ok(_) => removed(
-                        Some("the clusterset forward block from kube-system/coredns".into()),
-                        &mut report,
-                    ),
-                    Err(e) => report.warnings.push(
+                    Ok(_) => removed.push(Some(
+                        "the clusterset forward block from kube-system/coredns".into(),
+                    )),
+                    Err(e) => removed.report.warnings.push(
                         crate::explain::explain_error(&t.error("editing kube-system/coredns", e))
                             .message,
                     ),
@@ -272,18 +311,19 @@ pub async fn uninstall(
         Err(kube::Error::Api(s)) if s.code == 403 || s.code == 404 => {}
         Err(e) => return Err(t.error("reading kube-system/coredns", e)),
     }
+    Ok(())
+}
 
-    // 4. What the agent made in the users' namespaces — not in the broker
-    // namespace, should this cluster also host the broker: the objects
-    // there are every cluster's.
-    let broker_ns = inst
-        .broker
-        .as_ref()
-        .map_or(labels::BROKER_NAMESPACE, |b| b.broker_namespace.as_str());
+/// Step 4: what the agent made in the users' namespaces, all but `broker_ns`.
+async fn remove_agent_objects(
+    t: &Target,
+    broker_ns: &str,
+    removed: &mut Removed<'_>,
+) -> Result<()> {
     let ours = ListParams::default().labels(&format!("{APP_MANAGED_BY}={APP_MANAGED_BY_FERRY}"));
     let imports =
         delete_namespaced_all::<ServiceImport>(t, &ours, broker_ns, "ServiceImport").await?;
-    removed(summary("ServiceImport", &imports), &mut report);
+    removed.push(summary("ServiceImport", &imports));
     let slices_lp = ListParams::default().labels(&format!(
         "{}={}",
         labels::MANAGED_BY,
@@ -291,9 +331,14 @@ pub async fn uninstall(
     ));
     let slices =
         delete_namespaced_all::<EndpointSlice>(t, &slices_lp, broker_ns, "EndpointSlice").await?;
-    removed(summary("EndpointSlice", &slices), &mut report);
+    removed.push(summary("EndpointSlice", &slices));
+    Ok(())
+}
 
-    // 5. The cluster id, gateway labels, cluster-wide RBAC.
+/// Step 5: the cluster id, gateway labels, cluster-wide RBAC.
+async fn remove_cluster_wide(t: &Target, removed: &mut Removed<'_>) -> Result<()> {
+    let c = &t.client;
+    let part_of = ListParams::default().labels(PART_OF_FERRY);
     let props: Api<ClusterProperty> = Api::all(c.clone());
     if let Ok(Some(p)) = props.get_opt(CLUSTER_ID_PROPERTY).await {
         let mine = p
@@ -303,10 +348,7 @@ pub async fn uninstall(
             .and_then(|l| l.get(APP_MANAGED_BY))
             .is_some_and(|v| v == APP_MANAGED_BY_FERRY);
         if mine && delete(t, &props, CLUSTER_ID_PROPERTY, "ClusterProperty").await? {
-            removed(
-                Some(format!("ClusterProperty {CLUSTER_ID_PROPERTY}")),
-                &mut report,
-            );
+            removed.push(Some(format!("ClusterProperty {CLUSTER_ID_PROPERTY}")));
         }
     }
     let nodes: Api<Node> = Api::all(c.clone());
@@ -328,32 +370,54 @@ pub async fn uninstall(
             })?;
         unlabelled.push(n);
     }
-    removed(
-        summary(&format!("label {} from node", labels::GATEWAY), &unlabelled),
-        &mut report,
-    );
+    removed.push(summary(
+        &format!("label {} from node", labels::GATEWAY),
+        &unlabelled,
+    ));
     let crb: Api<ClusterRoleBinding> = Api::all(c.clone());
     let gone = delete_all(t, &crb, &part_of, "ClusterRoleBinding").await?;
-    removed(summary("ClusterRoleBinding", &gone), &mut report);
+    removed.push(summary("ClusterRoleBinding", &gone));
     let cr: Api<ClusterRole> = Api::all(c.clone());
     let gone = delete_all(t, &cr, &part_of, "ClusterRole").await?;
-    removed(summary("ClusterRole", &gone), &mut report);
+    removed.push(summary("ClusterRole", &gone));
 
-    // 6. The namespace (the Secret, Services, ServiceAccounts, copies of the
-    // other clusters' Cluster and Endpoint objects, Gateways go with it).
-    let namespaces: Api<Namespace> = Api::all(c.clone());
+    Ok(())
+}
+
+/// Step 6: the namespace (the Secret, Services, ServiceAccounts, copies of
+/// the other clusters' Cluster and Endpoint objects, Gateways go with it).
+async fn remove_namespace(t: &Target, opts: &Options, removed: &mut Removed<'_>) -> Result<()> {
+    let sys = SYSTEM_NAMESPACE;
+    let namespaces: Api<Namespace> = Api::all(t.client.clone());
     if delete(t, &namespaces, sys, "Namespace").await? {
-        wait_gone(&namespaces, sys, opts.namespace_timeout, progress, t).await?;
+        wait_gone(
+            &namespaces,
+            sys,
+            opts.namespace_timeout,
+            removed.progress,
+            t,
+        )
+        .await?;
         match namespaces.get_opt(sys).await {
-            Ok(None) => removed(Some(format!("Namespace {sys}")), &mut report),
-            _ => report.warnings.push(format!(
+            Ok(None) => removed.push(Some(format!("Namespace {sys}"))),
+            _ => removed.report.warnings.push(format!(
                 "namespace {sys} is still terminating after {} (something holds a finalizer: kubectl get all -n {sys})",
                 secs(opts.namespace_timeout)
             )),
         }
     }
+    Ok(())
+}
 
-    // 7. CRDs, only when asked.
+/// Step 7: the CRDs, only when asked and not needed by a broker here.
+async fn remove_crds(
+    t: &Target,
+    opts: &Options,
+    broker_ns: &str,
+    removed: &mut Removed<'_>,
+) -> Result<()> {
+    let c = &t.client;
+    let namespaces: Api<Namespace> = Api::all(c.clone());
     let exports: Api<ServiceExport> = Api::all(c.clone());
     let kept = names(t, &exports, &ListParams::default(), "ServiceExports").await?;
     let hosts_broker = namespaces
@@ -362,7 +426,7 @@ pub async fn uninstall(
         .map_err(|e| t.error(format!("reading namespace {broker_ns}"), e))?
         .is_some();
     if opts.crds && hosts_broker {
-        report.warnings.push(format!(
+        removed.report.warnings.push(format!(
             "kept the CRDs: this cluster also hosts the broker (namespace {broker_ns}), which needs them"
         ));
     } else if opts.crds {
@@ -374,21 +438,21 @@ pub async fn uninstall(
                 gone.push(name);
             }
         }
-        removed(summary("CustomResourceDefinition", &gone), &mut report);
+        removed.push(summary("CustomResourceDefinition", &gone));
     } else {
-        report.notes.push(
+        removed.report.notes.push(
             "kept the CRDs (other multi-cluster tools may use the MCS ones); remove them with --crds"
                 .into(),
         );
         if !kept.is_empty() {
-            report.notes.push(format!(
+            removed.report.notes.push(format!(
                 "kept {} ServiceExport(s), which are yours: {}",
                 kept.len(),
                 kept.join(", ")
             ));
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Deletes what `lp` selects in every namespace but `skip_ns`.

@@ -22,7 +22,9 @@ pub use broker_secret::BrokerSecret;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use ferry_api::labels::{self, APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTER};
+use ferry_api::labels::{
+    self, APP_MANAGED_BY, APP_MANAGED_BY_FERRY, APP_NAME, APP_PART_OF, APP_PART_OF_FERRY, CLUSTER,
+};
 use ferry_api::{CableDriver, Cidr, ClusterProperty};
 use serde_json::{Value, json};
 
@@ -104,8 +106,8 @@ pub struct ClusterParams {
 fn common_labels(name: &str) -> Value {
     json!({
         APP_MANAGED_BY: APP_MANAGED_BY_FERRY,
-        "app.kubernetes.io/name": name,
-        "app.kubernetes.io/part-of": "ferry",
+        APP_NAME: name,
+        APP_PART_OF: APP_PART_OF_FERRY,
     })
 }
 
@@ -203,7 +205,7 @@ fn deployment(name: &str, namespace: &str, pod: Value) -> Value {
         "spec": {
             "replicas": 1,
             "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            "selector": {"matchLabels": {APP_NAME: name}},
             "template": {"metadata": {"labels": common_labels(name)}, "spec": pod},
         },
     })
@@ -217,7 +219,7 @@ fn daemonset(name: &str, namespace: &str, mut pod: Value, node_selector: Option<
         "apiVersion": "apps/v1", "kind": "DaemonSet",
         "metadata": meta(name, Some(namespace)),
         "spec": {
-            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            "selector": {"matchLabels": {APP_NAME: name}},
             "updateStrategy": {"type": "RollingUpdate"},
             "template": {"metadata": {"labels": common_labels(name)}, "spec": pod},
         },
@@ -339,7 +341,7 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
         "apiVersion": "v1", "kind": "Service",
         "metadata": meta("ferry-dns", Some(ns)),
         "spec": {
-            "selector": {"app.kubernetes.io/name": "ferry-dns"},
+            "selector": {APP_NAME: "ferry-dns"},
             "ports": [
                 {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 5353},
                 {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 5353},

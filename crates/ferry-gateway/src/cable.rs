@@ -21,7 +21,7 @@ use ferry_net::{GATEWAY_RULE_PRIORITY, GATEWAY_TABLE, Route};
 use crate::remote::RemoteGateway;
 use crate::{Error, Result};
 
-pub use vxlan::{VXLAN_CABLE, VXLAN_CABLE_PORT, VXLAN_CABLE_VNI};
+pub use vxlan::{VXLAN_CABLE, VXLAN_CABLE_VNI};
 pub use wireguard::WIREGUARD_CABLE;
 
 /// WireGuard over IPv4 adds at most 60 bytes; like wg-quick we leave 80 so the

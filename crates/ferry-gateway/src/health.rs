@@ -1,6 +1,7 @@
-//! Health checks through the cables: the probe packet, RTT statistics and the
-//! per-connection state machine (`connecting` → `connected` ⇄ `error`). All
-//! pure; the socket loop lives in [`crate::prober`].
+//! Health checks through the cables: RTT statistics and the per-connection
+//! state machine (`connecting` → `connected` ⇄ `error`). All pure; the socket
+//! loop lives in [`crate::prober`], the probe's wire format in
+//! [`ferry_api::health_probe`] (shared with `ferry-ctl`).
 //!
 //! A probe goes from this gateway's health-check IP (an address inside this
 //! cluster's pod CIDR, put on the cable device) to the remote gateway's, so it
@@ -12,51 +13,6 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use ferry_api::{ConnectionStatus, LatencyRtt};
-
-/// First bytes of every probe, so stray datagrams are ignored.
-pub const MAGIC: [u8; 4] = *b"FRYH";
-/// Size of a probe on the wire.
-pub const PROBE_LEN: usize = 21;
-
-/// A health-check datagram: a request, or the reply echoing it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Probe {
-    /// `false` for a request, `true` for the echoed reply.
-    pub reply: bool,
-    /// Sequence number chosen by the sender.
-    pub seq: u64,
-    /// Sender's clock at send time, in nanoseconds since its own epoch; only
-    /// the sender interprets it.
-    pub sent_nanos: u64,
-}
-
-impl Probe {
-    /// The wire form: magic, kind, seq, timestamp (big-endian).
-    pub fn encode(&self) -> [u8; PROBE_LEN] {
-        let mut b = [0u8; PROBE_LEN];
-        b[..4].copy_from_slice(&MAGIC);
-        b[4] = u8::from(self.reply);
-        b[5..13].copy_from_slice(&self.seq.to_be_bytes());
-        b[13..21].copy_from_slice(&self.sent_nanos.to_be_bytes());
-        b
-    }
-
-    /// Parses a datagram; anything that is not exactly a probe is `None`.
-    pub fn decode(b: &[u8]) -> Option<Probe> {
-        if b.len() != PROBE_LEN || b[..4] != MAGIC || b[4] > 1 {
-            return None;
-        }
-        let mut seq = [0u8; 8];
-        seq.copy_from_slice(&b[5..13]);
-        let mut sent = [0u8; 8];
-        sent.copy_from_slice(&b[13..21]);
-        Some(Probe {
-            reply: b[4] == 1,
-            seq: u64::from_be_bytes(seq),
-            sent_nanos: u64::from_be_bytes(sent),
-        })
-    }
-}
 
 /// RTT statistics over the most recent samples.
 #[derive(Clone, Debug, Default)]

@@ -12,8 +12,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
-use crate::health::{PROBE_LEN, Probe};
 use crate::{Error, Result};
+use ferry_api::health_probe::{PROBE_LEN, Probe};
 
 /// A reply from a remote cluster's gateway.
 #[derive(Clone, Debug)]

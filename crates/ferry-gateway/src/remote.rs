@@ -6,12 +6,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ferry_api::ferry::backend_config;
+use ferry_api::ports::{self, DEFAULT_CABLE_PORT};
 use ferry_api::{CableDriver, Cidr, EndpointSpec};
-
-/// Default UDP port of the WireGuard cable.
-pub const DEFAULT_CABLE_PORT: u16 = 4500;
-/// Default UDP port of the health checker.
-pub const DEFAULT_HEALTH_CHECK_PORT: u16 = 4801;
 
 /// This gateway as the planner needs it.
 #[derive(Clone, Debug)]
@@ -107,12 +103,7 @@ pub fn plan(
             "its Endpoint has no WireGuard public key (backendConfig.publicKey)".into(),
         ));
     }
-    let hc_port = spec
-        .backend_config
-        .get(backend_config::HEALTH_CHECK_PORT)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(DEFAULT_HEALTH_CHECK_PORT);
-    let health_check = spec.health_check_ip.map(|ip| SocketAddr::new(ip, hc_port));
+    let health_check = ports::health_check_addr(spec);
     Ok(RemoteGateway {
         cluster_id: spec.cluster_id.clone(),
         endpoint: name.into(),

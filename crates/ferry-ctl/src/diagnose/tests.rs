@@ -1,11 +1,15 @@
 //! The verdicts of every check on hand-made clusters and probe reports,
 //! and the rendered output (snapshots).
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
 use super::evaluate::{self, Client, Firewall};
+use super::tasks::{client_tasks, marker};
 use super::*;
-use crate::check::{Findings, Group};
+use crate::check::{Findings, Group, Status};
+use crate::cluster::Facts;
 use crate::probe::spec::*;
 use crate::probe::{Outcome, Report, TaskReport};
 use crate::show::Snapshot;

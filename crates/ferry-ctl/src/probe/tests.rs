@@ -80,10 +80,10 @@ async fn health_format_talks_to_a_gateway_health_checker() {
         let mut buf = [0u8; 64];
         loop {
             let (n, from) = sock.recv_from(&mut buf).await.unwrap();
-            let Some(p) = ferry_gateway::health::Probe::decode(&buf[..n]) else {
+            let Some(p) = ferry_api::health_probe::Probe::decode(&buf[..n]) else {
                 continue;
             };
-            let reply = ferry_gateway::health::Probe { reply: true, ..p };
+            let reply = ferry_api::health_probe::Probe { reply: true, ..p };
             sock.send_to(&reply.encode(), from).await.unwrap();
         }
     });

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use super::judge;
+use super::member::service_name;
 use super::*;
-use crate::check::{Findings, Group};
+use crate::check::{Findings, Group, Status};
 use crate::probe::spec::{DnsOutcome, EchoOutcome, StreamOutcome, TcpOutcome};
 use crate::probe::{Outcome, Report, TaskReport};
 

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use ferry_api::ferry::backend_config;
+use ferry_api::ports::VXLAN_CABLE_PORT;
 use ferry_net::{Mac, Vxlan};
 
 use super::{CableConfig, net_err};
@@ -18,8 +19,6 @@ use crate::{Error, Result};
 pub const VXLAN_CABLE: &str = "ferry-vxc";
 /// Its VNI (the route agent's vx-ferry uses 7100).
 pub const VXLAN_CABLE_VNI: u32 = 7101;
-/// Its UDP port.
-pub const VXLAN_CABLE_PORT: u16 = 4800;
 
 pub struct VxlanCable {
     mac: Mac,

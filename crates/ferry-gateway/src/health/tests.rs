@@ -1,24 +1,6 @@
 use super::*;
 
 #[test]
-fn probe_round_trips_and_rejects_garbage() {
-    let p = Probe {
-        reply: true,
-        seq: 42,
-        sent_nanos: 1_234_567,
-    };
-    assert_eq!(Probe::decode(&p.encode()), Some(p));
-    let mut bad = p.encode();
-    bad[0] = b'X';
-    assert_eq!(Probe::decode(&bad), None);
-    let mut kind = p.encode();
-    kind[4] = 7;
-    assert_eq!(Probe::decode(&kind), None);
-    assert_eq!(Probe::decode(&p.encode()[..20]), None);
-    assert_eq!(Probe::decode(&[]), None);
-}
-
-#[test]
 fn rtt_summary() {
     let mut s = RttStats::new(3);
     assert!(s.summary().is_none());

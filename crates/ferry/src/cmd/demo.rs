@@ -4,13 +4,15 @@
 //! every step timed, then the commands to try next.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow::{Break, Continue};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use ferry_api::{CableDriver, ConnectionStatus, Gateway, ServiceImport};
 use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
+use ferry_api::{BrokerInfo, CableDriver, ConnectionStatus, Gateway, ServiceImport};
+use ferry_ctl::poll::poll_until;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -93,8 +95,43 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         total: 8,
     };
     let exe = std::env::current_exe().context("locating the ferry binary")?;
+    let plans = create_clusters(&mut steps, &exe, timeout)?;
+    let kubeconfigs: Vec<PathBuf> = CLUSTERS
+        .iter()
+        .map(|n| ferry_sandbox::state::kubeconfig_path(n))
+        .collect();
+    let mut clients = Vec::new();
+    for k in &kubeconfigs {
+        clients.push(ferry_kube::client_from_kubeconfig(Some(k)).await?);
+    }
+    let info = deploy_broker(&mut steps, &clients[0], &kubeconfigs[0]).await?;
+    join_both(&mut steps, &plans, &clients, &info, args.cable_driver).await?;
+    deploy_service(&mut steps, &plans, &clients, &kubeconfigs).await?;
 
-    // 1. Clusters, created side by side.
+    // 5. Cables up.
+    let t = steps.start("waiting for the cables between the gateways");
+    for (plan, client) in plans.iter().zip(&clients) {
+        wait_connected(client, &plan.name, timeout).await?;
+    }
+    steps.done(t, "both gateways report their connection `connected`");
+
+    show_broker_view(&mut steps, &clients[0], &kubeconfigs[0], timeout).await?;
+    let url = resolve_and_fetch(&mut steps, &plans[0], &clients[0], timeout).await?;
+    show_connections(&mut steps, &exe, &kubeconfigs)?;
+    eprintln!(
+        "\nferry demo done in {:.1}s. The clusters stay up; try:",
+        steps.started.elapsed().as_secs_f64()
+    );
+    print_next_steps(&kubeconfigs, &url);
+    Ok(())
+}
+
+/// Step 1: the clusters, created side by side.
+fn create_clusters(
+    steps: &mut Steps,
+    exe: &Path,
+    timeout: Duration,
+) -> anyhow::Result<Vec<ferry_sandbox::Plan>> {
     let t = steps.start("creating sandbox clusters cluster0 and cluster1 (2 nodes each)");
     let mut plans = Vec::new();
     let handles: Vec<_> = CLUSTERS
@@ -106,7 +143,7 @@ async fn demo(args: Args) -> anyhow::Result<()> {
                 pod_cidr: None,
                 service_cidr: None,
                 dns_upstream: None,
-                ferry_exe: exe.clone(),
+                ferry_exe: exe.to_path_buf(),
                 ferry_image: "ferry".into(),
                 timeout,
             };
@@ -128,25 +165,24 @@ async fn demo(args: Args) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join("; "),
     );
-    let kubeconfigs: Vec<PathBuf> = CLUSTERS
-        .iter()
-        .map(|n| ferry_sandbox::state::kubeconfig_path(n))
-        .collect();
-    let mut clients = Vec::new();
-    for k in &kubeconfigs {
-        clients.push(ferry_kube::client_from_kubeconfig(Some(k)).await?);
-    }
+    Ok(plans)
+}
 
-    // 2. Broker on cluster0.
+/// Step 2: the broker on cluster0, and its broker-info file.
+async fn deploy_broker(
+    steps: &mut Steps,
+    client: &Client,
+    kubeconfig: &Path,
+) -> anyhow::Result<BrokerInfo> {
     let t = steps.start("deploying the broker on cluster0");
-    let kc = ferry_kube::read_kubeconfig(Some(&kubeconfigs[0]))?;
+    let kc = ferry_kube::read_kubeconfig(Some(kubeconfig))?;
     let joiner_token = ferry_apiserver::create_token(
         &ferry_sandbox::state::apiserver_dir(CLUSTERS[0]),
         &ferry_apiserver::Identity::Joiner,
     )
     .ok();
     let info = install::deploy_broker(
-        &clients[0],
+        client,
         &kc,
         &DeployBrokerOptions {
             namespace: ferry_api::labels::BROKER_NAMESPACE.into(),
@@ -162,29 +198,46 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         t,
         &format!("{} → {}", info.api_server_url, info_path.display()),
     );
+    Ok(info)
+}
 
-    // 3. Join both, node0 of each as the gateway.
+/// Step 3: both clusters joined, node0 of each as the gateway.
+async fn join_both(
+    steps: &mut Steps,
+    plans: &[ferry_sandbox::Plan],
+    clients: &[Client],
+    info: &BrokerInfo,
+    cable_driver: CableDriver,
+) -> anyhow::Result<()> {
     let t = steps.start(&format!(
-        "joining cluster0 and cluster1 (cable driver {}, gateway node NAME-node0)",
-        args.cable_driver
+        "joining cluster0 and cluster1 (cable driver {cable_driver}, gateway node NAME-node0)"
     ));
-    for (plan, client) in plans.iter().zip(&clients) {
+    for (plan, client) in plans.iter().zip(clients) {
         let opts = JoinOptions {
             cluster_id: plan.name.clone(),
             cluster_cidrs: vec![plan.pod_cidr.to_string().parse()?],
             service_cidrs: vec![plan.service_cidr.to_string().parse()?],
-            cable_driver: Some(args.cable_driver),
+            cable_driver: Some(cable_driver),
             gateway_node: Some(plan.node_name(0)),
             image: ferry_deploy::default_image(),
         };
-        install::join(client, &info, &opts)
+        install::join(client, info, &opts)
             .await
             .with_context(|| format!("joining {}", plan.name))?;
     }
     steps.done(t, "");
+    Ok(())
+}
 
-    // 4. The service in cluster1, exported; its namespace in cluster0 too
-    // (MCS namespace sameness: imports appear where the namespace exists).
+/// Step 4: the service in cluster1, exported; its namespace in cluster0 too
+/// (MCS namespace sameness: imports appear where the namespace exists), and
+/// a client pod on cluster0's non-gateway node.
+async fn deploy_service(
+    steps: &mut Steps,
+    plans: &[ferry_sandbox::Plan],
+    clients: &[Client],
+    kubeconfigs: &[PathBuf],
+) -> anyhow::Result<()> {
     let t = steps.start("deploying examples/nginx.yaml in cluster1 and exporting it");
     kubectl_apply(&kubeconfigs[1], NGINX_YAML)?;
     let export = json!({
@@ -201,7 +254,6 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     )
     .await
     .context("creating namespace nginx-test in cluster0")?;
-    // A client pod on cluster0's non-gateway node.
     let pods: Api<Pod> = Api::namespaced(clients[0].clone(), "default");
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": CLIENT_POD},
@@ -214,19 +266,20 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         .await
         .context("creating the demo client pod")?;
     steps.done(t, "");
+    Ok(())
+}
 
-    // 5. Cables up.
-    let t = steps.start("waiting for the cables between the gateways");
-    for (plan, client) in plans.iter().zip(&clients) {
-        wait_connected(client, &plan.name, timeout).await?;
-    }
-    steps.done(t, "both gateways report their connection `connected`");
-
-    // 6. The broker's view, as in the seed.
+/// Step 6: the broker's view, as in the seed.
+async fn show_broker_view(
+    steps: &mut Steps,
+    client: &Client,
+    kubeconfig: &Path,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     let t = steps
         .start("the broker's ServiceImport and EndpointSlice (cluster0, namespace ferry-broker)");
     wait_for(timeout, "the ServiceImport nginx in cluster0", || async {
-        let si: Api<ServiceImport> = Api::namespaced(clients[0].clone(), "nginx-test");
+        let si: Api<ServiceImport> = Api::namespaced(client.clone(), "nginx-test");
         Ok(si.get_opt("nginx").await?.is_some())
     })
     .await?;
@@ -235,25 +288,31 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         println!("$ {cmd}");
         print!(
             "{}",
-            kubectl(&kubeconfigs[0], &["-n", "ferry-broker", "get", what])?
+            kubectl(kubeconfig, &["-n", "ferry-broker", "get", what])?
         );
     }
     println!("$ kubectl -n nginx-test get serviceimport   # in cluster0");
     print!(
         "{}",
-        kubectl(
-            &kubeconfigs[0],
-            &["-n", "nginx-test", "get", "serviceimport"]
-        )?
+        kubectl(kubeconfig, &["-n", "nginx-test", "get", "serviceimport"])?
     );
     steps.done(t, "");
+    Ok(())
+}
 
-    // 7. Name and HTTP from the client pod on the non-gateway node.
+/// Step 7: the name resolved and the service fetched over HTTP from the
+/// client pod on cluster0's non-gateway node; returns the URL.
+async fn resolve_and_fetch(
+    steps: &mut Steps,
+    plan: &ferry_sandbox::Plan,
+    client: &Client,
+    timeout: Duration,
+) -> anyhow::Result<String> {
     let t = steps.start(&format!(
         "resolving and fetching {SERVICE_NAME} from pod {CLIENT_POD} on {} (not a gateway)",
-        plans[0].node_name(1)
+        plan.node_name(1)
     ));
-    let client_ns = wait_pod_netns(&clients[0], timeout).await?;
+    let client_ns = wait_pod_netns(client, timeout).await?;
     let answer = wait_for_output(timeout, "a DNS answer", || {
         let out = netns_run(
             &client_ns,
@@ -273,10 +332,13 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     println!("$ curl -s {url}   # from {CLIENT_POD} in cluster0");
     println!("{}", body.trim_end());
     steps.done(t, "");
+    Ok(url)
+}
 
-    // 8. The cables.
+/// Step 8: the cables, as `ferry show connections` prints them.
+fn show_connections(steps: &mut Steps, exe: &Path, kubeconfigs: &[PathBuf]) -> anyhow::Result<()> {
     let t = steps.start("connections");
-    let out = Command::new(&exe)
+    let out = Command::new(exe)
         .args(["show", "connections", "--kubeconfig"])
         .arg(
             kubeconfigs
@@ -293,11 +355,11 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
     }
     steps.done(t, "");
+    Ok(())
+}
 
-    eprintln!(
-        "\nferry demo done in {:.1}s. The clusters stay up; try:",
-        steps.started.elapsed().as_secs_f64()
-    );
+/// What to try next, with the demo's own kubeconfigs and URL.
+fn print_next_steps(kubeconfigs: &[PathBuf], url: &str) {
     let k0 = kubeconfigs[0].display();
     let k1 = kubeconfigs[1].display();
     eprintln!(
@@ -310,7 +372,6 @@ async fn demo(args: Args) -> anyhow::Result<()> {
          \x20 kubectl --kubeconfig {k0} -n ferry-system get gateways,endpoints.ferry.dev,clusters.ferry.dev\n\
          \x20 ferry sandbox delete --all             # when done"
     );
-    Ok(())
 }
 
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> anyhow::Result<String> {
@@ -365,75 +426,95 @@ fn netns_run(netns: &str, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Waits until `check` says yes (an error counts as no), every 50 ms.
 async fn wait_for<F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<()>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<bool>>,
 {
     let deadline = Instant::now() + timeout;
-    loop {
-        if check().await.unwrap_or(false) {
-            return Ok(());
+    let looked = poll_until(deadline, Duration::from_millis(50), || {
+        let check = check();
+        async move {
+            if check.await.unwrap_or(false) {
+                Break(())
+            } else {
+                Continue(())
+            }
         }
-        if Instant::now() > deadline {
-            bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    })
+    .await;
+    if looked.is_err() {
+        bail!("timed out after {timeout:?} waiting for {what}");
     }
+    Ok(())
 }
 
+/// Waits until `check` returns some output, every 100 ms; a timeout names
+/// the last error `check` met.
 async fn wait_for_output<F>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<String>
 where
     F: FnMut() -> anyhow::Result<Option<String>>,
 {
     let deadline = Instant::now() + timeout;
     let mut last_err = None;
-    loop {
-        match check() {
-            Ok(Some(out)) => return Ok(out),
-            Ok(None) => {}
-            Err(e) => last_err = Some(e),
-        }
-        if Instant::now() > deadline {
-            let cause = last_err
-                .map(|e| format!(" (last error: {e:#})"))
-                .unwrap_or_default();
-            bail!("timed out after {timeout:?} waiting for {what}{cause}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let looked = poll_until(deadline, Duration::from_millis(100), || {
+        let outcome = match check() {
+            Ok(Some(out)) => Break(out),
+            Ok(None) => Continue(()),
+            Err(e) => {
+                last_err = Some(e);
+                Continue(())
+            }
+        };
+        std::future::ready(outcome)
+    })
+    .await;
+    looked.or_else(|()| {
+        let cause = last_err
+            .map(|e| format!(" (last error: {e:#})"))
+            .unwrap_or_default();
+        bail!("timed out after {timeout:?} waiting for {what}{cause}")
+    })
 }
 
 /// Waits until the cluster's active gateway reports every connection connected.
 async fn wait_connected(client: &Client, cluster: &str, timeout: Duration) -> anyhow::Result<()> {
     let api: Api<Gateway> = Api::namespaced(client.clone(), ferry_api::labels::SYSTEM_NAMESPACE);
-    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    // What the gateways said last, for the timeout message.
+    let last: std::cell::RefCell<BTreeMap<String, String>> = Default::default();
+    let (api, last_ref) = (&api, &last);
     let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(list) = api.list(&Default::default()).await {
-            last.clear();
-            for gw in list.items {
-                let Some(s) = gw.status else { continue };
-                for c in &s.connections {
-                    last.insert(
-                        c.cluster_id.clone(),
-                        format!("{:?} {}", c.status, c.status_message),
-                    );
-                    if c.status == ConnectionStatus::Connected {
-                        return Ok(());
-                    }
+    let looked = poll_until(deadline, Duration::from_millis(50), move || async move {
+        let Ok(list) = api.list(&Default::default()).await else {
+            return Continue(());
+        };
+        let mut last = last_ref.borrow_mut();
+        last.clear();
+        for gw in list.items {
+            let Some(s) = gw.status else { continue };
+            for c in &s.connections {
+                last.insert(
+                    c.cluster_id.clone(),
+                    format!("{:?} {}", c.status, c.status_message),
+                );
+                if c.status == ConnectionStatus::Connected {
+                    return Break(());
                 }
             }
         }
-        if Instant::now() > deadline {
-            bail!(
-                "timed out after {timeout:?}: {cluster}'s gateway has no connected cable ({last:?}).\n\
-                 hint: kubectl --kubeconfig {} -n ferry-system get gateways -o yaml; ferry sandbox logs {cluster} <gateway pod>",
-                ferry_sandbox::state::kubeconfig_path(cluster).display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        Continue(())
+    })
+    .await;
+    if looked.is_err() {
+        bail!(
+            "timed out after {timeout:?}: {cluster}'s gateway has no connected cable ({:?}).\n\
+             hint: kubectl --kubeconfig {} -n ferry-system get gateways -o yaml; ferry sandbox logs {cluster} <gateway pod>",
+            last.borrow(),
+            ferry_sandbox::state::kubeconfig_path(cluster).display()
+        );
     }
+    Ok(())
 }
 
 /// The client pod's network namespace, once it runs.

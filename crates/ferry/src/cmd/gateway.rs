@@ -52,10 +52,10 @@ pub struct Args {
     #[arg(long)]
     cable_driver: Option<CableDriver>,
     /// UDP port of the WireGuard cable.
-    #[arg(long, default_value_t = ferry_gateway::remote::DEFAULT_CABLE_PORT)]
+    #[arg(long, default_value_t = ferry_api::ports::DEFAULT_CABLE_PORT)]
     port: u16,
     /// UDP port of the health checker.
-    #[arg(long, default_value_t = ferry_gateway::remote::DEFAULT_HEALTH_CHECK_PORT)]
+    #[arg(long, default_value_t = ferry_api::ports::DEFAULT_HEALTH_CHECK_PORT)]
     health_check_port: u16,
     /// Health-check interval, e.g. 100ms (default: the clusterset's setting).
     #[arg(long, value_parser = parse_duration)]

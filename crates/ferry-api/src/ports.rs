@@ -1,0 +1,42 @@
+//! Default UDP ports of ferry's data plane, shared by the components that
+//! listen on them (the gateway) and the ones that reach or diagnose them
+//! (`ferry-ctl`). An Endpoint's `backendConfig` may publish other values;
+//! these apply when it does not.
+
+use std::net::SocketAddr;
+
+use crate::ferry::backend_config;
+use crate::{CableDriver, EndpointSpec};
+
+/// Default UDP port of the WireGuard cable.
+pub const DEFAULT_CABLE_PORT: u16 = 4500;
+
+/// Default UDP port of the gateway's health checker (inside the cable).
+pub const DEFAULT_HEALTH_CHECK_PORT: u16 = 4801;
+
+/// UDP port of the VXLAN cable between gateways (`ferry-vxc`).
+pub const VXLAN_CABLE_PORT: u16 = 4800;
+
+/// The cable port a driver listens on when the Endpoint publishes none.
+pub fn default_cable_port(driver: CableDriver) -> u16 {
+    match driver {
+        CableDriver::Wireguard => DEFAULT_CABLE_PORT,
+        CableDriver::Vxlan => VXLAN_CABLE_PORT,
+    }
+}
+
+/// The health-check port `spec` publishes (an unparsable value counts as
+/// none), else [`DEFAULT_HEALTH_CHECK_PORT`].
+pub fn health_check_port(spec: &EndpointSpec) -> u16 {
+    spec.backend_config
+        .get(backend_config::HEALTH_CHECK_PORT)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(DEFAULT_HEALTH_CHECK_PORT)
+}
+
+/// Where `spec`'s health checker answers (inside the cable), when it
+/// publishes a health-check address.
+pub fn health_check_addr(spec: &EndpointSpec) -> Option<SocketAddr> {
+    spec.health_check_ip
+        .map(|ip| SocketAddr::new(ip, health_check_port(spec)))
+}
