@@ -292,12 +292,7 @@ pub async fn benchmark(
     cleanup: &Cleanup,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Results> {
-    if specs.len() < 2 {
-        return Err(Error::Usage(
-            "benchmark measures between clusters: give two (--kubeconfig a,b or --context a,b)"
-                .into(),
-        ));
-    }
+    crate::target::require_two(specs, "benchmark measures between clusters")?;
     let mut read = Vec::new();
     for r in futures::future::join_all(specs.iter().map(cluster::read)).await {
         read.push(r?);

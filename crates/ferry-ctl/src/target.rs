@@ -360,3 +360,15 @@ pub fn transport_cause(e: &(dyn std::error::Error + 'static)) -> (Transport, Str
     };
     (kind, cause)
 }
+
+/// Refuses a command that works between clusters when fewer than two are
+/// given; `what` says what the command does ("verify checks between
+/// clusters").
+pub fn require_two(specs: &[TargetSpec], what: &str) -> Result<()> {
+    if specs.len() < 2 {
+        return Err(Error::Usage(format!(
+            "{what}: give two (--kubeconfig a,b or --context a,b)"
+        )));
+    }
+    Ok(())
+}

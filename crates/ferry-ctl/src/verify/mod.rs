@@ -22,7 +22,7 @@ use crate::check::{Findings, Group, Line};
 use crate::cluster;
 use crate::pods::{self, Cleanup, ProbeRun};
 use crate::target::TargetSpec;
-use crate::{Error, Result};
+use crate::Result;
 
 /// Runs `opts.parts` between every pair of clusters of `specs` (at least
 /// two). Test objects are registered with `cleanup` and removed before
@@ -33,11 +33,7 @@ pub async fn verify(
     cleanup: &Cleanup,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Findings> {
-    if specs.len() < 2 {
-        return Err(Error::Usage(
-            "verify checks between clusters: give two (--kubeconfig a,b or --context a,b)".into(),
-        ));
-    }
+    crate::target::require_two(specs, "verify checks between clusters")?;
     let read = futures::future::join_all(specs.iter().map(cluster::read)).await;
     let mut findings = Findings::default();
     let run_id = pods::run_id();

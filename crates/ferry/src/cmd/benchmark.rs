@@ -1,6 +1,5 @@
 //! `ferry benchmark`: throughput and latency between clusters.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -29,12 +28,8 @@ pub struct Args {
     /// What to measure.
     #[arg(value_enum)]
     what: What,
-    /// Kubeconfig files, comma-separated, one cluster each.
-    #[arg(long, value_delimiter = ',', value_name = "FILE,FILE")]
-    kubeconfig: Vec<PathBuf>,
-    /// Contexts of the kubeconfig, comma-separated, one cluster each.
-    #[arg(long, value_delimiter = ',', value_name = "CONTEXT,CONTEXT")]
-    context: Vec<String>,
+    #[command(flatten)]
+    clusters: super::targets::ClusterTargets,
     /// Cluster to measure from (cluster id, or 1-based position; default
     /// the first given).
     #[arg(long)]
@@ -78,7 +73,7 @@ enum Output {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let specs = ferry_ctl::target::expand(&args.kubeconfig, &args.context)?;
+    let specs = args.clusters.specs()?;
     let opts = Options {
         kind: match args.what {
             What::Throughput => Kind::Throughput,

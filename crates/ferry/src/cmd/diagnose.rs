@@ -1,6 +1,5 @@
 //! `ferry diagnose`: find what is broken, with real traffic.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -42,13 +41,8 @@ pub struct Args {
     /// What to check.
     #[arg(value_enum, default_value_t = What::All)]
     what: What,
-    /// Kubeconfig file(s), comma-separated, one cluster each (default:
-    /// $KUBECONFIG, then ~/.kube/config, then the in-cluster account).
-    #[arg(long, value_delimiter = ',', value_name = "FILE[,FILE…]")]
-    kubeconfig: Vec<PathBuf>,
-    /// Context(s) of the kubeconfig, comma-separated, one cluster each.
-    #[arg(long, value_delimiter = ',', value_name = "CONTEXT[,CONTEXT…]")]
-    context: Vec<String>,
+    #[command(flatten)]
+    clusters: super::targets::ClusterTargets,
     /// How long a test pod may take to start and report (image pulls).
     #[arg(long, default_value = "60s", value_parser = super::errors::parse_duration)]
     timeout: Duration,
@@ -77,7 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::K8sVersion => vec![Check::K8sVersion],
         What::Mtu => vec![Check::Mtu],
     };
-    let specs = ferry_ctl::target::expand(&args.kubeconfig, &args.context)?;
+    let specs = args.clusters.specs()?;
     let opts = Options {
         checks,
         timeout: args.timeout,

@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod join;
 pub mod route_agent;
 pub mod sandbox;
+pub mod targets;
 pub mod show;
 pub mod tools;
 pub mod uninstall;

@@ -1,6 +1,5 @@
 //! `ferry show`: what clusters know about the clusterset.
 
-use std::path::PathBuf;
 
 use anyhow::Context;
 use ferry_ctl::show::{self, Format, Section};
@@ -33,14 +32,8 @@ pub struct Args {
     /// What to show.
     #[arg(value_enum, default_value_t = What::All)]
     what: What,
-    /// Kubeconfig file(s), comma-separated, one cluster each (default:
-    /// $KUBECONFIG, then ~/.kube/config, then the in-cluster account).
-    #[arg(long, value_delimiter = ',', value_name = "FILE[,FILE…]")]
-    kubeconfig: Vec<PathBuf>,
-    /// Context(s) of the kubeconfig, comma-separated, one cluster each
-    /// (default: its current context).
-    #[arg(long, value_delimiter = ',', value_name = "CONTEXT[,CONTEXT…]")]
-    context: Vec<String>,
+    #[command(flatten)]
+    clusters: super::targets::ClusterTargets,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
     output: Output,
@@ -81,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Output::Json => Format::Json,
         Output::Yaml => Format::Yaml,
     };
-    let specs = ferry_ctl::target::expand(&args.kubeconfig, &args.context)?;
+    let specs = args.clusters.specs()?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let report = rt.block_on(show::show(&specs, &sections));
     // A single cluster that failed is reported as the command's error (with

@@ -1,6 +1,5 @@
 //! `ferry verify`: end-to-end checks between clusters.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -31,12 +30,8 @@ pub struct Args {
     /// Parts to run, comma-separated (default: all).
     #[arg(long, value_delimiter = ',', value_name = "PART[,PART…]")]
     only: Vec<PartArg>,
-    /// Kubeconfig files, comma-separated, one cluster each.
-    #[arg(long, value_delimiter = ',', value_name = "FILE,FILE[,…]")]
-    kubeconfig: Vec<PathBuf>,
-    /// Contexts of the kubeconfig, comma-separated, one cluster each.
-    #[arg(long, value_delimiter = ',', value_name = "CONTEXT,CONTEXT[,…]")]
-    context: Vec<String>,
+    #[command(flatten)]
+    clusters: super::targets::ClusterTargets,
     /// How long a test pod may take to start and report, and an export to
     /// show up in the other clusters.
     #[arg(long, default_value = "60s", value_parser = super::errors::parse_duration)]
@@ -66,7 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             })
             .collect()
     };
-    let specs = ferry_ctl::target::expand(&args.kubeconfig, &args.context)?;
+    let specs = args.clusters.specs()?;
     let opts = Options {
         parts,
         timeout: args.timeout,
