@@ -135,17 +135,7 @@ impl DnsServer {
         engine: Arc<Engine>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, Error> {
-        let first = bind_udp(config.listen)?;
-        let addr = first
-            .local_addr()
-            .map_err(|e| Error::io("reading the UDP address", e))?;
-        let mut sockets = vec![first];
-        for _ in 1..config.udp_workers.max(1) {
-            sockets.push(bind_udp(addr)?);
-        }
-        let tcp_listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| Error::io(format!("binding TCP {addr}"), e))?;
+        let (addr, sockets, tcp_listener) = bind_all(config.listen, config.udp_workers).await?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut udp = Vec::new();
         for (i, socket) in sockets.into_iter().enumerate() {
@@ -195,6 +185,41 @@ impl Drop for DnsServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         self.tcp.shutdown_token().cancel();
+    }
+}
+
+/// How many ports [`bind_all`] tries when the kernel chooses.
+const PORT_ATTEMPTS: usize = 16;
+
+/// Binds `workers` UDP sockets and the TCP listener on one port. With port 0
+/// the kernel picks a port free for UDP, which TCP may hold elsewhere (another
+/// process): then the sockets are closed and another port is tried.
+async fn bind_all(
+    listen: SocketAddr,
+    workers: usize,
+) -> Result<(SocketAddr, Vec<UdpSocket>, tokio::net::TcpListener), Error> {
+    let mut attempt = 1;
+    loop {
+        let first = bind_udp(listen)?;
+        let addr = first
+            .local_addr()
+            .map_err(|e| Error::io("reading the UDP address", e))?;
+        let mut sockets = vec![first];
+        for _ in 1..workers.max(1) {
+            sockets.push(bind_udp(addr)?);
+        }
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(tcp) => return Ok((addr, sockets, tcp)),
+            Err(e)
+                if listen.port() == 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && attempt < PORT_ATTEMPTS =>
+            {
+                tracing::debug!(%addr, "TCP port taken; choosing another port");
+                attempt += 1;
+            }
+            Err(e) => return Err(Error::io(format!("binding TCP {addr}"), e)),
+        }
     }
 }
 
