@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use crate::pod::Pod;
 use crate::sys::{self, wait_for};
 
 /// Label that puts `ferry gateway` on a node.
@@ -92,15 +93,6 @@ pub struct Cluster {
     pub kubeconfig: PathBuf,
     pub pod_cidr: String,
     pub service_cidr: String,
-}
-
-/// A pod: where it runs and its network namespace.
-#[derive(Clone, Debug)]
-pub struct Pod {
-    pub name: String,
-    pub node: String,
-    pub ip: Ipv4Addr,
-    pub netns: String,
 }
 
 impl Cluster {

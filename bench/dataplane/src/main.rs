@@ -33,6 +33,7 @@
 mod anchor;
 mod cluster;
 mod measure;
+mod pod;
 mod probe;
 mod sys;
 

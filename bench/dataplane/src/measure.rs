@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::cluster::Pod;
+use crate::pod::Pod;
 use crate::sys;
 
 /// TCP port of the iperf3 server of ferry's runs (the anchor's: [`crate::anchor::PORT`]).
