@@ -144,6 +144,13 @@ impl Cluster {
     /// Starts a busybox pod `name` in `default` on node `k` (its command runs
     /// in the pod's namespace) and waits until it runs.
     pub fn pod(&self, name: &str, k: usize) -> Result<Pod> {
+        self.start_pod(name, k)?;
+        self.wait_pod(name)
+    }
+
+    /// Starts a busybox pod `name` in `default` on node `k`; [`Cluster::wait_pod`]
+    /// waits for it (start several, then wait, to start them together).
+    pub fn start_pod(&self, name: &str, k: usize) -> Result<()> {
         let overrides = format!(
             r#"{{"apiVersion":"v1","spec":{{"nodeName":"{}"}}}}"#,
             self.node(k)
@@ -159,7 +166,7 @@ impl Cluster {
             "sleep",
             "infinity",
         ])?;
-        self.wait_pod(name)
+        Ok(())
     }
 
     /// Waits for pod `default/name` to run; returns where and its address.
