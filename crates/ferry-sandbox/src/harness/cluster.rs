@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use nix::fcntl::Flock;
 
-use super::{ferry_bin, lock, output, run, run_with_stdin, wait_for};
+use super::binary::ferry_bin;
+use super::lock::lock;
+use super::process::{output, run, run_with_stdin, wait_for};
 use crate::{Plan, Result, state};
 
 /// One sandbox cluster, deleted on drop unless [`Cluster::keep`] was called.
