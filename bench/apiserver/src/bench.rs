@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail, ensure};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
+use crate::access::FerryAccess;
 use crate::clients::{Etcd, Ferry, configmap};
-use crate::procs::FerryAccess;
 
 /// Which server a measurement talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

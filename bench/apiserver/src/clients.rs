@@ -13,7 +13,7 @@ use bytes::Bytes;
 use reqwest::{Response, StatusCode, header};
 use serde::Deserialize;
 
-use crate::procs::FerryAccess;
+use crate::access::FerryAccess;
 
 /// Longest any single non-watch request may take before the run fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);

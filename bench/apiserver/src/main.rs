@@ -16,6 +16,7 @@
 //! is missed, and non-zero only when the run itself fails. Run it through
 //! `bench/apiserver/run.sh`, which builds everything in release mode.
 
+mod access;
 mod bench;
 mod clients;
 mod procs;

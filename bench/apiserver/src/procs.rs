@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use base64::Engine;
-use serde::Deserialize;
+
+use crate::access::{FerryAccess, read_kubeconfig};
 
 /// A child process that is killed (SIGKILL) and reaped when dropped.
 #[derive(Debug)]
@@ -80,65 +80,6 @@ fn log_tail(path: &Path) -> String {
 fn free_port() -> Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0").context("finding a free port on 127.0.0.1")?;
     Ok(l.local_addr().context("reading a bound address")?.port())
-}
-
-/// Where ferry listens and how to authenticate to it, from `admin.kubeconfig`.
-#[derive(Debug, Clone)]
-pub struct FerryAccess {
-    pub url: String,
-    pub ca_pem: Vec<u8>,
-    pub token: String,
-}
-
-#[derive(Deserialize)]
-struct Kubeconfig {
-    clusters: Vec<NamedCluster>,
-    users: Vec<NamedUser>,
-}
-#[derive(Deserialize)]
-struct NamedCluster {
-    cluster: ClusterEntry,
-}
-#[derive(Deserialize)]
-struct ClusterEntry {
-    server: String,
-    #[serde(rename = "certificate-authority-data")]
-    ca_data: String,
-}
-#[derive(Deserialize)]
-struct NamedUser {
-    user: UserEntry,
-}
-#[derive(Deserialize)]
-struct UserEntry {
-    token: String,
-}
-
-fn read_kubeconfig(path: &Path) -> Result<FerryAccess> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let kc: Kubeconfig =
-        serde_yaml_ng::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let cluster = kc
-        .clusters
-        .into_iter()
-        .next()
-        .context("the kubeconfig names no cluster")?
-        .cluster;
-    let user = kc
-        .users
-        .into_iter()
-        .next()
-        .context("the kubeconfig names no user")?
-        .user;
-    let ca_pem = base64::engine::general_purpose::STANDARD
-        .decode(cluster.ca_data.trim())
-        .context("decoding certificate-authority-data")?;
-    Ok(FerryAccess {
-        url: cluster.server,
-        ca_pem,
-        token: user.token,
-    })
 }
 
 /// A running `ferry apiserver` with its own data directory.

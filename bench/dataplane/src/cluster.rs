@@ -1,5 +1,6 @@
-//! Sandbox clusters through the `ferry` binary and kubectl: create (and
-//! delete on drop), a dedicated broker, joining, gateway labels and pods.
+//! Sandbox clusters of the sandbox's test harness (`ferry_sandbox::harness`:
+//! create, delete on drop, kubectl, pods) joined into pairs: a dedicated
+//! broker, joining, gateway labels and finding ferry's pods.
 //!
 //! A pair is two clusters A and B joined through a broker cluster of their
 //! own (the broker does not live in A's API server: see the README), with
@@ -10,7 +11,8 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
+use ferry_sandbox::harness::{Cluster, Pod};
 
 use crate::sys::{self, wait_for};
 
@@ -25,122 +27,38 @@ impl Ferry {
     pub fn run(&self, args: &[&str]) -> Result<String> {
         sys::run(&self.0.to_string_lossy(), args)
     }
-}
 
-/// Sandbox clusters made by this run; each is deleted (by name) when this
-/// is dropped, unless `keep`.
-pub struct Sandboxes {
-    ferry: Ferry,
-    names: Vec<String>,
-    keep: bool,
-}
-
-impl Sandboxes {
-    pub fn new(ferry: Ferry, keep: bool) -> Self {
-        Self {
-            ferry,
-            names: Vec::new(),
-            keep,
-        }
-    }
-
-    /// `ferry sandbox create NAME --nodes N`.
-    pub fn create(&mut self, name: &str, nodes: u32) -> Result<Cluster> {
-        // Recorded first: a create that fails half-way is deleted too.
-        self.names.push(name.to_string());
-        self.ferry
-            .run(&["sandbox", "create", name, "--nodes", &nodes.to_string()])
+    /// `ferry sandbox create NAME --nodes N`, deleted on drop unless `keep`.
+    pub fn create(&self, name: &str, nodes: u32, keep: bool) -> Result<Cluster> {
+        let mut c = Cluster::create_with(&self.0, name, &["--nodes", &nodes.to_string()])
             .with_context(|| format!("creating sandbox cluster {name}"))?;
-        let list = self.ferry.run(&["sandbox", "list"])?;
-        let row: Vec<&str> = list
-            .lines()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>())
-            .find(|f| f.first() == Some(&name))
-            .ok_or_else(|| anyhow!("{name} missing from `ferry sandbox list`"))?;
-        let [_, _, _, pod_cidr, service_cidr, kubeconfig] = row[..] else {
-            bail!("unexpected `ferry sandbox list` row: {row:?}");
-        };
-        Ok(Cluster {
-            name: name.to_string(),
-            ferry: self.ferry.clone(),
-            kubeconfig: PathBuf::from(kubeconfig),
-            pod_cidr: pod_cidr.to_string(),
-            service_cidr: service_cidr.to_string(),
-        })
-    }
-}
-
-impl Drop for Sandboxes {
-    fn drop(&mut self) {
-        for name in self.names.iter().rev() {
-            if self.keep {
-                eprintln!("keeping sandbox cluster {name} (--keep)");
-                continue;
-            }
-            match self.ferry.run(&["sandbox", "delete", name]) {
-                Ok(_) => eprintln!("deleted sandbox cluster {name}"),
-                Err(e) => eprintln!("deleting sandbox cluster {name}: {e:#}"),
-            }
+        if keep {
+            c.keep();
         }
+        Ok(c)
     }
 }
 
-/// One sandbox cluster.
-pub struct Cluster {
-    pub name: String,
-    ferry: Ferry,
-    pub kubeconfig: PathBuf,
-    pub pod_cidr: String,
-    pub service_cidr: String,
-}
-
-/// A pod: where it runs and its network namespace.
-#[derive(Clone, Debug)]
-pub struct Pod {
-    pub name: String,
-    pub node: String,
-    pub ip: Ipv4Addr,
-    pub netns: String,
-}
-
-impl Cluster {
-    pub fn node(&self, k: u32) -> String {
-        format!("{}-node{k}", self.name)
-    }
-
-    pub fn kubectl(&self, args: &[&str]) -> Result<String> {
-        let kc = self.kubeconfig.to_string_lossy().into_owned();
-        let mut v = vec!["--kubeconfig", kc.as_str()];
-        v.extend_from_slice(args);
-        sys::run("kubectl", &v)
-    }
-
-    pub fn apply(&self, yaml: &str) -> Result<()> {
-        let kc = self.kubeconfig.to_string_lossy().into_owned();
-        sys::run_with_stdin(
-            "kubectl",
-            &["--kubeconfig", &kc, "apply", "-f", "-"],
-            Some(yaml),
-        )?;
-        Ok(())
-    }
-
-    /// The network namespace of a node or pod (`ferry sandbox exec … ip netns identify`).
-    pub fn netns_of(&self, target: &str) -> Result<String> {
-        let out = self.ferry.run(&[
-            "sandbox", "exec", &self.name, target, "--", "ip", "netns", "identify",
-        ])?;
-        let ns = out.trim().to_string();
-        if ns.is_empty() {
-            bail!("no netns found for {target} in {}", self.name);
-        }
-        Ok(ns)
-    }
-
+/// What the benchmark does with a sandbox cluster beyond the harness's
+/// basics: ferry's broker, join and gateway labels, and finding its pods.
+pub trait Joined {
     /// `ferry deploy-broker` against this cluster's API; returns the broker-info path.
-    pub fn deploy_broker(&self, dir: &Path) -> Result<PathBuf> {
+    fn deploy_broker(&self, dir: &Path) -> Result<PathBuf>;
+    /// `ferry join` with node 0 as the gateway (retried: join is idempotent).
+    fn join(&self, broker_info: &Path, driver: &str) -> Result<()>;
+    /// Labels (`true`) or unlabels (`false`) node `k` as a gateway.
+    fn set_gateway(&self, k: usize, on: bool) -> Result<()>;
+    /// The UDP target port of Service `ns/name` (the port its pods listen on).
+    fn udp_target_port(&self, ns: &str, name: &str) -> Result<u16>;
+    /// Address of the first running pod labelled `app.kubernetes.io/name=APP` in `ns`.
+    fn pod_ip_by_app(&self, ns: &str, app: &str) -> Result<Ipv4Addr>;
+}
+
+impl Joined for Cluster {
+    /// `ferry deploy-broker` against this cluster's API; returns the broker-info path.
+    fn deploy_broker(&self, dir: &Path) -> Result<PathBuf> {
         let out = dir.join(format!("{}-broker-info.ferry", self.name));
-        self.ferry.run(&[
+        self.ferry(&[
             "deploy-broker",
             "--kubeconfig",
             &self.kubeconfig.to_string_lossy(),
@@ -153,11 +71,11 @@ impl Cluster {
     /// `ferry join` with node 0 as the gateway; retried (join is
     /// idempotent) because joins before ac1db15 could lose a race with the
     /// agent they had just started (409 on the Cluster object).
-    pub fn join(&self, broker_info: &Path, driver: &str) -> Result<()> {
+    fn join(&self, broker_info: &Path, driver: &str) -> Result<()> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.join_once(broker_info, driver) {
+            match join_once(self, broker_info, driver) {
                 Ok(()) => return Ok(()),
                 Err(e) if attempt < 3 => {
                     eprintln!("retrying ferry join of {}: {e:#}", self.name);
@@ -167,31 +85,8 @@ impl Cluster {
             }
         }
     }
-
-    fn join_once(&self, broker_info: &Path, driver: &str) -> Result<()> {
-        self.ferry
-            .run(&[
-                "join",
-                &broker_info.to_string_lossy(),
-                "--clusterid",
-                &self.name,
-                "--kubeconfig",
-                &self.kubeconfig.to_string_lossy(),
-                "--clustercidr",
-                &self.pod_cidr,
-                "--servicecidr",
-                &self.service_cidr,
-                "--gateway-node",
-                &self.node(0),
-                "--cable-driver",
-                driver,
-            ])
-            .with_context(|| format!("joining {}", self.name))?;
-        Ok(())
-    }
-
     /// Labels (`true`) or unlabels (`false`) node `k` as a gateway.
-    pub fn set_gateway(&self, k: u32, on: bool) -> Result<()> {
+    fn set_gateway(&self, k: usize, on: bool) -> Result<()> {
         let node = self.node(k);
         let label = if on {
             format!("{GATEWAY_LABEL}=true")
@@ -202,52 +97,8 @@ impl Cluster {
         Ok(())
     }
 
-    /// Starts a busybox pod `name` on node `k` (its command runs in the pod's namespace).
-    pub fn start_pod(&self, name: &str, k: u32) -> Result<()> {
-        let overrides = format!(
-            r#"{{"apiVersion":"v1","spec":{{"nodeName":"{}"}}}}"#,
-            self.node(k)
-        );
-        self.kubectl(&[
-            "run",
-            name,
-            "--image=busybox",
-            "--restart=Never",
-            "--overrides",
-            &overrides,
-            "--",
-            "sleep",
-            "86400",
-        ])?;
-        Ok(())
-    }
-
-    /// Waits for pod `name` to run and returns its address and namespace.
-    pub fn wait_pod(&self, name: &str) -> Result<Pod> {
-        let (ip, node) = wait_for(
-            &format!("pod {name} in {}", self.name),
-            Duration::from_secs(60),
-            Duration::from_millis(200),
-            || {
-                let out = self.kubectl(&["get", "pod", name, "-o", "json"]).ok()?;
-                let v: serde_json::Value = serde_json::from_str(&out).ok()?;
-                if v["status"]["phase"] != "Running" {
-                    return None;
-                }
-                let ip: Ipv4Addr = v["status"]["podIP"].as_str()?.parse().ok()?;
-                Some((ip, v["spec"]["nodeName"].as_str()?.to_string()))
-            },
-        )?;
-        Ok(Pod {
-            name: name.to_string(),
-            node,
-            ip,
-            netns: self.netns_of(name)?,
-        })
-    }
-
     /// The UDP target port of Service `ns/name` (the port its pods listen on).
-    pub fn udp_target_port(&self, ns: &str, name: &str) -> Result<u16> {
+    fn udp_target_port(&self, ns: &str, name: &str) -> Result<u16> {
         let out = self.kubectl(&["-n", ns, "get", "service", name, "-o", "json"])?;
         let v: serde_json::Value = serde_json::from_str(&out)?;
         v["spec"]["ports"]
@@ -263,7 +114,7 @@ impl Cluster {
     }
 
     /// Address of the first running pod labelled `app.kubernetes.io/name=APP` in `ns`.
-    pub fn pod_ip_by_app(&self, ns: &str, app: &str) -> Result<Ipv4Addr> {
+    fn pod_ip_by_app(&self, ns: &str, app: &str) -> Result<Ipv4Addr> {
         wait_for(
             &format!("a running {app} pod in {}", self.name),
             Duration::from_secs(60),
@@ -292,6 +143,28 @@ impl Cluster {
     }
 }
 
+/// One `ferry join` of `c` with node 0 as the gateway.
+fn join_once(c: &Cluster, broker_info: &Path, driver: &str) -> Result<()> {
+    c.ferry(&[
+        "join",
+        &broker_info.to_string_lossy(),
+        "--clusterid",
+        &c.name,
+        "--kubeconfig",
+        &c.kubeconfig.to_string_lossy(),
+        "--clustercidr",
+        &c.pod_cidr,
+        "--servicecidr",
+        &c.service_cidr,
+        "--gateway-node",
+        &c.node(0),
+        "--cable-driver",
+        driver,
+    ])
+    .with_context(|| format!("joining {}", c.name))?;
+    Ok(())
+}
+
 /// Two joined clusters with their gateway node namespaces and pods.
 pub struct Pair {
     pub driver: String,
@@ -303,16 +176,20 @@ pub struct Pair {
     /// `p0` (gateway node) and `p1` (other node) in A and in B.
     pub a_pods: [Pod; 2],
     pub b_pods: [Pod; 2],
+    /// The cluster holding the broker: held only so it lives (and is
+    /// deleted) with the pair; dropped last.
+    _broker: Cluster,
 }
 
 impl Pair {
     /// Creates broker cluster `{prefix}k`, clusters `{prefix}a` and
     /// `{prefix}b`, joins them with `driver`, starts the pods and waits for
     /// a ping from A's gateway-node pod to B's.
-    pub fn up(sb: &mut Sandboxes, prefix: &str, driver: &str, dir: &Path) -> Result<Pair> {
-        let k = sb.create(&format!("{prefix}k"), 1)?;
-        let a = sb.create(&format!("{prefix}a"), 2)?;
-        let b = sb.create(&format!("{prefix}b"), 2)?;
+    /// The clusters are deleted when the pair is dropped, unless `keep`.
+    pub fn up(ferry: &Ferry, keep: bool, prefix: &str, driver: &str, dir: &Path) -> Result<Pair> {
+        let k = ferry.create(&format!("{prefix}k"), 1, keep)?;
+        let a = ferry.create(&format!("{prefix}a"), 2, keep)?;
+        let b = ferry.create(&format!("{prefix}b"), 2, keep)?;
         let info = k.deploy_broker(dir)?;
         a.join(&info, driver)?;
         b.join(&info, driver)?;
@@ -322,8 +199,8 @@ impl Pair {
         }
         let a_pods = [a.wait_pod("p0")?, a.wait_pod("p1")?];
         let b_pods = [b.wait_pod("p0")?, b.wait_pod("p1")?];
-        let a_nodes = [a.netns_of(&a.node(0))?, a.netns_of(&a.node(1))?];
-        let b_nodes = [b.netns_of(&b.node(0))?, b.netns_of(&b.node(1))?];
+        let a_nodes = [a.node_netns(0)?, a.node_netns(1)?];
+        let b_nodes = [b.node_netns(0)?, b.node_netns(1)?];
         let pair = Pair {
             driver: driver.to_string(),
             a,
@@ -332,6 +209,7 @@ impl Pair {
             b_nodes,
             a_pods,
             b_pods,
+            _broker: k,
         };
         pair.wait_path(Duration::from_secs(60))
             .context("the ferry cable between the gateway-node pods never carried a ping")?;

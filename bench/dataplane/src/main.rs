@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::anchor::{Anchor, End};
-use crate::cluster::{Ferry, Pair, Sandboxes};
+use crate::cluster::{Ferry, Joined, Pair};
 use crate::measure::Sample;
 use crate::probe::{Echo, Probe};
 use crate::sys::wait_for;
@@ -265,9 +265,9 @@ fn run() -> Result<()> {
         .iter()
         .any(|s| args.wants(s))
     {
-        let mut sb = Sandboxes::new(ferry.clone(), args.keep);
         let pair = Pair::up(
-            &mut sb,
+            &ferry,
+            args.keep,
             &format!("{}-w", args.prefix),
             "wireguard",
             tmp.path(),
@@ -283,8 +283,13 @@ fn run() -> Result<()> {
         }
     }
     if args.wants("vxlan") {
-        let mut sb = Sandboxes::new(ferry.clone(), args.keep);
-        let pair = Pair::up(&mut sb, &format!("{}-v", args.prefix), "vxlan", tmp.path())?;
+        let pair = Pair::up(
+            &ferry,
+            args.keep,
+            &format!("{}-v", args.prefix),
+            "vxlan",
+            tmp.path(),
+        )?;
         throughput(&args, &pair, anchor::Kind::Vxlan, &mut report)?;
     }
     report.print(&args, (&load_start, &sys::loadavg()), started.elapsed());

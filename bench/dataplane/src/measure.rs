@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::cluster::Pod;
 use crate::sys;
+use ferry_sandbox::harness::Pod;
 
 /// TCP port of the iperf3 server of ferry's runs (the anchor's: [`crate::anchor::PORT`]).
 pub const FERRY_PORT: &str = "5299";

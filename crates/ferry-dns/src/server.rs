@@ -135,17 +135,7 @@ impl DnsServer {
         answerer: Arc<Answerer>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, Error> {
-        let first = bind_udp(config.listen)?;
-        let addr = first
-            .local_addr()
-            .map_err(|e| Error::io("reading the UDP address", e))?;
-        let mut sockets = vec![first];
-        for _ in 1..config.udp_workers.max(1) {
-            sockets.push(bind_udp(addr)?);
-        }
-        let tcp_listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| Error::io(format!("binding TCP {addr}"), e))?;
+        let (addr, sockets, tcp_listener) = bind_all(config.listen, config.udp_workers).await?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut udp = Vec::new();
         for (i, socket) in sockets.into_iter().enumerate() {
@@ -198,18 +188,67 @@ impl Drop for DnsServer {
     }
 }
 
-fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, Error> {
-    let ctx = |e| Error::io(format!("binding UDP {addr}"), e);
-    let socket =
-        Socket::new(Domain::for_address(addr), Type::DGRAM, Some(SockProto::UDP)).map_err(ctx)?;
-    socket.set_reuse_port(true).map_err(ctx)?;
+/// How many ports [`bind_all`] tries when the kernel chooses.
+const PORT_ATTEMPTS: usize = 16;
+
+/// Binds `workers` UDP sockets (SO_REUSEPORT, so they share the load) and
+/// the TCP listener on one port. With port 0 the port is chosen first by a
+/// plain UDP socket: the kernel would give a SO_REUSEPORT socket a port that
+/// another process's SO_REUSEPORT sockets already share (queries would then
+/// be split between two servers), never a plain one. TCP may still hold that
+/// port elsewhere, or it may be taken in between: then another is tried.
+async fn bind_all(
+    listen: SocketAddr,
+    workers: usize,
+) -> Result<(SocketAddr, Vec<UdpSocket>, tokio::net::TcpListener), Error> {
+    let mut attempt = 1;
+    loop {
+        let retry = listen.port() == 0 && attempt < PORT_ATTEMPTS;
+        attempt += 1;
+        let addr = if listen.port() == 0 {
+            free_udp_port(listen)?
+        } else {
+            listen
+        };
+        let mut sockets = Vec::new();
+        for _ in 0..workers.max(1) {
+            match bind_udp(addr) {
+                Ok(s) => sockets.push(s),
+                Err(e) if retry && e.kind() == std::io::ErrorKind::AddrInUse => break,
+                Err(e) => return Err(Error::io(format!("binding UDP {addr}"), e)),
+            }
+        }
+        if sockets.len() < workers.max(1) {
+            tracing::debug!(%addr, "UDP port taken meanwhile; choosing another port");
+            continue;
+        }
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(tcp) => return Ok((addr, sockets, tcp)),
+            Err(e) if retry && e.kind() == std::io::ErrorKind::AddrInUse => {
+                tracing::debug!(%addr, "TCP port taken; choosing another port");
+            }
+            Err(e) => return Err(Error::io(format!("binding TCP {addr}"), e)),
+        }
+    }
+}
+
+/// `listen` with a UDP port that no socket holds (see [`bind_all`]).
+fn free_udp_port(listen: SocketAddr) -> Result<SocketAddr, Error> {
+    let probe = std::net::UdpSocket::bind(listen)
+        .map_err(|e| Error::io(format!("binding UDP {listen}"), e))?;
+    probe
+        .local_addr()
+        .map_err(|e| Error::io("reading the UDP address", e))
+}
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(SockProto::UDP))?;
+    socket.set_reuse_port(true)?;
     let _ = socket.set_recv_buffer_size(4 << 20);
     let _ = socket.set_send_buffer_size(4 << 20);
-    socket.bind(&addr.into()).map_err(ctx)?;
+    socket.bind(&addr.into())?;
     // Lets the worker notice shutdown.
-    socket
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .map_err(ctx)?;
+    socket.set_read_timeout(Some(Duration::from_millis(200)))?;
     Ok(socket.into())
 }
 

@@ -4,6 +4,9 @@
 //! Names are `PREFIX-<pid>-<n><role>`; [`sweep`] deletes only namespaces of
 //! that prefix whose process is gone, so concurrent test binaries never touch
 //! each other's namespaces. Nothing here touches the host namespace.
+//!
+//! It is the workspace's one netns test guard: this crate's tests, the
+//! route agent's and ferry-wireguard's (a dev-dependency) all use it.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -14,6 +14,8 @@
 //!   deleted means ferry is being uninstalled: everything is removed. Otherwise (a restart, an
 //!   upgrade, a drain, or the API unreachable) the data plane is left in
 //!   place so traffic keeps flowing until the next route agent takes over.
+//!   The cleanup is the last kernel write: an apply still running when the
+//!   signal came finishes first, and none starts after it (`KernelWrites`).
 
 use std::future::Future;
 use std::net::Ipv4Addr;
@@ -95,15 +97,58 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<Outcome> {
     let mut shutdown = std::pin::pin!(shutdown);
+    let writes = KernelWrites::default();
     tokio::select! {
         () = &mut shutdown => {}
-        () = serve(client.clone(), &cfg) => {}
+        () = serve(client.clone(), &cfg, writes.clone()) => {}
     }
-    finish(&client, &cfg).await
+    finish(&client, &cfg, &writes).await
+}
+
+/// Orders the kernel writes of the reconcile loop and the uninstall cleanup.
+///
+/// Dropping the reconcile loop at shutdown does not stop an apply already
+/// running on the blocking pool (a blocking task cannot be cancelled), so
+/// without this lock that apply could rewrite the nft table or a route after
+/// cleanup removed them. Cleanup takes the lock, marks the data plane
+/// retired and removes everything; an apply that gets the lock afterwards
+/// does nothing, so cleanup is the last write.
+#[derive(Clone, Default)]
+struct KernelWrites(Arc<std::sync::Mutex<Retired>>);
+
+/// Whether the uninstall cleanup has started.
+#[derive(Default)]
+struct Retired(bool);
+
+impl KernelWrites {
+    /// Runs `write` under the lock, unless cleanup already ran. Blocking.
+    fn apply<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<T> {
+        let retired = self.lock();
+        if retired.0 {
+            return Err(Error::Retired);
+        }
+        write()
+    }
+
+    /// Runs `cleanup` under the lock and retires the data plane for good:
+    /// no apply runs after it. Blocking.
+    fn retire<T>(&self, cleanup: impl FnOnce() -> T) -> T {
+        let mut retired = self.lock();
+        retired.0 = true;
+        cleanup()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Retired> {
+        // A panic inside a write leaves only the flag behind the lock, and
+        // the flag is still right: recover the guard.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// What happens after the shutdown signal.
-async fn finish(client: &Client, cfg: &Config) -> Result<Outcome> {
+async fn finish(client: &Client, cfg: &Config, writes: &KernelWrites) -> Result<Outcome> {
     if !uninstalling(client, cfg).await {
         info!("stopping; vx-ferry, routes and rules stay in place for the next route agent");
         return Ok(Outcome::LeftInPlace);
@@ -113,7 +158,8 @@ async fn finish(client: &Client, cfg: &Config) -> Result<Outcome> {
         "DaemonSet is gone: ferry is being uninstalled, removing the data plane"
     );
     let netns = cfg.netns.clone();
-    tokio::task::spawn_blocking(move || apply::cleanup(netns.as_deref()))
+    let writes = writes.clone();
+    tokio::task::spawn_blocking(move || writes.retire(|| apply::cleanup(netns.as_deref())))
         .await
         .map_err(|e| Error::Task(e.to_string()))??;
     Ok(Outcome::Uninstalled)
@@ -201,7 +247,7 @@ pub fn internal_ip(node: &Node) -> Option<Ipv4Addr> {
 }
 
 /// Watches and reconciles forever.
-async fn serve(client: Client, cfg: &Config) {
+async fn serve(client: Client, cfg: &Config, writes: KernelWrites) {
     let id = cluster_id(&client, cfg).await;
     info!(cluster = %id, node = %cfg.node_name, "route agent starting");
     let notify = Arc::new(Notify::new());
@@ -255,8 +301,10 @@ async fn serve(client: Client, cfg: &Config) {
                 }
                 let name = cfg.node_name.clone();
                 let full_now = full;
+                let writes = writes.clone();
                 let r = tokio::task::spawn_blocking(move || {
-                    let r = apply::node_facts(a.netns(), &name, node_ip).and_then(|facts| {
+                    let r = writes.apply(|| {
+                        let facts = apply::node_facts(a.netns(), &name, node_ip)?;
                         let want = plan::plan(&facts, &view);
                         a.apply(&want, full_now).map(|ch| (want, ch))
                     });

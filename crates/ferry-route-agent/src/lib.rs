@@ -46,6 +46,9 @@ pub enum Error {
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(String),
+    /// An apply came after the uninstall cleanup and was not done.
+    #[error("the data plane was removed at uninstall; not applying")]
+    Retired,
 }
 
 /// `Result` with [`Error`].

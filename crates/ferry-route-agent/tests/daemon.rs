@@ -107,6 +107,12 @@ fn start_agent(client: &Client, lab: &Lab, i: usize) -> Agent {
     Agent { stop, task }
 }
 
+/// Whether the route agent's `ip ferry` nft table is in `ns`.
+fn nft_table_exists(ns: Option<&str>) -> bool {
+    let tables = ferry_net::nft(ns, &["list", "tables"]).unwrap();
+    tables.contains("table ip ferry")
+}
+
 async fn stop_agent(agent: Agent) -> Outcome {
     agent.stop.send(()).unwrap();
     agent.task.await.unwrap().unwrap()
@@ -204,6 +210,13 @@ async fn daemons_follow_the_api_and_uninstall_cleans_up() {
     .await;
     wait_for("vx-ferry on the gateway", || {
         ferry_net::link_exists(lab.node(0), VX_FERRY).unwrap_or(false)
+    })
+    .await;
+    // The nft table is the last step of an apply: once every node has it,
+    // the rules and sysctls the path needs are there too (routes and
+    // vx-ferry show up earlier, and a ping sent then could be dropped).
+    wait_for("the first apply finished on every node", || {
+        (0..3).all(|i| nft_table_exists(lab.node(i)))
     })
     .await;
     assert!(vias(lab.node(0)).is_empty());
@@ -307,8 +320,7 @@ async fn daemons_follow_the_api_and_uninstall_cleans_up() {
                 .unwrap(),
             "n{i}"
         );
-        let tables = ferry_net::nft(lab.node(i), &["list", "tables"]).unwrap();
-        assert!(!tables.contains("table ip ferry"), "n{i}: {tables}");
+        assert!(!nft_table_exists(lab.node(i)), "n{i}");
     }
     assert!(!ping(lab.pod.ns(), REMOTE_POD));
 }

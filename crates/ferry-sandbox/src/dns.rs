@@ -2,12 +2,16 @@
 //! (the ClusterIP, or the ready endpoints of headless services) and
 //! `<hostname>.<svc>.<ns>.svc.cluster.local`, forwards `clusterset.local` to
 //! a configured upstream, and refuses everything else (nothing leaves the
-//! host). A small hand-rolled responder over UDP and TCP.
+//! host). A small responder over UDP and TCP; messages are parsed and built
+//! with hickory-proto.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{RData, Record, RecordType};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::Store;
@@ -16,7 +20,6 @@ use tokio::net::{TcpListener, UdpSocket};
 
 use crate::Result;
 
-const TYPE_A: u16 = 1;
 const TTL: u32 = 5;
 
 /// What to do with a name.
@@ -28,69 +31,49 @@ pub enum Lookup {
     Refused,
 }
 
-/// A parsed question.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed query and its (first) question.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Question {
-    pub id: u16,
-    pub flags: u16,
+    /// The whole query.
+    pub message: Message,
+    /// The question's name, lower case, without the trailing dot.
     pub name: String,
-    pub qtype: u16,
-    /// Byte range of the question section in the query.
-    pub end: usize,
+    /// The question's type.
+    pub qtype: RecordType,
 }
 
-/// Parses the header and first question; None if malformed.
+/// Parses a query; None if malformed or without a question.
 pub fn parse_query(q: &[u8]) -> Option<Question> {
-    if q.len() < 12 || u16::from_be_bytes([q[4], q[5]]) == 0 {
-        return None;
-    }
-    let mut pos = 12;
-    let mut labels = Vec::new();
-    loop {
-        let len = usize::from(*q.get(pos)?);
-        pos += 1;
-        if len == 0 {
-            break;
-        }
-        if len > 63 {
-            return None; // compression is not used in questions
-        }
-        let label = q.get(pos..pos + len)?;
-        labels.push(String::from_utf8_lossy(label).to_ascii_lowercase());
-        pos += len;
-    }
-    let qtype = u16::from_be_bytes([*q.get(pos)?, *q.get(pos + 1)?]);
-    q.get(pos + 3)?;
+    let message = Message::from_vec(q).ok()?;
+    let first = message.queries.first()?;
+    let name = first.name().to_lowercase().to_ascii();
+    let qtype = first.query_type();
     Some(Question {
-        id: u16::from_be_bytes([q[0], q[1]]),
-        flags: u16::from_be_bytes([q[2], q[3]]),
-        name: labels.join("."),
+        name: name.trim_end_matches('.').to_string(),
         qtype,
-        end: pos + 4,
+        message,
     })
 }
 
-/// Builds a response to `query` with rcode and A answers.
-pub fn build_response(query: &[u8], q: &Question, rcode: u8, answers: &[Ipv4Addr]) -> Vec<u8> {
-    let mut r = Vec::with_capacity(q.end + answers.len() * 16);
-    r.extend_from_slice(&q.id.to_be_bytes());
-    // QR, opcode copied, AA, RD copied, RA.
-    let flags: u16 =
-        0x8000 | (q.flags & 0x7800) | 0x0400 | (q.flags & 0x0100) | 0x0080 | u16::from(rcode & 0xf);
-    r.extend_from_slice(&flags.to_be_bytes());
-    r.extend_from_slice(&1u16.to_be_bytes());
-    r.extend_from_slice(&(answers.len() as u16).to_be_bytes());
-    r.extend_from_slice(&[0, 0, 0, 0]);
-    r.extend_from_slice(&query[12..q.end]);
+/// Builds the response to `q`: its id, opcode and RD echoed, authoritative,
+/// recursion available, the first question, and `answers` as A records.
+pub fn build_response(q: &Question, rcode: ResponseCode, answers: &[Ipv4Addr]) -> Option<Vec<u8>> {
+    let request = &q.message.metadata;
+    let mut r = Message::response(request.id, request.op_code);
+    r.metadata.authoritative = true;
+    r.metadata.recursion_desired = request.recursion_desired;
+    r.metadata.recursion_available = true;
+    r.metadata.response_code = rcode;
+    let question = q.message.queries.first()?;
+    r.add_query(question.clone());
     for ip in answers {
-        r.extend_from_slice(&[0xc0, 0x0c]);
-        r.extend_from_slice(&TYPE_A.to_be_bytes());
-        r.extend_from_slice(&1u16.to_be_bytes());
-        r.extend_from_slice(&TTL.to_be_bytes());
-        r.extend_from_slice(&4u16.to_be_bytes());
-        r.extend_from_slice(&ip.octets());
+        r.add_answer(Record::from_rdata(
+            question.name().clone(),
+            TTL,
+            RData::A(A(*ip)),
+        ));
     }
-    r
+    r.to_vec().ok()
 }
 
 /// Looks a name up in the services and EndpointSlices.
@@ -234,14 +217,18 @@ impl Dns {
         let q = parse_query(query)?;
         match lookup(&q.name, &self.services.state(), &self.slices.state()) {
             Lookup::Found(ips) => {
-                let ips = if q.qtype == TYPE_A { ips } else { Vec::new() };
-                Some(build_response(query, &q, 0, &ips))
+                let ips = if q.qtype == RecordType::A {
+                    ips
+                } else {
+                    Vec::new()
+                };
+                build_response(&q, ResponseCode::NoError, &ips)
             }
-            Lookup::NxDomain => Some(build_response(query, &q, 3, &[])),
-            Lookup::Refused => Some(build_response(query, &q, 5, &[])),
+            Lookup::NxDomain => build_response(&q, ResponseCode::NXDomain, &[]),
+            Lookup::Refused => build_response(&q, ResponseCode::Refused, &[]),
             Lookup::Forward => match self.forward(query).await {
                 Some(r) => Some(r),
-                None => Some(build_response(query, &q, 2, &[])),
+                None => build_response(&q, ResponseCode::ServFail, &[]),
             },
         }
     }
@@ -363,8 +350,9 @@ mod tests {
         let q = query("Nginx.nginx-test.svc.cluster.local");
         let p = parse_query(&q).unwrap();
         assert_eq!(p.name, "nginx.nginx-test.svc.cluster.local");
-        assert_eq!(p.qtype, 1);
-        let r = build_response(&q, &p, 0, &[Ipv4Addr::new(100, 96, 0, 10)]);
+        assert_eq!(p.qtype, RecordType::A);
+        let r =
+            build_response(&p, ResponseCode::NoError, &[Ipv4Addr::new(100, 96, 0, 10)]).unwrap();
         assert_eq!(&r[0..2], &[0x12, 0x34]);
         assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1);
         assert_eq!(&r[r.len() - 4..], &[100, 96, 0, 10]);
@@ -378,7 +366,8 @@ mod tests {
             let mut buf = [0u8; 512];
             let (n, peer) = upstream.recv_from(&mut buf).await.unwrap();
             let q = parse_query(&buf[..n]).unwrap();
-            let r = build_response(&buf[..n], &q, 0, &[Ipv4Addr::new(100, 70, 0, 9)]);
+            let r =
+                build_response(&q, ResponseCode::NoError, &[Ipv4Addr::new(100, 70, 0, 9)]).unwrap();
             upstream.send_to(&r, peer).await.unwrap();
         });
         let dns = Dns {

@@ -29,12 +29,14 @@
 //! Layout: [`plan`] (names and addresses), [`state`] (files under
 //! /run/ferry/sandbox), [`net`] (plumbing and sweeping), [`manage`] (the
 //! commands), [`supervisor`] (the per-cluster process), [`controllers`],
-//! [`runner`], [`nft`] (proxy rules) and [`dns`].
+//! [`runner`], [`nft`] (proxy rules) and [`dns`]; [`harness`] is the test
+//! harness of every end-to-end test and benchmark that makes sandbox clusters.
 #![forbid(unsafe_code)]
 
 pub mod controllers;
 pub mod dns;
 pub mod error;
+pub mod harness;
 pub mod manage;
 pub mod net;
 pub mod nft;
@@ -42,7 +44,6 @@ pub mod plan;
 pub mod runner;
 pub mod state;
 pub mod supervisor;
-pub mod testing;
 
 pub use error::{Error, Result};
 pub use manage::{CreateOptions, create, delete, delete_all, exec_target, list, logs};

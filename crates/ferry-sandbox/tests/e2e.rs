@@ -10,142 +10,24 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ferry_sandbox::Plan;
+use ferry_sandbox::harness::{self, Cluster, ferry_bin, repo_root, unique, usable};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use nix::fcntl::Flock;
 
-fn ferry_bin() -> PathBuf {
-    std::env::var_os("FERRY_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/ferry")
-        })
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn usable() -> bool {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipping: needs root");
-        return false;
-    }
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        if std::env::var_os("FERRY_BIN").is_none() && !ferry_bin().exists() {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let ok = Command::new(cargo)
-                .args(["build", "-p", "ferry"])
-                .current_dir(repo_root())
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "cargo build -p ferry failed");
-        }
-    });
-    assert!(
-        ferry_bin().exists(),
-        "no ferry binary at {} (cargo build -p ferry, or set FERRY_BIN)",
-        ferry_bin().display()
-    );
-    true
-}
-
 fn lock(exclusive: bool) -> Flock<std::fs::File> {
-    ferry_sandbox::testing::lock(exclusive).unwrap()
+    harness::lock(exclusive).unwrap()
 }
 
+/// `ferry ARGS…`, whatever its status.
 fn ferry(args: &[&str]) -> std::process::Output {
-    Command::new(ferry_bin()).args(args).output().unwrap()
-}
-
-fn unique(tag: &str) -> String {
-    format!("e{tag}{}", std::process::id() % 100_000)
-}
-
-/// A cluster deleted on drop.
-struct Cluster {
-    name: String,
-    kubeconfig: PathBuf,
-    _lock: Option<Flock<std::fs::File>>,
-}
-
-impl Cluster {
-    fn create(name: &str, extra: &[&str]) -> Cluster {
-        let lock = lock(false);
-        let mut args = vec!["sandbox", "create", name];
-        args.extend_from_slice(extra);
-        let out = ferry(&args);
-        let mut c = Cluster {
-            name: name.to_string(),
-            kubeconfig: PathBuf::new(),
-            _lock: Some(lock),
-        };
-        assert!(
-            out.status.success(),
-            "create {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        c.kubeconfig = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        c
-    }
-
-    async fn client(&self) -> Client {
-        ferry_sandbox::supervisor::client_from(&self.kubeconfig)
-            .await
-            .unwrap()
-    }
-
-    fn kubectl(&self, args: &[&str]) -> String {
-        let out = Command::new("kubectl")
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// `ferry sandbox exec NAME TARGET -- curl …`, retried briefly.
-    fn curl(&self, target: &str, url: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let out = ferry(&[
-                "sandbox", "exec", &self.name, target, "--", "curl", "-sf", "-m", "2", url,
-            ]);
-            if out.status.success() {
-                return String::from_utf8_lossy(&out.stdout).into_owned();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "curl {url} from {target} in {}: {}",
-                self.name,
-                String::from_utf8_lossy(&out.stderr)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn plan(&self) -> Plan {
-        ferry_sandbox::state::load_plan(&self.name).unwrap()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = ferry(&["sandbox", "delete", &self.name]);
-    }
+    harness::output(Command::new(ferry_bin()).args(args)).unwrap()
 }
 
 async fn ready_addresses(client: &Client, ns: &str, svc: &str) -> BTreeSet<String> {
@@ -214,11 +96,12 @@ async fn example_reaches_and_survives_pod_deletion() {
         return;
     }
     let started = Instant::now();
-    let c = Cluster::create(&unique("ex"), &[]);
+    let c = Cluster::create(&unique("ex"), &[]).unwrap();
     let created = started.elapsed();
-    let client = c.client().await;
+    let client = c.client().await.unwrap();
     let example = repo_root().join("examples/nginx.yaml");
-    c.kubectl(&["apply", "-f", example.to_str().unwrap()]);
+    c.kubectl(&["apply", "-f", example.to_str().unwrap()])
+        .unwrap();
     wait_for("2 ready endpoints", Duration::from_secs(20), || {
         let client = client.clone();
         async move { ready_addresses(&client, "nginx-test", "nginx").await.len() == 2 }
@@ -232,7 +115,7 @@ async fn example_reaches_and_survives_pod_deletion() {
     );
 
     // A client pod (command from the host filesystem) on every node.
-    let plan = c.plan();
+    let plan = c.plan().unwrap();
     let manifest = (0..plan.nodes)
         .map(|k| {
             format!(
@@ -243,7 +126,8 @@ async fn example_reaches_and_survives_pod_deletion() {
         .collect::<String>();
     let tmp = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(tmp.path(), manifest).unwrap();
-    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()]);
+    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()])
+        .unwrap();
 
     let svc_ip = c
         .kubectl(&[
@@ -255,6 +139,7 @@ async fn example_reaches_and_survives_pod_deletion() {
             "-o",
             "jsonpath={.spec.clusterIP}",
         ])
+        .unwrap()
         .trim()
         .to_string();
     assert!(plan.service_cidr.contains(svc_ip.parse().unwrap()));
@@ -265,20 +150,25 @@ async fn example_reaches_and_survives_pod_deletion() {
             async move { ok }
         })
         .await;
-        let by_ip = c.curl(&target, &format!("http://{svc_ip}:8080/ip"));
+        let by_ip = c
+            .curl(&target, &format!("http://{svc_ip}:8080/ip"))
+            .unwrap();
         assert!(by_ip.contains("/ip"), "{by_ip}");
-        let by_name = c.curl(
-            &target,
-            "http://nginx.nginx-test.svc.cluster.local:8080/name",
-        );
+        let by_name = c
+            .curl(
+                &target,
+                "http://nginx.nginx-test.svc.cluster.local:8080/name",
+            )
+            .unwrap();
         assert!(by_name.starts_with("nginx-"), "{by_name}");
-        let short = c.curl(&target, "http://nginx:8080/short");
+        let short = c.curl(&target, "http://nginx:8080/short").unwrap();
         assert!(short.contains("/short"), "{short}");
     }
     // A headless service resolves to the ready pod addresses.
     let headless = "apiVersion: v1\nkind: Service\nmetadata: {name: nginx-pods, namespace: nginx-test}\nspec:\n  clusterIP: None\n  selector: {app: nginx}\n  ports: [{name: http, port: 8080}]\n";
     std::fs::write(tmp.path(), headless).unwrap();
-    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()]);
+    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()])
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let want = ready_addresses(&client, "nginx-test", "nginx").await;
@@ -307,7 +197,8 @@ async fn example_reaches_and_survives_pod_deletion() {
     }
 
     // From a node namespace too (hostNetwork view).
-    c.curl(&plan.node_name(0), &format!("http://{svc_ip}:8080/node"));
+    c.curl(&plan.node_name(0), &format!("http://{svc_ip}:8080/node"))
+        .unwrap();
 
     // Delete a pod: a new pod with a new IP, the slice follows, still reachable.
     let before = ready_addresses(&client, "nginx-test", "nginx").await;
@@ -343,7 +234,8 @@ async fn example_reaches_and_survives_pod_deletion() {
     c.curl(
         "nginx-test/client0",
         "http://nginx.nginx-test.svc.cluster.local:8080/after",
-    );
+    )
+    .unwrap();
 
     // RSS of the sandbox's own processes: supervisor and pods.
     let sup = ferry_sandbox::state::read_pid(&c.name).unwrap();
@@ -369,16 +261,17 @@ async fn daemonset_follows_node_label() {
     if !usable() {
         return;
     }
-    let c = Cluster::create(&unique("ds"), &["--nodes", "3"]);
-    let client = c.client().await;
+    let c = Cluster::create(&unique("ds"), &["--nodes", "3"]).unwrap();
+    let client = c.client().await.unwrap();
     let manifest = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: gw, namespace: default}\nspec:\n  selector: {matchLabels: {app: gw}}\n  template:\n    metadata: {labels: {app: gw}}\n    spec:\n      hostNetwork: true\n      nodeSelector: {ferry.dev/gateway: \"true\"}\n      containers:\n      - {name: echo, image: ferry, args: [tools, tcp-echo, --port, \"9100\"]}\n";
     let tmp = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(tmp.path(), manifest).unwrap();
-    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()]);
+    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()])
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(pod_names(&client, "default", "app=gw").await.is_empty());
 
-    let node = c.plan().node_name(1);
+    let node = c.plan().unwrap().node_name(1);
     let nodes: Api<Node> = Api::all(client.clone());
     let label = |v: serde_json::Value| {
         Patch::Merge(serde_json::json!({"metadata": {"labels": {"ferry.dev/gateway": v}}}))
@@ -487,9 +380,9 @@ async fn two_clusters_coexist_and_delete_leaves_nothing() {
     if !usable() {
         return;
     }
-    let a = Cluster::create(&unique("a"), &[]);
-    let b = Cluster::create(&unique("b"), &["--nodes", "1"]);
-    let (pa, pb) = (a.plan(), b.plan());
+    let a = Cluster::create(&unique("a"), &[]).unwrap();
+    let b = Cluster::create(&unique("b"), &["--nodes", "1"]).unwrap();
+    let (pa, pb) = (a.plan().unwrap(), b.plan().unwrap());
     for (x, y) in [
         (pa.pod_cidr, pb.pod_cidr),
         (pa.service_cidr, pb.service_cidr),
@@ -500,21 +393,24 @@ async fn two_clusters_coexist_and_delete_leaves_nothing() {
     }
     let example = repo_root().join("examples/nginx.yaml");
     for c in [&a, &b] {
-        c.kubectl(&["apply", "-f", example.to_str().unwrap()]);
+        c.kubectl(&["apply", "-f", example.to_str().unwrap()])
+            .unwrap();
     }
     for c in [&a, &b] {
-        let client = c.client().await;
+        let client = c.client().await.unwrap();
         wait_for("ready endpoints", Duration::from_secs(20), || {
             let client = client.clone();
             async move { ready_addresses(&client, "nginx-test", "nginx").await.len() == 2 }
         })
         .await;
-        let node = c.plan().node_name(0);
-        let reply = c.curl(&node, "http://nginx.nginx-test.svc.cluster.local:8080/");
+        let node = c.plan().unwrap().node_name(0);
+        let reply = c
+            .curl(&node, "http://nginx.nginx-test.svc.cluster.local:8080/")
+            .unwrap();
         assert!(reply.starts_with("nginx-"));
         // Each cluster's pod IPs come from its own pod CIDR.
         for ip in ready_addresses(&client, "nginx-test", "nginx").await {
-            assert!(c.plan().pod_cidr.contains(ip.parse().unwrap()));
+            assert!(c.plan().unwrap().pod_cidr.contains(ip.parse().unwrap()));
         }
     }
     // Nodes of different clusters see each other on the WAN.
@@ -561,7 +457,8 @@ async fn two_clusters_coexist_and_delete_leaves_nothing() {
     b.curl(
         &pb.node_name(0),
         "http://nginx.nginx-test.svc.cluster.local:8080/",
-    );
+    )
+    .unwrap();
     drop(b);
     assert_eq!(leftovers(&pb), Vec::<String>::new());
 }
@@ -606,12 +503,13 @@ async fn crashing_container_restarts_and_keeps_logs() {
     if !usable() {
         return;
     }
-    let c = Cluster::create(&unique("cr"), &["--nodes", "1"]);
-    let client = c.client().await;
+    let c = Cluster::create(&unique("cr"), &["--nodes", "1"]).unwrap();
+    let client = c.client().await.unwrap();
     let manifest = "apiVersion: v1\nkind: Pod\nmetadata: {name: crash, namespace: default}\nspec:\n  containers:\n  - {name: c, image: debian, command: [sh, -c, 'echo started $POD_NAME; exit 3']}\n";
     let tmp = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(tmp.path(), manifest).unwrap();
-    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()]);
+    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()])
+        .unwrap();
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     // Backoff 1 s, then 2 s: the second restart comes after about 3 s.
     wait_for("two restarts", Duration::from_secs(15), || {
@@ -655,8 +553,8 @@ async fn clusterset_local_goes_to_the_ferry_dns_service() {
     if !usable() {
         return;
     }
-    let c = Cluster::create(&unique("cs"), &["--nodes", "1"]);
-    let client = c.client().await;
+    let c = Cluster::create(&unique("cs"), &["--nodes", "1"]).unwrap();
+    let client = c.client().await.unwrap();
     let docs = serde_json::json!([
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ferry-system"}},
             {"apiVersion": "v1", "kind": "Pod",
@@ -678,7 +576,8 @@ async fn clusterset_local_goes_to_the_ferry_dns_service() {
         .join("\n---\n");
     let tmp = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(tmp.path(), manifest).unwrap();
-    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()]);
+    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()])
+        .unwrap();
     wait_for("fake DNS endpoint", Duration::from_secs(10), || {
         let client = client.clone();
         async move {
@@ -689,8 +588,8 @@ async fn clusterset_local_goes_to_the_ferry_dns_service() {
         }
     })
     .await;
-    let server = format!("@{}", c.plan().host_ip());
-    let node = c.plan().node_name(0);
+    let server = format!("@{}", c.plan().unwrap().host_ip());
+    let node = c.plan().unwrap().node_name(0);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let out = ferry(&[

@@ -10,71 +10,20 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use ferry_sandbox::harness;
+pub use ferry_sandbox::harness::{Cluster, Pod, ferry_bin, repo_root, usable};
 use nix::fcntl::Flock;
-
-/// The ferry binary under test.
-pub fn ferry_bin() -> PathBuf {
-    std::env::var_os("FERRY_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/debug/ferry"))
-}
-
-/// The repository root.
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Whether the test can run (root); builds the binary once if missing
-/// (`scripts/test.sh` builds it first; after changing ferry, rebuild it with
-/// `cargo build -p ferry`).
-pub fn usable() -> bool {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipping: needs root");
-        return false;
-    }
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        if std::env::var_os("FERRY_BIN").is_none() && !ferry_bin().exists() {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let ok = Command::new(cargo)
-                .args(["build", "-p", "ferry"])
-                .current_dir(repo_root())
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "cargo build -p ferry failed");
-        }
-    });
-    true
-}
-
-fn describe(cmd: &Command) -> String {
-    std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 /// Runs a command and returns its output, whatever its status.
 pub fn output(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("{}: {e}", describe(cmd)))
+    harness::output(cmd).unwrap()
 }
 
 /// Runs a command that must succeed; returns stdout.
 pub fn run(cmd: &mut Command) -> String {
-    let out = output(cmd);
-    assert!(
-        out.status.success(),
-        "{} failed ({}):\nstdout: {}\nstderr: {}",
-        describe(cmd),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    harness::run(cmd).unwrap()
 }
 
 /// `ferry ARGS…`, which must succeed.
@@ -88,163 +37,36 @@ pub fn netns(ns: &str, args: &[&str]) -> Output {
 }
 
 /// Polls `f` every 100 ms until it returns `Some`, or panics naming `what`.
-pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+pub fn wait_for<T>(timeout: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
+    harness::wait_for(what, timeout, Duration::from_millis(100), f).unwrap()
 }
 
-/// One sandbox cluster, deleted on drop.
-pub struct Cluster {
-    /// Sandbox (and cluster id) name.
-    pub name: String,
-    /// Its admin kubeconfig.
-    pub kubeconfig: PathBuf,
-    /// Pod CIDR.
-    pub pod_cidr: String,
-    /// Service CIDR.
-    pub service_cidr: String,
+/// `ferry sandbox create NAME --nodes N`, which must succeed.
+pub fn create(name: &str, nodes: u32) -> Cluster {
+    Cluster::create(name, &["--nodes", &nodes.to_string()]).unwrap()
 }
 
-impl Cluster {
-    /// `ferry sandbox create NAME --nodes N`.
-    pub fn create(name: &str, nodes: u32) -> Cluster {
-        let _ = output(Command::new(ferry_bin()).args(["sandbox", "delete", name]));
-        let kubeconfig = ferry(&["sandbox", "create", name, "--nodes", &nodes.to_string()]);
-        let list = ferry(&["sandbox", "list"]);
-        let row: Vec<&str> = list
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(name))
-            .unwrap_or_else(|| panic!("{name} not in `ferry sandbox list`:\n{list}"))
-            .split_whitespace()
-            .collect();
-        Cluster {
-            name: name.into(),
-            kubeconfig: PathBuf::from(kubeconfig.trim()),
-            pod_cidr: row[3].into(),
-            service_cidr: row[4].into(),
-        }
-    }
-
-    /// `kubectl --kubeconfig K ARGS…`, which must succeed.
-    pub fn kubectl(&self, args: &[&str]) -> String {
-        run(Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args))
-    }
-
-    /// `kubectl apply -f -` with `yaml`.
-    pub fn apply(&self, yaml: &str) {
-        use std::io::Write;
-        let mut child = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(["apply", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(yaml.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "kubectl apply failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Node `k`'s name.
-    pub fn node(&self, k: usize) -> String {
-        format!("{}-node{k}", self.name)
-    }
-
-    /// Node `k`'s network namespace.
-    pub fn node_netns(&self, k: usize) -> String {
-        ferry_sandbox::exec_target(&self.name, &self.node(k)).unwrap()
-    }
-
-    /// A busybox pod pinned to node `k`; returns once it runs.
-    pub fn pod(&self, name: &str, k: usize) -> Pod {
-        let overrides = format!(
-            r#"{{"apiVersion":"v1","spec":{{"nodeName":"{}"}}}}"#,
-            self.node(k)
-        );
-        self.kubectl(&[
-            "run",
-            name,
-            "--image=busybox",
-            "--overrides",
-            &overrides,
-            "--",
-            "sleep",
-            "infinity",
-        ]);
-        let ip = wait_for(
-            Duration::from_secs(30),
-            &format!("pod {name} to run"),
-            || {
-                let ip = self
-                    .kubectl(&["get", "pod", name, "-o", "jsonpath={.status.podIP}"])
-                    .trim()
-                    .to_string();
-                (!ip.is_empty()).then_some(ip)
-            },
-        );
-        let netns = ferry_sandbox::exec_target(&self.name, &format!("default/{name}")).unwrap();
-        Pod { ip, netns }
-    }
-
-    /// Waits until this cluster's active gateway reports `cluster` connected.
-    pub fn wait_connected(&self, remote: &str) {
-        wait_for(
-            Duration::from_secs(60),
-            &format!("{} → {remote} connected", self.name),
-            || {
-                let out = self.kubectl(&[
+/// Waits until `cluster`'s active gateway reports `remote` connected.
+pub fn wait_connected(cluster: &Cluster, remote: &str) {
+    wait_for(
+        Duration::from_secs(60),
+        &format!("{} → {remote} connected", cluster.name),
+        || {
+            let out = cluster
+                .kubectl(&[
                     "-n",
                     "ferry-system",
                     "get",
                     "gateways",
                     "-o",
                     "jsonpath={range .items[*].status.connections[*]}{.clusterId}={.status} {end}",
-                ]);
-                out.split_whitespace()
-                    .any(|c| c == format!("{remote}=connected"))
-                    .then_some(())
-            },
-        );
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Command::new(ferry_bin())
-            .args(["sandbox", "delete", &self.name])
-            .output();
-    }
-}
-
-/// A pod: its address and network namespace.
-pub struct Pod {
-    /// Pod IP.
-    pub ip: String,
-    /// Its network namespace (for `ip netns exec`).
-    pub netns: String,
+                ])
+                .unwrap();
+            out.split_whitespace()
+                .any(|c| c == format!("{remote}=connected"))
+                .then_some(())
+        },
+    );
 }
 
 /// Where the broker lives.
@@ -304,11 +126,11 @@ impl Clusterset {
         driver: &str,
         broker: Broker,
     ) -> Self {
-        let lock = ferry_sandbox::testing::lock(false).unwrap();
+        let lock = harness::lock(false).unwrap();
         let clusters: Vec<Cluster> = nodes
             .iter()
             .enumerate()
-            .map(|(i, n)| Cluster::create(&format!("{tag}{i}"), *n))
+            .map(|(i, n)| create(&format!("{tag}{i}"), *n))
             .collect();
         let dir = tempfile_dir::Dir::new(tag);
         let broker_info = dir.path().join("broker-info.ferry");
@@ -327,13 +149,15 @@ impl Clusterset {
             Broker::Embedded => {
                 // The first cluster's host address is reachable from every
                 // sandbox node and pod; another port keeps it apart.
-                let host = clusters[0].kubectl(&[
-                    "config",
-                    "view",
-                    "--minify",
-                    "-o",
-                    "jsonpath={.clusters[0].cluster.server}",
-                ]);
+                let host = clusters[0]
+                    .kubectl(&[
+                        "config",
+                        "view",
+                        "--minify",
+                        "-o",
+                        "jsonpath={.clusters[0].cluster.server}",
+                    ])
+                    .unwrap();
                 let ip = host
                     .trim_start_matches("https://")
                     .split(':')
@@ -368,7 +192,7 @@ impl Clusterset {
         for a in &clusters {
             for b in &clusters {
                 if a.name != b.name {
-                    a.wait_connected(&b.name);
+                    wait_connected(a, &b.name);
                 }
             }
         }
@@ -377,19 +201,22 @@ impl Clusterset {
         for (i, c) in clusters.iter().enumerate() {
             let gw = gateways.get(i).copied().unwrap_or(&[0]);
             for k in &gw[1..] {
-                c.kubectl(&["label", "node", &c.node(*k), "ferry.dev/gateway=true"]);
+                c.kubectl(&["label", "node", &c.node(*k), "ferry.dev/gateway=true"])
+                    .unwrap();
             }
             if gw.len() > 1 {
                 let want = gw.len() - 1;
                 wait_for(Duration::from_secs(60), "the standby gateways", || {
-                    let out = c.kubectl(&[
-                        "-n",
-                        "ferry-system",
-                        "get",
-                        "gateways",
-                        "-o",
-                        "jsonpath={range .items[*]}{.status.haStatus} {end}",
-                    ]);
+                    let out = c
+                        .kubectl(&[
+                            "-n",
+                            "ferry-system",
+                            "get",
+                            "gateways",
+                            "-o",
+                            "jsonpath={range .items[*]}{.status.haStatus} {end}",
+                        ])
+                        .unwrap();
                     (out.split_whitespace().filter(|s| *s == "passive").count() == want)
                         .then_some(())
                 });

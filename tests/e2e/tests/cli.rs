@@ -77,20 +77,23 @@ fn no_probe_pods_left(c: &Cluster) {
             "-o",
             "name",
         ])
+        .unwrap()
         .trim()
         .is_empty()
         .then_some(())
     });
-    let svcs = c.kubectl(&[
-        "-n",
-        "ferry-system",
-        "get",
-        "services,serviceexports",
-        "-l",
-        "ferry.dev/probe-run",
-        "-o",
-        "name",
-    ]);
+    let svcs = c
+        .kubectl(&[
+            "-n",
+            "ferry-system",
+            "get",
+            "services,serviceexports",
+            "-l",
+            "ferry.dev/probe-run",
+            "-o",
+            "name",
+        ])
+        .unwrap();
     assert!(svcs.trim().is_empty(), "left behind in {}: {svcs}", c.name);
 }
 
@@ -112,8 +115,9 @@ fn show_diagnose_verify_benchmark_then_a_cut_wan_link() {
     let both = kubeconfigs(&[a, b]);
 
     // A service exported from b and imported in a, for service-discovery.
-    b.apply(NGINX);
-    a.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: nginx-test\n");
+    b.apply(NGINX).unwrap();
+    a.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: nginx-test\n")
+        .unwrap();
     ferry(&[
         "export",
         "service",
@@ -214,7 +218,7 @@ fn show_diagnose_verify_benchmark_then_a_cut_wan_link() {
 
     // Cut b's gateway off the WAN: a's connection to b must fail by name,
     // at once, whatever the gateway's status says yet.
-    let cut = WanCut::cut(b.node_netns(0));
+    let cut = WanCut::cut(b.node_netns(0).unwrap());
     let (out, took) = ferry_timed(&[
         "diagnose",
         "connections",
@@ -276,7 +280,7 @@ fn sandbox_demo_then_show_and_diagnose() {
     if !usable() {
         return;
     }
-    let _lock = ferry_sandbox::testing::lock(false).unwrap();
+    let _lock = ferry_sandbox::harness::lock(false).unwrap();
     let list = ferry(&["sandbox", "list"]);
     if list
         .lines()

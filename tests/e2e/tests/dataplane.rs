@@ -31,10 +31,10 @@ fn traffic(driver: &str, t: &str) {
         Broker::FirstCluster,
     );
     let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
-    let client = a.pod("client", 1);
-    let server = b.pod("server", 1);
+    let client = a.pod("client", 1).unwrap();
+    let server = b.pod("server", 1).unwrap();
 
-    let (sent, got) = ping(&client.netns, &server.ip, 5, "0.2");
+    let (sent, got) = ping(&client.netns, &server.ip.to_string(), 5, "0.2");
     assert_eq!(
         (sent, got),
         (5, 5),
@@ -42,7 +42,7 @@ fn traffic(driver: &str, t: &str) {
         a.name,
         b.name
     );
-    let (sent, got) = ping(&server.netns, &client.ip, 5, "0.2");
+    let (sent, got) = ping(&server.netns, &client.ip.to_string(), 5, "0.2");
     assert_eq!(
         (sent, got),
         (5, 5),
@@ -78,7 +78,16 @@ fn traffic(driver: &str, t: &str) {
             // A stalled control connection would block the client for
             // minutes (a CI run hit the 300 s test timeout here).
             &[
-                "timeout", "8", "iperf3", "-c", &server.ip, "-p", "5201", "-t", "1", "-J",
+                "timeout",
+                "8",
+                "iperf3",
+                "-c",
+                &server.ip.to_string(),
+                "-p",
+                "5201",
+                "-t",
+                "1",
+                "-J",
             ],
         );
         // A run can succeed with nothing received when the 2 cores are
@@ -106,7 +115,7 @@ fn traffic(driver: &str, t: &str) {
     );
 
     // HTTP to the ClusterIP of a service in the other cluster.
-    b.apply(NGINX);
+    b.apply(NGINX).unwrap();
     let cip = b
         .kubectl(&[
             "-n",
@@ -117,6 +126,7 @@ fn traffic(driver: &str, t: &str) {
             "-o",
             "jsonpath={.spec.clusterIP}",
         ])
+        .unwrap()
         .trim()
         .to_string();
     let url = format!("http://{cip}:8080/");
@@ -153,6 +163,7 @@ fn holder(c: &Cluster) -> String {
         "-o",
         "jsonpath={.spec.holderIdentity}",
     ])
+    .unwrap()
     .trim()
     .to_string()
 }
@@ -160,7 +171,7 @@ fn holder(c: &Cluster) -> String {
 /// PID of the `ferry gateway` process running in node `node`'s namespace.
 fn gateway_pid(c: &Cluster, node: &str) -> i32 {
     let k: usize = node.rsplit("node").next().unwrap().parse().unwrap();
-    let ns = c.node_netns(k);
+    let ns = c.node_netns(k).unwrap();
     let out = ferry_e2e::run(Command::new("pgrep").args(["-f", "ferry gateway"]));
     out.split_whitespace()
         .filter_map(|p| p.parse::<i32>().ok())
@@ -200,10 +211,10 @@ fn gateway_failover_under_traffic_and_graceful_restart() {
         Broker::FirstCluster,
     );
     let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
-    let server = a.pod("server", 2);
-    let client = b.pod("client", 1);
+    let server = a.pod("server", 2).unwrap();
+    let client = b.pod("client", 1).unwrap();
     wait_for(Duration::from_secs(20), "traffic before the kill", || {
-        (ping(&client.netns, &server.ip, 1, "0.2").1 == 1).then_some(())
+        (ping(&client.netns, &server.ip.to_string(), 1, "0.2").1 == 1).then_some(())
     });
 
     for round in ["kill -9", "graceful restart"] {
@@ -223,7 +234,7 @@ fn gateway_failover_under_traffic_and_graceful_restart() {
                 "-w",
                 "6",
             ])
-            .arg(&server.ip)
+            .arg(server.ip.to_string())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -236,18 +247,20 @@ fn gateway_failover_under_traffic_and_graceful_restart() {
             )
             .unwrap();
         } else {
-            let pod = a.kubectl(&[
-                "-n",
-                "ferry-system",
-                "get",
-                "pods",
-                "-l",
-                "app.kubernetes.io/name=ferry-gateway",
-                "--field-selector",
-                &format!("spec.nodeName={active}"),
-                "-o",
-                "jsonpath={.items[0].metadata.name}",
-            ]);
+            let pod = a
+                .kubectl(&[
+                    "-n",
+                    "ferry-system",
+                    "get",
+                    "pods",
+                    "-l",
+                    "app.kubernetes.io/name=ferry-gateway",
+                    "--field-selector",
+                    &format!("spec.nodeName={active}"),
+                    "-o",
+                    "jsonpath={.items[0].metadata.name}",
+                ])
+                .unwrap();
             a.kubectl(&[
                 "-n",
                 "ferry-system",
@@ -255,7 +268,8 @@ fn gateway_failover_under_traffic_and_graceful_restart() {
                 "pod",
                 pod.trim(),
                 "--wait=false",
-            ]);
+            ])
+            .unwrap();
         }
         let out = pinger.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
@@ -281,8 +295,10 @@ fn gateway_failover_under_traffic_and_graceful_restart() {
                         "ferry-gateway",
                         "-o",
                         "yaml"
-                    ]),
+                    ])
+                    .unwrap(),
                     a.kubectl(&["-n", "ferry-system", "get", "gateways,pods", "-o", "wide"])
+                        .unwrap()
                 );
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -299,14 +315,16 @@ fn gateway_failover_under_traffic_and_graceful_restart() {
             Duration::from_secs(20),
             "the stopped gateway to come back as standby",
             || {
-                let out = a.kubectl(&[
-                    "-n",
-                    "ferry-system",
-                    "get",
-                    "gateways",
-                    "-o",
-                    "jsonpath={range .items[*]}{.status.haStatus} {end}",
-                ]);
+                let out = a
+                    .kubectl(&[
+                        "-n",
+                        "ferry-system",
+                        "get",
+                        "gateways",
+                        "-o",
+                        "jsonpath={range .items[*]}{.status.haStatus} {end}",
+                    ])
+                    .unwrap();
                 (out.split_whitespace().filter(|s| *s == "passive").count() == 1).then_some(())
             },
         );
@@ -325,10 +343,10 @@ fn broker_down_for_a_minute_loses_no_packet() {
         "wireguard",
         Broker::Embedded,
     );
-    let server = cs.clusters[1].pod("server", 1);
-    let client = cs.clusters[0].pod("client", 1);
+    let server = cs.clusters[1].pod("server", 1).unwrap();
+    let client = cs.clusters[0].pod("client", 1).unwrap();
     wait_for(Duration::from_secs(20), "traffic before the outage", || {
-        (ping(&client.netns, &server.ip, 1, "0.2").1 == 1).then_some(())
+        (ping(&client.netns, &server.ip.to_string(), 1, "0.2").1 == 1).then_some(())
     });
     let pinger = Command::new("ip")
         .args([
@@ -345,7 +363,7 @@ fn broker_down_for_a_minute_loses_no_packet() {
             "-W",
             "1",
         ])
-        .arg(&server.ip)
+        .arg(server.ip.to_string())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -367,7 +385,7 @@ fn broker_down_for_a_minute_loses_no_packet() {
         "{text}"
     );
     // And the clusterset keeps working after the broker returns.
-    cs.clusters[0].wait_connected(&cs.clusters[1].name);
+    ferry_e2e::wait_connected(&cs.clusters[0], &cs.clusters[1].name);
 }
 
 /// Links, rules, routes and nft state ferry leaves on a node namespace.
@@ -412,8 +430,8 @@ fn uninstall_leaves_nothing_on_the_nodes() {
         Broker::FirstCluster,
     );
     let b = &cs.clusters[1];
-    let gw = ferry_state(&b.node_netns(0));
-    let other = ferry_state(&b.node_netns(1));
+    let gw = ferry_state(&b.node_netns(0).unwrap());
+    let other = ferry_state(&b.node_netns(1).unwrap());
     assert!(
         gw.contains(&"link ferry-vxc".to_string()),
         "gateway node: {gw:?}"
@@ -433,7 +451,7 @@ fn uninstall_leaves_nothing_on_the_nodes() {
         "--yes",
     ]);
     for k in 0..2 {
-        let left = ferry_state(&b.node_netns(k));
+        let left = ferry_state(&b.node_netns(k).unwrap());
         assert!(left.is_empty(), "{} still has {left:?}", b.node(k));
     }
 }

@@ -54,7 +54,7 @@ fn row(table: &str, name: &str) -> Option<Vec<String>> {
 fn json(c: &Cluster, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.extend(["-o", "json"]);
-    serde_json::from_str(&c.kubectl(&all)).unwrap()
+    serde_json::from_str(&c.kubectl(&all).unwrap()).unwrap()
 }
 
 /// Whether `kubectl get` of one object answers NotFound.
@@ -75,10 +75,10 @@ fn deploy_broker_join_export_import_dns_unexport() {
         return;
     }
     // Held until the clusters are gone (dropped last: declared first).
-    let _lock = ferry_sandbox::testing::lock(false).unwrap();
+    let _lock = ferry_sandbox::harness::lock(false).unwrap();
     let tag = std::process::id() % 10_000;
-    let a = Cluster::create(&format!("e5a{tag}"), 2);
-    let b = Cluster::create(&format!("e5b{tag}"), 2);
+    let a = ferry_e2e::create(&format!("e5a{tag}"), 2);
+    let b = ferry_e2e::create(&format!("e5b{tag}"), 2);
     let dir = Dir::new(&format!("e5seed{tag}"));
     let info = dir.path().join("broker-info.ferry");
     let info = info.to_str().unwrap();
@@ -132,19 +132,21 @@ fn deploy_broker_join_export_import_dns_unexport() {
         (has(&a) && has(&b)).then_some(())
     });
 
-    a.apply(NAMESPACE);
-    b.apply(NGINX);
-    b.apply(EXPORT);
+    a.apply(NAMESPACE).unwrap();
+    b.apply(NGINX).unwrap();
+    b.apply(EXPORT).unwrap();
     let cip = wait_for(WAIT, "nginx's ClusterIP in the second cluster", || {
-        let ip = b.kubectl(&[
-            "-n",
-            "nginx-test",
-            "get",
-            "svc",
-            "nginx",
-            "-o",
-            "jsonpath={.spec.clusterIP}",
-        ]);
+        let ip = b
+            .kubectl(&[
+                "-n",
+                "nginx-test",
+                "get",
+                "svc",
+                "nginx",
+                "-o",
+                "jsonpath={.spec.clusterIP}",
+            ])
+            .unwrap();
         let ip = ip.trim().to_string();
         (!ip.is_empty()).then_some(ip)
     });
@@ -152,7 +154,9 @@ fn deploy_broker_join_export_import_dns_unexport() {
 
     // The broker, as in the seed: NAME TYPE IP AGE.
     let si = wait_for(WAIT, "the export's ServiceImport on the broker", || {
-        let table = a.kubectl(&["-n", "ferry-broker", "get", "serviceimport"]);
+        let table = a
+            .kubectl(&["-n", "ferry-broker", "get", "serviceimport"])
+            .unwrap();
         row(&table, &exported)
     });
     assert_eq!(si[1], "ClusterSetIP", "broker ServiceImport row: {si:?}");
@@ -165,7 +169,9 @@ fn deploy_broker_join_export_import_dns_unexport() {
         WAIT,
         "the export's ready EndpointSlice on the broker",
         || {
-            let table = a.kubectl(&["-n", "ferry-broker", "get", "endpointslice"]);
+            let table = a
+                .kubectl(&["-n", "ferry-broker", "get", "endpointslice"])
+                .unwrap();
             row(&table, &exported).filter(|r| r.get(3) == Some(&cip))
         },
     );
@@ -184,7 +190,9 @@ fn deploy_broker_join_export_import_dns_unexport() {
 
     // The first cluster imports it.
     let import = wait_for(WAIT, "ServiceImport nginx in the first cluster", || {
-        let table = a.kubectl(&["-n", "nginx-test", "get", "serviceimport"]);
+        let table = a
+            .kubectl(&["-n", "nginx-test", "get", "serviceimport"])
+            .unwrap();
         row(&table, "nginx")?;
         let si = json(&a, &["-n", "nginx-test", "get", "serviceimport", "nginx"]);
         (si["status"]["clusters"][0]["cluster"] == b.name.as_str()).then_some(si)
@@ -249,7 +257,7 @@ fn deploy_broker_join_export_import_dns_unexport() {
     );
 
     // DNS: the sandbox cluster DNS forwards clusterset.local to ferry dns.
-    let pod = b.pod("e5dig", 1);
+    let pod = b.pod("e5dig", 1).unwrap();
     let name = "nginx.nginx-test.svc.clusterset.local";
     wait_for(WAIT, "the clusterset name to resolve in a pod", || {
         let out = netns(&pod.netns, &["dig", "+short", "+time=1", "+tries=1", name]);
@@ -258,7 +266,8 @@ fn deploy_broker_join_export_import_dns_unexport() {
     });
 
     // Unexport: gone from the broker and the first cluster.
-    b.kubectl(&["-n", "nginx-test", "delete", "serviceexport", "nginx"]);
+    b.kubectl(&["-n", "nginx-test", "delete", "serviceexport", "nginx"])
+        .unwrap();
     wait_for(
         WAIT,
         "the export to leave the broker and the first cluster",

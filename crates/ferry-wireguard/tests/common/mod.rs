@@ -1,5 +1,6 @@
 //! Helpers for the root-only network-namespace tests: namespaces with unique names
-//! that are deleted on drop (and swept if a crashed test left them), a device started
+//! that are deleted on drop (and swept if a crashed test left them; both from
+//! `ferry_net::testing`, the one netns guard of the workspace), a device started
 //! inside a namespace, wireguard-go driven by `wg`, and commands run in a namespace.
 //!
 //! Addresses come only from 198.18.0.0/15 (underlay) and 100.64.0.0/10 (tunnel);
@@ -13,11 +14,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-const PREFIX: &str = "fwt";
-
-pub fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
+pub use ferry_net::testing::{is_root, sweep, tag};
 
 /// Skip (pass vacuously, with a note) when not root or without /dev/net/tun.
 #[macro_export]
@@ -31,48 +28,24 @@ macro_rules! require_root {
     };
 }
 
-fn pid_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
+/// Picks the underlay /24 of each [`Pair`].
+static SUBNETS: AtomicU32 = AtomicU32::new(0);
 
-/// Delete namespaces left behind by test processes that no longer exist.
-pub fn sweep() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-        return;
-    };
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let name = line.split_whitespace().next().unwrap_or("");
-        let Some(rest) = name.strip_prefix(&format!("{PREFIX}-")) else {
-            continue;
-        };
-        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
-        if pid.is_some_and(|p| !pid_alive(p)) {
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
-    }
-}
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A unique short tag for names (interfaces are at most 15 bytes).
-pub fn tag() -> String {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:x}{n}", std::process::id() % 0xfffff)
-}
-
-/// A network namespace, deleted on drop.
+/// A network namespace from ferry-net's test guard (a unique
+/// `fnt-<pid>-…` name, `lo` up, deleted on drop and swept by [`sweep`] once
+/// its process is gone), with the helpers these tests use.
 pub struct Netns {
     pub name: String,
+    _guard: ferry_net::testing::Netns,
 }
 
 impl Netns {
     pub fn new(role: &str) -> Self {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{PREFIX}-{}-{n}{role}", std::process::id());
-        run_ok(Command::new("ip").args(["netns", "add", &name]));
-        let ns = Self { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
+        let guard = ferry_net::testing::Netns::new(role).unwrap();
+        Self {
+            name: guard.name.clone(),
+            _guard: guard,
+        }
     }
     pub fn cmd(&self, prog: &str) -> Command {
         let mut c = Command::new("ip");
@@ -123,14 +96,6 @@ impl Netns {
     }
 }
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
 pub fn run_ok(c: &mut Command) -> Output {
     let out = c.output().unwrap();
     assert!(
@@ -160,7 +125,7 @@ impl Pair {
             "link", "add", &va, "netns", &a.name, "type", "veth", "peer", "name", &vb, "netns",
             &b.name,
         ]));
-        let octet = (COUNTER.fetch_add(1, Ordering::Relaxed) % 250) + 1;
+        let octet = (SUBNETS.fetch_add(1, Ordering::Relaxed) % 250) + 1;
         let a_ip = format!("198.18.{octet}.1");
         let b_ip = format!("198.18.{octet}.2");
         a.ip(&["addr", "add", &format!("{a_ip}/24"), "dev", &va]);

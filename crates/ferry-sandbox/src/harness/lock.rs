@@ -1,4 +1,4 @@
-//! Helpers for tests that create sandbox clusters.
+//! The machine-wide sandbox test lock.
 //!
 //! Tests that run `ferry sandbox delete --all` remove every cluster on the
 //! machine, so they take [`lock`] exclusively; every test that creates
