@@ -18,11 +18,11 @@ mod run;
 use self::member::Member;
 pub use self::member::View;
 pub use self::part::{Options, Part};
+use crate::Result;
 use crate::check::{Findings, Group, Line};
 use crate::cluster;
 use crate::pods::{self, Cleanup, ProbeRun};
 use crate::target::TargetSpec;
-use crate::Result;
 
 /// Runs `opts.parts` between every pair of clusters of `specs` (at least
 /// two). Test objects are registered with `cleanup` and removed before

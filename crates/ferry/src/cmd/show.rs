@@ -1,6 +1,5 @@
 //! `ferry show`: what clusters know about the clusterset.
 
-
 use anyhow::Context;
 use ferry_ctl::show::{self, Format, Section};
 
