@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
 use ferry_api::{BrokerInfo, CableDriver, ConnectionStatus, Gateway, ServiceImport};
+use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
 use ferry_ctl::poll::poll_until;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Patch, PatchParams, PostParams};
