@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{apply, clusterset, start_agent};
+use common::{apply, clusterset};
 use ferry_api::ServiceExport;
 use ferry_ctl::export::{export, render_outcome, unexport};
 use ferry_ctl::{Error, Target, explain_error};
@@ -15,9 +15,9 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn export_waits_for_the_agent_and_unexport_removes() {
-    let cs = clusterset(&["east", "quiet"]).await;
+    let mut cs = clusterset(&["east", "quiet"]).await;
+    cs.start_agent(0).await;
     let (east, quiet) = (&cs.members[0], &cs.members[1]);
-    let _agent = start_agent(east).await;
     let t = Target::connect(&east.spec()).await.unwrap();
     let c = east.client.clone();
     apply(

@@ -4,34 +4,10 @@
 
 mod common;
 
-use common::Server;
+use common::{Server, create, get};
 use ferry_ctl::install::{self, JoinOptions};
-use kube::Client;
 use kube::api::Api;
-use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
-
-async fn get<K>(c: &Client, ns: &str, name: &str) -> Option<K>
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-{
-    Api::<K>::namespaced(c.clone(), ns)
-        .get_opt(name)
-        .await
-        .ok()
-        .flatten()
-}
-
-async fn create<K>(api: Api<K>, v: Value)
-where
-    K: kube::Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
-{
-    let obj: K = serde_json::from_value(v).unwrap();
-    api.create(&Default::default(), &obj).await.unwrap();
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_refuses_a_taken_id_and_overlapping_cidrs_and_a_rerun_keeps_the_token() {
@@ -72,14 +48,8 @@ async fn join_refuses_a_taken_id_and_overlapping_cidrs_and_a_rerun_keeps_the_tok
         get(&m.client, "ferry-system", "ferry-broker")
             .await
             .unwrap();
-    let again = JoinOptions {
-        cluster_id: "b".into(),
-        cluster_cidrs: vec!["100.66.0.0/16".parse().unwrap()],
-        service_cidrs: vec!["100.67.0.0/16".parse().unwrap()],
-        cable_driver: None,
-        gateway_node: None,
-        image: "ferry:test".into(),
-    };
+    // The options b joined with (100.66.0.0/16 pods, 100.67.0.0/16 services).
+    let again = common::join_options("b", 1);
     let report = install::join(&m.client, &cs.info, &again).await.unwrap();
     assert!(report.rejoined);
     let secret_after: k8s_openapi::api::core::v1::Secret =

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Server, apply, clusterset, eventually, set_status, start_agent};
+use common::{Server, apply, clusterset, eventually, set_status};
 use ferry_api::{ConnectionStatus, Gateway, HaStatus, ServiceImport};
 use ferry_ctl::show::{self, Format, Section};
 use ferry_ctl::{TargetSpec, target};
@@ -60,9 +60,10 @@ fn merged_kubeconfig(dir: &Path, servers: &[(&str, &Server)]) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn show_reads_every_section_from_real_clusters() {
-    let cs = clusterset(&["east", "west"]).await;
+    let mut cs = clusterset(&["east", "west"]).await;
+    cs.start_agent(0).await;
+    cs.start_agent(1).await;
     let (east, west) = (&cs.members[0], &cs.members[1]);
-    let _agents = (start_agent(east).await, start_agent(west).await);
     let (e, w) = (east.client.clone(), west.client.clone());
 
     // Gateways: east-gw active and connected to west; east-node2 labelled

@@ -1,29 +1,47 @@
 //! Shared test setup: in-process `ferry apiserver`s as a broker and member
-//! clusters, `deploy_broker` + `join` for real, helpers to seed objects.
+//! clusters, `deploy_broker` + `join` for real, the real `ferry agent` of a
+//! member on demand, bounded polls, and helpers to read and seed objects
+//! (in `objects`).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use std::path::PathBuf;
+mod objects;
+
+// Each test file uses some of these (as with `dead_code` above).
+#[allow(unused_imports)]
+pub use objects::{apply, create, get, set_status};
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ferry_api::BrokerInfo;
 use ferry_ctl::TargetSpec;
 use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
-use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Resource};
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub struct Server {
     pub dir: PathBuf,
+    /// Where it listens; a restart binds the same address again.
+    pub addr: SocketAddr,
     pub running: Option<ferry_apiserver::RunningServer>,
     pub client: Client,
     pub kubeconfig: PathBuf,
     pub url: String,
 }
 
+/// A client with the admin credentials of a kubeconfig.
+pub async fn admin_client(kubeconfig: &Path) -> Client {
+    let kc = Kubeconfig::read_from(kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    Client::try_from(config).unwrap()
+}
+
 impl Server {
+    /// Starts a server on a free loopback port, its state in `dir`.
     pub async fn start(dir: PathBuf) -> Server {
         let running = ferry_apiserver::start(ferry_apiserver::Config::new(
             &dir,
@@ -31,13 +49,10 @@ impl Server {
         ))
         .await
         .unwrap();
-        let kc = Kubeconfig::read_from(&running.admin_kubeconfig).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-            .await
-            .unwrap();
         Server {
             dir,
-            client: Client::try_from(config).unwrap(),
+            addr: running.addr,
+            client: admin_client(&running.admin_kubeconfig).await,
             kubeconfig: running.admin_kubeconfig.clone(),
             url: running.url.clone(),
             running: Some(running),
@@ -56,6 +71,62 @@ impl Server {
             r.shutdown().await;
         }
     }
+
+    pub async fn restart(&mut self) {
+        self.restart_with(|_| {}).await;
+    }
+
+    /// Restarts on the same address and data with `tune` applied to the
+    /// default configuration.
+    pub async fn restart_with(&mut self, tune: impl Fn(&mut ferry_apiserver::Config)) {
+        self.stop().await;
+        // The port was just released; binding it again may take a moment.
+        for _ in 0..100 {
+            let mut config = ferry_apiserver::Config::new(&self.dir, self.addr);
+            tune(&mut config);
+            match ferry_apiserver::start(config).await {
+                Ok(r) => {
+                    self.running = Some(r);
+                    return;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        panic!("the server in {} did not restart", self.dir.display());
+    }
+}
+
+/// The real `ferry agent` of a joined member, running until stopped or
+/// dropped.
+pub struct Agent {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Agent {
+    pub async fn start(member: &Server) -> Agent {
+        let (cfg, info) = ferry_agent::load_config(&member.client, "ferry-system")
+            .await
+            .unwrap();
+        let broker = ferry_kube::broker_client(&info, &info.token).await.unwrap();
+        let (stop, rx) = oneshot::channel();
+        let task = tokio::spawn(ferry_agent::run(
+            cfg,
+            member.client.clone(),
+            broker,
+            async {
+                let _ = rx.await;
+            },
+        ));
+        Agent { stop, task }
+    }
+
+    /// Asks the agent to stop and waits until it has (a panic in it fails
+    /// the test here).
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap();
+    }
 }
 
 pub struct Clusterset {
@@ -63,11 +134,40 @@ pub struct Clusterset {
     pub broker: Server,
     pub info: BrokerInfo,
     pub members: Vec<Server>,
+    /// The running agent of each member, by index.
+    pub agents: Vec<Option<Agent>>,
+}
+
+impl Clusterset {
+    pub async fn start_agent(&mut self, member: usize) {
+        self.agents[member] = Some(Agent::start(&self.members[member]).await);
+    }
+
+    pub async fn stop_agent(&mut self, member: usize) {
+        if let Some(agent) = self.agents[member].take() {
+            agent.stop().await;
+        }
+    }
+
+    pub async fn stop_agents(&mut self) {
+        for member in 0..self.agents.len() {
+            self.stop_agent(member).await;
+        }
+    }
 }
 
 /// A broker and one member per id, each joined with disjoint CIDRs
 /// (`100.{64+2i}.0.0/16` pods, `100.{65+2i}.0.0/16` services). No agent runs.
 pub async fn clusterset(ids: &[&str]) -> Clusterset {
+    set_up(ids, false).await
+}
+
+/// As [`clusterset`], and each member's agent starts right after its join.
+pub async fn clusterset_with_agents(ids: &[&str]) -> Clusterset {
+    set_up(ids, true).await
+}
+
+async fn set_up(ids: &[&str], with_agents: bool) -> Clusterset {
     let tmp = tempfile::tempdir().unwrap();
     let broker = Server::start(tmp.path().join("broker")).await;
     let joiner =
@@ -84,18 +184,26 @@ pub async fn clusterset(ids: &[&str]) -> Clusterset {
     .await
     .unwrap();
     let mut members = Vec::new();
+    let mut agents = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let server = Server::start(tmp.path().join(id)).await;
         install::join(&server.client, &info, &join_options(id, i))
             .await
             .unwrap();
+        let agent = if with_agents {
+            Some(Agent::start(&server).await)
+        } else {
+            None
+        };
         members.push(server);
+        agents.push(agent);
     }
     Clusterset {
         tmp,
         broker,
         info,
         members,
+        agents,
     }
 }
 
@@ -110,64 +218,6 @@ pub fn join_options(id: &str, i: usize) -> JoinOptions {
     }
 }
 
-/// Runs the real `ferry agent` of a joined member until the sender drops.
-pub async fn start_agent(member: &Server) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
-    let (cfg, info) = ferry_agent::load_config(&member.client, "ferry-system")
-        .await
-        .unwrap();
-    let broker = ferry_kube::broker_client(&info, &info.token).await.unwrap();
-    let (tx, rx) = oneshot::channel();
-    let task = tokio::spawn(ferry_agent::run(
-        cfg,
-        member.client.clone(),
-        broker,
-        async {
-            let _ = rx.await;
-        },
-    ));
-    (tx, task)
-}
-
-/// Server-side applies an object given as JSON (its resource found by
-/// discovery).
-pub async fn apply(c: &Client, v: Value) {
-    let obj: DynamicObject = serde_json::from_value(v.clone()).unwrap();
-    let api_version = v["apiVersion"].as_str().unwrap();
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let gvk = GroupVersionKind::gvk(group, version, v["kind"].as_str().unwrap());
-    let (ar, _) = kube::discovery::pinned_kind(c, &gvk).await.unwrap();
-    let api: Api<DynamicObject> = match obj.metadata.namespace.as_deref() {
-        Some(ns) => Api::namespaced_with(c.clone(), ns, &ar),
-        None => Api::all_with(c.clone(), &ar),
-    };
-    let name = obj.metadata.name.clone().unwrap();
-    api.patch(
-        &name,
-        &PatchParams::apply("test").force(),
-        &Patch::Apply(&obj),
-    )
-    .await
-    .unwrap();
-}
-
-/// Merge-patches the status subresource of a namespaced object.
-pub async fn set_status<K>(c: &Client, ns: &str, name: &str, status: Value)
-where
-    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-{
-    let api: Api<K> = Api::namespaced(c.clone(), ns);
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({ "status": status })),
-    )
-    .await
-    .unwrap();
-}
-
 /// A client for the broker with a member's own (cluster-scoped) token.
 pub async fn cluster_broker_client(member: &Server) -> Client {
     let (_, info) = ferry_agent::load_config(&member.client, "ferry-system")
@@ -176,16 +226,32 @@ pub async fn cluster_broker_client(member: &Server) -> Client {
     ferry_kube::broker_client(&info, &info.token).await.unwrap()
 }
 
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+/// How often `eventually` checks.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+
+/// Waits up to 15 s for `check` to hold; see [`eventually_within`].
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..600 {
+    eventually_within(Duration::from_secs(15), what, check).await;
+}
+
+/// Checks every 25 ms until `check` holds, at most `budget / 25 ms` times;
+/// panics naming `what` if it never does. A bounded poll, never a timed
+/// assertion: a fast machine passes as soon as the state is reached.
+pub async fn eventually_within<F, Fut>(budget: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let polls = budget.as_millis() / POLL_INTERVAL.as_millis();
+    for _ in 0..polls {
         if check().await {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(POLL_INTERVAL).await;
     }
     panic!("timed out waiting for {what}");
 }

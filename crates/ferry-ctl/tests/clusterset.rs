@@ -1,206 +1,29 @@
-//! Integration: one `ferry apiserver` as the broker and three as member
-//! clusters, all in this process; `deploy_broker` + `join` (ferry-ctl) +
-//! `ferry agent` for real, then exports, conflicts, unexports, headless
-//! services, token scoping, a broker restart and an agent restart. (`join`'s
-//! own checks are tested in ferry-ctl's tests/join.rs.) Waits are bounded
-//! polls, never timed assertions.
+//! Integration of `ferry join` and `ferry agent`: one `ferry apiserver` as
+//! the broker and up to three as member clusters, all in this process;
+//! `deploy_broker` + `join` (this crate) set the clusterset up, then the real
+//! agent of each member (ferry-agent) syncs it through exports, conflicts,
+//! unexports, headless services, gateway endpoints, token scoping and
+//! renewal, a broker restart, an agent restart and an overloaded broker.
+//! It lives here, not in ferry-agent, because it needs both and ferry-ctl
+//! sits above ferry-agent. (`join`'s own checks are in tests/join.rs.) Waits
+//! are bounded polls, never timed assertions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::time::Duration;
 
-use ferry_api::{BrokerInfo, Cluster, Endpoint, ServiceExport, ServiceImport};
-use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
+use common::{admin_client, clusterset_with_agents, create, eventually_within, get};
+use ferry_api::{Cluster, Endpoint, ServiceExport, ServiceImport};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, ResourceExt};
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
-struct Server {
-    dir: PathBuf,
-    addr: SocketAddr,
-    running: Option<ferry_apiserver::RunningServer>,
-    client: Client,
-}
-
-async fn admin_client(kubeconfig: &Path) -> Client {
-    let kc = Kubeconfig::read_from(kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    Client::try_from(config).unwrap()
-}
-
-impl Server {
-    async fn start(dir: PathBuf, addr: SocketAddr) -> Server {
-        let running = ferry_apiserver::start(ferry_apiserver::Config::new(&dir, addr))
-            .await
-            .unwrap();
-        let client = admin_client(&running.admin_kubeconfig).await;
-        Server {
-            dir,
-            addr: running.addr,
-            running: Some(running),
-            client,
-        }
-    }
-
-    async fn stop(&mut self) {
-        if let Some(r) = self.running.take() {
-            r.shutdown().await;
-        }
-    }
-
-    async fn restart(&mut self) {
-        self.restart_with(|_| {}).await;
-    }
-
-    /// Restarts with `tune` applied to the default configuration.
-    async fn restart_with(&mut self, tune: impl Fn(&mut ferry_apiserver::Config)) {
-        self.stop().await;
-        // The port was just released; binding it again may take a moment.
-        for _ in 0..100 {
-            let mut config = ferry_apiserver::Config::new(&self.dir, self.addr);
-            tune(&mut config);
-            match ferry_apiserver::start(config).await {
-                Ok(r) => {
-                    self.running = Some(r);
-                    return;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-        panic!("broker did not restart");
-    }
-}
-
-struct Member {
-    id: String,
-    server: Server,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Member {
-    fn c(&self) -> Client {
-        self.server.client.clone()
-    }
-
-    async fn start_agent(&mut self) {
-        let (cfg, info) = ferry_agent::load_config(&self.c(), "ferry-system")
-            .await
-            .unwrap();
-        let broker = ferry_kube::broker_client(&info, &info.token).await.unwrap();
-        let (tx, rx) = oneshot::channel();
-        let local = self.c();
-        self.task = Some(tokio::spawn(ferry_agent::run(cfg, local, broker, async {
-            let _ = rx.await;
-        })));
-        self.stop = Some(tx);
-    }
-
-    async fn stop_agent(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            t.await.unwrap();
-        }
-    }
-}
-
-struct Clusterset {
-    _tmp: tempfile::TempDir,
-    broker: Server,
-    info: BrokerInfo,
-    members: Vec<Member>,
-}
-
-async fn clusterset(ids: &[&str]) -> Clusterset {
-    let tmp = tempfile::tempdir().unwrap();
-    let broker = Server::start(tmp.path().join("broker"), "127.0.0.1:0".parse().unwrap()).await;
-    let joiner =
-        ferry_apiserver::create_token(&broker.dir, &ferry_apiserver::Identity::Joiner).unwrap();
-    let kc = Kubeconfig::read_from(&broker.running.as_ref().unwrap().admin_kubeconfig).unwrap();
-    let info = install::deploy_broker(
-        &broker.client,
-        &kc,
-        &DeployBrokerOptions {
-            namespace: "ferry-broker".into(),
-            joiner_token: Some(joiner),
-        },
-    )
-    .await
-    .unwrap();
-    let mut members = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        let server = Server::start(tmp.path().join(id), "127.0.0.1:0".parse().unwrap()).await;
-        let opts = JoinOptions {
-            cluster_id: id.to_string(),
-            cluster_cidrs: vec![format!("100.{}.0.0/16", 64 + 2 * i).parse().unwrap()],
-            service_cidrs: vec![format!("100.{}.0.0/16", 65 + 2 * i).parse().unwrap()],
-            cable_driver: None,
-            gateway_node: None,
-            image: "ferry:test".into(),
-        };
-        install::join(&server.client, &info, &opts).await.unwrap();
-        let mut m = Member {
-            id: id.to_string(),
-            server,
-            stop: None,
-            task: None,
-        };
-        m.start_agent().await;
-        members.push(m);
-    }
-    Clusterset {
-        _tmp: tmp,
-        broker,
-        info,
-        members,
-    }
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..1200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-async fn get<K>(c: &Client, ns: &str, name: &str) -> Option<K>
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-{
-    Api::<K>::namespaced(c.clone(), ns)
-        .get_opt(name)
-        .await
-        .ok()
-        .flatten()
-}
-
-async fn create<K>(api: Api<K>, v: Value)
-where
-    K: kube::Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
-{
-    let obj: K = serde_json::from_value(v).unwrap();
-    api.create(&PostParams::default(), &obj).await.unwrap();
-}
+/// How long a change may take to arrive: twice `common::eventually`'s 15 s,
+/// as it goes through two agents and the broker.
+const SYNC_BUDGET: Duration = Duration::from_secs(30);
 
 async fn namespace(c: &Client, name: &str) {
     create(
@@ -306,16 +129,56 @@ fn v(s: &[&str]) -> Vec<String> {
     s.iter().map(|x| x.to_string()).collect()
 }
 
+/// Namespace `web` in `a` and `b`; in `a` the ClusterSetIP Service
+/// web/nginx (100.65.0.10, port 80) with one ready backend (100.64.1.5) in
+/// EndpointSlice `slice_name`, exported.
+async fn export_nginx_from_a(a: &Client, b: &Client, slice_name: &str) {
+    namespace(a, "web").await;
+    namespace(b, "web").await;
+    service(
+        a,
+        "web",
+        "nginx",
+        json!({"clusterIP": "100.65.0.10", "ports": [{"name": "http", "port": 80}]}),
+    )
+    .await;
+    set_nginx_backend_ready(a, slice_name, true).await;
+    export(a, "web", "nginx").await;
+}
+
+/// Rewrites EndpointSlice `slice_name` of web/nginx in `a`: its one backend
+/// 100.64.1.5, ready or not.
+async fn set_nginx_backend_ready(a: &Client, slice_name: &str, ready: bool) {
+    slice(
+        a,
+        "web",
+        "nginx",
+        slice_name,
+        json!([{"addresses": ["100.64.1.5"], "conditions": {"ready": ready}}]),
+    )
+    .await;
+}
+
+/// What a slice of a's nginx holds, on the broker or in an importer: its
+/// ClusterSetIP, ready or not (as `slice_addresses` reads it).
+fn nginx_of_a(ready: bool) -> Option<Vec<(String, bool, Option<String>)>> {
+    Some(vec![("100.65.0.10".into(), ready, None)])
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exports_imports_conflicts_and_cleanup() {
-    let cs = clusterset(&["a", "b", "c"]).await;
-    let (a, b, c) = (cs.members[0].c(), cs.members[1].c(), cs.members[2].c());
+    let cs = clusterset_with_agents(&["a", "b", "c"]).await;
+    let (a, b, c) = (
+        cs.members[0].client.clone(),
+        cs.members[1].client.clone(),
+        cs.members[2].client.clone(),
+    );
     let broker = cs.broker.client.clone();
 
     // Clusters: each cluster sees the two others, labelled with their ids.
     for m in &cs.members {
-        let mc = m.c();
-        eventually("remote clusters copied", || {
+        let mc = m.client.clone();
+        eventually_within(SYNC_BUDGET, "remote clusters copied", || {
             let mc = mc.clone();
             async move {
                 let l = Api::<Cluster>::namespaced(mc, "ferry-system")
@@ -332,35 +195,16 @@ async fn exports_imports_conflicts_and_cleanup() {
             }
         })
         .await;
-        let _ = &m.id;
     }
 
     // Export from a: a ClusterSetIP service with a ready backend.
-    namespace(&a, "web").await;
-    namespace(&b, "web").await;
-    service(
-        &a,
-        "web",
-        "nginx",
-        json!({"clusterIP": "100.65.0.10", "ports": [{"name": "http", "port": 80}]}),
-    )
-    .await;
-    slice(
-        &a,
-        "web",
-        "nginx",
-        "nginx-abcde",
-        json!([{"addresses": ["100.64.1.5"], "conditions": {"ready": true}}]),
-    )
-    .await;
-    export(&a, "web", "nginx").await;
+    export_nginx_from_a(&a, &b, "nginx-abcde").await;
 
-    eventually("broker has a's export", || async {
+    eventually_within(SYNC_BUDGET, "broker has a's export", || async {
         get::<ServiceImport>(&broker, "ferry-broker", "nginx-web-a")
             .await
             .is_some()
-            && slice_addresses(&broker, "ferry-broker", "nginx-web-a").await
-                == Some(vec![("100.65.0.10".into(), true, None)])
+            && slice_addresses(&broker, "ferry-broker", "nginx-web-a").await == nginx_of_a(true)
     })
     .await;
     let bi: ServiceImport = get(&broker, "ferry-broker", "nginx-web-a").await.unwrap();
@@ -376,10 +220,9 @@ async fn exports_imports_conflicts_and_cleanup() {
     );
 
     for (name, cl) in [("a", &a), ("b", &b)] {
-        eventually(&format!("import in {name}"), || async {
+        eventually_within(SYNC_BUDGET, &format!("import in {name}"), || async {
             import_clusters(cl, "web", "nginx").await == Some(v(&["a"]))
-                && slice_addresses(cl, "web", "nginx-a").await
-                    == Some(vec![("100.65.0.10".into(), true, None)])
+                && slice_addresses(cl, "web", "nginx-a").await == nginx_of_a(true)
         })
         .await;
     }
@@ -387,7 +230,7 @@ async fn exports_imports_conflicts_and_cleanup() {
         get::<ServiceImport>(&c, "web", "nginx").await.is_none(),
         "no namespace in c"
     );
-    eventually("a's export conditions", || async {
+    eventually_within(SYNC_BUDGET, "a's export conditions", || async {
         export_condition(&a, "web", "nginx", "Valid").await == Some(("True".into(), "Valid".into()))
             && export_condition(&a, "web", "nginx", "Ready").await
                 == Some(("True".into(), "Exported".into()))
@@ -398,23 +241,17 @@ async fn exports_imports_conflicts_and_cleanup() {
 
     // The namespace appears in c: so does the import.
     namespace(&c, "web").await;
-    eventually("import in c once the namespace exists", || async {
-        import_clusters(&c, "web", "nginx").await == Some(v(&["a"]))
-    })
+    eventually_within(
+        SYNC_BUDGET,
+        "import in c once the namespace exists",
+        || async { import_clusters(&c, "web", "nginx").await == Some(v(&["a"])) },
+    )
     .await;
 
     // An endpoint change in a flows to b.
-    slice(
-        &a,
-        "web",
-        "nginx",
-        "nginx-abcde",
-        json!([{"addresses": ["100.64.1.5"], "conditions": {"ready": false}}]),
-    )
-    .await;
-    eventually("readiness change reaches b", || async {
-        slice_addresses(&b, "web", "nginx-a").await
-            == Some(vec![("100.65.0.10".into(), false, None)])
+    set_nginx_backend_ready(&a, "nginx-abcde", false).await;
+    eventually_within(SYNC_BUDGET, "readiness change reaches b", || async {
+        slice_addresses(&b, "web", "nginx-a").await == nginx_of_a(false)
     })
     .await;
 
@@ -428,7 +265,7 @@ async fn exports_imports_conflicts_and_cleanup() {
     .await;
     export(&b, "web", "nginx").await;
     for cl in [&a, &b, &c] {
-        eventually("import from a and b", || async {
+        eventually_within(SYNC_BUDGET, "import from a and b", || async {
             import_clusters(cl, "web", "nginx").await == Some(v(&["a", "b"]))
                 && slice_addresses(cl, "web", "nginx-b").await
                     == Some(vec![("100.67.0.10".into(), false, None)])
@@ -446,7 +283,7 @@ async fn exports_imports_conflicts_and_cleanup() {
         )
         .await
         .unwrap();
-    eventually("b's export conflicts", || async {
+    eventually_within(SYNC_BUDGET, "b's export conflicts", || async {
         export_condition(&b, "web", "nginx", "Conflict").await
             == Some(("True".into(), "PortConflict".into()))
     })
@@ -469,7 +306,7 @@ async fn exports_imports_conflicts_and_cleanup() {
     .await;
     export(&a, "web", "ext").await;
     export(&a, "web", "ghost").await;
-    eventually("invalid exports flagged", || async {
+    eventually_within(SYNC_BUDGET, "invalid exports flagged", || async {
         export_condition(&a, "web", "ext", "Valid").await
             == Some(("False".into(), "InvalidServiceType".into()))
             && export_condition(&a, "web", "ghost", "Valid").await
@@ -495,7 +332,7 @@ async fn exports_imports_conflicts_and_cleanup() {
         {"addresses": ["100.64.2.2"], "conditions": {"ready": false}, "hostname": "db-1"},
     ])).await;
     export(&a, "web", "db").await;
-    eventually("headless import in b", || async {
+    eventually_within(SYNC_BUDGET, "headless import in b", || async {
         let i: Option<ServiceImport> = get(&b, "web", "db").await;
         i.is_some_and(|i| i.spec.type_ == ferry_api::ServiceImportType::Headless)
             && slice_addresses(&b, "web", "db-a").await
@@ -509,7 +346,7 @@ async fn exports_imports_conflicts_and_cleanup() {
         "metadata": {"name": "a-gw1", "namespace": "ferry-system", "labels": {"ferry.dev/cluster": "a"}},
         "spec": {"clusterId": "a", "hostname": "gw1", "cableDriver": "wireguard", "privateIp": "192.0.2.1", "subnets": ["100.64.0.0/16"]},
     })).await;
-    eventually("endpoint copied to c", || async {
+    eventually_within(SYNC_BUDGET, "endpoint copied to c", || async {
         get::<Endpoint>(&c, "ferry-system", "a-gw1").await.is_some()
     })
     .await;
@@ -517,7 +354,7 @@ async fn exports_imports_conflicts_and_cleanup() {
         .delete("a-gw1", &DeleteParams::default())
         .await
         .unwrap();
-    eventually("endpoint gone everywhere", || async {
+    eventually_within(SYNC_BUDGET, "endpoint gone everywhere", || async {
         get::<Endpoint>(&c, "ferry-system", "a-gw1").await.is_none()
             && get::<Endpoint>(&broker, "ferry-broker", "a-gw1")
                 .await
@@ -527,7 +364,7 @@ async fn exports_imports_conflicts_and_cleanup() {
 
     // Unexport from a: only b remains; then b unexports: gone everywhere.
     unexport(&a, "web", "nginx").await;
-    eventually("a's export removed", || async {
+    eventually_within(SYNC_BUDGET, "a's export removed", || async {
         get::<ServiceImport>(&broker, "ferry-broker", "nginx-web-a")
             .await
             .is_none()
@@ -542,35 +379,38 @@ async fn exports_imports_conflicts_and_cleanup() {
         .delete("nginx", &DeleteParams::default())
         .await
         .unwrap();
-    eventually("service deletion withdraws b's export", || async {
-        get::<ServiceImport>(&broker, "ferry-broker", "nginx-web-b")
-            .await
-            .is_none()
-            && export_condition(&b, "web", "nginx", "Valid").await
-                == Some(("False".into(), "NoService".into()))
-    })
+    eventually_within(
+        SYNC_BUDGET,
+        "service deletion withdraws b's export",
+        || async {
+            get::<ServiceImport>(&broker, "ferry-broker", "nginx-web-b")
+                .await
+                .is_none()
+                && export_condition(&b, "web", "nginx", "Valid").await
+                    == Some(("False".into(), "NoService".into()))
+        },
+    )
     .await;
     unexport(&b, "web", "nginx").await;
     for cl in [&a, &b, &c] {
-        eventually("import gone", || async {
+        eventually_within(SYNC_BUDGET, "import gone", || async {
             get::<ServiceImport>(cl, "web", "nginx").await.is_none()
                 && get::<EndpointSlice>(cl, "web", "nginx-b").await.is_none()
         })
         .await;
     }
-    let _ = &cs.info;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cluster_tokens_cannot_touch_other_clusters_objects() {
-    let cs = clusterset(&["a", "b"]).await;
+    let cs = clusterset_with_agents(&["a", "b"]).await;
     let broker = cs.broker.client.clone();
-    eventually("both clusters on the broker", || async {
+    eventually_within(SYNC_BUDGET, "both clusters on the broker", || async {
         get::<Cluster>(&broker, "ferry-broker", "a").await.is_some()
             && get::<Cluster>(&broker, "ferry-broker", "b").await.is_some()
     })
     .await;
-    let (cfg_a, info_a) = ferry_agent::load_config(&cs.members[0].c(), "ferry-system")
+    let (cfg_a, info_a) = ferry_agent::load_config(&cs.members[0].client, "ferry-system")
         .await
         .unwrap();
     assert_eq!(cfg_a.cluster_id, "a");
@@ -651,42 +491,17 @@ async fn cluster_tokens_cannot_touch_other_clusters_objects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broker_restart_and_agent_restart() {
-    let mut cs = clusterset(&["a", "b"]).await;
-    let (a, b) = (cs.members[0].c(), cs.members[1].c());
-    namespace(&a, "web").await;
-    namespace(&b, "web").await;
-    service(
-        &a,
-        "web",
-        "nginx",
-        json!({"clusterIP": "100.65.0.10", "ports": [{"name": "http", "port": 80}]}),
-    )
-    .await;
-    slice(
-        &a,
-        "web",
-        "nginx",
-        "nginx-1",
-        json!([{"addresses": ["100.64.1.5"], "conditions": {"ready": true}}]),
-    )
-    .await;
-    export(&a, "web", "nginx").await;
-    eventually("import in b", || async {
-        slice_addresses(&b, "web", "nginx-a").await
-            == Some(vec![("100.65.0.10".into(), true, None)])
+    let mut cs = clusterset_with_agents(&["a", "b"]).await;
+    let (a, b) = (cs.members[0].client.clone(), cs.members[1].client.clone());
+    export_nginx_from_a(&a, &b, "nginx-1").await;
+    eventually_within(SYNC_BUDGET, "import in b", || async {
+        slice_addresses(&b, "web", "nginx-a").await == nginx_of_a(true)
     })
     .await;
 
     // Broker goes away: b keeps its last view; changes in a wait.
     cs.broker.stop().await;
-    slice(
-        &a,
-        "web",
-        "nginx",
-        "nginx-1",
-        json!([{"addresses": ["100.64.1.5"], "conditions": {"ready": false}}]),
-    )
-    .await;
+    set_nginx_backend_ready(&a, "nginx-1", false).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         import_clusters(&b, "web", "nginx").await,
@@ -695,43 +510,33 @@ async fn broker_restart_and_agent_restart() {
     );
     assert_eq!(
         slice_addresses(&b, "web", "nginx-a").await,
-        Some(vec![("100.65.0.10".into(), true, None)])
+        nginx_of_a(true)
     );
     cs.broker.restart().await;
-    eventually("change flows after the broker returns", || async {
-        slice_addresses(&b, "web", "nginx-a").await
-            == Some(vec![("100.65.0.10".into(), false, None)])
-    })
+    eventually_within(
+        SYNC_BUDGET,
+        "change flows after the broker returns",
+        || async { slice_addresses(&b, "web", "nginx-a").await == nginx_of_a(false) },
+    )
     .await;
 
     // Agent restart: state survives, nothing is rewritten, new changes flow.
-    let broker = Server {
-        dir: cs.broker.dir.clone(),
-        addr: cs.broker.addr,
-        running: None,
-        client: admin_client(&cs.broker.dir.join("admin.kubeconfig")).await,
-    };
-    let rv_before = get::<ServiceImport>(&broker.client, "ferry-broker", "nginx-web-a")
+    let broker = admin_client(&cs.broker.kubeconfig).await;
+    let rv_before = get::<ServiceImport>(&broker, "ferry-broker", "nginx-web-a")
         .await
         .unwrap()
         .metadata
         .resource_version;
-    cs.members[0].stop_agent().await;
-    slice(
-        &a,
-        "web",
-        "nginx",
-        "nginx-1",
-        json!([{"addresses": ["100.64.1.5"], "conditions": {"ready": true}}]),
+    cs.stop_agent(0).await;
+    set_nginx_backend_ready(&a, "nginx-1", true).await;
+    cs.start_agent(0).await;
+    eventually_within(
+        SYNC_BUDGET,
+        "change made while the agent was down flows",
+        || async { slice_addresses(&b, "web", "nginx-a").await == nginx_of_a(true) },
     )
     .await;
-    cs.members[0].start_agent().await;
-    eventually("change made while the agent was down flows", || async {
-        slice_addresses(&b, "web", "nginx-a").await
-            == Some(vec![("100.65.0.10".into(), true, None)])
-    })
-    .await;
-    let rv_after = get::<ServiceImport>(&broker.client, "ferry-broker", "nginx-web-a")
+    let rv_after = get::<ServiceImport>(&broker, "ferry-broker", "nginx-web-a")
         .await
         .unwrap()
         .metadata
@@ -750,34 +555,27 @@ async fn broker_restart_and_agent_restart() {
     };
     let before = import_rv().await;
     assert!(before.is_some());
-    cs.members[1].stop_agent().await;
-    cs.members[1].start_agent().await;
-    slice(
-        &a,
-        "web",
-        "nginx",
-        "nginx-1",
-        json!([{"addresses": ["100.64.1.5"], "conditions": {"ready": false}}]),
+    cs.stop_agent(1).await;
+    cs.start_agent(1).await;
+    set_nginx_backend_ready(&a, "nginx-1", false).await;
+    eventually_within(
+        SYNC_BUDGET,
+        "change made after b's agent restarted flows",
+        || async { slice_addresses(&b, "web", "nginx-a").await == nginx_of_a(false) },
     )
-    .await;
-    eventually("change made after b's agent restarted flows", || async {
-        slice_addresses(&b, "web", "nginx-a").await
-            == Some(vec![("100.65.0.10".into(), false, None)])
-    })
     .await;
     assert_eq!(
         import_rv().await,
         before,
         "the unchanged import was not rewritten"
     );
-    let _ = &cs.info;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewed_broker_token_is_used_and_kept_in_the_secret() {
     use ferry_agent::token::{self, Renewer, TokenFile};
-    let cs = clusterset(&["a"]).await;
-    let a = cs.members[0].c();
+    let cs = clusterset_with_agents(&["a"]).await;
+    let a = cs.members[0].client.clone();
     let (_, info) = ferry_agent::load_config(&a, "ferry-system").await.unwrap();
     // ferry apiserver's tokens do not expire: nothing to renew.
     let (_, renewer) = token::broker_client(&info, "a", None).await.unwrap();
@@ -832,14 +630,14 @@ async fn a_renewed_broker_token_is_used_and_kept_in_the_secret() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_overloaded_broker_answers_429_and_every_export_still_arrives() {
     const SERVICES: usize = 120;
-    let mut cs = clusterset(&["a", "b"]).await;
+    let mut cs = clusterset_with_agents(&["a", "b"]).await;
     cs.broker
         .restart_with(|c| c.max_mutating_inflight = 4)
         .await;
-    let (a, b) = (cs.members[0].c(), cs.members[1].c());
+    let (a, b) = (cs.members[0].client.clone(), cs.members[1].client.clone());
     // Everything exists before a's agent starts, so its initial sync sends
     // as many writes at once as it may.
-    cs.members[0].stop_agent().await;
+    cs.stop_agent(0).await;
     namespace(&a, "bulk").await;
     namespace(&b, "bulk").await;
     for i in 0..SERVICES {
@@ -861,9 +659,9 @@ async fn an_overloaded_broker_answers_429_and_every_export_still_arrives() {
         .await;
         export(&a, "bulk", &name).await;
     }
-    cs.members[0].start_agent().await;
+    cs.start_agent(0).await;
     let imports: Api<ServiceImport> = Api::namespaced(b.clone(), "bulk");
-    eventually("every import in b with cluster a", || async {
+    eventually_within(SYNC_BUDGET, "every import in b with cluster a", || async {
         imports.list(&ListParams::default()).await.is_ok_and(|l| {
             l.items
                 .iter()
@@ -887,7 +685,5 @@ async fn an_overloaded_broker_answers_429_and_every_export_still_arrives() {
         .sum();
     assert!(refused > 0.0, "the broker never answered 429:\n{metrics}");
     eprintln!("the broker answered 429 to {refused} writes");
-    for m in &mut cs.members {
-        m.stop_agent().await;
-    }
+    cs.stop_agents().await;
 }
