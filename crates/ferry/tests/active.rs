@@ -5,40 +5,18 @@
 //! and `ferry tools probe serve|run` talking to each other on the loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use common::{client, dead_kubeconfig, ferry, ferry_async, start};
+
+use std::process::{Command, Output};
 
 use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client};
+use kube::config::Kubeconfig;
+use kube::Api;
 use serde_json::json;
-
-fn ferry(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(args)
-        .env_remove("KUBECONFIG")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env_remove("POD_NAME")
-        .env_remove("POD_NAMESPACE")
-        .env("HOME", home)
-        .env("RUST_LOG", "off")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-async fn ferry_async(home: &Path, args: &[&str]) -> Output {
-    let home = home.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        ferry(&home, &a)
-    })
-    .await
-    .unwrap()
-}
 
 fn text(out: &Output) -> (String, String) {
     (
@@ -78,12 +56,7 @@ fn verify_and_benchmark_need_two_clusters() {
 #[test]
 fn diagnose_reports_an_unreachable_cluster_as_a_failure() {
     let home = tempfile::tempdir().unwrap();
-    let kc = home.path().join("dead.kubeconfig");
-    std::fs::write(
-        &kc,
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n",
-    )
-    .unwrap();
+    let kc = dead_kubeconfig(home.path());
     let out = ferry(
         home.path(),
         &["diagnose", "all", "--kubeconfig", kc.to_str().unwrap()],
@@ -161,23 +134,6 @@ fn probe_run_talks_to_probe_serve() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stdout.contains("\"results\":[]"), "{stdout}");
     assert!(stderr.contains("$POD_NAME is not set"), "{stderr}");
-}
-
-async fn client(kc: &Path) -> Client {
-    let kc = Kubeconfig::read_from(kc).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    Client::try_from(config).unwrap()
-}
-
-async fn start(dir: PathBuf) -> ferry_apiserver::RunningServer {
-    ferry_apiserver::start(ferry_apiserver::Config::new(
-        dir,
-        "127.0.0.1:0".parse().unwrap(),
-    ))
-    .await
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -5,37 +5,17 @@
 //! real).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{client, dead_kubeconfig, ferry, ferry_async, start};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use ferry_api::BrokerInfo;
 use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
 use kube::Client;
-use kube::config::{KubeConfigOptions, Kubeconfig};
-
-/// Runs `ferry ARGS` with a clean environment (no KUBECONFIG, HOME = `home`).
-fn ferry(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(args)
-        .env_remove("KUBECONFIG")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env("HOME", home)
-        .env("RUST_LOG", "off")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-async fn ferry_async(home: &Path, args: &[&str]) -> Output {
-    let home = home.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        ferry(&home, &a)
-    })
-    .await
-    .unwrap()
-}
+use kube::config::Kubeconfig;
 
 /// The `error:` and `hint:` lines of a failed run, checking there is
 /// exactly one of each on stderr and the exit code.
@@ -98,12 +78,7 @@ fn missing_kubeconfig_says_where_it_looked() {
 #[test]
 fn unreachable_api_names_url_and_cause() {
     let home = tempfile::tempdir().unwrap();
-    let kc = home.path().join("dead.kubeconfig");
-    std::fs::write(
-        &kc,
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n",
-    )
-    .unwrap();
+    let kc = dead_kubeconfig(home.path());
     let kc = kc.to_str().unwrap();
     let (error, hint) = failure(
         &ferry(home.path(), &["show", "versions", "--kubeconfig", kc]),
@@ -241,23 +216,6 @@ struct Env {
     /// (admin kubeconfig, client) of each cluster; the first two joined
     /// as east and west, the last not joined.
     clusters: Vec<(PathBuf, Client)>,
-}
-
-async fn client(kc: &Path) -> Client {
-    let kc = Kubeconfig::read_from(kc).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    Client::try_from(config).unwrap()
-}
-
-async fn start(dir: PathBuf) -> ferry_apiserver::RunningServer {
-    ferry_apiserver::start(ferry_apiserver::Config::new(
-        dir,
-        "127.0.0.1:0".parse().unwrap(),
-    ))
-    .await
-    .unwrap()
 }
 
 fn join_options(id: &str, cidrs: (&str, &str)) -> JoinOptions {
