@@ -7,15 +7,14 @@
 
 mod common;
 
-use common::{client, dead_kubeconfig, ferry, ferry_async, start};
+use common::{broker, client, dead_kubeconfig, ferry, ferry_async, start};
 
 use std::process::{Command, Output};
 
-use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
+use ferry_ctl::install::{self, JoinOptions};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::config::Kubeconfig;
 use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 fn text(out: &Output) -> (String, String) {
@@ -140,21 +139,7 @@ fn probe_run_talks_to_probe_serve() {
 async fn test_pods_that_never_start_fail_the_checks_and_are_removed() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
-    let broker_dir = tmp.path().join("broker");
-    let broker = start(broker_dir.clone()).await;
-    let bc = client(&broker.admin_kubeconfig).await;
-    let joiner =
-        ferry_apiserver::create_token(&broker_dir, &ferry_apiserver::Identity::Joiner).unwrap();
-    let info = install::deploy_broker(
-        &bc,
-        &Kubeconfig::read_from(&broker.admin_kubeconfig).unwrap(),
-        &DeployBrokerOptions {
-            namespace: "ferry-broker".into(),
-            joiner_token: Some(joiner),
-        },
-    )
-    .await
-    .unwrap();
+    let (_broker, info) = broker(tmp.path().join("broker")).await;
     let east = start(tmp.path().join("east")).await;
     let ec = client(&east.admin_kubeconfig).await;
     install::join(

@@ -7,15 +7,14 @@
 
 mod common;
 
-use common::{client, dead_kubeconfig, ferry, ferry_async, start};
+use common::{broker, client, dead_kubeconfig, ferry, ferry_async, start};
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use ferry_api::BrokerInfo;
-use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
+use ferry_ctl::install::{self, JoinOptions};
 use kube::Client;
-use kube::config::Kubeconfig;
 
 /// The `error:` and `hint:` lines of a failed run, checking there is
 /// exactly one of each on stderr and the exit code.
@@ -232,21 +231,7 @@ fn join_options(id: &str, cidrs: (&str, &str)) -> JoinOptions {
 /// A broker, east and west joined, and a third cluster that has not joined.
 async fn env() -> Env {
     let tmp = tempfile::tempdir().unwrap();
-    let broker_dir = tmp.path().join("broker");
-    let broker = start(broker_dir.clone()).await;
-    let bc = client(&broker.admin_kubeconfig).await;
-    let joiner =
-        ferry_apiserver::create_token(&broker_dir, &ferry_apiserver::Identity::Joiner).unwrap();
-    let info = install::deploy_broker(
-        &bc,
-        &Kubeconfig::read_from(&broker.admin_kubeconfig).unwrap(),
-        &DeployBrokerOptions {
-            namespace: "ferry-broker".into(),
-            joiner_token: Some(joiner),
-        },
-    )
-    .await
-    .unwrap();
+    let (broker, info) = broker(tmp.path().join("broker")).await;
     let info_path = tmp.path().join("broker-info.ferry");
     std::fs::write(&info_path, info.encode().unwrap()).unwrap();
     let mut servers = vec![broker];
@@ -525,46 +510,41 @@ async fn commands_against_real_clusters() {
     assert!(hint.contains("cluster-admin"), "{hint}");
 
     // join: the id is taken / the CIDRs overlap / the broker is unreachable.
-    let (error, hint) = failure(
-        &ferry_async(
-            home,
-            &[
-                "join",
-                &info,
-                "--clusterid",
-                "east",
-                "--kubeconfig",
-                &new_kc,
-                "--clustercidr",
-                "100.90.0.0/16",
-                "--servicecidr",
-                "100.91.0.0/16",
-            ],
-        )
-        .await,
-        1,
-    );
+    // `ferry join` of cluster `id` into broker `info` from new_kc's
+    // cluster, which must fail with exit code 1: its error and hint.
+    let join_fails = |info: &str, id: &str, extra: &[&str]| {
+        let mut args = vec!["join", info, "--clusterid", id, "--kubeconfig", &new_kc];
+        args.extend_from_slice(extra);
+        let args: Vec<String> = args.into_iter().map(String::from).collect();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            failure(&ferry_async(home, &args).await, 1)
+        }
+    };
+    let (error, hint) = join_fails(
+        &info,
+        "east",
+        &[
+            "--clustercidr",
+            "100.90.0.0/16",
+            "--servicecidr",
+            "100.91.0.0/16",
+        ],
+    )
+    .await;
     assert!(error.contains("cluster id \"east\" is taken"), "{error}");
     assert!(hint.contains("choose another --clusterid"), "{hint}");
-    let (error, hint) = failure(
-        &ferry_async(
-            home,
-            &[
-                "join",
-                &info,
-                "--clusterid",
-                "north",
-                "--kubeconfig",
-                &new_kc,
-                "--clustercidr",
-                "100.66.128.0/17",
-                "--servicecidr",
-                "100.91.0.0/16",
-            ],
-        )
-        .await,
-        1,
-    );
+    let (error, hint) = join_fails(
+        &info,
+        "north",
+        &[
+            "--clustercidr",
+            "100.66.128.0/17",
+            "--servicecidr",
+            "100.91.0.0/16",
+        ],
+    )
+    .await;
     assert!(
         error.contains("CIDR 100.66.128.0/17 of cluster \"north\" overlaps CIDR 100.66.0.0/16 of cluster \"west\""),
         "{error}"
@@ -574,21 +554,7 @@ async fn commands_against_real_clusters() {
     unreachable.api_server_url = dead_url.into();
     let dead_info = home.join("dead-broker-info.ferry");
     std::fs::write(&dead_info, unreachable.encode().unwrap()).unwrap();
-    let (error, hint) = failure(
-        &ferry_async(
-            home,
-            &[
-                "join",
-                &s(&dead_info),
-                "--clusterid",
-                "north",
-                "--kubeconfig",
-                &new_kc,
-            ],
-        )
-        .await,
-        1,
-    );
+    let (error, hint) = join_fails(&s(&dead_info), "north", &[]).await;
     assert_eq!(
         error,
         format!("cannot reach the broker at {dead_url}: connection refused")
@@ -598,21 +564,7 @@ async fn commands_against_real_clusters() {
     bad_token.token = "stolen-and-revoked".into();
     let bad_info = home.join("bad-broker-info.ferry");
     std::fs::write(&bad_info, bad_token.encode().unwrap()).unwrap();
-    let (error, _) = failure(
-        &ferry_async(
-            home,
-            &[
-                "join",
-                &s(&bad_info),
-                "--clusterid",
-                "north",
-                "--kubeconfig",
-                &new_kc,
-            ],
-        )
-        .await,
-        1,
-    );
+    let (error, _) = join_fails(&s(&bad_info), "north", &[]).await;
     assert_eq!(
         error,
         format!(

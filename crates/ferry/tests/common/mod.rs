@@ -67,3 +67,22 @@ pub async fn start(dir: PathBuf) -> ferry_apiserver::RunningServer {
     .await
     .unwrap()
 }
+
+/// A broker: an in-process API server in `dir` with `deploy-broker` run
+/// against it (namespace ferry-broker, a joiner token of its own).
+pub async fn broker(dir: PathBuf) -> (ferry_apiserver::RunningServer, ferry_api::BrokerInfo) {
+    let broker = start(dir.clone()).await;
+    let bc = client(&broker.admin_kubeconfig).await;
+    let joiner = ferry_apiserver::create_token(&dir, &ferry_apiserver::Identity::Joiner).unwrap();
+    let info = ferry_ctl::install::deploy_broker(
+        &bc,
+        &Kubeconfig::read_from(&broker.admin_kubeconfig).unwrap(),
+        &ferry_ctl::install::DeployBrokerOptions {
+            namespace: "ferry-broker".into(),
+            joiner_token: Some(joiner),
+        },
+    )
+    .await
+    .unwrap();
+    (broker, info)
+}
