@@ -5,10 +5,7 @@
 
 use std::sync::Arc;
 
-use ferry_api::labels::{
-    APP_MANAGED_BY, CLUSTER, MANAGED_BY, MANAGED_BY_FERRY, ORIGIN_NAME, ORIGIN_NAMESPACE,
-    SERVICE_NAME, SOURCE_CLUSTER,
-};
+use ferry_api::labels::{MANAGED_BY, MANAGED_BY_FERRY, SOURCE_CLUSTER};
 use ferry_api::{Cluster, Endpoint, ServiceExport, ServiceImport};
 use k8s_openapi::api::core::v1::{
     Namespace, ObjectReference, Service, ServicePort as ServicePortK8s, ServiceSpec,
@@ -25,7 +22,7 @@ use serde_json::Value;
 
 use super::digest::{
     conditions_digest, digest, import_digest, import_status_digest, slice_digest, spec_digest,
-    written_labels,
+    WRITTEN_LABELS, written_labels,
 };
 use crate::mcs::Export;
 
@@ -38,16 +35,15 @@ pub(crate) const K8S_SERVICE_NAME: &str = "kubernetes.io/service-name";
 
 /// The labels kept in the stores: the written ones and the standard
 /// service-name label of the cluster's own EndpointSlices.
-const KEPT_LABELS: [&str; 8] = [
-    CLUSTER,
-    SOURCE_CLUSTER,
-    SERVICE_NAME,
-    ORIGIN_NAME,
-    ORIGIN_NAMESPACE,
-    APP_MANAGED_BY,
-    MANAGED_BY,
-    K8S_SERVICE_NAME,
-];
+const KEPT_LABELS: [&str; WRITTEN_LABELS.len() + 1] = {
+    let mut kept = [K8S_SERVICE_NAME; WRITTEN_LABELS.len() + 1];
+    let mut i = 0;
+    while i < WRITTEN_LABELS.len() {
+        kept[i] = WRITTEN_LABELS[i];
+        i += 1;
+    }
+    kept
+};
 
 /// Which API an object lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
