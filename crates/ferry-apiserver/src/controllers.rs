@@ -9,11 +9,11 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
-use crate::app::App;
 use crate::auth::Identity;
 use crate::objects;
 use crate::ops::{self, DeleteOptions};
 use crate::registry::ResourceDef;
+use crate::state::App;
 use crate::store::{Event, EventKind, Precondition, Stored, Write};
 
 /// Starts the controllers on the current runtime.
@@ -138,7 +138,7 @@ async fn collect_dependents(app: &App, owners: &mut OwnerIndex, ev: &Event) {
         )
         .await;
         match result {
-            Ok(_) | Err(crate::Error::NotFound { .. }) => {
+            Ok(_) | Err(crate::error::Error::NotFound { .. }) => {
                 tracing::debug!(%key, owner = uid, "garbage-collected a dependent");
             }
             Err(e) => tracing::warn!(%key, error = %e, "garbage collection failed"),
@@ -175,7 +175,7 @@ async fn finalize_namespaces(app: &App) {
                 let opts = DeleteOptions::default();
                 if let Err(e) =
                     ops::delete(app, &Identity::Admin, &def, Some(&ns), &name, &opts).await
-                    && !matches!(e, crate::Error::NotFound { .. })
+                    && !matches!(e, crate::error::Error::NotFound { .. })
                 {
                     tracing::warn!(key = %item_key, error = %e, "namespace cleanup failed");
                 }

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use ferry_apimachinery::patch;
 use serde_json::{Value, json};
 
-use crate::app::App;
 use crate::auth::{Identity, check_write};
 use crate::error::{Error, Result};
 use crate::objects::{self, meta_str};
 use crate::registry::ResourceDef;
+use crate::state::App;
 use crate::store::{Precondition, Stored, Write, WriteOutcomeError, WriteRejection, labels_of};
 
 /// How a PATCH body is to be applied.

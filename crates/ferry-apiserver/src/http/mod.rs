@@ -1,8 +1,11 @@
 //! HTTP: TLS (HTTP/1.1 and HTTP/2), authentication, routing, metrics.
 
 mod discovery;
+mod filter;
 mod path;
+mod request;
 mod resource;
+mod response;
 mod scale;
 mod table;
 mod token;
@@ -12,8 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Request, Response, header};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -21,10 +23,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch as watch_channel;
 use tokio_rustls::TlsAcceptor;
 
-use crate::app::App;
+use response::error_response;
+
 use crate::auth::Identity;
 use crate::error::Error;
 use crate::metrics::{RequestLabels, VerbLabels};
+use crate::state::App;
 
 /// HTTP/2 streams one connection may have open at once.
 const MAX_STREAMS_PER_CONNECTION: u32 = 1000;
@@ -83,31 +87,6 @@ pub async fn serve(
             }
         });
     }
-}
-
-/// A JSON response.
-pub(crate) fn json_bytes(code: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
-    let mut resp = Response::new(Body::from(body.into()));
-    *resp.status_mut() = code;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-/// A JSON response from a value.
-pub(crate) fn json_value(code: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    json_bytes(code, serde_json::to_vec(value).unwrap_or_default())
-}
-
-/// A Kubernetes `Status` for an error.
-pub(crate) fn error_response(e: &Error) -> Response<Body> {
-    let code = StatusCode::from_u16(e.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if code.is_server_error() {
-        tracing::error!(error = %e, "request failed");
-    }
-    json_value(code, &e.to_status())
 }
 
 fn is_mutating(method: &http::Method) -> bool {

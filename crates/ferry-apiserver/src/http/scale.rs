@@ -5,8 +5,8 @@ use axum::body::Body;
 use http::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::json_value;
-use super::resource::{Ctx, parse_body};
+use super::request::{Ctx, parse_body};
+use super::response::json_value;
 use crate::error::{Error, Result};
 use crate::ops::{self, Mutation, PatchKind, WriteOptions};
 

@@ -9,9 +9,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
 use tokio::sync::{broadcast, oneshot};
 
-use super::{
+use super::record::{
     Event, EventKind, Precondition, State, Stored, Write, WriteOutcomeError, WriteRejection,
-    WriteResult,
+    WriteResult, labels_of,
 };
 use crate::error::{Error, Result};
 
@@ -114,7 +114,7 @@ pub(super) fn open(path: &Path) -> Result<(Connection, State)> {
                 .map_err(|e| Error::Internal(format!("corrupt row {rev} ({key}): {e}")))?;
             let stored = Stored {
                 rev,
-                labels: super::labels_of(&object),
+                labels: labels_of(&object),
                 json: value.into(),
             };
             state.objects.insert(Arc::from(key), Arc::new(stored));
@@ -547,7 +547,7 @@ fn parse_stored(rev: u64, value: Vec<u8>) -> Result<Arc<Stored>> {
         .map_err(|e| Error::Internal(format!("corrupt row {rev}: {e}")))?;
     Ok(Arc::new(Stored {
         rev,
-        labels: super::labels_of(&object),
+        labels: labels_of(&object),
         json: value.into(),
     }))
 }
