@@ -1,5 +1,6 @@
 //! The crate's one error type, and its mapping to a Kubernetes `Status`.
 
+use ferry_apimachinery::field::{self, FieldError};
 use serde_json::{Value, json};
 
 /// Everything that can go wrong in the API server. Request errors carry what a
@@ -52,12 +53,12 @@ pub enum Error {
     /// More writes in flight than `--max-mutating-requests-inflight` allows.
     #[error("too many requests, please try again later")]
     TooManyRequests,
-    /// 422: the object is invalid (name, fields).
-    #[error("{kind} \"{name}\" is invalid: {message}")]
+    /// 422: the object is invalid; one cause per field (`details.causes`).
+    #[error("{kind} \"{name}\" is invalid: {}", field::summarize(causes))]
     Invalid {
         kind: String,
         name: String,
-        message: String,
+        causes: Vec<FieldError>,
     },
     /// 500: a storage failure; the write was not acknowledged.
     #[error("storage: {0}")]
@@ -83,6 +84,15 @@ impl Error {
         Error::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// 422 for one invalid field.
+    pub fn invalid(kind: impl Into<String>, name: impl Into<String>, cause: FieldError) -> Self {
+        Error::Invalid {
+            kind: kind.into(),
+            name: name.into(),
+            causes: vec![cause],
         }
     }
 
@@ -143,7 +153,11 @@ impl Error {
             | Error::AlreadyExists { resource, name }
             | Error::Conflict { resource, name }
             | Error::Precondition { resource, name, .. } => Some(details(resource, name)),
-            Error::Invalid { kind, name, .. } => Some(json!({"name": name, "kind": kind})),
+            Error::Invalid { kind, name, causes } => Some(json!({
+                "name": name,
+                "kind": kind,
+                "causes": causes.iter().map(FieldError::cause).collect::<Vec<_>>(),
+            })),
             Error::TooManyRequests => Some(json!({"retryAfterSeconds": RETRY_AFTER_SECONDS})),
             _ => None,
         };

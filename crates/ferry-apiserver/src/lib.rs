@@ -8,15 +8,16 @@
 //!
 //! It is not a full kube-apiserver: no admission webhooks, no aggregation,
 //! no protobuf beyond the request bodies kubectl's create generators send
-//! (responses are JSON), no schema validation of custom resources, and no
-//! controllers besides namespace cleanup and garbage collection of owned
+//! (responses are JSON), no CEL validation rules, and no controllers besides namespace cleanup and garbage collection of owned
 //! objects.
 //!
 //! Modules depend downward only: `server` (start-up) builds the shared
 //! [`App`] (`state`) and starts `http` and `controllers`, which both act
-//! through `ops` on `store`, `registry` and `objects`.
+//! through `ops` (which checks writes with `admission`) on `store`,
+//! `registry` and `objects`.
 #![forbid(unsafe_code)]
 
+mod admission;
 pub mod auth;
 mod controllers;
 pub mod error;
@@ -32,6 +33,7 @@ mod server;
 mod state;
 pub mod store;
 pub mod tls;
+mod typed;
 
 pub use auth::Identity;
 pub use error::{Error, Result};

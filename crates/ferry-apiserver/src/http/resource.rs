@@ -17,7 +17,7 @@ use super::{scale, token, watch};
 use crate::auth::{self, Identity};
 use crate::error::{Error, Result};
 use crate::objects;
-use crate::ops::{self, DeleteOptions, Mutation, PatchKind, WriteOptions};
+use crate::ops::{self, DeleteOptions, Mutation, PatchKind, Propagation, WriteOptions};
 use crate::registry::ResourceDef;
 use crate::state::App;
 use crate::store::Stored;
@@ -94,7 +94,7 @@ async fn run(
         headers,
     };
     let opts = WriteOptions {
-        dry_run: ctx.query.get("dryRun").is_some_and(|v| !v.is_empty()),
+        dry_run: ctx.query.dry_run().map_err(Error::BadRequest)?,
         status_only,
     };
     let name = ctx.path.name.clone();
@@ -296,8 +296,19 @@ fn delete_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions> {
     } else {
         DeleteOptions::from_body(&parse_body(&ctx.headers, body)?)?
     };
-    if ctx.query.get("dryRun").is_some_and(|v| !v.is_empty()) {
+    if ctx.query.dry_run().map_err(Error::BadRequest)? {
         opts.dry_run = true;
+    }
+    // Query parameters, as `kubectl delete --cascade=…` and the Python
+    // client's `propagation_policy=` send them, win over the body.
+    if let Some(policy) = ctx.query.get("propagationPolicy") {
+        opts.propagation = Propagation::parse(policy)?;
+    } else if ctx.query.get("orphanDependents").is_some() {
+        opts.propagation = if ctx.query.flag("orphanDependents") {
+            Propagation::Orphan
+        } else {
+            Propagation::Background
+        };
     }
     Ok(opts)
 }

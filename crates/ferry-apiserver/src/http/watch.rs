@@ -129,8 +129,8 @@ pub(super) async fn serve(ctx: Ctx) -> Result<Response<Body>> {
     };
     let timeout = ctx
         .query
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
+        .unsigned("timeoutSeconds")
+        .map_err(Error::BadRequest)?
         .map_or(DEFAULT_TIMEOUT, |s| {
             Duration::from_secs(s).min(DEFAULT_TIMEOUT * 2)
         });
