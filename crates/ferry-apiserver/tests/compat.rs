@@ -426,3 +426,56 @@ async fn background_deletes_dependents_unless_another_owner_remains() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn metrics_parse_as_what_they_claim_to_be() {
+    let s = server().await;
+    let (code, _) = raw(&s, "GET", CMS, None).await;
+    assert_eq!(code, 200);
+    let (code, text) = raw(&s, "GET", "/metrics", None).await;
+    assert_eq!(code, 200);
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+    let requests: Vec<_> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "ferry_apiserver_requests_total")
+        .collect();
+    assert!(!requests.is_empty(), "{text}");
+    for sample in requests {
+        assert!(
+            matches!(sample.value, prometheus_parse::Value::Counter(_)),
+            "{sample:?} is not read as a counter:\n{text}"
+        );
+    }
+    let watches = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "ferry_apiserver_open_watches")
+        .expect("open watches");
+    assert!(matches!(watches.value, prometheus_parse::Value::Gauge(_)));
+    let latency = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "ferry_apiserver_request_duration_seconds")
+        .expect("latency");
+    assert!(matches!(
+        latency.value,
+        prometheus_parse::Value::Histogram(_)
+    ));
+    // Every family is typed: nothing is left for a parser to call unknown
+    // (the parser reads a histogram's _sum and _count apart from it).
+    for sample in &scrape.samples {
+        let histogram_part = ["_sum", "_count"].iter().any(|suffix| {
+            sample
+                .metric
+                .strip_suffix(suffix)
+                .is_some_and(|base| text.contains(&format!("# TYPE {base} histogram")))
+        });
+        assert!(
+            histogram_part || !matches!(sample.value, prometheus_parse::Value::Untyped(_)),
+            "{} is untyped",
+            sample.metric
+        );
+    }
+}

@@ -106,6 +106,30 @@ fn too_many_requests() -> Response<Body> {
     resp
 }
 
+/// `/metrics`: OpenMetrics to a scraper that asks for it, the Prometheus
+/// text format to everyone else (both parse as what they claim to be).
+fn metrics(app: &App, headers: &http::HeaderMap) -> Response<Body> {
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/openmetrics-text"));
+    let (body, content_type) = if openmetrics {
+        (
+            app.metrics.render_openmetrics(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
+    } else {
+        (
+            app.metrics.render_prometheus(),
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+    };
+    let mut resp = Response::new(Body::from(body));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
 fn bearer(req: &Request<Body>) -> Option<&str> {
     req.headers()
         .get(header::AUTHORIZATION)?
@@ -164,12 +188,7 @@ pub(crate) async fn route(
         _ => return ("auth", String::new(), error_response(&Error::Unauthorized)),
     };
     if path == "/metrics" {
-        let mut resp = Response::new(Body::from(app.metrics.render()));
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4"),
-        );
-        return ("get", String::new(), resp);
+        return ("get", String::new(), metrics(app, req.headers()));
     }
     if let Some(resp) = discovery::handle(app, &path, req.uri().query()) {
         return ("get", String::new(), resp);
