@@ -44,6 +44,9 @@ pub enum Error {
     /// 410: the requested resourceVersion has been compacted away.
     #[error("too old resource version: {requested} ({oldest})")]
     Expired { requested: u64, oldest: u64 },
+    /// 504: a resourceVersion newer than the newest revision was asked for.
+    #[error("Too large resource version: {requested}, current: {current}")]
+    TooLargeRevision { requested: u64, current: u64 },
     /// 413: the body is over the configured limit.
     #[error("the request body is larger than the limit of {limit} bytes")]
     TooLarge { limit: usize },
@@ -112,6 +115,7 @@ impl Error {
             Error::UnsupportedMediaType(_) => 415,
             Error::Invalid { .. } => 422,
             Error::TooManyRequests => 429,
+            Error::TooLargeRevision { .. } => 504,
             Error::Storage(_) | Error::Internal(_) | Error::Io { .. } | Error::Tls(_) => 500,
         }
     }
@@ -131,6 +135,7 @@ impl Error {
             Error::UnsupportedMediaType(_) => "UnsupportedMediaType",
             Error::Invalid { .. } => "Invalid",
             Error::TooManyRequests => "TooManyRequests",
+            Error::TooLargeRevision { .. } => "Timeout",
             Error::Storage(_) | Error::Internal(_) | Error::Io { .. } | Error::Tls(_) => {
                 "InternalError"
             }
@@ -159,6 +164,12 @@ impl Error {
                 "causes": causes.iter().map(FieldError::cause).collect::<Vec<_>>(),
             })),
             Error::TooManyRequests => Some(json!({"retryAfterSeconds": RETRY_AFTER_SECONDS})),
+            // client-go recognises this cause (IsTooLargeResourceVersion).
+            Error::TooLargeRevision { .. } => Some(json!({
+                "causes": [{"reason": "ResourceVersionTooLarge",
+                            "message": "Too large resource version"}],
+                "retryAfterSeconds": 1,
+            })),
             _ => None,
         };
         if let Some(details) = details {

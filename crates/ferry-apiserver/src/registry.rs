@@ -28,6 +28,10 @@ pub struct ResourceDef {
     /// The CRD version's `openAPIV3Schema`, which its objects are pruned,
     /// defaulted and validated against.
     pub schema: Option<Arc<Value>>,
+    /// Fields a field selector may use besides `metadata.name` and
+    /// `metadata.namespace` (a CRD version's `selectableFields`, without the
+    /// leading dot).
+    pub selectable_fields: Vec<String>,
 }
 
 impl ResourceDef {
@@ -244,6 +248,7 @@ fn builtin_defs() -> Vec<ResourceDef> {
             printer_columns: None,
             custom: false,
             schema: None,
+            selectable_fields: Vec::new(),
         })
         .collect()
 }
@@ -453,6 +458,14 @@ pub fn defs_from_crd(crd: &Value) -> Option<Vec<ResourceDef>> {
                 .cloned(),
             custom: true,
             schema: v.pointer("/schema/openAPIV3Schema").cloned().map(Arc::new),
+            selectable_fields: v
+                .get("selectableFields")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.get("jsonPath").and_then(Value::as_str))
+                .map(|p| p.trim_start_matches('.').to_string())
+                .collect(),
         });
     }
     Some(defs)

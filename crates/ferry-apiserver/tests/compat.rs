@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 struct Server {
     client: Client,
-    _running: ferry_apiserver::RunningServer,
+    running: ferry_apiserver::RunningServer,
     _dir: tempfile::TempDir,
 }
 
@@ -34,17 +34,27 @@ async fn server() -> Server {
         .unwrap();
     Server {
         client: Client::try_from(config).unwrap(),
-        _running: running,
+        running,
         _dir: dir,
     }
 }
 
 /// One raw request: (status code, body as text).
 async fn raw(s: &Server, method: &str, uri: &str, body: Option<Value>) -> (u16, String) {
+    raw_as(s, method, uri, "application/json", body).await
+}
+
+async fn raw_as(
+    s: &Server,
+    method: &str,
+    uri: &str,
+    content_type: &str,
+    body: Option<Value>,
+) -> (u16, String) {
     let mut req = http::Request::builder().method(method).uri(uri);
     let bytes = match body {
         Some(v) => {
-            req = req.header("content-type", "application/json");
+            req = req.header("content-type", content_type);
             serde_json::to_vec(&v).unwrap()
         }
         None => Vec::new(),
@@ -478,4 +488,154 @@ async fn metrics_parse_as_what_they_claim_to_be() {
             sample.metric
         );
     }
+}
+
+fn json_of(body: &str) -> Value {
+    serde_json::from_str(body).unwrap()
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn pages_are_one_snapshot_and_expire_with_compaction() {
+    let s = server().await;
+    for i in 1..=5 {
+        let (code, _) = raw(
+            &s,
+            "POST",
+            CMS,
+            Some(json!({"metadata": {"name": format!("c{i}")}})),
+        )
+        .await;
+        assert_eq!(code, 201);
+    }
+    let (_, body) = raw(&s, "GET", &format!("{CMS}?limit=2"), None).await;
+    let first = json_of(&body);
+    assert_eq!(names(&first), ["c1", "c2"]);
+    let rv = first["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = first["metadata"]["continue"].as_str().unwrap().to_string();
+    // Changes after the first page do not show in the later ones.
+    raw(&s, "POST", CMS, Some(json!({"metadata": {"name": "c9"}}))).await;
+    raw(&s, "DELETE", &format!("{CMS}/c4"), None).await;
+    raw(
+        &s,
+        "PUT",
+        &format!("{CMS}/c3"),
+        Some(json!({"metadata": {"name": "c3"}, "data": {"new": "x"}})),
+    )
+    .await;
+    let (_, body) = raw(&s, "GET", &format!("{CMS}?limit=2&continue={token}"), None).await;
+    let second = json_of(&body);
+    assert_eq!(names(&second), ["c3", "c4"]);
+    assert_eq!(second["items"][0].get("data"), None, "c3 as it was");
+    assert_eq!(second["metadata"]["resourceVersion"], rv.as_str());
+    let token = second["metadata"]["continue"].as_str().unwrap().to_string();
+    let (_, body) = raw(&s, "GET", &format!("{CMS}?limit=2&continue={token}"), None).await;
+    let third = json_of(&body);
+    assert_eq!(names(&third), ["c5"]);
+    assert_eq!(third["metadata"].get("continue"), None);
+
+    // resourceVersionMatch=Exact reads the same snapshot; NotOlderThan the newest.
+    let (_, body) = raw(
+        &s,
+        "GET",
+        &format!("{CMS}?resourceVersion={rv}&resourceVersionMatch=Exact"),
+        None,
+    )
+    .await;
+    assert_eq!(names(&json_of(&body)), ["c1", "c2", "c3", "c4", "c5"]);
+    let (_, body) = raw(
+        &s,
+        "GET",
+        &format!("{CMS}?resourceVersion={rv}&resourceVersionMatch=NotOlderThan"),
+        None,
+    )
+    .await;
+    assert_eq!(names(&json_of(&body)), ["c1", "c2", "c3", "c5", "c9"]);
+    for bad in [
+        "resourceVersionMatch=Exact",
+        "resourceVersion=0&resourceVersionMatch=Exact",
+        "resourceVersion=1&resourceVersionMatch=Newest",
+        "resourceVersion=x",
+    ] {
+        let (code, _) = raw(&s, "GET", &format!("{CMS}?{bad}"), None).await;
+        assert_eq!(code, 400, "{bad}");
+    }
+    // (A resourceVersion from the future is 504 after a wait, which kube-rs
+    // retries: store::tests covers it.)
+
+    // Once the snapshot is compacted away, the token is 410 Expired.
+    for i in 0..3 {
+        raw(
+            &s,
+            "PUT",
+            &format!("{CMS}/c1"),
+            Some(json!({"metadata": {"name": "c1"}, "data": {"i": i.to_string()}})),
+        )
+        .await;
+    }
+    s.running.app.store.compact(1).await.unwrap();
+    let (code, body) = raw(&s, "GET", &format!("{CMS}?limit=2&continue={token}"), None).await;
+    assert_eq!(code, 410, "{body}");
+    assert_eq!(json_of(&body)["reason"], "Expired");
+}
+
+#[tokio::test]
+async fn unsupported_field_selectors_and_media_types_are_refused() {
+    let s = server().await;
+    let (code, body) = raw(&s, "GET", &format!("{CMS}?fieldSelector=data.k%3Dv"), None).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("field label not supported: data.k"), "{body}");
+    let (code, _) = raw(
+        &s,
+        "GET",
+        &format!("{CMS}?fieldSelector=metadata.name%3Da"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200);
+    let (code, _) = raw(
+        &s,
+        "GET",
+        "/api/v1/pods?fieldSelector=status.phase%3DRunning",
+        None,
+    )
+    .await;
+    assert_eq!(code, 200);
+    let cm = json!({"metadata": {"name": "a"}});
+    for media in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/cbor",
+    ] {
+        let (code, body) = raw_as(&s, "POST", CMS, media, Some(cm.clone())).await;
+        assert_eq!(code, 415, "{media}: {body}");
+    }
+    let (code, _) = raw_as(&s, "POST", CMS, "application/yaml", Some(cm.clone())).await;
+    assert_eq!(code, 201);
+}
+
+#[tokio::test]
+async fn watches_that_ask_get_periodic_bookmarks() {
+    let s = server().await;
+    let (_, body) = raw(
+        &s,
+        "GET",
+        &format!("{CMS}?watch=1&allowWatchBookmarks=true&timeoutSeconds=7"),
+        None,
+    )
+    .await;
+    assert!(body.contains("\"type\":\"BOOKMARK\""), "{body}");
+    let (_, body) = raw(&s, "GET", &format!("{CMS}?watch=1&timeoutSeconds=6"), None).await;
+    assert!(!body.contains("BOOKMARK"), "{body}");
 }

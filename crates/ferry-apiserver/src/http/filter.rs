@@ -24,6 +24,11 @@ impl Filter {
             .map_err(|e| Error::BadRequest(e.to_string()))?;
         let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
             .map_err(|e| Error::BadRequest(e.to_string()))?;
+        if let Some(field) = fields.fields().find(|f| !selectable(def, f)) {
+            return Err(Error::BadRequest(format!(
+                "field label not supported: {field}"
+            )));
+        }
         Ok(Filter {
             labels,
             fields,
@@ -59,4 +64,48 @@ impl Filter {
             }
         })
     }
+}
+
+/// True for the fields kube-apiserver lets a field selector use on `def`:
+/// `metadata.name` (and `metadata.namespace` when namespaced), the fields
+/// each built-in kind indexes, and a CRD version's `selectableFields`.
+fn selectable(def: &ResourceDef, field: &str) -> bool {
+    if field == "metadata.name" || (def.namespaced && field == "metadata.namespace") {
+        return true;
+    }
+    if def.custom {
+        return def.selectable_fields.iter().any(|f| f == field);
+    }
+    let extra: &[&str] = match (def.group.as_str(), def.plural.as_str()) {
+        ("", "pods") => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ],
+        ("", "secrets") => &["type"],
+        ("", "namespaces") => &["status.phase"],
+        ("", "nodes") => &["spec.unschedulable"],
+        ("", "services") => &["spec.clusterIP", "spec.type"],
+        ("", "events") => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        ("apps", "replicasets") => &["status.replicas"],
+        _ => &[],
+    };
+    extra.contains(&field)
 }

@@ -2,6 +2,7 @@
 
 mod discovery;
 mod filter;
+mod list;
 mod path;
 mod request;
 mod resource;

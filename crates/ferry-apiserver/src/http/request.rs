@@ -79,9 +79,19 @@ pub(super) fn parse_body(headers: &http::HeaderMap, body: &[u8]) -> Result<Value
             ))
         });
     }
-    if content_type.contains("cbor") {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    // No Content-Type reads as JSON, kube-apiserver's first media type.
+    if !matches!(
+        media.as_str(),
+        "" | "application/json" | "application/yaml" | "application/x-yaml" | "text/yaml"
+    ) {
         return Err(Error::UnsupportedMediaType(format!(
-            "ferry apiserver accepts JSON and YAML bodies, not {content_type}"
+            "the body of the request was in an unknown format ({media}) - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
         )));
     }
     let parsed = if content_type.contains("yaml") {

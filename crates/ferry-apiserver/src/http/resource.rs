@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use base64::Engine;
 use http::{Method, Request, Response, StatusCode, header};
 use serde_json::{Value, json};
 
@@ -13,7 +12,7 @@ use super::path::{Query, ResourcePath};
 use super::request::{Ctx, parse_body, read_body, yaml_or_json};
 use super::response::{error_response, json_bytes, json_value};
 use super::table::{self, IncludeObject};
-use super::{scale, token, watch};
+use super::{list, scale, token, watch};
 use crate::auth::{self, Identity};
 use crate::error::{Error, Result};
 use crate::objects;
@@ -104,7 +103,7 @@ async fn run(
         (method, Some(name)) if scale => scale::handle(&ctx, method, &name, &body, opts).await,
         (Method::GET, Some(name)) => get(&ctx, &name),
         (Method::GET, None) if ctx.query.flag("watch") => watch::serve(ctx).await,
-        (Method::GET, None) => list(&ctx),
+        (Method::GET, None) => list(&ctx).await,
         (Method::POST, None) if !status_only => create(&ctx, &body, opts).await,
         (Method::PUT, Some(name)) => update(&ctx, &name, &body, opts).await,
         (Method::PATCH, Some(name)) => patch(&ctx, &name, &body, opts).await,
@@ -146,45 +145,12 @@ fn get(ctx: &Ctx, name: &str) -> Result<Response<Body>> {
     Ok(object_response(StatusCode::OK, &stored))
 }
 
-fn encode_continue(key: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_bytes())
-}
-
-fn decode_continue(token: &str, prefix: &str) -> Result<String> {
-    let bad = || Error::BadRequest(format!("invalid continue token {token:?}"));
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .map_err(|_| bad())?;
-    let key = String::from_utf8(raw).map_err(|_| bad())?;
-    if !key.starts_with(prefix) {
-        return Err(bad());
-    }
-    Ok(key)
-}
-
-fn list(ctx: &Ctx) -> Result<Response<Body>> {
+async fn list(ctx: &Ctx) -> Result<Response<Body>> {
     let filter = Filter::from_query(&ctx.query, &ctx.def)?;
-    let prefix = ctx.def.collection_prefix(ctx.path.namespace.as_deref());
-    let limit = match ctx.query.get("limit") {
-        None | Some("") | Some("0") => None,
-        Some(l) => Some(
-            l.parse::<usize>()
-                .map_err(|_| Error::BadRequest(format!("invalid limit {l:?}")))?,
-        ),
-    };
-    let after = match ctx.query.get("continue") {
-        None | Some("") => None,
-        Some(token) => Some(decode_continue(token, &prefix)?),
-    };
-    let (rev, items, more) = ctx
-        .app
-        .store
-        .list(&prefix, after.as_deref(), limit, |k, s| {
-            filter.matches(k, s)
-        });
+    let (rev, items, token) = list::page(ctx, &filter).await?;
     let mut metadata = json!({"resourceVersion": rev.to_string()});
-    if more && let Some((last, _)) = items.last() {
-        metadata["continue"] = json!(encode_continue(last));
+    if let Some(token) = token {
+        metadata["continue"] = json!(token);
     }
     if table::wants_table(&ctx.headers) {
         let include = IncludeObject::parse(ctx.query.get("includeObject"));

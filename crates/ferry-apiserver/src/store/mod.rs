@@ -12,6 +12,7 @@ mod record;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -152,6 +153,64 @@ impl Store {
             out.push((key.clone(), obj.clone()));
         }
         (state.rev, out, more)
+    }
+
+    /// As [`list`](Self::list), but the objects as they were at revision
+    /// `rev` (a consistent snapshot for the later pages of a paginated list,
+    /// or `resourceVersionMatch=Exact`): the current state with the changes
+    /// made since `rev` undone from the revision log. 410 Expired when `rev`
+    /// is past the compaction horizon; 504-style `TooLargeRevision` when it
+    /// is in the future.
+    pub async fn list_at(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: Option<usize>,
+        rev: u64,
+        mut keep: impl FnMut(&str, &Stored) -> bool,
+    ) -> Result<Listing> {
+        let (now, current, _) = self.list(prefix, after, None, |_, _| true);
+        if rev > now {
+            return Err(Error::TooLargeRevision {
+                requested: rev,
+                current: now,
+            });
+        }
+        let mut view: BTreeMap<Arc<str>, Arc<Stored>> = current.into_iter().collect();
+        if rev < now {
+            let changes = self.history(prefix, rev, now).await?;
+            let mut undone = std::collections::HashSet::new();
+            for ev in changes {
+                // The first change of a key after `rev` knows its state then.
+                if !undone.insert(ev.key.clone()) {
+                    continue;
+                }
+                if after.is_some_and(|a| &*ev.key <= a) {
+                    continue;
+                }
+                match (ev.kind, ev.prev) {
+                    (EventKind::Added, _) | (_, None) => {
+                        view.remove(&ev.key);
+                    }
+                    (_, Some(prev)) => {
+                        view.insert(ev.key.clone(), prev);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut more = false;
+        for (key, obj) in view {
+            if !keep(&key, &obj) {
+                continue;
+            }
+            if limit.is_some_and(|l| out.len() >= l) {
+                more = true;
+                break;
+            }
+            out.push((key, obj));
+        }
+        Ok((rev, out, more))
     }
 
     /// A live feed of every committed change from now on.
