@@ -639,3 +639,68 @@ async fn watches_that_ask_get_periodic_bookmarks() {
     let (_, body) = raw(&s, "GET", &format!("{CMS}?watch=1&timeoutSeconds=6"), None).await;
     assert!(!body.contains("BOOKMARK"), "{body}");
 }
+
+/// A client that presents a token minted for `identity`.
+async fn client_as(s: &Server, identity: &ferry_apiserver::Identity) -> Client {
+    let dir = s.running.admin_kubeconfig.parent().unwrap().to_path_buf();
+    let token = ferry_apiserver::create_token(&dir, identity).unwrap();
+    let mut kc = Kubeconfig::read_from(&s.running.admin_kubeconfig).unwrap();
+    for user in &mut kc.auth_infos {
+        if let Some(info) = user.auth_info.as_mut() {
+            info.token = Some(token.clone().into());
+        }
+    }
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    Client::try_from(config).unwrap()
+}
+
+#[tokio::test]
+async fn whoami_and_can_i_answer_from_ferry_identities() {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
+
+    let s = server().await;
+    let cluster = client_as(&s, &ferry_apiserver::Identity::Cluster("east".into())).await;
+    let joiner = client_as(&s, &ferry_apiserver::Identity::Joiner).await;
+    for (client, name) in [
+        (&s.client, "admin"),
+        (&cluster, "cluster:east"),
+        (&joiner, "joiner"),
+    ] {
+        let reviews: Api<SelfSubjectReview> = Api::all(client.clone());
+        let me = reviews
+            .create(&PostParams::default(), &SelfSubjectReview::default())
+            .await
+            .unwrap();
+        let user = me.status.unwrap().user_info.unwrap();
+        assert_eq!(user.username.as_deref(), Some(name));
+    }
+    let can_i = |client: &Client, verb: &str, resource: &str| {
+        let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+        let review: SelfSubjectAccessReview = serde_json::from_value(json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"verb": verb, "resource": resource, "namespace": "default"}},
+        }))
+        .unwrap();
+        async move {
+            let answer = api.create(&PostParams::default(), &review).await.unwrap();
+            answer.status.unwrap().allowed
+        }
+    };
+    assert!(can_i(&s.client, "*", "secrets").await);
+    assert!(can_i(&joiner, "list", "secrets").await);
+    assert!(!can_i(&joiner, "create", "configmaps").await);
+    assert!(can_i(&joiner, "create", "serviceaccounts").await);
+    assert!(can_i(&cluster, "update", "configmaps").await);
+    assert!(!can_i(&cluster, "*", "configmaps").await);
+    let (code, _) = raw(
+        &s,
+        "GET",
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        None,
+    )
+    .await;
+    assert_eq!(code, 405);
+}

@@ -7,6 +7,7 @@ mod path;
 mod request;
 mod resource;
 mod response;
+mod review;
 mod scale;
 mod table;
 mod token;
@@ -193,6 +194,18 @@ pub(crate) async fn route(
     }
     if let Some(resp) = discovery::handle(app, &path, req.uri().query()) {
         return ("get", String::new(), resp);
+    }
+    if review::is_review(&path) {
+        let (parts, body) = req.into_parts();
+        let resp = match request::read_body(app, body, &parts.headers).await {
+            Ok(body) => review::handle(&identity, &parts.method, &path, &parts.headers, &body),
+            Err(e) => Err(e),
+        };
+        return (
+            "create",
+            String::new(),
+            resp.unwrap_or_else(|e| error_response(&e)),
+        );
     }
     // Held until the write is answered.
     let _permit = match (&app.mutating, is_mutating(req.method())) {
