@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   iproute2 nftables iptables iputils-ping dnsutils iperf3 procps psmisc
   wireguard-go wireguard-tools etcd-server etcd-client tcpdump curl ca-certificates
+  python3-venv nodejs npm
 )
 
 need_root() {
@@ -33,6 +34,23 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup.sh: installing cargo-nextest"
   cargo install --locked cargo-nextest
+fi
+# The API server's client-compatibility suite
+# (crates/ferry-apiserver/tests/clients.rs): the official Python client in
+# two versions from PyPI, 32.0.1 (sends watch=True) and 37.0.2, and the
+# JavaScript client from npm.
+compat_dir="${FERRY_CLIENT_COMPAT_DIR:-$HOME/.cache/ferry/client-compat}"
+for v in 32.0.1 37.0.2; do
+  venv="$compat_dir/python-kubernetes-$v"
+  if ! "$venv/bin/python" -c "import kubernetes" 2>/dev/null; then
+    echo "setup.sh: installing the Python kubernetes client $v into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "kubernetes==$v"
+  fi
+done
+if [ ! -d "$compat_dir/node-client-1.4.0/node_modules/@kubernetes/client-node" ]; then
+  echo "setup.sh: installing @kubernetes/client-node 1.4.0 into $compat_dir/node-client-1.4.0"
+  npm install --silent --no-audit --no-fund --prefix "$compat_dir/node-client-1.4.0" @kubernetes/client-node@1.4.0
 fi
 command -v kubectl >/dev/null || echo "setup.sh: note: kubectl not found; the kubectl tests will fail" >&2
 # A build that runs out of disk dies with confusing linker errors (SIGBUS);

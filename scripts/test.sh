@@ -8,4 +8,6 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The end-to-end tests run this binary (target/debug/ferry) in sandbox clusters.
 cargo build -p ferry
+# setup.sh installed the client-compatibility suite's clients: run it.
+export FERRY_REQUIRE_CLIENT_COMPAT=1
 INSTA_UPDATE=no cargo nextest run --workspace --no-fail-fast "$@"

@@ -11,14 +11,21 @@
 //!   strategic merge patch for the built-in kinds ferry serves.
 //! - [`table`]: `meta.k8s.io/v1` Table columns and cells for `kubectl get`,
 //!   CRD `additionalPrinterColumns`, JSONPath and kubectl's age format.
+//! - [`field`]: field errors (`details.causes` of a 422) as Kubernetes prints
+//!   them.
+//! - [`schema`]: CRD OpenAPI v3 schemas applied to custom objects: pruning,
+//!   defaults, validation.
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod field;
 pub mod patch;
+pub mod schema;
 pub mod selector;
 pub mod table;
 
 pub use error::Error;
+pub use field::{FieldError, FieldErrorKind};
 pub use patch::{json_patch, merge_patch, strategic_merge_patch};
 pub use selector::{
     FieldSelector, LabelSelector, Operator, Requirement, field_value, label_selector_from_api,

@@ -1,5 +1,6 @@
 //! The crate's one error type, and its mapping to a Kubernetes `Status`.
 
+use ferry_apimachinery::field::{self, FieldError};
 use serde_json::{Value, json};
 
 /// Everything that can go wrong in the API server. Request errors carry what a
@@ -43,6 +44,9 @@ pub enum Error {
     /// 410: the requested resourceVersion has been compacted away.
     #[error("too old resource version: {requested} ({oldest})")]
     Expired { requested: u64, oldest: u64 },
+    /// 504: a resourceVersion newer than the newest revision was asked for.
+    #[error("Too large resource version: {requested}, current: {current}")]
+    TooLargeRevision { requested: u64, current: u64 },
     /// 413: the body is over the configured limit.
     #[error("the request body is larger than the limit of {limit} bytes")]
     TooLarge { limit: usize },
@@ -52,12 +56,12 @@ pub enum Error {
     /// More writes in flight than `--max-mutating-requests-inflight` allows.
     #[error("too many requests, please try again later")]
     TooManyRequests,
-    /// 422: the object is invalid (name, fields).
-    #[error("{kind} \"{name}\" is invalid: {message}")]
+    /// 422: the object is invalid; one cause per field (`details.causes`).
+    #[error("{kind} \"{name}\" is invalid: {}", field::summarize(causes))]
     Invalid {
         kind: String,
         name: String,
-        message: String,
+        causes: Vec<FieldError>,
     },
     /// 500: a storage failure; the write was not acknowledged.
     #[error("storage: {0}")]
@@ -86,6 +90,15 @@ impl Error {
         }
     }
 
+    /// 422 for one invalid field.
+    pub fn invalid(kind: impl Into<String>, name: impl Into<String>, cause: FieldError) -> Self {
+        Error::Invalid {
+            kind: kind.into(),
+            name: name.into(),
+            causes: vec![cause],
+        }
+    }
+
     /// The HTTP status code.
     pub fn code(&self) -> u16 {
         match self {
@@ -102,6 +115,7 @@ impl Error {
             Error::UnsupportedMediaType(_) => 415,
             Error::Invalid { .. } => 422,
             Error::TooManyRequests => 429,
+            Error::TooLargeRevision { .. } => 504,
             Error::Storage(_) | Error::Internal(_) | Error::Io { .. } | Error::Tls(_) => 500,
         }
     }
@@ -121,6 +135,7 @@ impl Error {
             Error::UnsupportedMediaType(_) => "UnsupportedMediaType",
             Error::Invalid { .. } => "Invalid",
             Error::TooManyRequests => "TooManyRequests",
+            Error::TooLargeRevision { .. } => "Timeout",
             Error::Storage(_) | Error::Internal(_) | Error::Io { .. } | Error::Tls(_) => {
                 "InternalError"
             }
@@ -143,8 +158,18 @@ impl Error {
             | Error::AlreadyExists { resource, name }
             | Error::Conflict { resource, name }
             | Error::Precondition { resource, name, .. } => Some(details(resource, name)),
-            Error::Invalid { kind, name, .. } => Some(json!({"name": name, "kind": kind})),
+            Error::Invalid { kind, name, causes } => Some(json!({
+                "name": name,
+                "kind": kind,
+                "causes": causes.iter().map(FieldError::cause).collect::<Vec<_>>(),
+            })),
             Error::TooManyRequests => Some(json!({"retryAfterSeconds": RETRY_AFTER_SECONDS})),
+            // client-go recognises this cause (IsTooLargeResourceVersion).
+            Error::TooLargeRevision { .. } => Some(json!({
+                "causes": [{"reason": "ResourceVersionTooLarge",
+                            "message": "Too large resource version"}],
+                "retryAfterSeconds": 1,
+            })),
             _ => None,
         };
         if let Some(details) = details {

@@ -17,8 +17,9 @@ use http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
-use crate::app::{App, Config, RunningServer};
 use crate::auth::Identity;
+use crate::server::{Config, RunningServer};
+use crate::state::App;
 
 struct Fixture {
     rt: tokio::runtime::Runtime,
@@ -154,7 +155,7 @@ fn fixture() -> &'static Fixture {
         let _ = std::fs::remove_dir_all(&dir);
         let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let server = rt
-            .block_on(crate::start(Config::new(&dir, listen)))
+            .block_on(crate::server::start(Config::new(&dir, listen)))
             .expect("the fuzzing fixture's server starts");
         let app = server.app.clone();
         let admin = app.tokens.create(&Identity::Admin).expect("admin token");

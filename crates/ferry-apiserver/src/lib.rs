@@ -7,11 +7,17 @@
 //! Objects live in a SQLite revision log (see [`store`]).
 //!
 //! It is not a full kube-apiserver: no admission webhooks, no aggregation,
-//! no protobuf beyond what kubectl's create generators send, no schema validation of custom resources, and no controllers
-//! besides namespace cleanup and garbage collection of owned objects.
+//! no protobuf beyond the request bodies kubectl's create generators send
+//! (responses are JSON), no CEL validation rules, and no controllers besides namespace cleanup and garbage collection of owned
+//! objects.
+//!
+//! Modules depend downward only: `server` (start-up) builds the shared
+//! [`App`] (`state`) and starts `http` and `controllers`, which both act
+//! through `ops` (which checks writes with `admission`) on `store`,
+//! `registry` and `objects`.
 #![forbid(unsafe_code)]
 
-mod app;
+mod admission;
 pub mod auth;
 mod controllers;
 pub mod error;
@@ -23,9 +29,13 @@ mod objects;
 mod ops;
 mod protobuf;
 pub mod registry;
+mod server;
+mod state;
 pub mod store;
 pub mod tls;
+mod typed;
 
-pub use app::{App, Config, RunningServer, create_token, db_path, start};
 pub use auth::Identity;
 pub use error::{Error, Result};
+pub use server::{Config, RunningServer, create_token, db_path, start};
+pub use state::App;

@@ -87,12 +87,82 @@ impl Metrics {
         }
     }
 
-    /// The text exposition format.
-    pub fn render(&self) -> String {
+    /// OpenMetrics 1.0 text, as prometheus-client writes it: a counter's
+    /// family is named without `_total`, its samples with it, and the text
+    /// ends with `# EOF`.
+    pub fn render_openmetrics(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.push_str("# error encoding metrics\n");
         }
         out
+    }
+
+    /// The Prometheus text format 0.0.4 (what a scraper gets unless it asks
+    /// for OpenMetrics): there `# HELP` and `# TYPE` name the samples
+    /// themselves, so a counter's are `…_total`, and there is no `# EOF` or
+    /// `# UNIT`.
+    pub fn render_prometheus(&self) -> String {
+        to_prometheus_text(&self.render_openmetrics())
+    }
+}
+
+/// Rewrites OpenMetrics text as Prometheus text 0.0.4.
+fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_named_by_their_samples_in_prometheus_text() {
+        let metrics = Metrics::new();
+        metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                verb: "get".into(),
+                resource: "pods".into(),
+                code: 200,
+            })
+            .inc();
+        let text = metrics.render_prometheus();
+        assert!(
+            text.contains("# TYPE ferry_apiserver_requests_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP ferry_apiserver_requests_total "),
+            "{text}"
+        );
+        assert!(!text.contains("# EOF"));
+        assert!(text.contains("# TYPE ferry_apiserver_open_watches gauge\n"));
+        let om = metrics.render_openmetrics();
+        assert!(om.contains("# TYPE ferry_apiserver_requests counter\n"));
+        assert!(om.ends_with("# EOF\n"));
     }
 }

@@ -1,6 +1,7 @@
 //! Object metadata rules: names, system fields set on create, what an update
 //! may not change, and when `generation` moves.
 
+use ferry_apimachinery::field::{self, FieldError};
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
@@ -73,43 +74,71 @@ pub fn validate_name(def: &ResourceDef, name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
+        Err(Error::invalid(
+            def.kind.clone(),
+            name,
+            FieldError::invalid("metadata.name", json!(name), rule),
+        ))
+    }
+}
+
+/// Checks label keys and values, and that annotations are a map of strings
+/// (422 naming every invalid entry).
+pub fn validate_labels(def: &ResourceDef, name: &str, object: &Value) -> Result<()> {
+    let mut causes = Vec::new();
+    if let Some(labels) = object.pointer("/metadata/labels") {
+        check_string_map(labels, "metadata.labels", &mut causes);
+        for (k, v) in labels.as_object().into_iter().flatten() {
+            let field = field::key("metadata.labels", k);
+            if !is_qualified_name(k) {
+                causes.push(FieldError::invalid(
+                    field,
+                    json!(k),
+                    "name part must consist of alphanumeric characters, '-', '_' or '.', with an optional DNS subdomain prefix and '/'",
+                ));
+            } else if let Some(v) = v.as_str()
+                && !is_label_value(v)
+            {
+                causes.push(FieldError::invalid(
+                    field,
+                    json!(v),
+                    "a valid label must be an empty string or consist of at most 63 alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character",
+                ));
+            }
+        }
+    }
+    if let Some(annotations) = object.pointer("/metadata/annotations") {
+        check_string_map(annotations, "metadata.annotations", &mut causes);
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
         Err(Error::Invalid {
             kind: def.kind.clone(),
             name: name.into(),
-            message: format!("metadata.name: Invalid value: \"{name}\": {rule}"),
+            causes,
         })
     }
 }
 
-/// Checks label keys and values (422 when invalid).
-pub fn validate_labels(def: &ResourceDef, name: &str, object: &Value) -> Result<()> {
-    let Some(labels) = object.pointer("/metadata/labels") else {
-        return Ok(());
-    };
-    let invalid = |message: String| Error::Invalid {
-        kind: def.kind.clone(),
-        name: name.into(),
-        message,
-    };
-    let labels = labels
-        .as_object()
-        .ok_or_else(|| invalid("metadata.labels: must be a map of strings".into()))?;
-    for (k, v) in labels {
-        let Some(v) = v.as_str() else {
-            return Err(invalid(format!("metadata.labels[{k}]: must be a string")));
-        };
-        if !is_qualified_name(k) {
-            return Err(invalid(format!(
-                "metadata.labels: Invalid value: \"{k}\": name part must consist of alphanumeric characters, '-', '_' or '.', with an optional DNS subdomain prefix and '/'"
-            )));
+/// `value` at `path` must be a map whose values are strings (`null` counts
+/// as absent, as Go decodes it).
+pub fn check_string_map(value: &Value, path: &str, causes: &mut Vec<FieldError>) {
+    match value {
+        Value::Null => {}
+        Value::Object(map) => {
+            for (k, v) in map {
+                if !v.is_string() {
+                    causes.push(FieldError::type_invalid(
+                        field::key(path, k),
+                        v.clone(),
+                        "string",
+                    ));
+                }
+            }
         }
-        if !is_label_value(v) {
-            return Err(invalid(format!(
-                "metadata.labels: Invalid value: \"{v}\": a valid label must be an empty string or consist of at most 63 alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character"
-            )));
-        }
+        other => causes.push(FieldError::type_invalid(path, other.clone(), "object")),
     }
-    Ok(())
 }
 
 fn is_label_value(v: &str) -> bool {
@@ -171,11 +200,11 @@ pub fn prepare_create(
             .and_then(Value::as_str)
             .unwrap_or("");
         if generate.is_empty() {
-            return Err(Error::Invalid {
-                kind: def.kind.clone(),
-                name: String::new(),
-                message: "metadata.name: Required value: name or generateName is required".into(),
-            });
+            return Err(Error::invalid(
+                def.kind.clone(),
+                "",
+                FieldError::required("metadata.name", "name or generateName is required"),
+            ));
         }
         name = generate_name(generate);
         meta.insert("name".into(), json!(name));

@@ -4,14 +4,16 @@
 
 use std::sync::Arc;
 
+use ferry_apimachinery::field::{FieldError, FieldErrorKind};
 use ferry_apimachinery::patch;
 use serde_json::{Value, json};
 
-use crate::app::App;
+use crate::admission;
 use crate::auth::{Identity, check_write};
 use crate::error::{Error, Result};
 use crate::objects::{self, meta_str};
 use crate::registry::ResourceDef;
+use crate::state::App;
 use crate::store::{Precondition, Stored, Write, WriteOutcomeError, WriteRejection, labels_of};
 
 /// How a PATCH body is to be applied.
@@ -79,125 +81,6 @@ fn check_namespace(app: &App, ns: &str) -> Result<()> {
     Ok(())
 }
 
-/// Resource-specific defaults and status on create.
-fn defaults_on_create(def: &ResourceDef, object: &mut Value) -> Result<()> {
-    let obj = object
-        .as_object_mut()
-        .ok_or_else(|| Error::BadRequest("the request body is not a JSON object".into()))?;
-    match (def.group.as_str(), def.plural.as_str()) {
-        ("", "namespaces") => {
-            obj.insert("spec".into(), json!({"finalizers": ["kubernetes"]}));
-            obj.insert("status".into(), json!({"phase": "Active"}));
-        }
-        ("", "pods") => {
-            obj.insert("status".into(), json!({"phase": "Pending"}));
-        }
-        ("", "nodes") => {}
-        ("", "secrets") => {
-            obj.entry("type").or_insert_with(|| json!("Opaque"));
-        }
-        ("", "services") => {
-            obj.remove("status");
-            default_service_spec(obj);
-        }
-        ("apiextensions.k8s.io", "customresourcedefinitions") => {}
-        _ if def.status => {
-            obj.remove("status");
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// The defaults kube-apiserver fills into a Service spec.
-fn default_service_spec(obj: &mut serde_json::Map<String, Value>) {
-    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
-        return;
-    };
-    spec.entry("type").or_insert_with(|| json!("ClusterIP"));
-    spec.entry("sessionAffinity")
-        .or_insert_with(|| json!("None"));
-    if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
-        for port in ports.iter_mut().filter_map(Value::as_object_mut) {
-            port.entry("protocol").or_insert_with(|| json!("TCP"));
-            if let Some(p) = port.get("port").cloned() {
-                port.entry("targetPort").or_insert(p);
-            }
-        }
-    }
-}
-
-/// Validates a CRD and sets the status a real server would report.
-fn prepare_crd(object: &mut Value) -> Result<()> {
-    let name = meta_str(object, "name").to_string();
-    let invalid = |message: &str| Error::Invalid {
-        kind: "CustomResourceDefinition".into(),
-        name: name.clone(),
-        message: message.into(),
-    };
-    let spec = object
-        .get("spec")
-        .ok_or_else(|| invalid("spec: Required value"))?;
-    let group = spec
-        .get("group")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid("spec.group: Required value"))?;
-    let names = spec
-        .get("names")
-        .cloned()
-        .ok_or_else(|| invalid("spec.names: Required value"))?;
-    let plural = names
-        .get("plural")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid("spec.names.plural: Required value"))?;
-    if names.get("kind").and_then(Value::as_str).is_none() {
-        return Err(invalid("spec.names.kind: Required value"));
-    }
-    if name != format!("{plural}.{group}") {
-        return Err(invalid(&format!(
-            "metadata.name: Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"
-        )));
-    }
-    let versions = spec
-        .get("versions")
-        .and_then(Value::as_array)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| invalid("spec.versions: Invalid value: must have at least one version"))?;
-    let stored: Vec<Value> = versions
-        .iter()
-        .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
-        .filter_map(|v| v.get("name").cloned())
-        .collect();
-    if stored.len() != 1 {
-        return Err(invalid(
-            "spec.versions: Invalid value: must have exactly one version marked as storage version",
-        ));
-    }
-    let now = objects::now_rfc3339();
-    let mut accepted = names.clone();
-    if accepted.get("singular").is_none()
-        && let Some(kind) = names.get("kind").and_then(Value::as_str)
-    {
-        accepted["singular"] = json!(kind.to_lowercase());
-    }
-    if accepted.get("listKind").is_none()
-        && let Some(kind) = names.get("kind").and_then(Value::as_str)
-    {
-        accepted["listKind"] = json!(format!("{kind}List"));
-    }
-    object["status"] = json!({
-        "acceptedNames": accepted,
-        "storedVersions": stored,
-        "conditions": [
-            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-             "message": "no conflicts found", "lastTransitionTime": now},
-            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-             "message": "the initial names have been accepted", "lastTransitionTime": now},
-        ],
-    });
-    Ok(())
-}
-
 fn is_crd(def: &ResourceDef) -> bool {
     def.group == "apiextensions.k8s.io" && def.plural == "customresourcedefinitions"
 }
@@ -228,10 +111,11 @@ pub async fn create(
     {
         check_namespace(app, ns)?;
     }
-    defaults_on_create(def, &mut object)?;
+    admission::defaults_on_create(def, &mut object)?;
     if is_crd(def) {
-        prepare_crd(&mut object)?;
+        admission::prepare_crd(&mut object)?;
     }
+    admission::admit(def, &mut object)?;
     check_write(
         identity,
         &def.qualified(),
@@ -279,20 +163,24 @@ fn pinned_revision(def: &ResourceDef, name: &str, body: &Value) -> Result<Option
         .and_then(Value::as_str)
     {
         None | Some("") => Ok(None),
-        Some(rv) => rv.parse().map(Some).map_err(|_| Error::Invalid {
-            kind: def.kind.clone(),
-            name: name.into(),
-            message: format!("metadata.resourceVersion: Invalid value: \"{rv}\": must be a number"),
+        Some(rv) => rv.parse().map(Some).map_err(|_| {
+            Error::invalid(
+                def.kind.clone(),
+                name,
+                FieldError::invalid("metadata.resourceVersion", json!(rv), "must be a number"),
+            )
         }),
     }
 }
 
 fn apply_patch(def: &ResourceDef, kind: PatchKind, target: &mut Value, body: &Value) -> Result<()> {
     match kind {
-        PatchKind::Json => patch::json_patch(target, body).map_err(|e| Error::Invalid {
-            kind: def.kind.clone(),
-            name: meta_str(target, "name").into(),
-            message: e.to_string(),
+        PatchKind::Json => patch::json_patch(target, body).map_err(|e| {
+            Error::invalid(
+                def.kind.clone(),
+                meta_str(target, "name"),
+                FieldError::new(FieldErrorKind::Invalid, "patch", None).with_detail(e.to_string()),
+            )
         }),
         PatchKind::Merge => {
             patch::merge_patch(target, body);
@@ -360,8 +248,9 @@ pub async fn update(
         };
         let mut new = objects::prepare_update(def, &current_value, new, opts.status_only)?;
         if is_crd(def) && !opts.status_only {
-            prepare_crd(&mut new)?;
+            admission::prepare_crd(&mut new)?;
         }
+        admission::admit(def, &mut new)?;
         check_write(
             identity,
             &def.qualified(),
@@ -404,12 +293,55 @@ pub async fn update(
     })
 }
 
+/// What happens to an object's dependents (objects whose
+/// `ownerReferences` name it) when it is deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Propagation {
+    /// The owner goes at once; the garbage collector deletes the dependents.
+    #[default]
+    Background,
+    /// The owner stays (finalizer `foregroundDeletion`) until its dependents
+    /// that have `blockOwnerDeletion` are gone.
+    Foreground,
+    /// The dependents stay, their `ownerReferences` to the owner removed
+    /// (finalizer `orphan`) before the owner goes.
+    Orphan,
+}
+
+/// The finalizer that holds an owner during foreground deletion.
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+/// The finalizer that holds an owner while its dependents are orphaned.
+pub const ORPHAN_FINALIZER: &str = "orphan";
+
+impl Propagation {
+    /// `propagationPolicy` as sent (400 for anything else).
+    pub fn parse(policy: &str) -> Result<Self> {
+        match policy {
+            "Background" => Ok(Propagation::Background),
+            "Foreground" => Ok(Propagation::Foreground),
+            "Orphan" => Ok(Propagation::Orphan),
+            other => Err(Error::BadRequest(format!(
+                "propagationPolicy: Unsupported value: {other:?}: supported values: \"Background\", \"Foreground\", \"Orphan\""
+            ))),
+        }
+    }
+
+    fn finalizer(self) -> Option<&'static str> {
+        match self {
+            Propagation::Background => None,
+            Propagation::Foreground => Some(FOREGROUND_FINALIZER),
+            Propagation::Orphan => Some(ORPHAN_FINALIZER),
+        }
+    }
+}
+
 /// The fields of `DeleteOptions` we honour.
 #[derive(Debug, Clone, Default)]
 pub struct DeleteOptions {
     pub dry_run: bool,
     pub uid: Option<String>,
     pub resource_version: Option<u64>,
+    pub propagation: Propagation,
 }
 
 impl DeleteOptions {
@@ -434,10 +366,20 @@ impl DeleteOptions {
             .get("dryRun")
             .and_then(Value::as_array)
             .is_some_and(|a| !a.is_empty());
+        // `orphanDependents` is the deprecated spelling; a policy wins.
+        let propagation = match (
+            body.get("propagationPolicy").and_then(Value::as_str),
+            body.get("orphanDependents").and_then(Value::as_bool),
+        ) {
+            (Some(policy), _) => Propagation::parse(policy)?,
+            (None, Some(true)) => Propagation::Orphan,
+            _ => Propagation::Background,
+        };
         Ok(DeleteOptions {
             dry_run,
             uid,
             resource_version,
+            propagation,
         })
     }
 }
@@ -488,15 +430,25 @@ pub async fn delete(
             return Ok(current);
         }
         let is_namespace = def.group.is_empty() && def.plural == "namespaces";
-        let keep = is_namespace || !objects::finalizers(&value).is_empty();
+        // Namespaces have their own controller; their contents go with them.
+        let policy_finalizer = opts.propagation.finalizer().filter(|_| !is_namespace);
+        let keep =
+            is_namespace || policy_finalizer.is_some() || !objects::finalizers(&value).is_empty();
         let write = if keep {
             if objects::is_terminating(&value) {
                 return Ok(current);
             }
             let mut marked = value;
+            let mut finalizers = objects::finalizers(&marked);
             let meta = objects::metadata_mut(&mut marked)?;
             meta.insert("deletionTimestamp".into(), json!(objects::now_rfc3339()));
             meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+            if let Some(f) = policy_finalizer
+                && !finalizers.iter().any(|x| x == f)
+            {
+                finalizers.push(f.to_string());
+                meta.insert("finalizers".into(), json!(finalizers));
+            }
             if is_namespace {
                 marked["status"] = json!({"phase": "Terminating"});
             }

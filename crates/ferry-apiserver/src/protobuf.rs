@@ -1,7 +1,8 @@
 //! Decoding of the Kubernetes protobuf bodies kubectl's `create` generators
 //! send (kubectl ≥ 1.32 sends `kubectl create namespace|configmap|secret|
 //! serviceaccount|deployment|service` as `application/vnd.kubernetes.protobuf`
-//! and, unlike for CBOR, never falls back to JSON on a 415).
+//! and, unlike for CBOR, never falls back to JSON on a 415), and the reviews
+//! `kubectl auth can-i|whoami` send the same way.
 //!
 //! Only the kinds and fields those generators set are described here; any
 //! other field is refused with a clear error instead of being dropped, so no
@@ -276,6 +277,48 @@ static SERVICE: Schema = Schema {
     ],
 };
 
+static RESOURCE_ATTRIBUTES: Schema = Schema {
+    name: "ResourceAttributes",
+    fields: &[
+        (1, "namespace", Str),
+        (2, "verb", Str),
+        (3, "group", Str),
+        (4, "version", Str),
+        (5, "resource", Str),
+        (6, "subresource", Str),
+        (7, "name", Str),
+    ],
+};
+
+static NON_RESOURCE_ATTRIBUTES: Schema = Schema {
+    name: "NonResourceAttributes",
+    fields: &[(1, "path", Str), (2, "verb", Str)],
+};
+
+static SELF_SUBJECT_ACCESS_REVIEW_SPEC: Schema = Schema {
+    name: "SelfSubjectAccessReviewSpec",
+    fields: &[
+        (1, "resourceAttributes", Msg(&RESOURCE_ATTRIBUTES)),
+        (2, "nonResourceAttributes", Msg(&NON_RESOURCE_ATTRIBUTES)),
+    ],
+};
+
+/// What `kubectl auth can-i` sends.
+static SELF_SUBJECT_ACCESS_REVIEW: Schema = Schema {
+    name: "SelfSubjectAccessReview",
+    fields: &[
+        (1, "metadata", Msg(&OBJECT_META)),
+        (2, "spec", Msg(&SELF_SUBJECT_ACCESS_REVIEW_SPEC)),
+        (3, "status", ServerSet),
+    ],
+};
+
+/// What `kubectl auth whoami` sends (nothing but an empty object).
+static SELF_SUBJECT_REVIEW: Schema = Schema {
+    name: "SelfSubjectReview",
+    fields: &[(1, "metadata", Msg(&OBJECT_META)), (2, "status", ServerSet)],
+};
+
 fn schema_for(api_version: &str, kind: &str) -> Option<&'static Schema> {
     match (api_version, kind) {
         ("v1", "Namespace") => Some(&NAMESPACE),
@@ -284,6 +327,8 @@ fn schema_for(api_version: &str, kind: &str) -> Option<&'static Schema> {
         ("v1", "ServiceAccount") => Some(&SERVICE_ACCOUNT),
         ("v1", "Service") => Some(&SERVICE),
         ("apps/v1", "Deployment") => Some(&DEPLOYMENT),
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => Some(&SELF_SUBJECT_ACCESS_REVIEW),
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => Some(&SELF_SUBJECT_REVIEW),
         _ => None,
     }
 }

@@ -25,6 +25,13 @@ pub struct ResourceDef {
     pub printer_columns: Option<Vec<Value>>,
     /// Defined by a CRD (custom resources take JSON merge patch only).
     pub custom: bool,
+    /// The CRD version's `openAPIV3Schema`, which its objects are pruned,
+    /// defaulted and validated against.
+    pub schema: Option<Arc<Value>>,
+    /// Fields a field selector may use besides `metadata.name` and
+    /// `metadata.namespace` (a CRD version's `selectableFields`, without the
+    /// leading dot).
+    pub selectable_fields: Vec<String>,
 }
 
 impl ResourceDef {
@@ -240,6 +247,8 @@ fn builtin_defs() -> Vec<ResourceDef> {
             status: b.status,
             printer_columns: None,
             custom: false,
+            schema: None,
+            selectable_fields: Vec::new(),
         })
         .collect()
 }
@@ -293,6 +302,31 @@ impl Registry {
             .values()
             .find(|d| d.group == group && d.plural == plural)
             .cloned()
+    }
+
+    /// The resource of objects of `kind` in `apiVersion` (any served
+    /// version of its group: all versions share one storage).
+    pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<Arc<ResourceDef>> {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        self.read()
+            .values()
+            .find(|d| d.group == group && d.kind == kind)
+            .cloned()
+    }
+
+    /// Splits a storage key into (resource, namespace, name).
+    pub fn resolve_key(&self, key: &str) -> Option<(Arc<ResourceDef>, Option<String>, String)> {
+        let mut parts = key.trim_start_matches('/').split('/');
+        let group = parts.next()?;
+        let group = if group == "core" { "" } else { group };
+        let plural = parts.next()?;
+        let def = self.by_group_resource(group, plural)?;
+        let rest: Vec<&str> = parts.collect();
+        match (def.namespaced, rest.as_slice()) {
+            (true, [ns, name]) => Some((def, Some(ns.to_string()), name.to_string())),
+            (false, [name]) => Some((def, None, name.to_string())),
+            _ => None,
+        }
     }
 
     /// Every served resource.
@@ -423,6 +457,15 @@ pub fn defs_from_crd(crd: &Value) -> Option<Vec<ResourceDef>> {
                 .and_then(Value::as_array)
                 .cloned(),
             custom: true,
+            schema: v.pointer("/schema/openAPIV3Schema").cloned().map(Arc::new),
+            selectable_fields: v
+                .get("selectableFields")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.get("jsonPath").and_then(Value::as_str))
+                .map(|p| p.trim_start_matches('.').to_string())
+                .collect(),
         });
     }
     Some(defs)

@@ -5,8 +5,9 @@
 //! HOME so kubectl's discovery cache is never shared.
 //!
 //! kubectl ≥ 1.32 sends protobuf bodies for generator commands (`kubectl
-//! create namespace …`), which ferry refuses with a 415; these tests only
-//! send objects with `apply -f` / `create -f`, as users of ferry do.
+//! create namespace …`), which ferry decodes for the kinds those generators
+//! make (see `src/protobuf.rs`); these tests mostly send objects with
+//! `apply -f` / `create -f`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -975,4 +976,42 @@ fn deleting_a_namespace_removes_its_contents() {
     assert_eq!(s.apply(NAMESPACE).trim(), "namespace/ferry-broker created");
     let out = s.ok(&["-n", "ferry-broker", "get", "serviceimports", "-o", "name"]);
     assert_eq!(out.trim(), "");
+}
+
+#[test]
+fn auth_whoami_and_can_i_answer_per_identity() {
+    let s = Server::start();
+    let out = s.ok(&[
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
+    ]);
+    assert_eq!(out.trim(), "admin");
+    assert_eq!(s.ok(&["auth", "can-i", "delete", "secrets"]).trim(), "yes");
+    let token =
+        ferry_apiserver::create_token(&s.data_dir(), &Identity::Cluster("east".into())).unwrap();
+    let kc = s.kubeconfig_with_token("east", &token);
+    let args = [
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
+    ];
+    let out = check_ok(&args, s.run_as(&kc, &args, None));
+    assert_eq!(out.trim(), "cluster:east");
+    let args = ["auth", "can-i", "list", "configmaps", "-A"];
+    let out = check_ok(&args, s.run_as(&kc, &args, None));
+    assert_eq!(out.trim(), "yes");
+    // `can-i` answers "no - <reason>" with exit code 1.
+    let joiner = ferry_apiserver::create_token(&s.data_dir(), &Identity::Joiner).unwrap();
+    let kc = s.kubeconfig_with_token("joiner", &joiner);
+    let args = ["auth", "can-i", "create", "configmaps"];
+    let out = s.run_as(&kc, &args, None);
+    let answer = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        answer.starts_with("no - joiner may write only ServiceAccounts"),
+        "{answer}"
+    );
+    assert!(!out.status.success());
 }

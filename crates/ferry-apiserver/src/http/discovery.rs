@@ -13,9 +13,9 @@ use http::{Response, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::json_value;
-use crate::app::App;
+use super::response::{error_response, json_value};
 use crate::registry::ResourceDef;
+use crate::state::App;
 
 /// `/version`: the Kubernetes version we are compatible with.
 pub fn version() -> Response<Body> {
@@ -60,7 +60,7 @@ pub fn handle(app: &App, path: &str, _query: Option<&str>) -> Option<Response<Bo
 }
 
 fn not_found() -> Response<Body> {
-    super::error_response(&crate::Error::NoSuchResource)
+    error_response(&crate::error::Error::NoSuchResource)
 }
 
 fn group_json(group: &str, versions: &[String]) -> Value {

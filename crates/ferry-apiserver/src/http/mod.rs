@@ -1,8 +1,13 @@
 //! HTTP: TLS (HTTP/1.1 and HTTP/2), authentication, routing, metrics.
 
 mod discovery;
+mod filter;
+mod list;
 mod path;
+mod request;
 mod resource;
+mod response;
+mod review;
 mod scale;
 mod table;
 mod token;
@@ -12,8 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Request, Response, header};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -21,10 +25,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch as watch_channel;
 use tokio_rustls::TlsAcceptor;
 
-use crate::app::App;
+use response::error_response;
+
 use crate::auth::Identity;
 use crate::error::Error;
 use crate::metrics::{RequestLabels, VerbLabels};
+use crate::state::App;
 
 /// HTTP/2 streams one connection may have open at once.
 const MAX_STREAMS_PER_CONNECTION: u32 = 1000;
@@ -85,31 +91,6 @@ pub async fn serve(
     }
 }
 
-/// A JSON response.
-pub(crate) fn json_bytes(code: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
-    let mut resp = Response::new(Body::from(body.into()));
-    *resp.status_mut() = code;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-/// A JSON response from a value.
-pub(crate) fn json_value(code: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    json_bytes(code, serde_json::to_vec(value).unwrap_or_default())
-}
-
-/// A Kubernetes `Status` for an error.
-pub(crate) fn error_response(e: &Error) -> Response<Body> {
-    let code = StatusCode::from_u16(e.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if code.is_server_error() {
-        tracing::error!(error = %e, "request failed");
-    }
-    json_value(code, &e.to_status())
-}
-
 fn is_mutating(method: &http::Method) -> bool {
     !matches!(
         *method,
@@ -124,6 +105,30 @@ fn too_many_requests() -> Response<Body> {
         header::RETRY_AFTER,
         HeaderValue::from(crate::error::RETRY_AFTER_SECONDS),
     );
+    resp
+}
+
+/// `/metrics`: OpenMetrics to a scraper that asks for it, the Prometheus
+/// text format to everyone else (both parse as what they claim to be).
+fn metrics(app: &App, headers: &http::HeaderMap) -> Response<Body> {
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/openmetrics-text"));
+    let (body, content_type) = if openmetrics {
+        (
+            app.metrics.render_openmetrics(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
+    } else {
+        (
+            app.metrics.render_prometheus(),
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+    };
+    let mut resp = Response::new(Body::from(body));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
 }
 
@@ -185,15 +190,22 @@ pub(crate) async fn route(
         _ => return ("auth", String::new(), error_response(&Error::Unauthorized)),
     };
     if path == "/metrics" {
-        let mut resp = Response::new(Body::from(app.metrics.render()));
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4"),
-        );
-        return ("get", String::new(), resp);
+        return ("get", String::new(), metrics(app, req.headers()));
     }
     if let Some(resp) = discovery::handle(app, &path, req.uri().query()) {
         return ("get", String::new(), resp);
+    }
+    if review::is_review(&path) {
+        let (parts, body) = req.into_parts();
+        let resp = match request::read_body(app, body, &parts.headers).await {
+            Ok(body) => review::handle(&identity, &parts.method, &path, &parts.headers, &body),
+            Err(e) => Err(e),
+        };
+        return (
+            "create",
+            String::new(),
+            resp.unwrap_or_else(|e| error_response(&e)),
+        );
     }
     // Held until the write is answered.
     let _permit = match (&app.mutating, is_mutating(req.method())) {

@@ -83,9 +83,40 @@ impl Query {
         self.0.get(key).map(String::as_str)
     }
 
-    /// A boolean flag: present and `true`/`1`.
+    /// A boolean parameter, read as kube-apiserver reads every boolean of
+    /// its options (apimachinery's `Convert_Slice_string_To_bool`): absent
+    /// is false; `0` and `false` in any case are false; any other value,
+    /// the empty one included, is true. So `watch=True` (the Python client),
+    /// `watch=1` and a bare `watch` all watch.
     pub fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key), Some("true" | "1"))
+        match self.get(key) {
+            None => false,
+            Some(v) => !(v == "0" || v.eq_ignore_ascii_case("false")),
+        }
+    }
+
+    /// `dryRun`: only `All` is a dry run, an absent or empty value is not,
+    /// anything else is refused (400), as kube-apiserver does.
+    pub fn dry_run(&self) -> Result<bool, String> {
+        match self.get("dryRun") {
+            None | Some("") => Ok(false),
+            Some("All") => Ok(true),
+            Some(other) => Err(format!(
+                "Invalid dryRun value {other:?}: supported values: \"All\""
+            )),
+        }
+    }
+
+    /// An integer parameter (`timeoutSeconds`, `limit`): absent is `None`,
+    /// anything that is not a non-negative integer is refused (400).
+    pub fn unsigned(&self, key: &str) -> Result<Option<u64>, String> {
+        match self.get(key) {
+            None | Some("") => Ok(None),
+            Some(v) => v
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| format!("invalid {key} {v:?}: must be a non-negative integer")),
+        }
     }
 }
 
@@ -118,5 +149,35 @@ mod tests {
         assert_eq!(r.name, None);
         assert!(p("/apis/apps").is_none());
         assert!(p("/api/v1/a/b/c/d").is_none());
+    }
+
+    #[test]
+    fn booleans_read_as_kube_apiserver_reads_them() {
+        for v in ["1", "t", "T", "TRUE", "true", "True", "", "yes"] {
+            let q = Query::parse(Some(&format!("watch={v}")));
+            assert!(q.flag("watch"), "watch={v} must watch");
+        }
+        for v in ["0", "false", "FALSE", "False", "fAlSe"] {
+            let q = Query::parse(Some(&format!("watch={v}")));
+            assert!(!q.flag("watch"), "watch={v} must not watch");
+        }
+        assert!(Query::parse(Some("watch")).flag("watch"));
+        assert!(!Query::parse(Some("limit=1")).flag("watch"));
+    }
+
+    #[test]
+    fn dry_run_takes_only_all() {
+        assert_eq!(Query::parse(Some("dryRun=All")).dry_run(), Ok(true));
+        assert_eq!(Query::parse(None).dry_run(), Ok(false));
+        assert!(Query::parse(Some("dryRun=true")).dry_run().is_err());
+        assert!(
+            Query::parse(Some("timeoutSeconds=x"))
+                .unsigned("timeoutSeconds")
+                .is_err()
+        );
+        assert_eq!(
+            Query::parse(Some("timeoutSeconds=5")).unsigned("timeoutSeconds"),
+            Ok(Some(5))
+        );
     }
 }

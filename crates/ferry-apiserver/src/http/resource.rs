@@ -1,36 +1,25 @@
 //! The resource verbs: get, list, watch, create, update, patch, delete,
 //! deletecollection, and the `/status` subresource.
 
-use std::cell::OnceCell;
 use std::sync::Arc;
 
 use axum::body::Body;
-use base64::Engine;
-use bytes::Bytes;
-use ferry_apimachinery::selector::{FieldSelector, LabelSelector, field_value};
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
+use super::filter::Filter;
 use super::path::{Query, ResourcePath};
+use super::request::{Ctx, parse_body, read_body, yaml_or_json};
+use super::response::{error_response, json_bytes, json_value};
 use super::table::{self, IncludeObject};
-use super::{error_response, json_bytes, json_value};
-use crate::app::App;
-use crate::auth::Identity;
+use super::{list, scale, token, watch};
+use crate::auth::{self, Identity};
 use crate::error::{Error, Result};
-use crate::ops::{self, DeleteOptions, Mutation, PatchKind, WriteOptions};
+use crate::objects;
+use crate::ops::{self, DeleteOptions, Mutation, PatchKind, Propagation, WriteOptions};
 use crate::registry::ResourceDef;
+use crate::state::App;
 use crate::store::Stored;
-
-/// Everything a verb needs about its request.
-pub(super) struct Ctx {
-    pub app: Arc<App>,
-    pub identity: Arc<Identity>,
-    pub def: Arc<ResourceDef>,
-    pub path: ResourcePath,
-    pub query: Query,
-    pub headers: http::HeaderMap,
-}
 
 pub(super) async fn handle(
     app: Arc<App>,
@@ -86,7 +75,7 @@ async fn run(
         None => false,
         Some("status") if def.status => true,
         Some("token") if def.group.is_empty() && def.plural == "serviceaccounts" => false,
-        Some("scale") if super::scale::has_scale(&def) => false,
+        Some("scale") if scale::has_scale(&def) => false,
         Some(_) => return Err(Error::NoSuchResource),
     };
     let scale = path.subresource.as_deref() == Some("scale");
@@ -104,19 +93,17 @@ async fn run(
         headers,
     };
     let opts = WriteOptions {
-        dry_run: ctx.query.get("dryRun").is_some_and(|v| !v.is_empty()),
+        dry_run: ctx.query.dry_run().map_err(Error::BadRequest)?,
         status_only,
     };
     let name = ctx.path.name.clone();
     match (method, name) {
-        (Method::POST, Some(name)) if token_request => super::token::create(&ctx, &name, &body),
+        (Method::POST, Some(name)) if token_request => token::create(&ctx, &name, &body),
         _ if token_request => Err(Error::MethodNotAllowed),
-        (method, Some(name)) if scale => {
-            super::scale::handle(&ctx, method, &name, &body, opts).await
-        }
+        (method, Some(name)) if scale => scale::handle(&ctx, method, &name, &body, opts).await,
         (Method::GET, Some(name)) => get(&ctx, &name),
-        (Method::GET, None) if ctx.query.flag("watch") => super::watch::serve(ctx).await,
-        (Method::GET, None) => list(&ctx),
+        (Method::GET, None) if ctx.query.flag("watch") => watch::serve(ctx).await,
+        (Method::GET, None) => list(&ctx).await,
         (Method::POST, None) if !status_only => create(&ctx, &body, opts).await,
         (Method::PUT, Some(name)) => update(&ctx, &name, &body, opts).await,
         (Method::PATCH, Some(name)) => patch(&ctx, &name, &body, opts).await,
@@ -124,67 +111,6 @@ async fn run(
         (Method::DELETE, None) => delete_collection(&ctx, &body).await,
         _ => Err(Error::MethodNotAllowed),
     }
-}
-
-async fn read_body(app: &App, mut body: Body, headers: &http::HeaderMap) -> Result<Bytes> {
-    let limit = app.body_limit;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    // Past the limit we still drain (up to a cap) instead of hanging up, so
-    // that HTTP/2 clients read our 413 rather than a reset stream.
-    let drain_cap = limit.saturating_mul(4).max(16 * 1024 * 1024);
-    if declared.is_some_and(|n| n > drain_cap) {
-        return Err(Error::TooLarge { limit });
-    }
-    let mut out = Vec::with_capacity(declared.unwrap_or(0).min(limit));
-    let mut seen = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|e| Error::BadRequest(format!("reading the request body: {e}")))?;
-        if let Ok(data) = frame.into_data() {
-            seen += data.len();
-            if seen <= limit {
-                out.extend_from_slice(&data);
-            } else if seen > drain_cap {
-                break;
-            }
-        }
-    }
-    if seen > limit {
-        return Err(Error::TooLarge { limit });
-    }
-    Ok(Bytes::from(out))
-}
-
-/// Parses a JSON (or YAML) body.
-pub(super) fn parse_body(headers: &http::HeaderMap, body: &[u8]) -> Result<Value> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::BadRequest("the request body is empty".into()));
-    }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if content_type.contains("protobuf") {
-        return crate::protobuf::decode(body).map_err(|e| {
-            Error::UnsupportedMediaType(format!(
-                "{e}; send JSON or YAML instead (e.g. `kubectl apply -f`)"
-            ))
-        });
-    }
-    if content_type.contains("cbor") {
-        return Err(Error::UnsupportedMediaType(format!(
-            "ferry apiserver accepts JSON and YAML bodies, not {content_type}"
-        )));
-    }
-    let parsed = if content_type.contains("yaml") {
-        yaml_or_json(body)
-    } else {
-        serde_json::from_slice::<Value>(body).map_err(|e| e.to_string())
-    };
-    parsed.map_err(|e| Error::BadRequest(format!("the request body could not be decoded: {e}")))
 }
 
 fn object_response(code: StatusCode, stored: &Stored) -> Response<Body> {
@@ -219,95 +145,12 @@ fn get(ctx: &Ctx, name: &str) -> Result<Response<Body>> {
     Ok(object_response(StatusCode::OK, &stored))
 }
 
-/// Label and field selection over stored objects.
-pub(super) struct Filter {
-    labels: LabelSelector,
-    fields: FieldSelector,
-    namespaced: bool,
-}
-
-impl Filter {
-    pub fn from_query(query: &Query, def: &ResourceDef) -> Result<Self> {
-        let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
-            .map_err(|e| Error::BadRequest(e.to_string()))?;
-        let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
-            .map_err(|e| Error::BadRequest(e.to_string()))?;
-        Ok(Filter {
-            labels,
-            fields,
-            namespaced: def.namespaced,
-        })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty() && self.fields.is_empty()
-    }
-
-    pub fn matches(&self, key: &str, stored: &Stored) -> bool {
-        if !self.labels.matches(&stored.labels) {
-            return false;
-        }
-        if self.fields.is_empty() {
-            return true;
-        }
-        let mut parts = key.rsplit('/');
-        let name = parts.next().unwrap_or("");
-        let namespace = if self.namespaced {
-            parts.next().unwrap_or("")
-        } else {
-            ""
-        };
-        let parsed: OnceCell<Value> = OnceCell::new();
-        self.fields.matches_with(|field| match field {
-            "metadata.name" => Some(name.to_string()),
-            "metadata.namespace" => Some(namespace.to_string()),
-            other => {
-                let value = parsed.get_or_init(|| stored.value().unwrap_or(Value::Null));
-                field_value(value, other)
-            }
-        })
-    }
-}
-
-fn encode_continue(key: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_bytes())
-}
-
-fn decode_continue(token: &str, prefix: &str) -> Result<String> {
-    let bad = || Error::BadRequest(format!("invalid continue token {token:?}"));
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .map_err(|_| bad())?;
-    let key = String::from_utf8(raw).map_err(|_| bad())?;
-    if !key.starts_with(prefix) {
-        return Err(bad());
-    }
-    Ok(key)
-}
-
-fn list(ctx: &Ctx) -> Result<Response<Body>> {
+async fn list(ctx: &Ctx) -> Result<Response<Body>> {
     let filter = Filter::from_query(&ctx.query, &ctx.def)?;
-    let prefix = ctx.def.collection_prefix(ctx.path.namespace.as_deref());
-    let limit = match ctx.query.get("limit") {
-        None | Some("") | Some("0") => None,
-        Some(l) => Some(
-            l.parse::<usize>()
-                .map_err(|_| Error::BadRequest(format!("invalid limit {l:?}")))?,
-        ),
-    };
-    let after = match ctx.query.get("continue") {
-        None | Some("") => None,
-        Some(token) => Some(decode_continue(token, &prefix)?),
-    };
-    let (rev, items, more) = ctx
-        .app
-        .store
-        .list(&prefix, after.as_deref(), limit, |k, s| {
-            filter.matches(k, s)
-        });
+    let (rev, items, token) = list::page(ctx, &filter).await?;
     let mut metadata = json!({"resourceVersion": rev.to_string()});
-    if more && let Some((last, _)) = items.last() {
-        metadata["continue"] = json!(encode_continue(last));
+    if let Some(token) = token {
+        metadata["continue"] = json!(token);
     }
     if table::wants_table(&ctx.headers) {
         let include = IncludeObject::parse(ctx.query.get("includeObject"));
@@ -419,8 +262,19 @@ fn delete_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions> {
     } else {
         DeleteOptions::from_body(&parse_body(&ctx.headers, body)?)?
     };
-    if ctx.query.get("dryRun").is_some_and(|v| !v.is_empty()) {
+    if ctx.query.dry_run().map_err(Error::BadRequest)? {
         opts.dry_run = true;
+    }
+    // Query parameters, as `kubectl delete --cascade=…` and the Python
+    // client's `propagation_policy=` send them, win over the body.
+    if let Some(policy) = ctx.query.get("propagationPolicy") {
+        opts.propagation = Propagation::parse(policy)?;
+    } else if ctx.query.get("orphanDependents").is_some() {
+        opts.propagation = if ctx.query.flag("orphanDependents") {
+            Propagation::Orphan
+        } else {
+            Propagation::Background
+        };
     }
     Ok(opts)
 }
@@ -452,9 +306,9 @@ async fn delete_collection(ctx: &Ctx, body: &[u8]) -> Result<Response<Body>> {
         let name = stored
             .value()
             .ok()
-            .map(|v| crate::objects::meta_str(&v, "name").to_string())
+            .map(|v| objects::meta_str(&v, "name").to_string())
             .unwrap_or_default();
-        crate::auth::check_write(
+        auth::check_write(
             &ctx.identity,
             &ctx.def.qualified(),
             &name,
@@ -465,8 +319,8 @@ async fn delete_collection(ctx: &Ctx, body: &[u8]) -> Result<Response<Body>> {
     let mut deleted = Vec::new();
     for (_, stored) in items {
         let value = stored.value()?;
-        let name = crate::objects::meta_str(&value, "name").to_string();
-        let ns = crate::objects::meta_str(&value, "namespace").to_string();
+        let name = objects::meta_str(&value, "name").to_string();
+        let ns = objects::meta_str(&value, "namespace").to_string();
         let ns = (!ns.is_empty()).then_some(ns);
         match ops::delete(
             &ctx.app,
@@ -492,39 +346,4 @@ async fn delete_collection(ctx: &Ctx, body: &[u8]) -> Result<Response<Body>> {
             "items": deleted,
         }),
     ))
-}
-
-/// Decodes a YAML body. Clients (kube-rs, client-go) send server-side apply
-/// as `application/apply-patch+yaml` with a JSON document: parsed as JSON
-/// first, which is many times cheaper than the YAML parser and gives the same
-/// value for any JSON document.
-fn yaml_or_json(body: &[u8]) -> std::result::Result<Value, String> {
-    let looks_json = body
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b == b'{');
-    if looks_json && let Ok(v) = serde_json::from_slice::<Value>(body) {
-        return Ok(v);
-    }
-    serde_yaml_ng::from_slice::<Value>(body).map_err(|e| e.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::yaml_or_json;
-
-    #[test]
-    fn apply_bodies_in_json_and_yaml_decode_alike() {
-        let want = json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"k": "v: w"}});
-        let as_json = serde_json::to_vec(&want).unwrap();
-        let as_yaml = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n    x: \"1\"\ndata:\n  k: \"v: w\"\n";
-        assert_eq!(yaml_or_json(&as_json).unwrap(), want);
-        assert_eq!(yaml_or_json(as_yaml).unwrap(), want);
-        // A flow mapping that is YAML but not JSON still decodes.
-        assert_eq!(yaml_or_json(b"{a: 1}").unwrap(), json!({"a": 1}));
-        assert!(yaml_or_json(b"a: [").is_err());
-    }
 }

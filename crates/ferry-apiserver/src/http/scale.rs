@@ -2,11 +2,12 @@
 //! `kubectl scale` reads and patches.
 
 use axum::body::Body;
+use ferry_apimachinery::field::FieldError;
 use http::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::json_value;
-use super::resource::{Ctx, parse_body};
+use super::request::{Ctx, parse_body};
+use super::response::json_value;
 use crate::error::{Error, Result};
 use crate::ops::{self, Mutation, PatchKind, WriteOptions};
 
@@ -84,10 +85,16 @@ pub(super) async fn handle(
         .pointer("/spec/replicas")
         .and_then(Value::as_i64)
         .filter(|r| *r >= 0)
-        .ok_or_else(|| Error::Invalid {
-            kind: "Scale".into(),
-            name: name.into(),
-            message: "spec.replicas: Invalid value: must be a non-negative integer".into(),
+        .ok_or_else(|| {
+            let given = scale
+                .pointer("/spec/replicas")
+                .cloned()
+                .unwrap_or(Value::Null);
+            Error::invalid(
+                "Scale",
+                name,
+                FieldError::invalid("spec.replicas", given, "must be a non-negative integer"),
+            )
         })?;
     let (stored, _) = ops::update(
         &ctx.app,

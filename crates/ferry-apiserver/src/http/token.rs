@@ -11,8 +11,8 @@ use axum::body::Body;
 use http::{Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::json_value;
-use super::resource::Ctx;
+use super::request::{Ctx, parse_body};
+use super::response::json_value;
 use crate::auth::{CLUSTER_LABEL, Identity};
 use crate::error::{Error, Result};
 use crate::objects::is_dns_label;
@@ -43,7 +43,7 @@ pub(super) fn create(ctx: &Ctx, name: &str, body: &[u8]) -> Result<Response<Body
     let request: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        super::resource::parse_body(&ctx.headers, body)?
+        parse_body(&ctx.headers, body)?
     };
     let token = ctx.app.tokens.create(&Identity::Cluster(cluster))?;
     let spec = request.get("spec").cloned().unwrap_or_else(|| json!({}));

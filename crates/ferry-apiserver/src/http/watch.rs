@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::resource::{Ctx, Filter};
+use super::filter::Filter;
+use super::request::Ctx;
 use super::table::{self, IncludeObject};
 use crate::error::{Error, Result};
 use crate::registry::ResourceDef;
@@ -128,8 +129,8 @@ pub(super) async fn serve(ctx: Ctx) -> Result<Response<Body>> {
     };
     let timeout = ctx
         .query
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
+        .unsigned("timeoutSeconds")
+        .map_err(Error::BadRequest)?
         .map_or(DEFAULT_TIMEOUT, |s| {
             Duration::from_secs(s).min(DEFAULT_TIMEOUT * 2)
         });
@@ -168,7 +169,7 @@ pub(super) async fn serve(ctx: Ctx) -> Result<Response<Body>> {
 }
 
 struct WatchStream<'a> {
-    app: &'a crate::app::App,
+    app: &'a crate::state::App,
     filter: Filter,
     prefix: String,
     encoder: Encoder,

@@ -9,9 +9,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
 use tokio::sync::{broadcast, oneshot};
 
-use super::{
+use super::record::{
     Event, EventKind, Precondition, State, Stored, Write, WriteOutcomeError, WriteRejection,
-    WriteResult,
+    WriteResult, labels_of,
 };
 use crate::error::{Error, Result};
 
@@ -63,9 +63,13 @@ fn configure(conn: &Connection) -> Result<()> {
 
 /// A write arriving this soon after a commit that several writes shared
 /// means the server is busy: it waits up to COMMIT_DELAY for company (group
-/// commit). A chain of single writes (one change rippling through an
-/// agent) does not wait: company would not come, and each link would pay
-/// the whole delay.
+/// commit), but only until as many writes as the last commit carried have
+/// arrived. Closed-loop writers (16 clients, each waiting for its answer)
+/// are all back by then, so they commit at once instead of idling out the
+/// delay; a stream of many writes in flight (an agent's sync) still fills
+/// large commits. A chain of single writes (one change rippling through an
+/// agent) does not wait at all: company would not come, and each link would
+/// pay the whole delay.
 const LOAD_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// The longest a write waits for others to share its commit.
@@ -114,7 +118,7 @@ pub(super) fn open(path: &Path) -> Result<(Connection, State)> {
                 .map_err(|e| Error::Internal(format!("corrupt row {rev} ({key}): {e}")))?;
             let stored = Stored {
                 rev,
-                labels: super::labels_of(&object),
+                labels: labels_of(&object),
                 json: value.into(),
             };
             state.objects.insert(Arc::from(key), Arc::new(stored));
@@ -231,6 +235,7 @@ impl Writer {
             // dominated the writer. An idle server commits at once.
             let busy = self.last_batch > 1 && self.last_commit.elapsed() < LOAD_WINDOW;
             let deadline = busy.then(|| std::time::Instant::now() + COMMIT_DELAY);
+            let expected = self.last_batch;
             let mut batch = Vec::new();
             let mut pending = Some(first);
             while let Some(req) = pending.take() {
@@ -245,6 +250,8 @@ impl Writer {
                 if batch.len() < MAX_BATCH {
                     pending = match (rx.try_recv(), deadline) {
                         (Ok(r), _) => Some(r),
+                        // The company expected has arrived: commit now.
+                        (Err(_), Some(_)) if batch.len() >= expected => None,
                         (Err(_), Some(d)) => d
                             .checked_duration_since(std::time::Instant::now())
                             .and_then(|left| rx.recv_timeout(left).ok()),
@@ -547,7 +554,7 @@ fn parse_stored(rev: u64, value: Vec<u8>) -> Result<Arc<Stored>> {
         .map_err(|e| Error::Internal(format!("corrupt row {rev}: {e}")))?;
     Ok(Arc::new(Stored {
         rev,
-        labels: super::labels_of(&object),
+        labels: labels_of(&object),
         json: value.into(),
     }))
 }

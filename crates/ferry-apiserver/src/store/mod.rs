@@ -8,6 +8,7 @@
 //! in one transaction (group commit), so 16 clients share one fsync.
 
 mod log;
+mod record;
 #[cfg(test)]
 mod tests;
 
@@ -15,140 +16,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use bytes::Bytes;
-use serde_json::Value;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::error::{Error, Result};
 
 pub use log::History;
-
-/// One object as stored: its revision, labels (kept parsed for selectors),
-/// and its JSON with `metadata.resourceVersion` already set.
-#[derive(Debug)]
-pub struct Stored {
-    pub rev: u64,
-    pub labels: BTreeMap<String, String>,
-    pub json: Bytes,
-}
-
-impl Stored {
-    /// Builds a stored object from its final JSON.
-    fn new(rev: u64, object: &Value) -> Result<Self> {
-        let labels = labels_of(object);
-        let json = serde_json::to_vec(object).map_err(|e| Error::Internal(e.to_string()))?;
-        Ok(Stored {
-            rev,
-            labels,
-            json: Bytes::from(json),
-        })
-    }
-
-    /// The object parsed back into JSON.
-    pub fn value(&self) -> Result<Value> {
-        serde_json::from_slice(&self.json).map_err(|e| Error::Internal(e.to_string()))
-    }
-}
-
-/// Reads `metadata.labels` as a map; anything malformed is treated as absent.
-pub fn labels_of(object: &Value) -> BTreeMap<String, String> {
-    object
-        .pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// What a watcher sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    Added,
-    Modified,
-    Deleted,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Added => "ADDED",
-            EventKind::Modified => "MODIFIED",
-            EventKind::Deleted => "DELETED",
-        }
-    }
-}
-
-/// One change, in revision order.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub rev: u64,
-    pub key: Arc<str>,
-    pub kind: EventKind,
-    /// The object after the change; for a delete, its last state.
-    pub object: Arc<Stored>,
-    /// The object before the change, when known (for selector transitions).
-    pub prev: Option<Arc<Stored>>,
-}
-
-/// What must hold for a write to go ahead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precondition {
-    /// Create: the key must be free.
-    Absent,
-    /// The key must exist at exactly this revision.
-    Revision(u64),
-    /// The key must exist (any revision).
-    Exists,
-}
-
-/// Why a write was refused by its precondition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteRejection {
-    AlreadyExists,
-    NotFound,
-    Conflict,
-}
-
-/// One write.
-#[derive(Debug)]
-pub enum Write {
-    /// Store `object` under `key`; the store sets `metadata.resourceVersion`.
-    Put {
-        key: String,
-        object: Value,
-        precondition: Precondition,
-    },
-    /// Remove `key`.
-    Delete {
-        key: String,
-        precondition: Precondition,
-    },
-}
-
-/// The outcome of a write.
-pub type WriteResult = std::result::Result<Event, WriteOutcomeError>;
-
-/// A write failed either by its precondition or by storage.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteOutcomeError {
-    #[error("precondition failed: {0:?}")]
-    Rejected(WriteRejection),
-    #[error("storage: {0}")]
-    Storage(String),
-}
-
-/// The in-memory view of the current state.
-#[derive(Debug, Default)]
-pub(crate) struct State {
-    pub objects: BTreeMap<Arc<str>, Arc<Stored>>,
-    /// The newest committed revision.
-    pub rev: u64,
-    /// Revisions at or below this may have been compacted away.
-    pub compacted: u64,
-}
+pub(crate) use record::State;
+pub use record::{
+    Event, EventKind, Precondition, Stored, Write, WriteOutcomeError, WriteRejection, WriteResult,
+    labels_of,
+};
 
 /// A list result: (revision of the view, (key, object) pairs, more remain).
 pub type Listing = (u64, Vec<(Arc<str>, Arc<Stored>)>, bool);
@@ -276,6 +153,64 @@ impl Store {
             out.push((key.clone(), obj.clone()));
         }
         (state.rev, out, more)
+    }
+
+    /// As [`list`](Self::list), but the objects as they were at revision
+    /// `rev` (a consistent snapshot for the later pages of a paginated list,
+    /// or `resourceVersionMatch=Exact`): the current state with the changes
+    /// made since `rev` undone from the revision log. 410 Expired when `rev`
+    /// is past the compaction horizon; 504-style `TooLargeRevision` when it
+    /// is in the future.
+    pub async fn list_at(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: Option<usize>,
+        rev: u64,
+        mut keep: impl FnMut(&str, &Stored) -> bool,
+    ) -> Result<Listing> {
+        let (now, current, _) = self.list(prefix, after, None, |_, _| true);
+        if rev > now {
+            return Err(Error::TooLargeRevision {
+                requested: rev,
+                current: now,
+            });
+        }
+        let mut view: BTreeMap<Arc<str>, Arc<Stored>> = current.into_iter().collect();
+        if rev < now {
+            let changes = self.history(prefix, rev, now).await?;
+            let mut undone = std::collections::HashSet::new();
+            for ev in changes {
+                // The first change of a key after `rev` knows its state then.
+                if !undone.insert(ev.key.clone()) {
+                    continue;
+                }
+                if after.is_some_and(|a| &*ev.key <= a) {
+                    continue;
+                }
+                match (ev.kind, ev.prev) {
+                    (EventKind::Added, _) | (_, None) => {
+                        view.remove(&ev.key);
+                    }
+                    (_, Some(prev)) => {
+                        view.insert(ev.key.clone(), prev);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut more = false;
+        for (key, obj) in view {
+            if !keep(&key, &obj) {
+                continue;
+            }
+            if limit.is_some_and(|l| out.len() >= l) {
+                more = true;
+                break;
+            }
+            out.push((key, obj));
+        }
+        Ok((rev, out, more))
     }
 
     /// A live feed of every committed change from now on.

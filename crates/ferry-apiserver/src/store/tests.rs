@@ -167,3 +167,75 @@ async fn list_pages_by_key() {
     assert_eq!(rest.len(), 3);
     assert!(!more);
 }
+
+#[tokio::test]
+async fn list_at_undoes_later_changes_and_knows_its_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("state.db")).unwrap();
+    for name in ["a", "b", "c"] {
+        let key = format!("/core/configmaps/ns/{name}");
+        store
+            .write(put(&key, name, Precondition::Absent))
+            .await
+            .unwrap();
+    }
+    let snapshot = store.revision();
+    store
+        .write(put("/core/configmaps/ns/d", "d", Precondition::Absent))
+        .await
+        .unwrap();
+    store
+        .write(Write::Delete {
+            key: "/core/configmaps/ns/b".into(),
+            precondition: Precondition::Exists,
+        })
+        .await
+        .unwrap();
+    store
+        .write(put("/core/configmaps/ns/c", "c2", Precondition::Exists))
+        .await
+        .unwrap();
+    let names = |listing: &Listing| -> Vec<String> {
+        listing
+            .1
+            .iter()
+            .map(|(_, s)| {
+                s.value().unwrap()["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let all = |_: &str, _: &Stored| true;
+    let then = store
+        .list_at("/core/configmaps/", None, None, snapshot, all)
+        .await
+        .unwrap();
+    assert_eq!(then.0, snapshot);
+    assert_eq!(names(&then), ["a", "b", "c"]);
+    let page = store
+        .list_at(
+            "/core/configmaps/",
+            Some("/core/configmaps/ns/a"),
+            Some(1),
+            snapshot,
+            all,
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(&page), ["b"]);
+    assert!(page.2, "more remain");
+    let future = store.revision() + 10;
+    let err = store
+        .list_at("/core/configmaps/", None, None, future, all)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLargeRevision { .. }));
+    store.compact(1).await.unwrap();
+    let err = store
+        .list_at("/core/configmaps/", None, None, snapshot, all)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Expired { .. }));
+}

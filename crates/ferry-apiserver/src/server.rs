@@ -1,5 +1,7 @@
 //! Server start-up: the data directory, the shared [`App`] state, the admin
-//! kubeconfig, background tasks, and the TLS listener.
+//! kubeconfig, background tasks (controllers, compaction), and the TLS
+//! listener. The top of the crate: it builds the state and starts everything
+//! else; nothing below imports it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,24 +17,9 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::ops::{self, WriteOptions};
 use crate::registry::{Registry, crd_resource};
+use crate::state::App;
 use crate::store::Store;
 use crate::tls;
-
-/// State shared by every request and background task.
-#[derive(Debug)]
-pub struct App {
-    pub store: Store,
-    pub registry: Registry,
-    pub tokens: TokenStore,
-    pub metrics: Metrics,
-    /// Largest request body accepted (413 above).
-    pub body_limit: usize,
-    /// Permits for writes in flight (`Config::max_mutating_inflight`); none:
-    /// no limit.
-    pub mutating: Option<Arc<tokio::sync::Semaphore>>,
-    /// Wakes the namespace and garbage-collection controllers.
-    pub controllers_wake: Notify,
-}
 
 /// How to run the server.
 #[derive(Debug, Clone)]
