@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   iproute2 nftables iptables iputils-ping dnsutils iperf3 procps psmisc
   wireguard-go wireguard-tools etcd-server etcd-client tcpdump curl ca-certificates
-  python3-venv nodejs npm
+  python3-venv
 )
 
 need_root() {
@@ -34,6 +34,15 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup.sh: installing cargo-nextest"
   cargo install --locked cargo-nextest
+fi
+# Node.js and npm: the machine's own when present (it may carry newer ones
+# than Debian's, from another source, which Debian's npm package conflicts
+# with); Debian's otherwise.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  need_root
+  echo "setup.sh: installing nodejs npm"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 # The API server's client-compatibility suite
 # (crates/ferry-apiserver/tests/clients.rs): the official Python client in
