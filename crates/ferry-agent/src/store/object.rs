@@ -21,8 +21,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::digest::{
-    conditions_digest, digest, import_digest, import_status_digest, slice_digest, spec_digest,
-    WRITTEN_LABELS, written_labels,
+    WRITTEN_LABELS, conditions_digest, digest, import_digest, import_status_digest, slice_digest,
+    spec_digest, written_labels,
 };
 use crate::mcs::Export;
 
