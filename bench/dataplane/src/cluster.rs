@@ -19,6 +19,10 @@ use crate::sys::{self, wait_for};
 /// Label that puts `ferry gateway` on a node.
 pub const GATEWAY_LABEL: &str = "ferry.dev/gateway";
 
+/// ferry's cable devices (crates/ferry-gateway).
+pub const WIREGUARD_CABLE: &str = "ferry-wg";
+pub const VXLAN_CABLE: &str = "ferry-vxc";
+
 /// The `ferry` binary.
 #[derive(Clone)]
 pub struct Ferry(pub PathBuf);
@@ -225,5 +229,14 @@ impl Pair {
             Duration::from_millis(10),
             || crate::measure::ping_once(&from.netns, to.ip).then_some(()),
         )
+    }
+}
+
+/// Cable device of the pair's driver.
+pub fn cable(pair: &Pair) -> &'static str {
+    if pair.driver == "vxlan" {
+        VXLAN_CABLE
+    } else {
+        WIREGUARD_CABLE
     }
 }

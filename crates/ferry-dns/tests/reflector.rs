@@ -10,19 +10,21 @@ use ferry_dns::{Answerer, AnswererConfig};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use serde_json::json;
+
+/// The two clusterset names the test asks for.
+const WEB: &str = "web.demo.svc.clusterset.local.";
+const API: &str = "api.demo.svc.clusterset.local.";
 
 async fn client(dir: &std::path::Path) -> (Client, ferry_apiserver::RunningServer) {
     let config = ferry_apiserver::Config::new(dir, "127.0.0.1:0".parse().unwrap());
     let running = ferry_apiserver::start(config).await.unwrap();
-    let kc = Kubeconfig::read_from(&running.admin_kubeconfig).unwrap();
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+    let client = ferry_kube::client_from_kubeconfig(Some(&running.admin_kubeconfig))
         .await
         .unwrap();
-    (Client::try_from(config).unwrap(), running)
+    (client, running)
 }
 
 /// Polls the answerer until `name`/A gives `want` (rcode and addresses).
@@ -74,6 +76,17 @@ fn gateway_status(west: &str) -> serde_json::Value {
         "latencyRtt": {"last": "1ms", "min": "1ms", "average": "1ms", "max": "1ms", "stdDev": "0s"}}]}})
 }
 
+/// Sets the status of gw-east's connection to west.
+async fn set_west(gws: &Api<DynamicObject>, status: &str) {
+    gws.patch_status(
+        "gw-east",
+        &PatchParams::default(),
+        &Patch::Merge(gateway_status(status)),
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reflectors_follow_imports_slices_and_gateway_health() {
     let dir = tempfile::tempdir().unwrap();
@@ -105,13 +118,7 @@ async fn reflectors_follow_imports_slices_and_gateway_health() {
         "spec": {"type": "ClusterSetIP", "ips": ["242.0.0.1"], "ports": [{"name": "http", "protocol": "TCP", "port": 80}]}
     })).await;
     create(&client, slice("web-east", "web", "east", "10.0.0.1")).await;
-    eventually(
-        &answerer,
-        "web.demo.svc.clusterset.local.",
-        ResponseCode::NoError,
-        &["242.0.0.1"],
-    )
-    .await;
+    eventually(&answerer, WEB, ResponseCode::NoError, &["242.0.0.1"]).await;
 
     // A remote-only service: answered once the gateway reports west connected.
     create(
@@ -124,13 +131,7 @@ async fn reflectors_follow_imports_slices_and_gateway_health() {
     )
     .await;
     create(&client, slice("api-west", "api", "west", "10.1.0.7")).await;
-    eventually(
-        &answerer,
-        "api.demo.svc.clusterset.local.",
-        ResponseCode::NXDomain,
-        &[],
-    )
-    .await;
+    eventually(&answerer, API, ResponseCode::NXDomain, &[]).await;
     create(
         &client,
         json!({
@@ -145,47 +146,17 @@ async fn reflectors_follow_imports_slices_and_gateway_health() {
         "ferry-system",
         &kube::discovery::ApiResource::erase::<ferry_api::Gateway>(&()),
     );
-    gws.patch_status(
-        "gw-east",
-        &PatchParams::default(),
-        &Patch::Merge(gateway_status("connected")),
-    )
-    .await
-    .unwrap();
-    eventually(
-        &answerer,
-        "api.demo.svc.clusterset.local.",
-        ResponseCode::NoError,
-        &["10.1.0.7"],
-    )
-    .await;
+    set_west(&gws, "connected").await;
+    eventually(&answerer, API, ResponseCode::NoError, &["10.1.0.7"]).await;
 
     // The connection goes to error: gone.
-    gws.patch_status(
-        "gw-east",
-        &PatchParams::default(),
-        &Patch::Merge(gateway_status("error")),
-    )
-    .await
-    .unwrap();
-    eventually(
-        &answerer,
-        "api.demo.svc.clusterset.local.",
-        ResponseCode::NXDomain,
-        &[],
-    )
-    .await;
+    set_west(&gws, "error").await;
+    eventually(&answerer, API, ResponseCode::NXDomain, &[]).await;
 
     // The import goes: gone.
     let sis: Api<ferry_api::ServiceImport> = Api::namespaced(client.clone(), "demo");
     sis.delete("web", &DeleteParams::default()).await.unwrap();
-    eventually(
-        &answerer,
-        "web.demo.svc.clusterset.local.",
-        ResponseCode::NXDomain,
-        &[],
-    )
-    .await;
+    eventually(&answerer, WEB, ResponseCode::NXDomain, &[]).await;
 
     feed.abort();
 }

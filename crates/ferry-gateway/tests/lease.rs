@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use ferry_gateway::lease::{self, LeaseTiming};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
+use kube::Client;
 use kube::api::{Api, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -23,11 +22,9 @@ const TIMING: LeaseTiming = LeaseTiming {
 async fn client(dir: &std::path::Path) -> (Client, ferry_apiserver::RunningServer) {
     let config = ferry_apiserver::Config::new(dir, "127.0.0.1:0".parse().unwrap());
     let running = ferry_apiserver::start(config).await.unwrap();
-    let kc = Kubeconfig::read_from(&running.admin_kubeconfig).unwrap();
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+    let client = ferry_kube::client_from_kubeconfig(Some(&running.admin_kubeconfig))
         .await
         .unwrap();
-    let client = Client::try_from(config).unwrap();
     let ns: Api<Namespace> = Api::all(client.clone());
     let body: Namespace =
         serde_json::from_value(serde_json::json!({"metadata": {"name": "ferry-system"}})).unwrap();

@@ -6,7 +6,8 @@
 //! each other's namespaces. Nothing here touches the host namespace.
 //!
 //! It is the workspace's one netns test guard: this crate's tests, the
-//! route agent's and ferry-wireguard's (a dev-dependency) all use it.
+//! route agent's and ferry-wireguard's (a dev-dependency) all use it;
+//! [`require_root!`](crate::require_root) opens their root-only tests.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -40,6 +41,19 @@ pub fn sweep() {
             let _ = Command::new("ip").args(["netns", "del", name]).status();
         }
     }
+}
+
+/// Skips a root-only test (returns from it, with a note) unless it runs as
+/// root; then sweeps namespaces that dead test processes left behind.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::testing::is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        $crate::testing::sweep();
+    };
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -7,18 +7,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use ferry_net::testing::{Netns, is_root, sweep};
+use ferry_net::require_root;
+use ferry_net::testing::Netns;
 use ferry_net::*;
-
-macro_rules! require_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
-        sweep();
-    };
-}
 
 const A_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 251, 1);
 const B_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 251, 2);

@@ -9,21 +9,19 @@
 
 mod common;
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
 use ferry_api::labels::CLUSTER;
-use ferry_api::{CableDriver, Cluster, ClusterProperty, Endpoint, EndpointSpec};
-use ferry_net::testing::{is_root, sweep};
+use ferry_api::{Cluster, ClusterProperty, Endpoint};
+use ferry_net::require_root;
 use ferry_net::{ROUTE_AGENT_RULE_PRIORITY, ROUTE_AGENT_TABLE, VX_FERRY};
 use ferry_route_agent::{Config, Outcome};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Resource};
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -32,11 +30,9 @@ use tokio::task::JoinHandle;
 const NS: &str = "ferry-system";
 
 async fn client(kubeconfig: &Path) -> Client {
-    let kc = Kubeconfig::read_from(kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+    ferry_kube::client_from_kubeconfig(Some(kubeconfig))
         .await
-        .unwrap();
-    Client::try_from(config).unwrap()
+        .unwrap()
 }
 
 async fn wait_for(what: &str, mut ok: impl FnMut() -> bool) -> Duration {
@@ -75,19 +71,7 @@ fn all_via(gateway: usize) -> Vec<String> {
 }
 
 fn endpoint(gateway: usize) -> Endpoint {
-    let mut ep = Endpoint::new(
-        "c0",
-        EndpointSpec {
-            cluster_id: "c0".into(),
-            hostname: node_name(gateway),
-            cable_driver: CableDriver::Wireguard,
-            public_ip: None,
-            private_ip: IpAddr::V4(NODE_IPS[gateway]),
-            subnets: vec![],
-            backend_config: Default::default(),
-            health_check_ip: None,
-        },
-    );
+    let mut ep = Endpoint::new("c0", endpoint_spec(gateway));
     ep.meta_mut().labels = Some([(CLUSTER.to_string(), "c0".to_string())].into());
     ep
 }
@@ -131,11 +115,7 @@ async fn start_server(dir: &Path, addr: std::net::SocketAddr) -> ferry_apiserver
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemons_follow_the_api_and_uninstall_cleans_up() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
-    sweep();
+    require_root!();
     let lab = Lab::new();
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), "127.0.0.1:0".parse().unwrap()).await;

@@ -13,38 +13,14 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use common::*;
-use ferry_api::{CableDriver, EndpointSpec};
-use ferry_net::testing::{is_root, sweep};
+use ferry_net::require_root;
 use ferry_net::{ROUTE_AGENT_RULE_PRIORITY, ROUTE_AGENT_TABLE, VX_FERRY};
 use ferry_route_agent::apply::{self, Applier};
 use ferry_route_agent::plan::{self, Desired, Role};
 
-macro_rules! require_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
-        sweep();
-    };
-}
-
-fn endpoint(gateway: usize) -> EndpointSpec {
-    EndpointSpec {
-        cluster_id: "c0".into(),
-        hostname: node_name(gateway),
-        cable_driver: CableDriver::Wireguard,
-        public_ip: None,
-        private_ip: IpAddr::V4(NODE_IPS[gateway]),
-        subnets: vec![],
-        backend_config: Default::default(),
-        health_check_ip: None,
-    }
-}
-
 fn desired(lab: &Lab, i: usize, gateway: usize) -> Desired {
     let (local, remote) = (local_cluster(), remote_cluster());
-    let ep = endpoint(gateway);
+    let ep = endpoint_spec(gateway);
     let (view, notes) = plan::cluster_view("c0", Some(&ep), &[&local, &remote]);
     assert!(notes.is_empty(), "{notes:?}");
     let facts = apply::node_facts(lab.node(i), &node_name(i), NODE_IPS[i]).unwrap();

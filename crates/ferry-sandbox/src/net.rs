@@ -187,12 +187,25 @@ fn kill_netns_pids(netns: &str) {
 
 /// Removes every namespace, link and /etc/netns directory of one cluster.
 pub fn delete_cluster_network(plan: &Plan) -> Vec<Error> {
-    let mut errors = Vec::new();
     let prefix = plan.netns_prefix();
-    let mut spaces: Vec<String> = netns_list()
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
+    remove_matching(|n| n.starts_with(&prefix), |l| plan.owns_link(l))
+}
+
+/// Removes everything with our prefix: namespaces, links (the WAN bridge
+/// included) and /etc/netns directories. Used by `delete --all`.
+pub fn sweep_all() -> Vec<Error> {
+    let ours = |n: &str| {
+        n.strip_prefix(PREFIX)
+            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()) || r == "wan")
+    };
+    remove_matching(ours, ours)
+}
+
+/// Removes the namespaces and /etc/netns directories whose names
+/// `ns_ours` accepts, then the host links `link_ours` accepts.
+fn remove_matching(ns_ours: impl Fn(&str) -> bool, link_ours: impl Fn(&str) -> bool) -> Vec<Error> {
+    let mut errors = Vec::new();
+    let mut spaces: Vec<String> = netns_list().into_iter().filter(|n| ns_ours(n)).collect();
     // Pods first, so their processes die before the node's.
     spaces.sort_by_key(|n| std::cmp::Reverse(n.len()));
     for ns in spaces {
@@ -205,45 +218,11 @@ pub fn delete_cluster_network(plan: &Plan) -> Vec<Error> {
         .flatten()
         .flatten()
     {
-        if d.file_name().to_string_lossy().starts_with(&prefix) {
+        if ns_ours(&d.file_name().to_string_lossy()) {
             let _ = std::fs::remove_dir_all(d.path());
         }
     }
-    for link in host_links().into_iter().filter(|l| plan.owns_link(l)) {
-        if let Err(e) = ip(&["link", "del", &link])
-            && link_exists(&link)
-        {
-            errors.push(e);
-        }
-    }
-    errors
-}
-
-/// Removes everything with our prefix: namespaces, links (the WAN bridge
-/// included) and /etc/netns directories. Used by `delete --all`.
-pub fn sweep_all() -> Vec<Error> {
-    let ours = |n: &str| {
-        n.strip_prefix(PREFIX)
-            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()) || r == "wan")
-    };
-    let mut errors = Vec::new();
-    let mut spaces: Vec<String> = netns_list().into_iter().filter(|n| ours(n)).collect();
-    spaces.sort_by_key(|n| std::cmp::Reverse(n.len()));
-    for ns in spaces {
-        if let Err(e) = delete_netns(&ns) {
-            errors.push(e);
-        }
-    }
-    for d in std::fs::read_dir("/etc/netns")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        if ours(&d.file_name().to_string_lossy()) {
-            let _ = std::fs::remove_dir_all(d.path());
-        }
-    }
-    for link in host_links().into_iter().filter(|l| ours(l)) {
+    for link in host_links().into_iter().filter(|l| link_ours(l)) {
         if let Err(e) = ip(&["link", "del", &link])
             && link_exists(&link)
         {

@@ -30,6 +30,17 @@ fn ferry(args: &[&str]) -> std::process::Output {
     harness::output(Command::new(ferry_bin()).args(args)).unwrap()
 }
 
+/// A cluster of `nodes` nodes named after `tag`, with a client for its API;
+/// `None` (the test is skipped) where sandbox tests cannot run.
+async fn cluster(tag: &str, nodes: &str) -> Option<(Cluster, Client)> {
+    if !usable() {
+        return None;
+    }
+    let c = Cluster::create(&unique(tag), &["--nodes", nodes]).unwrap();
+    let client = c.client().await.unwrap();
+    Some((c, client))
+}
+
 async fn ready_addresses(client: &Client, ns: &str, svc: &str) -> BTreeSet<String> {
     let api: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
     let lp = ListParams::default().labels(&format!("kubernetes.io/service-name={svc}"));
@@ -124,10 +135,7 @@ async fn example_reaches_and_survives_pod_deletion() {
             )
         })
         .collect::<String>();
-    let tmp = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(tmp.path(), manifest).unwrap();
-    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()])
-        .unwrap();
+    c.apply(&manifest).unwrap();
 
     let svc_ip = c
         .kubectl(&[
@@ -166,9 +174,7 @@ async fn example_reaches_and_survives_pod_deletion() {
     }
     // A headless service resolves to the ready pod addresses.
     let headless = "apiVersion: v1\nkind: Service\nmetadata: {name: nginx-pods, namespace: nginx-test}\nspec:\n  clusterIP: None\n  selector: {app: nginx}\n  ports: [{name: http, port: 8080}]\n";
-    std::fs::write(tmp.path(), headless).unwrap();
-    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()])
-        .unwrap();
+    c.apply(headless).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let want = ready_addresses(&client, "nginx-test", "nginx").await;
@@ -258,16 +264,11 @@ async fn example_reaches_and_survives_pod_deletion() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemonset_follows_node_label() {
-    if !usable() {
+    let Some((c, client)) = cluster("ds", "3").await else {
         return;
-    }
-    let c = Cluster::create(&unique("ds"), &["--nodes", "3"]).unwrap();
-    let client = c.client().await.unwrap();
+    };
     let manifest = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: gw, namespace: default}\nspec:\n  selector: {matchLabels: {app: gw}}\n  template:\n    metadata: {labels: {app: gw}}\n    spec:\n      hostNetwork: true\n      nodeSelector: {ferry.dev/gateway: \"true\"}\n      containers:\n      - {name: echo, image: ferry, args: [tools, tcp-echo, --port, \"9100\"]}\n";
-    let tmp = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(tmp.path(), manifest).unwrap();
-    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()])
-        .unwrap();
+    c.apply(manifest).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(pod_names(&client, "default", "app=gw").await.is_empty());
 
@@ -500,16 +501,11 @@ fn killed_create_is_swept_by_delete_all() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashing_container_restarts_and_keeps_logs() {
-    if !usable() {
+    let Some((c, client)) = cluster("cr", "1").await else {
         return;
-    }
-    let c = Cluster::create(&unique("cr"), &["--nodes", "1"]).unwrap();
-    let client = c.client().await.unwrap();
+    };
     let manifest = "apiVersion: v1\nkind: Pod\nmetadata: {name: crash, namespace: default}\nspec:\n  containers:\n  - {name: c, image: debian, command: [sh, -c, 'echo started $POD_NAME; exit 3']}\n";
-    let tmp = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(tmp.path(), manifest).unwrap();
-    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()])
-        .unwrap();
+    c.apply(manifest).unwrap();
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     // Backoff 1 s, then 2 s: the second restart comes after about 3 s.
     wait_for("two restarts", Duration::from_secs(15), || {
@@ -550,11 +546,9 @@ while True:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clusterset_local_goes_to_the_ferry_dns_service() {
-    if !usable() {
+    let Some((c, client)) = cluster("cs", "1").await else {
         return;
-    }
-    let c = Cluster::create(&unique("cs"), &["--nodes", "1"]).unwrap();
-    let client = c.client().await.unwrap();
+    };
     let docs = serde_json::json!([
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ferry-system"}},
             {"apiVersion": "v1", "kind": "Pod",
@@ -574,10 +568,7 @@ async fn clusterset_local_goes_to_the_ferry_dns_service() {
         .map(|d| d.to_string())
         .collect::<Vec<_>>()
         .join("\n---\n");
-    let tmp = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(tmp.path(), manifest).unwrap();
-    c.kubectl(&["apply", "-f", tmp.path().to_str().unwrap()])
-        .unwrap();
+    c.apply(&manifest).unwrap();
     wait_for("fake DNS endpoint", Duration::from_secs(10), || {
         let client = client.clone();
         async move {

@@ -25,15 +25,32 @@ fn cfg(keys: &Keys, port: u16) -> DeviceConfig {
     c
 }
 
-#[test]
-fn ferry_to_ferry_ping_tcp_and_wg_show() {
-    require_root!();
-    let p = Pair::new();
+/// Keys and device configs of a tunnel between `p.a` (100.64.0.1) and `p.b`
+/// (100.64.0.2), both on port 51820, each the other's peer: a knows b's
+/// endpoint; b knows a's only when `b_knows_a` (else it learns it from a's
+/// handshake).
+struct Tunnel {
+    ka: Keys,
+    kb: Keys,
+    ca: DeviceConfig,
+    cb: DeviceConfig,
+}
+
+fn tunnel(p: &Pair, b_knows_a: bool) -> Tunnel {
     let (ka, kb) = (Keys::new(), Keys::new());
     let mut ca = cfg(&ka, 51820);
     ca.peers = vec![peer(kb.public, Some(sa(&p.b_ip, 51820)), "100.64.0.2/32")];
     let mut cb = cfg(&kb, 51820);
-    cb.peers = vec![peer(ka.public, Some(sa(&p.a_ip, 51820)), "100.64.0.1/32")];
+    let a_ep = b_knows_a.then(|| sa(&p.a_ip, 51820));
+    cb.peers = vec![peer(ka.public, a_ep, "100.64.0.1/32")];
+    Tunnel { ka, kb, ca, cb }
+}
+
+#[test]
+fn ferry_to_ferry_ping_tcp_and_wg_show() {
+    require_root!();
+    let p = Pair::new();
+    let Tunnel { kb, ca, cb, .. } = tunnel(&p, true);
     let da = ferry(&p.a, ca, A_IN);
     let db = ferry(&p.b, cb, B_IN);
     assert!(p.a.ping(B_IN, 3), "ping through the tunnel");
@@ -130,12 +147,8 @@ fn interop_wireguard_go_initiates_to_ferry() {
 fn rekey_with_short_timer_keeps_traffic() {
     require_root!();
     let p = Pair::new();
-    let (ka, kb) = (Keys::new(), Keys::new());
-    let mut ca = cfg(&ka, 51820);
-    ca.peers = vec![peer(kb.public, Some(sa(&p.b_ip, 51820)), "100.64.0.2/32")];
+    let Tunnel { mut ca, cb, .. } = tunnel(&p, false);
     ca.rekey_after = Some(Duration::from_secs(2));
-    let mut cb = cfg(&kb, 51820);
-    cb.peers = vec![peer(ka.public, None, "100.64.0.1/32")];
     let da = ferry(&p.a, ca, A_IN);
     let _db = ferry(&p.b, cb, B_IN);
     assert!(p.a.ping(B_IN, 2));
@@ -158,11 +171,7 @@ fn rekey_with_short_timer_keeps_traffic() {
 fn endpoint_roaming_follows_the_peer() {
     require_root!();
     let p = Pair::new();
-    let (ka, kb) = (Keys::new(), Keys::new());
-    let mut ca = cfg(&ka, 51820);
-    ca.peers = vec![peer(kb.public, Some(sa(&p.b_ip, 51820)), "100.64.0.2/32")];
-    let mut cb = cfg(&kb, 51820);
-    cb.peers = vec![peer(ka.public, None, "100.64.0.1/32")];
+    let Tunnel { ca, cb, .. } = tunnel(&p, false);
     let _da = ferry(&p.a, ca, A_IN);
     let db = ferry(&p.b, cb, B_IN);
     assert!(p.a.ping(B_IN, 2));
@@ -183,12 +192,8 @@ fn endpoint_roaming_follows_the_peer() {
 fn peer_removed_and_readded() {
     require_root!();
     let p = Pair::new();
-    let (ka, kb) = (Keys::new(), Keys::new());
-    let mut ca = cfg(&ka, 51820);
-    ca.peers = vec![peer(kb.public, Some(sa(&p.b_ip, 51820)), "100.64.0.2/32")];
-    let mut cb = cfg(&kb, 51820);
-    let b_peer = peer(ka.public, Some(sa(&p.a_ip, 51820)), "100.64.0.1/32");
-    cb.peers = vec![b_peer.clone()];
+    let Tunnel { ka, ca, cb, .. } = tunnel(&p, true);
+    let b_peer = cb.peers[0].clone();
     let _da = ferry(&p.a, ca, A_IN);
     let db = ferry(&p.b, cb, B_IN);
     assert!(p.a.ping(B_IN, 2));
@@ -229,15 +234,10 @@ fn preshared_key_mismatch_blocks_traffic_and_says_so() {
         .with_max_level(tracing::Level::INFO)
         .init();
     let p = Pair::new();
-    let (ka, kb) = (Keys::new(), Keys::new());
-    let mut ca = cfg(&ka, 51820);
-    let mut pa = peer(kb.public, Some(sa(&p.b_ip, 51820)), "100.64.0.2/32");
-    pa.preshared_key = Some(PresharedKey::generate());
-    ca.peers = vec![pa];
-    let mut cb = cfg(&kb, 51820);
-    let mut pb = peer(ka.public, Some(sa(&p.a_ip, 51820)), "100.64.0.1/32");
-    pb.preshared_key = Some(PresharedKey::generate());
-    cb.peers = vec![pb];
+    let Tunnel { mut ca, mut cb, .. } = tunnel(&p, true);
+    // Each side gets its own random key: they do not match.
+    ca.peers[0].preshared_key = Some(PresharedKey::generate());
+    cb.peers[0].preshared_key = Some(PresharedKey::generate());
     let _da = ferry(&p.a, ca, A_IN);
     let _db = ferry(&p.b, cb, B_IN);
     assert!(
@@ -252,11 +252,7 @@ fn preshared_key_mismatch_blocks_traffic_and_says_so() {
 fn garbage_and_truncated_datagrams_are_dropped() {
     require_root!();
     let p = Pair::new();
-    let (ka, kb) = (Keys::new(), Keys::new());
-    let mut ca = cfg(&ka, 51820);
-    ca.peers = vec![peer(kb.public, Some(sa(&p.b_ip, 51820)), "100.64.0.2/32")];
-    let mut cb = cfg(&kb, 51820);
-    cb.peers = vec![peer(ka.public, Some(sa(&p.a_ip, 51820)), "100.64.0.1/32")];
+    let Tunnel { ca, cb, .. } = tunnel(&p, true);
     let _da = ferry(&p.a, ca, A_IN);
     let db = ferry(&p.b, cb, B_IN);
     assert!(p.a.ping(B_IN, 1));

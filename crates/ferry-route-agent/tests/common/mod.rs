@@ -10,7 +10,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, Command, Stdio};
 
-use ferry_api::ClusterSpec;
+use ferry_api::{CableDriver, ClusterSpec, EndpointSpec};
 use ferry_net::testing::Netns;
 use ferry_net::{GATEWAY_RULE_PRIORITY, GATEWAY_TABLE, Route, ip, netns_exec, nft_apply};
 
@@ -46,6 +46,20 @@ pub fn remote_cluster() -> ClusterSpec {
 
 pub fn node_name(i: usize) -> String {
     format!("n{i}")
+}
+
+/// Cluster c0's Endpoint with node `gateway` as its gateway.
+pub fn endpoint_spec(gateway: usize) -> EndpointSpec {
+    EndpointSpec {
+        cluster_id: "c0".into(),
+        hostname: node_name(gateway),
+        cable_driver: CableDriver::Wireguard,
+        public_ip: None,
+        private_ip: IpAddr::V4(NODE_IPS[gateway]),
+        subnets: vec![],
+        backend_config: Default::default(),
+        health_check_ip: None,
+    }
 }
 
 pub struct Lab {
