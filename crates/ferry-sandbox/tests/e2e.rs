@@ -304,9 +304,17 @@ async fn daemonset_follows_node_label() {
         },
     )
     .await;
-    // It really runs in the node's namespace.
-    let out = ferry(&["sandbox", "exec", &c.name, &node, "--", "ss", "-ltn"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains(":9100"));
+    // It really runs in the node's namespace. Ready means its process has
+    // started, not that it listens yet (a loaded machine showed the gap).
+    wait_for(
+        "the DaemonSet pod listening on :9100 in the node's namespace",
+        Duration::from_secs(10),
+        || {
+            let out = ferry(&["sandbox", "exec", &c.name, &node, "--", "ss", "-ltn"]);
+            async move { String::from_utf8_lossy(&out.stdout).contains(":9100") }
+        },
+    )
+    .await;
 
     nodes
         .patch(
