@@ -397,8 +397,12 @@ async fn foreground_holds_the_owner_until_blocking_dependents_are_gone() {
         .await
         .unwrap();
     eventually("the plain dependent to go", || gone(&api, "plain")).await;
-    let dependent = api.get("held").await.unwrap();
-    assert!(dependent.metadata.deletion_timestamp.is_some());
+    // The collector deletes the dependents one by one, in no set order.
+    eventually("the held dependent to be deleting", || async {
+        let dependent = api.get("held").await.unwrap();
+        dependent.metadata.deletion_timestamp.is_some()
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let waiting = api
         .get("owner")
@@ -415,6 +419,20 @@ async fn foreground_holds_the_owner_until_blocking_dependents_are_gone() {
     .unwrap();
     eventually("the owner to go", || gone(&api, "owner")).await;
     assert!(gone(&api, "held").await);
+}
+
+#[tokio::test]
+async fn a_dependent_created_after_its_owner_went_is_collected() {
+    let s = server().await;
+    let api: Api<ConfigMap> = Api::namespaced(s.client.clone(), "default");
+    let owner = create(&api, json!({"metadata": {"name": "owner"}})).await;
+    api.delete("owner", &DeleteParams::background())
+        .await
+        .unwrap();
+    eventually("the owner to go", || gone(&api, "owner")).await;
+    // A controller that had not seen the delete yet makes a dependent.
+    create(&api, owned("late", &[(&owner, false)])).await;
+    eventually("the ownerless dependent to go", || gone(&api, "late")).await;
 }
 
 #[tokio::test]

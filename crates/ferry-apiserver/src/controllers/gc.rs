@@ -133,7 +133,29 @@ impl Collector {
                 .or_default()
                 .insert(ev.key.clone());
         }
+        let owners_changed = ev
+            .prev
+            .as_ref()
+            .is_none_or(|prev| owner_uids(prev) != owner_uids(&ev.object));
+        if owners_changed {
+            self.collect_if_ownerless(app, &ev.key, &ev.object).await;
+        }
         self.on_live(app, &ev.key, &ev.object).await;
+    }
+
+    /// A dependent that names owners none of which exists follows them at
+    /// once, as Kubernetes' collector does for an owner it cannot find: a
+    /// controller that races its owner's deletion (the sandbox's Deployment
+    /// controller making a pod while `ferry uninstall` deletes the
+    /// Deployment) must not leave the pod behind for good.
+    async fn collect_if_ownerless(&self, app: &App, key: &str, stored: &Stored) {
+        let refs = owner_refs(stored);
+        if refs.is_empty() || refs.iter().any(|r| owner_exists(app, key, r)) {
+            return;
+        }
+        for uid in owner_uids(stored) {
+            self.release(app, key, &uid).await;
+        }
     }
 
     /// An owner went: its dependents follow (background), and owners in
