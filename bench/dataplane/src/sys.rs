@@ -4,7 +4,7 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
@@ -181,21 +181,13 @@ pub fn loadavg() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-/// Polls `f` every `every` until it returns `Some` or `timeout` passes.
+/// Polls `f` every `every` until it returns `Some` or `timeout` passes
+/// (the sandbox harness's poll, with this binary's error type).
 pub fn wait_for<T>(
     what: &str,
     timeout: Duration,
     every: Duration,
-    mut f: impl FnMut() -> Option<T>,
+    f: impl FnMut() -> Option<T>,
 ) -> Result<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        std::thread::sleep(every);
-    }
+    Ok(ferry_sandbox::harness::wait_for(what, timeout, every, f)?)
 }
