@@ -30,6 +30,22 @@ pub enum Decision {
     Wait,
 }
 
+/// The lease as one read saw it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reading<'a> {
+    /// `spec.holderIdentity` (empty or absent: free).
+    pub holder: Option<&'a str>,
+    /// `spec.renewTime` as written.
+    pub renew_time: Option<&'a str>,
+    /// Who cleared the holder in a graceful stop ([`RELEASED_BY`]).
+    pub released_by: Option<&'a str>,
+}
+
+/// Annotation a gateway leaves on the lease when it releases it on a
+/// graceful stop, so that its own successor (same node name) lets a running
+/// standby take over first.
+pub const RELEASED_BY: &str = "gateway.ferry.dev/released-by";
+
 /// Tracks when the current `(holder, renewTime)` was first seen.
 #[derive(Debug, Default)]
 pub struct Observer {
@@ -38,30 +54,45 @@ pub struct Observer {
 }
 
 impl Observer {
-    /// Decides for `me` given the lease's holder and renew time as read now.
+    /// Decides for the process of node `me` given the lease as read now.
+    /// `written` says whether this process has written the lease itself.
+    ///
+    /// Holder identities are node names, so a lease held or released under
+    /// `me` before this process wrote it belongs to a previous process on
+    /// this node (killed, or stopping while its pod is replaced). A standby
+    /// that has been running should take over then, not the newcomer: the
+    /// newcomer waits one duration longer than a standby would (two for a
+    /// held lease, one for a lease its predecessor released), so the two never
+    /// race for the same instant however the restart and the standby's
+    /// polling interleave. Alone, the newcomer still takes over after that.
     pub fn decide(
         &mut self,
         me: &str,
-        holder: Option<&str>,
-        renew_time: Option<&str>,
+        written: bool,
+        lease: Reading<'_>,
         now: Instant,
         duration: Duration,
     ) -> Decision {
-        let holder = holder.unwrap_or("");
-        if holder == me {
-            return Decision::Renew;
-        }
-        if holder.is_empty() {
-            return Decision::Acquire;
-        }
-        let key = (holder.to_string(), renew_time.unwrap_or("").to_string());
+        let holder = lease.holder.unwrap_or("");
+        let predecessor = !written;
+        let patience = match holder {
+            h if h == me && written => return Decision::Renew,
+            "" if !(predecessor && lease.released_by == Some(me)) => return Decision::Acquire,
+            "" => duration,
+            h if h == me => duration * 2,
+            _ => duration,
+        };
+        let key = (
+            holder.to_string(),
+            lease.renew_time.unwrap_or("").to_string(),
+        );
         if self.seen.as_ref() != Some(&key) {
             self.seen = Some(key);
             self.observed_at = Some(now);
             return Decision::Wait;
         }
         match self.observed_at {
-            Some(t) if now.duration_since(t) >= duration => Decision::Acquire,
+            Some(t) if now.duration_since(t) >= patience => Decision::Acquire,
             _ => Decision::Wait,
         }
     }
@@ -98,22 +129,20 @@ pub async fn run(
         let next = match api.get_opt(&name).await {
             Ok(current) => {
                 let spec = current.as_ref().and_then(|l| l.spec.as_ref());
-                let holder = spec.and_then(|s| s.holder_identity.as_deref());
                 let renew = spec
                     .and_then(|s| s.renew_time.as_ref())
                     .map(|t| t.0.to_string());
-                // Holder identities are node names, so a lease held under
-                // ours may be a previous process's (still stopping, or
-                // killed): until this process has written the lease itself,
-                // such a lease is someone else's — released or expired
-                // first — and the standby, not the restarted process, takes
-                // over after a graceful stop.
-                let who = if last_renewed.is_some() {
-                    me.as_str()
-                } else {
-                    ""
+                let reading = Reading {
+                    holder: spec.and_then(|s| s.holder_identity.as_deref()),
+                    renew_time: renew.as_deref(),
+                    released_by: current
+                        .as_ref()
+                        .and_then(|l| l.metadata.annotations.as_ref())
+                        .and_then(|a| a.get(RELEASED_BY))
+                        .map(String::as_str),
                 };
-                match observer.decide(who, holder, renew.as_deref(), now, timing.duration) {
+                let written = last_renewed.is_some();
+                match observer.decide(&me, written, reading, now, timing.duration) {
                     Decision::Wait => {
                         set(&active, false);
                         standby_poll
@@ -201,6 +230,9 @@ async fn write(
                 spec.holder_identity = Some(me.into());
                 spec.acquire_time = Some(now_micro());
                 spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+                if let Some(a) = lease.metadata.annotations.as_mut() {
+                    a.remove(RELEASED_BY);
+                }
             }
             spec.lease_duration_seconds = Some(secs);
             spec.renew_time = Some(now_micro());
@@ -225,6 +257,11 @@ async fn release(api: &Api<Lease>, name: &str, me: &str) {
         }
         spec.holder_identity = None;
         spec.renew_time = Some(now_micro());
+        lease
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(RELEASED_BY.into(), me.into());
         match api.replace(name, &PostParams::default(), &lease).await {
             Ok(_) => {
                 tracing::info!(lease = %name, "released the lease");
@@ -239,40 +276,120 @@ async fn release(api: &Api<Lease>, name: &str, me: &str) {
 mod tests {
     use super::*;
 
+    const D: Duration = Duration::from_millis(500);
+
+    fn held<'a>(holder: &'a str, renew: &'a str) -> Reading<'a> {
+        Reading {
+            holder: Some(holder),
+            renew_time: Some(renew),
+            released_by: None,
+        }
+    }
+
     #[test]
     fn observer_rules() {
-        let d = Duration::from_millis(500);
         let t0 = Instant::now();
         let ms = |n| t0 + Duration::from_millis(n);
         let mut o = Observer::default();
-        assert_eq!(o.decide("a", Some("a"), Some("t1"), t0, d), Decision::Renew);
-        assert_eq!(o.decide("a", None, None, t0, d), Decision::Acquire);
-        assert_eq!(o.decide("a", Some(""), None, t0, d), Decision::Acquire);
+        assert_eq!(o.decide("a", true, held("a", "t1"), t0, D), Decision::Renew);
+        assert_eq!(
+            o.decide("a", false, Reading::default(), t0, D),
+            Decision::Acquire
+        );
+        assert_eq!(
+            o.decide("a", false, held("", "t0"), t0, D),
+            Decision::Acquire
+        );
         // b holds it: we wait a full duration after first seeing each renewal.
         assert_eq!(
-            o.decide("a", Some("b"), Some("t1"), ms(0), d),
+            o.decide("a", true, held("b", "t1"), ms(0), D),
             Decision::Wait
         );
         assert_eq!(
-            o.decide("a", Some("b"), Some("t1"), ms(499), d),
+            o.decide("a", true, held("b", "t1"), ms(499), D),
             Decision::Wait
         );
         assert_eq!(
-            o.decide("a", Some("b"), Some("t2"), ms(450), d),
+            o.decide("a", true, held("b", "t2"), ms(450), D),
             Decision::Wait
         );
         assert_eq!(
-            o.decide("a", Some("b"), Some("t2"), ms(900), d),
+            o.decide("a", true, held("b", "t2"), ms(900), D),
             Decision::Wait
         );
         assert_eq!(
-            o.decide("a", Some("b"), Some("t2"), ms(950), d),
+            o.decide("a", true, held("b", "t2"), ms(950), D),
             Decision::Acquire
         );
         // A new holder restarts the clock.
         assert_eq!(
-            o.decide("a", Some("c"), Some("t2"), ms(960), d),
+            o.decide("a", true, held("c", "t2"), ms(960), D),
             Decision::Wait
         );
+    }
+
+    /// A killed process's lease (held under our node name, never written by
+    /// this process) is left to a running standby: one more duration.
+    #[test]
+    fn a_restarted_node_lets_the_standby_take_a_crashed_lease_first() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let (mut newcomer, mut standby) = (Observer::default(), Observer::default());
+        assert_eq!(
+            newcomer.decide("a", false, held("a", "t1"), t0, D),
+            Decision::Wait
+        );
+        assert_eq!(
+            standby.decide("b", true, held("a", "t1"), t0, D),
+            Decision::Wait
+        );
+        assert_eq!(
+            standby.decide("b", true, held("a", "t1"), ms(500), D),
+            Decision::Acquire
+        );
+        assert_eq!(
+            newcomer.decide("a", false, held("a", "t1"), ms(500), D),
+            Decision::Wait
+        );
+        assert_eq!(
+            newcomer.decide("a", false, held("a", "t1"), ms(999), D),
+            Decision::Wait
+        );
+        // Alone, the newcomer takes it back after two durations.
+        assert_eq!(
+            newcomer.decide("a", false, held("a", "t1"), ms(1000), D),
+            Decision::Acquire
+        );
+    }
+
+    /// A lease our predecessor released on a graceful stop goes to a running
+    /// standby at once; the newcomer waits a duration before taking it.
+    #[test]
+    fn a_restarted_node_lets_the_standby_take_a_released_lease_first() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let released = Reading {
+            holder: None,
+            renew_time: Some("t2"),
+            released_by: Some("a"),
+        };
+        let mut standby = Observer::default();
+        assert_eq!(
+            standby.decide("b", true, released, t0, D),
+            Decision::Acquire
+        );
+        let mut newcomer = Observer::default();
+        assert_eq!(newcomer.decide("a", false, released, t0, D), Decision::Wait);
+        assert_eq!(
+            newcomer.decide("a", false, released, ms(499), D),
+            Decision::Wait
+        );
+        assert_eq!(
+            newcomer.decide("a", false, released, ms(500), D),
+            Decision::Acquire
+        );
+        // Once this process has held the lease itself, the mark is moot.
+        let mut o = Observer::default();
+        assert_eq!(o.decide("a", true, released, t0, D), Decision::Acquire);
     }
 }

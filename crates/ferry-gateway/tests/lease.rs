@@ -115,3 +115,46 @@ async fn one_holder_graceful_handover_crash_takeover() {
     eprintln!("crash takeover after {gap:?}");
     drop(b.stop);
 }
+
+/// A node's gateway pod replaced while a standby runs elsewhere: the new
+/// process on the same node must not win the lease from the standby,
+/// whether the old one released it (graceful) or was killed holding it,
+/// and however the old and new processes overlap. Each round is a race the
+/// successor would win about half the time without the rule, so several
+/// rounds are run with the roles alternating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_holder_hands_over_to_the_standby_not_its_successor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client, _server) = client(dir.path()).await;
+    let mut active = start(&client, "node-a");
+    wait_active(&active, "the first node").await;
+    let mut standby = start(&client, "node-b");
+    let mut names = ("node-a", "node-b");
+    for round in 0..8 {
+        let graceful = round % 2 == 0;
+        // Graceful: the successor starts while the old process still runs
+        // (a pod replaced before the old one has stopped); killed: at once
+        // after the kill (a container restart).
+        let successor = if graceful {
+            let successor = start(&client, names.0);
+            tokio::time::sleep(TIMING.renew * (round + 1) / 4).await;
+            active.stop.send(true).unwrap();
+            active.task.await.unwrap();
+            successor
+        } else {
+            active.task.abort();
+            let _ = active.task.await;
+            start(&client, names.0)
+        };
+        wait_active(&standby, &format!("round {round}: the standby")).await;
+        tokio::time::sleep(TIMING.duration * 2).await;
+        assert!(
+            *standby.active.borrow() && !*successor.active.borrow(),
+            "round {round} (graceful: {graceful}): {}'s successor took the lease",
+            names.0
+        );
+        assert_eq!(holder(&client).await.as_deref(), Some(names.1));
+        (active, standby) = (standby, successor);
+        names = (names.1, names.0);
+    }
+}
