@@ -185,7 +185,8 @@ fn show_diagnose_verify_benchmark_then_a_cut_wan_link() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(&format!("PASS  failover            {}:", a.name)),
-        "{stdout}"
+        "{stdout}\n{}",
+        a.gateway_report(80)
     );
     assert!(
         stdout.contains(&format!(

@@ -286,19 +286,8 @@ fn gateway_failover_under_traffic_and_graceful_restart() {
             }
             if Instant::now() > deadline {
                 panic!(
-                    "{round}: the lease stayed with {active:?}\n{}\n{}",
-                    a.kubectl(&[
-                        "-n",
-                        "ferry-system",
-                        "get",
-                        "lease",
-                        "ferry-gateway",
-                        "-o",
-                        "yaml"
-                    ])
-                    .unwrap(),
-                    a.kubectl(&["-n", "ferry-system", "get", "gateways,pods", "-o", "wide"])
-                        .unwrap()
+                    "{round}: the lease stayed with {active:?}\n{}",
+                    a.gateway_report(80)
                 );
             }
             std::thread::sleep(Duration::from_millis(100));

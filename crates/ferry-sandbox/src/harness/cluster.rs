@@ -196,6 +196,56 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// What a failing test prints about the gateways: the Gateway objects,
+    /// the Lease, and the last `lines` log lines of every ferry-gateway pod
+    /// this cluster has run (gone ones too), oldest first.
+    pub fn gateway_report(&self, lines: usize) -> String {
+        let mut out = String::new();
+        for args in [
+            &["-n", "ferry-system", "get", "gateways", "-o", "yaml"][..],
+            &[
+                "-n",
+                "ferry-system",
+                "get",
+                "lease",
+                "ferry-gateway",
+                "-o",
+                "yaml",
+            ],
+            &["-n", "ferry-system", "get", "pods", "-o", "wide"],
+        ] {
+            out += &format!("$ kubectl {}\n", args.join(" "));
+            out += &self.kubectl(args).unwrap_or_else(|e| format!("({e})\n"));
+        }
+        let root = state::cluster_dir(&self.name).join("logs");
+        let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|d| {
+                d.file_name()
+                    .to_string_lossy()
+                    .starts_with("ferry-system_ferry-gateway")
+            })
+            .filter_map(|d| Some((d.metadata().ok()?.modified().ok()?, d.path())))
+            .collect();
+        dirs.sort();
+        for (_, dir) in dirs {
+            for file in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let text = std::fs::read_to_string(file.path()).unwrap_or_default();
+                let all: Vec<&str> = text.lines().collect();
+                out += &format!("--- {} (last {lines} lines)\n", file.path().display());
+                for line in &all[all.len().saturating_sub(lines)..] {
+                    out += line;
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         if self.keep {
