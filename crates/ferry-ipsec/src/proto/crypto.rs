@@ -27,7 +27,9 @@ pub struct AeadKey {
 
 impl std::fmt::Debug for AeadKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AeadKey").field("encr", &self.encr).finish_non_exhaustive()
+        f.debug_struct("AeadKey")
+            .field("encr", &self.encr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,7 +63,12 @@ impl AeadKey {
     }
 
     /// Encrypt `in_out` in place; returns the tag.
-    pub fn seal(&self, iv: &[u8; IV_LEN], aad: &[u8], in_out: &mut [u8]) -> Result<[u8; TAG_LEN], Error> {
+    pub fn seal(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], Error> {
         let tag = self
             .key
             .seal_in_place_separate_tag(self.nonce(iv), Aad::from(aad), in_out)
@@ -72,7 +79,13 @@ impl AeadKey {
     }
 
     /// Decrypt `in_out` in place after checking `tag`.
-    pub fn open(&self, iv: &[u8; IV_LEN], aad: &[u8], in_out: &mut [u8], tag: &[u8]) -> Result<(), Error> {
+    pub fn open(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+        tag: &[u8],
+    ) -> Result<(), Error> {
         let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| Error::Integrity)?;
         self.key
             .open_in_place_separate_tag(self.nonce(iv), Aad::from(aad), Tag::from(tag), in_out, 0..)
@@ -128,7 +141,9 @@ pub struct DhKey {
 
 impl std::fmt::Debug for DhKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DhKey").field("group", &self.group).finish_non_exhaustive()
+        f.debug_struct("DhKey")
+            .field("group", &self.group)
+            .finish_non_exhaustive()
     }
 }
 
@@ -138,7 +153,9 @@ impl DhKey {
         let alg = algorithm(group);
         let key = EphemeralPrivateKey::generate(alg, &SystemRandom::new())
             .map_err(|_| Error::Crypto("DH key generation"))?;
-        let pk = key.compute_public_key().map_err(|_| Error::Crypto("DH public key"))?;
+        let pk = key
+            .compute_public_key()
+            .map_err(|_| Error::Crypto("DH public key"))?;
         let public = match group {
             DhGroup::Curve25519 => pk.as_ref().to_vec(),
             // ring: 0x04 || X || Y; IKE (RFC 5903 §7): X || Y.
@@ -180,7 +197,9 @@ fn algorithm(g: DhGroup) -> &'static agreement::Algorithm {
 /// `n` random bytes.
 pub fn random_bytes(n: usize) -> Result<Vec<u8>, Error> {
     let mut v = vec![0u8; n];
-    SystemRandom::new().fill(&mut v).map_err(|_| Error::Crypto("random"))?;
+    SystemRandom::new()
+        .fill(&mut v)
+        .map_err(|_| Error::Crypto("random"))?;
     Ok(v)
 }
 
@@ -188,7 +207,9 @@ pub fn random_bytes(n: usize) -> Result<Vec<u8>, Error> {
 pub fn random_ike_spi() -> Result<u64, Error> {
     loop {
         let mut b = [0u8; 8];
-        SystemRandom::new().fill(&mut b).map_err(|_| Error::Crypto("random"))?;
+        SystemRandom::new()
+            .fill(&mut b)
+            .map_err(|_| Error::Crypto("random"))?;
         let v = u64::from_be_bytes(b);
         if v != 0 {
             return Ok(v);
@@ -200,7 +221,9 @@ pub fn random_ike_spi() -> Result<u64, Error> {
 pub fn random_esp_spi() -> Result<u32, Error> {
     loop {
         let mut b = [0u8; 4];
-        SystemRandom::new().fill(&mut b).map_err(|_| Error::Crypto("random"))?;
+        SystemRandom::new()
+            .fill(&mut b)
+            .map_err(|_| Error::Crypto("random"))?;
         let v = u32::from_be_bytes(b);
         if v > 255 {
             return Ok(v);

@@ -92,7 +92,11 @@ impl EspOutbound {
 
     /// Whether the sequence space is close enough to its end to rekey now.
     pub fn needs_rekey(&self) -> bool {
-        let limit = if self.esn { u64::MAX } else { u64::from(u32::MAX) };
+        let limit = if self.esn {
+            u64::MAX
+        } else {
+            u64::from(u32::MAX)
+        };
         self.used() >= limit - limit / 8
     }
 
@@ -126,7 +130,9 @@ impl EspOutbound {
         let tag = self.key.seal(&iv, aad.as_slice(), body)?;
         out[ESP_HEADER_LEN + pt_len..total].copy_from_slice(&tag);
         self.counters.packets.fetch_add(1, Ordering::Relaxed);
-        self.counters.bytes.fetch_add(inner.len() as u64, Ordering::Relaxed);
+        self.counters
+            .bytes
+            .fetch_add(inner.len() as u64, Ordering::Relaxed);
         Ok(total)
     }
 }
@@ -194,7 +200,9 @@ impl EspInbound {
         match &r {
             Ok(o) => {
                 self.counters.packets.fetch_add(1, Ordering::Relaxed);
-                self.counters.bytes.fetch_add(o.len as u64, Ordering::Relaxed);
+                self.counters
+                    .bytes
+                    .fetch_add(o.len as u64, Ordering::Relaxed);
             }
             Err(Error::Replay(_)) => {
                 self.counters.replayed.fetch_add(1, Ordering::Relaxed);
@@ -213,7 +221,11 @@ impl EspInbound {
         let seq32 = u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]);
         let seq = {
             let w = crate::proto::lock(&self.replay);
-            let seq = if self.esn { w.infer_esn(seq32) } else { u64::from(seq32) };
+            let seq = if self.esn {
+                w.infer_esn(seq32)
+            } else {
+                u64::from(seq32)
+            };
             if !w.check(seq) {
                 return Err(Error::Replay(seq));
             }
@@ -312,7 +324,11 @@ impl ReplayWindow {
         let bottom = top_low.wrapping_sub((REPLAY_WINDOW - 1) as u32);
         let high = if top_low >= (REPLAY_WINDOW - 1) as u32 {
             // Window within one subspace.
-            if low >= bottom { top_high } else { top_high + 1 }
+            if low >= bottom {
+                top_high
+            } else {
+                top_high + 1
+            }
         } else if low >= bottom && top_high > 0 {
             // Window spans two subspaces; `low` is in the older one.
             top_high - 1

@@ -239,7 +239,11 @@ impl Payload {
             }
             Self::Delete(d) => {
                 out.push(d.protocol);
-                out.push(if d.protocol == consts::protocol::IKE { 0 } else { 4 });
+                out.push(if d.protocol == consts::protocol::IKE {
+                    0
+                } else {
+                    4
+                });
                 out.extend_from_slice(&(d.spis.len() as u16).to_be_bytes());
                 for s in &d.spis {
                     out.extend_from_slice(&s.to_be_bytes());
@@ -400,7 +404,11 @@ pub fn parse_chain(
             ));
         }
         let critical = hdr[1] & 0x80 != 0;
-        out.push(Payload::parse(next, critical, &msg[off + GENERIC_LEN..off + len])?);
+        out.push(Payload::parse(
+            next,
+            critical,
+            &msg[off + GENERIC_LEN..off + len],
+        )?);
         next = hdr[0];
         off += len;
     }

@@ -255,7 +255,11 @@ impl std::str::FromStr for IkeSuite {
     type Err = Error;
     /// `aes256gcm16-prfsha256-x25519` (strongSwan's spelling; the PRF may be left out).
     fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = || Error::Config(format!("unsupported IKE proposal {s:?} (supported: aes128gcm16|aes256gcm16|chacha20poly1305 - prfsha256 - x25519|ecp256)"));
+        let bad = || {
+            Error::Config(format!(
+                "unsupported IKE proposal {s:?} (supported: aes128gcm16|aes256gcm16|chacha20poly1305 - prfsha256 - x25519|ecp256)"
+            ))
+        };
         let mut encr = None;
         let mut dh = None;
         for part in s.split('-') {
@@ -313,7 +317,11 @@ impl std::str::FromStr for EspSuite {
     type Err = Error;
     /// `aes256gcm16`, `chacha20poly1305-x25519`, `aes128gcm16-esn`.
     fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = || Error::Config(format!("unsupported ESP proposal {s:?} (supported: aes128gcm16|aes256gcm16|chacha20poly1305 [-x25519|-ecp256] [-esn|-noesn])"));
+        let bad = || {
+            Error::Config(format!(
+                "unsupported ESP proposal {s:?} (supported: aes128gcm16|aes256gcm16|chacha20poly1305 [-x25519|-ecp256] [-esn|-noesn])"
+            ))
+        };
         let mut encr = None;
         let mut dh = None;
         let mut esn = false;
@@ -460,7 +468,9 @@ pub fn accepted_ike(ours: &[IkeSuite], reply: &[Proposal]) -> Result<(IkeSuite, 
     };
     let (s, _) = choose_ike(ours, reply)?;
     if p.transforms.len() != s.transforms().len() {
-        return Err(Error::Malformed("IKE SA reply must hold one transform per type"));
+        return Err(Error::Malformed(
+            "IKE SA reply must hold one transform per type",
+        ));
     }
     Ok((s, p.clone()))
 }

@@ -8,7 +8,12 @@ use super::message::{self, GENERIC_LEN, HEADER_LEN, Header, Parsed, Payload};
 use crate::Error;
 
 /// Build `header` + SK{`payloads`} sealed with `key`, using `iv` (unique per key).
-pub fn seal(header: Header, payloads: &[Payload], key: &AeadKey, iv: u64) -> Result<Vec<u8>, Error> {
+pub fn seal(
+    header: Header,
+    payloads: &[Payload],
+    key: &AeadKey,
+    iv: u64,
+) -> Result<Vec<u8>, Error> {
     let mut inner = Vec::with_capacity(256);
     let first = message::write_payloads(payloads, &mut inner);
     inner.push(0); // pad length: AEAD ciphers need no padding
@@ -43,7 +48,12 @@ pub fn open(msg: &[u8], parsed: &mut Parsed, key: &AeadKey) -> Result<(), Error>
     let mut iv = [0u8; IV_LEN];
     iv.copy_from_slice(&body[..IV_LEN]);
     let mut plain = body[IV_LEN..body.len() - TAG_LEN].to_vec();
-    key.open(&iv, &msg[..sk.body_start], &mut plain, &body[body.len() - TAG_LEN..])?;
+    key.open(
+        &iv,
+        &msg[..sk.body_start],
+        &mut plain,
+        &body[body.len() - TAG_LEN..],
+    )?;
     let pad = usize::from(*plain.last().ok_or(Error::Malformed("SK padding"))?);
     if pad + 1 > plain.len() {
         return Err(Error::Malformed("SK padding length"));

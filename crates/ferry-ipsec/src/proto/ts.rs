@@ -55,7 +55,9 @@ impl TrafficSelector {
 
     /// Whether this selector covers address `ip` (any port and protocol).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        key(ip) >= key(self.start) && key(ip) <= key(self.end) && ip.is_ipv4() == self.start.is_ipv4()
+        key(ip) >= key(self.start)
+            && key(ip) <= key(self.end)
+            && ip.is_ipv4() == self.start.is_ipv4()
     }
 
     /// The intersection with `other`, if not empty.
@@ -70,8 +72,16 @@ impl TrafficSelector {
         };
         let start_port = self.start_port.max(other.start_port);
         let end_port = self.end_port.min(other.end_port);
-        let start = if key(self.start) >= key(other.start) { self.start } else { other.start };
-        let end = if key(self.end) <= key(other.end) { self.end } else { other.end };
+        let start = if key(self.start) >= key(other.start) {
+            self.start
+        } else {
+            other.start
+        };
+        let end = if key(self.end) <= key(other.end) {
+            self.end
+        } else {
+            other.end
+        };
         (start_port <= end_port && key(start) <= key(end)).then_some(Self {
             protocol,
             start_port,
@@ -96,10 +106,20 @@ impl TrafficSelector {
             _ => return Vec::new(),
         };
         // Last address of the 2^s block starting at the aligned `lo`.
-        let span_end = |lo: u128, s: u32| if s >= 128 { u128::MAX } else { lo + ((1u128 << s) - 1) };
+        let span_end = |lo: u128, s: u32| {
+            if s >= 128 {
+                u128::MAX
+            } else {
+                lo + ((1u128 << s) - 1)
+            }
+        };
         let mut out = Vec::new();
         while lo <= hi {
-            let mut s = if lo == 0 { bits } else { lo.trailing_zeros().min(bits) };
+            let mut s = if lo == 0 {
+                bits
+            } else {
+                lo.trailing_zeros().min(bits)
+            };
             while s > 0 && span_end(lo, s) > hi {
                 s -= 1;
             }
@@ -120,7 +140,11 @@ impl TrafficSelector {
 
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         let v4 = self.start.is_ipv4();
-        out.push(if v4 { TS_IPV4_ADDR_RANGE } else { TS_IPV6_ADDR_RANGE });
+        out.push(if v4 {
+            TS_IPV4_ADDR_RANGE
+        } else {
+            TS_IPV6_ADDR_RANGE
+        });
         out.push(self.protocol);
         out.extend_from_slice(&(if v4 { 16u16 } else { 40 }).to_be_bytes());
         out.extend_from_slice(&self.start_port.to_be_bytes());
@@ -176,7 +200,11 @@ impl std::fmt::Display for TrafficSelector {
             write!(f, "{}-{}", self.start, self.end)?;
         }
         if self.protocol != 0 || self.start_port != 0 || self.end_port != 65535 {
-            write!(f, "[{}/{}-{}]", self.protocol, self.start_port, self.end_port)?;
+            write!(
+                f,
+                "[{}/{}-{}]",
+                self.protocol, self.start_port, self.end_port
+            )?;
         }
         Ok(())
     }

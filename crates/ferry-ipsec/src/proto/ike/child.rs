@@ -41,10 +41,11 @@ pub(crate) fn respond_child(
 ) -> Result<Vec<Payload>, Notify> {
     let sa = p.sa().ok_or_else(|| notify(nt::INVALID_SYNTAX))?;
     let ke = p.ke();
-    let (suite, mut chosen) = proposal::choose_esp(&cfg.esp_suites, sa, ke.is_some()).map_err(|e| {
-        tracing::warn!(peer = %st.remote, "child SA: {e}");
-        notify(nt::NO_PROPOSAL_CHOSEN)
-    })?;
+    let (suite, mut chosen) =
+        proposal::choose_esp(&cfg.esp_suites, sa, ke.is_some()).map_err(|e| {
+            tracing::warn!(peer = %st.remote, "child SA: {e}");
+            notify(nt::NO_PROPOSAL_CHOSEN)
+        })?;
     let (tsi, tsr) = p.ts().ok_or_else(|| notify(nt::INVALID_SYNTAX))?;
     let remote_ts = ts::narrow(tsi, &cfg.remote_ts);
     let local_ts = ts::narrow(tsr, &cfg.local_ts);
@@ -56,7 +57,10 @@ pub(crate) fn respond_child(
     let shared = match (suite.dh, ke) {
         (Some(g), Some((group, data))) => {
             if group != g.id() {
-                return Err(Notify::new(nt::INVALID_KE_PAYLOAD, g.id().to_be_bytes().to_vec()));
+                return Err(Notify::new(
+                    nt::INVALID_KE_PAYLOAD,
+                    g.id().to_be_bytes().to_vec(),
+                ));
             }
             let dh = DhKey::generate(g).map_err(|_| notify(nt::TEMPORARY_FAILURE))?;
             out.push(Payload::Ke {
@@ -67,14 +71,26 @@ pub(crate) fn respond_child(
         }
         _ => None,
     };
-    let spi_out = u32::from_be_bytes(chosen.spi[..].try_into().map_err(|_| notify(nt::INVALID_SYNTAX))?);
+    let spi_out = u32::from_be_bytes(
+        chosen.spi[..]
+            .try_into()
+            .map_err(|_| notify(nt::INVALID_SYNTAX))?,
+    );
     let spi_in = crypto::random_esp_spi().map_err(|_| notify(nt::TEMPORARY_FAILURE))?;
     chosen.spi = spi_in.to_be_bytes().to_vec();
-    let keys = ike.keys.as_ref().ok_or_else(|| notify(nt::TEMPORARY_FAILURE))?;
+    let keys = ike
+        .keys
+        .as_ref()
+        .ok_or_else(|| notify(nt::TEMPORARY_FAILURE))?;
     let (inbound, outbound) = keys
         .child(&suite, shared.as_deref(), ni, nr, false, spi_in, spi_out)
         .map_err(|_| notify(nt::TEMPORARY_FAILURE))?;
-    let replaces = old_out.and_then(|o| st.children.iter().find(|c| c.outbound.spi == o).map(|c| c.inbound.spi));
+    let replaces = old_out.and_then(|o| {
+        st.children
+            .iter()
+            .find(|c| c.outbound.spi == o)
+            .map(|c| c.inbound.spi)
+    });
     let child = ChildSa {
         inbound: Arc::new(inbound),
         outbound: Arc::new(outbound),
@@ -113,7 +129,9 @@ pub(crate) fn accept_child(
     if let Some(n) = p.error_notify() {
         return Err(Error::PeerRefused(match n.ty {
             nt::NO_PROPOSAL_CHOSEN => "no common ESP proposal".to_string(),
-            nt::TS_UNACCEPTABLE => "our subnets do not match the peer's (TS_UNACCEPTABLE)".to_string(),
+            nt::TS_UNACCEPTABLE => {
+                "our subnets do not match the peer's (TS_UNACCEPTABLE)".to_string()
+            }
             t => format!("child SA refused with notify {t}"),
         }));
     }
@@ -137,7 +155,8 @@ pub(crate) fn accept_child(
         return Err(Error::TsUnacceptable);
     }
     let keys = ike.keys.as_ref().ok_or(Error::Malformed("keys"))?;
-    let (inbound, outbound) = keys.child(&suite, shared.as_deref(), ni, nr, true, spi_in, spi_out)?;
+    let (inbound, outbound) =
+        keys.child(&suite, shared.as_deref(), ni, nr, true, spi_in, spi_out)?;
     Ok(ChildSa {
         inbound: Arc::new(inbound),
         outbound: Arc::new(outbound),
@@ -175,11 +194,19 @@ pub(crate) fn install(st: &mut Shared, child: ChildSa, replaces: Option<u32>, no
 }
 
 fn list(v: &[TrafficSelector]) -> String {
-    v.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Queue a CREATE_CHILD_SA rekeying the child with inbound SPI `old_in`.
-pub(crate) fn queue_rekey(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, old_in: u32) -> Result<(), Error> {
+pub(crate) fn queue_rekey(
+    ike: &mut IkeSa,
+    cfg: &Config,
+    st: &mut Shared,
+    old_in: u32,
+) -> Result<(), Error> {
     let Some(old) = st.children.iter_mut().find(|c| c.inbound.spi == old_in) else {
         return Ok(());
     };
@@ -196,7 +223,11 @@ pub(crate) fn queue_rekey(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, old_in
             ty: nt::REKEY_SA,
             data: Vec::new(),
         }),
-        Payload::Sa(proposal::esp_proposals(&cfg.esp_suites, spi_in, dh.is_some())),
+        Payload::Sa(proposal::esp_proposals(
+            &cfg.esp_suites,
+            spi_in,
+            dh.is_some(),
+        )),
         Payload::Nonce(ni.clone()),
     ];
     if let Some(dh) = &dh {
@@ -221,6 +252,27 @@ pub(crate) fn queue_rekey(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, old_in
     Ok(())
 }
 
+/// The peer asks to rekey the child SA whose outbound SPI is `spi_out`, which we may be
+/// rekeying ourselves. Rather than RFC 7296 §2.8.1's nonce comparison (which leaves a
+/// redundant SA to delete), the original initiator of the IKE SA wins: it refuses the
+/// peer's rekey with TEMPORARY_FAILURE; the other side drops or abandons its own.
+/// Returns the notify to refuse with, if any.
+pub(crate) fn rekey_collision(ike: &mut IkeSa, st: &Shared, spi_out: u32) -> Option<Notify> {
+    let old_in = st
+        .children
+        .iter()
+        .find(|c| c.outbound.spi == spi_out)?
+        .inbound
+        .spi;
+    let ours =
+        |r: &Request| matches!(r, Request::RekeyChild { old_spi_in, .. } if *old_spi_in == old_in);
+    if ike.initiator && ike.has_sent(ours) {
+        return Some(notify(nt::TEMPORARY_FAILURE));
+    }
+    ike.drop_queued(ours);
+    None
+}
+
 /// Initiator: the answer to our child rekey.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn rekey_response(
@@ -236,7 +288,9 @@ pub(crate) fn rekey_response(
 ) -> Result<(), Error> {
     let nr = p.nonce().map(<[u8]>::to_vec);
     let child = match nr {
-        Some(nr) if p.error_notify().is_none() => accept_child(ike, cfg, p, dh, spi_in, ni, &nr, now),
+        Some(nr) if p.error_notify().is_none() => {
+            accept_child(ike, cfg, p, dh, spi_in, ni, &nr, now)
+        }
         _ => accept_child(ike, cfg, p, None, spi_in, ni, &[], now),
     };
     match child {
@@ -254,7 +308,12 @@ pub(crate) fn rekey_response(
         }
         Err(e) => {
             tracing::warn!(peer = %st.remote, "child SA rekey failed: {e}; retrying later");
-            if let Some(old) = st.children.iter_mut().find(|c| c.inbound.spi == old_in) {
+            // Unless the peer's own rekey replaced it meanwhile (its expiry is set).
+            if let Some(old) = st
+                .children
+                .iter_mut()
+                .find(|c| c.inbound.spi == old_in && c.expire_at.is_none())
+            {
                 old.rekeyed = false;
                 old.rekey_at = now + cfg.timers.retry;
             }

@@ -26,8 +26,10 @@ pub(crate) enum Outcome {
     Established,
     /// The IKE SA was rekeyed: here is its successor.
     Rekeyed(Box<IkeSa>),
-    /// The IKE SA was deleted.
+    /// The peer deleted the IKE SA.
     Deleted,
+    /// We deleted the IKE SA (rekeyed, or no child SA could be made).
+    Closed,
     /// The negotiation failed; the SA goes (the status says why).
     Failed,
 }
@@ -49,7 +51,12 @@ fn check_nonce(n: Option<&[u8]>) -> Result<Vec<u8>, Error> {
     }
 }
 
-fn nat_notifies(cfg: &Config, spi_i: u64, spi_r: u64, dst: SocketAddr) -> Result<[Payload; 2], Error> {
+fn nat_notifies(
+    cfg: &Config,
+    spi_i: u64,
+    spi_r: u64,
+    dst: SocketAddr,
+) -> Result<[Payload; 2], Error> {
     // With forced encapsulation the source hash is random, so the peer sees a NAT.
     let src = if cfg.force_encap {
         crypto::random_bytes(20)?
@@ -79,26 +86,44 @@ fn note_nat(payloads: &[Payload], cfg: &Config, spi_i: u64, spi_r: u64, from: So
     }
 }
 
-fn init_request(cfg: &Config, ike: &IkeSa, dh: &DhKey, cookie: Option<&[u8]>, dst: SocketAddr) -> Result<Vec<u8>, Error> {
+fn init_request(
+    cfg: &Config,
+    ike: &IkeSa,
+    dh: &DhKey,
+    cookie: Option<&[u8]>,
+    dst: SocketAddr,
+) -> Result<Vec<u8>, Error> {
     let mut p = Vec::new();
     if let Some(c) = cookie {
         p.push(Payload::Notify(Notify::new(nt::COOKIE, c.to_vec())));
     }
-    p.push(Payload::Sa(vec![proposal::ike_proposal(&cfg.ike_suites, Vec::new())]));
+    p.push(Payload::Sa(vec![proposal::ike_proposal(
+        &cfg.ike_suites,
+        Vec::new(),
+    )]));
     p.push(Payload::Ke {
         group: dh.group.id(),
         data: dh.public().to_vec(),
     });
     p.push(Payload::Nonce(ike.ni.clone()));
     p.extend(nat_notifies(cfg, ike.spi_i, 0, dst)?);
-    Ok(message::build_plain(ike.header(ex::IKE_SA_INIT, 0, false), &p))
+    Ok(message::build_plain(
+        ike.header(ex::IKE_SA_INIT, 0, false),
+        &p,
+    ))
 }
 
 /// Start a new IKE SA as initiator.
 pub(crate) fn initiate(cfg: &Config, st: &mut Shared, now: Instant) -> Result<IkeSa, Error> {
     let group = cfg.ike_suites[0].dh;
     let dh = DhKey::generate(group)?;
-    let mut ike = IkeSa::new(crypto::random_ike_spi()?, 0, true, Phase::ResponderInit, now);
+    let mut ike = IkeSa::new(
+        crypto::random_ike_spi()?,
+        0,
+        true,
+        Phase::ResponderInit,
+        now,
+    );
     ike.ni = nonce()?;
     let bytes = init_request(cfg, &ike, &dh, None, st.remote)?;
     ike.init_req = bytes.clone();
@@ -114,7 +139,12 @@ pub(crate) fn initiate(cfg: &Config, st: &mut Shared, now: Instant) -> Result<Ik
 }
 
 /// Answer an IKE_SA_INIT request: a new responder IKE SA.
-pub(crate) fn respond_init(cfg: &Config, st: &mut Shared, msg: &[u8], now: Instant) -> Result<IkeSa, Error> {
+pub(crate) fn respond_init(
+    cfg: &Config,
+    st: &mut Shared,
+    msg: &[u8],
+    now: Instant,
+) -> Result<IkeSa, Error> {
     let parsed = message::parse(msg)?;
     let h = parsed.header;
     let p = &parsed.payloads;
@@ -134,16 +164,30 @@ pub(crate) fn respond_init(cfg: &Config, st: &mut Shared, msg: &[u8], now: Insta
     };
     let (group, ke) = p.ke().ok_or(Error::Malformed("IKE_SA_INIT without KE"))?;
     if group != suite.dh.id() {
-        refuse(st, Notify::new(nt::INVALID_KE_PAYLOAD, suite.dh.id().to_be_bytes().to_vec()));
-        return Err(Error::PeerRefused(format!("KE group {group} while {} was chosen; asked for it", suite.dh.id())));
+        refuse(
+            st,
+            Notify::new(nt::INVALID_KE_PAYLOAD, suite.dh.id().to_be_bytes().to_vec()),
+        );
+        return Err(Error::PeerRefused(format!(
+            "KE group {group} while {} was chosen; asked for it",
+            suite.dh.id()
+        )));
     }
     let ni = check_nonce(p.nonce())?;
     let dh = DhKey::generate(suite.dh)?;
     let public = dh.public().to_vec();
     let shared = dh.agree(ke)?;
-    let mut ike = IkeSa::new(h.spi_i, crypto::random_ike_spi()?, false, Phase::ResponderInit, now);
+    let mut ike = IkeSa::new(
+        h.spi_i,
+        crypto::random_ike_spi()?,
+        false,
+        Phase::ResponderInit,
+        now,
+    );
     ike.nr = nonce()?;
-    ike.keys = Some(IkeKeys::initial(&suite, &shared, &ni, &ike.nr, ike.spi_i, ike.spi_r)?);
+    ike.keys = Some(IkeKeys::initial(
+        &suite, &shared, &ni, &ike.nr, ike.spi_i, ike.spi_r,
+    )?);
     ike.ni = ni;
     ike.suite = Some(suite);
     note_nat(p, cfg, ike.spi_i, 0, st.remote);
@@ -166,7 +210,10 @@ pub(crate) fn respond_init(cfg: &Config, st: &mut Shared, msg: &[u8], now: Insta
 }
 
 fn list<T: std::fmt::Display>(v: &[T]) -> String {
-    v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Handle a message for an existing IKE SA.
@@ -211,12 +258,19 @@ pub(crate) fn handle(
         };
         match pending.req {
             Request::Auth { spi_in } => auth_response(ike, cfg, st, &p, spi_in, now),
-            Request::RekeyChild { old_spi_in, spi_in, nonce, dh } => {
+            Request::RekeyChild {
+                old_spi_in,
+                spi_in,
+                nonce,
+                dh,
+            } => {
                 child::rekey_response(ike, cfg, st, &p, old_spi_in, spi_in, &nonce, dh, now)?;
                 Ok(Outcome::None)
             }
-            Request::RekeyIke { spi, nonce, dh } => rekey_ike_response(ike, cfg, st, &p, spi, &nonce, dh, now),
-            Request::DeleteIke => Ok(Outcome::Deleted),
+            Request::RekeyIke { spi, nonce, dh } => {
+                rekey_ike_response(ike, cfg, st, &p, spi, &nonce, dh, now)
+            }
+            Request::DeleteIke => Ok(Outcome::Closed),
             Request::DeleteChildren { spis } => {
                 child::deleted_by_us(st, &spis);
                 Ok(Outcome::None)
@@ -233,7 +287,13 @@ pub(crate) fn handle(
     }
 }
 
-fn init_response(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, msg: &[u8], now: Instant) -> Result<Outcome, Error> {
+fn init_response(
+    ike: &mut IkeSa,
+    cfg: &Config,
+    st: &mut Shared,
+    msg: &[u8],
+    now: Instant,
+) -> Result<Outcome, Error> {
     let parsed = message::parse(msg)?;
     let p = &parsed.payloads;
     let Phase::InitSent { dh, group, cookie } = &mut ike.phase else {
@@ -249,13 +309,18 @@ fn init_response(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, msg: &[u8], now
                 *dh = Some(DhKey::generate(g)?);
             }
             _ => {
-                st.fail(format!("the peer wants DH group {want:?}, which we do not offer"));
+                st.fail(format!(
+                    "the peer wants DH group {want:?}, which we do not offer"
+                ));
                 return Ok(Outcome::Failed);
             }
         }
     } else if let Some(n) = p.error_notify() {
         let why = if n.ty == nt::NO_PROPOSAL_CHOSEN {
-            format!("the peer accepts none of our IKE proposals ({})", list(&cfg.ike_suites))
+            format!(
+                "the peer accepts none of our IKE proposals ({})",
+                list(&cfg.ike_suites)
+            )
         } else {
             format!("the peer refused IKE_SA_INIT with notify {}", n.ty)
         };
@@ -265,7 +330,12 @@ fn init_response(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, msg: &[u8], now
         return init_accepted(ike, cfg, st, msg, parsed.header.spi_r, now);
     }
     // Retry with the cookie or the group the peer asked for.
-    let Phase::InitSent { dh: Some(dh), cookie, .. } = &ike.phase else {
+    let Phase::InitSent {
+        dh: Some(dh),
+        cookie,
+        ..
+    } = &ike.phase
+    else {
         return Err(Error::Malformed("IKE_SA_INIT state"));
     };
     let bytes = init_request(cfg, ike, dh, cookie.as_deref(), st.remote)?;
@@ -275,11 +345,21 @@ fn init_response(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, msg: &[u8], now
     Ok(Outcome::None)
 }
 
-fn init_accepted(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, msg: &[u8], spi_r: u64, now: Instant) -> Result<Outcome, Error> {
+fn init_accepted(
+    ike: &mut IkeSa,
+    cfg: &Config,
+    st: &mut Shared,
+    msg: &[u8],
+    spi_r: u64,
+    now: Instant,
+) -> Result<Outcome, Error> {
     let parsed = message::parse(msg)?;
     let p = &parsed.payloads;
-    let (suite, _) = proposal::accepted_ike(&cfg.ike_suites, p.sa().ok_or(Error::Malformed("no SA"))?)?;
-    let (group, ke) = p.ke().ok_or(Error::Malformed("IKE_SA_INIT response without KE"))?;
+    let (suite, _) =
+        proposal::accepted_ike(&cfg.ike_suites, p.sa().ok_or(Error::Malformed("no SA"))?)?;
+    let (group, ke) = p
+        .ke()
+        .ok_or(Error::Malformed("IKE_SA_INIT response without KE"))?;
     let Phase::InitSent { dh, .. } = &mut ike.phase else {
         return Err(Error::Malformed("IKE_SA_INIT state"));
     };
@@ -291,7 +371,9 @@ fn init_accepted(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, msg: &[u8], spi
     let shared = dh.agree(ke)?;
     ike.pending = None;
     ike.spi_r = spi_r;
-    ike.keys = Some(IkeKeys::initial(&suite, &shared, &ike.ni, &nr, ike.spi_i, spi_r)?);
+    ike.keys = Some(IkeKeys::initial(
+        &suite, &shared, &ike.ni, &nr, ike.spi_i, spi_r,
+    )?);
     ike.nr = nr;
     ike.suite = Some(suite);
     ike.init_resp = msg.to_vec();
@@ -299,7 +381,13 @@ fn init_accepted(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, msg: &[u8], spi
     note_nat(p, cfg, ike.spi_i, spi_r, st.remote);
     // IKE_AUTH: our identity, proof, and the first child SA.
     let keys = ike.keys.as_ref().ok_or(Error::Malformed("keys"))?;
-    let auth = keys::psk_auth(&cfg.psk, &ike.init_req, &ike.nr, &keys.sk_pi, &cfg.local_id.body());
+    let auth = keys::psk_auth(
+        &cfg.psk,
+        &ike.init_req,
+        &ike.nr,
+        &keys.sk_pi,
+        &cfg.local_id.body(),
+    );
     let spi_in = crypto::random_esp_spi()?;
     let payloads = vec![
         Payload::IdI(cfg.local_id.clone()),
@@ -333,7 +421,14 @@ fn auth_of(p: &[Payload]) -> Option<(u8, &[u8])> {
     })
 }
 
-fn auth_request(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, p: &[Payload], id: u32, now: Instant) -> Result<Outcome, Error> {
+fn auth_request(
+    ike: &mut IkeSa,
+    cfg: &Config,
+    st: &mut Shared,
+    p: &[Payload],
+    id: u32,
+    now: Instant,
+) -> Result<Outcome, Error> {
     if !matches!(ike.phase, Phase::ResponderInit) {
         return Err(Error::Malformed("IKE_AUTH request in the wrong state"));
     }
@@ -342,21 +437,45 @@ fn auth_request(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, p: &[Payload], i
     let idr_ok = id_of(p, false).is_none_or(|r| *r == cfg.local_id);
     let auth_ok = auth_of(p).is_some_and(|(m, data)| {
         m == AUTH_SHARED_KEY_MIC
-            && keys::verify_psk_auth(&cfg.psk, &ike.init_req, &ike.nr, &keys.sk_pi, &idi.body(), data)
+            && keys::verify_psk_auth(
+                &cfg.psk,
+                &ike.init_req,
+                &ike.nr,
+                &keys.sk_pi,
+                &idi.body(),
+                data,
+            )
     });
     if *idi != cfg.remote_id || !idr_ok || !auth_ok {
         let why = if *idi != cfg.remote_id {
             format!("the peer identifies as {idi}, expected {}", cfg.remote_id)
         } else if !idr_ok {
-            format!("the peer expects another identity than ours ({})", cfg.local_id)
+            format!(
+                "the peer expects another identity than ours ({})",
+                cfg.local_id
+            )
         } else {
             "the peer's AUTH does not verify: preshared key mismatch".to_string()
         };
-        ike.respond(st, ex::IKE_AUTH, id, &[Payload::Notify(Notify::new(nt::AUTHENTICATION_FAILED, Vec::new()))])?;
+        ike.respond(
+            st,
+            ex::IKE_AUTH,
+            id,
+            &[Payload::Notify(Notify::new(
+                nt::AUTHENTICATION_FAILED,
+                Vec::new(),
+            ))],
+        )?;
         st.fail(format!("authentication of the peer failed: {why}"));
         return Ok(Outcome::Failed);
     }
-    let auth = keys::psk_auth(&cfg.psk, &ike.init_resp, &ike.ni, &keys.sk_pr, &cfg.local_id.body());
+    let auth = keys::psk_auth(
+        &cfg.psk,
+        &ike.init_resp,
+        &ike.ni,
+        &keys.sk_pr,
+        &cfg.local_id.body(),
+    );
     let mut out = vec![
         Payload::IdR(cfg.local_id.clone()),
         Payload::Auth {
@@ -383,16 +502,32 @@ fn established(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, now: Instant) {
     tracing::info!(peer = %st.remote, id = %cfg.remote_id, "IKE SA established");
 }
 
-fn auth_response(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, p: &[Payload], spi_in: u32, now: Instant) -> Result<Outcome, Error> {
+fn auth_response(
+    ike: &mut IkeSa,
+    cfg: &Config,
+    st: &mut Shared,
+    p: &[Payload],
+    spi_in: u32,
+    now: Instant,
+) -> Result<Outcome, Error> {
     if p.notify(nt::AUTHENTICATION_FAILED).is_some() {
-        st.fail("the peer refused our authentication: preshared key mismatch or wrong identity".into());
+        st.fail(
+            "the peer refused our authentication: preshared key mismatch or wrong identity".into(),
+        );
         return Ok(Outcome::Failed);
     }
     let keys = ike.keys.as_ref().ok_or(Error::Malformed("keys"))?;
     let idr = id_of(p, false).ok_or(Error::Malformed("IKE_AUTH response without IDr"))?;
     let auth_ok = auth_of(p).is_some_and(|(m, data)| {
         m == AUTH_SHARED_KEY_MIC
-            && keys::verify_psk_auth(&cfg.psk, &ike.init_resp, &ike.ni, &keys.sk_pr, &idr.body(), data)
+            && keys::verify_psk_auth(
+                &cfg.psk,
+                &ike.init_resp,
+                &ike.ni,
+                &keys.sk_pr,
+                &idr.body(),
+                data,
+            )
     });
     if *idr != cfg.remote_id || !auth_ok {
         let why = if *idr != cfg.remote_id {
@@ -418,11 +553,20 @@ fn auth_response(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, p: &[Payload], 
     Ok(Outcome::Established)
 }
 
-fn create_child_request(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, p: &[Payload], id: u32, now: Instant) -> Result<Outcome, Error> {
+fn create_child_request(
+    ike: &mut IkeSa,
+    cfg: &Config,
+    st: &mut Shared,
+    p: &[Payload],
+    id: u32,
+    now: Instant,
+) -> Result<Outcome, Error> {
     if !ike.is_established() {
         return Err(Error::Malformed("CREATE_CHILD_SA before IKE_AUTH"));
     }
-    let is_ike = p.sa().is_some_and(|s| s.iter().any(|x| x.protocol == protocol::IKE));
+    let is_ike = p
+        .sa()
+        .is_some_and(|s| s.iter().any(|x| x.protocol == protocol::IKE));
     if is_ike {
         return rekey_ike_request(ike, cfg, st, p, id, now);
     }
@@ -431,7 +575,9 @@ fn create_child_request(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, p: &[Pay
     let rekeyed = p.notify(nt::REKEY_SA).map(|n| n.spi.clone());
     let old_out = match rekeyed {
         Some(spi) => {
-            let spi = <[u8; 4]>::try_from(spi.as_slice()).map(u32::from_be_bytes).map_err(|_| Error::Malformed("REKEY_SA SPI"))?;
+            let spi = <[u8; 4]>::try_from(spi.as_slice())
+                .map(u32::from_be_bytes)
+                .map_err(|_| Error::Malformed("REKEY_SA SPI"))?;
             if !st.children.iter().any(|c| c.outbound.spi == spi) {
                 let n = Notify {
                     protocol: protocol::ESP,
@@ -439,6 +585,10 @@ fn create_child_request(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, p: &[Pay
                     ty: nt::CHILD_SA_NOT_FOUND,
                     data: Vec::new(),
                 };
+                ike.respond(st, ex::CREATE_CHILD_SA, id, &[Payload::Notify(n)])?;
+                return Ok(Outcome::None);
+            }
+            if let Some(n) = child::rekey_collision(ike, st, spi) {
                 ike.respond(st, ex::CREATE_CHILD_SA, id, &[Payload::Notify(n)])?;
                 return Ok(Outcome::None);
             }
@@ -456,8 +606,26 @@ fn create_child_request(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, p: &[Pay
     Ok(Outcome::None)
 }
 
-fn rekey_ike_request(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, p: &[Payload], id: u32, now: Instant) -> Result<Outcome, Error> {
-    let refuse = |ike: &mut IkeSa, st: &mut Shared, n: Notify| ike.respond(st, ex::CREATE_CHILD_SA, id, &[Payload::Notify(n)]);
+fn rekey_ike_request(
+    ike: &mut IkeSa,
+    cfg: &Config,
+    st: &mut Shared,
+    p: &[Payload],
+    id: u32,
+    now: Instant,
+) -> Result<Outcome, Error> {
+    let refuse = |ike: &mut IkeSa, st: &mut Shared, n: Notify| {
+        ike.respond(st, ex::CREATE_CHILD_SA, id, &[Payload::Notify(n)])
+    };
+    // Both sides rekeying at once: the original initiator's rekey wins (see
+    // `child::rekey_collision`); a rekey of ours not yet sent is dropped.
+    if ike.rekeying {
+        if ike.initiator && ike.has_sent(|r| matches!(r, Request::RekeyIke { .. })) {
+            refuse(ike, st, Notify::new(nt::TEMPORARY_FAILURE, Vec::new()))?;
+            return Ok(Outcome::None);
+        }
+        ike.drop_queued(|r| matches!(r, Request::RekeyIke { .. }));
+    }
     let theirs = p.sa().ok_or(Error::Malformed("no SA"))?;
     let (suite, mut chosen) = match proposal::choose_ike(&cfg.ike_suites, theirs) {
         Ok(c) => c,
@@ -468,10 +636,16 @@ fn rekey_ike_request(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, p: &[Payloa
     };
     let (group, ke) = p.ke().ok_or(Error::Malformed("IKE rekey without KE"))?;
     if group != suite.dh.id() {
-        refuse(ike, st, Notify::new(nt::INVALID_KE_PAYLOAD, suite.dh.id().to_be_bytes().to_vec()))?;
+        refuse(
+            ike,
+            st,
+            Notify::new(nt::INVALID_KE_PAYLOAD, suite.dh.id().to_be_bytes().to_vec()),
+        )?;
         return Ok(Outcome::None);
     }
-    let spi_i = <[u8; 8]>::try_from(chosen.spi.as_slice()).map(u64::from_be_bytes).map_err(|_| Error::Malformed("IKE rekey SPI"))?;
+    let spi_i = <[u8; 8]>::try_from(chosen.spi.as_slice())
+        .map(u64::from_be_bytes)
+        .map_err(|_| Error::Malformed("IKE rekey SPI"))?;
     let ni = check_nonce(p.nonce())?;
     let nr = nonce()?;
     let dh = DhKey::generate(suite.dh)?;
@@ -484,7 +658,10 @@ fn rekey_ike_request(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, p: &[Payloa
     let out = [
         Payload::Sa(vec![chosen]),
         Payload::Nonce(nr.clone()),
-        Payload::Ke { group: suite.dh.id(), data: public },
+        Payload::Ke {
+            group: suite.dh.id(),
+            data: public,
+        },
     ];
     ike.respond(st, ex::CREATE_CHILD_SA, id, &out)?;
     let mut new = IkeSa::new(spi_i, spi_r, false, Phase::Established, now);
@@ -516,8 +693,12 @@ fn rekey_ike_response(
     }
     let theirs = p.sa().ok_or(Error::Malformed("no SA"))?;
     let (suite, chosen) = proposal::accepted_ike(&cfg.ike_suites, theirs)?;
-    let spi_r = <[u8; 8]>::try_from(chosen.spi.as_slice()).map(u64::from_be_bytes).map_err(|_| Error::Malformed("IKE rekey SPI"))?;
-    let (group, ke) = p.ke().ok_or(Error::Malformed("IKE rekey response without KE"))?;
+    let spi_r = <[u8; 8]>::try_from(chosen.spi.as_slice())
+        .map(u64::from_be_bytes)
+        .map_err(|_| Error::Malformed("IKE rekey SPI"))?;
+    let (group, ke) = p
+        .ke()
+        .ok_or(Error::Malformed("IKE rekey response without KE"))?;
     let dh = dh.ok_or(Error::Malformed("IKE rekey state"))?;
     if group != dh.group.id() || dh.group != suite.dh {
         return Err(Error::Malformed("IKE rekey response KE group"));
@@ -543,7 +724,10 @@ pub(crate) fn queue_rekey_ike(ike: &mut IkeSa, cfg: &Config) -> Result<(), Error
     let ni = nonce()?;
     let dh = DhKey::generate(ike.suite.map_or(cfg.ike_suites[0].dh, |s| s.dh))?;
     let payloads = vec![
-        Payload::Sa(vec![proposal::ike_proposal(&cfg.ike_suites, spi.to_be_bytes().to_vec())]),
+        Payload::Sa(vec![proposal::ike_proposal(
+            &cfg.ike_suites,
+            spi.to_be_bytes().to_vec(),
+        )]),
         Payload::Nonce(ni.clone()),
         Payload::Ke {
             group: dh.group.id(),
@@ -551,11 +735,25 @@ pub(crate) fn queue_rekey_ike(ike: &mut IkeSa, cfg: &Config) -> Result<(), Error
         },
     ];
     ike.rekeying = true;
-    ike.request(ex::CREATE_CHILD_SA, payloads, Request::RekeyIke { spi, nonce: ni, dh: Some(dh) });
+    ike.request(
+        ex::CREATE_CHILD_SA,
+        payloads,
+        Request::RekeyIke {
+            spi,
+            nonce: ni,
+            dh: Some(dh),
+        },
+    );
     Ok(())
 }
 
-fn informational_request(ike: &mut IkeSa, st: &mut Shared, p: &[Payload], id: u32, now: Instant) -> Result<Outcome, Error> {
+fn informational_request(
+    ike: &mut IkeSa,
+    st: &mut Shared,
+    p: &[Payload],
+    id: u32,
+    now: Instant,
+) -> Result<Outcome, Error> {
     let mut out = Vec::new();
     let mut deleted = false;
     for d in p.iter().filter_map(|x| match x {
@@ -584,7 +782,13 @@ fn informational_request(ike: &mut IkeSa, st: &mut Shared, p: &[Payload], id: u3
 }
 
 /// Timers of one IKE SA: rekey, liveness check, retransmission. False: it is dead.
-pub(crate) fn poll_ike(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, now: Instant, current: bool) -> bool {
+pub(crate) fn poll_ike(
+    ike: &mut IkeSa,
+    cfg: &Config,
+    st: &mut Shared,
+    now: Instant,
+    current: bool,
+) -> bool {
     if matches!(ike.phase, Phase::ResponderInit) && ike.pending.is_none() {
         // A half-open SA whose initiator never sent IKE_AUTH.
         let budget = cfg.timers.retransmit_base * (1u32 << cfg.timers.retransmit_tries.min(10));
@@ -598,7 +802,10 @@ pub(crate) fn poll_ike(ike: &mut IkeSa, cfg: &Config, st: &mut Shared, now: Inst
                 tracing::warn!("IKE rekey: {e}");
             }
         }
-        if ike.pending.is_none() && !ike.has_request(|_| true) && now.duration_since(ike.last_heard) >= cfg.timers.dpd {
+        if ike.pending.is_none()
+            && !ike.has_request(|_| true)
+            && now.duration_since(ike.last_heard) >= cfg.timers.dpd
+        {
             ike.request(ex::INFORMATIONAL, Vec::new(), Request::Dpd);
         }
     }

@@ -150,7 +150,13 @@ impl IkeKeys {
 
 /// The AUTH value for a PSK (§2.15):
 /// prf(prf(PSK, "Key Pad for IKEv2"), RealMessage | Nonce | prf(SK_p, IDbody)).
-pub(crate) fn psk_auth(psk: &Psk, message: &[u8], nonce: &[u8], sk_p: &[u8], id_body: &[u8]) -> [u8; PRF_LEN] {
+pub(crate) fn psk_auth(
+    psk: &Psk,
+    message: &[u8],
+    nonce: &[u8],
+    sk_p: &[u8],
+    id_body: &[u8],
+) -> [u8; PRF_LEN] {
     let maced_id = prf(sk_p, &[id_body]);
     let key = prf(psk.as_bytes(), &[b"Key Pad for IKEv2"]);
     prf(&key, &[message, nonce, &maced_id])

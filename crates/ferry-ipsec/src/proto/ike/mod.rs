@@ -97,10 +97,14 @@ impl Config {
             return Err(Error::Config("no IKE or no ESP proposal configured".into()));
         }
         if self.local_ts.is_empty() || self.remote_ts.is_empty() {
-            return Err(Error::Config("no local or no remote subnet (traffic selector)".into()));
+            return Err(Error::Config(
+                "no local or no remote subnet (traffic selector)".into(),
+            ));
         }
         if self.timers.retransmit_tries == 0 || self.timers.retransmit_base.is_zero() {
-            return Err(Error::Config("retransmission timers must be positive".into()));
+            return Err(Error::Config(
+                "retransmission timers must be positive".into(),
+            ));
         }
         Ok(())
     }
@@ -247,11 +251,7 @@ impl Session {
 
     /// The child SA outbound traffic should use.
     pub fn outbound(&self) -> Option<&ChildSa> {
-        self.st
-            .children
-            .iter()
-            .rev()
-            .find(|c| c.use_outbound)
+        self.st.children.iter().rev().find(|c| c.use_outbound)
     }
 
     /// Counters of refused IKE input.
@@ -288,7 +288,11 @@ impl Session {
             && !header.is_response()
             && header.spi_r == 0
         {
-            if let Some(ike) = self.ikes.iter_mut().find(|s| s.is_responder_init(header.spi_i)) {
+            if let Some(ike) = self
+                .ikes
+                .iter_mut()
+                .find(|s| s.is_responder_init(header.spi_i))
+            {
                 ike.retransmit_response(&mut self.st, header.message_id);
                 return Ok(());
             }
@@ -297,7 +301,11 @@ impl Session {
             self.ikes.push(ike);
             return Ok(());
         }
-        let Some(i) = self.ikes.iter().position(|s| s.matches(header.spi_i, header.spi_r)) else {
+        let Some(i) = self
+            .ikes
+            .iter()
+            .position(|s| s.matches(header.spi_i, header.spi_r))
+        else {
             return Err(Error::UnknownSpi(header.message_id));
         };
         let Self { cfg, ikes, st } = self;
@@ -329,6 +337,10 @@ impl Session {
             Outcome::Deleted => {
                 self.ikes.remove(i);
                 self.after_ike_loss(now, "the peer deleted the IKE SA");
+            }
+            Outcome::Closed => {
+                self.ikes.remove(i);
+                self.after_ike_loss(now, "");
             }
             Outcome::Failed => {
                 self.ikes.remove(i);
@@ -371,7 +383,8 @@ impl Session {
         let current = self.current_index();
         if let Some(i) = current {
             for spi in due {
-                if let Err(e) = child::queue_rekey(&mut self.ikes[i], &self.cfg, &mut self.st, spi) {
+                if let Err(e) = child::queue_rekey(&mut self.ikes[i], &self.cfg, &mut self.st, spi)
+                {
                     tracing::warn!("child SA rekey: {e}");
                 }
             }

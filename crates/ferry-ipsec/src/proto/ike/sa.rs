@@ -129,8 +129,7 @@ impl IkeSa {
     }
 
     pub fn matches(&self, spi_i: u64, spi_r: u64) -> bool {
-        spi_i == self.spi_i
-            && (spi_r == self.spi_r || matches!(self.phase, Phase::InitSent { .. }))
+        spi_i == self.spi_i && (spi_r == self.spi_r || matches!(self.phase, Phase::InitSent { .. }))
     }
 
     pub fn is_responder_init(&self, spi_i: u64) -> bool {
@@ -197,6 +196,16 @@ impl IkeSa {
         self.pending.as_ref().is_some_and(|p| f(&p.req)) || self.queue.iter().any(|(_, _, r)| f(r))
     }
 
+    /// Whether a request of this kind is in flight (sent, unanswered).
+    pub fn has_sent(&self, f: impl Fn(&Request) -> bool) -> bool {
+        self.pending.as_ref().is_some_and(|p| f(&p.req))
+    }
+
+    /// Drop queued (unsent) requests of this kind.
+    pub fn drop_queued(&mut self, f: impl Fn(&Request) -> bool) {
+        self.queue.retain(|(_, _, r)| !f(r));
+    }
+
     /// Queue deleting this IKE SA.
     pub fn queue_delete_ike(&mut self) {
         if !self.has_request(|r| matches!(r, Request::DeleteIke)) {
@@ -243,7 +252,13 @@ impl IkeSa {
     }
 
     /// Send (and remember) the response to request `id`.
-    pub fn respond(&mut self, st: &mut Shared, exchange: u8, id: u32, payloads: &[Payload]) -> Result<(), Error> {
+    pub fn respond(
+        &mut self,
+        st: &mut Shared,
+        exchange: u8,
+        id: u32,
+        payloads: &[Payload],
+    ) -> Result<(), Error> {
         let bytes = self.seal(self.header(exchange, id, true), payloads)?;
         st.send(&bytes);
         self.last_response = Some((id, bytes));
