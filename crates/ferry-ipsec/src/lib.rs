@@ -17,6 +17,13 @@
 //!   runtime of its own.
 
 mod error;
+mod fastpath;
 pub mod proto;
+mod runtime;
 
 pub use error::Error;
+pub use proto::ike::{Config as PeerConfig, Psk, Status, Timers};
+pub use proto::message::Identity;
+pub use proto::proposal::{EspSuite, IkeSuite};
+pub use proto::ts::TrafficSelector;
+pub use runtime::{DEFAULT_MTU, Device, DeviceConfig, DropCounters, NAT_T_PORT, PeerStatus};

@@ -176,6 +176,7 @@ pub(crate) fn accept_child(
 /// grace period.
 pub(crate) fn install(st: &mut Shared, child: ChildSa, replaces: Option<u32>, now: Instant) {
     if let Some(old) = replaces.and_then(|s| st.children.iter_mut().find(|c| c.inbound.spi == s)) {
+        st.counters.child_rekeys += 1;
         old.rekeyed = true;
         old.expire_at = Some(now + OLD_SA_GRACE);
     }

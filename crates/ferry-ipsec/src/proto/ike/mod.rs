@@ -162,6 +162,10 @@ pub struct IkeCounters {
     pub invalid: u64,
     /// Messages for an IKE SA we do not have (or with an unexpected message id).
     pub unexpected: u64,
+    /// IKE SAs rekeyed (by either side).
+    pub ike_rekeys: u64,
+    /// Child SAs rekeyed (by either side).
+    pub child_rekeys: u64,
 }
 
 /// Session state shared by all IKE SAs of the session.
@@ -331,6 +335,7 @@ impl Session {
                 }
             }
             Outcome::Rekeyed(new) => {
+                self.st.counters.ike_rekeys += 1;
                 self.ikes[i].superseded = true;
                 self.ikes.push(*new);
             }
