@@ -13,7 +13,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ferry_ipsec::{Device, DeviceConfig, Identity, PeerConfig, Psk, Status, Timers, TrafficSelector};
+use ferry_ipsec::{
+    Device, DeviceConfig, Identity, PeerConfig, Psk, Status, Timers, TrafficSelector,
+};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -37,14 +39,22 @@ fn ready() -> bool {
         return true;
     }
     let required = std::env::var("FERRY_REQUIRE_STRONGSWAN").as_deref() == Ok("1");
-    assert!(!required, "strongSwan ({CHARON}, {SWANCTL}) is missing: run scripts/setup.sh");
+    assert!(
+        !required,
+        "strongSwan ({CHARON}, {SWANCTL}) is missing: run scripts/setup.sh"
+    );
     eprintln!("skipped: strongSwan is missing (scripts/setup.sh installs it)");
     false
 }
 
 fn run_ok(c: &mut Command) -> Output {
     let out = c.output().unwrap();
-    assert!(out.status.success(), "{c:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{c:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -80,7 +90,17 @@ impl Ns {
     fn pings(&self, src: &str, dst: &str, count: u32) -> u32 {
         let out = self
             .cmd("ping")
-            .args(["-c", &count.to_string(), "-i", "0.2", "-W", "2", "-I", src, dst])
+            .args([
+                "-c",
+                &count.to_string(),
+                "-i",
+                "0.2",
+                "-W",
+                "2",
+                "-I",
+                src,
+                dst,
+            ])
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
@@ -115,7 +135,20 @@ impl Net {
         let n = 200 + SUBNET.fetch_add(1, Ordering::Relaxed) % 50 + (std::process::id() % 5) * 0;
         let t = ferry_net::testing::tag();
         let (va, vb) = (format!("fia{t}"), format!("fib{t}"));
-        run_ok(Command::new("ip").args(["link", "add", &va, "netns", ferry.name(), "type", "veth", "peer", "name", &vb, "netns", swan.name()]));
+        run_ok(Command::new("ip").args([
+            "link",
+            "add",
+            &va,
+            "netns",
+            ferry.name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &vb,
+            "netns",
+            swan.name(),
+        ]));
         ferry.ip(&["addr", "add", &format!("198.18.{n}.1/24"), "dev", &va]);
         swan.ip(&["addr", "add", &format!("198.18.{n}.2/24"), "dev", &vb]);
         ferry.ip(&["link", "set", &va, "up"]);
@@ -176,6 +209,7 @@ impl Charon {
   filelog {{
     log {{
       path = {d}/charon.log
+      flush_line = yes
       default = 1
       ike = 2
       cfg = 2
@@ -186,14 +220,23 @@ impl Charon {
 "
         );
         std::fs::write(dir.path().join("strongswan.conf"), conf).unwrap();
-        let (ike_rekey, child_rekey) = if case.ferry_rekeys { ("1h", "1h") } else { ("24s", "10s") };
-        let start = if case.ferry_initiates { "none" } else { "start" };
+        let (ike_rekey, child_rekey) = if case.ferry_rekeys {
+            ("1h", "1h")
+        } else {
+            ("24s", "10s")
+        };
+        let start = if case.ferry_initiates {
+            "none"
+        } else {
+            "start"
+        };
         let swanctl = format!(
             "connections {{
   c {{
     version = 2
     local_addrs = {sip}
     remote_addrs = {fip}
+    local_port = 4500
     remote_port = 4500
     encap = yes
     proposals = {ike}
@@ -250,7 +293,11 @@ secrets {{
         let vici = me.dir.path().join("charon.vici");
         let t = Instant::now();
         while !vici.exists() {
-            assert!(t.elapsed() < Duration::from_secs(20), "charon did not start:\n{}", me.log());
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "charon did not start:\n{}",
+                me.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         run_ok(
@@ -313,21 +360,38 @@ fn ferry_device(net: &Net, case: &Case) -> Device {
         peers: vec![peer],
     };
     let dev = net.ferry.enter(move || Device::start(cfg).unwrap());
-    net.ferry.ip(&["route", "add", &format!("100.65.{}.0/24", net.n), "dev", dev.name()]);
+    net.ferry.ip(&[
+        "route",
+        "add",
+        &format!("100.65.{}.0/24", net.n),
+        "dev",
+        dev.name(),
+    ]);
     dev
 }
 
 fn wait_established(dev: &Device, charon: &Charon) {
     let t = Instant::now();
     while dev.peers()[0].status != Status::Established {
-        assert!(t.elapsed() < Duration::from_secs(20), "no SA: {:?}\ncharon log:\n{}", dev.peers(), charon.log());
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "no SA: {:?}\ncharon log:\n{}",
+            dev.peers(),
+            charon.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 /// iperf3 through the tunnel from `client` to `server_ip` (-R: the other way).
 fn tcp(server: &Ns, client: &Ns, server_ip: &str, reverse: bool) {
-    let mut s = server.cmd("iperf3").args(["-s", "-1", "-B", server_ip]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut s = server
+        .cmd("iperf3")
+        .args(["-s", "-1", "-B", server_ip])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let mut c = client.cmd("iperf3");
     c.args(["-c", server_ip, "-n", "4M", "-J"]);
@@ -337,24 +401,47 @@ fn tcp(server: &Ns, client: &Ns, server_ip: &str, reverse: bool) {
     let out = c.output().unwrap();
     let _ = s.kill();
     let _ = s.wait();
-    assert!(out.status.success(), "iperf3 failed: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "iperf3 failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 fn interop(case: Case) {
     let net = Net::new();
-    let charon = Charon::start(&net, &case);
     let dev = ferry_device(&net, &case);
+    let charon = Charon::start(&net, &case);
     wait_established(&dev, &charon);
     let (fi, si) = (net.ferry_inner(), net.swan_inner());
-    assert!(net.ferry.ping_until(&fi, &si, Duration::from_secs(10)), "ferry → strongSwan ping: {:?}\n{}", dev.peers(), charon.log());
-    assert!(net.swan.ping_until(&si, &fi, Duration::from_secs(10)), "strongSwan → ferry ping: {:?}\n{}", dev.peers(), charon.log());
+    assert!(
+        net.ferry.ping_until(&fi, &si, Duration::from_secs(10)),
+        "ferry → strongSwan ping: {:?}\n{}",
+        dev.peers(),
+        charon.log()
+    );
+    assert!(
+        net.swan.ping_until(&si, &fi, Duration::from_secs(10)),
+        "strongSwan → ferry ping: {:?}\n{}",
+        dev.peers(),
+        charon.log()
+    );
     tcp(&net.swan, &net.ferry, &si, false);
     tcp(&net.swan, &net.ferry, &si, true);
     // 30 s of pings across at least two child rekeys and one IKE rekey: none lost.
     let got = net.ferry.pings(&fi, &si, 150);
     let p = &dev.peers()[0];
-    assert_eq!(got, 150, "pings lost across rekeys: {p:?}\n{}", charon.log());
-    assert!(p.child_rekeys >= 2 && p.ike_rekeys >= 1, "rekeys did not happen: {p:?}\n{}", charon.log());
+    assert_eq!(
+        got,
+        150,
+        "pings lost across rekeys: {p:?}\n{}",
+        charon.log()
+    );
+    assert!(
+        p.child_rekeys >= 2 && p.ike_rekeys >= 1,
+        "rekeys did not happen: {p:?}\n{}",
+        charon.log()
+    );
     assert_eq!(p.status, Status::Established);
     assert!(net.swan.ping_until(&si, &fi, Duration::from_secs(5)));
     tcp(&net.ferry, &net.swan, &fi, false);
@@ -411,7 +498,11 @@ fn wrong_psk_gives_no_sa_and_a_clear_status() {
             assert!(why.contains("preshared key"), "{why}\n{}", charon.log());
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(20), "no failure reported: {p:?}\n{}", charon.log());
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "no failure reported: {p:?}\n{}",
+            charon.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(dev.peers()[0].child_sas, 0);

@@ -85,7 +85,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(name: String, tun: tun_rs::SyncDevice, udp: Udp, mtu: u16, ike_tx: tokio::sync::mpsc::Sender<IkeDatagram>) -> Self {
+    pub fn new(
+        name: String,
+        tun: tun_rs::SyncDevice,
+        udp: Udp,
+        mtu: u16,
+        ike_tx: tokio::sync::mpsc::Sender<IkeDatagram>,
+    ) -> Self {
         Self {
             name,
             tun,

@@ -66,10 +66,18 @@ pub(crate) fn run_outbound(sh: &Shared) {
                 sh.counters.tx_no_route.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
-            let nh = if dst.is_ipv4() { NEXT_HEADER_IPV4 } else { NEXT_HEADER_IPV6 };
+            let nh = if dst.is_ipv4() {
+                NEXT_HEADER_IPV4
+            } else {
+                NEXT_HEADER_IPV6
+            };
             match route.sa.seal(pkt, nh, &mut out[off..]) {
                 Ok(len) => {
-                    slots.push(Slot { dst: route.dst, off, len });
+                    slots.push(Slot {
+                        dst: route.dst,
+                        off,
+                        len,
+                    });
                     off += len;
                 }
                 Err(e) => {
@@ -106,7 +114,10 @@ fn send_runs(sh: &Shared, out: &[u8], slots: &[Slot], max_gso: usize, errors: &m
                 break;
             }
         }
-        if let Err(e) = sh.udp.send(dst, &out[start..end], (count > 1).then_some(seg)) {
+        if let Err(e) = sh
+            .udp
+            .send(dst, &out[start..end], (count > 1).then_some(seg))
+        {
             *errors += 1;
             if errors.is_power_of_two() {
                 tracing::warn!(iface = %sh.name, %dst, errors = *errors, "udp send: {e}");

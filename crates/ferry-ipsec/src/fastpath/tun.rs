@@ -5,7 +5,11 @@ use std::net::Ipv4Addr;
 
 /// Create the TUN interface `name` with IFF_VNET_HDR offload, its MTU and optional
 /// IPv4 address, and bring it up.
-pub(crate) fn open_tun(name: &str, mtu: u16, address: Option<(Ipv4Addr, u8)>) -> Result<tun_rs::SyncDevice, Error> {
+pub(crate) fn open_tun(
+    name: &str,
+    mtu: u16,
+    address: Option<(Ipv4Addr, u8)>,
+) -> Result<tun_rs::SyncDevice, Error> {
     let err = |source| Error::Tun {
         name: name.to_string(),
         source,

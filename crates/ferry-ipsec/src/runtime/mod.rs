@@ -3,12 +3,12 @@
 //! 100 ms tick to the [`Session`]s, sends what they emit, and publishes their SAs to
 //! the data path. It works the same whether or not the caller runs tokio itself.
 
+use crate::Error;
 use crate::fastpath::{self, IkeDatagram, Route, SaTable, Shared, Udp};
 use crate::proto::consts::exchange;
 use crate::proto::ike::{self, Session, Status};
 use crate::proto::lock;
 use crate::proto::message::Header;
-use crate::Error;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -91,7 +91,9 @@ pub struct Device {
 
 impl std::fmt::Debug for Device {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Device").field("name", &self.shared.name).finish_non_exhaustive()
+        f.debug_struct("Device")
+            .field("name", &self.shared.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -126,19 +128,30 @@ impl Device {
             sessions,
         }));
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
-            std::thread::Builder::new().name(format!("{name}-{}", cfg.name)).spawn(f)
+            std::thread::Builder::new()
+                .name(format!("{name}-{}", cfg.name))
+                .spawn(f)
         };
         let mut threads = Vec::new();
         let sh = shared.clone();
-        threads.push(spawn("esp-tx", Box::new(move || fastpath::run_outbound(&sh)))?);
+        threads.push(spawn(
+            "esp-tx",
+            Box::new(move || fastpath::run_outbound(&sh)),
+        )?);
         let sh = shared.clone();
-        threads.push(spawn("esp-rx", Box::new(move || fastpath::run_inbound(&sh)))?);
+        threads.push(spawn(
+            "esp-rx",
+            Box::new(move || fastpath::run_inbound(&sh)),
+        )?);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (sh, c) = (shared.clone(), ctl.clone());
         threads.push(spawn(
             "ike",
             Box::new(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
                         tracing::error!("control runtime: {e}");
@@ -172,7 +185,8 @@ impl Device {
         ctl.sessions
             .iter()
             .map(|s| {
-                let sum = |f: &dyn Fn(&ike::ChildSa) -> u64| s.children().iter().map(f).sum::<u64>();
+                let sum =
+                    |f: &dyn Fn(&ike::ChildSa) -> u64| s.children().iter().map(f).sum::<u64>();
                 PeerStatus {
                     remote: s.remote(),
                     status: s.status().clone(),
