@@ -223,10 +223,10 @@ pub fn narrow(proposed: &[TrafficSelector], ours: &[TrafficSelector]) -> Vec<Tra
     let mut out = Vec::new();
     for p in proposed {
         for o in ours {
-            if let Some(i) = p.intersect(o) {
-                if !out.contains(&i) {
-                    out.push(i);
-                }
+            if let Some(i) = p.intersect(o)
+                && !out.contains(&i)
+            {
+                out.push(i);
             }
         }
     }

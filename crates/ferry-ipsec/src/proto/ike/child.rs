@@ -352,10 +352,10 @@ pub(crate) fn deleted_by_us(st: &mut Shared, spis: &[u32]) {
 }
 
 fn ensure_outbound(st: &mut Shared) {
-    if !st.children.iter().any(|c| c.use_outbound) {
-        if let Some(c) = st.children.last_mut() {
-            c.use_outbound = true;
-        }
+    if !st.children.iter().any(|c| c.use_outbound)
+        && let Some(c) = st.children.last_mut()
+    {
+        c.use_outbound = true;
     }
     if st.children.is_empty() {
         st.status = super::Status::Connecting;

@@ -74,15 +74,15 @@ fn nat_notifies(
 
 /// Log what the peer's NAT detection notifies say (we always encapsulate anyway).
 fn note_nat(payloads: &[Payload], cfg: &Config, spi_i: u64, spi_r: u64, from: SocketAddr) {
-    if let Some(d) = payloads.notify(nt::NAT_DETECTION_DESTINATION_IP) {
-        if d.data != crypto::nat_hash(spi_i, spi_r, cfg.local_addr) {
-            tracing::debug!(peer = %from, "NAT detected in front of us");
-        }
+    if let Some(d) = payloads.notify(nt::NAT_DETECTION_DESTINATION_IP)
+        && d.data != crypto::nat_hash(spi_i, spi_r, cfg.local_addr)
+    {
+        tracing::debug!(peer = %from, "NAT detected in front of us");
     }
-    if let Some(s) = payloads.notify(nt::NAT_DETECTION_SOURCE_IP) {
-        if s.data != crypto::nat_hash(spi_i, spi_r, from) {
-            tracing::debug!(peer = %from, "NAT detected in front of the peer");
-        }
+    if let Some(s) = payloads.notify(nt::NAT_DETECTION_SOURCE_IP)
+        && s.data != crypto::nat_hash(spi_i, spi_r, from)
+    {
+        tracing::debug!(peer = %from, "NAT detected in front of the peer");
     }
 }
 
@@ -797,10 +797,11 @@ pub(crate) fn poll_ike(
         }
     }
     if current && ike.is_established() {
-        if !ike.rekeying && ike.rekey_at.is_some_and(|t| now >= t) {
-            if let Err(e) = queue_rekey_ike(ike, cfg) {
-                tracing::warn!("IKE rekey: {e}");
-            }
+        if !ike.rekeying
+            && ike.rekey_at.is_some_and(|t| now >= t)
+            && let Err(e) = queue_rekey_ike(ike, cfg)
+        {
+            tracing::warn!("IKE rekey: {e}");
         }
         if ike.pending.is_none()
             && !ike.has_request(|_| true)

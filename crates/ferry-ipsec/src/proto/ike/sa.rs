@@ -300,17 +300,17 @@ impl IkeSa {
     /// Retransmit, give up, or send the next request. False: the peer is dead (or the
     /// negotiation timed out) and this IKE SA must go.
     pub fn poll_io(&mut self, cfg: &Config, st: &mut Shared, now: Instant) -> bool {
-        if let Some(p) = &mut self.pending {
-            if now >= p.next_at {
-                if p.tries >= cfg.timers.retransmit_tries {
-                    return false;
-                }
-                p.tries += 1;
-                let backoff = cfg.timers.retransmit_base * (1u32 << p.tries.min(10));
-                p.next_at = now + backoff;
-                let b = p.bytes.clone();
-                st.send(&b);
+        if let Some(p) = &mut self.pending
+            && now >= p.next_at
+        {
+            if p.tries >= cfg.timers.retransmit_tries {
+                return false;
             }
+            p.tries += 1;
+            let backoff = cfg.timers.retransmit_base * (1u32 << p.tries.min(10));
+            p.next_at = now + backoff;
+            let b = p.bytes.clone();
+            st.send(&b);
         }
         self.send_next(cfg, st, now);
         true
