@@ -18,6 +18,8 @@
 
 mod error;
 mod fastpath;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod proto;
 mod runtime;
 

@@ -257,6 +257,7 @@ impl Charon {
         esp_proposals = {esp}
         rekey_time = {child_rekey}
         start_action = {start}
+        dpd_action = {dpd_action}
       }}
     }}
   }}
@@ -275,6 +276,7 @@ secrets {{
             ike = case.ike,
             esp = case.esp,
             psk = case.psk_on_swan,
+            dpd_action = dpd_action,
         );
         std::fs::write(dir.path().join("swanctl.conf"), swanctl).unwrap();
         let child = net
@@ -408,6 +410,31 @@ fn tcp(server: &Ns, client: &Ns, server_ip: &str, reverse: bool) {
     );
 }
 
+/// Garbage, truncated and unknown-SPI datagrams to ferry's port: dropped and counted,
+/// the tunnel keeps working.
+fn garbage(net: &Net, dev: &Device) {
+    let before = dev.drops();
+    let dst = SocketAddr::new(net.ferry_ip().parse().unwrap(), 4500);
+    net.swan.enter(move || {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let mut ike = vec![0u8; 4];
+        ike.extend_from_slice(&[0x11; 40]);
+        for d in [&[1u8, 2, 3][..], &[0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 1][..], &[0x55; 300][..], &ike[..], &[0, 0, 0, 0][..]] {
+            s.send_to(d, dst).unwrap();
+        }
+    });
+    let t = Instant::now();
+    loop {
+        let d = dev.drops();
+        if d.rx_invalid >= before.rx_invalid + 2 && d.rx_unknown_spi > before.rx_unknown_spi && d.ike_dropped >= before.ike_dropped + 2 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "garbage not counted: {d:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(net.ferry.pings(&net.ferry_inner(), &net.swan_inner(), 3), 3);
+}
+
 fn interop(case: Case) {
     let net = Net::new();
     let dev = ferry_device(&net, &case);
@@ -428,6 +455,7 @@ fn interop(case: Case) {
     );
     tcp(&net.swan, &net.ferry, &si, false);
     tcp(&net.swan, &net.ferry, &si, true);
+    garbage(&net, &dev);
     // 30 s of pings across at least two child rekeys and one IKE rekey: none lost.
     let got = net.ferry.pings(&fi, &si, 150);
     let p = &dev.peers()[0];
@@ -506,4 +534,39 @@ fn wrong_psk_gives_no_sa_and_a_clear_status() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(dev.peers()[0].child_sas, 0);
+}
+
+#[test]
+fn restarts_on_either_side_recover() {
+    if !ready() {
+        return;
+    }
+    let case = Case {
+        ike: "aes256gcm16-prfsha256-x25519",
+        esp: "aes256gcm16",
+        ferry_initiates: true,
+        ferry_rekeys: true,
+        psk_on_swan: PSK,
+    };
+    let net = Net::new();
+    let dev = ferry_device(&net, &case);
+    let charon = Charon::start(&net, &case);
+    wait_established(&dev, &charon);
+    let (fi, si) = (net.ferry_inner(), net.swan_inner());
+    assert!(net.ferry.ping_until(&fi, &si, Duration::from_secs(10)));
+    // ferry restarts: its new IKE SA (INITIAL_CONTACT) replaces the old one in charon.
+    drop(dev);
+    let dev = ferry_device(&net, &case);
+    wait_established(&dev, &charon);
+    assert!(net.ferry.ping_until(&fi, &si, Duration::from_secs(10)), "after ferry restart: {:?}\n{}", dev.peers(), charon.log());
+    // strongSwan restarts and waits: ferry's dead-peer detection notices and starts over.
+    drop(charon);
+    let charon = Charon::start(&net, &case);
+    assert!(
+        net.ferry.ping_until(&fi, &si, Duration::from_secs(60)),
+        "after strongSwan restart: {:?}\n{}",
+        dev.peers(),
+        charon.log()
+    );
+    assert!(net.swan.ping_until(&si, &fi, Duration::from_secs(5)));
 }

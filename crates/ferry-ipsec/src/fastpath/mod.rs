@@ -68,6 +68,8 @@ pub(crate) struct Counters {
     pub rx_bad_source: AtomicU64,
     /// IKE datagrams dropped because the control plane was backed up.
     pub ike_dropped: AtomicU64,
+    /// IKE datagrams that did not parse or belong to no session.
+    pub ike_unmatched: AtomicU64,
     /// Packets from the TUN with no SA for their destination.
     pub tx_no_route: AtomicU64,
 }

@@ -73,6 +73,8 @@ pub struct DropCounters {
     pub rx_bad_source: u64,
     /// Outbound packets with no SA.
     pub tx_no_route: u64,
+    /// IKE datagrams dropped: unparsable, for no session, or the control plane busy.
+    pub ike_dropped: u64,
 }
 
 struct Control {
@@ -213,6 +215,7 @@ impl Device {
             rx_refused: l(&c.rx_refused),
             rx_bad_source: l(&c.rx_bad_source),
             tx_no_route: l(&c.tx_no_route),
+            ike_dropped: l(&c.ike_dropped) + l(&c.ike_unmatched),
         }
     }
 
@@ -260,7 +263,9 @@ async fn control_loop(
             d = ike_rx.recv() => {
                 let Some((from, msg)) = d else { return };
                 let mut c = lock(&ctl);
-                dispatch(&mut c, Instant::now(), from, &msg);
+                if !dispatch(&mut c, Instant::now(), from, &msg) {
+                    sh.counters.ike_unmatched.fetch_add(1, Ordering::Relaxed);
+                }
                 flush(&sh, &mut c);
             }
             _ = tick.tick() => {
@@ -276,11 +281,11 @@ async fn control_loop(
 }
 
 /// Give an IKE message to its session: by SPI, or for a new IKE_SA_INIT by the
-/// peer's address.
-fn dispatch(c: &mut Control, now: Instant, from: SocketAddr, msg: &[u8]) {
+/// peer's address. False when it belongs to no session.
+fn dispatch(c: &mut Control, now: Instant, from: SocketAddr, msg: &[u8]) -> bool {
     let Ok(h) = Header::parse(msg) else {
         tracing::debug!(%from, "unparsable IKE datagram dropped");
-        return;
+        return false;
     };
     let fresh = h.exchange == exchange::IKE_SA_INIT && h.spi_r == 0 && !h.is_response();
     let by_spi = c.sessions.iter().position(|s| s.owns(h.spi_i, h.spi_r));
@@ -293,8 +298,12 @@ fn dispatch(c: &mut Control, now: Instant, from: SocketAddr, msg: &[u8]) {
     match by_spi.or_else(by_addr) {
         Some(i) => {
             let _ = c.sessions[i].handle(now, from, msg);
+            true
         }
-        None => tracing::debug!(%from, "IKE message for no session of ours dropped"),
+        None => {
+            tracing::debug!(%from, "IKE message for no session of ours dropped");
+            false
+        }
     }
 }
 
