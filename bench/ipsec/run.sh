@@ -55,12 +55,12 @@ umask 077
 PSK=ferry-bench-ipsec-preshared-key-0123456789
 echo "$PSK" > "$TMP/psk"
 
-# strongSwan: one charon per namespace, each with its own config, pid dir and vici socket.
+# strongSwan: one charon per namespace, each with its own config, /run (for its pid
+# file) and vici socket.
 swan_conf() { # side local remote inner-local inner-remote start
   local d="$TMP/swan-$1"; mkdir -p "$d"
   cat > "$d/strongswan.conf" <<C
 charon {
-  piddir = $d
   load = random nonce kdf aes sha1 sha2 hmac gcm x509 pubkey pem pkcs1 openssl kernel-libipsec kernel-netlink socket-default vici updown
   plugins {
     vici {
@@ -68,6 +68,12 @@ charon {
     }
     kernel-libipsec {
       allow_peer_ts = yes
+    }
+  }
+  filelog {
+    log {
+      path = $d/charon.log
+      default = 1
     }
   }
 }
@@ -153,10 +159,17 @@ start_strongswan() {
   ip -n "$NA" addr add 100.64.251.1/32 dev lo; ip -n "$NB" addr add 100.64.251.2/32 dev lo
   for s in b a; do
     local ns=$NA; [[ $s == b ]] && ns=$NB
-    ip netns exec "$ns" env STRONGSWAN_CONF="$TMP/swan-$s/strongswan.conf" /usr/lib/ipsec/charon >/dev/null 2>&1 & DPIDS+=($!)
+    # charon's pid file is fixed at /var/run/charon.pid: give each its own /run.
+    mkdir -p "$TMP/swan-$s/run"
+    ip netns exec "$ns" env STRONGSWAN_CONF="$TMP/swan-$s/strongswan.conf" unshare --mount --propagation private \
+      sh -c "mount --bind '$TMP/swan-$s/run' /run && exec /usr/lib/ipsec/charon" >/dev/null 2>&1 & DPIDS+=($!)
     PIDS+=($!)
-    for i in $(seq 100); do [[ -S $TMP/swan-$s/charon.vici ]] && break; sleep 0.05; done
-    ip netns exec "$ns" swanctl --load-all --file "$TMP/swan-$s/swanctl.conf" --uri "unix://$TMP/swan-$s/charon.vici" >/dev/null
+    # The vici socket exists a moment before charon accepts on it: retry.
+    for i in $(seq 100); do
+      ip netns exec "$ns" swanctl --load-all --file "$TMP/swan-$s/swanctl.conf" \
+        --uri "unix://$TMP/swan-$s/charon.vici" >/dev/null 2>&1 && break
+      sleep 0.1
+    done
   done
 }
 stop_strongswan_addrs() {
@@ -190,7 +203,11 @@ measure() { # impl -> appends a line to results
     ip netns exec "$NA" ping -c1 -W1 -q -I 100.64.251.1 100.64.251.2 >/dev/null 2>&1 && { up=1; break; }
     sleep 0.1
   done
-  [[ $up == 1 ]] || { echo "$impl: tunnel did not come up" >&2; tail -5 "$TMP"/f*.log >&2 || true; exit 1; }
+  if [[ $up != 1 ]]; then
+    echo "$impl: tunnel did not come up" >&2
+    for f in "$TMP"/f*.log "$TMP"/swan-*/charon.log; do [[ -f $f ]] && { echo "== $f" >&2; tail -n 15 "$f" >&2; }; done
+    exit 1
+  fi
   local line="$impl"
   for streams in 1 4; do
     ip netns exec "$NB" iperf3 -s -1 -p 5298 -B 100.64.251.2 >/dev/null 2>&1 & local s=$!

@@ -194,7 +194,6 @@ impl Charon {
         let d = dir.path().display().to_string();
         let conf = format!(
             "charon {{
-  piddir = {d}
   load = random nonce kdf aes sha1 sha2 hmac gcm x509 pubkey pem pkcs1 openssl kernel-libipsec kernel-netlink socket-default vici updown
   retransmit_timeout = 1
   retransmit_tries = 3
@@ -279,9 +278,15 @@ secrets {{
             dpd_action = dpd_action,
         );
         std::fs::write(dir.path().join("swanctl.conf"), swanctl).unwrap();
+        // charon's pid file is fixed at /var/run/charon.pid: each gets its own /run,
+        // so tests (and the system's charon) do not collide.
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
         let child = net
             .swan
-            .cmd(CHARON)
+            .cmd("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(format!("mount --bind '{}' /run && exec {CHARON}", run.display()))
             .env("STRONGSWAN_CONF", dir.path().join("strongswan.conf"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
