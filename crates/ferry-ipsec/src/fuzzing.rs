@@ -114,14 +114,20 @@ pub struct IkeHarness {
 
 fn config(local: ([u8; 4], u16), remote: ([u8; 4], u16), initiate: bool) -> Config {
     let (l, r) = (SocketAddr::from(local), SocketAddr::from(remote));
-    let ts = |o: u8| vec![TrafficSelector::subnet([100, 64, o, 0].into(), 24).unwrap_or_else(|_| unreachable!())];
+    let ts = |o: u8| {
+        vec![TrafficSelector::subnet([100, 64, o, 0].into(), 24).unwrap_or_else(|_| unreachable!())]
+    };
     Config {
         psk: Psk::new(vec![1u8; 32]),
         local_id: Identity::ip(l.ip()),
         remote_id: Identity::ip(r.ip()),
         local_addr: l,
         remote_addr: r,
-        ike_suites: vec!["aes256gcm16-prfsha256-x25519".parse().unwrap_or_else(|_| unreachable!())],
+        ike_suites: vec![
+            "aes256gcm16-prfsha256-x25519"
+                .parse()
+                .unwrap_or_else(|_| unreachable!()),
+        ],
         esp_suites: vec!["aes256gcm16".parse().unwrap_or_else(|_| unreachable!())],
         local_ts: ts(if initiate { 1 } else { 2 }),
         remote_ts: ts(if initiate { 2 } else { 1 }),
@@ -182,9 +188,21 @@ mod tests {
         let mut input = vec![0u8];
         input.extend_from_slice(&h.sample);
         h.receive(&input);
-        assert_eq!(h.sink.counters.rx_refused.load(std::sync::atomic::Ordering::Relaxed), 0);
+        assert_eq!(
+            h.sink
+                .counters
+                .rx_refused
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
         h.receive(&input); // a replay
-        assert_eq!(h.sink.counters.rx_refused.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(
+            h.sink
+                .counters
+                .rx_refused
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
         h.receive(&[]);
         h.receive(&[3, 0, 0, 0, 0, 1, 0, 0, 0]);
         h.receive(&input[..input.len() - 1]);
@@ -195,6 +213,9 @@ mod tests {
             i.receive(s);
             i.receive(&s[..s.len() / 2]);
         }
-        assert_eq!(crate::proto::lock(&i.responder).status(), &crate::Status::Established);
+        assert_eq!(
+            crate::proto::lock(&i.responder).status(),
+            &crate::Status::Established
+        );
     }
 }

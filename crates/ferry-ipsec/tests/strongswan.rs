@@ -229,6 +229,12 @@ impl Charon {
         } else {
             "start"
         };
+        // Whoever starts the tunnel starts it again when the peer was lost.
+        let dpd_action = if case.ferry_initiates {
+            "clear"
+        } else {
+            "restart"
+        };
         let swanctl = format!(
             "connections {{
   c {{
@@ -286,7 +292,10 @@ secrets {{
             .swan
             .cmd("unshare")
             .args(["--mount", "--propagation", "private", "sh", "-c"])
-            .arg(format!("mount --bind '{}' /run && exec {CHARON}", run.display()))
+            .arg(format!(
+                "mount --bind '{}' /run && exec {CHARON}",
+                run.display()
+            ))
             .env("STRONGSWAN_CONF", dir.path().join("strongswan.conf"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -424,17 +433,29 @@ fn garbage(net: &Net, dev: &Device) {
         let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
         let mut ike = vec![0u8; 4];
         ike.extend_from_slice(&[0x11; 40]);
-        for d in [&[1u8, 2, 3][..], &[0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 1][..], &[0x55; 300][..], &ike[..], &[0, 0, 0, 0][..]] {
+        for d in [
+            &[1u8, 2, 3][..],
+            &[0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 1][..],
+            &[0x55; 300][..],
+            &ike[..],
+            &[0, 0, 0, 0][..],
+        ] {
             s.send_to(d, dst).unwrap();
         }
     });
     let t = Instant::now();
     loop {
         let d = dev.drops();
-        if d.rx_invalid >= before.rx_invalid + 2 && d.rx_unknown_spi > before.rx_unknown_spi && d.ike_dropped >= before.ike_dropped + 2 {
+        if d.rx_invalid >= before.rx_invalid + 2
+            && d.rx_unknown_spi > before.rx_unknown_spi
+            && d.ike_dropped >= before.ike_dropped + 2
+        {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(5), "garbage not counted: {d:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "garbage not counted: {d:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(net.ferry.pings(&net.ferry_inner(), &net.swan_inner(), 3), 3);
@@ -563,7 +584,12 @@ fn restarts_on_either_side_recover() {
     drop(dev);
     let dev = ferry_device(&net, &case);
     wait_established(&dev, &charon);
-    assert!(net.ferry.ping_until(&fi, &si, Duration::from_secs(10)), "after ferry restart: {:?}\n{}", dev.peers(), charon.log());
+    assert!(
+        net.ferry.ping_until(&fi, &si, Duration::from_secs(10)),
+        "after ferry restart: {:?}\n{}",
+        dev.peers(),
+        charon.log()
+    );
     // strongSwan restarts and waits: ferry's dead-peer detection notices and starts over.
     drop(charon);
     let charon = Charon::start(&net, &case);
