@@ -153,11 +153,11 @@ impl IkeHarness {
         let mut samples = Vec::new();
         for _ in 0..4 {
             a.poll(now);
-            for t in a.take_transmits() {
+            for t in a.take_transmits().into_iter().filter(|t| t.bytes.len() > 4) {
                 samples.push(t.bytes[4..].to_vec());
                 let _ = b.handle(now, SocketAddr::from(A), &t.bytes[4..]);
             }
-            for t in b.take_transmits() {
+            for t in b.take_transmits().into_iter().filter(|t| t.bytes.len() > 4) {
                 let _ = a.handle(now, SocketAddr::from(B), &t.bytes[4..]);
             }
         }

@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 
 pub use keys::Psk;
 
+/// Interval of NAT keepalives (strongSwan's default).
+const NAT_KEEPALIVE: Duration = Duration::from_secs(20);
+
 /// Timers of a session; the defaults follow strongSwan's.
 #[derive(Clone, Debug)]
 pub struct Timers {
@@ -179,6 +182,8 @@ pub(crate) struct Shared {
     pub counters: IkeCounters,
     /// When to initiate again (if we initiate and no IKE SA is up).
     pub retry_at: Option<Instant>,
+    /// When we last sent a NAT keepalive.
+    pub keepalive_at: Instant,
 }
 
 impl Shared {
@@ -220,6 +225,7 @@ impl Session {
             generation: 0,
             counters: IkeCounters::default(),
             retry_at: cfg.initiate.then_some(now),
+            keepalive_at: now,
         };
         Ok(Self {
             cfg,
@@ -382,6 +388,16 @@ impl Session {
                     self.st.retry_at = Some(now + self.cfg.timers.retry);
                 }
             }
+        }
+        // NAT keepalives (RFC 3948 §2.3): we always claim a NAT, and a NAT in front of
+        // either side forgets an idle mapping.
+        if !self.st.children.is_empty() && now.duration_since(self.st.keepalive_at) >= NAT_KEEPALIVE
+        {
+            self.st.keepalive_at = now;
+            self.st.out.push(Transmit {
+                dst: self.st.remote,
+                bytes: vec![0xff],
+            });
         }
         let due = child::poll_children(&mut self.st, now);
         let heard = child::note_esp_activity(&mut self.st);

@@ -80,6 +80,11 @@ impl Pair {
             if from_a.is_empty() && from_b.is_empty() {
                 return;
             }
+            let keepalive = |t: &Transmit| t.bytes == [0xff];
+            let (from_a, from_b): (Vec<_>, Vec<_>) = (
+                from_a.into_iter().filter(|t| !keepalive(t)).collect(),
+                from_b.into_iter().filter(|t| !keepalive(t)).collect(),
+            );
             for t in from_a {
                 assert_eq!(t.dst, B.parse().unwrap());
                 if keep(true, &t.bytes) {
@@ -360,4 +365,15 @@ fn retransmitted_requests_get_the_same_answer_and_garbage_is_counted() {
     p.a.handle(now, B.parse().unwrap(), &r1[0].bytes[4..])
         .unwrap();
     established(&p);
+}
+
+#[test]
+fn nat_keepalives_are_sent_while_sas_are_up() {
+    let mut p = Pair::new(config(A, B, true), config(B, A, false));
+    p.pump(p.t0);
+    p.a.poll(p.at(21));
+    let sent = p.a.take_transmits();
+    assert!(sent.iter().any(|t| t.bytes == [0xff]), "{sent:?}");
+    p.a.poll(p.at(22));
+    assert!(!p.a.take_transmits().iter().any(|t| t.bytes == [0xff]));
 }
