@@ -319,12 +319,15 @@ impl Session {
             return Err(Error::UnknownSpi(header.message_id));
         };
         let Self { cfg, ikes, st } = self;
+        let known: Vec<u32> = st.children.iter().map(|c| c.inbound.spi).collect();
         let outcome = exchange::handle(&mut ikes[i], cfg, st, msg, header, from, now)?;
-        self.apply(i, outcome, now);
+        self.apply(i, outcome, &known, now);
         Ok(())
     }
 
-    fn apply(&mut self, i: usize, outcome: exchange::Outcome, now: Instant) {
+    /// Act on what an exchange did; `known` are the child SAs (inbound SPIs) that
+    /// existed before it.
+    fn apply(&mut self, i: usize, outcome: exchange::Outcome, known: &[u32], now: Instant) {
         use exchange::Outcome;
         match outcome {
             Outcome::None => {}
@@ -333,9 +336,8 @@ impl Session {
                 // restarted or re-authenticated.
                 let spis = self.ikes[i].spis();
                 self.ikes.retain(|s| s.spis() == spis);
-                let keep_spi = self.st.children.last().map(|c| c.inbound.spi);
                 let before = self.st.children.len();
-                self.st.children.retain(|c| Some(c.inbound.spi) == keep_spi);
+                self.st.children.retain(|c| !known.contains(&c.inbound.spi));
                 if self.st.children.len() != before {
                     self.st.changed();
                 }
