@@ -10,4 +10,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build -p ferry
 # setup.sh installed the client-compatibility suite's clients: run it.
 export FERRY_REQUIRE_CLIENT_COMPAT=1
+# ... and strongSwan, the IPsec interop peer (crates/ferry-ipsec/tests/strongswan.rs).
+export FERRY_REQUIRE_STRONGSWAN=1
 INSTA_UPDATE=no cargo nextest run --workspace --no-fail-fast "$@"
