@@ -434,6 +434,8 @@ pub struct Conflict {
     pub manager: String,
     /// The field, as Kubernetes prints it (`.spec.replicas`).
     pub field: String,
+    /// The field's path.
+    pub path: Vec<PathElement>,
 }
 
 /// Kubernetes' message for a failed apply.
@@ -522,6 +524,7 @@ pub fn apply(
             conflicts.push(Conflict {
                 manager: entry.display_name(),
                 field: path_string(&path),
+                path,
             });
         }
         entry.fields = entry

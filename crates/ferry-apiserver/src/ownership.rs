@@ -64,6 +64,11 @@ pub fn requested(object: &Value) -> Option<ManagedFields> {
 }
 
 /// Server-side apply of `config` over `live` (`None`: a create).
+///
+/// `kubectl apply --server-side` (manager `kubectl`) moves objects from
+/// client-side apply as Kubernetes does: conflicts only on fields whose
+/// live values are those of the `last-applied-configuration` annotation
+/// are taken over, and an annotation that is there is kept up to date.
 pub fn apply(
     def: &ResourceDef,
     opts: &WriteOptions,
@@ -73,18 +78,86 @@ pub fn apply(
     let stored = live
         .map(|l| ManagedFields::of(l).unwrap_or_default())
         .unwrap_or_default();
-    with_writer(def, opts, |writer| {
-        managed::apply(
-            live,
-            config,
-            stored,
-            writer,
-            opts.force,
-            type_of(def),
-            scope(def, opts),
-        )
-    })
-    .map_err(|e| apply_error(def, config, e))
+    let run = |force: bool| {
+        with_writer(def, opts, |writer| {
+            managed::apply(
+                live,
+                config,
+                stored.clone(),
+                writer,
+                force,
+                type_of(def),
+                scope(def, opts),
+            )
+        })
+    };
+    let kubectl = opts.field_manager.as_deref() == Some(KUBECTL_MANAGER);
+    let mut applied = match run(opts.force) {
+        Err(ferry_apimachinery::Error::ApplyConflict { conflicts })
+            if kubectl && live.is_some_and(|l| all_last_applied(def, l, &conflicts)) =>
+        {
+            run(true)
+        }
+        other => other,
+    }
+    .map_err(|e| apply_error(def, config, e))?;
+    if kubectl && live.is_some_and(|l| last_applied(l).is_some()) {
+        set_last_applied(&mut applied.object, config);
+    }
+    Ok(applied)
+}
+
+/// The manager `kubectl apply --server-side` uses.
+const KUBECTL_MANAGER: &str = "kubectl";
+/// Where client-side `kubectl apply` keeps what it applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+fn last_applied(object: &Value) -> Option<&str> {
+    object
+        .pointer("/metadata/annotations")?
+        .get(LAST_APPLIED)?
+        .as_str()
+        .filter(|s| !s.is_empty())
+}
+
+/// Whether every conflicting field was applied client-side with the value
+/// it still has.
+fn all_last_applied(def: &ResourceDef, live: &Value, conflicts: &[managed::Conflict]) -> bool {
+    let Some(applied) = last_applied(live).and_then(|s| serde_json::from_str::<Value>(s).ok())
+    else {
+        return false;
+    };
+    let ty = type_of(def);
+    let fields = managed::field_set(&applied, ty, managed::Skip::NONE);
+    let moved = managed::compare(&applied, live, ty, managed::Skip::NONE).modified;
+    let allowed = fields.difference(&moved);
+    conflicts.iter().all(|c| allowed.has(&c.path))
+}
+
+/// The annotation as `kubectl` writes it: the configuration, without the
+/// annotation itself.
+fn set_last_applied(object: &mut Value, config: &Value) {
+    let mut copy = config.clone();
+    if let Some(annotations) = copy
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        annotations.remove(LAST_APPLIED);
+        if annotations.is_empty()
+            && let Some(meta) = copy.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            meta.remove("annotations");
+        }
+    }
+    let Ok(text) = serde_json::to_string(&copy) else {
+        return;
+    };
+    if let Some(annotations) = object
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        annotations.insert(LAST_APPLIED.into(), Value::String(text));
+    }
 }
 
 fn apply_error(def: &ResourceDef, config: &Value, e: ferry_apimachinery::Error) -> Error {

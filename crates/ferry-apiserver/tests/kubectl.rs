@@ -727,6 +727,18 @@ fn server_side_apply_keeps_field_owners() {
         "jsonpath={.metadata.managedFields[*].manager}",
     ]);
     assert_eq!(managers, "other");
+
+    // From client-side apply to server-side apply: what `kubectl apply`
+    // applied moves to `kubectl` without a conflict.
+    let csa = configmap("default", "migrated", "one");
+    assert_eq!(s.apply(&csa).trim(), "configmap/migrated created");
+    let moved = configmap("default", "migrated", "two");
+    assert_eq!(
+        s.ok_stdin(&ssa, &moved).trim(),
+        "configmap/migrated serverside-applied"
+    );
+    let out = s.ok(&["get", "configmap", "migrated", "-o", "jsonpath={.data.key}"]);
+    assert_eq!(out, "two");
 }
 
 /// A `kubectl get -w` child whose stdout lines arrive on a channel; killed

@@ -149,7 +149,11 @@ fn changing_a_field_another_applier_owns_conflicts_unless_forced() {
         conflicts,
         &[Conflict {
             manager: "\"alice\"".into(),
-            field: ".data.k".into()
+            field: ".data.k".into(),
+            path: vec![
+                PathElement::Field("data".into()),
+                PathElement::Field("k".into())
+            ],
         }]
     );
     assert_eq!(
@@ -539,14 +543,17 @@ fn many_conflicts_are_listed_by_manager() {
         Conflict {
             manager: "\"b\"".into(),
             field: ".x".into(),
+            path: vec![],
         },
         Conflict {
             manager: "\"a\" using v1".into(),
             field: ".y".into(),
+            path: vec![],
         },
         Conflict {
             manager: "\"b\"".into(),
             field: ".z".into(),
+            path: vec![],
         },
     ];
     assert_eq!(
