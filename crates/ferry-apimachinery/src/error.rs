@@ -63,6 +63,32 @@ pub enum Error {
         reason: String,
     },
 
+    /// `metadata.managedFields` cannot be read (not a list of entries, an
+    /// unknown `fieldsType`, malformed `fieldsV1`, a manager twice).
+    #[error("invalid managedFields: {reason}")]
+    InvalidManagedFields {
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A server-side apply configuration cannot be merged: two items of an
+    /// associative list with the same keys, or `managedFields` set.
+    #[error("{path}: {reason}")]
+    InvalidApplyConfiguration {
+        /// The field, as Kubernetes prints paths (`.spec.ports[port=80]`).
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// Server-side apply would change fields other managers own; forcing
+    /// the apply takes them over.
+    #[error("{}", crate::managed::conflicts_message(conflicts))]
+    ApplyConflict {
+        /// One entry per field and manager.
+        conflicts: Vec<crate::managed::Conflict>,
+    },
+
     /// A JSONPath expression is outside the supported subset or malformed.
     #[error("invalid JSONPath {expr:?}: {reason}")]
     InvalidJsonPath {

@@ -15,10 +15,13 @@
 //!   them.
 //! - [`schema`]: CRD OpenAPI v3 schemas applied to custom objects: pruning,
 //!   defaults, validation.
+//! - [`managed`]: field ownership (`metadata.managedFields`) and
+//!   server-side apply with structured-merge semantics.
 #![forbid(unsafe_code)]
 
 mod error;
 pub mod field;
+pub mod managed;
 pub mod patch;
 pub mod schema;
 pub mod selector;

@@ -41,6 +41,13 @@ pub enum Error {
         name: String,
         message: String,
     },
+    /// 409 on server-side apply: fields other managers own would change;
+    /// one `FieldManagerConflict` cause (field, message) per field.
+    #[error("{message}")]
+    ApplyConflict {
+        message: String,
+        causes: Vec<(String, String)>,
+    },
     /// 410: the requested resourceVersion has been compacted away.
     #[error("too old resource version: {requested} ({oldest})")]
     Expired { requested: u64, oldest: u64 },
@@ -107,9 +114,10 @@ impl Error {
             Error::Forbidden(_) => 403,
             Error::NotFound { .. } | Error::NoSuchResource => 404,
             Error::MethodNotAllowed => 405,
-            Error::AlreadyExists { .. } | Error::Conflict { .. } | Error::Precondition { .. } => {
-                409
-            }
+            Error::AlreadyExists { .. }
+            | Error::Conflict { .. }
+            | Error::Precondition { .. }
+            | Error::ApplyConflict { .. } => 409,
             Error::Expired { .. } => 410,
             Error::TooLarge { .. } => 413,
             Error::UnsupportedMediaType(_) => 415,
@@ -129,7 +137,9 @@ impl Error {
             Error::NotFound { .. } | Error::NoSuchResource => "NotFound",
             Error::MethodNotAllowed => "MethodNotAllowed",
             Error::AlreadyExists { .. } => "AlreadyExists",
-            Error::Conflict { .. } | Error::Precondition { .. } => "Conflict",
+            Error::Conflict { .. } | Error::Precondition { .. } | Error::ApplyConflict { .. } => {
+                "Conflict"
+            }
             Error::Expired { .. } => "Expired",
             Error::TooLarge { .. } => "RequestEntityTooLarge",
             Error::UnsupportedMediaType(_) => "UnsupportedMediaType",
@@ -162,6 +172,13 @@ impl Error {
                 "name": name,
                 "kind": kind,
                 "causes": causes.iter().map(FieldError::cause).collect::<Vec<_>>(),
+            })),
+            Error::ApplyConflict { causes, .. } => Some(json!({
+                "causes": causes.iter().map(|(field, message)| json!({
+                    "reason": "FieldManagerConflict",
+                    "message": message,
+                    "field": field,
+                })).collect::<Vec<_>>(),
             })),
             Error::TooManyRequests => Some(json!({"retryAfterSeconds": RETRY_AFTER_SECONDS})),
             // client-go recognises this cause (IsTooLargeResourceVersion).

@@ -13,8 +13,8 @@
 //!
 //! Modules depend downward only: `server` (start-up) builds the shared
 //! [`App`] (`state`) and starts `http` and `controllers`, which both act
-//! through `ops` (which checks writes with `admission`) on `store`,
-//! `registry` and `objects`.
+//! through `ops` (which checks writes with `admission` and records field
+//! owners with `ownership`) on `store`, `registry` and `objects`.
 #![forbid(unsafe_code)]
 
 mod admission;
@@ -27,6 +27,7 @@ mod http;
 mod metrics;
 mod objects;
 mod ops;
+mod ownership;
 mod protobuf;
 pub mod registry;
 mod server;

@@ -12,6 +12,7 @@ use crate::admission;
 use crate::auth::{Identity, check_write};
 use crate::error::{Error, Result};
 use crate::objects::{self, meta_str};
+use crate::ownership::{self, Owners};
 use crate::registry::ResourceDef;
 use crate::state::App;
 use crate::store::{Precondition, Stored, Write, WriteOutcomeError, WriteRejection, labels_of};
@@ -22,7 +23,8 @@ pub enum PatchKind {
     Json,
     Merge,
     Strategic,
-    /// Server-side apply (handled as create-or-merge).
+    /// Server-side apply: merged by field ownership, creates the object
+    /// when it is missing (see [`ownership`](crate::ownership)).
     Apply,
 }
 
@@ -36,11 +38,28 @@ pub enum Mutation {
 }
 
 /// Options common to writes.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     pub dry_run: bool,
     /// Write through the `/status` subresource.
     pub status_only: bool,
+    /// The field manager the write is recorded under (`?fieldManager=`, or
+    /// the client's User-Agent); `None`: "unknown".
+    pub field_manager: Option<String>,
+    /// A server-side apply takes over fields other managers own instead of
+    /// failing with a conflict.
+    pub force: bool,
+}
+
+impl WriteOptions {
+    /// The options of the server's own writes (namespace set-up, garbage
+    /// collection), recorded under the manager `ferry-apiserver`.
+    pub fn system() -> Self {
+        WriteOptions {
+            field_manager: Some("ferry-apiserver".into()),
+            ..WriteOptions::default()
+        }
+    }
 }
 
 fn map_write_error(def: &ResourceDef, name: &str, e: WriteOutcomeError) -> Error {
@@ -102,8 +121,22 @@ pub async fn create(
     identity: &Identity,
     def: &ResourceDef,
     namespace: Option<&str>,
-    mut object: Value,
+    object: Value,
     opts: WriteOptions,
+) -> Result<Arc<Stored>> {
+    let owners = Owners::Update(ownership::requested(&object));
+    create_owned(app, identity, def, namespace, object, &opts, owners).await
+}
+
+/// Creates an object whose field owners are `owners`.
+async fn create_owned(
+    app: &App,
+    identity: &Identity,
+    def: &ResourceDef,
+    namespace: Option<&str>,
+    mut object: Value,
+    opts: &WriteOptions,
+    owners: Owners,
 ) -> Result<Arc<Stored>> {
     let name = objects::prepare_create(def, namespace, &mut object)?;
     if def.namespaced
@@ -116,6 +149,7 @@ pub async fn create(
         admission::prepare_crd(&mut object)?;
     }
     admission::admit(def, &mut object)?;
+    ownership::record_create(def, opts, owners, &mut object);
     check_write(
         identity,
         &def.qualified(),
@@ -186,7 +220,7 @@ fn apply_patch(def: &ResourceDef, kind: PatchKind, target: &mut Value, body: &Va
             patch::merge_patch(target, body);
             Ok(())
         }
-        PatchKind::Strategic | PatchKind::Apply if !def.custom => {
+        PatchKind::Strategic if !def.custom => {
             patch::strategic_merge_patch(target, body, &def.group, &def.kind)
                 .map_err(|e| Error::BadRequest(e.to_string()))
         }
@@ -194,10 +228,9 @@ fn apply_patch(def: &ResourceDef, kind: PatchKind, target: &mut Value, body: &Va
             "strategic merge patch is not supported for custom resources; use a JSON merge patch"
                 .into(),
         )),
-        PatchKind::Apply => {
-            patch::merge_patch(target, body);
-            Ok(())
-        }
+        PatchKind::Apply => Err(Error::Internal(
+            "server-side apply is merged by field ownership, not as a patch".into(),
+        )),
     }
 }
 
@@ -205,6 +238,8 @@ fn apply_patch(def: &ResourceDef, kind: PatchKind, target: &mut Value, body: &Va
 const PATCH_RETRIES: usize = 16;
 
 /// PUT or PATCH. Server-side apply creates the object when it is missing.
+/// A write that changes nothing (an identical re-apply, a PUT of the
+/// object as stored) is not written: no new resourceVersion, no event.
 pub async fn update(
     app: &App,
     identity: &Identity,
@@ -218,10 +253,18 @@ pub async fn update(
     for _ in 0..PATCH_RETRIES {
         let Some(current) = app.store.get(&key) else {
             if let Mutation::Patch(PatchKind::Apply, body) = &mutation {
-                let mut object = body.clone();
-                objects::metadata_mut(&mut object)?.insert("name".into(), json!(name));
-                let created = create(app, identity, def, namespace, object, opts).await?;
-                return Ok((created, true));
+                let mut config = body.clone();
+                objects::metadata_mut(&mut config)?.insert("name".into(), json!(name));
+                let applied = ownership::apply(def, &opts, None, &config)?;
+                let owners = Owners::Applied(applied.managed);
+                match create_owned(app, identity, def, namespace, applied.object, &opts, owners)
+                    .await
+                {
+                    Ok(created) => return Ok((created, true)),
+                    // Created meanwhile: apply to it.
+                    Err(Error::AlreadyExists { .. }) => continue,
+                    Err(e) => return Err(e),
+                }
             }
             return Err(Error::NotFound {
                 resource: def.qualified(),
@@ -229,28 +272,13 @@ pub async fn update(
             });
         };
         let current_value = current.value()?;
-        let (new, pinned) = match &mutation {
-            Mutation::Replace(body) => (body.clone(), pinned_revision(def, name, body)?),
-            Mutation::Patch(kind, body) => {
-                let mut target = current_value.clone();
-                apply_patch(def, *kind, &mut target, body)?;
-                let pinned = if *kind == PatchKind::Json {
-                    None
-                } else {
-                    pinned_revision(def, name, body)?
-                };
-                // A patch never moves resourceVersion itself.
-                if let Some(meta) = target.get_mut("metadata").and_then(Value::as_object_mut) {
-                    meta.insert("resourceVersion".into(), json!(current.rev.to_string()));
-                }
-                (target, pinned)
-            }
-        };
+        let (new, pinned, owners) = mutated(def, name, &current, &current_value, &mutation, &opts)?;
         let mut new = objects::prepare_update(def, &current_value, new, opts.status_only)?;
         if is_crd(def) && !opts.status_only {
             admission::prepare_crd(&mut new)?;
         }
         admission::admit(def, &mut new)?;
+        ownership::record_update(def, &opts, &current_value, owners, &mut new);
         check_write(
             identity,
             &def.qualified(),
@@ -258,6 +286,11 @@ pub async fn update(
             Some(&current.labels),
             Some(&labels_of(&new)),
         )?;
+        if pinned.is_none_or(|rev| rev == current.rev)
+            && unchanged(&current, &current_value, &mut new)
+        {
+            return Ok((current, false));
+        }
         if opts.dry_run {
             return Ok((Arc::new(dry_run_stored(&new)?), false));
         }
@@ -291,6 +324,58 @@ pub async fn update(
         resource: def.qualified(),
         name: name.into(),
     })
+}
+
+/// The object a mutation asks for (before the metadata rules and
+/// admission), the resourceVersion it pins, and who will own its fields.
+fn mutated(
+    def: &ResourceDef,
+    name: &str,
+    current: &Stored,
+    current_value: &Value,
+    mutation: &Mutation,
+    opts: &WriteOptions,
+) -> Result<(Value, Option<u64>, Owners)> {
+    Ok(match mutation {
+        Mutation::Replace(body) => (
+            body.clone(),
+            pinned_revision(def, name, body)?,
+            Owners::Update(ownership::requested(body)),
+        ),
+        Mutation::Patch(PatchKind::Apply, body) => {
+            let applied = ownership::apply(def, opts, Some(current_value), body)?;
+            (
+                applied.object,
+                pinned_revision(def, name, body)?,
+                Owners::Applied(applied.managed),
+            )
+        }
+        Mutation::Patch(kind, body) => {
+            let mut target = current_value.clone();
+            apply_patch(def, *kind, &mut target, body)?;
+            let pinned = if *kind == PatchKind::Json {
+                None
+            } else {
+                pinned_revision(def, name, body)?
+            };
+            // A patch never moves resourceVersion itself.
+            if let Some(meta) = target.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.insert("resourceVersion".into(), json!(current.rev.to_string()));
+            }
+            let owners = Owners::Update(ownership::requested(&target));
+            (target, pinned, owners)
+        }
+    })
+}
+
+/// Whether `new` is the stored object as it is (resourceVersion aside),
+/// as kube-apiserver skips writes that change no byte.
+fn unchanged(current: &Stored, current_value: &Value, new: &mut Value) -> bool {
+    let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return false;
+    };
+    meta.insert("resourceVersion".into(), json!(current.rev.to_string()));
+    new == current_value
 }
 
 /// What happens to an object's dependents (objects whose

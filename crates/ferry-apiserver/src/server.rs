@@ -210,7 +210,7 @@ async fn ensure_system_namespaces(app: &App) -> Result<()> {
             &def,
             None,
             object,
-            WriteOptions::default(),
+            WriteOptions::system(),
         )
         .await
         {

@@ -657,6 +657,90 @@ fn label_patch_apply_and_delete() {
     );
 }
 
+/// `kubectl apply --server-side`: a re-apply changes nothing, a second
+/// field manager changing an owned field gets the conflict, and
+/// `--force-conflicts` takes the field over.
+#[test]
+fn server_side_apply_keeps_field_owners() {
+    let s = Server::start();
+    let ssa = ["apply", "--server-side", "-f", "-"];
+    let rv = |s: &Server| {
+        s.ok(&[
+            "get",
+            "configmap",
+            "owned",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ])
+    };
+    let cm = configmap("default", "owned", "one");
+    assert_eq!(
+        s.ok_stdin(&ssa, &cm).trim(),
+        "configmap/owned serverside-applied"
+    );
+    let first = rv(&s);
+    assert_eq!(
+        s.ok_stdin(&ssa, &cm).trim(),
+        "configmap/owned serverside-applied"
+    );
+    assert_eq!(rv(&s), first, "an identical re-apply is a no-op");
+    let managers = s.ok(&[
+        "get",
+        "configmap",
+        "owned",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}/{.metadata.managedFields[*].operation}",
+    ]);
+    assert_eq!(managers, "kubectl/Apply");
+
+    let changed = configmap("default", "owned", "two");
+    let other = ["apply", "--server-side", "--field-manager=other", "-f", "-"];
+    let err = check_fails(&other, s.run(&other, Some(&changed)));
+    assert!(
+        err.contains("Apply failed with 1 conflict: conflict with \"kubectl\": .data.key"),
+        "{err}"
+    );
+    assert!(err.contains("--force-conflicts"), "{err}");
+    assert_eq!(rv(&s), first);
+
+    let forced = [
+        "apply",
+        "--server-side",
+        "--field-manager=other",
+        "--force-conflicts",
+        "-f",
+        "-",
+    ];
+    assert_eq!(
+        s.ok_stdin(&forced, &changed).trim(),
+        "configmap/owned serverside-applied"
+    );
+    let out = s.ok(&["get", "configmap", "owned", "-o", "jsonpath={.data.key}"]);
+    assert_eq!(out, "two");
+    let managers = s.ok(&[
+        "get",
+        "configmap",
+        "owned",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}",
+    ]);
+    assert_eq!(managers, "other");
+
+    // From client-side apply to server-side apply: what `kubectl apply`
+    // applied moves to `kubectl` without a conflict.
+    let csa = configmap("default", "migrated", "one");
+    assert_eq!(s.apply(&csa).trim(), "configmap/migrated created");
+    let moved = configmap("default", "migrated", "two");
+    assert_eq!(
+        s.ok_stdin(&ssa, &moved).trim(),
+        "configmap/migrated serverside-applied"
+    );
+    let out = s.ok(&["get", "configmap", "migrated", "-o", "jsonpath={.data.key}"]);
+    assert_eq!(out, "two");
+}
+
 /// A `kubectl get -w` child whose stdout lines arrive on a channel; killed
 /// on drop.
 struct Watcher {

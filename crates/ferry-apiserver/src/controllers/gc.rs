@@ -382,7 +382,7 @@ async fn edit(app: &App, key: &str, change: impl Fn(&mut Value) -> bool) -> Resu
             ns.as_deref(),
             &name,
             Mutation::Replace(value),
-            WriteOptions::default(),
+            WriteOptions::system(),
         )
         .await;
         match result {

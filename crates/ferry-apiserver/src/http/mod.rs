@@ -3,6 +3,7 @@
 mod discovery;
 mod filter;
 mod list;
+mod manager;
 mod path;
 mod request;
 mod resource;

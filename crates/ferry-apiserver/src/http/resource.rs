@@ -12,7 +12,7 @@ use super::path::{Query, ResourcePath};
 use super::request::{Ctx, parse_body, read_body, yaml_or_json};
 use super::response::{error_response, json_bytes, json_value};
 use super::table::{self, IncludeObject};
-use super::{list, scale, token, watch};
+use super::{list, manager, scale, token, watch};
 use crate::auth::{self, Identity};
 use crate::error::{Error, Result};
 use crate::objects;
@@ -92,9 +92,13 @@ async fn run(
         query,
         headers,
     };
+    let apply = method == Method::PATCH && patch_kind(&ctx.headers).ok() == Some(PatchKind::Apply);
+    let (field_manager, force) = manager::field_manager(&ctx, method == Method::PATCH, apply)?;
     let opts = WriteOptions {
         dry_run: ctx.query.dry_run().map_err(Error::BadRequest)?,
         status_only,
+        field_manager,
+        force,
     };
     let name = ctx.path.name.clone();
     match (method, name) {

@@ -89,5 +89,31 @@ await core.deleteNamespacedConfigMap({ name: "owner", namespace: NS, propagation
 await eventually(() => gone(core, "owner"), "the orphaning owner goes");
 const dep = await core.readNamespacedConfigMap({ name: "dependent", namespace: NS });
 check(!dep.metadata.ownerReferences || dep.metadata.ownerReferences.length === 0, "the orphan stays without its reference");
+// Server-side apply: managedFields, a no-op re-apply, conflicts, force.
+const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+const applied = (value) => ({
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  metadata: { name: "applied", namespace: NS },
+  data: { k: value },
+});
+const ssa = k8s.PatchStrategy.ServerSideApply;
+const first = await objects.patch(applied("v"), undefined, undefined, "alice", undefined, ssa);
+const entry = first.metadata.managedFields[0];
+check(entry.manager === "alice" && entry.operation === "Apply" && JSON.stringify(entry.fieldsV1).includes("f:k"),
+  "server-side apply records alice's fields in managedFields");
+const again = await objects.patch(applied("v"), undefined, undefined, "alice", undefined, ssa);
+check(again.metadata.resourceVersion === first.metadata.resourceVersion, "an identical re-apply keeps the resourceVersion");
+try {
+  await objects.patch(applied("w"), undefined, undefined, "bob", undefined, ssa);
+  check(false, "bob changed alice's field without a conflict");
+} catch (e) {
+  const body = String(e.body);
+  check(e.code === 409 && body.includes("FieldManagerConflict") && body.includes(".data.k"),
+    "changing alice's field is a 409 naming .data.k");
+}
+const forced = await objects.patch(applied("w"), undefined, undefined, "bob", true, ssa);
+const managers = forced.metadata.managedFields.map((e) => e.manager);
+check(forced.data.k === "w" && managers.join() === "bob", `force takes the field (${managers})`);
 console.log("all checks passed");
 process.exit(0);

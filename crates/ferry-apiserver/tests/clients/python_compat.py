@@ -12,7 +12,7 @@ import time
 
 import urllib3
 
-from kubernetes import client, config, watch
+from kubernetes import client, config, dynamic, watch
 from kubernetes.client.rest import ApiException
 
 NS = "default"
@@ -107,6 +107,48 @@ def orphan_keeps_dependents(core):
     check(not dep.metadata.owner_references, "the orphan stays without its reference")
 
 
+def server_side_apply(api_client):
+    # Field ownership: managedFields, no-op re-apply, conflicts, force.
+    dyn = dynamic.DynamicClient(api_client)
+    cms = dyn.resources.get(api_version="v1", kind="ConfigMap")
+
+    def body(value):
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "applied", "namespace": NS},
+            "data": {"k": value},
+        }
+
+    first = cms.server_side_apply(body=body("v"), namespace=NS, field_manager="alice")
+    entry = first.metadata.managedFields[0]
+    check(
+        entry.manager == "alice" and entry.operation == "Apply"
+        and "f:k" in json.dumps(entry.fieldsV1.to_dict()),
+        "server-side apply records alice's fields in managedFields",
+    )
+    again = cms.server_side_apply(body=body("v"), namespace=NS, field_manager="alice")
+    check(
+        again.metadata.resourceVersion == first.metadata.resourceVersion,
+        "an identical re-apply keeps the resourceVersion",
+    )
+    try:
+        cms.server_side_apply(body=body("w"), namespace=NS, field_manager="bob")
+        raise SystemExit("FAIL: bob changed alice's field without a conflict")
+    except Exception as e:  # the dynamic client's ConflictError
+        text = str(getattr(e, "body", e))
+        check(
+            getattr(e, "status", None) == 409
+            and "FieldManagerConflict" in text and ".data.k" in text,
+            "changing alice's field is a 409 naming .data.k",
+        )
+    forced = cms.server_side_apply(
+        body=body("w"), namespace=NS, field_manager="bob", force_conflicts=True
+    )
+    managers = sorted(e.manager for e in forced.metadata.managedFields)
+    check(forced.data.k == "w" and managers == ["bob"], f"force takes the field ({managers})")
+
+
 def main():
     config.load_kube_config(config_file=sys.argv[1])
     core = client.CoreV1Api()
@@ -114,6 +156,7 @@ def main():
     secret_string_data(core)
     invalid_objects_are_422(core)
     orphan_keeps_dependents(core)
+    server_side_apply(client.ApiClient())
     print("all checks passed")
 
 
