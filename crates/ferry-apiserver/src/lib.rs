@@ -20,6 +20,7 @@
 mod admission;
 pub mod auth;
 mod controllers;
+mod defaults;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -30,6 +31,7 @@ mod ops;
 mod protobuf;
 pub mod registry;
 mod server;
+pub mod service_ips;
 mod state;
 pub mod store;
 pub mod tls;
@@ -37,5 +39,9 @@ mod typed;
 
 pub use auth::Identity;
 pub use error::{Error, Result};
-pub use server::{Config, RunningServer, create_token, db_path, start};
+pub use server::{
+    Config, DEFAULT_SERVICE_CLUSTER_IP_RANGE, DEFAULT_SERVICE_NODE_PORT_RANGE, RunningServer,
+    create_token, db_path, start,
+};
+pub use service_ips::ServiceIpRange;
 pub use state::App;

@@ -3,6 +3,7 @@
 mod discovery;
 mod filter;
 mod list;
+mod openapi;
 mod path;
 mod request;
 mod resource;
