@@ -2,8 +2,10 @@
 //!
 //! One process and one data directory give ferry's broker and every sandbox
 //! cluster a Kubernetes API that kubectl and kube-rs use as they would a real
-//! one: discovery, CRDs, get/list/watch, create/update/patch/delete, status
-//! subresources, finalizers, server-side tables, TLS and bearer tokens.
+//! one: discovery and OpenAPI schemas, CRDs, get/list/watch,
+//! create/update/patch/delete, status and scale subresources, finalizers,
+//! defaults, Service address allocation, server-side tables, TLS and bearer
+//! tokens.
 //! Objects live in a SQLite revision log (see [`store`]).
 //!
 //! It is not a full kube-apiserver: no admission webhooks, no aggregation,
@@ -13,7 +15,8 @@
 //!
 //! Modules depend downward only: `server` (start-up) builds the shared
 //! [`App`] (`state`) and starts `http` and `controllers`, which both act
-//! through `ops` (which checks writes with `admission`) on `store`,
+//! through `ops` (which fills `defaults`, allocates Service addresses with
+//! `service_ips` and checks writes with `admission`) on `store`,
 //! `registry` and `objects`.
 #![forbid(unsafe_code)]
 

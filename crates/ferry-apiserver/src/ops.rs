@@ -159,7 +159,9 @@ pub async fn create(
         })
         .await
         .map_err(|e| map_write_error(def, &name, e))?;
-    allocated.map(service_ips::Reservation::commit);
+    if let Some(allocated) = allocated {
+        allocated.commit();
+    }
     after_crd_write(app, def, Some(&event.object), &name);
     Ok(event.object)
 }
@@ -306,7 +308,9 @@ pub async fn update(
         };
         match app.store.write(write).await {
             Ok(event) => {
-                allocated.map(service_ips::Reservation::commit);
+                if let Some(allocated) = allocated {
+                    allocated.commit();
+                }
                 if finishing && is_service(def) {
                     app.service_ips.release(&key);
                 }
