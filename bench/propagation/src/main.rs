@@ -350,8 +350,10 @@ async fn run(n: usize, samples: usize) -> anyhow::Result<Outcome> {
     let mut servers = Vec::new();
     let mut clients = Vec::new();
     for (i, id) in ["a", "b", "c"].iter().enumerate() {
-        let s = ferry_apiserver::start(ferry_apiserver::Config::new(tmp.path().join(id), loopback))
-            .await?;
+        let mut config = ferry_apiserver::Config::new(tmp.path().join(id), loopback);
+        // Each member allocates from the service range it joins with.
+        config.service_cluster_ip_range = format!("100.{}.0.0/16", 65 + 2 * i).parse()?;
+        let s = ferry_apiserver::start(config).await?;
         let c = client(&s.admin_kubeconfig).await?;
         install::join(
             &c,

@@ -1,5 +1,6 @@
 //! What a write must pass before it is stored, after the metadata rules of
-//! [`objects`](crate::objects): the defaults kube-apiserver fills in, Secret
+//! [`objects`](crate::objects): status and defaults on create (the field
+//! defaults themselves are in `defaults`), Secret
 //! `stringData` folded into `data`, the value checks typed clients rely on
 //! (built-in kinds must decode as their k8s-openapi type, ConfigMap and
 //! Secret keys and values), a CRD's own rules and status, and custom objects
@@ -36,7 +37,6 @@ pub fn defaults_on_create(def: &ResourceDef, object: &mut Value) -> Result<()> {
         }
         ("", "services") => {
             obj.remove("status");
-            default_service_spec(obj);
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {}
         _ if def.status => {
@@ -44,25 +44,8 @@ pub fn defaults_on_create(def: &ResourceDef, object: &mut Value) -> Result<()> {
         }
         _ => {}
     }
+    crate::defaults::apply(def, object);
     Ok(())
-}
-
-/// The defaults kube-apiserver fills into a Service spec.
-fn default_service_spec(obj: &mut serde_json::Map<String, Value>) {
-    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
-        return;
-    };
-    spec.entry("type").or_insert_with(|| json!("ClusterIP"));
-    spec.entry("sessionAffinity")
-        .or_insert_with(|| json!("None"));
-    if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
-        for port in ports.iter_mut().filter_map(Value::as_object_mut) {
-            port.entry("protocol").or_insert_with(|| json!("TCP"));
-            if let Some(p) = port.get("port").cloned() {
-                port.entry("targetPort").or_insert(p);
-            }
-        }
-    }
 }
 
 /// Validates a CRD and sets the status a real server would report.

@@ -86,6 +86,9 @@ pub enum Error {
     /// Startup: certificates could not be made or loaded.
     #[error("tls: {0}")]
     Tls(String),
+    /// Startup: a configuration value is unusable (which, and why).
+    #[error("{0}")]
+    Config(String),
 }
 
 impl Error {
@@ -124,7 +127,11 @@ impl Error {
             Error::Invalid { .. } => 422,
             Error::TooManyRequests => 429,
             Error::TooLargeRevision { .. } => 504,
-            Error::Storage(_) | Error::Internal(_) | Error::Io { .. } | Error::Tls(_) => 500,
+            Error::Storage(_)
+            | Error::Internal(_)
+            | Error::Io { .. }
+            | Error::Tls(_)
+            | Error::Config(_) => 500,
         }
     }
 
@@ -146,9 +153,11 @@ impl Error {
             Error::Invalid { .. } => "Invalid",
             Error::TooManyRequests => "TooManyRequests",
             Error::TooLargeRevision { .. } => "Timeout",
-            Error::Storage(_) | Error::Internal(_) | Error::Io { .. } | Error::Tls(_) => {
-                "InternalError"
-            }
+            Error::Storage(_)
+            | Error::Internal(_)
+            | Error::Io { .. }
+            | Error::Tls(_)
+            | Error::Config(_) => "InternalError",
         }
     }
 

@@ -2,8 +2,10 @@
 //!
 //! One process and one data directory give ferry's broker and every sandbox
 //! cluster a Kubernetes API that kubectl and kube-rs use as they would a real
-//! one: discovery, CRDs, get/list/watch, create/update/patch/delete, status
-//! subresources, finalizers, server-side tables, TLS and bearer tokens.
+//! one: discovery and OpenAPI schemas, CRDs, get/list/watch,
+//! create/update/patch/delete, status and scale subresources, finalizers,
+//! defaults, Service address allocation, server-side tables, TLS and bearer
+//! tokens.
 //! Objects live in a SQLite revision log (see [`store`]).
 //!
 //! It is not a full kube-apiserver: no admission webhooks, no aggregation,
@@ -13,13 +15,15 @@
 //!
 //! Modules depend downward only: `server` (start-up) builds the shared
 //! [`App`] (`state`) and starts `http` and `controllers`, which both act
-//! through `ops` (which checks writes with `admission` and records field
-//! owners with `ownership`) on `store`, `registry` and `objects`.
+//! through `ops` (which fills `defaults`, allocates Service addresses with
+//! `service_ips`, checks writes with `admission` and records field owners
+//! with `ownership`) on `store`, `registry` and `objects`.
 #![forbid(unsafe_code)]
 
 mod admission;
 pub mod auth;
 mod controllers;
+mod defaults;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -31,6 +35,7 @@ mod ownership;
 mod protobuf;
 pub mod registry;
 mod server;
+pub mod service_ips;
 mod state;
 pub mod store;
 pub mod tls;
@@ -38,5 +43,9 @@ mod typed;
 
 pub use auth::Identity;
 pub use error::{Error, Result};
-pub use server::{Config, RunningServer, create_token, db_path, start};
+pub use server::{
+    Config, DEFAULT_SERVICE_CLUSTER_IP_RANGE, DEFAULT_SERVICE_NODE_PORT_RANGE, RunningServer,
+    create_token, db_path, start,
+};
+pub use service_ips::ServiceIpRange;
 pub use state::App;

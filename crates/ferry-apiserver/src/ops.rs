@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::objects::{self, meta_str};
 use crate::ownership::{self, Owners};
 use crate::registry::ResourceDef;
+use crate::service_ips;
 use crate::state::App;
 use crate::store::{Precondition, Stored, Write, WriteOutcomeError, WriteRejection, labels_of};
 
@@ -100,6 +101,10 @@ fn check_namespace(app: &App, ns: &str) -> Result<()> {
     Ok(())
 }
 
+fn is_service(def: &ResourceDef) -> bool {
+    def.group.is_empty() && def.plural == "services"
+}
+
 fn is_crd(def: &ResourceDef) -> bool {
     def.group == "apiextensions.k8s.io" && def.plural == "customresourcedefinitions"
 }
@@ -158,6 +163,18 @@ async fn create_owned(
         Some(&labels_of(&object)),
     )?;
     let key = def.key(namespace, &name);
+    let target = service_ips::Target {
+        key: &key,
+        name: &name,
+    };
+    let allocated = if is_service(def) {
+        Some(
+            app.service_ips
+                .on_create(&app.store, &target, &mut object)?,
+        )
+    } else {
+        None
+    };
     if opts.dry_run {
         if app.store.get(&key).is_some() {
             return Err(Error::AlreadyExists {
@@ -176,6 +193,9 @@ async fn create_owned(
         })
         .await
         .map_err(|e| map_write_error(def, &name, e))?;
+    if let Some(allocated) = allocated {
+        allocated.commit();
+    }
     after_crd_write(app, def, Some(&event.object), &name);
     Ok(event.object)
 }
@@ -273,10 +293,21 @@ pub async fn update(
         };
         let current_value = current.value()?;
         let (new, pinned, owners) = mutated(def, name, &current, &current_value, &mutation, &opts)?;
+        let mut new = new;
+        // Before generation is compared: a body without the defaults is
+        // the same spec as the stored one with them.
+        crate::defaults::apply(def, &mut new);
         let mut new = objects::prepare_update(def, &current_value, new, opts.status_only)?;
         if is_crd(def) && !opts.status_only {
             admission::prepare_crd(&mut new)?;
         }
+        let target = service_ips::Target { key: &key, name };
+        let allocated = if is_service(def) && !opts.status_only {
+            let services = &app.service_ips;
+            Some(services.on_update(&app.store, &target, &current_value, &mut new)?)
+        } else {
+            None
+        };
         admission::admit(def, &mut new)?;
         ownership::record_update(def, &opts, &current_value, owners, &mut new);
         check_write(
@@ -310,6 +341,12 @@ pub async fn update(
         };
         match app.store.write(write).await {
             Ok(event) => {
+                if let Some(allocated) = allocated {
+                    allocated.commit();
+                }
+                if finishing && is_service(def) {
+                    app.service_ips.release(&key);
+                }
                 let live = (!finishing).then_some(&*event.object);
                 after_crd_write(app, def, live, name);
                 return Ok((event.object, false));
@@ -552,6 +589,9 @@ pub async fn delete(
             Ok(event) => {
                 if !keep {
                     after_crd_write(app, def, None, name);
+                    if is_service(def) {
+                        app.service_ips.release(&key);
+                    }
                 }
                 if is_namespace {
                     app.controllers_wake.notify_one();

@@ -154,6 +154,15 @@ const BUILTINS: &[Builtin] = &[
     ),
     b("apps", "v1", "DaemonSet", "daemonsets", true, &["ds"], true),
     b(
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        true,
+        &["rs"],
+        true,
+    ),
+    b(
         "rbac.authorization.k8s.io",
         "v1",
         "Role",
@@ -239,7 +248,10 @@ fn builtin_defs() -> Vec<ResourceDef> {
             singular: b.kind.to_lowercase(),
             namespaced: b.namespaced,
             short_names: b.short.iter().map(|s| s.to_string()).collect(),
-            categories: if matches!(b.plural, "pods" | "services" | "deployments" | "daemonsets") {
+            categories: if matches!(
+                b.plural,
+                "pods" | "services" | "deployments" | "daemonsets" | "replicasets"
+            ) {
                 vec!["all".into()]
             } else {
                 vec![]

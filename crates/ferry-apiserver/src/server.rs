@@ -4,6 +4,7 @@
 //! else; nothing below imports it.
 
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::ops::{self, WriteOptions};
 use crate::registry::{Registry, crd_resource};
+use crate::service_ips::{ServiceAllocator, ServiceIpRange};
 use crate::state::App;
 use crate::store::Store;
 use crate::tls;
@@ -38,7 +40,17 @@ pub struct Config {
     /// with `Retry-After`, as kube-apiserver's
     /// `--max-mutating-requests-inflight`. 0: no limit.
     pub max_mutating_inflight: usize,
+    /// Where Service cluster IPs come from (`--service-cluster-ip-range`).
+    pub service_cluster_ip_range: ServiceIpRange,
+    /// Where Service node ports come from (`--service-node-port-range`).
+    pub service_node_port_range: RangeInclusive<u16>,
 }
+
+/// The service range of a server not told otherwise: the one of the first
+/// sandbox cluster (`ferry sandbox create` passes each cluster's own).
+pub const DEFAULT_SERVICE_CLUSTER_IP_RANGE: &str = "100.96.0.0/16";
+/// kube-apiserver's default node port range.
+pub const DEFAULT_SERVICE_NODE_PORT_RANGE: RangeInclusive<u16> = 30000..=32767;
 
 impl Config {
     /// Defaults for everything but where to keep data and where to listen.
@@ -52,6 +64,10 @@ impl Config {
             history_revisions: 10_000,
             compaction_interval: Duration::from_secs(60),
             max_mutating_inflight: 0,
+            service_cluster_ip_range: DEFAULT_SERVICE_CLUSTER_IP_RANGE
+                .parse()
+                .unwrap_or_else(|_| unreachable!("the default service range parses")),
+            service_node_port_range: DEFAULT_SERVICE_NODE_PORT_RANGE,
         }
     }
 }
@@ -126,7 +142,15 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     for (_, crd) in existing {
         registry.apply_crd(&crd.value()?);
     }
+    let service_ips = ServiceAllocator::new(
+        config.service_cluster_ip_range,
+        config.service_node_port_range.clone(),
+    );
+    if let Some(services) = registry.get("", "v1", "services") {
+        service_ips.load(&store, &services.prefix())?;
+    }
     let app = Arc::new(App {
+        service_ips,
         store,
         registry,
         tokens,

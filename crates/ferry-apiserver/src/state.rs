@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use crate::auth::TokenStore;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
+use crate::service_ips::ServiceAllocator;
 use crate::store::Store;
 
 /// State shared by every request and background task.
@@ -25,6 +26,8 @@ pub struct App {
     /// Permits for writes in flight (`Config::max_mutating_inflight`); none:
     /// no limit.
     pub mutating: Option<Arc<tokio::sync::Semaphore>>,
+    /// Service cluster IPs and node ports.
+    pub service_ips: ServiceAllocator,
     /// Wakes the namespace and garbage-collection controllers.
     pub controllers_wake: Notify,
 }

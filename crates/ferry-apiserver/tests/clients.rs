@@ -83,6 +83,39 @@ async fn python_clients_see_kubernetes_behaviour() {
     }
 }
 
+/// OpenAPI schemas, Service address allocation, defaults, ReplicaSets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_clients_see_the_api_surface() {
+    for version in PYTHON_CLIENTS {
+        let python = compat_dir()
+            .join(format!("python-kubernetes-{version}"))
+            .join("bin/python");
+        let what = format!("Python kubernetes {version} (API surface)");
+        if !installed(&python, &what) {
+            continue;
+        }
+        let mut command = Command::new(&python);
+        command.arg(script("python_api_surface.py"));
+        run_against_server(&what, command).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_client_sees_the_api_surface() {
+    let modules = compat_dir()
+        .join(format!("node-client-{NODE_CLIENT}"))
+        .join("node_modules");
+    let what = format!("@kubernetes/client-node {NODE_CLIENT} (API surface)");
+    if !installed(&modules.join("@kubernetes/client-node"), &what) {
+        return;
+    }
+    let mut command = Command::new("node");
+    command
+        .env("NODE_PATH", &modules)
+        .arg(script("node_api_surface.mjs"));
+    run_against_server(&what, command).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn javascript_client_sees_kubernetes_behaviour() {
     let modules = compat_dir()

@@ -1099,3 +1099,31 @@ fn auth_whoami_and_can_i_answer_per_identity() {
     );
     assert!(!out.status.success());
 }
+
+/// `kubectl explain` reads the OpenAPI v3 schemas: built-in kinds with
+/// their descriptions, CRDs from their `openAPIV3Schema`.
+#[test]
+fn explain_describes_builtin_and_custom_kinds() {
+    let s = Server::start();
+    s.apply(&ferry_api::all_crds_yaml().unwrap());
+    let out = s.ok(&["explain", "deployment.spec.replicas"]);
+    assert!(out.contains("GROUP:      apps"), "{out}");
+    assert!(out.contains("FIELD: replicas <integer>"), "{out}");
+    assert!(out.contains("Number of desired pods"), "{out}");
+    let out = s.ok(&["explain", "serviceimports.spec"]);
+    assert!(out.contains("KIND:       ServiceImport"), "{out}");
+    assert!(out.contains("FIELD: spec <Object>"), "{out}");
+    let out = s.ok(&["explain", "serviceexports"]);
+    assert!(
+        out.contains("Exports the Service of the same name"),
+        "{out}"
+    );
+    let out = s.ok(&["explain", "configmap", "--recursive"]);
+    assert!(out.contains("binaryData\t<map[string]string>"), "{out}");
+    assert!(
+        out.contains("managedFields\t<[]ManagedFieldsEntry>"),
+        "{out}"
+    );
+    let out = s.ok(&["explain", "replicasets.spec.template.spec.containers.image"]);
+    assert!(out.contains("FIELD: image <string>"), "{out}");
+}

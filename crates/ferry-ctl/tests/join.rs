@@ -78,26 +78,28 @@ async fn join_forwards_the_clusterset_zone_in_coredns() {
         gateway_node: None,
         image: "ferry:test".into(),
     };
-    // ferry apiserver allocates no ClusterIP: the first join leaves CoreDNS alone.
+    // The API server gives ferry-dns its address at once: the first join
+    // adds the block, re-runs keep it once.
+    install::join(&c.client, &cs.info, &opts).await.unwrap();
     install::join(&c.client, &cs.info, &opts).await.unwrap();
     let corefile = |cm: k8s_openapi::api::core::v1::ConfigMap| cm.data.unwrap()["Corefile"].clone();
-    let cm = get(&c.client, "kube-system", "coredns").await.unwrap();
-    assert_eq!(corefile(cm), stock);
-    // Once the Service has an address, a re-run adds the block, once.
     let svcs: Api<k8s_openapi::api::core::v1::Service> =
         Api::namespaced(c.client.clone(), "ferry-system");
-    svcs.patch(
-        "ferry-dns",
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(json!({"spec": {"clusterIP": "100.81.0.53"}})),
-    )
-    .await
-    .unwrap();
-    install::join(&c.client, &cs.info, &opts).await.unwrap();
-    install::join(&c.client, &cs.info, &opts).await.unwrap();
+    let dns_ip = svcs
+        .get("ferry-dns")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .cluster_ip
+        .unwrap();
     let updated = corefile(get(&c.client, "kube-system", "coredns").await.unwrap());
     assert!(updated.starts_with(stock), "{updated}");
     assert_eq!(updated.matches("# BEGIN ferry").count(), 1, "{updated}");
-    assert!(updated.contains("clusterset.local:53 {") && updated.contains("forward . 100.81.0.53"));
+    assert!(
+        updated.contains("clusterset.local:53 {")
+            && updated.contains(&format!("forward . {dns_ip}")),
+        "{updated}"
+    );
     assert_eq!(ferry_deploy::coredns::remove_forward_block(&updated), stock);
 }

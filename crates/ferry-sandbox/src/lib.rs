@@ -4,8 +4,8 @@
 //! A sandbox cluster is a bridge with one network namespace per node on it, a
 //! shared "WAN" bridge every node also sits on, a `ferry apiserver` listening
 //! on the host's bridge address, and one supervisor process that runs the
-//! controllers (scheduler, Deployment, DaemonSet, Service ClusterIP
-//! allocation, EndpointSlices), a pod runner per node (pods are network
+//! controllers (scheduler, Deployment through ReplicaSets, DaemonSet,
+//! EndpointSlices; ClusterIPs come from the API server), a pod runner per node (pods are network
 //! namespaces behind veths; their commands come from the host filesystem, or
 //! are the local `ferry` binary for images named `ferry`), an nftables
 //! service proxy in every node and a cluster DNS for `cluster.local`.

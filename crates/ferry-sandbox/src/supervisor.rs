@@ -45,6 +45,8 @@ pub async fn supervise(name: &str, config: RunnerConfig) -> Result<()> {
         SocketAddr::from((plan.host_ip(), APISERVER_PORT)),
     );
     cfg.tls_sans.push(plan.host_ip().to_string());
+    // The API server allocates ClusterIPs, from the cluster's own range.
+    cfg.service_cluster_ip_range = plan.service_cidr.to_string().parse()?;
     let server = ferry_apiserver::start(cfg).await?;
     let client = client_from(&server.admin_kubeconfig).await?;
     register_nodes(&client, &plan).await?;

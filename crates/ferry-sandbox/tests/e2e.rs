@@ -629,3 +629,74 @@ async fn clusterset_local_goes_to_the_ferry_dns_service() {
     ]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("REFUSED"));
 }
+
+/// Deployments act through ReplicaSets: `kubectl rollout status`, `history`
+/// and `undo` work, each template has its ReplicaSet and revision, and the
+/// API server gave the Service its address from the cluster's range.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollouts_go_through_replica_sets() {
+    let Some((c, _client)) = cluster("ro", "1").await else {
+        return;
+    };
+    let deployment = |port: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: echo, namespace: default}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: echo}}}}\n  template:\n    metadata: {{labels: {{app: echo}}}}\n    spec:\n      containers:\n      - {{name: echo, image: ferry, args: [tools, tcp-echo, --port, \"{port}\"]}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: echo, namespace: default}}\nspec:\n  selector: {{app: echo}}\n  ports: [{{port: 80, targetPort: {port}}}]\n"
+        )
+    };
+    let rollout_status = || {
+        c.kubectl(&["rollout", "status", "deployment/echo", "--timeout=60s"])
+            .unwrap()
+    };
+    c.apply(&deployment("9100")).unwrap();
+    assert!(rollout_status().contains("successfully rolled out"));
+    let ip = c
+        .kubectl(&["get", "service", "echo", "-o", "jsonpath={.spec.clusterIP}"])
+        .unwrap();
+    let range = c.plan().unwrap().service_cidr.to_string();
+    let prefix = range.split('.').take(2).collect::<Vec<_>>().join(".");
+    assert!(ip.starts_with(&prefix), "{ip} is not from {range}");
+
+    c.apply(&deployment("9101")).unwrap();
+    assert!(rollout_status().contains("successfully rolled out"));
+    let history = c
+        .kubectl(&["rollout", "history", "deployment/echo"])
+        .unwrap();
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+    let sets = c
+        .kubectl(&["get", "replicasets", "-l", "app=echo", "-o", "jsonpath={range .items[*]}{.metadata.name} {.spec.replicas} {.metadata.annotations.deployment\\.kubernetes\\.io/revision}{\"\\n\"}{end}"])
+        .unwrap();
+    assert_eq!(sets.lines().count(), 2, "{sets}");
+    assert!(sets.lines().any(|l| l.ends_with(" 2 2")), "{sets}");
+    assert!(sets.lines().any(|l| l.ends_with(" 0 1")), "{sets}");
+
+    c.kubectl(&["rollout", "undo", "deployment/echo"]).unwrap();
+    assert!(rollout_status().contains("successfully rolled out"));
+    let args = c
+        .kubectl(&[
+            "get",
+            "deployment",
+            "echo",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].args}",
+        ])
+        .unwrap();
+    assert!(args.contains("9100"), "{args}");
+    let sets = c
+        .kubectl(&["get", "replicasets", "-l", "app=echo", "-o", "jsonpath={range .items[*]}{.spec.replicas} {.metadata.annotations.deployment\\.kubernetes\\.io/revision}{\"\\n\"}{end}"])
+        .unwrap();
+    assert!(
+        sets.lines().any(|l| l == "2 3"),
+        "the first set is back as revision 3: {sets}"
+    );
+    let pods = c
+        .kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            "app=echo",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.ownerReferences[0].kind}{\"\\n\"}{end}",
+        ])
+        .unwrap();
+    assert!(pods.lines().all(|k| k == "ReplicaSet"), "{pods}");
+}

@@ -26,6 +26,7 @@ pub(super) enum Printer {
     Events,
     Leases,
     Deployments,
+    ReplicaSets,
     DaemonSets,
     /// `Name`, `Created At` (roles, cluster roles and the generic table
     /// convertor CRDs are served with).
@@ -50,6 +51,7 @@ impl Printer {
             ("", "events") => Printer::Events,
             ("coordination.k8s.io", "leases") => Printer::Leases,
             ("apps", "deployments") => Printer::Deployments,
+            ("apps", "replicasets") => Printer::ReplicaSets,
             ("apps", "daemonsets") => Printer::DaemonSets,
             ("rbac.authorization.k8s.io", "roles" | "clusterroles") => Printer::NameCreatedAt,
             ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => {
@@ -348,6 +350,46 @@ impl Printer {
                     "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.",
                 ),
             ],
+            Printer::ReplicaSets => vec![
+                name(),
+                col(
+                    "Desired",
+                    "integer",
+                    0,
+                    "Replicas is the number of desired pods. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1.",
+                ),
+                col(
+                    "Current",
+                    "integer",
+                    0,
+                    "Replicas is the most recently observed number of non-terminating pods.",
+                ),
+                col(
+                    "Ready",
+                    "integer",
+                    0,
+                    "The number of non-terminating pods targeted by this ReplicaSet with a Ready Condition.",
+                ),
+                age(),
+                col(
+                    "Containers",
+                    "string",
+                    1,
+                    "Names of each container in the template.",
+                ),
+                col(
+                    "Images",
+                    "string",
+                    1,
+                    "Images referenced by each container in the template.",
+                ),
+                col(
+                    "Selector",
+                    "string",
+                    1,
+                    "Label selector for pods. Existing pods selected by this will be the ones affected by this replica set.",
+                ),
+            ],
             Printer::DaemonSets => vec![
                 name(),
                 col(
@@ -470,6 +512,7 @@ impl Printer {
                 age,
             ],
             Printer::Deployments => deployment_cells(obj, age),
+            Printer::ReplicaSets => replica_set_cells(obj, age),
             Printer::DaemonSets => daemon_set_cells(obj, age),
             Printer::NameCreatedAt | Printer::CustomResourceDefinitions => {
                 vec![json!(name(obj)), json!(created_at_rfc3339(obj))]
@@ -966,6 +1009,23 @@ fn deployment_cells(deployment: &Value, age: Value) -> Vec<Value> {
         json!(containers),
         json!(images),
         json!(selector_text(deployment)),
+    ]
+}
+
+fn replica_set_cells(replica_set: &Value, age: Value) -> Vec<Value> {
+    let desired = at(replica_set, &["spec", "replicas"])
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let (containers, images) = container_cells(replica_set);
+    vec![
+        json!(name(replica_set)),
+        json!(desired),
+        json!(integer(replica_set, &["status", "replicas"])),
+        json!(integer(replica_set, &["status", "readyReplicas"])),
+        age,
+        json!(containers),
+        json!(images),
+        json!(selector_text(replica_set)),
     ]
 }
 

@@ -1,20 +1,11 @@
-//! Discovery (`/version`, `/api`, `/apis`, group/version resource lists) and
-//! the OpenAPI v3 documents kubectl reads before `apply`.
-//!
-//! The OpenAPI documents carry no schemas: only, for each resource, path
-//! items whose operations name the group-version-kind and accept the
-//! `fieldValidation` parameter. That is what tells kubectl to validate on the
-//! server instead of downloading schemas (see `reference/kubectl.md`).
-
-use std::collections::BTreeMap;
+//! Discovery (`/version`, `/api`, `/apis`, group/version resource lists);
+//! the OpenAPI documents at `/openapi/v3` are `openapi`'s.
 
 use axum::body::Body;
 use http::{Response, StatusCode};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-use super::response::{error_response, json_value};
-use crate::registry::ResourceDef;
+use super::response::{error_response, json_bytes, json_value};
 use crate::state::App;
 
 /// `/version`: the Kubernetes version we are compatible with.
@@ -51,8 +42,11 @@ pub fn handle(app: &App, path: &str, _query: Option<&str>) -> Option<Response<Bo
             group_json(group, &versions)
         }
         ["apis", group, version] => resource_list(app, group, version)?,
-        ["openapi", "v3"] => openapi_index(app),
-        ["openapi", "v3", rest @ ..] => openapi_document(app, rest)?,
+        ["openapi", "v3"] => super::openapi::index(app),
+        ["openapi", "v3", rest @ ..] => {
+            let doc = super::openapi::document(app, &rest.join("/"))?;
+            return Some(json_bytes(StatusCode::OK, doc.body.to_vec()));
+        }
         ["openapi", "v2"] => return Some(not_found()),
         _ => return None,
     };
@@ -110,9 +104,9 @@ fn resource_list(app: &App, group: &str, version: &str) -> Option<Value> {
                 "verbs": ["create"],
             }));
         }
-        if d.group == "apps" && d.plural == "deployments" {
+        if super::scale::has_scale(d) {
             resources.push(json!({
-                "name": "deployments/scale",
+                "name": format!("{}/scale", d.plural),
                 "singularName": "",
                 "namespaced": true,
                 "group": "autoscaling",
@@ -141,87 +135,5 @@ fn resource_list(app: &App, group: &str, version: &str) -> Option<Value> {
         "apiVersion": "v1",
         "groupVersion": group_version,
         "resources": resources,
-    }))
-}
-
-/// `api/v1`, `apis/apps/v1`, … → resources there.
-fn group_versions(app: &App) -> BTreeMap<String, Vec<std::sync::Arc<ResourceDef>>> {
-    let mut map: BTreeMap<String, Vec<_>> = BTreeMap::new();
-    for d in app.registry.all() {
-        let gv = if d.group.is_empty() {
-            format!("api/{}", d.version)
-        } else {
-            format!("apis/{}/{}", d.group, d.version)
-        };
-        map.entry(gv).or_default().push(d);
-    }
-    map
-}
-
-fn openapi_index(app: &App) -> Value {
-    let mut paths = serde_json::Map::new();
-    for (gv, defs) in group_versions(app) {
-        let mut h = Sha256::new();
-        for d in &defs {
-            h.update(serde_json::to_vec(&d.api_resource()).unwrap_or_default());
-        }
-        let hash = hex::encode(&h.finalize()[..8]).to_uppercase();
-        paths.insert(
-            gv.clone(),
-            json!({"serverRelativeURL": format!("/openapi/v3/{gv}?hash={hash}")}),
-        );
-    }
-    json!({"paths": paths})
-}
-
-fn operation(d: &ResourceDef, action: &str) -> Value {
-    json!({
-        "operationId": format!("{action}{}", d.kind),
-        "x-kubernetes-action": action,
-        "x-kubernetes-group-version-kind": {"group": d.group, "version": d.version, "kind": d.kind},
-        "parameters": [
-            {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true},
-             "description": "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields"},
-            {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-            {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-        ],
-        "responses": {"200": {"description": "OK"}, "201": {"description": "Created"}},
-    })
-}
-
-fn openapi_document(app: &App, rest: &[&str]) -> Option<Value> {
-    let gv = rest.join("/");
-    let defs = group_versions(app).remove(&gv)?;
-    let mut paths = serde_json::Map::new();
-    for d in defs {
-        let base = format!("/{gv}");
-        let collection = if d.namespaced {
-            format!("{base}/namespaces/{{namespace}}/{}", d.plural)
-        } else {
-            format!("{base}/{}", d.plural)
-        };
-        paths.insert(
-            collection.clone(),
-            json!({"get": operation(&d, "list"), "post": operation(&d, "post"),
-                   "delete": operation(&d, "deletecollection")}),
-        );
-        paths.insert(
-            format!("{collection}/{{name}}"),
-            json!({"get": operation(&d, "get"), "put": operation(&d, "put"),
-                   "patch": operation(&d, "patch"), "delete": operation(&d, "delete")}),
-        );
-        if d.status {
-            paths.insert(
-                format!("{collection}/{{name}}/status"),
-                json!({"get": operation(&d, "get"), "put": operation(&d, "put"),
-                       "patch": operation(&d, "patch")}),
-            );
-        }
-    }
-    Some(json!({
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes (ferry apiserver)", "version": "v1.33.0"},
-        "paths": paths,
-        "components": {"schemas": {}},
     }))
 }

@@ -4,6 +4,7 @@ mod discovery;
 mod filter;
 mod list;
 mod manager;
+mod openapi;
 mod path;
 mod request;
 mod resource;

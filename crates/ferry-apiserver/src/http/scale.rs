@@ -1,5 +1,5 @@
-//! The `scale` subresource of Deployments (`autoscaling/v1` Scale), which
-//! `kubectl scale` reads and patches.
+//! The `scale` subresource of Deployments and ReplicaSets (`autoscaling/v1`
+//! Scale), which `kubectl scale` reads and patches.
 
 use axum::body::Body;
 use ferry_apimachinery::field::FieldError;
@@ -13,7 +13,7 @@ use crate::ops::{self, Mutation, PatchKind, WriteOptions};
 
 /// True for resources that have a scale subresource.
 pub(super) fn has_scale(def: &crate::registry::ResourceDef) -> bool {
-    def.group == "apps" && def.plural == "deployments"
+    def.group == "apps" && matches!(def.plural.as_str(), "deployments" | "replicasets")
 }
 
 fn scale_of(object: &Value) -> Value {

@@ -40,15 +40,19 @@ pub async fn admin_client(kubeconfig: &Path) -> Client {
     Client::try_from(config).unwrap()
 }
 
+/// Test servers stand for clusters whose Services have addresses from
+/// several ranges (100.65.0.0/16 in `a`, 100.67.0.0/16 in `b`, …): each
+/// accepts any address of the test space.
+fn test_service_range(config: &mut ferry_apiserver::Config) {
+    config.service_cluster_ip_range = "100.64.0.0/10".parse().unwrap();
+}
+
 impl Server {
     /// Starts a server on a free loopback port, its state in `dir`.
     pub async fn start(dir: PathBuf) -> Server {
-        let running = ferry_apiserver::start(ferry_apiserver::Config::new(
-            &dir,
-            "127.0.0.1:0".parse().unwrap(),
-        ))
-        .await
-        .unwrap();
+        let mut config = ferry_apiserver::Config::new(&dir, "127.0.0.1:0".parse().unwrap());
+        test_service_range(&mut config);
+        let running = ferry_apiserver::start(config).await.unwrap();
         Server {
             dir,
             addr: running.addr,
@@ -83,6 +87,7 @@ impl Server {
         // The port was just released; binding it again may take a moment.
         for _ in 0..100 {
             let mut config = ferry_apiserver::Config::new(&self.dir, self.addr);
+            test_service_range(&mut config);
             tune(&mut config);
             match ferry_apiserver::start(config).await {
                 Ok(r) => {

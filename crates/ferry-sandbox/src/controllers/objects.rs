@@ -50,10 +50,35 @@ pub(super) fn pod_phase_done(p: &Pod) -> bool {
     )
 }
 
+/// A hash of a pod template, the same however empty fields are spelled:
+/// `kubectl rollout undo` writes back a template with the `resources: {}`
+/// and `creationTimestamp: null` Go's encoder adds, and that must still be
+/// the template of the ReplicaSet it came from.
 pub(super) fn short_hash(v: &impl serde::Serialize) -> String {
     use sha2::Digest;
-    let bytes = serde_json::to_vec(v).unwrap_or_default();
+    let mut value = serde_json::to_value(v).unwrap_or_default();
+    prune_empty(&mut value);
+    let bytes = serde_json::to_vec(&value).unwrap_or_default();
     hex::encode(&sha2::Sha256::digest(&bytes)[..5])
+}
+
+/// Drops nulls, empty objects and empty lists, innermost first.
+fn prune_empty(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    let empty = |v: &Value| match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    };
+    match value {
+        Value::Object(map) => {
+            map.values_mut().for_each(prune_empty);
+            map.retain(|_, v| !empty(v));
+        }
+        Value::Array(items) => items.iter_mut().for_each(prune_empty),
+        _ => {}
+    }
 }
 
 pub(super) fn pod_from_template(

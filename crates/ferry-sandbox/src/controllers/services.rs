@@ -1,59 +1,19 @@
-//! The Service controllers: ClusterIP allocation and EndpointSlices from
-//! ready pods.
+//! The Service controller: EndpointSlices from ready pods. (ClusterIPs are
+//! the API server's: it allocates them from the cluster's service range.)
 
-use std::collections::{BTreeMap, HashSet};
-use std::net::Ipv4Addr;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::{Api, ResourceExt};
-use serde_json::json;
 
 use super::controller::Controllers;
 use super::objects::{is_terminating, map_matches, owner_ref, pod_ready};
 
 impl Controllers {
-    /// Gives every non-headless Service without one a ClusterIP.
-    pub(super) async fn cluster_ips(&self) -> Result<(), kube::Error> {
-        let services = self.stores.services.state();
-        let mut used: HashSet<Ipv4Addr> = services
-            .iter()
-            .filter_map(|s| s.spec.as_ref()?.cluster_ip.as_ref()?.parse().ok())
-            .collect();
-        let cidr = self.plan.service_cidr;
-        for s in &services {
-            let spec = s.spec.clone().unwrap_or_default();
-            if spec.type_.as_deref() == Some("ExternalName")
-                || spec.cluster_ip.as_deref().is_some_and(|ip| !ip.is_empty())
-            {
-                continue;
-            }
-            // .1-.9 are left alone, as Kubernetes reserves the first addresses.
-            let Some(ip) = (10..cidr.size() - 1)
-                .map(|n| cidr.nth(n))
-                .find(|ip| !used.contains(ip))
-            else {
-                tracing::warn!(service = %s.name_any(), "service CIDR exhausted");
-                continue;
-            };
-            used.insert(ip);
-            let api: Api<Service> =
-                Api::namespaced(self.client.clone(), &s.namespace().unwrap_or_default());
-            api.patch(
-                &s.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(
-                    json!({"spec": {"clusterIP": ip.to_string(), "clusterIPs": [ip.to_string()]}}),
-                ),
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
     pub(super) async fn endpoint_slices(&self) -> Result<(), kube::Error> {
         let pods = self.stores.pods.state();
         let slices = self.stores.slices.state();

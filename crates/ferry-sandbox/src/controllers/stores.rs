@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::{self, Store};
@@ -24,6 +24,7 @@ pub struct Stores {
     pub services: Store<Service>,
     pub slices: Store<EndpointSlice>,
     pub deployments: Store<Deployment>,
+    pub replicasets: Store<ReplicaSet>,
     pub daemonsets: Store<DaemonSet>,
 }
 
@@ -79,6 +80,7 @@ impl Stores {
             services: reflect(Api::all(client.clone()), wakers.clone()),
             slices: reflect(Api::all(client.clone()), wakers.clone()),
             deployments: reflect(Api::all(client.clone()), wakers.clone()),
+            replicasets: reflect(Api::all(client.clone()), wakers.clone()),
             daemonsets: reflect(Api::all(client.clone()), wakers),
         };
         let _ = s.pods.wait_until_ready().await;
@@ -86,6 +88,7 @@ impl Stores {
         let _ = s.services.wait_until_ready().await;
         let _ = s.slices.wait_until_ready().await;
         let _ = s.deployments.wait_until_ready().await;
+        let _ = s.replicasets.wait_until_ready().await;
         let _ = s.daemonsets.wait_until_ready().await;
         s
     }

@@ -52,3 +52,31 @@ fn selector_maps() {
     assert!(map_matches(&BTreeMap::new(), &labels));
     assert!(!map_matches(&labels, &sel));
 }
+
+#[test]
+fn template_hashes_ignore_how_empty_fields_are_spelled() {
+    use k8s_openapi::api::core::v1::PodTemplateSpec;
+    let stored: PodTemplateSpec = serde_json::from_value(json!({
+        "metadata": {"labels": {"app": "a"}},
+        "spec": {"containers": [{"name": "c", "image": "x"}]}
+    }))
+    .unwrap();
+    let from_go: PodTemplateSpec = serde_json::from_value(json!({
+        "metadata": {"labels": {"app": "a"}, "creationTimestamp": null},
+        "spec": {"containers": [{"name": "c", "image": "x", "resources": {}}]}
+    }))
+    .unwrap();
+    assert_eq!(
+        super::objects::short_hash(&stored),
+        super::objects::short_hash(&from_go)
+    );
+    let other: PodTemplateSpec = serde_json::from_value(json!({
+        "metadata": {"labels": {"app": "b"}},
+        "spec": {"containers": [{"name": "c", "image": "x"}]}
+    }))
+    .unwrap();
+    assert_ne!(
+        super::objects::short_hash(&stored),
+        super::objects::short_hash(&other)
+    );
+}

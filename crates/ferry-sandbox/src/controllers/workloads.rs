@@ -1,10 +1,11 @@
-//! The Deployment and DaemonSet controllers: pods from templates, one set
-//! per template hash or one pod per eligible node.
+//! The ReplicaSet and DaemonSet controllers: pods from templates, so many
+//! per set or one per eligible node. (Deployments act through ReplicaSets:
+//! `deployments`.)
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::apps::v1::{DaemonSet, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
@@ -17,17 +18,18 @@ use super::objects::{
 };
 
 impl Controllers {
-    pub(super) async fn deployments(&self) -> Result<(), kube::Error> {
+    /// Keeps `spec.replicas` pods of each ReplicaSet's template.
+    pub(super) async fn replicasets(&self) -> Result<(), kube::Error> {
         let pods = self.stores.pods.state();
-        for d in self.stores.deployments.state() {
-            if is_terminating(d.as_ref()) {
+        for rs in self.stores.replicasets.state() {
+            if is_terminating(rs.as_ref()) {
                 continue;
             }
-            let uid = d.uid().unwrap_or_default();
-            let ns = d.namespace().unwrap_or_default();
-            let spec = d.spec.clone().unwrap_or_default();
+            let uid = rs.uid().unwrap_or_default();
+            let ns = rs.namespace().unwrap_or_default();
+            let spec = rs.spec.clone().unwrap_or_default();
             let want = spec.replicas.unwrap_or(1).max(0) as usize;
-            let hash = short_hash(&spec.template);
+            let template = spec.template.clone().unwrap_or_default();
             let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
             let owned: Vec<&Arc<Pod>> = pods
                 .iter()
@@ -36,15 +38,10 @@ impl Controllers {
                         && !is_terminating(p.as_ref())
                 })
                 .collect();
-            // Pods of an older template go; the rest are counted.
+            // Pods that ended go (and are replaced); the rest are counted.
             let mut current = HashSet::new();
             for p in &owned {
-                let h = p
-                    .labels()
-                    .get("pod-template-hash")
-                    .cloned()
-                    .unwrap_or_default();
-                if h != hash || pod_phase_done(p) {
+                if pod_phase_done(p) {
                     self.expect(&uid, &p.name_any(), false);
                     let _ = api.delete(&p.name_any(), &DeleteParams::default()).await;
                 } else {
@@ -55,10 +52,10 @@ impl Controllers {
             if live.len() < want {
                 for _ in live.len()..want {
                     let pod = pod_from_template(
-                        &spec.template,
-                        format!("{}-{hash}-", d.name_any()),
-                        owner_ref(d.as_ref()),
-                        &[("pod-template-hash", &hash)],
+                        &template,
+                        format!("{}-", rs.name_any()),
+                        owner_ref(rs.as_ref()),
+                        &[],
                         None,
                     );
                     let made = api.create(&PostParams::default(), &pod).await?;
@@ -87,31 +84,30 @@ impl Controllers {
                 .filter(|p| live.contains(&p.name_any()) && pod_ready(p))
                 .count();
             let status = json!({
-                "observedGeneration": d.metadata.generation,
+                "observedGeneration": rs.metadata.generation,
                 "replicas": live.len(),
-                "updatedReplicas": live.len(),
+                "fullyLabeledReplicas": live.len(),
                 "readyReplicas": ready,
                 "availableReplicas": ready,
-                "unavailableReplicas": want.saturating_sub(ready),
             });
-            let old = d.status.as_ref().map(|s| {
+            let old = rs.status.as_ref().map(|s| {
                 json!({
                     "observedGeneration": s.observed_generation,
-                    "replicas": s.replicas.unwrap_or(0),
-                    "updatedReplicas": s.updated_replicas.unwrap_or(0),
+                    "replicas": s.replicas,
+                    "fullyLabeledReplicas": s.fully_labeled_replicas.unwrap_or(0),
                     "readyReplicas": s.ready_replicas.unwrap_or(0),
                     "availableReplicas": s.available_replicas.unwrap_or(0),
-                    "unavailableReplicas": s.unavailable_replicas.unwrap_or(0),
                 })
             });
             if old.as_ref() != Some(&status) {
-                let dapi: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
-                dapi.patch_status(
-                    &d.name_any(),
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"status": status})),
-                )
-                .await?;
+                let rsapi: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &ns);
+                rsapi
+                    .patch_status(
+                        &rs.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"status": status})),
+                    )
+                    .await?;
             }
         }
         Ok(())

@@ -58,6 +58,13 @@ struct ServeArgs {
     /// instead).
     #[arg(long, default_value_t = 0)]
     max_mutating_requests_inflight: usize,
+    /// IPv4 CIDR Service cluster IPs are allocated from (as kube-apiserver's
+    /// flag; a Service asking for an address outside it gets 422).
+    #[arg(long, value_name = "CIDR", default_value = ferry_apiserver::DEFAULT_SERVICE_CLUSTER_IP_RANGE)]
+    service_cluster_ip_range: String,
+    /// Ports NodePort and LoadBalancer Services are given, LOW-HIGH.
+    #[arg(long, value_name = "LOW-HIGH", default_value = "30000-32767")]
+    service_node_port_range: String,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -140,6 +147,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.history_revisions = args.history_revisions;
         config.compaction_interval = Duration::from_secs(args.compaction_interval_secs.max(1));
         config.max_mutating_inflight = args.max_mutating_requests_inflight;
+        config.service_cluster_ip_range = args
+            .service_cluster_ip_range
+            .parse()
+            .context("--service-cluster-ip-range")?;
+        config.service_node_port_range =
+            ferry_apiserver::service_ips::parse_port_range(&args.service_node_port_range)
+                .context("--service-node-port-range")?;
         let server = ferry_apiserver::start(config)
             .await
             .with_context(|| format!("starting the API server in {}", args.data_dir.display()))?;
