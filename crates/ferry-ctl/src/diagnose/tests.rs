@@ -658,7 +658,7 @@ fn host_network_names_the_source_and_fails_where_only_pods_cross() {
     assert_eq!(statuses(&lines), [Status::Fail]);
     let hint = lines[0].hint.clone().unwrap_or_default();
     assert!(
-        hint.contains("leaves from 100.64.1.1") && hint.contains("table 7100"),
+        hint.contains("should leave from 100.64.1.1") && hint.contains("table 7100"),
         "{hint}"
     );
 

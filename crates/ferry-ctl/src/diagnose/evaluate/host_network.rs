@@ -130,7 +130,7 @@ fn fail_hint(f: &Facts, node: &str, remote: &str) -> String {
             f.id()
         ),
         Some(ip) => format!(
-            "host traffic from {node} leaves from {ip}: it must lie inside {}'s cluster CIDRs (`ferry show networks`), {remote} must route it back through its gateway, and this cluster must route it to {node}; if `ferry diagnose connections` passes, check the route agent on {node} (`ip route show table 7100` there, its log)",
+            "host traffic from {node} should leave from {ip}: {node} must hold it (`ip addr show vx-ferry` there) and route the remote CIDRs with `src {ip}` (`ip route show table 7100`), it must lie inside {}'s cluster CIDRs (`ferry show networks`), and {remote} must route it back through its gateway; if `ferry diagnose connections` passes, see the route agent's log on {node}",
             f.id()
         ),
     }
