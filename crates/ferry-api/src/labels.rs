@@ -65,3 +65,9 @@ pub const SYSTEM_NAMESPACE: &str = "ferry-system";
 
 /// Default DNS zone of the clusterset (MCS DNS specification).
 pub const CLUSTERSET_DOMAIN: &str = "clusterset.local";
+
+/// Annotation the route agent puts on its Node: the address inside this
+/// cluster's pod CIDRs that the node's host-network traffic to other
+/// clusters leaves from, and at which other clusters reach the node
+/// (Submariner's `submariner.io/cniIfaceIp`). Absent when the node has none.
+pub const CNI_IFACE_IP: &str = "ferry.dev/cni-iface-ip";

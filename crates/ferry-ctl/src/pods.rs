@@ -152,6 +152,9 @@ pub enum Role {
     Sniffer,
     /// Host network, runs send tasks.
     Sender,
+    /// Host network, runs tasks like a client: what a node's own processes
+    /// (kubelet probes, a shell's ping) see.
+    HostClient,
 }
 
 impl Role {
@@ -162,6 +165,7 @@ impl Role {
             Role::Server => "server",
             Role::Sniffer => "sniffer",
             Role::Sender => "sender",
+            Role::HostClient => "host-client",
         }
     }
 }
@@ -225,7 +229,7 @@ impl ProbeRun {
 
     /// The pod object for `plan`.
     pub fn pod(&self, plan: &PodPlan) -> Result<Pod> {
-        let host_network = matches!(plan.role, Role::Sniffer | Role::Sender);
+        let host_network = matches!(plan.role, Role::Sniffer | Role::Sender | Role::HostClient);
         let tasks = serde_json::to_string(&plan.tasks).map_err(|e| Error::Render(e.to_string()))?;
         let args: Vec<String> = match plan.role {
             Role::Server => vec![

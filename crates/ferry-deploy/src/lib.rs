@@ -185,6 +185,39 @@ fn container(name: &str, image: &str, args: &[&str], privileged: bool) -> Value 
     c
 }
 
+/// UID `ferry dns` runs as: not root (the conventional "nonroot" user).
+pub const DNS_UID: i64 = 65532;
+
+/// `ferry dns` serves port 53 in its pod, as Lighthouse's DNS does, so
+/// `dig @<pod IP>` works as well as the Service; it runs as [`DNS_UID`]
+/// with only `NET_BIND_SERVICE`. That capability reaches a non-root
+/// process only where the runtime grants ambient capabilities, so the pod
+/// also lowers its network namespace's `ip_unprivileged_port_start` to 53
+/// (a safe sysctl since Kubernetes 1.22): either way port 53 binds without
+/// root, and nothing else in the pod's namespace changes.
+fn dns_pod_spec(image: &str) -> Value {
+    let mut dns = container("dns", image, &["dns", "--listen", "0.0.0.0:53"], false);
+    dns["ports"] = json!([
+        {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+        {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9153, "protocol": "TCP"},
+    ]);
+    dns["securityContext"] = json!({
+        "runAsNonRoot": true,
+        "runAsUser": DNS_UID,
+        "runAsGroup": DNS_UID,
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    });
+    let mut pod = pod_spec("ferry-dns", vec![dns], false);
+    pod["securityContext"] = json!({
+        "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "53"}],
+    });
+    pod
+}
+
 fn pod_spec(name: &str, containers: Vec<Value>, host_network: bool) -> Value {
     let mut spec = json!({
         "serviceAccountName": name,
@@ -304,6 +337,9 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
         ns,
         vec![
             rule(&[""], &["nodes"], READ),
+            // Its Node's ferry.dev/cni-iface-ip annotation: the address the
+            // node's host-network traffic to other clusters leaves from.
+            rule(&[""], &["nodes"], &["patch"]),
             ferry_read,
             // The cluster id, unless CLUSTER_ID is set.
             rule(&["about.k8s.io"], &["clusterproperties"], READ),
@@ -322,29 +358,15 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
             false,
         ),
     ));
-    out.push(deployment(
-        "ferry-dns",
-        ns,
-        pod_spec(
-            "ferry-dns",
-            // An unprivileged port: the Service maps 53 to it.
-            vec![container(
-                "dns",
-                &p.image,
-                &["dns", "--listen", "0.0.0.0:5353"],
-                false,
-            )],
-            false,
-        ),
-    ));
+    out.push(deployment("ferry-dns", ns, dns_pod_spec(&p.image)));
     out.push(json!({
         "apiVersion": "v1", "kind": "Service",
         "metadata": meta("ferry-dns", Some(ns)),
         "spec": {
             "selector": {APP_NAME: "ferry-dns"},
             "ports": [
-                {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 5353},
-                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 5353},
+                {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
             ],
         },
     }));

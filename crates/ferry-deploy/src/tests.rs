@@ -84,3 +84,40 @@ fn deploy_dir_is_up_to_date() {
         );
     }
 }
+
+#[test]
+fn dns_serves_53_in_its_pod_without_root() {
+    let objects = cluster_manifests(&params()).unwrap();
+    let deployment = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "ferry-dns")
+        .unwrap();
+    let pod = &deployment["spec"]["template"]["spec"];
+    let dns = &pod["containers"][0];
+    let args: Vec<&str> = dns["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert_eq!(args, ["dns", "--listen", "0.0.0.0:53"]);
+    let sc = &dns["securityContext"];
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_ne!(sc["runAsUser"], 0);
+    assert_eq!(sc["capabilities"]["add"], json!(["NET_BIND_SERVICE"]));
+    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(
+        pod["securityContext"]["sysctls"],
+        json!([{"name": "net.ipv4.ip_unprivileged_port_start", "value": "53"}])
+    );
+    let service = objects
+        .iter()
+        .find(|o| o["kind"] == "Service" && o["metadata"]["name"] == "ferry-dns")
+        .unwrap();
+    for port in service["spec"]["ports"].as_array().unwrap() {
+        assert_eq!(
+            (port["port"].as_i64(), port["targetPort"].as_i64()),
+            (Some(53), Some(53))
+        );
+    }
+}

@@ -56,6 +56,10 @@ pub struct Cable {
     /// Remote subnets routed into the cable, by cluster.
     routes: BTreeMap<String, BTreeSet<Cidr>>,
     mtu: u32,
+    /// The health-check address: the source of this node's own traffic
+    /// into the cable (inside the cluster's pod CIDR, so remote clusters
+    /// route the replies back).
+    source: Ipv4Addr,
 }
 
 enum Driver {
@@ -93,6 +97,7 @@ impl Cable {
             driver,
             routes: BTreeMap::new(),
             mtu,
+            source: cfg.health_check_ip,
         })
     }
 
@@ -133,6 +138,9 @@ impl Cable {
         for cidr in &want {
             let mut route = Route::to(*cidr);
             route.dev = Some(self.device().to_string());
+            // The gateway node's host-network traffic (a node shell's ping,
+            // kubelet probes) leaves from its pod-CIDR address, not its node IP.
+            route.src = Some(IpAddr::V4(self.source));
             if let Driver::Vxlan(_) = self.driver {
                 route.via = Some(vxlan::next_hop(remote));
                 route.onlink = true;

@@ -33,8 +33,8 @@ use std::net::Ipv4Addr;
 pub use cmd::{bridge, ip, ip_batch, netns_exec, nft, nft_apply, run, sysctl_get, sysctl_set};
 pub use error::{Error, Result};
 pub use link::{
-    Vxlan, add_addr, attached_networks, delete_link, ensure_vxlan, interface_of, link_exists,
-    link_mtu, link_up,
+    IfAddr, Vxlan, add_addr, attached_networks, delete_addr, delete_link, ensure_vxlan,
+    interface_of, link_exists, link_mtu, link_up, list_addrs,
 };
 pub use mac::{Mac, format_mac, parse_mac, vtep_mac};
 pub use neigh::{

@@ -242,6 +242,69 @@ pub fn interface_of(netns: Option<&str>, addr: IpAddr) -> Result<String> {
     interface_in(&addrs, addr).ok_or(Error::NoInterface(addr))
 }
 
+/// One IPv4 address on an interface.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IfAddr {
+    /// The interface holding it.
+    pub dev: String,
+    /// The address.
+    pub ip: Ipv4Addr,
+    /// Its prefix length.
+    pub prefix: u8,
+}
+
+fn parse_addrs(addrs: &Value) -> Vec<IfAddr> {
+    let mut out = Vec::new();
+    for link in addrs.as_array().into_iter().flatten() {
+        let Some(dev) = link["ifname"].as_str() else {
+            continue;
+        };
+        for a in link["addr_info"].as_array().into_iter().flatten() {
+            let ip = a["local"].as_str().and_then(|s| s.parse::<Ipv4Addr>().ok());
+            let prefix = a["prefixlen"].as_u64().and_then(|p| u8::try_from(p).ok());
+            if let (Some(ip), Some(prefix)) = (ip, prefix) {
+                out.push(IfAddr {
+                    dev: dev.to_string(),
+                    ip,
+                    prefix,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The IPv4 addresses of every interface in the namespace (`dev: None`), or
+/// of one interface (an absent one has none).
+pub fn list_addrs(netns: Option<&str>, dev: Option<&str>) -> Result<Vec<IfAddr>> {
+    let mut args = vec!["-4", "addr", "show"];
+    if let Some(d) = dev {
+        args.extend(["dev", d]);
+    }
+    match ip_json(netns, &args) {
+        Ok(v) => Ok(parse_addrs(&v)),
+        Err(e) if dev.is_some() && e.stderr_contains("does not exist") => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes `addr/prefix` from `dev`; `Ok(false)` if it was not there.
+pub fn delete_addr(netns: Option<&str>, dev: &str, addr: IpAddr, prefix: u8) -> Result<bool> {
+    match ip(
+        netns,
+        &["addr", "del", &format!("{addr}/{prefix}"), "dev", dev],
+    ) {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.stderr_contains("Cannot assign requested address")
+                || e.stderr_contains("does not exist") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Adds `addr/prefix` to `dev` (`ip addr replace`, so repeating it is harmless).
 pub fn add_addr(netns: Option<&str>, dev: &str, addr: IpAddr, prefix: u8) -> Result<()> {
     ip(
@@ -331,6 +394,34 @@ mod tests {
             Some("eth0")
         );
         assert_eq!(interface_in(&addrs, "198.18.0.11".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn addresses_are_listed_per_interface_ipv4_only() {
+        let addrs = json!([
+            {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]},
+            {"ifname": "vp3", "addr_info": [
+                {"family": "inet6", "local": "fe80::1", "prefixlen": 64},
+                {"family": "inet", "local": "100.64.1.1", "prefixlen": 32}
+            ]},
+            {"ifname": "wan0", "addr_info": []}
+        ]);
+        let got = parse_addrs(&addrs);
+        assert_eq!(
+            got,
+            vec![
+                IfAddr {
+                    dev: "lo".into(),
+                    ip: Ipv4Addr::new(127, 0, 0, 1),
+                    prefix: 8
+                },
+                IfAddr {
+                    dev: "vp3".into(),
+                    ip: Ipv4Addr::new(100, 64, 1, 1),
+                    prefix: 32
+                },
+            ]
+        );
     }
 
     #[test]

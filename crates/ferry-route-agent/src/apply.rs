@@ -2,8 +2,10 @@
 //! `ferry-net`, and removes all of it again ([`cleanup`]). Blocking.
 //!
 //! It remembers what it applied last, so an update (a failover, a new
-//! remote CIDR) touches only what changed: new fdb/neighbour entries first,
-//! then the routes in one `ip -batch`, then stale entries. A `full` apply
+//! remote CIDR) touches only what changed: the host source address on
+//! `vx-ferry` and new fdb/neighbour entries first, then the routes (whose
+//! `src` needs that address) in one `ip -batch`, then stale entries and
+//! addresses. A `full` apply
 //! (at start, on the periodic resync, after any error) compares with what
 //! the kernel actually holds instead, repairing drift.
 
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 use ferry_api::Cidr;
 use ferry_net::{
     FdbEntry, Mac, NFT_TABLE, ROUTE_AGENT_RULE_PRIORITY, ROUTE_AGENT_TABLE, Route, VX_FERRY,
+    VX_FERRY_HOST_ADDR,
 };
 use tracing::{info, warn};
 
@@ -21,16 +24,33 @@ use crate::plan::{Desired, NodeFacts};
 use crate::{Result, nft};
 
 /// Reads what the planner needs from the kernel: the interface holding the
-/// node's underlay address and its MTU.
-pub fn node_facts(netns: Option<&str>, name: &str, ip: Ipv4Addr) -> Result<NodeFacts> {
+/// node's underlay address, its MTU and the addresses of the node's other
+/// interfaces; `pod_cidrs` are the Node's.
+pub fn node_facts(
+    netns: Option<&str>,
+    name: &str,
+    ip: Ipv4Addr,
+    pod_cidrs: &[Cidr],
+) -> Result<NodeFacts> {
     let dev = ferry_net::interface_of(netns, IpAddr::V4(ip))?;
     let underlay_mtu = ferry_net::link_mtu(netns, &dev)?;
+    let addresses = ferry_net::list_addrs(netns, None)?
+        .into_iter()
+        .filter(|a| a.dev != VX_FERRY)
+        .collect();
     Ok(NodeFacts {
         name: name.to_string(),
         ip,
         underlay_dev: dev,
         underlay_mtu,
+        pod_cidrs: pod_cidrs.iter().copied().filter(Cidr::is_ipv4).collect(),
+        addresses,
     })
+}
+
+/// The host source address `want` puts on `vx-ferry`, if any.
+fn source_addr(want: &Desired) -> Option<Ipv4Addr> {
+    want.host_source.as_ref().ok().map(|h| h.ip)
 }
 
 /// What one apply changed.
@@ -44,6 +64,8 @@ pub struct Changes {
     pub routes_deleted: usize,
     /// fdb + neighbour entries added or removed.
     pub entries_changed: usize,
+    /// Addresses added to or removed from `vx-ferry` (the host source).
+    pub addresses_changed: usize,
     /// The nftables table was (re)written.
     pub nft_written: bool,
     /// How long it took.
@@ -57,6 +79,7 @@ impl Changes {
             || self.routes_replaced > 0
             || self.routes_deleted > 0
             || self.entries_changed > 0
+            || self.addresses_changed > 0
             || self.nft_written
     }
 }
@@ -130,6 +153,21 @@ impl Applier {
             last.as_ref()
         };
 
+        // The host source address on vx-ferry before routes name it as `src`.
+        let cur_addrs: Vec<Ipv4Addr> = match known {
+            Some(l) => source_addr(l).into_iter().collect(),
+            None => ferry_net::list_addrs(ns, Some(VX_FERRY))?
+                .into_iter()
+                .map(|a| a.ip)
+                .filter(|ip| *ip != VX_FERRY_HOST_ADDR)
+                .collect(),
+        };
+        let want_addr = source_addr(want);
+        if let Some(ip) = want_addr.filter(|ip| !cur_addrs.contains(ip)) {
+            ferry_net::add_addr(ns, VX_FERRY, IpAddr::V4(ip), 32)?;
+            ch.addresses_changed += 1;
+        }
+
         // 2. New fdb and neighbour entries before routes use them.
         let cur_fdb: Vec<FdbEntry> = match known {
             Some(l) => l.fdb.clone(),
@@ -191,6 +229,12 @@ impl Applier {
                 ferry_net::delete_neigh(ns, VX_FERRY, *ip)?;
                 ch.entries_changed += 1;
             }
+        }
+
+        // An address no route names any more.
+        for ip in cur_addrs.iter().filter(|ip| Some(**ip) != want_addr) {
+            ferry_net::delete_addr(ns, VX_FERRY, IpAddr::V4(*ip), 32)?;
+            ch.addresses_changed += 1;
         }
 
         // 5. nftables, when the text changed (or on a full apply).

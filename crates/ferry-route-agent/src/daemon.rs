@@ -22,12 +22,13 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_api::labels::{CLUSTER, CLUSTER_ID_PROPERTY};
-use ferry_api::{Cluster, ClusterProperty, Endpoint};
+use ferry_api::labels::{CLUSTER, CLUSTER_ID_PROPERTY, CNI_IFACE_IP};
+use ferry_api::{Cidr, Cluster, ClusterProperty, Endpoint};
 use ferry_kube::Watch;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
@@ -162,6 +163,7 @@ async fn finish(client: &Client, cfg: &Config, writes: &KernelWrites) -> Result<
     tokio::task::spawn_blocking(move || writes.retire(|| apply::cleanup(netns.as_deref())))
         .await
         .map_err(|e| Error::Task(e.to_string()))??;
+    annotate(client, &cfg.node_name, None).await;
     Ok(Outcome::Uninstalled)
 }
 
@@ -281,6 +283,8 @@ async fn serve(client: Client, cfg: &Config, writes: KernelWrites) {
     let mut backoff = BACKOFF_MIN;
     let mut resync_at = Instant::now() + cfg.resync;
     let mut last_role: Option<Role> = None;
+    // Unset at start, so the first apply writes the Node annotation.
+    let mut last_source: Option<Ipv4Addr> = Some(Ipv4Addr::UNSPECIFIED);
     let mut last_notes: Vec<String> = Vec::new();
     loop {
         let Some(mut a) = applier.take() else {
@@ -292,7 +296,7 @@ async fn serve(client: Client, cfg: &Config, writes: KernelWrites) {
         let inputs = gather(&id, cfg, &endpoints, &clusters, &nodes);
         let result = match inputs {
             Err(e) => Err(e),
-            Ok((node_ip, view, notes)) => {
+            Ok((node_ip, pod_cidrs, view, notes)) => {
                 if notes != last_notes {
                     for n in &notes {
                         warn!("{n}");
@@ -304,7 +308,7 @@ async fn serve(client: Client, cfg: &Config, writes: KernelWrites) {
                 let writes = writes.clone();
                 let r = tokio::task::spawn_blocking(move || {
                     let r = writes.apply(|| {
-                        let facts = apply::node_facts(a.netns(), &name, node_ip)?;
+                        let facts = apply::node_facts(a.netns(), &name, node_ip, &pod_cidrs)?;
                         let want = plan::plan(&facts, &view);
                         a.apply(&want, full_now).map(|ch| (want, ch))
                     });
@@ -323,6 +327,12 @@ async fn serve(client: Client, cfg: &Config, writes: KernelWrites) {
         let retry_at = match result {
             Ok((want, changes)) => {
                 report(&want, &changes, &mut last_role);
+                let source = want.host_source.as_ref().ok().map(|h| h.ip);
+                if source != last_source {
+                    report_source(&want.host_source);
+                    annotate(&client, &cfg.node_name, source).await;
+                    last_source = source;
+                }
                 full = false;
                 backoff = BACKOFF_MIN;
                 None
@@ -348,7 +358,22 @@ async fn serve(client: Client, cfg: &Config, writes: KernelWrites) {
     }
 }
 
-type Gathered = (Ipv4Addr, plan::ClusterView, Vec<String>);
+/// The Node's IPv4 address, its pod CIDRs, the cluster view and notes.
+type Gathered = (Ipv4Addr, Vec<Cidr>, plan::ClusterView, Vec<String>);
+
+/// The Node's pod CIDRs (`spec.podCIDRs`, else `spec.podCIDR`) that parse.
+pub fn pod_cidrs(node: &Node) -> Vec<Cidr> {
+    let Some(spec) = node.spec.as_ref() else {
+        return Vec::new();
+    };
+    let listed = spec.pod_cidrs.clone().unwrap_or_default();
+    let all = if listed.is_empty() {
+        spec.pod_cidr.iter().cloned().collect()
+    } else {
+        listed
+    };
+    all.iter().filter_map(|c| c.parse().ok()).collect()
+}
 
 /// Reads the stores into the planner's inputs.
 fn gather(
@@ -366,7 +391,7 @@ fn gather(
     let all = clusters.state();
     let specs: Vec<&ferry_api::ClusterSpec> = all.iter().map(|c| &c.spec).collect();
     let (view, notes) = plan::cluster_view(id, endpoint.as_ref().map(|e| &e.spec), &specs);
-    Ok((node_ip, view, notes))
+    Ok((node_ip, pod_cidrs(&node), view, notes))
 }
 
 fn report(want: &Desired, changes: &apply::Changes, last_role: &mut Option<Role>) {
@@ -393,5 +418,37 @@ fn report(want: &Desired, changes: &apply::Changes, last_role: &mut Option<Role>
             took = ?changes.took,
             "data plane updated"
         );
+    }
+}
+
+fn report_source(source: &std::result::Result<plan::HostSource, String>) {
+    match source {
+        Ok(h) => {
+            let from = match &h.origin {
+                plan::SourceOrigin::Interface(dev) => format!("the address of {dev}"),
+                plan::SourceOrigin::NodePodCidr(c) => {
+                    format!("the first address of podCIDR {c}, put on vx-ferry")
+                }
+            };
+            info!(ip = %h.ip, "host-network traffic to other clusters leaves from {from}");
+        }
+        Err(why) => warn!(
+            "host-network traffic to other clusters leaves from the node IP, which no other cluster routes back: {why}"
+        ),
+    }
+}
+
+/// Records the host source address in the Node's [`CNI_IFACE_IP`]
+/// (removes it when there is none). A failure is logged, not retried: the
+/// data plane does not depend on it.
+async fn annotate(client: &Client, node: &str, source: Option<Ipv4Addr>) {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let value = source.map(|ip| ip.to_string());
+    let patch = serde_json::json!({"metadata": {"annotations": {CNI_IFACE_IP: value}}});
+    if let Err(e) = nodes
+        .patch(node, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+    {
+        warn!("annotating Node {node} with {CNI_IFACE_IP}: {e}");
     }
 }

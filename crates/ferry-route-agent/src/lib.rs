@@ -12,10 +12,18 @@
 //! table 7100 stays empty: the gateway installs its cable routes (table 7101,
 //! priority 7099).
 //!
+//! Host-network traffic (a node shell, kubelet probes, host-network pods)
+//! to other clusters leaves from the node's address inside this cluster's
+//! pod CIDR ([`plan::host_source`]: the CNI's address on the node, else the
+//! first of its podCIDR), which the routes carry as `src`, `vx-ferry` holds
+//! as a /32 and the Node's `ferry.dev/cni-iface-ip` annotation names; the
+//! node IP is outside every cluster CIDR, so no other cluster would route
+//! the replies back.
+//!
 //! Inputs, all watched ([`daemon`]): this cluster's `Endpoint` (the active
 //! gateway's node name and underlay IP; replaced in place on failover), the
 //! `Cluster` objects in the system namespace (remote CIDRs) and this node's
-//! `Node` (its InternalIP). Layers: [`plan`] (pure: inputs → desired state),
+//! `Node` (its InternalIP and podCIDRs). Layers: [`plan`] (pure: inputs → desired state),
 //! [`nft`] (pure: the ruleset), [`apply`] (kernel, through `ferry-net`) and
 //! [`daemon`] (watches, reconcile loop, shutdown).
 //!

@@ -1,13 +1,13 @@
 //! The planner: from what the API says (this cluster's active gateway, every
 //! cluster's CIDRs) and what the node is (name, underlay address, device and
-//! MTU) to the data plane the node should have. Pure: no I/O, so every rule
+//! MTU, pod CIDRs, interface addresses) to the data plane the node should have. Pure: no I/O, so every rule
 //! about what goes where is tested here without root.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
 use ferry_api::{Cidr, ClusterSpec, EndpointSpec};
-use ferry_net::{FdbEntry, Mac, Route, VX_FERRY, Vxlan, vtep_mac};
+use ferry_net::{FdbEntry, IfAddr, Mac, Route, VX_FERRY, Vxlan, vtep_mac};
 
 /// Bytes the path behind the gateway may add on top of the underlay MTU: a
 /// WireGuard cable over IPv6 (40 IPv6 + 8 UDP + 32 WireGuard). Routes to
@@ -31,6 +31,9 @@ pub struct ClusterView {
     pub gateway: Option<ActiveGateway>,
     /// This cluster's own pod and service CIDRs (IPv4).
     pub local_cidrs: BTreeSet<Cidr>,
+    /// This cluster's own pod CIDRs (IPv4): where a node's host-network
+    /// source address must lie for other clusters to route it back.
+    pub local_pod_cidrs: BTreeSet<Cidr>,
     /// Every other cluster's pod and service CIDRs (IPv4), deduplicated.
     pub remote_cidrs: BTreeSet<Cidr>,
 }
@@ -67,7 +70,12 @@ pub fn cluster_view(
         }
     }
     for c in clusters {
-        let target = if c.cluster_id == local_id {
+        let local = c.cluster_id == local_id;
+        if local {
+            view.local_pod_cidrs
+                .extend(c.cluster_cidrs.iter().filter(|c| c.is_ipv4()));
+        }
+        let target = if local {
             &mut view.local_cidrs
         } else {
             &mut view.remote_cidrs
@@ -97,6 +105,105 @@ pub struct NodeFacts {
     pub underlay_dev: String,
     /// That interface's MTU.
     pub underlay_mtu: u32,
+    /// The Node's IPv4 pod CIDRs (`spec.podCIDRs`).
+    pub pod_cidrs: Vec<Cidr>,
+    /// The IPv4 addresses on the node's interfaces, `vx-ferry`'s left out
+    /// (those are the route agent's own).
+    pub addresses: Vec<IfAddr>,
+}
+
+/// Where the address a node's host-network traffic to other clusters leaves
+/// from was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceOrigin {
+    /// An interface of the node already holds it (the CNI's bridge or
+    /// gateway veths, a tunnel device, the gateway's cable).
+    Interface(String),
+    /// Nothing held one: the first host address of the Node's podCIDR, the
+    /// address a bridge CNI gives its bridge and ferry's gateway its
+    /// health-check address.
+    NodePodCidr(Cidr),
+}
+
+/// The address a node's host-network traffic to other clusters leaves
+/// from: inside this cluster's pod CIDRs, so the other clusters route the
+/// replies back into this cluster, where the pod routes bring them to this
+/// node (as Submariner sources it from the CNI interface's address).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostSource {
+    /// The address; the route agent also puts it on `vx-ferry` as a /32, so
+    /// it stays on the node while routes use it, whatever the CNI does.
+    pub ip: Ipv4Addr,
+    /// Where it was found.
+    pub origin: SourceOrigin,
+}
+
+/// Chooses the node's [`HostSource`]: an address already on one of its
+/// interfaces inside its podCIDR, else one inside the cluster's pod CIDRs
+/// (the lowest of either), else the first host address of its podCIDR when
+/// that lies in the cluster's pod CIDRs (or those are not known yet). The
+/// error says why there is none.
+pub fn host_source(node: &NodeFacts, view: &ClusterView) -> Result<HostSource, String> {
+    let in_cluster = |ip: Ipv4Addr| {
+        view.local_pod_cidrs
+            .iter()
+            .any(|c| c.contains(IpAddr::V4(ip)))
+    };
+    let in_node = |ip: Ipv4Addr| node.pod_cidrs.iter().any(|c| c.contains(IpAddr::V4(ip)));
+    let usable = |a: &&IfAddr| !a.ip.is_loopback() && a.ip != node.ip;
+    let pick = |wanted: &dyn Fn(Ipv4Addr) -> bool| {
+        node.addresses
+            .iter()
+            .filter(usable)
+            .filter(|a| wanted(a.ip))
+            .min_by_key(|a| (a.ip, a.dev.clone()))
+    };
+    let found = pick(&|ip| in_node(ip) && (view.local_pod_cidrs.is_empty() || in_cluster(ip)))
+        .or_else(|| pick(&in_cluster));
+    if let Some(a) = found {
+        return Ok(HostSource {
+            ip: a.ip,
+            origin: SourceOrigin::Interface(a.dev.clone()),
+        });
+    }
+    let Some(cidr) = node.pod_cidrs.first() else {
+        return Err(format!(
+            "Node {} has no IPv4 podCIDR and no interface address inside the cluster's pod CIDRs {}",
+            node.name,
+            list(&view.local_pod_cidrs)
+        ));
+    };
+    let first = match cidr.addr() {
+        IpAddr::V4(a) if cidr.prefix_len() < 31 => Ipv4Addr::from(u32::from(a) + 1),
+        _ => {
+            return Err(format!(
+                "Node {}'s podCIDR {cidr} has no host address",
+                node.name
+            ));
+        }
+    };
+    if !view.local_pod_cidrs.is_empty() && !in_cluster(first) {
+        return Err(format!(
+            "Node {}'s podCIDR {cidr} lies outside the cluster's pod CIDRs {}",
+            node.name,
+            list(&view.local_pod_cidrs)
+        ));
+    }
+    Ok(HostSource {
+        ip: first,
+        origin: SourceOrigin::NodePodCidr(*cidr),
+    })
+}
+
+fn list(cidrs: &BTreeSet<Cidr>) -> String {
+    if cidrs.is_empty() {
+        return "(none known)".into();
+    }
+    cidrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What this node is for cross-cluster traffic.
@@ -131,8 +238,13 @@ pub struct Desired {
     pub fdb: Vec<FdbEntry>,
     /// Static neighbours on `vx-ferry`: the gateway's address and VTEP MAC.
     pub neigh: Vec<(Ipv4Addr, Mac)>,
-    /// Routes of [`ferry_net::ROUTE_AGENT_TABLE`], sorted.
+    /// Routes of [`ferry_net::ROUTE_AGENT_TABLE`], sorted; their `src` is
+    /// the host source's address.
     pub routes: Vec<Route>,
+    /// The address host-network traffic to other clusters leaves from, or
+    /// why there is none (that traffic then leaves from the node IP, which
+    /// no other cluster routes back).
+    pub host_source: Result<HostSource, String>,
     /// Sysctls to set, in order.
     pub sysctls: Vec<(String, String)>,
     /// Devices whose strict reverse-path filtering (`rp_filter=1`) must be
@@ -175,6 +287,8 @@ pub fn plan(node: &NodeFacts, view: &ClusterView) -> Desired {
         }
     }
 
+    let host_source = host_source(node, view);
+    let src = host_source.as_ref().ok().map(|h| IpAddr::V4(h.ip));
     let vxlan = Vxlan::vx_ferry(node.ip, &node.underlay_dev, node.underlay_mtu);
     let mut sysctls = vec![(format!("net.ipv4.conf.{VX_FERRY}.rp_filter"), "2".into())];
     let (mut fdb, mut neigh, mut routes) = (Vec::new(), Vec::new(), Vec::new());
@@ -195,6 +309,7 @@ pub fn plan(node: &NodeFacts, view: &ClusterView) -> Desired {
                     via: Some(IpAddr::V4(gw.ip)),
                     dev: Some(VX_FERRY.into()),
                     onlink: true,
+                    src,
                     mtu: Some(mtu),
                     ..Route::to(*cidr)
                 })
@@ -208,6 +323,7 @@ pub fn plan(node: &NodeFacts, view: &ClusterView) -> Desired {
         fdb,
         neigh,
         routes,
+        host_source,
         sysctls,
         loose_rp_filter: vec![node.underlay_dev.clone()],
         nft: crate::nft::Sets {

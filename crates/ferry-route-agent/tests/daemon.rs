@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ferry_api::labels::CLUSTER;
+use ferry_api::labels::{CLUSTER, CNI_IFACE_IP};
 use ferry_api::{Cluster, ClusterProperty, Endpoint};
 use ferry_net::require_root;
 use ferry_net::{ROUTE_AGENT_RULE_PRIORITY, ROUTE_AGENT_TABLE, VX_FERRY};
@@ -22,7 +22,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::{Client, Resource};
+use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -141,7 +141,11 @@ async fn daemons_follow_the_api_and_uninstall_cleans_up() {
         nodes
             .create(
                 &pp,
-                &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
+                &serde_json::from_value(json!({
+                    "metadata": {"name": name},
+                    "spec": {"podCIDR": node_pod_cidr(i).to_string()},
+                }))
+                .unwrap(),
             )
             .await
             .unwrap();
@@ -201,6 +205,28 @@ async fn daemons_follow_the_api_and_uninstall_cleans_up() {
     .await;
     assert!(vias(lab.node(0)).is_empty());
     assert!(ping(lab.pod.ns(), REMOTE_POD), "pod -> remote via n0");
+    // Every Node says where its host traffic comes from; n1's does cross.
+    let annotations = || async {
+        let mut out = Vec::new();
+        for i in 0..3 {
+            let node = nodes.get(&node_name(i)).await.unwrap();
+            out.push(node.annotations().get(CNI_IFACE_IP).cloned());
+        }
+        out
+    };
+    let want: Vec<Option<String>> = (0..3).map(|i| Some(host_source(i).to_string())).collect();
+    let start = Instant::now();
+    while annotations().await != want {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            annotations().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seen = lab.remote_saw(host_source(1));
+    assert!(ping(lab.node(1), REMOTE_POD), "n1 (host) -> remote via n0");
+    assert!(lab.remote_saw(host_source(1)) > seen, "n1's source");
 
     // Failover through the API: the Endpoint is replaced in place.
     lab.cable_down(0);
@@ -303,4 +329,5 @@ async fn daemons_follow_the_api_and_uninstall_cleans_up() {
         assert!(!nft_table_exists(lab.node(i)), "n{i}");
     }
     assert!(!ping(lab.pod.ns(), REMOTE_POD));
+    assert_eq!(annotations().await, vec![None, None, None]);
 }

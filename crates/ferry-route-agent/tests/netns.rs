@@ -2,9 +2,10 @@
 //! Root-only: the planner and applier against network namespaces. Three
 //! nodes on a bridge (n0 the gateway, n1 with a pod, n2), a remote cluster
 //! behind whichever node is the gateway. A ping from n1 and from its pod
-//! reach the remote pod through vx-ferry; the pod's source address survives
-//! a CNI masquerade rule; the TCP MSS is clamped to the route MTU; moving
-//! the gateway role to n2 re-points n1; cleanup removes everything.
+//! reach the remote pod through vx-ferry, the node's from its pod-CIDR
+//! address (kept on vx-ferry when the pod goes); the pod's source address
+//! survives a CNI masquerade rule; the TCP MSS is clamped to the route MTU;
+//! moving the gateway role to n2 re-points n1; cleanup removes everything.
 
 mod common;
 
@@ -16,14 +17,15 @@ use common::*;
 use ferry_net::require_root;
 use ferry_net::{ROUTE_AGENT_RULE_PRIORITY, ROUTE_AGENT_TABLE, VX_FERRY};
 use ferry_route_agent::apply::{self, Applier};
-use ferry_route_agent::plan::{self, Desired, Role};
+use ferry_route_agent::plan::{self, Desired, Role, SourceOrigin};
 
 fn desired(lab: &Lab, i: usize, gateway: usize) -> Desired {
     let (local, remote) = (local_cluster(), remote_cluster());
     let ep = endpoint_spec(gateway);
     let (view, notes) = plan::cluster_view("c0", Some(&ep), &[&local, &remote]);
     assert!(notes.is_empty(), "{notes:?}");
-    let facts = apply::node_facts(lab.node(i), &node_name(i), NODE_IPS[i]).unwrap();
+    let facts =
+        apply::node_facts(lab.node(i), &node_name(i), NODE_IPS[i], &[node_pod_cidr(i)]).unwrap();
     assert_eq!(facts.underlay_dev, "eth0");
     plan::plan(&facts, &view)
 }
@@ -101,12 +103,42 @@ fn routes_through_vx_ferry_fail_over_and_clean_up() {
     assert_eq!(route_vias(lab.node(1)), via_n0);
     assert_eq!(route_vias(lab.node(2)), via_n0);
 
+    // Host traffic leaves from each node's pod-CIDR address: n1's pod
+    // gateway (its veth holds it), the first of the podCIDR elsewhere; it is
+    // on vx-ferry too, so it stays whatever happens to the pods.
+    for i in 0..3 {
+        let want = desired(&lab, i, 0);
+        let source = want.host_source.as_ref().unwrap();
+        assert_eq!(source.ip, host_source(i), "n{i}");
+        let on_vx: Vec<_> = ferry_net::list_addrs(lab.node(i), Some(VX_FERRY))
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.ip, a.prefix))
+            .collect();
+        assert!(on_vx.contains(&(host_source(i), 32)), "n{i}: {on_vx:?}");
+    }
+    assert!(matches!(
+        desired(&lab, 1, 0).host_source.unwrap().origin,
+        SourceOrigin::Interface(dev) if dev == "vp1"
+    ));
+    assert!(
+        ferry_net::list_routes(lab.node(1), ROUTE_AGENT_TABLE)
+            .unwrap()
+            .iter()
+            .all(|r| r.src == Some(IpAddr::V4(host_source(1))))
+    );
+
     // Node and pod reach the remote through vx-ferry and the gateway.
     let (tx, rx) = (
         counter(lab.node(1), VX_FERRY, "tx_packets"),
         counter(lab.node(0), VX_FERRY, "rx_packets"),
     );
+    let seen = lab.remote_saw(host_source(1));
     assert!(ping(lab.node(1), REMOTE_POD), "n1 -> remote");
+    assert!(
+        lab.remote_saw(host_source(1)) > seen,
+        "n1's ping did not come from its pod-CIDR address"
+    );
     assert!(ping(lab.pod.ns(), REMOTE_POD), "pod -> remote");
     assert!(counter(lab.node(1), VX_FERRY, "tx_packets") >= tx + 2);
     assert!(counter(lab.node(0), VX_FERRY, "rx_packets") >= rx + 2);
@@ -166,10 +198,12 @@ fn routes_through_vx_ferry_fail_over_and_clean_up() {
 
     let rx = counter(lab.node(2), VX_FERRY, "rx_packets");
     assert!(ping(lab.pod.ns(), REMOTE_POD), "pod -> remote via n2");
+    let seen = lab.remote_saw(host_source(0));
     assert!(
         ping(lab.node(0), REMOTE_POD),
         "old gateway -> remote via n2"
     );
+    assert!(lab.remote_saw(host_source(0)) > seen, "n0's source");
     assert!(counter(lab.node(2), VX_FERRY, "rx_packets") >= rx + 2);
 
     // Drift is repaired by a full apply.
@@ -178,6 +212,18 @@ fn routes_through_vx_ferry_fail_over_and_clean_up() {
     assert!(!ping(lab.node(1), REMOTE_POD));
     appliers[1].apply(&want1, true).unwrap();
     assert!(ping(lab.node(1), REMOTE_POD));
+
+    // The pod goes, and with its veth the CNI's copy of the address: the
+    // route agent's copy on vx-ferry keeps the routes and the node's traffic.
+    ferry_net::delete_link(lab.node(1), "vp1").unwrap();
+    let want1 = desired(&lab, 1, 2);
+    assert!(matches!(
+        want1.host_source.as_ref().unwrap().origin,
+        SourceOrigin::NodePodCidr(_)
+    ));
+    let ch = appliers[1].apply(&want1, false).unwrap();
+    assert!(!ch.any(), "the same address, nothing to do: {ch:?}");
+    assert!(ping(lab.node(1), REMOTE_POD), "n1 -> remote without pods");
 
     // Cleanup removes everything, and only ferry's.
     let removed = apply::cleanup(lab.node(1)).unwrap();

@@ -292,3 +292,33 @@ pub fn ping(ns: &str, ip: &str, count: u32, interval: &str) -> (u32, u32) {
         .collect();
     (nums[0], nums[1])
 }
+
+/// The node name holding the cluster's gateway Lease.
+pub fn holder(c: &Cluster) -> String {
+    c.kubectl(&[
+        "-n",
+        "ferry-system",
+        "get",
+        "lease",
+        "ferry-gateway",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ])
+    .unwrap()
+    .trim()
+    .to_string()
+}
+
+/// PID of the `ferry gateway` process running in node `node`'s namespace.
+pub fn gateway_pid(c: &Cluster, node: &str) -> i32 {
+    let k: usize = node.rsplit("node").next().unwrap().parse().unwrap();
+    let ns = c.node_netns(k).unwrap();
+    let out = run(Command::new("pgrep").args(["-f", "ferry gateway"]));
+    out.split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+        .find(|pid| {
+            let id = output(Command::new("ip").args(["netns", "identify", &pid.to_string()]));
+            String::from_utf8_lossy(&id.stdout).trim() == ns
+        })
+        .unwrap_or_else(|| panic!("no ferry gateway process in {ns}"))
+}

@@ -153,6 +153,7 @@ fn show_diagnose_verify_benchmark_then_a_cut_wan_link() {
                 "deployment",
                 "cidr-overlap",
                 "connections",
+                "host-network",
                 "firewall",
                 "mtu",
                 "service-discovery",

@@ -9,7 +9,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ferry_e2e::{Broker, Cluster, Clusterset, netns, ping, usable, wait_for};
+use ferry_e2e::{Broker, Clusterset, gateway_pid, holder, netns, ping, usable, wait_for};
 
 const NGINX: &str = include_str!("../../../examples/nginx.yaml");
 
@@ -150,37 +150,6 @@ fn pod_to_pod_and_service_over_wireguard() {
 #[test]
 fn pod_to_pod_and_service_over_vxlan() {
     traffic("vxlan", "e7v");
-}
-
-/// The node name holding the cluster's gateway Lease.
-fn holder(c: &Cluster) -> String {
-    c.kubectl(&[
-        "-n",
-        "ferry-system",
-        "get",
-        "lease",
-        "ferry-gateway",
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-    ])
-    .unwrap()
-    .trim()
-    .to_string()
-}
-
-/// PID of the `ferry gateway` process running in node `node`'s namespace.
-fn gateway_pid(c: &Cluster, node: &str) -> i32 {
-    let k: usize = node.rsplit("node").next().unwrap().parse().unwrap();
-    let ns = c.node_netns(k).unwrap();
-    let out = ferry_e2e::run(Command::new("pgrep").args(["-f", "ferry gateway"]));
-    out.split_whitespace()
-        .filter_map(|p| p.parse::<i32>().ok())
-        .find(|pid| {
-            let id =
-                ferry_e2e::output(Command::new("ip").args(["netns", "identify", &pid.to_string()]));
-            String::from_utf8_lossy(&id.stdout).trim() == ns
-        })
-        .unwrap_or_else(|| panic!("no ferry gateway process in {ns}"))
 }
 
 /// Longest gap between consecutive replies of `ping -D` output, and the

@@ -17,6 +17,9 @@ pub enum Check {
     CidrOverlap,
     /// Traffic to every remote cluster, with the gateway's status.
     Connections,
+    /// Traffic to every remote cluster from a non-gateway node's own
+    /// network namespace (host-network pods, kubelet probes, a node shell).
+    HostNetwork,
     /// UDP to the cable port between the gateways.
     Firewall,
     /// Path MTU and full-size packets across the cables.
@@ -27,11 +30,12 @@ pub enum Check {
 
 impl Check {
     /// Every check, in the order `diagnose all` runs and prints them.
-    pub const ALL: [Check; 7] = [
+    pub const ALL: [Check; 8] = [
         Check::K8sVersion,
         Check::Deployment,
         Check::CidrOverlap,
         Check::Connections,
+        Check::HostNetwork,
         Check::Firewall,
         Check::Mtu,
         Check::ServiceDiscovery,
@@ -44,6 +48,7 @@ impl Check {
             Check::Deployment => "deployment",
             Check::CidrOverlap => "cidr-overlap",
             Check::Connections => "connections",
+            Check::HostNetwork => "host-network",
             Check::Firewall => "firewall",
             Check::Mtu => "mtu",
             Check::ServiceDiscovery => "service-discovery",
@@ -54,7 +59,11 @@ impl Check {
     pub fn is_active(&self) -> bool {
         matches!(
             self,
-            Check::Connections | Check::Firewall | Check::Mtu | Check::ServiceDiscovery
+            Check::Connections
+                | Check::HostNetwork
+                | Check::Firewall
+                | Check::Mtu
+                | Check::ServiceDiscovery
         )
     }
 }

@@ -145,6 +145,23 @@ fn judge_cluster(r: &Read, m: &Measured, checks: &[Check], everyone: &Everyone<'
                 lines.extend(m.notes.iter().cloned());
                 lines.extend(evaluate::connections(f, &client, &pod_targets));
             }
+            Check::HostNetwork => {
+                let host = match &m.host_client {
+                    Some((node, Ok(rep))) => evaluate::Client {
+                        node,
+                        report: Ok(rep),
+                    },
+                    Some((node, Err(e))) => evaluate::Client {
+                        node,
+                        report: Err(e.as_str()),
+                    },
+                    None => evaluate::Client {
+                        node: "-",
+                        report: Err(setup.as_str()),
+                    },
+                };
+                lines.extend(evaluate::host_network(f, &host, &pod_targets));
+            }
             Check::Firewall => lines.extend(judge_firewall(r, m, &setup, everyone)),
             Check::Mtu => lines.extend(evaluate::mtu(
                 f,

@@ -27,6 +27,8 @@ pub(super) struct Read {
 pub(super) struct Measured {
     /// Node and report (or why none) of the client pod.
     pub client: Option<(String, std::result::Result<Report, String>)>,
+    /// Node and report (or why none) of the host-network client pod.
+    pub host_client: Option<(String, std::result::Result<Report, String>)>,
     /// Node and report of the sniffer on the active gateway.
     pub sniffer: Option<(String, std::result::Result<Report, String>)>,
     /// Report of the sender on the active gateway.
@@ -56,7 +58,9 @@ impl Plan<'_> {
     /// Clusters probe each other's echo servers.
     fn pairwise(&self) -> bool {
         self.ids.len() >= 2
-            && (self.checks.contains(&Check::Connections) || self.checks.contains(&Check::Mtu))
+            && [Check::Connections, Check::HostNetwork, Check::Mtu]
+                .iter()
+                .any(|c| self.checks.contains(c))
     }
 
     fn firewall(&self) -> bool {
@@ -123,8 +127,9 @@ pub(super) async fn probe_all(
         probe_from(r, &runs[i], enabled, &plan, &servers, &sniffers, i)
     }))
     .await;
-    for (m, (client, sender, sniffed, notes)) in measured.iter_mut().zip(phase2) {
+    for (m, ((client, host_client), sender, sniffed, notes)) in measured.iter_mut().zip(phase2) {
         m.client = client;
+        m.host_client = host_client;
         m.sender = sender;
         m.sniffer = sniffed;
         m.notes.extend(notes);
@@ -246,12 +251,15 @@ fn record_listeners(
     (servers, sniffers)
 }
 
-/// What phase 2 brings back from one cluster: client, sender, sniffer,
-/// notes.
+/// A pod's node and its report (or why there is none).
+type NodeReport = Option<(String, std::result::Result<Report, String>)>;
+
+/// What phase 2 brings back from one cluster: client and host-network
+/// client, sender, sniffer, notes.
 type Probed = (
-    Option<(String, std::result::Result<Report, String>)>,
+    (NodeReport, NodeReport),
     Option<std::result::Result<Report, String>>,
-    Option<(String, std::result::Result<Report, String>)>,
+    NodeReport,
     Vec<Line>,
 );
 
@@ -267,7 +275,7 @@ async fn probe_from(
     i: usize,
 ) -> Probed {
     if !enabled {
-        return (None, None, None, Vec::new());
+        return ((None, None), None, None, Vec::new());
     }
     let sniffer = async {
         let (node, created) = sniffers[i].clone()?;
@@ -277,12 +285,48 @@ async fn probe_from(
         };
         Some((node, res))
     };
-    let ((client, note), sender, sniffed) = tokio::join!(
+    let ((client, note), host_client, sender, sniffed) = tokio::join!(
         run_client(r, run, plan, servers),
+        run_host_client(r, run, plan, servers),
         run_sender(r, run, plan, sniffers),
         sniffer
     );
-    (client, sender, sniffed, note.into_iter().collect())
+    (
+        (client, host_client),
+        sender,
+        sniffed,
+        note.into_iter().collect(),
+    )
+}
+
+/// The host-network client on the same ordinary node as the client pod.
+async fn run_host_client(
+    r: &Read,
+    run: &ProbeRun,
+    plan: &Plan<'_>,
+    servers: &BTreeMap<String, String>,
+) -> NodeReport {
+    if !plan.checks.contains(&Check::HostNetwork) {
+        return None;
+    }
+    let f = &r.facts;
+    let Some((node, _)) = f.workload_node() else {
+        return Some((
+            "-".to_string(),
+            Err(format!("{} has no ready node to run a test pod on", f.id())),
+        ));
+    };
+    let pod = PodPlan {
+        name: run.pod_name(Role::HostClient, "0"),
+        node: node.clone(),
+        role: Role::HostClient,
+        tasks: tasks::host_tasks(f, servers),
+    };
+    let res = run
+        .run_to_report(&r.target, &pod)
+        .await
+        .map_err(|e| message(&e));
+    Some((node, res))
 }
 
 /// The client pod on an ordinary node, and a note when there is none.

@@ -84,6 +84,30 @@ fn echo_tasks(f: &Facts, r: &str, server: Option<String>) -> Vec<Task> {
     tasks
 }
 
+/// The host-network client's tasks: from a node's own network namespace
+/// to each remote cluster's gateway health checker and, where an echo
+/// server runs, to that pod by UDP and by TCP (what a kubelet probe does).
+pub(super) fn host_tasks(f: &Facts, servers: &BTreeMap<String, String>) -> Vec<Task> {
+    let mut tasks = Vec::new();
+    for r in f.remote_ids() {
+        let server = servers.get(&r).map(|ip| format!("{ip}:{SERVE_PORT}"));
+        for t in echo_tasks(f, &r, server.clone()) {
+            tasks.push(task(format!("host-{}", t.id), t.probe));
+        }
+        if let Some(target) = server {
+            tasks.push(task(
+                format!("host-tcp/{r}"),
+                Probe::Tcp {
+                    target,
+                    bytes: 64 * 1024,
+                    timeout_ms: 3000,
+                },
+            ));
+        }
+    }
+    tasks
+}
+
 /// Towards remote `r`: a packet bigger than the cable MTU and, with an
 /// echo server there, one of exactly the MTU and a TCP transfer.
 fn mtu_tasks(f: &Facts, r: &str, server: Option<String>) -> Vec<Task> {

@@ -43,8 +43,11 @@ fn facts(status: &str, message: &str) -> Facts {
         if gateway {
             labels["ferry.dev/gateway"] = json!("true");
         }
+        // The route agent's record of where the node's host traffic leaves from.
+        let k = name.rsplit("node").next().unwrap_or("0");
+        let annotations = json!({"ferry.dev/cni-iface-ip": format!("100.64.{k}.1")});
         de(json!({"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "labels": labels},
+            "metadata": {"name": name, "labels": labels, "annotations": annotations},
             "status": {"conditions": [{"type": "Ready", "status": "True"}]}}))
     };
     let snapshot = Snapshot {
@@ -174,6 +177,23 @@ fn good_client() -> Report {
     ])
 }
 
+/// What a host-network client of east measures when all is well.
+fn good_host() -> Report {
+    report(vec![
+        ("host-gw/west", echo(5, 5)),
+        ("host-pod/west", echo(5, 5)),
+        (
+            "host-tcp/west",
+            Outcome::Tcp(TcpOutcome {
+                address: "100.65.1.2:7790".into(),
+                connect_us: 700,
+                echoed: 65_536,
+                mss: Some(1368),
+            }),
+        ),
+    ])
+}
+
 fn statuses(lines: &[crate::check::Line]) -> Vec<Status> {
     lines.iter().map(|l| l.status).collect()
 }
@@ -209,6 +229,15 @@ fn a_healthy_cluster_passes_everything() {
     lines.extend(evaluate::deployment(&f));
     lines.extend(evaluate::cidr_overlap(&f));
     lines.extend(evaluate::connections(&f, &client, &pods()));
+    let host = good_host();
+    lines.extend(evaluate::host_network(
+        &f,
+        &Client {
+            node: "east-node1",
+            report: Ok(&host),
+        },
+        &pods(),
+    ));
     lines.extend(evaluate::firewall(
         &f,
         &Firewall {
@@ -581,6 +610,104 @@ fn client_tasks_cover_every_remote_and_import() {
     let alone = client_tasks(&f, &[Check::Connections], &BTreeMap::new(), "run1");
     assert_eq!(alone.len(), 1);
     assert_eq!(marker("r", "a", "b"), "ferry-firewall-probe r a->b");
+}
+
+#[test]
+fn host_network_names_the_source_and_fails_where_only_pods_cross() {
+    let f = healthy();
+    let host = good_host();
+    let lines = evaluate::host_network(
+        &f,
+        &Client {
+            node: "east-node1",
+            report: Ok(&host),
+        },
+        &pods(),
+    );
+    assert_eq!(statuses(&lines), [Status::Pass]);
+    assert!(
+        lines[0]
+            .message
+            .starts_with("east → west: from the host network of east-node1 (source 100.64.1.1): 5/5 probes to west's gateway answered"),
+        "{}",
+        lines[0].message
+    );
+    assert!(
+        lines[0]
+            .message
+            .contains("a TCP connection to a pod on west-node1 carried 65536 bytes")
+    );
+
+    // Pods cross, the node's own traffic does not (Submariner's "only pods
+    // on the gateway node connect"): the route agent is named.
+    let lost = report(vec![
+        ("host-gw/west", echo(5, 0)),
+        ("host-pod/west", echo(5, 0)),
+        (
+            "host-tcp/west",
+            Outcome::Error {
+                message: "connect timed out".into(),
+            },
+        ),
+    ]);
+    let host = Client {
+        node: "east-node1",
+        report: Ok(&lost),
+    };
+    let lines = evaluate::host_network(&f, &host, &pods());
+    assert_eq!(statuses(&lines), [Status::Fail]);
+    let hint = lines[0].hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("should leave from 100.64.1.1") && hint.contains("table 7100"),
+        "{hint}"
+    );
+
+    // Without the annotation the route agent found no address to use.
+    let mut bare = healthy();
+    for n in &mut bare.nodes {
+        n.metadata.annotations = None;
+    }
+    let lines = evaluate::host_network(&bare, &host, &[]);
+    assert_eq!(statuses(&lines), [Status::Fail]);
+    assert!(
+        lines[0]
+            .message
+            .contains("no ferry.dev/cni-iface-ip on the Node")
+    );
+    let hint = lines[0].hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("found no address inside east's pod CIDRs"),
+        "{hint}"
+    );
+
+    // A partial loss warns; no pod: a failure naming the pod's error.
+    let some = report(vec![("host-gw/west", echo(5, 3))]);
+    let host = Client {
+        node: "east-node1",
+        report: Ok(&some),
+    };
+    assert_eq!(
+        statuses(&evaluate::host_network(&f, &host, &[])),
+        [Status::Warn]
+    );
+    let host = Client {
+        node: "east-node1",
+        report: Err("pod never started"),
+    };
+    let lines = evaluate::host_network(&f, &host, &[]);
+    assert_eq!(statuses(&lines), [Status::Fail]);
+    assert!(lines[0].message.contains("pod never started"));
+}
+
+#[test]
+fn host_tasks_probe_gateway_pod_and_tcp() {
+    let f = healthy();
+    let servers = BTreeMap::from([("west".to_string(), "100.65.1.2".to_string())]);
+    let tasks = super::tasks::host_tasks(&f, &servers);
+    let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["host-gw/west", "host-pod/west", "host-tcp/west"]);
+    assert!(matches!(&tasks[2].probe, Probe::Tcp { target, .. } if target == "100.65.1.2:7790"));
+    assert_eq!(super::tasks::host_tasks(&f, &BTreeMap::new()).len(), 1);
 }
 
 #[test]

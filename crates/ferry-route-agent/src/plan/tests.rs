@@ -15,6 +15,16 @@ fn node(name: &str, ip: [u8; 4]) -> NodeFacts {
         ip: Ipv4Addr::from(ip),
         underlay_dev: "eth0".into(),
         underlay_mtu: 1500,
+        pod_cidrs: vec![cidr(&format!("100.64.{}.0/24", ip[3] - 10))],
+        addresses: vec![addr("eth0", &Ipv4Addr::from(ip).to_string())],
+    }
+}
+
+fn addr(dev: &str, ip: &str) -> IfAddr {
+    IfAddr {
+        dev: dev.into(),
+        ip: ip.parse().unwrap(),
+        prefix: 32,
     }
 }
 
@@ -92,17 +102,19 @@ fn view(gateway: Option<ActiveGateway>, remote: &[&str]) -> ClusterView {
     ClusterView {
         gateway,
         local_cidrs: set(&["100.64.0.0/16", "100.65.0.0/16"]),
+        local_pod_cidrs: set(&["100.64.0.0/16"]),
         remote_cidrs: set(remote),
     }
 }
 
 fn route_text(r: &Route) -> String {
     format!(
-        "{} via {} dev {} onlink={} mtu {}",
+        "{} via {} dev {} onlink={} src {} mtu {}",
         r.dst,
         r.via.map(|v| v.to_string()).unwrap_or_default(),
         r.dev.clone().unwrap_or_default(),
         r.onlink,
+        r.src.map(|v| v.to_string()).unwrap_or_default(),
         r.mtu.unwrap_or(0)
     )
 }
@@ -129,8 +141,8 @@ fn planner_table() {
             view: view(gw("n0", [198, 18, 0, 10]), &remote),
             role: Role::Node(gw("n0", [198, 18, 0, 10]).unwrap()),
             routes: vec![
-                "100.80.0.0/16 via 198.18.0.10 dev vx-ferry onlink=true mtu 1420",
-                "100.81.0.0/16 via 198.18.0.10 dev vx-ferry onlink=true mtu 1420",
+                "100.80.0.0/16 via 198.18.0.10 dev vx-ferry onlink=true src 100.64.1.1 mtu 1420",
+                "100.81.0.0/16 via 198.18.0.10 dev vx-ferry onlink=true src 100.64.1.1 mtu 1420",
             ],
             fdb: vec!["02:fe:c6:12:00:0a -> 198.18.0.10"],
             neigh: vec!["198.18.0.10 -> 02:fe:c6:12:00:0a"],
@@ -154,8 +166,8 @@ fn planner_table() {
             view: view(gw("n2", [198, 18, 0, 12]), &remote),
             role: Role::Node(gw("n2", [198, 18, 0, 12]).unwrap()),
             routes: vec![
-                "100.80.0.0/16 via 198.18.0.12 dev vx-ferry onlink=true mtu 1420",
-                "100.81.0.0/16 via 198.18.0.12 dev vx-ferry onlink=true mtu 1420",
+                "100.80.0.0/16 via 198.18.0.12 dev vx-ferry onlink=true src 100.64.1.1 mtu 1420",
+                "100.81.0.0/16 via 198.18.0.12 dev vx-ferry onlink=true src 100.64.1.1 mtu 1420",
             ],
             fdb: vec!["02:fe:c6:12:00:0c -> 198.18.0.12"],
             neigh: vec!["198.18.0.12 -> 02:fe:c6:12:00:0c"],
@@ -198,7 +210,9 @@ fn planner_table() {
                 ],
             ),
             role: Role::Node(gw("n0", [198, 18, 1, 10]).unwrap()),
-            routes: vec!["100.80.0.0/16 via 198.18.1.10 dev vx-ferry onlink=true mtu 1420"],
+            routes: vec![
+                "100.80.0.0/16 via 198.18.1.10 dev vx-ferry onlink=true src 100.64.1.1 mtu 1420",
+            ],
             fdb: vec!["02:fe:c6:12:01:0a -> 198.18.1.10"],
             neigh: vec!["198.18.1.10 -> 02:fe:c6:12:01:0a"],
             forward: false,
@@ -234,6 +248,18 @@ fn planner_table() {
         let skipped: Vec<String> = d.skipped.iter().map(|s| s.cidr.to_string()).collect();
         assert_eq!(skipped, c.skipped, "{}", c.name);
 
+        // On every node: host traffic leaves from the first address of
+        // the node's podCIDR (nothing holds one here).
+        let k = u32::from(c.node.ip.octets()[3]) - 10;
+        assert_eq!(
+            d.host_source,
+            Ok(HostSource {
+                ip: Ipv4Addr::new(100, 64, k as u8, 1),
+                origin: SourceOrigin::NodePodCidr(cidr(&format!("100.64.{k}.0/24"))),
+            }),
+            "{}",
+            c.name
+        );
         // On every node: vx-ferry from the node's own address, loose
         // rp_filter on it, and the remote set equal to what may be routed.
         assert_eq!(d.vxlan.local, c.node.ip, "{}", c.name);
@@ -263,4 +289,124 @@ fn route_mtu_follows_the_underlay() {
     let d = plan(&n, &view(gw("n0", [198, 18, 0, 10]), &["100.80.0.0/16"]));
     assert_eq!(d.vxlan.mtu, 8950);
     assert_eq!(d.routes[0].mtu, Some(8920));
+}
+
+/// Table-driven: which address a node's host-network traffic leaves from.
+#[test]
+fn host_source_prefers_the_cni_address_of_the_node() {
+    let iface = |dev: &str, ip: &str| {
+        Ok(HostSource {
+            ip: ip.parse().unwrap(),
+            origin: SourceOrigin::Interface(dev.into()),
+        })
+    };
+    let fallback = Ok(HostSource {
+        ip: Ipv4Addr::new(100, 64, 1, 1),
+        origin: SourceOrigin::NodePodCidr(cidr("100.64.1.0/24")),
+    });
+    type Case = (
+        &'static str,
+        Vec<IfAddr>,
+        Vec<&'static str>,
+        Vec<&'static str>,
+    );
+    let cases: Vec<(Case, Result<HostSource, String>)> = vec![
+        (
+            (
+                "a bridge CNI's bridge",
+                vec![addr("cni0", "100.64.1.1")],
+                vec!["100.64.1.0/24"],
+                vec!["100.64.0.0/16"],
+            ),
+            iface("cni0", "100.64.1.1"),
+        ),
+        (
+            (
+                "ptp veths all holding the pod gateway: the first by name",
+                vec![addr("vp7", "100.64.1.1"), addr("vp3", "100.64.1.1")],
+                vec!["100.64.1.0/24"],
+                vec!["100.64.0.0/16"],
+            ),
+            iface("vp3", "100.64.1.1"),
+        ),
+        (
+            (
+                "a tunnel address of the cluster CIDR outside the node's podCIDR",
+                vec![addr("tunl0", "100.64.37.192")],
+                vec!["100.64.1.0/24"],
+                vec!["100.64.0.0/16"],
+            ),
+            iface("tunl0", "100.64.37.192"),
+        ),
+        (
+            (
+                "the node's podCIDR wins over the rest of the cluster CIDR",
+                vec![addr("tunl0", "100.64.0.7"), addr("cni0", "100.64.1.1")],
+                vec!["100.64.1.0/24"],
+                vec!["100.64.0.0/16"],
+            ),
+            iface("cni0", "100.64.1.1"),
+        ),
+        (
+            (
+                "ClusterIPs on kube-ipvs0 and loopback addresses are never chosen",
+                vec![addr("kube-ipvs0", "100.65.0.10"), addr("lo", "127.0.0.1")],
+                vec!["100.64.1.0/24"],
+                vec!["100.64.0.0/16"],
+            ),
+            fallback.clone(),
+        ),
+        (
+            (
+                "nothing on the node: the first address of its podCIDR",
+                vec![],
+                vec!["100.64.1.0/24"],
+                vec!["100.64.0.0/16"],
+            ),
+            fallback.clone(),
+        ),
+        (
+            (
+                "the cluster's CIDRs not known yet: the podCIDR is trusted",
+                vec![],
+                vec!["100.64.1.0/24"],
+                vec![],
+            ),
+            fallback,
+        ),
+        (
+            (
+                "a podCIDR outside the cluster CIDRs is of no use",
+                vec![addr("cni0", "10.244.1.1")],
+                vec!["10.244.1.0/24"],
+                vec!["100.64.0.0/16"],
+            ),
+            Err("Node n1's podCIDR 10.244.1.0/24 lies outside the cluster's pod CIDRs 100.64.0.0/16".into()),
+        ),
+        (
+            (
+                "no podCIDR and nothing of the cluster on the node",
+                vec![],
+                vec![],
+                vec!["100.64.0.0/16"],
+            ),
+            Err("Node n1 has no IPv4 podCIDR and no interface address inside the cluster's pod CIDRs 100.64.0.0/16".into()),
+        ),
+    ];
+    for ((name, addresses, pod_cidrs, cluster), want) in cases {
+        let mut n = node("n1", [198, 18, 0, 11]);
+        n.addresses.extend(addresses);
+        n.pod_cidrs = pod_cidrs.iter().map(|c| cidr(c)).collect();
+        let mut v = view(gw("n0", [198, 18, 0, 10]), &["100.80.0.0/16"]);
+        v.local_pod_cidrs = set(&cluster);
+        assert_eq!(host_source(&n, &v), want, "{name}");
+        // The routes carry it as their source, or none without one.
+        let d = plan(&n, &v);
+        let src = want.as_ref().ok().map(|h| IpAddr::V4(h.ip));
+        assert!(
+            d.routes.iter().all(|r| r.src == src),
+            "{name}: {:?}",
+            d.routes
+        );
+    }
 }

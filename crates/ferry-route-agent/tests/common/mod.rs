@@ -48,6 +48,17 @@ pub fn node_name(i: usize) -> String {
     format!("n{i}")
 }
 
+/// Node `i`'s podCIDR (n1's holds the pod).
+pub fn node_pod_cidr(i: usize) -> ferry_api::Cidr {
+    format!("100.64.{i}.0/24").parse().unwrap()
+}
+
+/// Node `i`'s host source address: the first of its podCIDR (on n1 the
+/// pod's gateway, which its veth holds).
+pub fn host_source(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(100, 64, i as u8, 1)
+}
+
 /// Cluster c0's Endpoint with node `gateway` as its gateway.
 pub fn endpoint_spec(gateway: usize) -> EndpointSpec {
     EndpointSpec {
@@ -93,26 +104,30 @@ impl Lab {
             sysctl(&ns, "net.ipv4.conf.all.rp_filter=1");
             nodes.push(ns);
         }
-        // n1 is a worker: it forwards its pod's traffic, and the other
-        // nodes route to its pod CIDR (what a CNI does).
+        // n1 is a worker: it forwards its pod's traffic. Every node routes
+        // the other nodes' pod CIDRs to them (what a CNI does); a gateway's
+        // loose rp_filter needs that route back to a node's host source.
         sysctl(&nodes[1], "net.ipv4.ip_forward=1");
-        for i in [0, 2] {
-            ok(
-                &nodes[i],
-                &[&format!("route add 100.64.1.0/24 via {}", NODE_IPS[1])],
-            );
+        for (i, node) in nodes.iter().enumerate() {
+            for (j, via) in NODE_IPS.iter().enumerate().filter(|(j, _)| *j != i) {
+                ok(
+                    node,
+                    &[&format!("route add {} via {via}", node_pod_cidr(j))],
+                );
+            }
         }
 
         let remote = Netns::new("rm").unwrap();
         attach(&switch, &remote, "p9", REMOTE_IP);
-        ok(
-            &remote,
-            &[
-                &format!("addr add {REMOTE_POD}/32 dev lo"),
-                // Replies to the pod go straight to its node.
-                &format!("route add 100.64.0.0/16 via {}", NODE_IPS[1]),
-            ],
-        );
+        ok(&remote, &[&format!("addr add {REMOTE_POD}/32 dev lo")]);
+        // Replies to a node's pod CIDR (its pods, its host source address)
+        // go straight to that node.
+        for (i, node_ip) in NODE_IPS.iter().enumerate() {
+            ok(
+                &remote,
+                &[&format!("route add {} via {node_ip}", node_pod_cidr(i))],
+            );
+        }
 
         let pod = Netns::new("pd").unwrap();
         ip(
@@ -146,11 +161,16 @@ impl Lab {
             "table ip cni {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n  ip saddr 100.64.0.0/16 ip daddr != 100.64.0.0/16 masquerade\n }\n}\n",
         )
         .unwrap();
-        // Count what reaches the remote, by source.
+        // Count what reaches the remote, by source: the pod and each
+        // node's host source address.
+        let mut rules = format!("  ip saddr {POD} counter\n");
+        for i in 0..NODE_IPS.len() {
+            rules.push_str(&format!("  ip saddr {} counter\n", host_source(i)));
+        }
         nft_apply(
             remote.ns(),
             &format!(
-                "table ip count {{\n chain in {{\n  type filter hook input priority 0; policy accept;\n  ip saddr {POD} counter\n }}\n}}\n"
+                "table ip count {{\n chain in {{\n  type filter hook input priority 0; policy accept;\n{rules} }}\n}}\n"
             ),
         )
         .unwrap();
@@ -168,9 +188,19 @@ impl Lab {
 
     /// Packets the remote received from the pod's own address.
     pub fn remote_saw_pod(&self) -> u64 {
+        self.remote_saw(POD)
+    }
+
+    /// Packets the remote received from `src` (the pod or a node's host
+    /// source address).
+    pub fn remote_saw(&self, src: Ipv4Addr) -> u64 {
         let out =
             ferry_net::nft(self.remote.ns(), &["list", "chain", "ip", "count", "in"]).unwrap();
-        let after = out.split("packets ").nth(1).unwrap();
+        let line = out
+            .lines()
+            .find(|l| l.contains(&format!("ip saddr {src} ")))
+            .unwrap_or_else(|| panic!("no counter for {src}:\n{out}"));
+        let after = line.split("packets ").nth(1).unwrap();
         after.split_whitespace().next().unwrap().parse().unwrap()
     }
 

@@ -9,6 +9,7 @@ use ferry_ctl::pods::Cleanup;
 const EXAMPLES: &str = "Examples:
   ferry diagnose all
   ferry diagnose connections --kubeconfig east.kubeconfig,west.kubeconfig
+  ferry diagnose host-network --kubeconfig east.kubeconfig,west.kubeconfig
   ferry diagnose service-discovery --context east";
 
 /// Check a cluster's ferry installation and its paths to the other
@@ -22,7 +23,10 @@ const EXAMPLES: &str = "Examples:
 /// a temporary pod on a non-gateway node: UDP probes through the cable to
 /// every remote gateway's health-check address — and to a pod in the
 /// remote cluster when it is diagnosed too — judged together with the
-/// gateway's status); firewall (a packet sniffer on the active gateway
+/// gateway's status); host-network (the same from a host-network pod on
+/// that node — its traffic leaves from the node's address inside the pod
+/// CIDR, annotation ferry.dev/cni-iface-ip — plus TCP, as a kubelet probe
+/// connects); firewall (a packet sniffer on the active gateway
 /// node watches its cable port for the remote gateways' traffic, or for
 /// test datagrams sent from the remote gateway node when that cluster is
 /// diagnosed too); mtu (a don't-fragment packet bigger than the cable MTU
@@ -52,6 +56,7 @@ pub struct Args {
 enum What {
     All,
     Connections,
+    HostNetwork,
     Deployment,
     Firewall,
     ServiceDiscovery,
@@ -64,6 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let checks = match args.what {
         What::All => Check::ALL.to_vec(),
         What::Connections => vec![Check::Connections],
+        What::HostNetwork => vec![Check::HostNetwork],
         What::Deployment => vec![Check::Deployment],
         What::Firewall => vec![Check::Firewall],
         What::ServiceDiscovery => vec![Check::ServiceDiscovery],

@@ -9,6 +9,7 @@
 mod common;
 mod connections;
 mod firewall;
+mod host_network;
 mod mtu;
 mod objects;
 mod service_discovery;
@@ -16,6 +17,7 @@ mod service_discovery;
 pub use common::{Client, Probed};
 pub use connections::connections;
 pub use firewall::{Firewall, firewall};
+pub use host_network::host_network;
 pub use mtu::{mtu, path_cable_mtu};
 pub use objects::{MIN_VERSION, cidr_overlap, deployment, k8s_version};
 pub use service_discovery::{
