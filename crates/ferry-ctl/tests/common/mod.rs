@@ -179,6 +179,7 @@ async fn set_up(ids: &[&str], with_agents: bool) -> Clusterset {
         &DeployBrokerOptions {
             namespace: "ferry-broker".into(),
             joiner_token: Some(joiner),
+            ..Default::default()
         },
     )
     .await
@@ -215,6 +216,7 @@ pub fn join_options(id: &str, i: usize) -> JoinOptions {
         cable_driver: None,
         gateway_node: None,
         image: "ferry:test".into(),
+        gateway: Default::default(),
     }
 }
 
