@@ -344,6 +344,7 @@ async fn run(n: usize, samples: usize) -> anyhow::Result<Outcome> {
         &DeployBrokerOptions {
             namespace: "ferry-broker".into(),
             joiner_token: Some(joiner),
+            ..Default::default()
         },
     )
     .await?;
@@ -365,6 +366,7 @@ async fn run(n: usize, samples: usize) -> anyhow::Result<Outcome> {
                 cable_driver: None,
                 gateway_node: None,
                 image: "ferry:bench".into(),
+                gateway: Default::default(),
             },
         )
         .await?;

@@ -5,7 +5,8 @@
 //! {"apiServerUrl":"https://192.0.2.1:6443","caBundle":"-----BEGIN CERTIFICATE-----…",
 //!  "token":"…","brokerNamespace":"ferry-broker","clustersetDomain":"clusterset.local",
 //!  "cablePsk":"<base64 of 32 bytes>",
-//!  "settings":{"globalnet":false,"defaultCableDriver":"wireguard","healthCheckInterval":"100ms"}}
+//!  "settings":{"globalnet":false,"defaultCableDriver":"wireguard","healthCheckInterval":"100ms",
+//!              "components":["service-discovery","connectivity"]}}
 //! ```
 //!
 //! [`BrokerInfo::decode`] names exactly what is wrong with a bad file.
@@ -64,6 +65,127 @@ pub struct SharedSettings {
     pub default_cable_driver: CableDriver,
     /// Interval between health checks through each cable (Go duration, e.g. `100ms`).
     pub health_check_interval: kube::core::Duration,
+    /// Which parts `join` deploys (`deploy-broker --components`).
+    pub components: Components,
+}
+
+/// One part of ferry that `join` can deploy, as `subctl deploy-broker
+/// --components` names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Component {
+    /// The MCS exchange and `ferry dns` (Submariner's Lighthouse).
+    ServiceDiscovery,
+    /// The gateways and route agents: traffic between clusters.
+    Connectivity,
+}
+
+impl Component {
+    /// Every component, in a stable order.
+    pub const ALL: [Component; 2] = [Component::ServiceDiscovery, Component::Connectivity];
+
+    /// The name `--components` takes.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Component::ServiceDiscovery => "service-discovery",
+            Component::Connectivity => "connectivity",
+        }
+    }
+}
+
+impl fmt::Display for Component {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Component {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Component::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| Error::InvalidComponent(s.to_string()))
+    }
+}
+
+/// The set of [`Component`]s `join` deploys; serialized as a list of names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Components {
+    /// [`Component::ServiceDiscovery`] is on.
+    pub service_discovery: bool,
+    /// [`Component::Connectivity`] is on.
+    pub connectivity: bool,
+}
+
+impl Default for Components {
+    fn default() -> Self {
+        Self {
+            service_discovery: true,
+            connectivity: true,
+        }
+    }
+}
+
+impl Components {
+    /// Parses a comma-separated list (`service-discovery,connectivity`);
+    /// at least one component, each known.
+    pub fn parse_list(list: &str) -> Result<Self> {
+        let mut out = Components {
+            service_discovery: false,
+            connectivity: false,
+        };
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name.parse::<Component>()? {
+                Component::ServiceDiscovery => out.service_discovery = true,
+                Component::Connectivity => out.connectivity = true,
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::InvalidComponent(list.to_string()));
+        }
+        Ok(out)
+    }
+
+    /// Whether `c` is on.
+    pub fn has(&self, c: Component) -> bool {
+        match c {
+            Component::ServiceDiscovery => self.service_discovery,
+            Component::Connectivity => self.connectivity,
+        }
+    }
+
+    /// The components that are on, in [`Component::ALL`] order.
+    pub fn list(&self) -> Vec<Component> {
+        Component::ALL
+            .into_iter()
+            .filter(|c| self.has(*c))
+            .collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.service_discovery && !self.connectivity
+    }
+}
+
+impl fmt::Display for Components {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.list().iter().map(Component::as_str).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+impl Serialize for Components {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.list().iter().map(Component::as_str))
+    }
+}
+
+impl<'de> Deserialize<'de> for Components {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let names: Vec<String> = Vec::deserialize(d)?;
+        Components::parse_list(&names.join(",")).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for SharedSettings {
@@ -72,6 +194,7 @@ impl Default for SharedSettings {
             globalnet: false,
             default_cable_driver: CableDriver::default(),
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL.into(),
+            components: Components::default(),
         }
     }
 }
@@ -138,6 +261,8 @@ impl BrokerInfo {
                         "settings.healthCheckInterval",
                     )?
                     .unwrap_or(defaults.health_check_interval),
+                    components: optional(&mut obj, "components", "settings.components")?
+                        .unwrap_or(defaults.components),
                 }
             }
         };

@@ -37,6 +37,10 @@ pub enum Error {
     #[error("unknown cable driver {0:?} (expected wireguard or vxlan)")]
     InvalidCableDriver(String),
 
+    /// A `--components` entry is not one ferry knows (or the list is empty).
+    #[error("unknown component {0:?} (expected service-discovery and/or connectivity)")]
+    InvalidComponent(String),
+
     /// `broker-info.ferry` is empty (or only whitespace).
     #[error("broker info is empty")]
     BrokerInfoEmpty,

@@ -76,6 +76,17 @@ pub mod backend_config {
     pub const HEALTH_CHECK_PORT: &str = "healthCheckPort";
     /// MAC address of the gateway's VXLAN cable interface (vxlan driver).
     pub const VTEP_MAC: &str = "vtepMac";
+    /// `"false"` when the cluster joined with `--natt=false` (Submariner's
+    /// `nat_enabled`): NAT traversal is off, its gateways expect to be reached
+    /// at their private IP.
+    pub const NAT_ENABLED: &str = "natEnabled";
+    /// `"true"` when the cluster joined with `--preferred-server`: with NAT on
+    /// both sides, this gateway waits to be contacted (the responder).
+    pub const PREFERRED_SERVER: &str = "preferredServer";
+    /// `"true"` when the cluster joined with `--force-udp-encaps`: encapsulate
+    /// in UDP even where plain ESP would pass (IPsec; the WireGuard and VXLAN
+    /// cables are always UDP).
+    pub const FORCE_UDP_ENCAPS: &str = "forceUdpEncaps";
 }
 
 /// How a gateway carries traffic to other clusters.

@@ -13,6 +13,21 @@ pub const GATEWAY: &str = "ferry.dev/gateway";
 /// The value of [`GATEWAY`] on gateway nodes.
 pub const GATEWAY_ENABLED: &str = "true";
 
+/// Node annotation (Submariner's `gateway.submariner.io/public-ip`): how the
+/// gateway on this node finds the address other clusters reach it at — a
+/// comma-separated list tried in order of `ipv4:ADDRESS`, `dns:NAME`
+/// (its first IPv4 address) or `api:HOST[/PATH]` (an HTTPS service that
+/// answers with the caller's address; skipped with `--air-gapped`).
+pub const PUBLIC_IP_ANNOTATION: &str = "gateway.ferry.dev/public-ip";
+
+/// Node annotation (Submariner's `gateway.submariner.io/udp-port`): the UDP
+/// port of the cable on this node, instead of the cluster's `--nattport`.
+pub const UDP_PORT_ANNOTATION: &str = "gateway.ferry.dev/udp-port";
+
+/// ServiceAccount label on a broker: the ServiceAccount whose tokens stand
+/// for the joiner identity (value `true`); only an admin may request them.
+pub const JOINER: &str = "ferry.dev/joiner";
+
 /// MCS label on EndpointSlices of an imported service: the service's name.
 pub const SERVICE_NAME: &str = "multicluster.kubernetes.io/service-name";
 

@@ -24,7 +24,7 @@ pub mod names;
 pub mod ports;
 
 pub use about::{ClusterProperty, ClusterPropertySpec};
-pub use broker_info::{BrokerInfo, SharedSettings};
+pub use broker_info::{BrokerInfo, Component, Components, SharedSettings};
 pub use cidr::{Cidr, check_disjoint, check_no_self_overlap, find_overlap};
 pub use crds::{all_crds, all_crds_yaml, crd_yaml};
 pub use error::{Error, Result};

@@ -3,11 +3,11 @@
 //! Tokens are random 256-bit strings; only their SHA-256 is stored, in the
 //! `tokens` table of the server's database, so reading the data directory
 //! does not reveal a usable credential. Two kinds of identity exist:
-//! `admin` (everything), `cluster:<id>` (read everything; write only
-//! objects labelled `ferry.dev/cluster=<id>`, and never change that label),
-//! and `joiner` (read everything; create ServiceAccounts labelled with a
-//! cluster id and request their tokens — the credential `ferry join` uses to
-//! mint a cluster's own token).
+//! `admin` (everything), `cluster:<id>` (read everything but Secrets; write
+//! only objects labelled `ferry.dev/cluster=<id>`, and never change that
+//! label), and `joiner` (read everything but Secrets; create ServiceAccounts
+//! labelled with a cluster id and request their tokens — the credential
+//! `ferry join` uses to mint a cluster's own token).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -21,6 +21,25 @@ use crate::error::{Error, Result};
 
 /// The label a `cluster:<id>` identity must carry on everything it writes.
 pub const CLUSTER_LABEL: &str = "ferry.dev/cluster";
+
+/// The label (value `true`) of the ServiceAccount whose TokenRequest tokens
+/// stand for `joiner`; only `admin` may request them.
+pub const JOINER_LABEL: &str = "ferry.dev/joiner";
+
+/// Whether `identity` may read (get, list, watch) `resource` of API `group`.
+/// Everything but Secrets is readable by every identity; Secrets hold
+/// credentials (when the broker is also a member cluster, that cluster's own
+/// broker token), so only `admin` reads them: a `joiner` or `cluster:<id>`
+/// token can do what `join` and the agent need and cannot become another
+/// cluster.
+pub fn check_read(identity: &Identity, group: &str, resource: &str) -> Result<()> {
+    if group.is_empty() && resource == "secrets" && *identity != Identity::Admin {
+        return Err(Error::Forbidden(format!(
+            "secrets is forbidden: User \"{identity}\" cannot read resource \"secrets\": only admin reads Secrets"
+        )));
+    }
+    Ok(())
+}
 
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +226,16 @@ mod tests {
         assert_eq!(store.authenticate("nope").unwrap(), None);
         let raw = std::fs::read(&path).unwrap();
         assert!(!raw.windows(admin.len()).any(|w| w == admin.as_bytes()));
+    }
+
+    #[test]
+    fn only_admin_reads_secrets() {
+        assert!(check_read(&Identity::Admin, "", "secrets").is_ok());
+        for who in [Identity::Joiner, Identity::Cluster("c1".into())] {
+            assert!(check_read(&who, "", "secrets").is_err());
+            assert!(check_read(&who, "", "serviceaccounts").is_ok());
+            assert!(check_read(&who, "ferry.dev", "clusters").is_ok());
+        }
     }
 
     #[test]

@@ -55,6 +55,25 @@ pub enum Refusal {
         /// The other cluster's id.
         other_cluster: String,
     },
+    /// Neither a flag nor the cluster says which CIDRs the cluster uses.
+    #[error("cannot tell this cluster's {kind} CIDRs: no --{flag}, and {tried}")]
+    CidrsUnknown {
+        /// `pod` or `service`.
+        kind: &'static str,
+        /// The flag that gives them (`clustercidr`, `servicecidr`).
+        flag: &'static str,
+        /// What was looked at, and what each source said.
+        tried: String,
+    },
+    /// `deploy-broker` could not mint a joiner credential (only an admin
+    /// one would do, and broker-info.ferry never carries that).
+    #[error("cannot mint a joiner token on the broker at {url}: {reason}")]
+    NoJoinerToken {
+        /// The broker URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Everything that can go wrong in `ferry-ctl`.
@@ -286,6 +305,10 @@ pub enum Error {
     #[error(transparent)]
     Agent(#[from] ferry_agent::Error),
 
+    /// A subctl flag ferry knows but does not implement (Globalnet, IPsec, …).
+    #[error(transparent)]
+    Unsupported(#[from] crate::install::Unsupported),
+
     /// `join` refused: the cluster id is taken, CIDRs overlap, ….
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -316,7 +339,7 @@ impl Error {
 
     /// Whether the command line itself was wrong (exit code 2).
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::Usage(_))
+        matches!(self, Error::Usage(_) | Error::Unsupported(_))
     }
 }
 

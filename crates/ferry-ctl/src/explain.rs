@@ -263,6 +263,7 @@ pub(crate) fn hint_for_ctl(e: &Error) -> Option<String> {
         Error::Agent(a) => return hint_for_agent(a),
         Error::Api(a) => return hint_for_api(a),
         Error::Refused(r) => hint_for_refusal(r).into(),
+        Error::Unsupported(u) => u.hint().into(),
         Error::Plumbing(k) => return hint_for_plumbing(k),
         Error::Deploy(d) => return hint_for_deploy(d),
     };
@@ -275,6 +276,12 @@ fn hint_for_refusal(r: &Refusal) -> &'static str {
         Refusal::CidrOverlap { .. } => OVERLAP_HINT,
         Refusal::AlreadyJoined { .. } => {
             "a cluster joins under one id: run `ferry uninstall` first to join it under another"
+        }
+        Refusal::CidrsUnknown { .. } => {
+            "pass them: --clustercidr for pods, --servicecidr for services (comma-separated, e.g. --clustercidr 100.64.0.0/16 --servicecidr 100.96.0.0/16); nothing was changed"
+        }
+        Refusal::NoJoinerToken { .. } => {
+            "the broker must serve TokenRequest for the ferry-joiner ServiceAccount (Kubernetes ≥ 1.24, or a ferry apiserver of this version); broker-info.ferry never carries an admin credential"
         }
     }
 }
@@ -323,6 +330,9 @@ fn hint_for_api(e: &ferry_api::Error) -> Option<String> {
         }
         A::CidrOverlap { .. } => OVERLAP_HINT,
         A::InvalidCableDriver(_) => "use wireguard or vxlan",
+        A::InvalidComponent(_) => {
+            "--components takes service-discovery and/or connectivity, comma-separated"
+        }
         _ => return None,
     };
     Some(h.into())

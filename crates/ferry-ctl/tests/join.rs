@@ -22,6 +22,7 @@ async fn join_refuses_a_taken_id_and_overlapping_cidrs_and_a_rerun_keeps_the_tok
         cable_driver: None,
         gateway_node: None,
         image: "ferry:test".into(),
+        gateway: Default::default(),
     };
     let e = install::join(&other.client, &cs.info, &opts)
         .await
@@ -77,6 +78,7 @@ async fn join_forwards_the_clusterset_zone_in_coredns() {
         cable_driver: None,
         gateway_node: None,
         image: "ferry:test".into(),
+        gateway: Default::default(),
     };
     // The API server gives ferry-dns its address at once: the first join
     // adds the block, re-runs keep it once.

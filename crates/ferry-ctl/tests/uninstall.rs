@@ -429,6 +429,7 @@ async fn a_cluster_that_also_hosts_the_broker_keeps_the_broker_whole() {
         &ferry_ctl::install::DeployBrokerOptions {
             namespace: "ferry-broker".into(),
             joiner_token: Some(joiner),
+            ..Default::default()
         },
     )
     .await

@@ -74,6 +74,8 @@ mod tests {
             cluster_cidrs: vec!["100.64.0.0/16".parse().unwrap()],
             service_cidrs: Vec::new(),
             cable_driver: ferry_api::CableDriver::Wireguard,
+            gateway: Default::default(),
+            components: Default::default(),
         };
         let secret = cluster_manifests(&params)
             .unwrap()

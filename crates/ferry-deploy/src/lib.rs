@@ -25,7 +25,7 @@ use base64::engine::general_purpose::STANDARD;
 use ferry_api::labels::{
     self, APP_MANAGED_BY, APP_MANAGED_BY_FERRY, APP_NAME, APP_PART_OF, APP_PART_OF_FERRY, CLUSTER,
 };
-use ferry_api::{CableDriver, Cidr, ClusterProperty};
+use ferry_api::{CableDriver, Cidr, ClusterProperty, Component, Components};
 use serde_json::{Value, json};
 
 /// Default container image repository (the tag is the ferry version).
@@ -48,6 +48,16 @@ pub mod secret_keys {
     pub const SERVICE_CIDRS: &str = "service-cidrs";
     /// `wireguard` or `vxlan`.
     pub const CABLE_DRIVER: &str = "cable-driver";
+}
+
+/// Name of the Secret in `ferry-system` keeping the joiner credential of
+/// `broker-info.ferry`, for `ferry recover-broker-info` (no component reads it).
+pub const JOINER_SECRET: &str = "ferry-joiner";
+
+/// Keys of [`JOINER_SECRET`].
+pub mod joiner_secret_keys {
+    /// The joiner's bearer token on the broker.
+    pub const TOKEN: &str = "token";
 }
 
 /// Node directory of the gateway's private key (`ferry gateway --state-dir`).
@@ -101,6 +111,92 @@ pub struct ClusterParams {
     pub service_cidrs: Vec<Cidr>,
     /// Cable driver of this cluster's gateway.
     pub cable_driver: CableDriver,
+    /// The gateway's settings from `join`'s flags.
+    pub gateway: GatewaySettings,
+    /// Which parts to deploy (the broker's `--components`).
+    pub components: Components,
+}
+
+/// What `ferry join`'s gateway flags (subctl join's `--natt`, `--nattport`,
+/// `--force-udp-encaps`, `--preferred-server`, `--air-gapped`,
+/// `--health-check…`) set; they reach the gateway as arguments of the
+/// `ferry-gateway` DaemonSet's container ([`GatewaySettings::args`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewaySettings {
+    /// NAT traversal (`--natt`): published on the Endpoint as `natEnabled`.
+    pub nat_traversal: bool,
+    /// UDP port of the cable (`--nattport`); `None`: the driver's default.
+    pub nat_port: Option<u16>,
+    /// Encapsulate in UDP even where plain ESP would pass (IPsec).
+    pub force_udp_encaps: bool,
+    /// With NAT on both sides, be the side that waits to be contacted.
+    pub preferred_server: bool,
+    /// Never ask an outside service for the public IP.
+    pub air_gapped: bool,
+    /// Health-check the cables (`--health-check`).
+    pub health_check: bool,
+    /// Interval between health checks; `None`: the clusterset's setting.
+    pub health_check_interval: Option<std::time::Duration>,
+    /// A connection turns `error` after more than this many probes in a row
+    /// went unanswered; `None`: the gateway's default timing.
+    pub health_check_max_packet_loss: Option<u32>,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            nat_traversal: true,
+            nat_port: None,
+            force_udp_encaps: false,
+            preferred_server: false,
+            air_gapped: false,
+            health_check: true,
+            health_check_interval: None,
+            health_check_max_packet_loss: None,
+        }
+    }
+}
+
+impl GatewaySettings {
+    /// The `ferry gateway` flags for these settings; defaults are left out.
+    pub fn args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.nat_traversal {
+            out.push("--natt=false".to_string());
+        }
+        if let Some(port) = self.nat_port {
+            out.push(format!("--port={port}"));
+        }
+        for (on, flag) in [
+            (self.force_udp_encaps, "--force-udp-encaps"),
+            (self.preferred_server, "--preferred-server"),
+            (self.air_gapped, "--air-gapped"),
+        ] {
+            if on {
+                out.push(flag.to_string());
+            }
+        }
+        if !self.health_check {
+            out.push("--health-check=false".to_string());
+        }
+        if let Some(d) = self.health_check_interval {
+            out.push(format!("--health-check-interval={}ms", d.as_millis()));
+        }
+        if let Some(n) = self.health_check_max_packet_loss {
+            out.push(format!("--health-check-max-packet-loss-count={n}"));
+        }
+        out
+    }
+}
+
+/// The component each of ferry's workloads (and its ServiceAccount and
+/// RBAC, which share its name) belongs to; the agent serves both.
+fn component_of(name: &str) -> Option<Component> {
+    match name {
+        "ferry-dns" => Some(Component::ServiceDiscovery),
+        "ferry-gateway" | "ferry-route-agent" => Some(Component::Connectivity),
+        _ => None,
+    }
 }
 
 fn common_labels(name: &str) -> Value {
@@ -372,7 +468,11 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
     }));
     // The gateway's WireGuard private key lives on the node (0600), never
     // in the API: a hostPath keeps it across restarts.
-    let mut gateway_container = container("gateway", &p.image, &["gateway"], true);
+    let gateway_args: Vec<String> = std::iter::once("gateway".to_string())
+        .chain(p.gateway.args())
+        .collect();
+    let gateway_args: Vec<&str> = gateway_args.iter().map(String::as_str).collect();
+    let mut gateway_container = container("gateway", &p.image, &gateway_args, true);
     gateway_container["volumeMounts"] = json!([{"name": "state", "mountPath": GATEWAY_STATE_DIR}]);
     let mut gateway_pod = pod_spec("ferry-gateway", vec![gateway_container], true);
     gateway_pod["volumes"] = json!([{
@@ -401,6 +501,12 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
     let mut property = serde_json::to_value(property).map_err(|e| Error::Render(e.to_string()))?;
     property["metadata"]["labels"] = common_labels("ferry");
     out.push(property);
+    out.retain(|o| {
+        o["metadata"]["name"]
+            .as_str()
+            .and_then(component_of)
+            .is_none_or(|c| p.components.has(c))
+    });
     Ok(out)
 }
 
@@ -425,7 +531,10 @@ pub fn broker_manifests(namespace: &str) -> Result<Vec<Value>> {
         "metadata": meta(BROKER_CLUSTER_ROLE, Some(namespace)),
         "rules": cluster_rules,
     }));
-    out.push(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(BROKER_JOINER, Some(namespace))}));
+    let mut joiner_meta = meta(BROKER_JOINER, Some(namespace));
+    // On ferry apiserver this label makes its tokens the joiner identity.
+    joiner_meta["labels"][labels::JOINER] = json!("true");
+    out.push(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": joiner_meta}));
     out.push(json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
         "metadata": meta(BROKER_JOINER, Some(namespace)),
@@ -556,6 +665,8 @@ pub fn deploy_files() -> Result<Vec<(&'static str, String)>> {
         cluster_cidrs: Vec::new(),
         service_cidrs: Vec::new(),
         cable_driver: CableDriver::Wireguard,
+        gateway: GatewaySettings::default(),
+        components: Components::default(),
     };
     let not_crd = |o: &Value| o["kind"] != "CustomResourceDefinition";
     let cluster: Vec<Value> = cluster_manifests(&params)?

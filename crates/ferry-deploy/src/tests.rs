@@ -12,6 +12,8 @@ fn params() -> ClusterParams {
         ],
         service_cidrs: vec!["100.65.0.0/16".parse().unwrap()],
         cable_driver: CableDriver::Wireguard,
+        gateway: GatewaySettings::default(),
+        components: Components::default(),
     }
 }
 
@@ -120,4 +122,87 @@ fn dns_serves_53_in_its_pod_without_root() {
             (Some(53), Some(53))
         );
     }
+}
+
+fn gateway_args(p: &ClusterParams) -> Vec<String> {
+    let objects = cluster_manifests(p).unwrap();
+    let gw = objects
+        .iter()
+        .find(|o| o["kind"] == "DaemonSet" && o["metadata"]["name"] == "ferry-gateway")
+        .unwrap();
+    serde_json::from_value(gw["spec"]["template"]["spec"]["containers"][0]["args"].clone()).unwrap()
+}
+
+#[test]
+fn gateway_settings_become_gateway_args() {
+    assert_eq!(gateway_args(&params()), ["gateway"]);
+    let mut p = params();
+    p.gateway = GatewaySettings {
+        nat_traversal: false,
+        nat_port: Some(4501),
+        force_udp_encaps: true,
+        preferred_server: true,
+        air_gapped: true,
+        health_check: false,
+        health_check_interval: Some(std::time::Duration::from_secs(2)),
+        health_check_max_packet_loss: Some(3),
+    };
+    assert_eq!(
+        gateway_args(&p),
+        [
+            "gateway",
+            "--natt=false",
+            "--port=4501",
+            "--force-udp-encaps",
+            "--preferred-server",
+            "--air-gapped",
+            "--health-check=false",
+            "--health-check-interval=2000ms",
+            "--health-check-max-packet-loss-count=3",
+        ]
+    );
+}
+
+#[test]
+fn components_choose_the_workloads() {
+    let names = |c: Components| -> Vec<String> {
+        let mut p = params();
+        p.components = c;
+        cluster_manifests(&p)
+            .unwrap()
+            .iter()
+            .filter(|o| o["kind"] != "CustomResourceDefinition")
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap(),
+                    o["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let sd_only = names(Components::parse_list("service-discovery").unwrap());
+    assert!(
+        sd_only.contains(&"Deployment/ferry-dns".to_string()),
+        "{sd_only:?}"
+    );
+    assert!(
+        sd_only.contains(&"Deployment/ferry-agent".to_string()),
+        "{sd_only:?}"
+    );
+    assert!(
+        !sd_only
+            .iter()
+            .any(|n| n.contains("ferry-gateway") || n.contains("ferry-route-agent")),
+        "{sd_only:?}"
+    );
+    let conn_only = names(Components::parse_list("connectivity").unwrap());
+    assert!(
+        conn_only.contains(&"DaemonSet/ferry-gateway".to_string()),
+        "{conn_only:?}"
+    );
+    assert!(
+        !conn_only.iter().any(|n| n.contains("ferry-dns")),
+        "{conn_only:?}"
+    );
 }

@@ -1,7 +1,7 @@
 //! The gateway's configuration: flags, completed from the `ferry-broker`
 //! Secret that `ferry join` wrote (cluster id, CIDRs, cable driver, the
 //! clusterset's preshared key) and from this node's `Node` object (addresses,
-//! pod CIDR).
+//! pod CIDR, and the per-node annotations of [`crate::node_settings`]).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{Node, Secret};
 use kube::{Api, Client};
 
 use crate::lease::LeaseTiming;
+use crate::node_settings;
 use crate::{Error, Result};
 
 /// Flags; `None` means "work it out".
@@ -23,15 +24,17 @@ pub struct Settings {
     pub node_name: String,
     /// Override of the node's underlay address (else its InternalIP).
     pub private_ip: Option<Ipv4Addr>,
-    /// Override of the address other clusters reach (else its ExternalIP,
-    /// else the private IP).
+    /// Override of the address other clusters reach (else the node's
+    /// `gateway.ferry.dev/public-ip` annotation, else its ExternalIP, else
+    /// the private IP).
     pub public_ip: Option<Ipv4Addr>,
     /// Override of the health-check address (else the first host address
     /// of the node's pod CIDR — the pods' gateway address).
     pub health_check_ip: Option<Ipv4Addr>,
     /// Override of the cable driver from the Secret.
     pub cable_driver: Option<CableDriver>,
-    /// UDP port of the WireGuard cable.
+    /// UDP port of the WireGuard cable (the node's
+    /// `gateway.ferry.dev/udp-port` annotation overrides it).
     pub port: u16,
     /// UDP port of the health checker.
     pub health_check_port: u16,
@@ -43,6 +46,42 @@ pub struct Settings {
     pub lease: LeaseTiming,
     /// Directory of the node-local private key.
     pub state_dir: PathBuf,
+    /// The cluster's subctl-style cable settings (`join --natt`, …).
+    pub join: JoinSettings,
+}
+
+/// What `ferry join`'s gateway flags set (subctl join's meaning); they
+/// reach the gateway as its own flags of the same names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinSettings {
+    /// NAT traversal on (`--natt`); published as the Endpoint's `natEnabled`.
+    pub nat_traversal: bool,
+    /// `--preferred-server`: published as the Endpoint's `preferredServer`.
+    pub preferred_server: bool,
+    /// `--force-udp-encaps`: published as the Endpoint's `forceUdpEncaps`.
+    pub force_udp_encaps: bool,
+    /// `--air-gapped`: `api:` public-IP lookups are skipped.
+    pub air_gapped: bool,
+    /// `--health-check`: probe the cables; off, a cable counts as connected
+    /// once attached (probes from other clusters are still answered).
+    pub health_check: bool,
+    /// `--health-check-max-packet-loss-count`: a connection turns `error`
+    /// after more than this many unanswered probes in a row (instead of
+    /// `error_after`).
+    pub max_packet_loss: Option<u32>,
+}
+
+impl Default for JoinSettings {
+    fn default() -> Self {
+        Self {
+            nat_traversal: true,
+            preferred_server: false,
+            force_udp_encaps: false,
+            air_gapped: false,
+            health_check: true,
+            max_packet_loss: None,
+        }
+    }
 }
 
 /// Everything the engine runs with.
@@ -64,6 +103,9 @@ pub struct GatewayConfig {
     pub error_after: Duration,
     pub lease: LeaseTiming,
     pub key_file: PathBuf,
+    /// Where the public IP came from (flag, annotation, ExternalIP, private).
+    pub public_ip_from: &'static str,
+    pub join: JoinSettings,
 }
 
 impl GatewayConfig {
@@ -138,10 +180,43 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
                 s.node_name
             ))
         })?;
-    let public_ip = s
-        .public_ip
-        .or_else(|| address("ExternalIP"))
-        .unwrap_or(private_ip);
+    let annotated = |e| Error::NodeAnnotation {
+        cluster_id: broker.cluster_id.clone(),
+        error: e,
+    };
+    let (public_ip, public_ip_from) = match (
+        s.public_ip,
+        node_annotation(&node, node_settings::PUBLIC_IP_ANNOTATION),
+    ) {
+        (Some(ip), _) => (ip, "--public-ip"),
+        (None, Some(value)) => {
+            let sources = node_settings::parse_public_ip(value).map_err(annotated)?;
+            let ip = node_settings::resolve_public_ip(value, &sources, s.join.air_gapped)
+                .await
+                .map_err(annotated)?;
+            (ip, node_settings::PUBLIC_IP_ANNOTATION)
+        }
+        (None, None) => match address("ExternalIP") {
+            Some(ip) => (ip, "the Node's ExternalIP"),
+            None => (private_ip, "the private IP (no ExternalIP)"),
+        },
+    };
+    let port = match node_annotation(&node, node_settings::UDP_PORT_ANNOTATION) {
+        None => s.port,
+        Some(value) => {
+            let e = |reason: &str| node_settings::AnnotationError {
+                annotation: node_settings::UDP_PORT_ANNOTATION,
+                value: value.to_string(),
+                reason: reason.to_string(),
+            };
+            if driver == CableDriver::Vxlan {
+                return Err(annotated(e(
+                    "the vxlan cable always uses UDP 4800; the port applies to the wireguard cable",
+                )));
+            }
+            node_settings::parse_udp_port(value).map_err(annotated)?
+        }
+    };
     let health_check_ip = match s.health_check_ip {
         Some(ip) => ip,
         None => {
@@ -178,6 +253,11 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
         Some(d) => d,
         None => info.settings.health_check_interval.into(),
     };
+    // "More than N lost" turns a connection error: the (N+1)th silent interval.
+    let error_after = match s.join.max_packet_loss {
+        Some(n) => interval.saturating_mul(n.saturating_add(1)),
+        None => s.error_after,
+    };
     Ok(GatewayConfig {
         key_file: s.state_dir.join("wireguard.key"),
         namespace: s.namespace,
@@ -189,13 +269,23 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
         psk,
         private_ip,
         public_ip,
+        public_ip_from,
         health_check_ip,
-        port: s.port,
+        port,
         health_check_port: s.health_check_port,
         health_check_interval: interval,
-        error_after: s.error_after,
+        error_after,
         lease: s.lease,
+        join: s.join,
     })
+}
+
+fn node_annotation<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
+    node.metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
 }
 
 fn base64_std(b: &[u8]) -> String {

@@ -246,6 +246,7 @@ impl CableSupervisor {
                     ferry_api::ferry::backend_config::MTU.into(),
                     cable.mtu().to_string(),
                 );
+                b.extend(join_backend_config(&self.cfg.join));
                 b
             },
             health_check_ip: IpAddr::V4(self.cfg.health_check_ip),
@@ -314,6 +315,7 @@ impl CableSupervisor {
             .retain(|c, _| matches!(plans.get(c), Some(Ok(_))));
         let targets: BTreeMap<String, SocketAddr> = plans
             .iter()
+            .filter(|_| self.cfg.join.health_check)
             .filter_map(|(c, p)| Some((c.clone(), p.as_ref().ok()?.health_check?)))
             .collect();
         let _ = self.targets.send(targets);
@@ -389,6 +391,10 @@ impl CableSupervisor {
                     c.using_nat = r.using_nat;
                     if let Some(err) = self.attach_errors.get(cluster) {
                         c.status_message = err.clone();
+                    } else if !self.cfg.join.health_check {
+                        // As Submariner without health checks: attached is connected.
+                        c.status = ConnectionStatus::Connected;
+                        c.status_message = "health check off (join --health-check=false)".into();
                     } else if let Some(h) = self.health.get(cluster) {
                         c.status = h.status();
                         c.status_message = h.message(now);
@@ -420,6 +426,43 @@ impl CableSupervisor {
             }
         });
     }
+}
+
+/// The Endpoint's `backendConfig` entries for `join`'s cable settings.
+fn join_backend_config(join: &crate::config::JoinSettings) -> BTreeMap<String, String> {
+    use ferry_api::ferry::backend_config::{FORCE_UDP_ENCAPS, NAT_ENABLED, PREFERRED_SERVER};
+    let mut b = BTreeMap::new();
+    b.insert(NAT_ENABLED.into(), join.nat_traversal.to_string());
+    for (on, key) in [
+        (join.preferred_server, PREFERRED_SERVER),
+        (join.force_udp_encaps, FORCE_UDP_ENCAPS),
+    ] {
+        if on {
+            b.insert(key.into(), "true".into());
+        }
+    }
+    b
+}
+
+/// Reports why this node's gateway cannot start (e.g. a node annotation
+/// that does not parse) in its `Gateway` status, as a passive gateway with a
+/// `statusFailure`, so `ferry show gateways` and `kubectl get gateways -o
+/// yaml` name the cause.
+pub async fn report_failure(
+    client: &Client,
+    namespace: &str,
+    node: &str,
+    cluster_id: &str,
+    failure: &str,
+) -> Result<()> {
+    let gateways: Api<Gateway> = Api::namespaced(client.clone(), namespace);
+    publish::gateway_object(&gateways, node, cluster_id).await?;
+    let status = GatewayStatus {
+        ha_status: HaStatus::Passive,
+        status_failure: Some(failure.to_string()),
+        ..Default::default()
+    };
+    publish::gateway_status(&gateways, node, &status).await
 }
 
 /// Writes the latest status whenever it changes; failed writes are retried

@@ -29,6 +29,15 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A per-node annotation (public IP, UDP port) cannot be used; the
+    /// gateway reports it in its Gateway status.
+    #[error("{error}")]
+    NodeAnnotation {
+        /// The cluster this gateway belongs to (labels its Gateway).
+        cluster_id: String,
+        /// Which annotation and why.
+        error: crate::node_settings::AnnotationError,
+    },
     /// The health-check socket failed.
     #[error("health check socket: {0}")]
     HealthSocket(#[source] std::io::Error),

@@ -25,10 +25,11 @@ mod engine;
 mod error;
 pub mod health;
 pub mod lease;
+pub mod node_settings;
 mod prober;
 mod publish;
 pub mod remote;
 
 pub use config::{GatewayConfig, Settings, load_or_create_key, resolve};
-pub use engine::{LEASE_NAME, run};
+pub use engine::{LEASE_NAME, report_failure, run};
 pub use error::{Error, Result};

@@ -44,6 +44,7 @@ enum Command {
     Export(cmd::export::Export),
     Gateway(cmd::gateway::Args),
     Join(cmd::join::Args),
+    RecoverBrokerInfo(cmd::recover_broker_info::Args),
     /// Route cross-cluster traffic from this node through vx-ferry to the active gateway.
     #[command(long_about = cmd::route_agent::LONG_ABOUT)]
     RouteAgent(cmd::route_agent::Args),
@@ -85,6 +86,7 @@ fn main() -> ExitCode {
         Command::Export(e) => cmd::export::run_export(e),
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Join(args) => cmd::join::run(args),
+        Command::RecoverBrokerInfo(args) => cmd::recover_broker_info::run(args),
         Command::RouteAgent(args) => cmd::route_agent::run(args),
         Command::Sandbox(s) => cmd::sandbox::run(s),
         Command::Show(args) => cmd::show::run(args),

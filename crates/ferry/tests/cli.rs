@@ -225,6 +225,7 @@ fn join_options(id: &str, cidrs: (&str, &str)) -> JoinOptions {
         cable_driver: None,
         gateway_node: None,
         image: "ferry:test".into(),
+        gateway: Default::default(),
     }
 }
 

@@ -30,7 +30,8 @@ fn round_trips() {
     assert_eq!(info.clusterset_domain, "clusterset.local");
     assert_eq!(
         serde_json::to_value(info.settings).unwrap(),
-        json!({"globalnet": false, "defaultCableDriver": "wireguard", "healthCheckInterval": "100ms"})
+        json!({"globalnet": false, "defaultCableDriver": "wireguard", "healthCheckInterval": "100ms",
+            "components": ["service-discovery", "connectivity"]})
     );
 }
 
@@ -216,4 +217,27 @@ fn unknown_fields_are_ignored_for_forward_compatibility() {
     let mut v = valid_json();
     v["somethingNew"] = json!({"x": 1});
     assert_eq!(BrokerInfo::decode(&encode_json(&v)).unwrap(), sample());
+}
+
+#[test]
+fn components_parse_serialize_and_refuse_unknown_names() {
+    let c = Components::parse_list("connectivity").unwrap();
+    assert!(c.connectivity && !c.service_discovery);
+    assert_eq!(c.to_string(), "connectivity");
+    let both = Components::parse_list(" service-discovery , connectivity ").unwrap();
+    assert_eq!(both, Components::default());
+    for bad in ["", "globalnet", "connectivity,lighthouse"] {
+        let e = Components::parse_list(bad).unwrap_err().to_string();
+        assert!(e.contains("unknown component"), "{bad}: {e}");
+    }
+    let mut v = valid_json();
+    v["settings"] = json!({"components": ["service-discovery"]});
+    let info = BrokerInfo::decode(&encode_json(&v)).unwrap();
+    assert!(!info.settings.components.connectivity);
+    assert_eq!(
+        serde_json::to_value(info.settings.components).unwrap(),
+        json!(["service-discovery"])
+    );
+    v["settings"] = json!({"components": ["bogus"]});
+    assert!(decode_err(&v).contains("settings.components"));
 }

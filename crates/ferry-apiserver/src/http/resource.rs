@@ -78,6 +78,9 @@ async fn run(
         Some("scale") if scale::has_scale(&def) => false,
         Some(_) => return Err(Error::NoSuchResource),
     };
+    if req.method() == Method::GET {
+        crate::auth::check_read(&identity, &def.group, &def.plural)?;
+    }
     let scale = path.subresource.as_deref() == Some("scale");
     let token_request = path.subresource.as_deref() == Some("token");
     let query = Query::parse(req.uri().query());

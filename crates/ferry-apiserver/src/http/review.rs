@@ -76,7 +76,13 @@ fn can_i(identity: &Identity, request: &Value) -> Value {
     let read = matches!(verb, "get" | "list" | "watch");
     let (allowed, reason) = match identity {
         Identity::Admin => (true, "admin may do everything".to_string()),
-        _ if read => (true, "every identity may read everything".to_string()),
+        _ if read && field("group").is_empty() && resource == "secrets" => {
+            (false, "only admin reads Secrets".to_string())
+        }
+        _ if read => (
+            true,
+            "every identity may read everything but Secrets".to_string(),
+        ),
         _ if spec.get("nonResourceAttributes").is_some() => {
             (false, "only admin may do more than read".to_string())
         }

@@ -405,6 +405,27 @@ fn deployment_problems_fail() {
 }
 
 #[test]
+fn a_cluster_without_cidrs_is_named() {
+    let mut f = healthy();
+    f.snapshot.clusters[1].spec.service_cidrs.clear();
+    f.snapshot.clusters[1].spec.cluster_cidrs.clear();
+    let lines = evaluate::cidr_overlap(&f);
+    let line = lines
+        .iter()
+        .find(|l| l.message.contains("has no"))
+        .expect("a line naming the cluster");
+    assert_eq!(line.status, Status::Fail);
+    assert_eq!(
+        line.message,
+        "cluster west's Cluster object has no pod and no service CIDRs: other clusters route nothing to it there"
+    );
+    assert!(
+        line.hint.as_deref().unwrap().contains("ferry join"),
+        "{line:?}"
+    );
+}
+
+#[test]
 fn overlapping_and_undeclared_cidrs_fail() {
     let mut f = healthy();
     f.snapshot.clusters[1].spec.service_cidrs = vec!["100.64.128.0/17".parse().unwrap()];

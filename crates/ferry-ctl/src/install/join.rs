@@ -3,13 +3,16 @@
 
 use ferry_api::labels::{self, CLUSTER};
 use ferry_api::{BrokerInfo, CableDriver, Cidr, Cluster, ClusterProperty, find_overlap};
-use ferry_deploy::{BROKER_SECRET, BrokerSecret, CLUSTER_SA_PREFIX, ClusterParams};
+use ferry_deploy::{
+    BROKER_SECRET, BrokerSecret, CLUSTER_SA_PREFIX, ClusterParams, GatewaySettings,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret, Service, ServiceAccount};
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use tracing::{info, warn};
 
+use super::Unsupported;
 use super::apply::{apply_value, is_ferry_apiserver, kube_error};
 use crate::{Error, Refusal, Result};
 
@@ -28,6 +31,8 @@ pub struct JoinOptions {
     pub gateway_node: Option<String>,
     /// Image of the components.
     pub image: String,
+    /// The gateway's settings (subctl join's `--natt`, `--health-check`, …).
+    pub gateway: GatewaySettings,
 }
 
 /// What [`join`] did.
@@ -120,6 +125,7 @@ pub async fn join(local: &Client, info: &BrokerInfo, opts: &JoinOptions) -> Resu
         })?
         .items;
     check_join(&existing, id, own_id.as_deref(), &cidrs)?;
+    check_settings(opts, info)?;
     let rejoined = own_id.as_deref() == Some(id);
 
     let token = cluster_token(local, &joiner, info, id).await?;
@@ -133,16 +139,19 @@ pub async fn join(local: &Client, info: &BrokerInfo, opts: &JoinOptions) -> Resu
         broker_info: cluster_info.encode()?,
         cluster_cidrs: opts.cluster_cidrs.clone(),
         service_cidrs: opts.service_cidrs.clone(),
-        cable_driver: opts
-            .cable_driver
-            .unwrap_or(info.settings.default_cable_driver),
+        cable_driver: driver(opts, info),
+        gateway: opts.gateway.clone(),
+        components: info.settings.components,
     };
     let objects = ferry_deploy::cluster_manifests(&params)?;
     for obj in &objects {
         apply_value(local, obj).await?;
     }
+    keep_joiner_token(local, id, &info.token).await?;
 
-    forward_clusterset_to_ferry_dns(local, &info.clusterset_domain).await?;
+    if info.settings.components.service_discovery {
+        forward_clusterset_to_ferry_dns(local, &info.clusterset_domain).await?;
+    }
 
     // Publish the Cluster at once, so a concurrent join sees the id and CIDRs.
     let broker = ferry_kube::broker_client(info, &token).await?;
@@ -160,8 +169,63 @@ pub async fn join(local: &Client, info: &BrokerInfo, opts: &JoinOptions) -> Resu
     info!(cluster = id, rejoined, "joined");
     Ok(JoinReport {
         rejoined,
-        applied: objects.len() + 1,
+        applied: objects.len() + 2,
     })
+}
+
+fn driver(opts: &JoinOptions, info: &BrokerInfo) -> CableDriver {
+    opts.cable_driver
+        .unwrap_or(info.settings.default_cable_driver)
+}
+
+/// Refuses, before anything changes, a join whose CIDRs are unknown (the
+/// gateway cannot route without them) or whose settings contradict.
+fn check_settings(opts: &JoinOptions, info: &BrokerInfo) -> Result<()> {
+    for (cidrs, kind, flag) in [
+        (&opts.cluster_cidrs, "pod", "clustercidr"),
+        (&opts.service_cidrs, "service", "servicecidr"),
+    ] {
+        if cidrs.is_empty() {
+            return Err(Refusal::CidrsUnknown {
+                kind,
+                flag,
+                tried: "none were given".into(),
+            }
+            .into());
+        }
+    }
+    if let (CableDriver::Vxlan, Some(port)) = (driver(opts, info), opts.gateway.nat_port) {
+        return Err(Unsupported::NatPortWithVxlan { port }.into());
+    }
+    Ok(())
+}
+
+/// The cluster's nodes, and which of them are labelled
+/// `ferry.dev/gateway=true` (for `join --label-gateway`).
+pub async fn gateway_nodes(local: &Client) -> Result<(Vec<String>, Vec<String>)> {
+    let nodes: Api<Node> = Api::all(local.clone());
+    let list = nodes
+        .list(&Default::default())
+        .await
+        .map_err(|e| kube_error("listing the cluster's nodes", e))?;
+    let mut all = Vec::new();
+    let mut gateways = Vec::new();
+    for n in list.items {
+        let Some(name) = n.metadata.name else {
+            continue;
+        };
+        let labelled = n
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(labels::GATEWAY))
+            .is_some_and(|v| v == labels::GATEWAY_ENABLED);
+        if labelled {
+            gateways.push(name.clone());
+        }
+        all.push(name);
+    }
+    Ok((all, gateways))
 }
 
 /// A cluster-scoped broker token: this cluster's own while it is good for a
@@ -195,6 +259,23 @@ async fn cluster_token(
     }
     let sas: Api<ServiceAccount> = Api::namespaced(joiner.clone(), bns);
     Ok(ferry_kube::request_token(&sas, &sa_name, None).await?)
+}
+
+/// Keeps broker-info.ferry's joiner token in the `ferry-joiner` Secret, so
+/// `ferry recover-broker-info` can write the file again from this cluster.
+async fn keep_joiner_token(local: &Client, id: &str, token: &str) -> Result<()> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(token);
+    apply_value(
+        local,
+        &json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": ferry_deploy::JOINER_SECRET, "namespace": labels::SYSTEM_NAMESPACE,
+                "labels": {CLUSTER: id, labels::APP_MANAGED_BY: labels::APP_MANAGED_BY_FERRY}},
+            "data": {ferry_deploy::joiner_secret_keys::TOKEN: b64},
+        }),
+    )
+    .await
 }
 
 /// Labels `node` as a gateway (`ferry.dev/gateway=true`).

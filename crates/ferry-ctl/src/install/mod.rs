@@ -8,17 +8,23 @@
 //! treat the file like a kubeconfig. Each cluster keeps only its own
 //! `cluster:<id>` token (in the `ferry-broker` Secret of `ferry-system`),
 //! which may write only objects labelled `ferry.dev/cluster=<id>`. On
-//! `ferry apiserver` the joiner is a built-in identity (minted from the data
-//! directory); against a ferry apiserver reached only through an admin
-//! kubeconfig, the admin token is the only credential able to mint cluster
-//! tokens, so it is written instead (with a warning). On real Kubernetes the
-//! joiner is a ServiceAccount with a narrow Role, and a
-//! ValidatingAdmissionPolicy enforces the per-cluster label rule.
+//! Everywhere the joiner credential is a TokenRequest token of the broker's
+//! `ferry-joiner` ServiceAccount — never the admin credential `deploy-broker`
+//! was given. On real Kubernetes that ServiceAccount has a narrow Role and a
+//! ValidatingAdmissionPolicy enforces the per-cluster label rule; on `ferry
+//! apiserver` its label `ferry.dev/joiner=true` makes its tokens the built-in
+//! joiner identity, which the server scopes itself.
 
 mod apply;
 pub mod broker;
+pub mod cidrs;
 pub mod join;
+pub mod recover;
+mod unsupported;
 
 pub use apply::{apply_value, is_ferry_apiserver};
 pub use broker::{DeployBrokerOptions, PSK_SECRET, deploy_broker};
-pub use join::{JoinOptions, JoinReport, check_join, join};
+pub use cidrs::{CidrSource, Discovered, FoundCidrs, discover_cidrs};
+pub use join::{JoinOptions, JoinReport, check_join, gateway_nodes, join};
+pub use recover::recover_broker_info;
+pub use unsupported::{Unsupported, cable_driver};

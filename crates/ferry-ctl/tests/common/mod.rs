@@ -184,6 +184,7 @@ async fn set_up(ids: &[&str], with_agents: bool) -> Clusterset {
         &DeployBrokerOptions {
             namespace: "ferry-broker".into(),
             joiner_token: Some(joiner),
+            ..Default::default()
         },
     )
     .await
@@ -220,6 +221,7 @@ pub fn join_options(id: &str, i: usize) -> JoinOptions {
         cable_driver: None,
         gateway_node: None,
         image: "ferry:test".into(),
+        gateway: Default::default(),
     }
 }
 

@@ -187,6 +187,7 @@ async fn deploy_broker(
         &DeployBrokerOptions {
             namespace: ferry_api::labels::BROKER_NAMESPACE.into(),
             joiner_token,
+            ..Default::default()
         },
     )
     .await
@@ -220,6 +221,7 @@ async fn join_both(
             cable_driver: Some(cable_driver),
             gateway_node: Some(plan.node_name(0)),
             image: ferry_deploy::default_image(),
+            gateway: Default::default(),
         };
         install::join(client, info, &opts)
             .await

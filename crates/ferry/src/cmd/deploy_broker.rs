@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use ferry_api::{BrokerInfo, Components};
 use ferry_apiserver::Identity;
-use ferry_ctl::install::{self, DeployBrokerOptions};
+use ferry_ctl::install::{self, DeployBrokerOptions, Unsupported};
 
 /// Deploy the broker: the namespace, CRDs and RBAC every cluster syncs
 /// through, and `broker-info.ferry` for `ferry join`.
@@ -17,13 +18,19 @@ use ferry_ctl::install::{self, DeployBrokerOptions};
 /// no cluster to spare) and keeps serving it until interrupted.
 ///
 /// broker-info.ferry is base64 JSON holding the broker URL, its CA, a joiner
-/// credential (it can read the broker and mint a token for a new cluster id —
-/// keep the file as secret as a kubeconfig), the clusterset domain, the
-/// cables' pre-shared key and the settings every cluster shares. Re-running
-/// keeps the key.
+/// credential (a TokenRequest token of the broker's ferry-joiner
+/// ServiceAccount: it can read the broker and mint a token for a new cluster
+/// id — keep the file as secret as a kubeconfig; it never carries the admin
+/// credential deploy-broker was given, and a broker that cannot mint one is
+/// refused), the clusterset domain, the cables' pre-shared key, which
+/// components join deploys and the settings every cluster shares. Re-running
+/// keeps the key. Takes subctl deploy-broker's flags; Globalnet's are
+/// refused until ferry has Globalnet.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   ferry deploy-broker --kubeconfig broker.kubeconfig
+  ferry deploy-broker --kubeconfig broker.kubeconfig --components service-discovery \\
+      --ipsec-psk-from old-broker-info.ferry
   ferry deploy-broker --embedded --data-dir ./broker --listen 0.0.0.0:6443 \\
       --advertise-url https://198.18.0.1:6443")]
 pub struct Args {
@@ -31,19 +38,31 @@ pub struct Args {
     #[arg(long, conflicts_with = "embedded")]
     kubeconfig: Option<PathBuf>,
     /// Namespace on the broker holding the clusterset's objects.
-    #[arg(long, default_value = ferry_api::labels::BROKER_NAMESPACE)]
+    #[arg(long = "broker-namespace", visible_alias = "namespace",
+        default_value = ferry_api::labels::BROKER_NAMESPACE)]
     namespace: String,
     /// Where to write broker-info.ferry.
     #[arg(short = 'o', long = "output", default_value = "broker-info.ferry")]
     output: PathBuf,
+    /// Take the cables' pre-shared key from this existing broker-info.ferry
+    /// (so clusters of an older clusterset keep working with the new broker).
+    #[arg(long, value_name = "BROKER-INFO")]
+    ipsec_psk_from: Option<PathBuf>,
+    /// Which parts `join` deploys: service-discovery (MCS exchange, ferry
+    /// dns) and/or connectivity (gateways, route agents), comma-separated.
+    #[arg(
+        long,
+        value_name = "COMPONENTS",
+        default_value = "service-discovery,connectivity"
+    )]
+    components: String,
     /// Run an embedded `ferry apiserver` as the broker.
     #[arg(long, requires = "data_dir")]
     embedded: bool,
-    /// Data directory of the `ferry apiserver` broker. With --embedded: where
-    /// it keeps its state. Without: the data directory of the ferry apiserver
-    /// behind --kubeconfig, used to mint a joiner token (instead of handing
-    /// out the kubeconfig's admin token).
-    #[arg(long)]
+    /// With --embedded: data directory of the embedded `ferry apiserver`
+    /// broker. (Against --kubeconfig the joiner token is minted through
+    /// TokenRequest; no data directory is needed.)
+    #[arg(long, requires = "embedded")]
     data_dir: Option<PathBuf>,
     /// With --embedded: address and port to listen on.
     #[arg(long, default_value = "127.0.0.1:6443")]
@@ -54,6 +73,76 @@ pub struct Args {
     /// With --embedded: extra DNS names or IPs for the serving certificate.
     #[arg(long = "tls-san", value_name = "NAME")]
     tls_sans: Vec<String>,
+    #[command(flatten)]
+    refused: Refused,
+}
+
+/// subctl deploy-broker flags whose meaning ferry does not implement.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Submariner flags ferry refuses (with the reason)")]
+struct Refused {
+    /// Globalnet (overlapping CIDRs): not implemented yet; =false is accepted.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1,
+        require_equals = true, default_missing_value = "true")]
+    globalnet: Option<bool>,
+    /// Globalnet's address range: not implemented yet.
+    #[arg(long, value_name = "CIDR")]
+    globalnet_cidr_range: Option<String>,
+    /// Globalnet's per-cluster size: not implemented yet.
+    #[arg(long, value_name = "N")]
+    globalnet_cluster_size: Option<String>,
+    /// Extra DNS zones: not supported.
+    #[arg(long, value_name = "DOMAINS")]
+    custom_domains: Option<String>,
+    /// ClusterSet IPs: not implemented.
+    #[arg(long)]
+    enable_clusterset_ip: bool,
+    /// ClusterSet IPs' range: not implemented.
+    #[arg(long, value_name = "CIDR")]
+    clusterset_ip_cidr_range: Option<String>,
+}
+
+impl Refused {
+    /// The first flag whose meaning ferry refuses, if any.
+    fn refusal(&self, components: &str) -> Option<Unsupported> {
+        let globalnet = |flag| Unsupported::Globalnet { flag };
+        let asks_globalnet = components.split(',').any(|c| c.trim() == "globalnet");
+        [
+            (self.globalnet == Some(true), globalnet("--globalnet")),
+            (
+                self.globalnet_cidr_range.is_some(),
+                globalnet("--globalnet-cidr-range"),
+            ),
+            (
+                self.globalnet_cluster_size.is_some(),
+                globalnet("--globalnet-cluster-size"),
+            ),
+            (asks_globalnet, globalnet("--components globalnet")),
+            (self.custom_domains.is_some(), Unsupported::CustomDomains),
+            (
+                self.enable_clusterset_ip,
+                Unsupported::ClustersetIp {
+                    flag: "--enable-clusterset-ip",
+                },
+            ),
+            (
+                self.clusterset_ip_cidr_range.is_some(),
+                Unsupported::ClustersetIp {
+                    flag: "--clusterset-ip-cidr-range",
+                },
+            ),
+        ]
+        .into_iter()
+        .find_map(|(given, u)| given.then_some(u))
+    }
+}
+
+/// The pre-shared key of an existing broker-info.ferry.
+fn psk_from(path: &std::path::Path) -> anyhow::Result<[u8; ferry_api::broker_info::CABLE_PSK_LEN]> {
+    let what = || format!("--ipsec-psk-from {}", path.display());
+    let text = std::fs::read_to_string(path).with_context(what)?;
+    let info = BrokerInfo::decode(&text).with_context(what)?;
+    info.cable_psk_bytes().with_context(what)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -62,6 +151,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
+    if let Some(u) = args.refused.refusal(&args.components) {
+        return Err(ferry_ctl::Error::from(u).into());
+    }
+    let components = Components::parse_list(&args.components).context("--components")?;
+    let psk = args.ipsec_psk_from.as_deref().map(psk_from).transpose()?;
     let mut server = None;
     let kubeconfig = if args.embedded {
         // `requires = "data_dir"` guarantees it is present.
@@ -97,12 +191,14 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         .await
         .context("reading the kubeconfig")?;
     let client = kube::Client::try_from(config).context("building a client")?;
+    // The embedded server is ours: mint the joiner from its data directory.
+    // Otherwise deploy_broker asks the broker through TokenRequest.
     let joiner_token = match &args.data_dir {
         Some(dir) => Some(
             ferry_apiserver::create_token(dir, &Identity::Joiner)
                 .with_context(|| format!("minting a joiner token in {}", dir.display()))?,
         ),
-        None => None,
+        _ => None,
     };
     let info = install::deploy_broker(
         &client,
@@ -110,6 +206,8 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         &DeployBrokerOptions {
             namespace: args.namespace.clone(),
             joiner_token,
+            psk,
+            components,
         },
     )
     .await
@@ -117,9 +215,10 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let encoded = info.encode()?;
     ferry_kube::write_private(&args.output, encoded.as_bytes())?;
     eprintln!(
-        "broker ready in namespace {} at {}; wrote {} (join clusters with: ferry join {} --clusterid ID)",
+        "broker ready in namespace {} at {} (components: {}); wrote {} (join clusters with: ferry join {} --clusterid ID)",
         info.broker_namespace,
         info.api_server_url,
+        info.settings.components,
         args.output.display(),
         args.output.display()
     );

@@ -26,6 +26,14 @@ use ferry_gateway::lease::LeaseTiming;
 /// preshared key come from the ferry-broker Secret written by `ferry join`,
 /// the addresses from this node's Node object (InternalIP = private,
 /// ExternalIP = public, podCIDR's first address = health-check address).
+/// `ferry join`'s cable flags (--natt, --nattport, --health-check, …) arrive
+/// as this command's flags of the same meaning.
+///
+/// Per node, as Submariner's gateway.submariner.io annotations:
+/// gateway.ferry.dev/public-ip=ipv4:ADDR|dns:NAME|api:HOST (comma-separated,
+/// tried in order; api: is skipped with --air-gapped) sets the public IP, and
+/// gateway.ferry.dev/udp-port=PORT the cable port. A value that cannot be
+/// used stops the gateway with the cause in its Gateway's statusFailure.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Kubeconfig of this cluster (default: in-cluster, $KUBECONFIG, ~/.kube/config).
@@ -73,13 +81,38 @@ pub struct Args {
     /// Node-local directory for this node's WireGuard private key (mode 0600).
     #[arg(long, env = "FERRY_STATE_DIR", default_value = "/var/lib/ferry")]
     state_dir: PathBuf,
+    /// NAT traversal (join --natt); published as the Endpoint's natEnabled.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+        require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    natt: bool,
+    /// With NAT on both sides, be the side that waits to be contacted
+    /// (published as the Endpoint's preferredServer).
+    #[arg(long)]
+    preferred_server: bool,
+    /// Encapsulate in UDP even where plain ESP would pass (IPsec; published
+    /// as the Endpoint's forceUdpEncaps).
+    #[arg(long)]
+    force_udp_encaps: bool,
+    /// Never ask an outside service for the public IP (api: lookups are skipped).
+    #[arg(long)]
+    air_gapped: bool,
+    /// Health-check the cables; false: a cable counts as connected once attached.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+        require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    health_check: bool,
+    /// A connection turns `error` after more than this many health-check
+    /// probes in a row go unanswered (instead of --error-after).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    health_check_max_packet_loss_count: Option<u32>,
 }
 
+/// `100ms`, `1.5s`, or plain seconds as Submariner's flags take them.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d: kube::core::Duration = s
-        .parse()
-        .map_err(|e| format!("{s:?} is not a duration like 100ms or 1.5s: {e}"))?;
-    Ok(d.into())
+    let d = super::errors::parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!("{s:?} must be longer than zero"));
+    }
+    Ok(d)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -112,14 +145,36 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             renew: args.lease_renew,
         },
         state_dir: args.state_dir,
+        join: ferry_gateway::config::JoinSettings {
+            nat_traversal: args.natt,
+            preferred_server: args.preferred_server,
+            force_udp_encaps: args.force_udp_encaps,
+            air_gapped: args.air_gapped,
+            health_check: args.health_check,
+            max_packet_loss: args.health_check_max_packet_loss_count,
+        },
     };
-    let cfg = ferry_gateway::resolve(&client, settings)
-        .await
-        .context("configuring the gateway")?;
+    let (namespace, node) = (settings.namespace.clone(), settings.node_name.clone());
+    let cfg = match ferry_gateway::resolve(&client, settings).await {
+        Ok(cfg) => cfg,
+        Err(ferry_gateway::Error::NodeAnnotation { cluster_id, error }) => {
+            // Say why in the Gateway status, where `ferry show` looks.
+            let failure = error.to_string();
+            if let Err(e) =
+                ferry_gateway::report_failure(&client, &namespace, &node, &cluster_id, &failure)
+                    .await
+            {
+                tracing::warn!("reporting the failure in Gateway {node}: {e}");
+            }
+            return Err(anyhow::Error::new(error).context("configuring the gateway"));
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("configuring the gateway")),
+    };
     tracing::info!(
         cluster = %cfg.cluster_id, node = %cfg.node_name, driver = %cfg.driver,
         private_ip = %cfg.private_ip, public_ip = %cfg.public_ip,
-        health_check_ip = %cfg.health_check_ip, "gateway starting"
+        public_ip_from = cfg.public_ip_from, port = cfg.port,
+        health_check = cfg.join.health_check, health_check_ip = %cfg.health_check_ip, "gateway starting"
     );
     ferry_gateway::run(cfg, client, ferry_kube::shutdown_signal())
         .await

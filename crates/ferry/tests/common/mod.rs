@@ -80,6 +80,7 @@ pub async fn broker(dir: PathBuf) -> (ferry_apiserver::RunningServer, ferry_api:
         &ferry_ctl::install::DeployBrokerOptions {
             namespace: "ferry-broker".into(),
             joiner_token: Some(joiner),
+            ..Default::default()
         },
     )
     .await

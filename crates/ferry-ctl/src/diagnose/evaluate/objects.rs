@@ -209,6 +209,41 @@ fn workload_line(w: Workload<'_>, hint: String) -> Line {
     }
 }
 
+/// A FAIL for each cluster whose Cluster object declares no pod or no
+/// service CIDRs: nothing can be routed to them, and overlaps go unseen.
+fn missing_cidrs(s: &crate::show::build::Snapshot) -> Vec<Line> {
+    let name = Check::CidrOverlap.name();
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for c in &s.clusters {
+        let cid = &c.spec.cluster_id;
+        if !seen.insert(cid.clone()) {
+            continue;
+        }
+        let missing: Vec<&str> = [
+            ("pod", c.spec.cluster_cidrs.is_empty()),
+            ("service", c.spec.service_cidrs.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(kind, empty)| empty.then_some(kind))
+        .collect();
+        if !missing.is_empty() {
+            out.push(Line::with(
+                name,
+                Status::Fail,
+                format!(
+                    "cluster {cid}'s Cluster object has no {} CIDRs: other clusters route nothing to it there",
+                    missing.join(" and no ")
+                ),
+                format!(
+                    "re-run `ferry join` for {cid} (it discovers the CIDRs, or pass --clustercidr and --servicecidr)"
+                ),
+            ));
+        }
+    }
+    out
+}
+
 /// `cidr-overlap`: this cluster's CIDRs against every other cluster's, and
 /// the addresses its pods and Services really have against the declared
 /// CIDRs.
@@ -224,6 +259,7 @@ pub fn cidr_overlap(f: &Facts) -> Vec<Line> {
             "the agent publishes it: see `kubectl -n ferry-system logs deployment/ferry-agent`",
         )];
     };
+    let mut out = missing_cidrs(s);
     let mine: Vec<(&str, Cidr)> = own
         .spec
         .cluster_cidrs
@@ -231,7 +267,6 @@ pub fn cidr_overlap(f: &Facts) -> Vec<Line> {
         .map(|c| ("pod", *c))
         .chain(own.spec.service_cidrs.iter().map(|c| ("service", *c)))
         .collect();
-    let mut out = Vec::new();
     for (i, (ka, a)) in mine.iter().enumerate() {
         for (kb, b) in &mine[i + 1..] {
             if a.overlaps(b) {

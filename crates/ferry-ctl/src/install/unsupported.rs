@@ -1,0 +1,124 @@
+//! subctl's flags whose meaning ferry does not implement (yet), each refused
+//! with one line saying why and one saying what to do instead — a flag a user
+//! copies from Submariner's docs is never silently ignored — and the one
+//! place that maps `--cable-driver` names to drivers ([`cable_driver`]).
+
+use ferry_api::CableDriver;
+
+/// A flag ferry accepts by name but refuses by meaning.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsupported {
+    /// Globalnet (NAT for overlapping CIDRs): `join --globalnet`,
+    /// `--globalnet-cidr`, `deploy-broker --globalnet`, `--globalnet-cidr-range`,
+    /// `--globalnet-cluster-size`, `--components globalnet`.
+    #[error(
+        "{flag}: Globalnet (NAT between clusters whose CIDRs overlap) is not implemented in ferry yet"
+    )]
+    Globalnet {
+        /// The flag as given.
+        flag: &'static str,
+    },
+    /// `--cable-driver libreswan` (or `ipsec`).
+    #[error(
+        "--cable-driver {name}: the IPsec (Libreswan) cable driver is not yet available in ferry"
+    )]
+    IpsecCableDriver {
+        /// The driver name given.
+        name: String,
+    },
+    /// `--load-balancer`: gateways behind a LoadBalancer Service.
+    #[error("--load-balancer: ferry does not put gateways behind a LoadBalancer Service")]
+    LoadBalancer,
+    /// `--custom-domains`: extra DNS zones besides the clusterset's.
+    #[error("--custom-domains: ferry dns serves only the clusterset domain of broker-info.ferry")]
+    CustomDomains,
+    /// `--coredns-custom-configmap`.
+    #[error("--coredns-custom-configmap: ferry edits kube-system/coredns (its Corefile) only")]
+    CorednsCustomConfigmap,
+    /// `--enable-clusterset-ip`, `--clusterset-ip-cidr`, `--clusterset-ip-cidr-range`.
+    #[error(
+        "{flag}: ClusterSet IPs (one virtual IP per exported service across clusters) are not implemented in ferry"
+    )]
+    ClustersetIp {
+        /// The flag as given.
+        flag: &'static str,
+    },
+    /// `--check-broker-certificate=false`.
+    #[error(
+        "--check-broker-certificate=false: ferry always verifies the broker against the CA in broker-info.ferry"
+    )]
+    UncheckedBrokerCertificate,
+    /// `--nattport` with the vxlan driver, whose kernel device has one port.
+    #[error("--nattport {port} with --cable-driver vxlan: the vxlan cable always uses UDP 4800")]
+    NatPortWithVxlan {
+        /// The port given.
+        port: u16,
+    },
+}
+
+impl Unsupported {
+    /// What to do instead.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Unsupported::Globalnet { .. } => {
+                "give every cluster pod and service CIDRs that overlap no other cluster's and leave Globalnet off (--globalnet=false is accepted); `ferry show networks` lists the CIDRs taken"
+            }
+            Unsupported::IpsecCableDriver { .. } => {
+                "use --cable-driver wireguard (encrypted, the default) or vxlan (unencrypted, for trusted networks)"
+            }
+            Unsupported::LoadBalancer => {
+                "label reachable nodes ferry.dev/gateway=true; set a node's public address with the annotation gateway.ferry.dev/public-ip=ipv4:ADDRESS"
+            }
+            Unsupported::CustomDomains => {
+                "use the clusterset domain (clusterset.local unless deploy-broker set another)"
+            }
+            Unsupported::CorednsCustomConfigmap => {
+                "leave it out: join adds the clusterset forward block to kube-system/coredns by itself"
+            }
+            Unsupported::ClustersetIp { .. } => {
+                "leave it out: names under clusterset.local answer with each cluster's ClusterIP"
+            }
+            Unsupported::UncheckedBrokerCertificate => {
+                "leave it out; if the broker's certificate changed, write a new broker-info.ferry with `ferry deploy-broker` (or `ferry recover-broker-info`)"
+            }
+            Unsupported::NatPortWithVxlan { .. } => {
+                "leave --nattport out with vxlan (it applies to the wireguard cable)"
+            }
+        }
+    }
+}
+
+/// The driver a `--cable-driver` name stands for. The IPsec names are
+/// refused here, and only here, until the IPsec driver exists.
+pub fn cable_driver(name: &str) -> crate::Result<CableDriver> {
+    match name {
+        "libreswan" | "ipsec" => Err(Unsupported::IpsecCableDriver {
+            name: name.to_string(),
+        }
+        .into()),
+        other => Ok(other.parse()?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn cable_driver_names() {
+        assert_eq!(cable_driver("vxlan").unwrap(), CableDriver::Vxlan);
+        assert_eq!(cable_driver("wireguard").unwrap(), CableDriver::Wireguard);
+        for ipsec in ["libreswan", "ipsec"] {
+            let e = cable_driver(ipsec).unwrap_err();
+            assert!(
+                matches!(&e, crate::Error::Unsupported(Unsupported::IpsecCableDriver { name }) if name == ipsec),
+                "{e}"
+            );
+            assert!(e.to_string().contains("not yet available"), "{e}");
+            assert!(e.is_usage());
+        }
+        let e = cable_driver("gre").unwrap_err();
+        assert!(e.to_string().contains("unknown cable driver"), "{e}");
+    }
+}

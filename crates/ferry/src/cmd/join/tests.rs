@@ -1,0 +1,167 @@
+#![allow(clippy::unwrap_used)]
+use clap::Parser;
+
+use super::*;
+
+#[derive(Debug, clap::Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: Args,
+}
+
+fn parse(extra: &[&str]) -> Result<Args, clap::Error> {
+    let mut argv = vec!["join", "broker-info.ferry", "--clusterid", "cluster0"];
+    argv.extend_from_slice(extra);
+    Cli::try_parse_from(argv).map(|c| c.args)
+}
+
+#[test]
+fn the_seeds_flags_are_accepted_with_submariners_meaning() {
+    let a = parse(&[
+        "--clustercidr",
+        "100.64.0.0/16",
+        "--natt=false",
+        "--cable-driver",
+        "vxlan",
+        "--health-check=false",
+    ])
+    .unwrap();
+    assert!(a.refusal().is_none());
+    assert_eq!(a.cable_driver().unwrap(), Some(CableDriver::Vxlan));
+    let g = a.gateway();
+    assert!(!g.nat_traversal && !g.health_check);
+    assert_eq!(g.args(), ["--natt=false", "--health-check=false"]);
+}
+
+#[test]
+fn defaults_and_bare_bool_flags() {
+    let a = parse(&[]).unwrap();
+    assert_eq!(a.gateway(), GatewaySettings::default());
+    assert!(a.label_gateway && a.check_broker_certificate);
+    let a = parse(&["--natt", "--health-check", "--label-gateway=false"]).unwrap();
+    assert!(a.natt && a.health_check && !a.label_gateway);
+    // As with subctl (pflag), a bool takes its value only after '='.
+    assert!(parse(&["--natt", "false"]).is_err());
+    assert!(parse(&["--natt=maybe"]).is_err());
+}
+
+#[test]
+fn cable_and_health_check_settings_reach_the_gateway() {
+    let a = parse(&[
+        "--nattport",
+        "4501",
+        "--force-udp-encaps",
+        "--preferred-server",
+        "--air-gapped",
+        "--health-check-interval",
+        "2",
+        "--health-check-max-packet-loss-count",
+        "3",
+    ])
+    .unwrap();
+    assert_eq!(
+        a.gateway(),
+        GatewaySettings {
+            nat_traversal: true,
+            nat_port: Some(4501),
+            force_udp_encaps: true,
+            preferred_server: true,
+            air_gapped: true,
+            health_check: true,
+            health_check_interval: Some(Duration::from_secs(2)),
+            health_check_max_packet_loss: Some(3),
+        }
+    );
+    let a = parse(&["--health-check-interval", "250ms"]).unwrap();
+    assert_eq!(
+        a.gateway().health_check_interval,
+        Some(Duration::from_millis(250))
+    );
+    for bad in [
+        &["--health-check-interval", "0"][..],
+        &["--health-check-interval", "soon"],
+        &["--health-check-max-packet-loss-count", "0"],
+        &["--nattport", "0"],
+        &["--nattport", "70000"],
+    ] {
+        assert!(parse(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn unimplemented_flags_are_refused_by_type() {
+    let refused = |extra: &[&str]| parse(extra).unwrap().refusal();
+    assert_eq!(
+        refused(&["--globalnet"]),
+        Some(Unsupported::Globalnet {
+            flag: "--globalnet"
+        })
+    );
+    assert_eq!(
+        refused(&["--globalnet=true"]),
+        Some(Unsupported::Globalnet {
+            flag: "--globalnet"
+        })
+    );
+    assert_eq!(refused(&["--globalnet=false"]), None);
+    assert_eq!(
+        refused(&["--globalnet-cidr", "242.0.0.0/16"]),
+        Some(Unsupported::Globalnet {
+            flag: "--globalnet-cidr"
+        })
+    );
+    assert_eq!(
+        refused(&["--load-balancer"]),
+        Some(Unsupported::LoadBalancer)
+    );
+    assert_eq!(
+        refused(&["--custom-domains", "example.org"]),
+        Some(Unsupported::CustomDomains)
+    );
+    assert_eq!(
+        refused(&["--coredns-custom-configmap", "kube-system/x"]),
+        Some(Unsupported::CorednsCustomConfigmap)
+    );
+    assert_eq!(
+        refused(&["--enable-clusterset-ip"]),
+        Some(Unsupported::ClustersetIp {
+            flag: "--enable-clusterset-ip"
+        })
+    );
+    assert_eq!(
+        refused(&["--check-broker-certificate=false"]),
+        Some(Unsupported::UncheckedBrokerCertificate)
+    );
+    let e = parse(&["--cable-driver", "libreswan"])
+        .unwrap()
+        .cable_driver()
+        .unwrap_err();
+    let explained = ferry_ctl::explain(e.chain());
+    assert_eq!(
+        explained.message,
+        "--cable-driver libreswan: the IPsec (Libreswan) cable driver is not yet available in ferry"
+    );
+    assert!(explained.hint.as_deref().unwrap().contains("wireguard"));
+    assert_eq!(explained.exit_code(), 2);
+    // A flag subctl does not have is clap's error, as any typo.
+    assert!(parse(&["--no-such-flag"]).is_err());
+}
+
+#[test]
+fn image_from_repository_and_version() {
+    let image = |extra: &[&str]| parse(extra).unwrap().image();
+    let v = env!("CARGO_PKG_VERSION");
+    assert_eq!(image(&[]), format!("ferry:{v}"));
+    assert_eq!(image(&["--version", "dev"]), "ferry:dev");
+    assert_eq!(
+        image(&[
+            "--repository",
+            "registry.example/ferry-dev/",
+            "--version",
+            "1.2"
+        ]),
+        "registry.example/ferry-dev/ferry:1.2"
+    );
+    assert_eq!(image(&["--image", "x/y:z"]), "x/y:z");
+    assert!(parse(&["--image", "x/y:z", "--version", "1"]).is_err());
+}
