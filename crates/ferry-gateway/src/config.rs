@@ -43,6 +43,10 @@ pub struct Settings {
     pub lease: LeaseTiming,
     /// Directory of the node-local private key.
     pub state_dir: PathBuf,
+    /// `--preferred-server`: with NAT on both sides, wait to be contacted.
+    pub preferred_server: bool,
+    /// UDP port of NAT discovery.
+    pub nat_discovery_port: u16,
 }
 
 /// Everything the engine runs with.
@@ -64,6 +68,8 @@ pub struct GatewayConfig {
     pub error_after: Duration,
     pub lease: LeaseTiming,
     pub key_file: PathBuf,
+    pub preferred_server: bool,
+    pub nat_discovery_port: u16,
 }
 
 impl GatewayConfig {
@@ -195,6 +201,8 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
         health_check_interval: interval,
         error_after: s.error_after,
         lease: s.lease,
+        preferred_server: s.preferred_server,
+        nat_discovery_port: s.nat_discovery_port,
     })
 }
 

@@ -104,6 +104,12 @@ fn gateway_status_shape() {
                 std::time::Duration::from_micros(2500),
                 std::time::Duration::from_micros(300),
             )),
+            nat_discovery: Some(NatDiscovery {
+                result: NatDiscoveryResult::PublicIp,
+                seen_as: Some("198.19.0.1:40123".parse().unwrap()),
+                remote_seen_from: None,
+                message: "public IP answered".into(),
+            }),
         }],
     };
     let v = serde_json::to_value(&status).unwrap();
@@ -122,6 +128,10 @@ fn gateway_status_shape() {
                 "latencyRtt": {
                     "last": "1.2ms", "min": "900µs", "average": "1.1ms",
                     "max": "2.5ms", "stdDev": "300µs",
+                },
+                "natDiscovery": {
+                    "result": "publicIp", "seenAs": "198.19.0.1:40123",
+                    "message": "public IP answered",
                 },
             }],
         })

@@ -17,6 +17,8 @@ pub enum Check {
     CidrOverlap,
     /// Traffic to every remote cluster, with the gateway's status.
     Connections,
+    /// What the gateway's NAT discovery (UDP 4490) found per remote.
+    NatDiscovery,
     /// UDP to the cable port between the gateways.
     Firewall,
     /// Path MTU and full-size packets across the cables.
@@ -27,11 +29,12 @@ pub enum Check {
 
 impl Check {
     /// Every check, in the order `diagnose all` runs and prints them.
-    pub const ALL: [Check; 7] = [
+    pub const ALL: [Check; 8] = [
         Check::K8sVersion,
         Check::Deployment,
         Check::CidrOverlap,
         Check::Connections,
+        Check::NatDiscovery,
         Check::Firewall,
         Check::Mtu,
         Check::ServiceDiscovery,
@@ -44,6 +47,7 @@ impl Check {
             Check::Deployment => "deployment",
             Check::CidrOverlap => "cidr-overlap",
             Check::Connections => "connections",
+            Check::NatDiscovery => "nat-discovery",
             Check::Firewall => "firewall",
             Check::Mtu => "mtu",
             Check::ServiceDiscovery => "service-discovery",

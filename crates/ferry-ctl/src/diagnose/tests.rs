@@ -583,6 +583,64 @@ fn client_tasks_cover_every_remote_and_import() {
     assert_eq!(marker("r", "a", "b"), "ferry-firewall-probe r a->b");
 }
 
+fn with_nat_discovery(mut f: Facts, result: ferry_api::NatDiscoveryResult, message: &str) -> Facts {
+    let c = &mut f.snapshot.gateways[0].status.as_mut().unwrap().connections[0];
+    c.nat_discovery = Some(ferry_api::NatDiscovery {
+        result,
+        seen_as: None,
+        remote_seen_from: None,
+        message: message.into(),
+    });
+    f
+}
+
+#[test]
+fn nat_discovery_reports_what_the_gateway_found() {
+    use ferry_api::NatDiscoveryResult as R;
+    let f = with_nat_discovery(
+        healthy(),
+        R::PublicIp,
+        "public IP 198.19.1.10 answered; no NAT",
+    );
+    let lines = evaluate::nat_discovery(&f);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].status, Status::Pass, "{lines:?}");
+    assert_eq!(
+        lines[0].message,
+        "east → west: public IP 198.19.1.10 answered; no NAT; cable to 198.19.1.10, NAT yes"
+    );
+
+    let f = with_nat_discovery(
+        facts("error", "no reply"),
+        R::Unreachable,
+        "no answer … UDP between the gateways is blocked",
+    );
+    let lines = evaluate::nat_discovery(&f);
+    assert_eq!(lines[0].status, Status::Fail);
+    assert!(
+        lines[0]
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("--preferred-server"),
+        "{lines:?}"
+    );
+
+    let f = with_nat_discovery(healthy(), R::Probing, "probing");
+    assert_eq!(evaluate::nat_discovery(&f)[0].status, Status::Warn);
+
+    // A path found, but the cable still fails: not a pass.
+    let f = with_nat_discovery(
+        facts("error", "no reply"),
+        R::PublicIp,
+        "public IP answered",
+    );
+    assert_eq!(evaluate::nat_discovery(&f)[0].status, Status::Fail);
+
+    // An older gateway says nothing about NAT discovery.
+    assert_eq!(evaluate::nat_discovery(&healthy())[0].status, Status::Warn);
+}
+
 #[test]
 fn check_names_parse() {
     for c in Check::ALL {

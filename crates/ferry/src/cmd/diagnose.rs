@@ -22,7 +22,9 @@ const EXAMPLES: &str = "Examples:
 /// a temporary pod on a non-gateway node: UDP probes through the cable to
 /// every remote gateway's health-check address — and to a pod in the
 /// remote cluster when it is diagnosed too — judged together with the
-/// gateway's status); firewall (a packet sniffer on the active gateway
+/// gateway's status); nat-discovery (what the active gateway's own probes
+/// on UDP 4490 found towards each remote gateway: which address answers,
+/// NAT on the way, or that UDP is blocked); firewall (a packet sniffer on the active gateway
 /// node watches its cable port for the remote gateways' traffic, or for
 /// test datagrams sent from the remote gateway node when that cluster is
 /// diagnosed too); mtu (a don't-fragment packet bigger than the cable MTU
@@ -58,6 +60,7 @@ enum What {
     CidrOverlap,
     K8sVersion,
     Mtu,
+    NatDiscovery,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -70,6 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::CidrOverlap => vec![Check::CidrOverlap],
         What::K8sVersion => vec![Check::K8sVersion],
         What::Mtu => vec![Check::Mtu],
+        What::NatDiscovery => vec![Check::NatDiscovery],
     };
     let specs = args.clusters.specs()?;
     let opts = Options {

@@ -73,6 +73,13 @@ pub struct Args {
     /// Node-local directory for this node's WireGuard private key (mode 0600).
     #[arg(long, env = "FERRY_STATE_DIR", default_value = "/var/lib/ferry")]
     state_dir: PathBuf,
+    /// With NAT on both sides, be the side that waits to be contacted
+    /// (published as the Endpoint's preferredServer).
+    #[arg(long)]
+    preferred_server: bool,
+    /// UDP port of NAT discovery (answered and probed, as Submariner's 4490).
+    #[arg(long, default_value_t = ferry_api::ports::NAT_DISCOVERY_PORT)]
+    nat_discovery_port: u16,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -112,6 +119,8 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             renew: args.lease_renew,
         },
         state_dir: args.state_dir,
+        preferred_server: args.preferred_server,
+        nat_discovery_port: args.nat_discovery_port,
     };
     let cfg = ferry_gateway::resolve(&client, settings)
         .await

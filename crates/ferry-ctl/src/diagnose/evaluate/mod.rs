@@ -10,6 +10,7 @@ mod common;
 mod connections;
 mod firewall;
 mod mtu;
+mod nat_discovery;
 mod objects;
 mod service_discovery;
 
@@ -17,6 +18,7 @@ pub use common::{Client, Probed};
 pub use connections::connections;
 pub use firewall::{Firewall, firewall};
 pub use mtu::{mtu, path_cable_mtu};
+pub use nat_discovery::nat_discovery;
 pub use objects::{MIN_VERSION, cidr_overlap, deployment, k8s_version};
 pub use service_discovery::{
     MAX_IMPORTS, expected_answer, import_name, resolvable_imports, service_discovery,
