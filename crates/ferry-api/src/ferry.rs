@@ -283,6 +283,17 @@ pub struct NatDiscovery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub remote_seen_from: Option<std::net::SocketAddr>,
+    /// The remote's answer: our probe's source address was rewritten (this
+    /// gateway is behind a NAT).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub src_ip_nat_detected: bool,
+    /// The remote's answer: our probe's source port was rewritten.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub src_port_nat_detected: bool,
+    /// The remote's answer: our probe was sent to an address that is not
+    /// the remote's own (a NAT forwarded it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dst_ip_nat_detected: bool,
     /// One line saying what was found and what the cable does about it.
     pub message: String,
 }

@@ -302,6 +302,7 @@ impl NatState {
 
     fn clear(&mut self) {
         self.discoveries.clear();
+        self.early_inbound.clear();
         self.found.clear();
         let _ = self.identity.send(None);
     }

@@ -28,7 +28,10 @@ pub struct Policy {
     /// remote hears from us again) and, with no answer at all, to both.
     pub refresh: Duration,
     /// With no answer but the remote's probes arriving, how long to wait
-    /// before concluding the remote is only reachable from its side.
+    /// before concluding the remote is only reachable from its side. None by
+    /// default: a WireGuard responder must have the peer before the remote's
+    /// first handshake arrives (else that handshake is lost and retried only
+    /// 5 s later), and an answer arriving later still turns the verdict.
     pub inbound_grace: Duration,
     /// With nothing crossing either way, how long before UDP counts as blocked.
     pub timeout: Duration,
@@ -40,7 +43,7 @@ impl Default for Policy {
             interval: Duration::from_millis(200),
             settle: Duration::from_secs(1),
             refresh: Duration::from_secs(1),
-            inbound_grace: Duration::from_millis(600),
+            inbound_grace: Duration::ZERO,
             timeout: Duration::from_secs(3),
         }
     }
@@ -274,6 +277,9 @@ impl Discovery {
             None => format!("{}", t.private_ip),
         };
         let remote_seen_from = self.inbound.map(|i| SocketAddr::V4(i.from));
+        let answer = [&self.private, &self.public]
+            .into_iter()
+            .find_map(|p| p.answer.as_ref().map(|(_, r)| r));
         let (result, seen_as, message) = match self.outcome(now, policy) {
             Outcome::Probing => (
                 NatDiscoveryResult::Probing,
@@ -323,10 +329,17 @@ impl Discovery {
                 ),
             ),
         };
+        let chosen = match result {
+            NatDiscoveryResult::PrivateIp | NatDiscoveryResult::PublicIp => answer,
+            _ => None,
+        };
         NatDiscovery {
             result,
             seen_as,
             remote_seen_from,
+            src_ip_nat_detected: chosen.is_some_and(|r| r.src_ip_nat_detected),
+            src_port_nat_detected: chosen.is_some_and(|r| r.src_port_nat_detected),
+            dst_ip_nat_detected: chosen.is_some_and(|r| r.dst_ip_nat_detected),
             message,
         }
     }

@@ -203,8 +203,8 @@ fn choose_path(
     let responder = local.preferred_server && !flag(spec, backend_config::PREFERRED_SERVER, false);
     let vxlan_hint = format!(
         "use --cable-driver wireguard (its handshake opens the NAT), or give the gateway \
-         behind the NAT a port forward of UDP {port} and {} (ferry sandbox create --nat \
-         port-forward)",
+         behind the NAT a port forward of UDP {port} and {} (ferry sandbox \
+         create --nat=port-forward)",
         ports::NAT_DISCOVERY_PORT
     );
     match found.outcome {
@@ -235,6 +235,12 @@ fn choose_path(
             })
         }
         Outcome::InboundOnly { from, nat } => {
+            if vxlan && !found.timed_out {
+                return Err(NotCabled::Waiting(format!(
+                    "NAT discovery: cluster {cluster}'s probes arrive from {from}; waiting \
+                     for its addresses to answer (vxlan needs both directions)"
+                )));
+            }
             if vxlan {
                 return Err(NotCabled::Unusable(format!(
                     "the vxlan cable cannot cross this NAT: cluster {cluster} is behind a NAT \

@@ -108,6 +108,9 @@ fn gateway_status_shape() {
                 result: NatDiscoveryResult::PublicIp,
                 seen_as: Some("198.19.0.1:40123".parse().unwrap()),
                 remote_seen_from: None,
+                src_ip_nat_detected: true,
+                src_port_nat_detected: true,
+                dst_ip_nat_detected: false,
                 message: "public IP answered".into(),
             }),
         }],
@@ -131,6 +134,7 @@ fn gateway_status_shape() {
                 },
                 "natDiscovery": {
                     "result": "publicIp", "seenAs": "198.19.0.1:40123",
+                    "srcIpNatDetected": true, "srcPortNatDetected": true,
                     "message": "public IP answered",
                 },
             }],

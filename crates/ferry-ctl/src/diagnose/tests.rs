@@ -533,6 +533,39 @@ fn firewall_verdicts() {
     assert_eq!(statuses(&lines), [Status::Fail]);
     assert!(lines[0].message.contains("west → east: UDP 4500"));
     assert!(lines[0].message.contains("is blocked: 0 of 10"));
+    // Behind a NAT (found by NAT discovery) with the cable up, the dropped
+    // unsolicited datagrams are what the NAT should do.
+    let mut natted = with_nat_discovery(
+        healthy(),
+        ferry_api::NatDiscoveryResult::PublicIp,
+        "public IP answered",
+    );
+    {
+        let c = &mut natted.snapshot.gateways[0]
+            .status
+            .as_mut()
+            .unwrap()
+            .connections[0];
+        let nd = c.nat_discovery.as_mut().unwrap();
+        nd.src_port_nat_detected = true;
+        nd.seen_as = Some("198.19.0.1:40123".parse().unwrap());
+    }
+    let lines = evaluate::firewall(
+        &natted,
+        &Firewall {
+            node: Some("east-node0"),
+            sniffer: Ok(&none),
+            senders: vec![("west".into(), Ok(&sender))],
+            window: Duration::from_millis(1500),
+        },
+    );
+    assert_eq!(statuses(&lines), [Status::Pass], "{lines:?}");
+    assert!(
+        lines[0]
+            .message
+            .contains("behind a NAT (west sees it as 198.19.0.1:40123)"),
+        "{lines:?}"
+    );
     let lines = evaluate::firewall(
         &f,
         &Firewall {
@@ -589,6 +622,9 @@ fn with_nat_discovery(mut f: Facts, result: ferry_api::NatDiscoveryResult, messa
         result,
         seen_as: None,
         remote_seen_from: None,
+        src_ip_nat_detected: false,
+        src_port_nat_detected: false,
+        dst_ip_nat_detected: false,
         message: message.into(),
     });
     f

@@ -105,6 +105,7 @@ fn a_public_answer_selects_the_public_ip_with_the_nat_it_reports() {
         "{}",
         report.message
     );
+    assert!(report.src_ip_nat_detected && !report.dst_ip_nat_detected);
 }
 
 #[test]
