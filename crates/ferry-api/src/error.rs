@@ -74,6 +74,10 @@ pub enum Error {
         reason: String,
     },
 
+    /// A NAT discovery datagram (UDP 4490) is not one ferry understands.
+    #[error("malformed NAT discovery datagram: {0}")]
+    NatDiscoveryMalformed(&'static str),
+
     /// Rendering a CRD or a `broker-info.ferry` document failed (a bug, not
     /// bad input).
     #[error("cannot serialize {what}: {reason}")]

@@ -263,6 +263,71 @@ pub struct Connection {
     /// Round-trip times measured by the health check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_rtt: Option<LatencyRtt>,
+    /// What NAT discovery (UDP 4490) found on the way to the remote gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat_discovery: Option<NatDiscovery>,
+}
+
+/// The outcome of NAT discovery towards one remote gateway.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NatDiscovery {
+    /// Which of the remote's addresses answered.
+    pub result: NatDiscoveryResult,
+    /// This gateway's address and port as the remote saw its probe (its
+    /// mapping on a NAT, if there is one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub seen_as: Option<std::net::SocketAddr>,
+    /// The address and port the remote's own probes arrive from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub remote_seen_from: Option<std::net::SocketAddr>,
+    /// The remote's answer: our probe's source address was rewritten (this
+    /// gateway is behind a NAT).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub src_ip_nat_detected: bool,
+    /// The remote's answer: our probe's source port was rewritten.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub src_port_nat_detected: bool,
+    /// The remote's answer: our probe was sent to an address that is not
+    /// the remote's own (a NAT forwarded it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dst_ip_nat_detected: bool,
+    /// One line saying what was found and what the cable does about it.
+    pub message: String,
+}
+
+/// Which of a remote gateway's addresses answer NAT discovery.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum NatDiscoveryResult {
+    /// Probes sent, no verdict yet.
+    #[default]
+    Probing,
+    /// Its private IP answers: no NAT in between, cable to that address.
+    PrivateIp,
+    /// Its public IP answers: cable to that address.
+    PublicIp,
+    /// Neither answers, but its probes reach this gateway: it is behind a
+    /// NAT and opens the cable from its side.
+    InboundOnly,
+    /// Neither answers and none of its probes arrive: UDP between the two
+    /// gateways is blocked.
+    Unreachable,
+}
+
+impl NatDiscoveryResult {
+    /// The serialized name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NatDiscoveryResult::Probing => "probing",
+            NatDiscoveryResult::PrivateIp => "privateIp",
+            NatDiscoveryResult::PublicIp => "publicIp",
+            NatDiscoveryResult::InboundOnly => "inboundOnly",
+            NatDiscoveryResult::Unreachable => "unreachable",
+        }
+    }
 }
 
 /// State of one cable.

@@ -4,7 +4,7 @@
 //! their CRDs ([`all_crds`]), label and name constants ([`labels`]), the
 //! `broker-info.ferry` format ([`BrokerInfo`]), the contracts between
 //! components (default data-plane [`ports`], the gateways' [`health_probe`]
-//! wire format) and small validated value types ([`Cidr`],
+//! and [`nat_discovery`] wire formats) and small validated value types ([`Cidr`],
 //! [`validate_cluster_id`]).
 //!
 //! It is not a client and does no I/O: talking to an API server, syncing and
@@ -21,6 +21,7 @@ pub mod health_probe;
 pub mod labels;
 pub mod mcs;
 pub mod names;
+pub mod nat_discovery;
 pub mod ports;
 
 pub use about::{ClusterProperty, ClusterPropertySpec};
@@ -30,7 +31,7 @@ pub use crds::{all_crds, all_crds_yaml, crd_yaml};
 pub use error::{Error, Result};
 pub use ferry::{
     CableDriver, Cluster, ClusterSpec, Connection, ConnectionStatus, Endpoint, EndpointSpec,
-    Gateway, GatewaySpec, GatewayStatus, HaStatus, LatencyRtt,
+    Gateway, GatewaySpec, GatewayStatus, HaStatus, LatencyRtt, NatDiscovery, NatDiscoveryResult,
 };
 pub use mcs::{
     ClusterStatus, ServiceExport, ServiceExportSpec, ServiceExportStatus, ServiceImport,

@@ -14,6 +14,10 @@ pub const DEFAULT_CABLE_PORT: u16 = 4500;
 /// Default UDP port of the gateway's health checker (inside the cable).
 pub const DEFAULT_HEALTH_CHECK_PORT: u16 = 4801;
 
+/// UDP port every gateway answers NAT discovery probes on (Submariner's
+/// too); see [`crate::nat_discovery`].
+pub const NAT_DISCOVERY_PORT: u16 = 4490;
+
 /// UDP port of the VXLAN cable between gateways (`ferry-vxc`).
 pub const VXLAN_CABLE_PORT: u16 = 4800;
 

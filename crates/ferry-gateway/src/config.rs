@@ -46,6 +46,8 @@ pub struct Settings {
     pub lease: LeaseTiming,
     /// Directory of the node-local private key.
     pub state_dir: PathBuf,
+    /// UDP port of NAT discovery.
+    pub nat_discovery_port: u16,
     /// The cluster's subctl-style cable settings (`join --natt`, …).
     pub join: JoinSettings,
 }
@@ -106,6 +108,7 @@ pub struct GatewayConfig {
     /// Where the public IP came from (flag, annotation, ExternalIP, private).
     pub public_ip_from: &'static str,
     pub join: JoinSettings,
+    pub nat_discovery_port: u16,
 }
 
 impl GatewayConfig {
@@ -277,6 +280,7 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
         error_after,
         lease: s.lease,
         join: s.join,
+        nat_discovery_port: s.nat_discovery_port,
     })
 }
 

@@ -23,9 +23,11 @@ use tokio::sync::{mpsc, watch};
 use crate::cable::{Cable, CableConfig};
 use crate::config::{GatewayConfig, load_or_create_key};
 use crate::health::{ConnectionHealth, HealthPolicy};
+use crate::nat_discovery::{Discovery, Outcome};
+use crate::nat_prober::{self, NatEvent, Outgoing};
 use crate::prober::{self, Reply};
 use crate::publish::{self, LocalEndpoint};
-use crate::remote::{self, LocalGateway, RemoteGateway, Unusable};
+use crate::remote::{self, Found, LocalGateway, NotCabled, RemoteGateway};
 use crate::{Result, lease};
 
 /// Name of the Lease the gateways of a cluster compete for.
@@ -33,6 +35,9 @@ pub const LEASE_NAME: &str = "ferry-gateway";
 
 /// How often failed steps (cable device, Endpoint, attachments) are retried.
 const RETRY: Duration = Duration::from_secs(1);
+
+/// Clusters whose probes are remembered before their Endpoint arrives.
+const MAX_EARLY_INBOUND: usize = 64;
 
 /// How often RTT figures are refreshed in the Gateway status.
 const RTT_REFRESH: Duration = Duration::from_secs(1);
@@ -77,6 +82,16 @@ pub async fn run(
         targets_rx,
         reply_tx,
     ));
+    let nat_socket = nat_prober::bind(cfg.nat_discovery_port)?;
+    let (identity_tx, identity_rx) = watch::channel(None);
+    let (nat_out_tx, nat_out_rx) = mpsc::channel(64);
+    let (nat_event_tx, mut nat_event_rx) = mpsc::channel(1024);
+    let nat_task = tokio::spawn(nat_prober::run(
+        nat_socket,
+        identity_rx,
+        nat_out_rx,
+        nat_event_tx,
+    ));
     let (status_tx, status_rx) = watch::channel(GatewayStatus::default());
     let writer_task = tokio::spawn(status_writer(
         gateways.clone(),
@@ -115,6 +130,14 @@ pub async fn run(
         failure: None,
         targets: targets_tx,
         status: status_tx,
+        nat: NatState {
+            policy: Default::default(),
+            discoveries: BTreeMap::new(),
+            early_inbound: BTreeMap::new(),
+            found: BTreeMap::new(),
+            identity: identity_tx,
+            outgoing: nat_out_tx,
+        },
     };
     supervisor.send_status();
 
@@ -137,6 +160,7 @@ pub async fn run(
                 supervisor.send_status();
             }
             Some(reply) = reply_rx.recv() => supervisor.on_reply(reply),
+            Some(event) = nat_event_rx.recv() => supervisor.on_nat_event(event),
             _ = tick.tick() => {
                 supervisor.on_tick().await;
                 if last_rtt_refresh.elapsed() >= RTT_REFRESH {
@@ -157,6 +181,7 @@ pub async fn run(
     let _ = tokio::time::timeout(Duration::from_secs(2), writer_task).await;
     watch_task.abort();
     prober_task.abort();
+    nat_task.abort();
     Ok(())
 }
 
@@ -178,7 +203,7 @@ struct CableSupervisor {
     /// Every Endpoint in the namespace, by name.
     remotes: BTreeMap<String, EndpointSpec>,
     /// Remote cluster → its planned cable (or why there is none).
-    plans: BTreeMap<String, Result<RemoteGateway, Unusable>>,
+    plans: BTreeMap<String, Result<RemoteGateway, NotCabled>>,
     health: BTreeMap<String, ConnectionHealth>,
     /// Remote cluster → why attaching the cable failed.
     attach_errors: BTreeMap<String, String>,
@@ -186,6 +211,115 @@ struct CableSupervisor {
     failure: Option<String>,
     targets: watch::Sender<BTreeMap<String, SocketAddr>>,
     status: watch::Sender<GatewayStatus>,
+    nat: NatState,
+}
+
+/// NAT discovery towards every remote gateway, while this one is active.
+struct NatState {
+    policy: crate::nat_discovery::Policy,
+    /// Remote cluster → its discovery.
+    discoveries: BTreeMap<String, Discovery>,
+    /// Probes from clusters whose Endpoint has not arrived yet.
+    early_inbound: BTreeMap<String, (std::net::SocketAddrV4, ferry_api::nat_discovery::Request)>,
+    /// What the cables were last planned with.
+    found: BTreeMap<String, Found>,
+    /// This gateway as the responder names itself (None: passive, silent).
+    identity: watch::Sender<Option<ferry_api::nat_discovery::Peer>>,
+    outgoing: mpsc::Sender<Vec<Outgoing>>,
+}
+
+impl NatState {
+    fn found(&self, cluster: &str, now: Instant) -> Found {
+        match self.discoveries.get(cluster) {
+            Some(d) => Found {
+                outcome: d.outcome(now, &self.policy),
+                inbound_seen: d.inbound_seen(),
+                timed_out: d.timed_out(now, &self.policy),
+            },
+            None => Found {
+                outcome: Outcome::Probing,
+                inbound_seen: false,
+                timed_out: false,
+            },
+        }
+    }
+
+    /// Starts (or restarts, when its addresses changed) discovery towards
+    /// every remote Endpoint and forgets vanished ones.
+    fn track(&mut self, remotes: &BTreeMap<String, EndpointSpec>, local_cluster: &str) {
+        let now = Instant::now();
+        let mut seen = Vec::new();
+        for (name, spec) in remotes {
+            if spec.cluster_id == local_cluster {
+                continue;
+            }
+            let Some(target) = remote::discovery_target(name, spec) else {
+                continue;
+            };
+            seen.push(spec.cluster_id.clone());
+            if self
+                .discoveries
+                .get(&spec.cluster_id)
+                .is_some_and(|d| *d.target() == target)
+            {
+                continue;
+            }
+            let mut d = Discovery::new(target, now, random_u64());
+            if let Some((from, req)) = self.early_inbound.remove(&spec.cluster_id) {
+                d.on_request(from, &req);
+            }
+            self.discoveries.insert(spec.cluster_id.clone(), d);
+        }
+        self.discoveries.retain(|c, _| seen.contains(c));
+        self.found.retain(|c, _| seen.contains(c));
+    }
+
+    /// Sends the probes that are due.
+    fn probe(&mut self) {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        for d in self.discoveries.values_mut() {
+            for (to, request_number) in d.due(now, &self.policy) {
+                out.push(Outgoing {
+                    to,
+                    request_number,
+                    receiver: d.target().peer.clone(),
+                });
+            }
+        }
+        if !out.is_empty() && self.outgoing.try_send(out).is_err() {
+            tracing::debug!("NAT discovery: probe queue full");
+        }
+    }
+
+    /// Whether any verdict differs from the one the cables were planned with.
+    fn changed(&self) -> bool {
+        let now = Instant::now();
+        self.discoveries
+            .keys()
+            .any(|c| self.found.get(c) != Some(&self.found(c, now)))
+    }
+
+    fn clear(&mut self) {
+        self.discoveries.clear();
+        self.early_inbound.clear();
+        self.found.clear();
+        let _ = self.identity.send(None);
+    }
+}
+
+/// A request-number base: only tells this run's answers from an earlier
+/// run's, so a clock-seeded hash is enough.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish()
 }
 
 impl CableSupervisor {
@@ -221,6 +355,7 @@ impl CableSupervisor {
             tokio::task::block_in_place(|| c.down());
         }
         self.endpoint_published = false;
+        self.nat.clear();
         self.plans.clear();
         self.health.clear();
         self.attach_errors.clear();
@@ -255,6 +390,11 @@ impl CableSupervisor {
             Ok(()) => {
                 tracing::info!(endpoint = %e.cluster_id, "published this cluster's Endpoint");
                 self.endpoint_published = true;
+                // The Endpoint is named after the cluster.
+                let _ = self.nat.identity.send(Some(ferry_api::nat_discovery::Peer {
+                    cluster_id: e.cluster_id.clone(),
+                    endpoint: e.cluster_id.clone(),
+                }));
             }
             Err(err) => tracing::warn!("{err}; retrying"),
         }
@@ -269,18 +409,23 @@ impl CableSupervisor {
             driver: self.cfg.driver,
             private_ip: self.cfg.private_ip,
             public_ip: self.cfg.public_ip,
-            attached: tokio::task::block_in_place(|| ferry_net::attached_networks(None))
-                .unwrap_or_else(|e| {
-                    tracing::warn!("listing this node's networks: {e}");
-                    Vec::new()
-                }),
+            preferred_server: self.cfg.join.preferred_server,
         };
+        self.nat.track(&self.remotes, &self.cfg.cluster_id);
+        // A new remote is probed at once, not at the next tick.
+        self.nat.probe();
+        let now = Instant::now();
         let mut plans = BTreeMap::new();
         for (name, spec) in &self.remotes {
             if spec.cluster_id == self.cfg.cluster_id {
                 continue;
             }
-            plans.insert(spec.cluster_id.clone(), remote::plan(&local, name, spec));
+            let found = self.nat.found(&spec.cluster_id, now);
+            self.nat.found.insert(spec.cluster_id.clone(), found);
+            plans.insert(
+                spec.cluster_id.clone(),
+                remote::plan(&local, name, spec, &found),
+            );
         }
         // Vanished or unusable remotes lose their cable.
         let connected: Vec<String> = cable.connected().map(str::to_string).collect();
@@ -300,7 +445,7 @@ impl CableSupervisor {
             match tokio::task::block_in_place(|| cable.connect(r)) {
                 Ok(()) => {
                     if changed {
-                        tracing::info!(cluster = %cluster, ip = %r.using_ip, nat = r.using_nat, "cable connected");
+                        tracing::info!(cluster = %cluster, ip = %r.using_ip, nat = r.using_nat, initiate = r.initiate, "cable connected");
                         self.health
                             .insert(cluster.clone(), ConnectionHealth::new(now));
                     }
@@ -322,6 +467,36 @@ impl CableSupervisor {
         self.plans = plans;
     }
 
+    fn on_nat_event(&mut self, event: NatEvent) {
+        let now = Instant::now();
+        match event {
+            NatEvent::Request { from, request } => {
+                let cluster = request.sender.cluster_id.clone();
+                match self.nat.discoveries.get_mut(&cluster) {
+                    Some(d) => d.on_request(from, &request),
+                    // Bounded: anyone can send probes naming any cluster.
+                    None if self.active
+                        && (self.nat.early_inbound.len() < MAX_EARLY_INBOUND
+                            || self.nat.early_inbound.contains_key(&cluster)) =>
+                    {
+                        self.nat.early_inbound.insert(cluster, (from, request));
+                    }
+                    None => return,
+                }
+            }
+            NatEvent::Response { from, response } => {
+                let Some(d) = self.nat.discoveries.get_mut(&response.sender.cluster_id) else {
+                    return;
+                };
+                d.on_response(now, from, &response);
+            }
+        }
+        if self.nat.changed() {
+            self.reconcile();
+            self.send_status();
+        }
+    }
+
     fn on_reply(&mut self, reply: Reply) {
         if let Some(h) = self.health.get_mut(&reply.cluster_id)
             && h.on_reply(Instant::now(), reply.rtt)
@@ -333,6 +508,13 @@ impl CableSupervisor {
 
     async fn on_tick(&mut self) {
         let now = Instant::now();
+        if self.active && self.cable.is_some() {
+            self.nat.probe();
+            if self.nat.changed() {
+                self.reconcile();
+                self.send_status();
+            }
+        }
         let mut changed = false;
         for (cluster, h) in &mut self.health {
             if h.on_tick(now, &self.policy) {
@@ -383,9 +565,18 @@ impl CableSupervisor {
                 using_ip: None,
                 using_nat: false,
                 latency_rtt: None,
+                nat_discovery: self
+                    .nat
+                    .discoveries
+                    .get(cluster)
+                    .map(|d| d.report(now, &self.nat.policy)),
             };
             match plan {
-                Err(Unusable(why)) => c.status_message = why.clone(),
+                Err(NotCabled::Waiting(why)) => {
+                    c.status = ConnectionStatus::Connecting;
+                    c.status_message = why.clone();
+                }
+                Err(NotCabled::Unusable(why)) => c.status_message = why.clone(),
                 Ok(r) => {
                     c.using_ip = Some(IpAddr::V4(r.using_ip));
                     c.using_nat = r.using_nat;
@@ -402,6 +593,22 @@ impl CableSupervisor {
                     }
                     if r.health_check.is_none() && c.status_message.is_empty() {
                         c.status_message = "its Endpoint has no health-check IP".into();
+                    }
+                    // The cable was tried without a path NAT discovery
+                    // could confirm: say so next to what the health check says.
+                    if let Some(nd) = &c.nat_discovery
+                        && nd.result == ferry_api::NatDiscoveryResult::Unreachable
+                    {
+                        c.status_message = format!(
+                            "{}{}NAT discovery: {}",
+                            c.status_message,
+                            if c.status_message.is_empty() {
+                                ""
+                            } else {
+                                "; "
+                            },
+                            nd.message
+                        );
                     }
                 }
             }

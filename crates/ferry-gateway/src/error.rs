@@ -41,6 +41,15 @@ pub enum Error {
     /// The health-check socket failed.
     #[error("health check socket: {0}")]
     HealthSocket(#[source] std::io::Error),
+    /// The NAT discovery socket (UDP 4490) failed.
+    #[error("NAT discovery socket (UDP {port}): {source}")]
+    NatDiscoverySocket {
+        /// The port.
+        port: u16,
+        /// The socket error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {

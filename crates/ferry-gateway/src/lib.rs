@@ -14,8 +14,13 @@
 //! devices `ferry-wg` / `ferry-vxc`; everything it creates is removed when it
 //! stops or loses the lease. Private keys stay in a 0600 file on the node.
 //!
-//! Layout: pure logic in [`health`], [`lease`]'s `Observer` and [`remote`];
-//! I/O in `cable` (devices, routes), `prober` (the health-check socket),
+//! Before cabling a remote gateway it runs NAT discovery (UDP 4490, as
+//! Submariner): the address that answers is used, and a remote behind a NAT
+//! that only reaches us opens the cable from its side.
+//!
+//! Layout: pure logic in [`health`], [`lease`]'s `Observer`,
+//! [`nat_discovery`] and [`remote`]; I/O in `cable` (devices, routes),
+//! `prober` (the health-check socket), `nat_prober` (the NAT discovery socket),
 //! `publish` (API writes) and `engine` (the event loop).
 #![forbid(unsafe_code)]
 
@@ -26,6 +31,8 @@ mod error;
 pub mod health;
 pub mod lease;
 pub mod node_settings;
+pub mod nat_discovery;
+mod nat_prober;
 mod prober;
 mod publish;
 pub mod remote;

@@ -1,13 +1,17 @@
-//! From a remote cluster's `Endpoint` to the cable this gateway should hold
-//! to it: which address to use (private when both gateways share a network,
-//! public otherwise), whether NAT is in the way, and the reasons a cable
-//! cannot be built (different cable drivers, a missing key). Pure.
+//! From a remote cluster's `Endpoint` and what NAT discovery found to the
+//! cable this gateway should hold to it: which address to use (the one that
+//! answered discovery: private when both answer), whether NAT is in the way,
+//! which side opens the cable, and the reasons a cable cannot be built
+//! (different cable drivers, a missing key, VXLAN through a NAT) or is not
+//! decided yet. Pure.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ferry_api::ferry::backend_config;
 use ferry_api::ports::{self, DEFAULT_CABLE_PORT};
 use ferry_api::{CableDriver, Cidr, EndpointSpec};
+
+use crate::nat_discovery::{Outcome, Target};
 
 /// This gateway as the planner needs it.
 #[derive(Clone, Debug)]
@@ -18,9 +22,20 @@ pub struct LocalGateway {
     pub private_ip: Ipv4Addr,
     /// Address other clusters reach (may equal the private one).
     pub public_ip: Ipv4Addr,
-    /// Networks directly attached to this node (address/prefix of every
-    /// local interface): a remote private IP inside one is reachable directly.
-    pub attached: Vec<Cidr>,
+    /// This cluster joined with `--preferred-server`: with a remote that can
+    /// reach it, it waits to be contacted instead of opening the cable.
+    pub preferred_server: bool,
+}
+
+/// What NAT discovery has found about one remote so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// The verdict.
+    pub outcome: Outcome,
+    /// The remote's probes reach this gateway.
+    pub inbound_seen: bool,
+    /// Discovery has run its full timeout.
+    pub timed_out: bool,
 }
 
 /// A remote cluster's gateway, ready to be cabled.
@@ -34,10 +49,15 @@ pub struct RemoteGateway {
     pub hostname: String,
     /// Its underlay address inside its own cluster.
     pub private_ip: Ipv4Addr,
-    /// The address this cable uses.
+    /// The address this cable uses: the one that answered NAT discovery,
+    /// or, when only its probes reach us, the NAT address they come from.
     pub using_ip: Ipv4Addr,
-    /// Whether that is a public address different from its private one.
+    /// Whether NAT discovery saw address or port rewriting on the way.
     pub using_nat: bool,
+    /// Whether this side opens the cable (sends to `using_ip:port` first).
+    /// When not, the remote does and WireGuard learns its address from its
+    /// authenticated packets.
+    pub initiate: bool,
     /// UDP port of its cable (WireGuard).
     pub port: u16,
     /// Its WireGuard public key (base64), for the wireguard driver.
@@ -50,25 +70,67 @@ pub struct RemoteGateway {
     pub subnets: Vec<Cidr>,
 }
 
-/// Why a remote cannot be cabled; the text goes into the Gateway status.
+/// Why a remote is not cabled; the text goes into the Gateway status.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unusable(pub String);
+pub enum NotCabled {
+    /// Not decided yet (NAT discovery still running): `connecting`.
+    Waiting(String),
+    /// It cannot be: `error`.
+    Unusable(String),
+}
 
-/// Plans the cable to one remote endpoint.
+impl NotCabled {
+    /// The reason.
+    pub fn message(&self) -> &str {
+        match self {
+            NotCabled::Waiting(m) | NotCabled::Unusable(m) => m,
+        }
+    }
+}
+
+/// Where NAT discovery probes `spec`'s gateway, if it has an IPv4 address.
+pub fn discovery_target(name: &str, spec: &EndpointSpec) -> Option<Target> {
+    let IpAddr::V4(private_ip) = spec.private_ip else {
+        return None;
+    };
+    Some(Target {
+        peer: ferry_api::nat_discovery::Peer {
+            cluster_id: spec.cluster_id.clone(),
+            endpoint: name.to_string(),
+        },
+        private_ip,
+        public_ip: match spec.public_ip {
+            Some(IpAddr::V4(p)) => Some(p),
+            _ => None,
+        },
+        port: ports::NAT_DISCOVERY_PORT,
+    })
+}
+
+fn flag(spec: &EndpointSpec, key: &str, default: bool) -> bool {
+    spec.backend_config
+        .get(key)
+        .map_or(default, |v| v.eq_ignore_ascii_case("true"))
+}
+
+/// Plans the cable to one remote endpoint from its spec and what NAT
+/// discovery found.
 pub fn plan(
     local: &LocalGateway,
     name: &str,
     spec: &EndpointSpec,
-) -> Result<RemoteGateway, Unusable> {
+    found: &Found,
+) -> Result<RemoteGateway, NotCabled> {
+    let unusable = |m: String| NotCabled::Unusable(m);
     if spec.cable_driver != local.driver {
-        return Err(Unusable(format!(
+        return Err(unusable(format!(
             "cable driver mismatch: cluster {} uses {}, this cluster uses {}; \
              every cluster of a clusterset must use the same driver (ferry join --cable-driver)",
             spec.cluster_id, spec.cable_driver, local.driver
         )));
     }
     let IpAddr::V4(private) = spec.private_ip else {
-        return Err(Unusable(format!(
+        return Err(unusable(format!(
             "IPv6 gateway address {} is not supported yet",
             spec.private_ip
         )));
@@ -76,41 +138,34 @@ pub fn plan(
     let public = match spec.public_ip {
         Some(IpAddr::V4(p)) => Some(p),
         Some(IpAddr::V6(p)) => {
-            return Err(Unusable(format!(
+            return Err(unusable(format!(
                 "IPv6 gateway address {p} is not supported yet"
             )));
         }
         None => None,
     };
-    let shares_network = local
-        .attached
-        .iter()
-        .any(|c| c.contains(IpAddr::V4(private)))
-        || public.is_some_and(|p| p == local.public_ip);
-    let (using_ip, using_nat) = match public {
-        Some(p) if !shares_network => (p, p != private),
-        _ => (private, false),
-    };
     let port = match spec.backend_config.get(backend_config::PORT) {
         Some(p) => p
             .parse()
-            .map_err(|_| Unusable(format!("its backendConfig port {p:?} is not a UDP port")))?,
+            .map_err(|_| unusable(format!("its backendConfig port {p:?} is not a UDP port")))?,
         None => DEFAULT_CABLE_PORT,
     };
     let public_key = spec.backend_config.get(backend_config::PUBLIC_KEY).cloned();
     if local.driver == CableDriver::Wireguard && public_key.is_none() {
-        return Err(Unusable(
+        return Err(unusable(
             "its Endpoint has no WireGuard public key (backendConfig.publicKey)".into(),
         ));
     }
+    let path = choose_path(local, spec, private, public, port, found)?;
     let health_check = ports::health_check_addr(spec);
     Ok(RemoteGateway {
         cluster_id: spec.cluster_id.clone(),
         endpoint: name.into(),
         hostname: spec.hostname.clone(),
         private_ip: private,
-        using_ip,
-        using_nat,
+        using_ip: path.ip,
+        using_nat: path.nat,
+        initiate: path.initiate,
         port,
         public_key,
         vtep_mac: spec.backend_config.get(backend_config::VTEP_MAC).cloned(),
@@ -122,6 +177,99 @@ pub fn plan(
             .copied()
             .collect(),
     })
+}
+
+/// Where and how the cable goes.
+struct CablePath {
+    ip: Ipv4Addr,
+    nat: bool,
+    initiate: bool,
+}
+
+/// The address, NAT and opening side from NAT discovery's verdict, or why
+/// there is no cable (yet). VXLAN has no handshake to open a NAT's mapping,
+/// so it needs both directions to pass, as Submariner's `vxlan` (no NAT).
+fn choose_path(
+    local: &LocalGateway,
+    spec: &EndpointSpec,
+    private: Ipv4Addr,
+    public: Option<Ipv4Addr>,
+    port: u16,
+    found: &Found,
+) -> Result<CablePath, NotCabled> {
+    let cluster = &spec.cluster_id;
+    let vxlan = local.driver == CableDriver::Vxlan;
+    // The preferred server answers; the other side opens the cable.
+    let responder = local.preferred_server && !flag(spec, backend_config::PREFERRED_SERVER, false);
+    let vxlan_hint = format!(
+        "use --cable-driver wireguard (its handshake opens the NAT), or give the gateway \
+         behind the NAT a port forward of UDP {port} and {} (ferry sandbox \
+         create --nat=port-forward)",
+        ports::NAT_DISCOVERY_PORT
+    );
+    match found.outcome {
+        Outcome::Probing => Err(NotCabled::Waiting(format!(
+            "NAT discovery: probing cluster {cluster}'s gateway on UDP {}",
+            ports::NAT_DISCOVERY_PORT
+        ))),
+        Outcome::Reach {
+            ip, nat, seen_as, ..
+        } => {
+            if vxlan && !found.inbound_seen {
+                if !found.timed_out {
+                    return Err(NotCabled::Waiting(format!(
+                        "NAT discovery: cluster {cluster} answers at {ip}; waiting for its \
+                         probes to reach this gateway (vxlan needs both directions)"
+                    )));
+                }
+                return Err(NotCabled::Unusable(format!(
+                    "the vxlan cable cannot cross this NAT: cluster {cluster} answers at {ip} \
+                     and sees this gateway as {seen_as}, but none of its probes reach this \
+                     gateway, so its VXLAN packets would not either; {vxlan_hint}"
+                )));
+            }
+            Ok(CablePath {
+                ip,
+                nat,
+                initiate: !(responder && found.inbound_seen),
+            })
+        }
+        Outcome::InboundOnly { from, nat } => {
+            if vxlan && !found.timed_out {
+                return Err(NotCabled::Waiting(format!(
+                    "NAT discovery: cluster {cluster}'s probes arrive from {from}; waiting \
+                     for its addresses to answer (vxlan needs both directions)"
+                )));
+            }
+            if vxlan {
+                return Err(NotCabled::Unusable(format!(
+                    "the vxlan cable cannot cross this NAT: cluster {cluster} is behind a NAT \
+                     (its probes arrive from {from}; its addresses do not answer), and VXLAN \
+                     has no handshake to open it; {vxlan_hint}"
+                )));
+            }
+            Ok(CablePath {
+                ip: *from.ip(),
+                nat,
+                initiate: false,
+            })
+        }
+        Outcome::Unreachable => {
+            // As Submariner after its discovery timeout: the Endpoint's
+            // settings decide (natEnabled: its public IP), and the cable is
+            // tried anyway; the status names the discovery failure.
+            let nat_enabled = flag(spec, backend_config::NAT_ENABLED, true);
+            let ip = match public {
+                Some(p) if nat_enabled => p,
+                _ => private,
+            };
+            Ok(CablePath {
+                ip,
+                nat: ip != private,
+                initiate: !responder,
+            })
+        }
+    }
 }
 
 #[cfg(test)]

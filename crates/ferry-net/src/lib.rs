@@ -34,7 +34,7 @@ pub use cmd::{bridge, ip, ip_batch, netns_exec, nft, nft_apply, run, sysctl_get,
 pub use error::{Error, Result};
 pub use link::{
     IfAddr, Vxlan, add_addr, attached_networks, delete_addr, delete_link, ensure_vxlan,
-    interface_of, link_exists, link_mtu, link_up, list_addrs,
+    interface_of, link_exists, link_mtu, link_up, list_addrs, local_ipv4_addresses,
 };
 pub use mac::{Mac, format_mac, parse_mac, vtep_mac};
 pub use neigh::{

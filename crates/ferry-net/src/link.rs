@@ -236,6 +236,18 @@ pub fn attached_networks(netns: Option<&str>) -> Result<Vec<ferry_api::Cidr>> {
     Ok(nets)
 }
 
+/// Every IPv4 address on the namespace's interfaces.
+pub fn local_ipv4_addresses(netns: Option<&str>) -> Result<Vec<std::net::Ipv4Addr>> {
+    let addrs = ip_json(netns, &["-4", "addr", "show"])?;
+    Ok(addrs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|link| link["addr_info"].as_array().into_iter().flatten())
+        .filter_map(|a| a["local"].as_str()?.parse().ok())
+        .collect())
+}
+
 /// Name of the interface holding `addr` (the underlay device of a node IP).
 pub fn interface_of(netns: Option<&str>, addr: IpAddr) -> Result<String> {
     let addrs = ip_json(netns, &["addr", "show"])?;

@@ -9,6 +9,8 @@
 //! namespaces behind veths; their commands come from the host filesystem, or
 //! are the local `ferry` binary for images named `ferry`), an nftables
 //! service proxy in every node and a cluster DNS for `cluster.local`.
+//! With `--nat`, the nodes leave the WAN and sit behind a masquerading
+//! router namespace instead ([`nat`]), as gateways behind a cloud NAT.
 //!
 //! It is not a container runtime: there is no image pulling, no filesystem or
 //! PID isolation, no cgroups and no admission. Only 100.64.0.0/10 (pods,
@@ -38,6 +40,7 @@ pub mod dns;
 pub mod error;
 pub mod harness;
 pub mod manage;
+pub mod nat;
 pub mod net;
 pub mod nft;
 pub mod plan;
@@ -47,4 +50,4 @@ pub mod supervisor;
 
 pub use error::{Error, Result};
 pub use manage::{CreateOptions, create, delete, delete_all, exec_target, list, logs};
-pub use plan::Plan;
+pub use plan::{NatMode, Plan};

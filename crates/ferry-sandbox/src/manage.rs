@@ -20,6 +20,8 @@ pub struct CreateOptions {
     pub service_cidr: Option<Cidr>,
     /// Where `clusterset.local` is forwarded (host:port).
     pub dns_upstream: Option<String>,
+    /// Put the nodes behind a NAT router doing this.
+    pub nat: Option<crate::plan::NatMode>,
     /// The `ferry` binary that runs the supervisor (and ferry-image pods).
     pub ferry_exe: PathBuf,
     /// Image repository whose containers run the local ferry binary.
@@ -79,6 +81,7 @@ pub fn create(opts: &CreateOptions) -> Result<Plan> {
         crate::dns::Upstream::parse(u)?;
     }
     plan.dns_upstream = opts.dns_upstream.clone();
+    plan.nat = opts.nat;
     for other in state::plans() {
         if other.name == plan.name {
             continue;

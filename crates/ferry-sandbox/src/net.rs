@@ -70,7 +70,8 @@ fn write_resolv_conf(netns: &str, content: &str) -> Result<()> {
 }
 
 /// Creates the cluster bridge, the WAN bridge if missing, and every node
-/// namespace with its two interfaces, addresses and routes.
+/// namespace with its interfaces, addresses and routes: on the WAN itself,
+/// or, behind a NAT router ([`crate::nat`]), routed to the WAN through it.
 pub fn create_cluster_network(plan: &Plan) -> Result<()> {
     let br = plan.bridge();
     let mut host = vec![
@@ -90,19 +91,33 @@ pub fn create_cluster_network(plan: &Plan) -> Result<()> {
         let (nv, wv) = (plan.node_veth(k), plan.wan_veth(k));
         host.push(format!("link add {nv} type veth peer name eth0 netns {ns}"));
         host.push(format!("link set {nv} master {br} up"));
-        host.push(format!("link add {wv} type veth peer name wan0 netns {ns}"));
-        host.push(format!("link set {wv} master {WAN_BRIDGE} up"));
+        if plan.nat.is_none() {
+            host.push(format!("link add {wv} type veth peer name wan0 netns {ns}"));
+            host.push(format!("link set {wv} master {WAN_BRIDGE} up"));
+        }
     }
     ip_batch(None, &host)?;
+    if let Some(mode) = plan.nat {
+        crate::nat::create(plan, mode)?;
+    }
     for k in 0..plan.nodes {
         let ns = plan.node_netns(k);
         let mut lines = vec![
             "link set lo up".to_string(),
             format!("addr add {}/24 dev eth0", plan.node_ip(k)),
             "link set eth0 up".to_string(),
-            format!("addr add {}/16 dev wan0", plan.node_wan_ip(k)),
-            "link set wan0 up".to_string(),
         ];
+        match plan.nat {
+            None => {
+                lines.push(format!("addr add {}/16 dev wan0", plan.node_wan_ip(k)));
+                lines.push("link set wan0 up".to_string());
+            }
+            Some(_) => lines.push(format!(
+                "route add {} via {}",
+                plan.wan_cidr(),
+                plan.router_lan_ip()
+            )),
+        }
         // Locally generated traffic to ClusterIPs needs a route to be
         // DNATed at all; without endpoints it stays on the cluster bridge.
         lines.push(format!("route add {} dev eth0", plan.service_cidr));

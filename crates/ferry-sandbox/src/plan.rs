@@ -5,6 +5,10 @@
 //! node k .{10+k}), WAN addresses 198.19.{i}.{10+k}/16 on the shared bridge
 //! `fsbwan`, by default pod CIDR 100.{64+i}.0.0/16 (node k gets the k-th /24)
 //! and service CIDR 100.{96+i}.0.0/16.
+//!
+//! A cluster created `--nat` has no node on the WAN: a router namespace
+//! (`fsb{i}-rt`) sits on its bridge at .254 and on the WAN at 198.19.{i}.1,
+//! the cluster's one public address, and masquerades the nodes behind it.
 
 use std::net::Ipv4Addr;
 
@@ -134,6 +138,55 @@ pub const NODE_SPACE: Cidr = Cidr {
     prefix: 15,
 };
 
+/// What the router in front of a `--nat` cluster does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NatMode {
+    /// Source NAT with random ports, replies by connection tracking, no
+    /// inbound forwards: unsolicited inbound traffic is dropped (a cloud NAT).
+    Masquerade,
+    /// As `masquerade`, plus a forward of the cable and NAT discovery ports
+    /// (UDP 4490, 4500, 4800) to node 0, as a home router's port forward to
+    /// the gateway (a `--preferred-server`).
+    PortForward,
+    /// Drops every UDP datagram in either direction (a hostile firewall).
+    BlockUdp,
+}
+
+impl NatMode {
+    /// Every mode, as `--nat` takes them.
+    pub const ALL: [NatMode; 3] = [NatMode::Masquerade, NatMode::PortForward, NatMode::BlockUdp];
+
+    /// The name `--nat` takes.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NatMode::Masquerade => "masquerade",
+            NatMode::PortForward => "port-forward",
+            NatMode::BlockUdp => "block-udp",
+        }
+    }
+}
+
+impl std::str::FromStr for NatMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<NatMode> {
+        NatMode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown NAT mode {s:?}: use masquerade, port-forward or block-udp"
+                ))
+            })
+    }
+}
+
+impl std::fmt::Display for NatMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Everything about one cluster's names and addresses. Stored as
 /// `cluster.json` in its state directory before anything is created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +200,9 @@ pub struct Plan {
     /// Where `clusterset.local` queries are forwarded (host:port), if anywhere.
     #[serde(default)]
     pub dns_upstream: Option<String>,
+    /// The NAT router in front of the nodes, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<NatMode>,
 }
 
 /// Checks a cluster name: 1-20 of `[a-z0-9-]`, starting with a letter.
@@ -222,6 +278,7 @@ impl Plan {
             pod_cidr,
             service_cidr,
             dns_upstream: None,
+            nat: None,
         })
     }
 
@@ -287,7 +344,7 @@ impl Plan {
     pub fn owns_link(&self, link: &str) -> bool {
         let own = self.bridge();
         link == own
-            || ["n", "w"].iter().any(|s| {
+            || ["n", "w", "r"].iter().any(|s| {
                 link.strip_prefix(&format!("{own}{s}"))
                     .is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_digit()))
             })
@@ -299,6 +356,41 @@ impl Plan {
     /// The node's address on the WAN bridge (a /16 shared by all clusters).
     pub fn node_wan_ip(&self, k: u32) -> Ipv4Addr {
         Ipv4Addr::new(198, 19, self.index as u8, 10 + k as u8)
+    }
+    /// The address other clusters reach node `k` at: its own on the WAN,
+    /// or behind a NAT the router's.
+    pub fn public_ip(&self, k: u32) -> Ipv4Addr {
+        match self.nat {
+            Some(_) => self.router_wan_ip(),
+            None => self.node_wan_ip(k),
+        }
+    }
+    /// The NAT router's namespace.
+    pub fn router_netns(&self) -> String {
+        format!("{}rt", self.netns_prefix())
+    }
+    /// Host ends of the router's veths: on the cluster bridge (`r0`) and
+    /// on the WAN bridge (`r1`).
+    pub fn router_veths(&self) -> (String, String) {
+        (
+            format!("{PREFIX}{}r0", self.index),
+            format!("{PREFIX}{}r1", self.index),
+        )
+    }
+    /// The router's address on the cluster bridge: the nodes' way out.
+    pub fn router_lan_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::new(198, 18, 100 + self.index as u8, 254)
+    }
+    /// The router's address on the WAN: the cluster's public address.
+    pub fn router_wan_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::new(198, 19, self.index as u8, 1)
+    }
+    /// The WAN every cluster shares.
+    pub fn wan_cidr(&self) -> Cidr {
+        Cidr {
+            addr: Ipv4Addr::new(198, 19, 0, 0),
+            prefix: 16,
+        }
     }
     /// The node's slice of the pod CIDR.
     pub fn node_pod_cidr(&self, k: u32) -> Cidr {
@@ -352,6 +444,29 @@ mod tests {
         assert!(p.owns_link("fsb3") && p.owns_link("fsb3n1") && p.owns_link("fsb3w0"));
         assert!(!p.owns_link("fsb31n1") && !p.owns_link("fsb30"));
         assert!(NODE_SPACE.contains(p.node_wan_ip(0)));
+        assert_eq!(p.public_ip(1), p.node_wan_ip(1));
+    }
+
+    #[test]
+    fn nat_plan_puts_every_node_behind_the_router() {
+        let mut p = Plan::new("east", 3, 2, None, None).unwrap();
+        p.nat = Some("port-forward".parse().unwrap());
+        assert_eq!(p.public_ip(0), Ipv4Addr::new(198, 19, 3, 1));
+        assert_eq!(p.public_ip(1), p.router_wan_ip());
+        assert_eq!(p.router_lan_ip(), Ipv4Addr::new(198, 18, 103, 254));
+        assert!(p.bridge_cidr().contains(p.router_lan_ip()));
+        assert!(p.wan_cidr().contains(p.router_wan_ip()));
+        assert!(NODE_SPACE.covers(&p.wan_cidr()));
+        assert_eq!(p.router_netns(), "fsb3-rt");
+        assert!(p.router_netns().starts_with(&p.netns_prefix()));
+        let (lan, wan) = p.router_veths();
+        assert!(p.owns_link(&lan) && p.owns_link(&wan));
+        assert!("cgnat".parse::<NatMode>().is_err());
+        // Stored plans without the field still load.
+        let mut v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["nat"], "port-forward");
+        v.as_object_mut().unwrap().remove("nat");
+        assert_eq!(serde_json::from_value::<Plan>(v).unwrap().nat, None);
     }
 
     #[test]

@@ -105,7 +105,7 @@ async fn register_nodes(client: &Client, plan: &Plan) -> Result<()> {
         let status = json!({
             "addresses": [
                 {"type": "InternalIP", "address": plan.node_ip(k).to_string()},
-                {"type": "ExternalIP", "address": plan.node_wan_ip(k).to_string()},
+                {"type": "ExternalIP", "address": plan.public_ip(k).to_string()},
                 {"type": "Hostname", "address": name},
             ],
             "conditions": [{
@@ -126,7 +126,7 @@ async fn register_nodes(client: &Client, plan: &Plan) -> Result<()> {
                 },
                 "annotations": {
                     "sandbox.ferry.dev/netns": plan.node_netns(k),
-                    "sandbox.ferry.dev/wan-ip": plan.node_wan_ip(k).to_string(),
+                    "sandbox.ferry.dev/wan-ip": plan.public_ip(k).to_string(),
                 },
             },
             "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},

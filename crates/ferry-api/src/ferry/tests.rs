@@ -104,6 +104,15 @@ fn gateway_status_shape() {
                 std::time::Duration::from_micros(2500),
                 std::time::Duration::from_micros(300),
             )),
+            nat_discovery: Some(NatDiscovery {
+                result: NatDiscoveryResult::PublicIp,
+                seen_as: Some("198.19.0.1:40123".parse().unwrap()),
+                remote_seen_from: None,
+                src_ip_nat_detected: true,
+                src_port_nat_detected: true,
+                dst_ip_nat_detected: false,
+                message: "public IP answered".into(),
+            }),
         }],
     };
     let v = serde_json::to_value(&status).unwrap();
@@ -122,6 +131,11 @@ fn gateway_status_shape() {
                 "latencyRtt": {
                     "last": "1.2ms", "min": "900µs", "average": "1.1ms",
                     "max": "2.5ms", "stdDev": "300µs",
+                },
+                "natDiscovery": {
+                    "result": "publicIp", "seenAs": "198.19.0.1:40123",
+                    "srcIpNatDetected": true, "srcPortNatDetected": true,
+                    "message": "public IP answered",
                 },
             }],
         })

@@ -20,6 +20,8 @@ pub enum Check {
     /// Traffic to every remote cluster from a non-gateway node's own
     /// network namespace (host-network pods, kubelet probes, a node shell).
     HostNetwork,
+    /// What the gateway's NAT discovery (UDP 4490) found per remote.
+    NatDiscovery,
     /// UDP to the cable port between the gateways.
     Firewall,
     /// Path MTU and full-size packets across the cables.
@@ -30,12 +32,13 @@ pub enum Check {
 
 impl Check {
     /// Every check, in the order `diagnose all` runs and prints them.
-    pub const ALL: [Check; 8] = [
+    pub const ALL: [Check; 9] = [
         Check::K8sVersion,
         Check::Deployment,
         Check::CidrOverlap,
         Check::Connections,
         Check::HostNetwork,
+        Check::NatDiscovery,
         Check::Firewall,
         Check::Mtu,
         Check::ServiceDiscovery,
@@ -49,6 +52,7 @@ impl Check {
             Check::CidrOverlap => "cidr-overlap",
             Check::Connections => "connections",
             Check::HostNetwork => "host-network",
+            Check::NatDiscovery => "nat-discovery",
             Check::Firewall => "firewall",
             Check::Mtu => "mtu",
             Check::ServiceDiscovery => "service-discovery",

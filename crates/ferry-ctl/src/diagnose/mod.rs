@@ -162,6 +162,7 @@ fn judge_cluster(r: &Read, m: &Measured, checks: &[Check], everyone: &Everyone<'
                 };
                 lines.extend(evaluate::host_network(f, &host, &pod_targets));
             }
+            Check::NatDiscovery => lines.extend(evaluate::nat_discovery(f)),
             Check::Firewall => lines.extend(judge_firewall(r, m, &setup, everyone)),
             Check::Mtu => lines.extend(evaluate::mtu(
                 f,

@@ -583,6 +583,39 @@ fn firewall_verdicts() {
     assert_eq!(statuses(&lines), [Status::Fail]);
     assert!(lines[0].message.contains("west → east: UDP 4500"));
     assert!(lines[0].message.contains("is blocked: 0 of 10"));
+    // Behind a NAT (found by NAT discovery) with the cable up, the dropped
+    // unsolicited datagrams are what the NAT should do.
+    let mut natted = with_nat_discovery(
+        healthy(),
+        ferry_api::NatDiscoveryResult::PublicIp,
+        "public IP answered",
+    );
+    {
+        let c = &mut natted.snapshot.gateways[0]
+            .status
+            .as_mut()
+            .unwrap()
+            .connections[0];
+        let nd = c.nat_discovery.as_mut().unwrap();
+        nd.src_port_nat_detected = true;
+        nd.seen_as = Some("198.19.0.1:40123".parse().unwrap());
+    }
+    let lines = evaluate::firewall(
+        &natted,
+        &Firewall {
+            node: Some("east-node0"),
+            sniffer: Ok(&none),
+            senders: vec![("west".into(), Ok(&sender))],
+            window: Duration::from_millis(1500),
+        },
+    );
+    assert_eq!(statuses(&lines), [Status::Pass], "{lines:?}");
+    assert!(
+        lines[0]
+            .message
+            .contains("behind a NAT (west sees it as 198.19.0.1:40123)"),
+        "{lines:?}"
+    );
     let lines = evaluate::firewall(
         &f,
         &Firewall {
@@ -631,6 +664,67 @@ fn client_tasks_cover_every_remote_and_import() {
     let alone = client_tasks(&f, &[Check::Connections], &BTreeMap::new(), "run1");
     assert_eq!(alone.len(), 1);
     assert_eq!(marker("r", "a", "b"), "ferry-firewall-probe r a->b");
+}
+
+fn with_nat_discovery(mut f: Facts, result: ferry_api::NatDiscoveryResult, message: &str) -> Facts {
+    let c = &mut f.snapshot.gateways[0].status.as_mut().unwrap().connections[0];
+    c.nat_discovery = Some(ferry_api::NatDiscovery {
+        result,
+        seen_as: None,
+        remote_seen_from: None,
+        src_ip_nat_detected: false,
+        src_port_nat_detected: false,
+        dst_ip_nat_detected: false,
+        message: message.into(),
+    });
+    f
+}
+
+#[test]
+fn nat_discovery_reports_what_the_gateway_found() {
+    use ferry_api::NatDiscoveryResult as R;
+    let f = with_nat_discovery(
+        healthy(),
+        R::PublicIp,
+        "public IP 198.19.1.10 answered; no NAT",
+    );
+    let lines = evaluate::nat_discovery(&f);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].status, Status::Pass, "{lines:?}");
+    assert_eq!(
+        lines[0].message,
+        "east → west: public IP 198.19.1.10 answered; no NAT; cable to 198.19.1.10, NAT yes"
+    );
+
+    let f = with_nat_discovery(
+        facts("error", "no reply"),
+        R::Unreachable,
+        "no answer … UDP between the gateways is blocked",
+    );
+    let lines = evaluate::nat_discovery(&f);
+    assert_eq!(lines[0].status, Status::Fail);
+    assert!(
+        lines[0]
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("--preferred-server"),
+        "{lines:?}"
+    );
+
+    let f = with_nat_discovery(healthy(), R::Probing, "probing");
+    assert_eq!(evaluate::nat_discovery(&f)[0].status, Status::Warn);
+
+    // A path found, but the cable still fails: not a pass.
+    let f = with_nat_discovery(
+        facts("error", "no reply"),
+        R::PublicIp,
+        "public IP answered",
+    );
+    assert_eq!(evaluate::nat_discovery(&f)[0].status, Status::Fail);
+
+    // An older gateway says nothing about NAT discovery.
+    assert_eq!(evaluate::nat_discovery(&healthy())[0].status, Status::Warn);
 }
 
 #[test]

@@ -122,6 +122,7 @@ fn connections(s: &Snapshot) -> Vec<ConnectionRow> {
                 endpoint: c.endpoint.clone(),
                 remote_ip,
                 using_nat: c.using_nat,
+                nat_discovery: c.nat_discovery.clone(),
                 cable_driver: c.cable_driver,
                 subnets,
                 status: c.status,

@@ -2,7 +2,9 @@
 //! asked about, with a list of rows per section. Serialized as is for
 //! `-o json|yaml`; never holds a token, key or certificate.
 
-use ferry_api::{CableDriver, ConnectionStatus, HaStatus, LatencyRtt, ServiceImportType};
+use ferry_api::{
+    CableDriver, ConnectionStatus, HaStatus, LatencyRtt, NatDiscovery, ServiceImportType,
+};
 use serde::Serialize;
 
 /// Everything `show` found, cluster by cluster.
@@ -77,6 +79,9 @@ pub struct ConnectionRow {
     pub remote_ip: Option<String>,
     /// Whether the cable crosses NAT.
     pub using_nat: bool,
+    /// What the gateway's NAT discovery found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nat_discovery: Option<NatDiscovery>,
     /// Cable driver.
     pub cable_driver: CableDriver,
     /// CIDRs behind the remote gateway.

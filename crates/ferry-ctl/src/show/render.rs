@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use ferry_api::{ConnectionStatus, HaStatus, LatencyRtt, ServiceImportType};
+use ferry_api::{
+    ConnectionStatus, HaStatus, LatencyRtt, NatDiscovery, NatDiscoveryResult, ServiceImportType,
+};
 
 use super::model::*;
 use crate::table::Table;
@@ -138,6 +140,7 @@ fn connections(rows: &[ConnectionRow]) -> String {
         "CLUSTER",
         "REMOTE-IP",
         "NAT",
+        "NAT-DISCOVERY",
         "CABLE-DRIVER",
         "SUBNETS",
         "STATUS",
@@ -152,6 +155,7 @@ fn connections(rows: &[ConnectionRow]) -> String {
             r.cluster.clone(),
             or_dash(r.remote_ip.as_deref()),
             if r.using_nat { "yes" } else { "no" }.into(),
+            nat_discovery(r.nat_discovery.as_ref()),
             r.cable_driver.to_string(),
             list(&r.subnets),
             connection_status(r.status).into(),
@@ -165,6 +169,33 @@ fn connections(rows: &[ConnectionRow]) -> String {
         t,
         "none: no gateway has reported a connection; see Gateways",
     )
+}
+
+/// NAT discovery in a few words: which address answered and how this
+/// gateway looked to the remote (or where the remote's probes come from).
+fn nat_discovery(nd: Option<&NatDiscovery>) -> String {
+    let Some(nd) = nd else {
+        return "-".into();
+    };
+    match nd.result {
+        NatDiscoveryResult::Probing => "probing".into(),
+        NatDiscoveryResult::PrivateIp | NatDiscoveryResult::PublicIp => {
+            let which = if nd.result == NatDiscoveryResult::PrivateIp {
+                "private ip"
+            } else {
+                "public ip"
+            };
+            match nd.seen_as {
+                Some(a) => format!("{which}, seen as {a}"),
+                None => which.into(),
+            }
+        }
+        NatDiscoveryResult::InboundOnly => match nd.remote_seen_from {
+            Some(a) => format!("inbound only, from {a}"),
+            None => "inbound only".into(),
+        },
+        NatDiscoveryResult::Unreachable => "unreachable".into(),
+    }
 }
 
 fn endpoints(rows: &[EndpointRow]) -> String {

@@ -78,7 +78,11 @@ impl WireguardCable {
         let want = PeerConfig {
             public_key: key,
             preshared_key: self.psk.clone(),
-            endpoint: Some(SocketAddr::new(IpAddr::V4(remote.using_ip), remote.port)),
+            // A remote behind a NAT opens the cable; its authenticated
+            // packets tell the device where it is (WireGuard roaming).
+            endpoint: remote
+                .initiate
+                .then(|| SocketAddr::new(IpAddr::V4(remote.using_ip), remote.port)),
             allowed_ips: allowed,
             persistent_keepalive: Some(KEEPALIVE_SECS),
         };

@@ -5,7 +5,7 @@ fn local(driver: CableDriver) -> LocalGateway {
         driver,
         private_ip: "198.18.100.10".parse().unwrap(),
         public_ip: "198.19.0.10".parse().unwrap(),
-        attached: Cidr::parse_list("198.18.100.0/24,198.19.0.0/16").unwrap(),
+        preferred_server: false,
     }
 }
 
@@ -30,62 +30,141 @@ fn spec(driver: CableDriver, private: &str, public: Option<&str>) -> EndpointSpe
     }
 }
 
-#[test]
-fn address_choice() {
-    struct Case {
-        name: &'static str,
-        private: &'static str,
-        public: Option<&'static str>,
-        using: &'static str,
-        nat: bool,
+fn sa(s: &str) -> std::net::SocketAddrV4 {
+    s.parse().unwrap()
+}
+
+fn reach(ip: &str, nat: bool) -> Outcome {
+    Outcome::Reach {
+        via: crate::nat_discovery::Via::Public,
+        ip: ip.parse().unwrap(),
+        nat,
+        seen_as: sa("198.19.0.1:40123"),
     }
-    let cases = [
-        Case {
-            name: "other network: public address, NAT in between",
-            private: "198.18.101.10",
-            public: Some("198.19.1.10"),
-            using: "198.19.1.10",
+}
+
+fn found(outcome: Outcome, inbound_seen: bool, timed_out: bool) -> Found {
+    Found {
+        outcome,
+        inbound_seen,
+        timed_out,
+    }
+}
+
+/// Both sides answer each other: the public address, NAT as reported.
+fn reached() -> Found {
+    found(reach("198.19.1.10", false), true, false)
+}
+
+fn plan_wg(f: &Found) -> Result<RemoteGateway, NotCabled> {
+    plan(
+        &local(CableDriver::Wireguard),
+        "cluster1",
+        &spec(CableDriver::Wireguard, "198.18.101.10", Some("198.19.1.10")),
+        f,
+    )
+}
+
+fn plan_vx(f: &Found) -> Result<RemoteGateway, NotCabled> {
+    let mut vx = spec(CableDriver::Vxlan, "198.18.101.10", Some("198.19.1.10"));
+    vx.backend_config.remove(backend_config::PUBLIC_KEY);
+    plan(&local(CableDriver::Vxlan), "cluster1", &vx, f)
+}
+
+#[test]
+fn the_address_that_answered_is_used_and_this_side_initiates() {
+    let r = plan_wg(&found(reach("198.19.1.10", true), false, false)).unwrap();
+    assert_eq!(r.using_ip.to_string(), "198.19.1.10");
+    assert!(r.using_nat && r.initiate);
+    let r = plan_wg(&reached()).unwrap();
+    assert!(!r.using_nat, "no rewriting reported: no NAT");
+}
+
+#[test]
+fn a_remote_behind_nat_opens_the_cable_from_its_side() {
+    let f = found(
+        Outcome::InboundOnly {
+            from: sa("198.19.1.1:51000"),
             nat: true,
         },
-        Case {
-            name: "same node network: private address",
-            private: "198.18.100.11",
-            public: Some("198.19.1.10"),
-            using: "198.18.100.11",
-            nat: false,
-        },
-        Case {
-            name: "behind the same public address: private",
-            private: "198.18.101.10",
-            public: Some("198.19.0.10"),
-            using: "198.18.101.10",
-            nat: false,
-        },
-        Case {
-            name: "no public address: private",
-            private: "198.18.101.10",
-            public: None,
-            using: "198.18.101.10",
-            nat: false,
-        },
-        Case {
-            name: "public equals private: no NAT",
-            private: "198.18.102.10",
-            public: Some("198.18.102.10"),
-            using: "198.18.102.10",
-            nat: false,
-        },
-    ];
-    for c in cases {
-        let r = plan(
-            &local(CableDriver::Wireguard),
-            "cluster1",
-            &spec(CableDriver::Wireguard, c.private, c.public),
-        )
-        .unwrap();
-        assert_eq!(r.using_ip.to_string(), c.using, "{}", c.name);
-        assert_eq!(r.using_nat, c.nat, "{}", c.name);
-    }
+        true,
+        false,
+    );
+    let r = plan_wg(&f).unwrap();
+    assert_eq!(r.using_ip.to_string(), "198.19.1.1");
+    assert!(r.using_nat && !r.initiate);
+}
+
+#[test]
+fn nothing_decided_yet_is_waiting() {
+    let err = plan_wg(&found(Outcome::Probing, false, false)).unwrap_err();
+    assert!(matches!(err, NotCabled::Waiting(_)), "{err:?}");
+    assert!(err.message().contains("probing"), "{}", err.message());
+}
+
+#[test]
+fn unreachable_falls_back_to_the_endpoint_settings() {
+    let f = found(Outcome::Unreachable, false, true);
+    let r = plan_wg(&f).unwrap();
+    assert_eq!(r.using_ip.to_string(), "198.19.1.10");
+    assert!(r.using_nat && r.initiate);
+    // natEnabled=false (join --natt=false): its private IP.
+    let mut s = spec(CableDriver::Wireguard, "198.18.101.10", Some("198.19.1.10"));
+    s.backend_config
+        .insert(backend_config::NAT_ENABLED.into(), "false".into());
+    let r = plan(&local(CableDriver::Wireguard), "cluster1", &s, &f).unwrap();
+    assert_eq!(r.using_ip.to_string(), "198.18.101.10");
+    assert!(!r.using_nat);
+}
+
+#[test]
+fn a_preferred_server_waits_for_a_remote_that_reaches_it() {
+    let mut me = local(CableDriver::Wireguard);
+    me.preferred_server = true;
+    let s = spec(CableDriver::Wireguard, "198.18.101.10", Some("198.19.1.10"));
+    let r = plan(&me, "cluster1", &s, &reached()).unwrap();
+    assert!(!r.initiate, "the other side initiates");
+    // It still initiates towards a remote that has not reached it…
+    let f = found(reach("198.19.1.10", true), false, false);
+    assert!(plan(&me, "cluster1", &s, &f).unwrap().initiate);
+    // …and towards another preferred server.
+    let mut both = s.clone();
+    both.backend_config
+        .insert(backend_config::PREFERRED_SERVER.into(), "true".into());
+    assert!(plan(&me, "cluster1", &both, &reached()).unwrap().initiate);
+}
+
+#[test]
+fn vxlan_needs_both_directions() {
+    assert!(plan_vx(&reached()).is_ok());
+    // This side behind NAT: it reaches the remote, the remote's probes never arrive.
+    let one_way = found(reach("198.19.1.10", true), false, false);
+    assert!(matches!(
+        plan_vx(&one_way).unwrap_err(),
+        NotCabled::Waiting(_)
+    ));
+    let err = plan_vx(&found(reach("198.19.1.10", true), false, true)).unwrap_err();
+    let NotCabled::Unusable(m) = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        m.starts_with("the vxlan cable cannot cross this NAT")
+            && m.contains("198.19.0.1:40123")
+            && m.contains("--cable-driver wireguard"),
+        "{m}"
+    );
+    // The remote behind NAT: its addresses may still answer, then not.
+    let inbound = Outcome::InboundOnly {
+        from: sa("198.19.1.1:51000"),
+        nat: true,
+    };
+    let err = plan_vx(&found(inbound, true, false)).unwrap_err();
+    assert!(matches!(err, NotCabled::Waiting(_)), "{err:?}");
+    let err = plan_vx(&found(inbound, true, true)).unwrap_err();
+    assert!(
+        matches!(&err, NotCabled::Unusable(m) if m.contains("its probes arrive from 198.19.1.1:51000")),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -94,6 +173,7 @@ fn carries_ports_key_health_check_and_v4_subnets() {
         &local(CableDriver::Wireguard),
         "cluster1",
         &spec(CableDriver::Wireguard, "198.18.101.10", None),
+        &reached(),
     )
     .unwrap();
     assert_eq!(r.port, 4600);
@@ -111,27 +191,43 @@ fn unusable_remotes_say_why() {
         &local(CableDriver::Wireguard),
         "cluster1",
         &spec(CableDriver::Vxlan, "198.18.101.10", None),
+        &reached(),
     )
     .unwrap_err();
     assert!(
-        err.0.starts_with(
+        err.message().starts_with(
             "cable driver mismatch: cluster cluster1 uses vxlan, this cluster uses wireguard"
         ),
         "{}",
-        err.0
+        err.message()
     );
     let mut no_key = spec(CableDriver::Wireguard, "198.18.101.10", None);
     no_key.backend_config.remove(backend_config::PUBLIC_KEY);
-    let err = plan(&local(CableDriver::Wireguard), "cluster1", &no_key).unwrap_err();
-    assert!(err.0.contains("no WireGuard public key"), "{}", err.0);
+    let err = plan(
+        &local(CableDriver::Wireguard),
+        "cluster1",
+        &no_key,
+        &reached(),
+    )
+    .unwrap_err();
+    assert!(err.message().contains("no WireGuard public key"), "{err:?}");
     // VXLAN needs no key.
     let mut vx = spec(CableDriver::Vxlan, "198.18.101.10", None);
     vx.backend_config.remove(backend_config::PUBLIC_KEY);
-    assert!(plan(&local(CableDriver::Vxlan), "cluster1", &vx).is_ok());
+    assert!(plan(&local(CableDriver::Vxlan), "cluster1", &vx, &reached()).is_ok());
     let mut bad_port = spec(CableDriver::Wireguard, "198.18.101.10", None);
     bad_port
         .backend_config
         .insert(backend_config::PORT.into(), "99999".into());
-    let err = plan(&local(CableDriver::Wireguard), "cluster1", &bad_port).unwrap_err();
-    assert!(err.0.contains("\"99999\" is not a UDP port"), "{}", err.0);
+    let err = plan(
+        &local(CableDriver::Wireguard),
+        "cluster1",
+        &bad_port,
+        &reached(),
+    )
+    .unwrap_err();
+    assert!(
+        err.message().contains("\"99999\" is not a UDP port"),
+        "{err:?}"
+    );
 }

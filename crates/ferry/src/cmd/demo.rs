@@ -143,6 +143,7 @@ fn create_clusters(
                 pod_cidr: None,
                 service_cidr: None,
                 dns_upstream: None,
+                nat: None,
                 ferry_exe: exe.to_path_buf(),
                 ferry_image: "ferry".into(),
                 timeout,

@@ -26,7 +26,9 @@ const EXAMPLES: &str = "Examples:
 /// gateway's status); host-network (the same from a host-network pod on
 /// that node — its traffic leaves from the node's address inside the pod
 /// CIDR, annotation ferry.dev/cni-iface-ip — plus TCP, as a kubelet probe
-/// connects); firewall (a packet sniffer on the active gateway
+/// connects); /// nat-discovery (what the active gateway's own probes on UDP 4490 found
+/// towards each remote gateway: which address answers, NAT on the way, or
+/// that UDP is blocked); firewall (a packet sniffer on the active gateway
 /// node watches its cable port for the remote gateways' traffic, or for
 /// test datagrams sent from the remote gateway node when that cluster is
 /// diagnosed too); mtu (a don't-fragment packet bigger than the cable MTU
@@ -63,6 +65,7 @@ enum What {
     CidrOverlap,
     K8sVersion,
     Mtu,
+    NatDiscovery,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -76,6 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::CidrOverlap => vec![Check::CidrOverlap],
         What::K8sVersion => vec![Check::K8sVersion],
         What::Mtu => vec![Check::Mtu],
+        What::NatDiscovery => vec![Check::NatDiscovery],
     };
     let specs = args.clusters.specs()?;
     let opts = Options {

@@ -104,6 +104,9 @@ pub struct Args {
     /// probes in a row go unanswered (instead of --error-after).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     health_check_max_packet_loss_count: Option<u32>,
+    /// UDP port of NAT discovery (answered and probed, as Submariner's 4490).
+    #[arg(long, default_value_t = ferry_api::ports::NAT_DISCOVERY_PORT)]
+    nat_discovery_port: u16,
 }
 
 /// `100ms`, `1.5s`, or plain seconds as Submariner's flags take them.
@@ -145,6 +148,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             renew: args.lease_renew,
         },
         state_dir: args.state_dir,
+        nat_discovery_port: args.nat_discovery_port,
         join: ferry_gateway::config::JoinSettings {
             nat_traversal: args.natt,
             preferred_server: args.preferred_server,

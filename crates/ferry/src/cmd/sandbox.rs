@@ -31,6 +31,14 @@ pub enum Sandbox {
         /// Image repository whose containers run the local ferry binary.
         #[arg(long, default_value = "ferry")]
         ferry_image: String,
+        /// Put the nodes behind a NAT router whose WAN address 198.19.I.1 is
+        /// the cluster's public IP: masquerade (random source ports, no
+        /// inbound; the default), port-forward (also forwards UDP 4490, 4500
+        /// and 4800 to node 0, for a --preferred-server gateway there) or
+        /// block-udp (drops all UDP).
+        #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "masquerade",
+            require_equals = true)]
+        nat: Option<String>,
         /// Seconds to wait for the cluster to come up.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
@@ -82,6 +90,7 @@ pub fn run(cmd: Sandbox) -> anyhow::Result<()> {
             service_cidr,
             dns_upstream,
             ferry_image,
+            nat,
             timeout,
         } => {
             let opts = ferry_sandbox::CreateOptions {
@@ -90,6 +99,10 @@ pub fn run(cmd: Sandbox) -> anyhow::Result<()> {
                 pod_cidr: cidr(pod_cidr)?,
                 service_cidr: cidr(service_cidr)?,
                 dns_upstream,
+                nat: nat
+                    .as_deref()
+                    .map(str::parse::<ferry_sandbox::NatMode>)
+                    .transpose()?,
                 ferry_exe: std::env::current_exe().context("locating the ferry binary")?,
                 ferry_image,
                 timeout: Duration::from_secs(timeout),

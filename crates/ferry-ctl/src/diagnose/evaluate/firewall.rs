@@ -91,6 +91,7 @@ pub fn firewall(f: &Facts, fw: &Firewall<'_>) -> Vec<Line> {
             remote: r,
             local: &local_gw,
             sniffed,
+            behind_nat: behind_nat(f, r),
         };
         let line = match sender {
             Some((_, Err(e))) => Line::with(
@@ -124,6 +125,22 @@ struct Seen<'a> {
     remote: &'a str,
     local: &'a LocalGateway<'a>,
     sniffed: &'a SniffOutcome,
+    /// How the remote sees this gateway, when NAT discovery found it
+    /// behind a NAT and the cable (opened from this side) is connected.
+    behind_nat: Option<std::net::SocketAddr>,
+}
+
+/// This gateway's address on its NAT, when NAT discovery found its source
+/// rewritten on the way to `remote` and the cable is up anyway: a NAT
+/// without a port forward drops what nobody inside asked for.
+fn behind_nat(f: &Facts, remote: &str) -> Option<std::net::SocketAddr> {
+    let c = f
+        .connection_to(remote)
+        .filter(|c| c.status == ferry_api::ConnectionStatus::Connected)?;
+    let nd = c.nat_discovery.as_ref()?;
+    (nd.src_ip_nat_detected || nd.src_port_nat_detected)
+        .then_some(nd.seen_as)
+        .flatten()
 }
 
 /// The verdict when the remote gateway node sent marked test datagrams
@@ -158,6 +175,13 @@ fn marked_line(seen: &Seen<'_>, rep: &Report) -> Line {
             format!(
                 "{subject}: UDP {port} from {r}'s gateway node reaches {id}'s gateway {node} ({addr}): test datagrams arrive ({} seen, {sent} sent)",
                 sniffed.seen
+            ),
+        )
+    } else if let Some(mapped) = seen.behind_nat {
+        Line::pass(
+            name,
+            format!(
+                "{subject}: {id}'s gateway {node} is behind a NAT ({r} sees it as {mapped}), which drops the {sent} unsolicited test datagrams to {addr} UDP {port}, as it should; {id} opens the cable from its side and it is connected"
             ),
         )
     } else {

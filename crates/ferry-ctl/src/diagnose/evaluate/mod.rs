@@ -11,6 +11,7 @@ mod connections;
 mod firewall;
 mod host_network;
 mod mtu;
+mod nat_discovery;
 mod objects;
 mod service_discovery;
 
@@ -19,6 +20,7 @@ pub use connections::connections;
 pub use firewall::{Firewall, firewall};
 pub use host_network::host_network;
 pub use mtu::{mtu, path_cable_mtu};
+pub use nat_discovery::nat_discovery;
 pub use objects::{MIN_VERSION, cidr_overlap, deployment, k8s_version};
 pub use service_discovery::{
     MAX_IMPORTS, expected_answer, import_name, resolvable_imports, service_discovery,
