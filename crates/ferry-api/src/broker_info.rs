@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::labels::{BROKER_NAMESPACE, CLUSTERSET_DOMAIN};
-use crate::{CableDriver, Error, Result, validate_cluster_id};
+use crate::{CableDriver, Cidr, Error, Result, validate_cluster_id};
 
 /// Length of the cables' pre-shared key in bytes.
 pub const CABLE_PSK_LEN: usize = 32;
@@ -64,6 +64,12 @@ pub struct SharedSettings {
     pub default_cable_driver: CableDriver,
     /// Interval between health checks through each cable (Go duration, e.g. `100ms`).
     pub health_check_interval: kube::core::Duration,
+    /// The range clusterset IPs (ServiceImport `ips`) are allocated from
+    /// (`deploy-broker --clusterset-ip-cidr`); `None`: no clusterset IPs, a
+    /// ClusterSetIP service is answered with an exporting cluster's own
+    /// service IP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clusterset_ip_cidr: Option<Cidr>,
 }
 
 impl Default for SharedSettings {
@@ -72,6 +78,7 @@ impl Default for SharedSettings {
             globalnet: false,
             default_cable_driver: CableDriver::default(),
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL.into(),
+            clusterset_ip_cidr: None,
         }
     }
 }
@@ -138,6 +145,11 @@ impl BrokerInfo {
                         "settings.healthCheckInterval",
                     )?
                     .unwrap_or(defaults.health_check_interval),
+                    clusterset_ip_cidr: optional(
+                        &mut obj,
+                        "clustersetIpCidr",
+                        "settings.clustersetIpCidr",
+                    )?,
                 }
             }
         };

@@ -65,3 +65,10 @@ pub const SYSTEM_NAMESPACE: &str = "ferry-system";
 
 /// Default DNS zone of the clusterset (MCS DNS specification).
 pub const CLUSTERSET_DOMAIN: &str = "clusterset.local";
+
+/// Annotation on a `ServiceExport`: `"false"` exports the service without a
+/// clusterset IP (importing clusters answer with an exporting cluster's own
+/// service IP, as Submariner does by default); `"true"` or absent: with one,
+/// when the clusterset has a clusterset-IP range. Also carried on the
+/// cluster's ServiceImport on the broker.
+pub const CLUSTERSET_IP: &str = "ferry.dev/clusterset-ip";

@@ -126,6 +126,20 @@ impl Clusterset {
         driver: &str,
         broker: Broker,
     ) -> Self {
+        Self::with_broker_args(tag, nodes, gateways, driver, broker, &[])
+    }
+
+    /// As [`Clusterset::new`], passing `broker_args` to `ferry
+    /// deploy-broker` (e.g. `--clusterset-ip-cidr`; `Broker::FirstCluster`
+    /// only).
+    pub fn with_broker_args(
+        tag: &str,
+        nodes: &[u32],
+        gateways: &[&[usize]],
+        driver: &str,
+        broker: Broker,
+        broker_args: &[&str],
+    ) -> Self {
         let lock = harness::lock(false).unwrap();
         let clusters: Vec<Cluster> = nodes
             .iter()
@@ -137,13 +151,15 @@ impl Clusterset {
         let info = broker_info.to_str().unwrap().to_string();
         let (child, broker_dir) = match broker {
             Broker::FirstCluster => {
-                ferry(&[
+                let mut args = vec![
                     "deploy-broker",
                     "--kubeconfig",
                     clusters[0].kubeconfig.to_str().unwrap(),
                     "-o",
                     &info,
-                ]);
+                ];
+                args.extend_from_slice(broker_args);
+                ferry(&args);
                 (None, None)
             }
             Broker::Embedded => {
@@ -166,6 +182,10 @@ impl Clusterset {
                     .to_string();
                 let listen = format!("{ip}:6444");
                 let data = tempfile_dir::Dir::new(&format!("{tag}-broker"));
+                assert!(
+                    broker_args.is_empty(),
+                    "deploy-broker arguments are for Broker::FirstCluster"
+                );
                 let child = start_embedded_broker(data.path(), &listen, &info);
                 (Some(child), Some((data, listen)))
             }

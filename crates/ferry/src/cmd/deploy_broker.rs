@@ -54,6 +54,12 @@ pub struct Args {
     /// With --embedded: extra DNS names or IPs for the serving certificate.
     #[arg(long = "tls-san", value_name = "NAME")]
     tls_sans: Vec<String>,
+    /// The range (IPv4 CIDR) imported ClusterSetIP services get their
+    /// clusterset IP from, in each importing cluster; it must not overlap
+    /// any cluster's pod or service CIDR. Without it, no clusterset IPs: a
+    /// ClusterSetIP name resolves to an exporting cluster's service IP.
+    #[arg(long, value_name = "CIDR")]
+    clusterset_ip_cidr: Option<ferry_api::Cidr>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -104,7 +110,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let info = install::deploy_broker(
+    let mut info = install::deploy_broker(
         &client,
         &kc,
         &DeployBrokerOptions {
@@ -114,6 +120,13 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     )
     .await
     .context("deploying the broker")?;
+    if let Some(cidr) = args.clusterset_ip_cidr {
+        anyhow::ensure!(
+            cidr.is_ipv4(),
+            "--clusterset-ip-cidr {cidr}: clusterset IPs are IPv4 for now"
+        );
+    }
+    info.settings.clusterset_ip_cidr = args.clusterset_ip_cidr;
     let encoded = info.encode()?;
     ferry_kube::write_private(&args.output, encoded.as_bytes())?;
     eprintln!(
