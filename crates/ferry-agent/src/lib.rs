@@ -3,7 +3,10 @@
 //! copies every other cluster's back; turns `ServiceExport`s into per-cluster
 //! `ServiceImport` + `EndpointSlice` on the broker and merges every cluster's
 //! exports into local `ServiceImport`s and `EndpointSlice`s under the MCS
-//! rules ([`mcs`], pure). It starts from the `ferry-broker` Secret `ferry
+//! rules ([`mcs`], pure), giving each imported ClusterSetIP service a
+//! clusterset IP ([`vips`]) carried by a selector-less "derived" Service
+//! whose EndpointSlices list the exporting clusters, so any service proxy
+//! load-balances it. It starts from the `ferry-broker` Secret `ferry
 //! join` wrote ([`config`]) and keeps its broker token fresh ([`token`]).
 //!
 //! It is not the data plane (gateways, routes) nor DNS: those read what the
@@ -18,6 +21,7 @@ pub mod mcs;
 mod store;
 pub mod sync;
 pub mod token;
+pub mod vips;
 mod write_limit;
 
 pub use config::{config_from_secret, load_config};

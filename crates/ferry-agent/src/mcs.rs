@@ -30,6 +30,20 @@ pub struct Export {
     pub session_affinity: Option<String>,
     /// Session affinity settings.
     pub session_affinity_config: Option<SessionAffinityConfig>,
+    /// The Service's IP families (`IPv4`, `IPv6`); empty when unknown (an
+    /// export written by an older ferry).
+    pub ip_families: Vec<String>,
+    /// The Service's `internalTrafficPolicy` (absent means `Cluster`).
+    pub internal_traffic_policy: Option<String>,
+    /// The Service's `trafficDistribution`.
+    pub traffic_distribution: Option<String>,
+    /// The ServiceExport's `exportedLabels`.
+    pub exported_labels: BTreeMap<String, String>,
+    /// The ServiceExport's `exportedAnnotations`.
+    pub exported_annotations: BTreeMap<String, String>,
+    /// Whether importing clusters give it a clusterset IP (the
+    /// `ferry.dev/clusterset-ip` annotation is not `"false"`).
+    pub clusterset_ip: bool,
 }
 
 /// The merge of every cluster's export of one service.
@@ -40,6 +54,14 @@ pub struct Merged {
     pub spec: ServiceImportSpec,
     /// Every exporting cluster, sorted.
     pub clusters: Vec<String>,
+    /// The labels every import carries (the oldest export's `exportedLabels`).
+    pub labels: BTreeMap<String, String>,
+    /// The annotations every import carries (the oldest export's
+    /// `exportedAnnotations`).
+    pub annotations: BTreeMap<String, String>,
+    /// Whether importing clusters give it a clusterset IP (the oldest
+    /// export's choice; always false for a headless service).
+    pub clusterset_ip: bool,
     /// For each conflicting cluster, the conflict reasons (constants of
     /// `ferry_api::mcs::condition::reason`), in a stable order.
     pub conflicts: BTreeMap<String, Vec<&'static str>>,
@@ -53,6 +75,72 @@ impl Merged {
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
+
+    /// The conflict reasons of the service: those of every conflicting
+    /// cluster, in a stable order. Every export of a conflicted service is
+    /// marked `Conflict=True` with them (KEP-1645 and the mcs-api
+    /// conformance suite: the condition is raised on each ServiceExport).
+    pub fn service_conflicts(&self) -> Vec<&'static str> {
+        let mut all: Vec<&'static str> = Vec::new();
+        for reason in REASON_ORDER {
+            if self.conflicts.values().any(|r| r.contains(&reason)) {
+                all.push(reason);
+            }
+        }
+        all
+    }
+}
+
+/// The order conflict reasons are listed in.
+const REASON_ORDER: [&str; 9] = [
+    reason::PORT_CONFLICT,
+    reason::TYPE_CONFLICT,
+    reason::SESSION_AFFINITY_CONFLICT,
+    reason::SESSION_AFFINITY_CONFIG_CONFLICT,
+    reason::INTERNAL_TRAFFIC_POLICY_CONFLICT,
+    reason::TRAFFIC_DISTRIBUTION_CONFLICT,
+    reason::IP_FAMILY_CONFLICT,
+    reason::LABELS_CONFLICT,
+    reason::ANNOTATIONS_CONFLICT,
+];
+
+fn traffic_policy(p: &Option<String>) -> &str {
+    p.as_deref().unwrap_or("Cluster")
+}
+
+/// The conflicts of `export` with the oldest one's settings, besides ports.
+fn setting_conflicts(export: &Export, oldest: &Export) -> Vec<&'static str> {
+    let mut reasons = Vec::new();
+    if export.type_ != oldest.type_ {
+        reasons.push(reason::TYPE_CONFLICT);
+    }
+    if affinity(&export.session_affinity) != affinity(&oldest.session_affinity) {
+        reasons.push(reason::SESSION_AFFINITY_CONFLICT);
+    } else if export.session_affinity_config != oldest.session_affinity_config {
+        reasons.push(reason::SESSION_AFFINITY_CONFIG_CONFLICT);
+    }
+    if traffic_policy(&export.internal_traffic_policy)
+        != traffic_policy(&oldest.internal_traffic_policy)
+    {
+        reasons.push(reason::INTERNAL_TRAFFIC_POLICY_CONFLICT);
+    }
+    if export.traffic_distribution != oldest.traffic_distribution {
+        reasons.push(reason::TRAFFIC_DISTRIBUTION_CONFLICT);
+    }
+    // An older ferry does not say; only two known, different sets conflict.
+    let (mut mine, mut theirs) = (export.ip_families.clone(), oldest.ip_families.clone());
+    mine.sort();
+    theirs.sort();
+    if !mine.is_empty() && !theirs.is_empty() && mine != theirs {
+        reasons.push(reason::IP_FAMILY_CONFLICT);
+    }
+    if export.exported_labels != oldest.exported_labels {
+        reasons.push(reason::LABELS_CONFLICT);
+    }
+    if export.exported_annotations != oldest.exported_annotations {
+        reasons.push(reason::ANNOTATIONS_CONFLICT);
+    }
+    reasons
 }
 
 fn affinity(a: &Option<String>) -> &str {
@@ -69,7 +157,9 @@ fn affinity(a: &Option<String>) -> &str {
 /// matches an earlier one with a different name, is left out and its cluster
 /// gets `PortConflict`. A different type gives `TypeConflict`, a different
 /// affinity `SessionAffinityConflict`, a different affinity config
-/// `SessionAffinityConfigConflict`.
+/// `SessionAffinityConfigConflict`, and likewise internal traffic policy,
+/// traffic distribution, IP families, exported labels and annotations (the
+/// oldest's are used).
 pub fn merge(exports: &[Export]) -> Option<Merged> {
     let mut ordered: Vec<&Export> = exports.iter().collect();
     ordered.sort_by(|a, b| (&a.created, &a.cluster).cmp(&(&b.created, &b.cluster)));
@@ -100,14 +190,7 @@ pub fn merge(exports: &[Export]) -> Option<Merged> {
         if port_conflict {
             reasons.push(reason::PORT_CONFLICT);
         }
-        if export.type_ != oldest.type_ {
-            reasons.push(reason::TYPE_CONFLICT);
-        }
-        if affinity(&export.session_affinity) != affinity(&oldest.session_affinity) {
-            reasons.push(reason::SESSION_AFFINITY_CONFLICT);
-        } else if export.session_affinity_config != oldest.session_affinity_config {
-            reasons.push(reason::SESSION_AFFINITY_CONFIG_CONFLICT);
-        }
+        reasons.extend(setting_conflicts(export, oldest));
         if !reasons.is_empty() {
             conflicts.insert(export.cluster.clone(), reasons);
         }
@@ -123,8 +206,14 @@ pub fn merge(exports: &[Export]) -> Option<Merged> {
             type_: oldest.type_,
             session_affinity: oldest.session_affinity.clone(),
             session_affinity_config: oldest.session_affinity_config.clone(),
+            ip_families: oldest.ip_families.clone(),
+            internal_traffic_policy: oldest.internal_traffic_policy.clone(),
+            traffic_distribution: oldest.traffic_distribution.clone(),
         },
         clusters,
+        labels: oldest.exported_labels.clone(),
+        annotations: oldest.exported_annotations.clone(),
+        clusterset_ip: oldest.clusterset_ip && oldest.type_ == ServiceImportType::ClusterSetIp,
         conflicts,
     })
 }
@@ -182,9 +271,41 @@ pub fn cluster_ips(service: &Service) -> Vec<String> {
     ips
 }
 
+/// The service's IP families: as its spec says, else those of its cluster
+/// IPs (empty for a headless service that says nothing).
+pub fn ip_families(service: &Service) -> Vec<String> {
+    let said = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ip_families.clone())
+        .unwrap_or_default();
+    if !said.is_empty() {
+        return said;
+    }
+    let mut families: Vec<String> = cluster_ips(service)
+        .iter()
+        .map(|ip| family(ip).to_string())
+        .collect();
+    families.dedup();
+    families
+}
+
+/// What the ServiceExport asks to be exported besides the Service: its
+/// `exportedLabels` and `exportedAnnotations`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportedMeta {
+    /// `spec.exportedLabels`.
+    pub labels: BTreeMap<String, String>,
+    /// `spec.exportedAnnotations`.
+    pub annotations: BTreeMap<String, String>,
+    /// The `ferry.dev/clusterset-ip: "false"` opt-out.
+    pub no_clusterset_ip: bool,
+}
+
 /// What `cluster` exports of a (valid) `service` whose ServiceExport was
-/// created at `created`.
-pub fn export_of(cluster: &str, created: Time, service: &Service) -> Export {
+/// created at `created` and asks for `meta`.
+pub fn export_of(cluster: &str, created: Time, service: &Service, meta: &ExportedMeta) -> Export {
+    let ip_families = ip_families(service);
     let spec = service.spec.clone().unwrap_or_default();
     let ports = spec
         .ports
@@ -212,6 +333,12 @@ pub fn export_of(cluster: &str, created: Time, service: &Service) -> Export {
             None
         },
         session_affinity: spec.session_affinity.filter(|a| a != "None"),
+        ip_families,
+        internal_traffic_policy: spec.internal_traffic_policy,
+        traffic_distribution: spec.traffic_distribution,
+        exported_labels: meta.labels.clone(),
+        exported_annotations: meta.annotations.clone(),
+        clusterset_ip: !meta.no_clusterset_ip,
     }
 }
 
@@ -423,7 +550,7 @@ pub fn export_conditions(
             true,
             &conflicts.join(","),
             format!(
-                "this export conflicts with an older export of the service ({}); the oldest export's settings are used",
+                "the exports of this service conflict ({}); the oldest export's settings are used",
                 conflicts.join(", ")
             ),
             previous,
@@ -440,6 +567,30 @@ pub fn export_conditions(
         )
     };
     vec![valid, ready, conflict]
+}
+
+/// The `Ready` condition of a merged ServiceImport written by this agent:
+/// ready, or pending for the reason given (no clusterset IP could be given).
+pub fn import_ready(pending: Option<&str>, now: &Time) -> Condition {
+    use ferry_api::mcs::import_condition::{self as ic, reason as ir};
+    match pending {
+        None => condition(
+            ic::READY,
+            true,
+            ir::READY,
+            "the service is imported".into(),
+            &[],
+            now,
+        ),
+        Some(why) => condition(
+            ic::READY,
+            false,
+            ir::PENDING,
+            format!("no clusterset IP: {why}"),
+            &[],
+            now,
+        ),
+    }
 }
 
 /// Whether two condition lists say the same, ignoring transition times.

@@ -10,7 +10,7 @@
 //!   Endpoint's spec;
 //! - for objects the engine writes (imports, export data, copies), a 64-bit
 //!   digest of exactly the fields it writes — the labels in
-//!   [`WRITTEN_LABELS`](digest::WRITTEN_LABELS), the export-creation annotation, the spec or
+//!   [`WRITTEN_LABELS`](digest::WRITTEN_LABELS), the annotations ferry writes, the spec or
 //!   endpoints, and separately the status. The engine builds what it wants in
 //!   the same typed form and compares digests: equal means in sync, with no
 //!   JSON built or walked.
@@ -32,11 +32,11 @@ mod object;
 mod tests;
 
 pub(crate) use digest::{
-    conditions_digest, digest, import_digest, import_status_digest, label_pairs, slice_digest,
-    spec_digest, time_string,
+    DerivedSpec, conditions_digest, derived_service_digest, digest, import_digest,
+    import_status_digest, label_pairs, slice_digest, spec_digest, time_string,
 };
-pub use object::EXPORT_CREATED;
 pub(crate) use object::{Data, Item, K8S_SERVICE_NAME, Kind, Obj, Side, SliceInfo, Watched};
+pub use object::{EXPORT_CREATED, EXPORTED_ANNOTATIONS, EXPORTED_LABELS};
 
 /// An object's (namespace, name).
 type ObjRef = (Box<str>, Box<str>);

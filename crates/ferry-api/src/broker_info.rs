@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::labels::{BROKER_NAMESPACE, CLUSTERSET_DOMAIN};
-use crate::{CableDriver, Error, Result, validate_cluster_id};
+use crate::{CableDriver, Cidr, Error, Result, validate_cluster_id};
 
 /// Length of the cables' pre-shared key in bytes.
 pub const CABLE_PSK_LEN: usize = 32;
@@ -65,6 +65,12 @@ pub struct SharedSettings {
     pub default_cable_driver: CableDriver,
     /// Interval between health checks through each cable (Go duration, e.g. `100ms`).
     pub health_check_interval: kube::core::Duration,
+    /// The range clusterset IPs (ServiceImport `ips`) are allocated from
+    /// (`deploy-broker --clusterset-ip-cidr`); `None`: no clusterset IPs, a
+    /// ClusterSetIP service is answered with an exporting cluster's own
+    /// service IP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clusterset_ip_cidr: Option<Cidr>,
     /// Which parts `join` deploys (`deploy-broker --components`).
     pub components: Components,
 }
@@ -195,6 +201,7 @@ impl Default for SharedSettings {
             default_cable_driver: CableDriver::default(),
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL.into(),
             components: Components::default(),
+            clusterset_ip_cidr: None,
         }
     }
 }
@@ -263,6 +270,11 @@ impl BrokerInfo {
                     .unwrap_or(defaults.health_check_interval),
                     components: optional(&mut obj, "components", "settings.components")?
                         .unwrap_or(defaults.components),
+                    clusterset_ip_cidr: optional(
+                        &mut obj,
+                        "clustersetIpCidr",
+                        "settings.clustersetIpCidr",
+                    )?,
                 }
             }
         };

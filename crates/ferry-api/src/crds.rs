@@ -16,10 +16,41 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
         Cluster::crd(),
         Endpoint::crd(),
         Gateway::crd(),
-        ServiceExport::crd(),
-        ServiceImport::crd(),
+        with_old_mcs_version(spec_optional(ServiceExport::crd())),
+        with_old_mcs_version(ServiceImport::crd()),
         ClusterProperty::crd(),
     ]
+}
+
+/// An MCS CRD (generated for the storage version, `v1beta1`) that also
+/// serves `v1alpha1` with the same schema, listed first as upstream does.
+/// Without a `conversion` the strategy is `None`: the API server converts by
+/// rewriting `apiVersion`, which is all the two versions differ in.
+fn with_old_mcs_version(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    let stored = crd.spec.versions.iter().find(|v| v.storage).cloned();
+    if let Some(mut old) = stored {
+        old.name = crate::mcs::OLD_VERSION.to_string();
+        old.storage = false;
+        crd.spec.versions.insert(0, old);
+    }
+    crd
+}
+
+/// A CRD whose objects may have no `spec` (a ServiceExport: upstream's
+/// spec is optional, and v1alpha1 ones have none).
+fn spec_optional(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    for v in &mut crd.spec.versions {
+        let schema = v
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut());
+        if let Some(schema) = schema {
+            let mut required = schema.required.take().unwrap_or_default();
+            required.retain(|f| f != "spec");
+            schema.required = (!required.is_empty()).then_some(required);
+        }
+    }
+    crd
 }
 
 /// One CRD as a YAML document (no `---` marker).

@@ -86,3 +86,10 @@ pub const CLUSTERSET_DOMAIN: &str = "clusterset.local";
 /// clusters leaves from, and at which other clusters reach the node
 /// (Submariner's `submariner.io/cniIfaceIp`). Absent when the node has none.
 pub const CNI_IFACE_IP: &str = "ferry.dev/cni-iface-ip";
+
+/// Annotation on a `ServiceExport`: `"false"` exports the service without a
+/// clusterset IP (importing clusters answer with an exporting cluster's own
+/// service IP, as Submariner does by default); `"true"` or absent: with one,
+/// when the clusterset has a clusterset-IP range. Also carried on the
+/// cluster's ServiceImport on the broker.
+pub const CLUSTERSET_IP: &str = "ferry.dev/clusterset-ip";

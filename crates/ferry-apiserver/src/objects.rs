@@ -1,6 +1,7 @@
 //! Object metadata rules: names, system fields set on create, what an update
 //! may not change, and when `generation` moves.
 
+use bytes::Bytes;
 use ferry_apimachinery::field::{self, FieldError};
 use serde_json::{Map, Value, json};
 
@@ -259,7 +260,12 @@ pub fn check_kind(def: &ResourceDef, object: &Value) -> Result<()> {
             def.plural, def.kind
         )));
     }
-    if !api_version.is_empty() && api_version != def.api_version() {
+    // The stored version is accepted too: a patch applies to the stored
+    // object, whatever version the client speaks.
+    if !api_version.is_empty()
+        && api_version != def.api_version()
+        && api_version != def.storage_api_version()
+    {
         return Err(Error::BadRequest(format!(
             "the API version of the object ({api_version}) does not match the resource ({})",
             def.api_version()
@@ -268,12 +274,42 @@ pub fn check_kind(def: &ResourceDef, object: &Value) -> Result<()> {
     Ok(())
 }
 
-/// Sets `kind` and `apiVersion` to the resource's.
+/// Sets `kind` and `apiVersion` to the resource's, in its storage version.
 pub fn set_kind(def: &ResourceDef, object: &mut Value) {
     if let Some(obj) = object.as_object_mut() {
-        obj.insert("apiVersion".into(), json!(def.api_version()));
+        obj.insert("apiVersion".into(), json!(def.storage_api_version()));
         obj.insert("kind".into(), json!(def.kind));
     }
+}
+
+/// A stored object's JSON as served at `def`'s version: the bytes as they
+/// are when the object is in that version (the common case, no parsing),
+/// else with `apiVersion` rewritten — the `None` conversion strategy, which
+/// is all ferry's multi-version resources need (their versions share one
+/// schema).
+pub fn served_json(def: &ResourceDef, json: &Bytes) -> Bytes {
+    let want = def.api_version();
+    if !def.custom {
+        return json.clone();
+    }
+    let mut prefix = Vec::with_capacity(want.len() + 20);
+    prefix.extend_from_slice(b"{\"apiVersion\":\"");
+    prefix.extend_from_slice(want.as_bytes());
+    prefix.push(b'"');
+    if json.starts_with(&prefix) {
+        return json.clone();
+    }
+    let Ok(mut object) = serde_json::from_slice::<Value>(json) else {
+        return json.clone();
+    };
+    match object.get("apiVersion").and_then(Value::as_str) {
+        Some(v) if v == want => return json.clone(),
+        _ => {}
+    }
+    if let Some(obj) = object.as_object_mut() {
+        obj.insert("apiVersion".into(), json!(want));
+    }
+    serde_json::to_vec(&object).map_or_else(|_| json.clone(), Bytes::from)
 }
 
 /// Everything but metadata and status: a change here bumps `generation`.

@@ -11,7 +11,13 @@ use serde_json::{Value, json};
 pub struct ResourceDef {
     /// API group; "" for the core group.
     pub group: String,
+    /// The version served at this resource's path.
     pub version: String,
+    /// The version objects are stored in (a CRD's `storage: true` version;
+    /// the served one for built-ins). Versions of one resource share one
+    /// schema here (conversion strategy `None`): serving another version
+    /// only rewrites `apiVersion`.
+    pub storage_version: String,
     pub kind: String,
     /// Lowercase plural, the path segment.
     pub plural: String,
@@ -41,6 +47,15 @@ impl ResourceDef {
             self.version.clone()
         } else {
             format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// `apiVersion` of stored objects of this resource.
+    pub fn storage_api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.storage_version.clone()
+        } else {
+            format!("{}/{}", self.group, self.storage_version)
         }
     }
 
@@ -243,6 +258,7 @@ fn builtin_defs() -> Vec<ResourceDef> {
         .map(|b| ResourceDef {
             group: b.group.into(),
             version: b.version.into(),
+            storage_version: b.version.into(),
             kind: b.kind.into(),
             plural: b.plural.into(),
             singular: b.kind.to_lowercase(),
@@ -446,8 +462,15 @@ pub fn defs_from_crd(crd: &Value) -> Option<Vec<ResourceDef>> {
     let short_names = strings(names.get("shortNames"));
     let categories = strings(names.get("categories"));
     let namespaced = spec.get("scope").and_then(Value::as_str) != Some("Cluster");
+    let versions = spec.get("versions")?.as_array()?;
+    let storage_version = versions
+        .iter()
+        .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+        .or(versions.first())
+        .and_then(|v| v.get("name"))
+        .and_then(Value::as_str)?;
     let mut defs = Vec::new();
-    for v in spec.get("versions")?.as_array()? {
+    for v in versions {
         if v.get("served").and_then(Value::as_bool) == Some(false) {
             continue;
         }
@@ -457,6 +480,7 @@ pub fn defs_from_crd(crd: &Value) -> Option<Vec<ResourceDef>> {
         defs.push(ResourceDef {
             group: group.into(),
             version: version.into(),
+            storage_version: storage_version.into(),
             kind: kind.into(),
             plural: plural.into(),
             singular: singular.clone(),
@@ -512,6 +536,35 @@ mod tests {
         assert!(
             reg.get("multicluster.x-k8s.io", "v1alpha1", "serviceimports")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn every_served_version_knows_the_storage_version() {
+        let reg = Registry::new();
+        let version = |name: &str, storage: bool| {
+            json!({"name": name, "served": true, "storage": storage,
+                "subresources": {"status": {}}})
+        };
+        reg.apply_crd(&json!({
+            "metadata": {"name": "serviceexports.multicluster.x-k8s.io"},
+            "spec": {
+                "group": "multicluster.x-k8s.io",
+                "names": {"plural": "serviceexports", "kind": "ServiceExport"},
+                "scope": "Namespaced",
+                "versions": [version("v1alpha1", false), version("v1beta1", true)],
+            }
+        }));
+        for served in ["v1alpha1", "v1beta1"] {
+            let d = reg
+                .get("multicluster.x-k8s.io", served, "serviceexports")
+                .unwrap();
+            assert_eq!(d.api_version(), format!("multicluster.x-k8s.io/{served}"));
+            assert_eq!(d.storage_api_version(), "multicluster.x-k8s.io/v1beta1");
+        }
+        assert_eq!(
+            reg.groups()["multicluster.x-k8s.io"],
+            vec!["v1beta1", "v1alpha1"]
         );
     }
 

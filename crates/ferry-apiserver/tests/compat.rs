@@ -722,3 +722,87 @@ async fn whoami_and_can_i_answer_from_ferry_identities() {
     .await;
     assert_eq!(code, 405);
 }
+
+/// A CRD serving two versions with one schema and no conversion webhook
+/// (strategy `None`, as the MCS CRDs): an object written in either version
+/// is stored in the storage version and read back in whichever version the
+/// client asks for, only `apiVersion` differing — in get, list, watch and
+/// the answers of writes, as kube-apiserver does.
+#[tokio::test]
+async fn two_version_crd_converts_by_api_version() {
+    let s = server().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(s.client.clone());
+    for crd in ferry_api::crds::all_crds() {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
+    let base = "/apis/multicluster.x-k8s.io";
+    let path = |v: &str| format!("{base}/{v}/namespaces/default/serviceexports");
+    eventually("both versions served", || async {
+        raw(&s, "GET", &path("v1alpha1"), None).await.0 == 200
+            && raw(&s, "GET", &path("v1beta1"), None).await.0 == 200
+    })
+    .await;
+    // Written as v1alpha1 (no spec, as older ferry and Submariner's docs do).
+    let old = json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceExport",
+        "metadata": {"name": "old"}});
+    let (code, body) = raw(&s, "POST", &path("v1alpha1"), Some(old)).await;
+    assert_eq!(code, 201, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["apiVersion"], "multicluster.x-k8s.io/v1alpha1");
+    // Written as v1beta1 with the new fields.
+    let new = json!({"apiVersion": "multicluster.x-k8s.io/v1beta1", "kind": "ServiceExport",
+        "metadata": {"name": "new"}, "spec": {"exportedLabels": {"tier": "web"}}});
+    let (code, body) = raw(&s, "POST", &path("v1beta1"), Some(new)).await;
+    assert_eq!(code, 201, "{body}");
+    for version in ["v1alpha1", "v1beta1"] {
+        let want = format!("multicluster.x-k8s.io/{version}");
+        for name in ["old", "new"] {
+            let (code, body) = raw(&s, "GET", &format!("{}/{name}", path(version)), None).await;
+            assert_eq!(code, 200, "{body}");
+            let got: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(got["apiVersion"], want.as_str(), "{name} read as {version}");
+        }
+        let (_, body) = raw(&s, "GET", &path(version), None).await;
+        let list: Value = serde_json::from_str(&body).unwrap();
+        let items = list["items"].as_array().unwrap();
+        assert_eq!(items.len(), 2);
+        assert!(
+            items.iter().all(|i| i["apiVersion"] == want.as_str()),
+            "{list}"
+        );
+        let (_, body) = raw(
+            &s,
+            "GET",
+            &format!("{}?watch=true&timeoutSeconds=1", path(version)),
+            None,
+        )
+        .await;
+        for line in body.lines() {
+            let event: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(event["object"]["apiVersion"], want.as_str(), "{line}");
+        }
+        assert_eq!(body.lines().count(), 2, "{body}");
+    }
+    // The new fields read back through the old version too (one schema).
+    let (_, body) = raw(&s, "GET", &format!("{}/new", path("v1alpha1")), None).await;
+    let got: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(got["spec"]["exportedLabels"]["tier"], "web");
+    // Typed v1beta1 clients read both.
+    let typed: Api<ferry_api::ServiceExport> = Api::namespaced(s.client.clone(), "default");
+    let all = typed.list(&Default::default()).await.unwrap();
+    assert_eq!(all.items.len(), 2);
+    // A patch through the old version applies to the stored object.
+    let patch = json!({"metadata": {"labels": {"x": "y"}}});
+    let (code, body) = raw_as(
+        &s,
+        "PATCH",
+        &format!("{}/new", path("v1alpha1")),
+        "application/merge-patch+json",
+        Some(patch),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let got: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(got["apiVersion"], "multicluster.x-k8s.io/v1alpha1");
+    assert_eq!(got["metadata"]["labels"]["x"], "y");
+}

@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use ferry_api::labels::{CLUSTER_ID_PROPERTY, CLUSTERSET_DOMAIN, SYSTEM_NAMESPACE};
+use ferry_api::labels::{CLUSTER_ID_PROPERTY, CLUSTERSET_DOMAIN, CLUSTERSET_IP, SYSTEM_NAMESPACE};
 use ferry_api::mcs::condition;
 use ferry_api::{ClusterProperty, ServiceExport};
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::Api;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 
 use crate::table::Table;
 use crate::target::Target;
@@ -106,12 +106,16 @@ async fn domain(t: &Target) -> String {
 /// Exports Service `namespace/name`: checks the cluster has joined and the
 /// Service exists and is exportable, creates its ServiceExport (keeping an
 /// existing one), then waits up to `wait` for `ferry agent` to set the
-/// conditions.
+/// conditions. `clusterset_ip` (`--use-clusterset-ip` / `--no-clusterset-ip`)
+/// sets the export's `ferry.dev/clusterset-ip` annotation, also on an
+/// existing export; `None` leaves it as it is (absent: a clusterset IP when
+/// the clusterset has a range).
 pub async fn export(
     t: &Target,
     namespace: &str,
     name: &str,
     wait: Duration,
+    clusterset_ip: Option<bool>,
 ) -> Result<ExportOutcome> {
     let cluster_id = cluster_id(t).await?;
     let services: Api<Service> = Api::namespaced(t.client.clone(), namespace);
@@ -138,8 +142,20 @@ pub async fn export(
     let exports: Api<ServiceExport> = Api::namespaced(t.client.clone(), namespace);
     let mut se = ServiceExport::new(name, Default::default());
     se.metadata.namespace = Some(namespace.into());
+    let choice = clusterset_ip.map(|on| on.to_string());
+    if let Some(on) = &choice {
+        se.metadata.annotations = Some([(CLUSTERSET_IP.to_string(), on.clone())].into());
+    }
     let created = match exports.create(&PostParams::default(), &se).await {
         Ok(_) => true,
+        Err(kube::Error::Api(s)) if s.code == 409 && choice.is_some() => {
+            let patch = serde_json::json!({"metadata": {"annotations": {CLUSTERSET_IP: choice}}});
+            exports
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|e| t.error(format!("annotating ServiceExport {namespace}/{name}"), e))?;
+            false
+        }
         Err(kube::Error::Api(s)) if s.code == 409 => false,
         Err(kube::Error::Api(s)) if s.code == 404 => {
             return Err(Error::NotJoined {

@@ -319,7 +319,11 @@ impl Answerer {
                 true
             }
             Node::Cluster(svc, cluster) => {
-                if !data.eligible(svc, cluster) {
+                // MCS DNS spec 2.3.4: a service with a clusterset IP has no
+                // per-cluster name (one without, ferry's Submariner-compatible
+                // opt-out, keeps answering it).
+                let has_vip = svc.kind == ServiceKind::ClusterSetIp && !svc.ips.is_empty();
+                if has_vip || !data.eligible(svc, cluster) {
                     return false;
                 }
                 let ips = ready_ips(svc, cluster);

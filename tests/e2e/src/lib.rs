@@ -115,6 +115,24 @@ pub mod tempfile_dir {
     }
 }
 
+/// What [`Clusterset::with`] and [`Clusterset::with_broker_args`] add to
+/// [`Clusterset::new`].
+struct Extra<'a> {
+    sandbox_args: &'a [&'a [&'a str]],
+    wait_connected: bool,
+    broker_args: &'a [&'a str],
+}
+
+impl Default for Extra<'_> {
+    fn default() -> Self {
+        Self {
+            sandbox_args: &[],
+            wait_connected: true,
+            broker_args: &[],
+        }
+    }
+}
+
 impl Clusterset {
     /// Creates one cluster per entry of `nodes` (named `{tag}{i}`), deploys
     /// the broker, joins all with `driver`, labels `gateways[i]` nodes of
@@ -126,7 +144,7 @@ impl Clusterset {
         driver: &str,
         broker: Broker,
     ) -> Self {
-        Self::with(tag, nodes, &[], gateways, driver, broker, true)
+        Self::build(tag, nodes, gateways, driver, broker, Extra::default())
     }
 
     /// As [`Clusterset::new`], with extra `ferry sandbox create` arguments
@@ -142,6 +160,45 @@ impl Clusterset {
         broker: Broker,
         wait_connected: bool,
     ) -> Self {
+        let extra = Extra {
+            sandbox_args,
+            wait_connected,
+            broker_args: &[],
+        };
+        Self::build(tag, nodes, gateways, driver, broker, extra)
+    }
+
+    /// As [`Clusterset::new`], passing `broker_args` to `ferry
+    /// deploy-broker` (e.g. `--clusterset-ip-cidr`; `Broker::FirstCluster`
+    /// only).
+    pub fn with_broker_args(
+        tag: &str,
+        nodes: &[u32],
+        gateways: &[&[usize]],
+        driver: &str,
+        broker: Broker,
+        broker_args: &[&str],
+    ) -> Self {
+        let extra = Extra {
+            broker_args,
+            ..Extra::default()
+        };
+        Self::build(tag, nodes, gateways, driver, broker, extra)
+    }
+
+    fn build(
+        tag: &str,
+        nodes: &[u32],
+        gateways: &[&[usize]],
+        driver: &str,
+        broker: Broker,
+        extra: Extra<'_>,
+    ) -> Self {
+        let Extra {
+            sandbox_args,
+            wait_connected,
+            broker_args,
+        } = extra;
         let lock = harness::lock(false).unwrap();
         let clusters: Vec<Cluster> = nodes
             .iter()
@@ -158,13 +215,15 @@ impl Clusterset {
         let info = broker_info.to_str().unwrap().to_string();
         let (child, broker_dir) = match broker {
             Broker::FirstCluster => {
-                ferry(&[
+                let mut args = vec![
                     "deploy-broker",
                     "--kubeconfig",
                     clusters[0].kubeconfig.to_str().unwrap(),
                     "-o",
                     &info,
-                ]);
+                ];
+                args.extend_from_slice(broker_args);
+                ferry(&args);
                 (None, None)
             }
             Broker::Embedded => {
@@ -187,6 +246,10 @@ impl Clusterset {
                     .to_string();
                 let listen = format!("{ip}:6444");
                 let data = tempfile_dir::Dir::new(&format!("{tag}-broker"));
+                assert!(
+                    broker_args.is_empty(),
+                    "deploy-broker arguments are for Broker::FirstCluster"
+                );
                 let child = start_embedded_broker(data.path(), &listen, &info);
                 (Some(child), Some((data, listen)))
             }

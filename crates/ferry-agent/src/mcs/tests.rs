@@ -24,6 +24,12 @@ fn export(cluster: &str, created: i64, ports: Vec<ServicePort>) -> Export {
         ports,
         session_affinity: None,
         session_affinity_config: None,
+        ip_families: vec!["IPv4".into()],
+        internal_traffic_policy: None,
+        traffic_distribution: None,
+        exported_labels: BTreeMap::new(),
+        exported_annotations: BTreeMap::new(),
+        clusterset_ip: true,
     }
 }
 
@@ -272,7 +278,7 @@ fn export_of_service() {
         "clusterIP": "10.96.0.10", "sessionAffinity": "None",
         "ports": [{"name": "http", "port": 80, "targetPort": 8080}, {"name": "dns", "port": 53, "protocol": "UDP"}]
     }));
-    let e = export_of("c1", t(5), &s);
+    let e = export_of("c1", t(5), &s, &ExportedMeta::default());
     assert_eq!(e.type_, ServiceImportType::ClusterSetIp);
     assert_eq!(e.session_affinity, None);
     assert_eq!(
@@ -284,6 +290,7 @@ fn export_of_service() {
         t(5),
         &svc(json!({"clusterIP": "None", "sessionAffinity": "ClientIP",
             "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 30}}})),
+        &ExportedMeta::default(),
     );
     assert_eq!(h.type_, ServiceImportType::Headless);
     assert_eq!(h.session_affinity.as_deref(), Some("ClientIP"));
@@ -482,4 +489,107 @@ fn transition_time_kept_while_status_holds() {
     let third = export_conditions(&Validity::Valid, Readiness::Exported, &[], &second, &t(3));
     assert!(same_conditions(&second, &third));
     assert_eq!(second, third);
+}
+
+#[test]
+fn v1beta1_settings_conflict_on_every_export_and_the_oldest_wins() {
+    let http = || port(Some("http"), "TCP", 80);
+    let with = |f: &dyn Fn(&mut Export)| {
+        let mut e = export("b", 20, vec![http()]);
+        f(&mut e);
+        e
+    };
+    let cases: Vec<(Export, &str)> = vec![
+        (
+            with(&|e| e.internal_traffic_policy = Some("Local".into())),
+            reason::INTERNAL_TRAFFIC_POLICY_CONFLICT,
+        ),
+        (
+            with(&|e| e.traffic_distribution = Some("PreferClose".into())),
+            reason::TRAFFIC_DISTRIBUTION_CONFLICT,
+        ),
+        (
+            with(&|e| e.ip_families = vec!["IPv6".into()]),
+            reason::IP_FAMILY_CONFLICT,
+        ),
+        (
+            with(&|e| e.exported_labels = [("k".to_string(), "v2".to_string())].into()),
+            reason::LABELS_CONFLICT,
+        ),
+        (
+            with(&|e| e.exported_annotations = [("k".to_string(), "v2".to_string())].into()),
+            reason::ANNOTATIONS_CONFLICT,
+        ),
+    ];
+    for (newer, want) in cases {
+        let mut oldest = export("a", 10, vec![http()]);
+        oldest.exported_labels = [("k".to_string(), "v1".to_string())].into();
+        oldest.exported_annotations = [("k".to_string(), "v1".to_string())].into();
+        let mut newer = newer;
+        if want != reason::LABELS_CONFLICT {
+            newer.exported_labels = oldest.exported_labels.clone();
+        }
+        if want != reason::ANNOTATIONS_CONFLICT {
+            newer.exported_annotations = oldest.exported_annotations.clone();
+        }
+        let m = merge(&[newer, oldest.clone()]).unwrap();
+        assert_eq!(m.conflicts_of("b"), [want], "{want}");
+        assert_eq!(
+            m.service_conflicts(),
+            [want],
+            "{want}: every export reports it"
+        );
+        assert_eq!(
+            m.labels, oldest.exported_labels,
+            "{want}: the oldest's labels"
+        );
+        assert_eq!(m.annotations, oldest.exported_annotations);
+        assert_eq!(m.spec.internal_traffic_policy, None);
+        assert_eq!(m.spec.ip_families, ["IPv4"]);
+    }
+    // An older ferry's export says nothing of IP families: no conflict.
+    let unknown = with(&|e| e.ip_families = Vec::new());
+    let m = merge(&[export("a", 10, vec![http()]), unknown]).unwrap();
+    assert!(m.service_conflicts().is_empty());
+}
+
+#[test]
+fn the_oldest_export_decides_the_clusterset_ip() {
+    let http = || port(Some("http"), "TCP", 80);
+    let mut opted_out = export("a", 10, vec![http()]);
+    opted_out.clusterset_ip = false;
+    assert!(
+        !merge(&[opted_out, export("b", 20, vec![http()])])
+            .unwrap()
+            .clusterset_ip
+    );
+    let mut headless = export("a", 10, vec![http()]);
+    headless.type_ = ServiceImportType::Headless;
+    assert!(
+        !merge(&[headless]).unwrap().clusterset_ip,
+        "headless: never"
+    );
+    assert!(
+        merge(&[export("a", 10, vec![http()])])
+            .unwrap()
+            .clusterset_ip
+    );
+}
+
+#[test]
+fn an_import_is_pending_without_its_clusterset_ip() {
+    let ready = import_ready(None, &t(1));
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Ready")
+    );
+    let pending = import_ready(
+        Some("the clusterset IP range 198.18.0.0/30 is exhausted"),
+        &t(1),
+    );
+    assert_eq!(
+        (pending.status.as_str(), pending.reason.as_str()),
+        ("False", "Pending")
+    );
+    assert!(pending.message.contains("exhausted"));
 }

@@ -8,19 +8,25 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
 
 use ferry_api::labels::{
-    APP_MANAGED_BY, CLUSTER, MANAGED_BY, ORIGIN_NAME, ORIGIN_NAMESPACE, SERVICE_NAME,
-    SOURCE_CLUSTER,
+    APP_MANAGED_BY, CLUSTER, CLUSTERSET_IP, MANAGED_BY, ORIGIN_NAME, ORIGIN_NAMESPACE,
+    SERVICE_NAME, SOURCE_CLUSTER,
 };
 use ferry_api::{ServiceImportSpec, ServiceImportStatus};
+use k8s_openapi::api::core::v1::ServiceSpec;
 use k8s_openapi::api::discovery::v1::{Endpoint as SliceEndpoint, EndpointPort};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde::Serialize;
 use serde_json::Value;
 
+/// Standard label linking an EndpointSlice to its Service (ferry puts it on
+/// the slices of a derived Service).
+pub(crate) const K8S_SERVICE_NAME: &str = "kubernetes.io/service-name";
+
 /// The labels ferry writes on the objects it owns; a target's digest covers
 /// these (and no others, so labels added by anyone else never look like a
 /// difference).
-pub(crate) const WRITTEN_LABELS: [&str; 7] = [
+pub(crate) const WRITTEN_LABELS: [&str; 8] = [
+    K8S_SERVICE_NAME,
     CLUSTER,
     SOURCE_CLUSTER,
     SERVICE_NAME,
@@ -28,6 +34,26 @@ pub(crate) const WRITTEN_LABELS: [&str; 7] = [
     ORIGIN_NAMESPACE,
     APP_MANAGED_BY,
     MANAGED_BY,
+];
+
+/// Annotation on a cluster's ServiceImport on the broker: when its
+/// ServiceExport was created (what "oldest export wins" compares).
+pub const EXPORT_CREATED: &str = "ferry.dev/export-created";
+
+/// Annotation on a cluster's ServiceImport on the broker (its ServiceExport's
+/// `exportedLabels`, as JSON) and on a local ServiceImport (the exported
+/// labels ferry put on it, so its digest covers them).
+pub const EXPORTED_LABELS: &str = "ferry.dev/exported-labels";
+
+/// As [`EXPORTED_LABELS`], for `exportedAnnotations`.
+pub const EXPORTED_ANNOTATIONS: &str = "ferry.dev/exported-annotations";
+
+/// The annotations ferry writes on ServiceImports; their digest covers these.
+pub(crate) const WRITTEN_ANNOTATIONS: [&str; 4] = [
+    EXPORT_CREATED,
+    EXPORTED_LABELS,
+    EXPORTED_ANNOTATIONS,
+    CLUSTERSET_IP,
 ];
 
 /// Digest of conditions as `mcs::same_conditions` compares them (type,
@@ -79,6 +105,18 @@ pub(crate) fn written_labels(labels: Option<&BTreeMap<String, String>>) -> Vec<(
         .collect()
 }
 
+/// The annotations ferry writes of an object's annotation map, in key order.
+pub(crate) fn written_annotations(
+    annotations: Option<&BTreeMap<String, String>>,
+) -> Vec<(&str, &str)> {
+    annotations
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| WRITTEN_ANNOTATIONS.contains(&k.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
 /// Desired labels in the form of [`written_labels`] (sorted by key, only
 /// written ones).
 pub(crate) fn label_pairs<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
@@ -92,21 +130,23 @@ pub(crate) fn label_pairs<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a
 }
 
 /// Digest of a ServiceImport's written main fields; `labels` as from
-/// [`written_labels`] or [`label_pairs`].
+/// [`written_labels`] or [`label_pairs`], `annotations` as from
+/// [`written_annotations`] (sorted by key).
 pub(crate) fn import_digest(
     labels: &[(&str, &str)],
-    export_created: Option<&str>,
+    annotations: &[(&str, &str)],
     spec: &ServiceImportSpec,
 ) -> u64 {
-    digest(&(labels, export_created, spec))
+    digest(&(labels, annotations, spec))
 }
 
-/// Digest of a ServiceImport's status (absent counts as empty).
+/// Digest of a ServiceImport's status (absent counts as empty); its
+/// conditions as [`conditions_digest`] reads them, so a rewrite that only
+/// moves transition times is no difference.
 pub(crate) fn import_status_digest(status: Option<&ServiceImportStatus>) -> u64 {
-    match status {
-        Some(s) => digest(s),
-        None => digest(&ServiceImportStatus::default()),
-    }
+    let default = ServiceImportStatus::default();
+    let s = status.unwrap_or(&default);
+    digest(&(&s.clusters, conditions_digest(&s.conditions)))
 }
 
 /// Digest of an EndpointSlice's written fields.
@@ -117,6 +157,49 @@ pub(crate) fn slice_digest(
     ports: &[EndpointPort],
 ) -> u64 {
     digest(&(labels, address_type, endpoints, ports))
+}
+
+/// What ferry writes of a derived Service's spec: its VIP, ports and
+/// session affinity.
+#[derive(Serialize, Default)]
+pub(crate) struct DerivedSpec<'a> {
+    pub cluster_ip: Option<&'a str>,
+    /// (name, protocol, port), in order.
+    pub ports: Vec<(&'a str, &'a str, i32)>,
+    pub session_affinity: Option<&'a str>,
+    pub session_affinity_timeout: Option<i32>,
+}
+
+impl<'a> DerivedSpec<'a> {
+    /// The written part of a stored Service's spec.
+    pub(crate) fn of(spec: &'a ServiceSpec) -> Self {
+        DerivedSpec {
+            cluster_ip: spec.cluster_ip.as_deref(),
+            ports: spec
+                .ports
+                .iter()
+                .flatten()
+                .map(|p| {
+                    (
+                        p.name.as_deref().unwrap_or(""),
+                        p.protocol.as_deref().unwrap_or("TCP"),
+                        p.port,
+                    )
+                })
+                .collect(),
+            session_affinity: spec.session_affinity.as_deref().filter(|a| *a != "None"),
+            session_affinity_timeout: spec
+                .session_affinity_config
+                .as_ref()
+                .and_then(|c| c.client_ip.as_ref())
+                .and_then(|c| c.timeout_seconds),
+        }
+    }
+}
+
+/// Digest of a derived Service's written fields.
+pub(crate) fn derived_service_digest(labels: &[(&str, &str)], spec: &DerivedSpec<'_>) -> u64 {
+    digest(&(labels, spec))
 }
 
 /// Digest of a Cluster's or an Endpoint's written fields.

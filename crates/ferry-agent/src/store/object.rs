@@ -3,9 +3,13 @@
 //! kind-specific inputs in [`Data`]), and how each watched kind reduces to
 //! one ([`Watched`]).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ferry_api::labels::{MANAGED_BY, MANAGED_BY_FERRY, SOURCE_CLUSTER};
+use ferry_api::labels::{
+    APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTERSET_IP, MANAGED_BY, MANAGED_BY_FERRY,
+    SOURCE_CLUSTER,
+};
 use ferry_api::{Cluster, Endpoint, ServiceExport, ServiceImport};
 use k8s_openapi::api::core::v1::{
     Namespace, ObjectReference, Service, ServicePort as ServicePortK8s, ServiceSpec,
@@ -21,29 +25,25 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::digest::{
-    WRITTEN_LABELS, conditions_digest, digest, import_digest, import_status_digest, slice_digest,
-    spec_digest, written_labels,
+    DerivedSpec, WRITTEN_LABELS, conditions_digest, derived_service_digest, digest, import_digest,
+    import_status_digest, slice_digest, spec_digest, written_annotations, written_labels,
 };
-use crate::mcs::Export;
+pub use super::digest::{EXPORT_CREATED, EXPORTED_ANNOTATIONS, EXPORTED_LABELS};
+use crate::mcs::{Export, ExportedMeta};
 
-/// Annotation on a cluster's ServiceImport on the broker: when its
-/// ServiceExport was created (what "oldest export wins" compares).
-pub const EXPORT_CREATED: &str = "ferry.dev/export-created";
+/// A JSON map annotation of `annotations` (empty when absent or malformed).
+fn json_map(annotations: Option<&BTreeMap<String, String>>, key: &str) -> BTreeMap<String, String> {
+    annotations
+        .and_then(|a| a.get(key))
+        .and_then(|v| serde_json::from_str(v).ok())
+        .unwrap_or_default()
+}
 
-/// Standard label linking an EndpointSlice to its Service.
-pub(crate) const K8S_SERVICE_NAME: &str = "kubernetes.io/service-name";
+pub(crate) use super::digest::K8S_SERVICE_NAME;
 
-/// The labels kept in the stores: the written ones and the standard
-/// service-name label of the cluster's own EndpointSlices.
-const KEPT_LABELS: [&str; WRITTEN_LABELS.len() + 1] = {
-    let mut kept = [K8S_SERVICE_NAME; WRITTEN_LABELS.len() + 1];
-    let mut i = 0;
-    while i < WRITTEN_LABELS.len() {
-        kept[i] = WRITTEN_LABELS[i];
-        i += 1;
-    }
-    kept
-};
+/// The labels kept in the stores: the written ones (the standard
+/// service-name label of the cluster's own EndpointSlices among them).
+const KEPT_LABELS: [&str; WRITTEN_LABELS.len()] = WRITTEN_LABELS;
 
 /// Which API an object lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -100,6 +100,8 @@ pub(crate) enum Data {
     /// A cluster's ServiceImport on the broker, as the merge reads it
     /// (`None` when it lacks the source-cluster label).
     Import(Option<Arc<Export>>),
+    /// A local ServiceImport: its first clusterset IP, if any.
+    LocalImport(Option<Box<str>>),
     /// A Cluster's or an Endpoint's spec.
     Spec(Arc<Value>),
 }
@@ -117,6 +119,8 @@ pub(crate) struct ExportState {
     /// When each (type, status) of its conditions last changed, to keep
     /// those times on a rewrite.
     pub transitions: Box<[Transition]>,
+    /// Its `exportedLabels` and `exportedAnnotations` (boxed: usually empty).
+    pub meta: Option<Box<ExportedMeta>>,
 }
 
 /// A condition's type and status, and when it took that status.
@@ -149,6 +153,9 @@ pub(crate) struct ServiceInfo {
     ports: Box<[ServicePortK8s]>,
     session_affinity: Option<Box<str>>,
     session_affinity_config: Option<SessionAffinityConfig>,
+    ip_families: Box<[Box<str>]>,
+    internal_traffic_policy: Option<Box<str>>,
+    traffic_distribution: Option<Box<str>>,
 }
 
 impl ServiceInfo {
@@ -165,6 +172,14 @@ impl ServiceInfo {
             ports: spec.ports.unwrap_or_default().into(),
             session_affinity: spec.session_affinity.map(Into::into),
             session_affinity_config: spec.session_affinity_config,
+            ip_families: spec
+                .ip_families
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            internal_traffic_policy: spec.internal_traffic_policy.map(Into::into),
+            traffic_distribution: spec.traffic_distribution.map(Into::into),
         }
     }
 
@@ -180,6 +195,10 @@ impl ServiceInfo {
                 ports: Some(self.ports.to_vec()),
                 session_affinity: s(&self.session_affinity),
                 session_affinity_config: self.session_affinity_config.clone(),
+                ip_families: (!self.ip_families.is_empty())
+                    .then(|| self.ip_families.iter().map(|f| f.to_string()).collect()),
+                internal_traffic_policy: s(&self.internal_traffic_policy),
+                traffic_distribution: s(&self.traffic_distribution),
                 ..Default::default()
             }),
             ..Default::default()
@@ -331,6 +350,17 @@ pub(crate) fn parse_export(si: &ServiceImport) -> Option<Export> {
         ports: si.spec.ports.clone(),
         session_affinity: si.spec.session_affinity.clone(),
         session_affinity_config: si.spec.session_affinity_config.clone(),
+        ip_families: si.spec.ip_families.clone(),
+        internal_traffic_policy: si.spec.internal_traffic_policy.clone(),
+        traffic_distribution: si.spec.traffic_distribution.clone(),
+        exported_labels: json_map(si.metadata.annotations.as_ref(), EXPORTED_LABELS),
+        exported_annotations: json_map(si.metadata.annotations.as_ref(), EXPORTED_ANNOTATIONS),
+        clusterset_ip: si
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(CLUSTERSET_IP))
+            .is_none_or(|v| v != "false"),
     })
 }
 
@@ -346,7 +376,19 @@ impl Watched for ServiceExport {
     fn into_obj(self, _side: Side) -> Obj {
         let conditions = self.status.map(|s| s.conditions).unwrap_or_default();
         let status_digest = digest(&conditions);
+        let no_clusterset_ip = self
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(CLUSTERSET_IP))
+            .is_some_and(|v| v == "false");
+        let meta = ExportedMeta {
+            labels: self.spec.exported_labels,
+            annotations: self.spec.exported_annotations,
+            no_clusterset_ip,
+        };
         let state = ExportState {
+            meta: (meta != ExportedMeta::default()).then(|| Box::new(meta)),
             created: self.metadata.creation_timestamp.clone(),
             deleting: self.metadata.deletion_timestamp.is_some(),
             conditions: conditions_digest(&conditions),
@@ -366,8 +408,24 @@ impl Watched for ServiceExport {
 
 impl Watched for Service {
     fn into_obj(self, _side: Side) -> Obj {
-        let info = ServiceInfo::of(self.spec.unwrap_or_default());
-        Obj::new(&self.metadata, 0, 0, Data::Service(Arc::new(info)))
+        let spec = self.spec.unwrap_or_default();
+        // Only ferry's derived Services are written, so only they need a digest.
+        let ours = self
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(APP_MANAGED_BY))
+            .is_some_and(|v| v == APP_MANAGED_BY_FERRY);
+        let digest = if ours {
+            derived_service_digest(
+                &written_labels(self.metadata.labels.as_ref()),
+                &DerivedSpec::of(&spec),
+            )
+        } else {
+            0
+        };
+        let info = ServiceInfo::of(spec);
+        Obj::new(&self.metadata, digest, 0, Data::Service(Arc::new(info)))
     }
 }
 
@@ -409,21 +467,15 @@ impl Watched for Namespace {
 
 impl Watched for ServiceImport {
     fn into_obj(self, side: Side) -> Obj {
-        let created = self
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(EXPORT_CREATED))
-            .map(String::as_str);
         let digest = import_digest(
             &written_labels(self.metadata.labels.as_ref()),
-            created,
+            &written_annotations(self.metadata.annotations.as_ref()),
             &self.spec,
         );
         let status_digest = import_status_digest(self.status.as_ref());
         let data = match side {
             Side::Broker => Data::Import(parse_export(&self).map(Arc::new)),
-            Side::Local => Data::None,
+            Side::Local => Data::LocalImport(self.spec.ips.first().map(|ip| ip.as_str().into())),
         };
         Obj::new(&self.metadata, digest, status_digest, data)
     }

@@ -5,8 +5,8 @@
 
 use ferry_api::ServiceImportSpec;
 use ferry_api::labels::{
-    APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTER, MANAGED_BY, MANAGED_BY_FERRY, ORIGIN_NAME,
-    ORIGIN_NAMESPACE, SERVICE_NAME, SOURCE_CLUSTER,
+    APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTER, CLUSTERSET_IP, MANAGED_BY, MANAGED_BY_FERRY,
+    ORIGIN_NAME, ORIGIN_NAMESPACE, SERVICE_NAME, SOURCE_CLUSTER,
 };
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -15,9 +15,11 @@ use serde_json::json;
 
 use super::engine::SyncEngine;
 use super::target::{Key, Target};
-use super::wanted::{WantedImport, WantedSlice};
-use crate::mcs::{self, Export, Readiness, Validity};
-use crate::store::{self, Data, Kind, Obj, Side};
+use super::wanted::{WantedImport, WantedSlice, map_annotation};
+use crate::mcs::{self, Export, ExportedMeta, Readiness, Validity};
+use crate::store::{
+    self, Data, EXPORT_CREATED, EXPORTED_ANNOTATIONS, EXPORTED_LABELS, Kind, Obj, Side,
+};
 
 /// The name of cluster `cluster`'s export of `ns/svc` on the broker.
 pub fn broker_name(svc: &str, ns: &str, cluster: &str) -> String {
@@ -36,7 +38,7 @@ pub(super) fn reconcile_export(engine: &mut SyncEngine, key: &Key, ns: &str, svc
     let t_slice = Target::new(Side::Broker, Kind::EndpointSlice, &bns, &bname);
     let export = export_seen(engine, ns, svc);
     let service = service_seen(engine, ns, svc);
-    let Some((created, previous, previous_digest)) = export else {
+    let Some((created, previous, previous_digest, meta)) = export else {
         engine.ensure_absent(key, t_import);
         engine.ensure_absent(key, t_slice);
         return;
@@ -52,7 +54,7 @@ pub(super) fn reconcile_export(engine: &mut SyncEngine, key: &Key, ns: &str, svc
         return;
     };
     let created = created.unwrap_or_else(|| now.clone());
-    let mine = mcs::export_of(&id, created.clone(), &service);
+    let mine = mcs::export_of(&id, created.clone(), &service, &meta);
 
     let common = [
         (CLUSTER, id.as_str()),
@@ -85,18 +87,23 @@ pub(super) fn reconcile_export(engine: &mut SyncEngine, key: &Key, ns: &str, svc
     ensure_conditions(engine, key, t_export, &conds, previous_digest);
 }
 
+/// What the reconciler reads of a ServiceExport.
+type ExportSeen = (Option<Time>, Vec<Condition>, u64, ExportedMeta);
+
 /// The ServiceExport `ns/svc` unless it is being deleted: its creation time,
-/// its conditions as the MCS rules read the previous ones, and their digest.
-fn export_seen(
-    engine: &SyncEngine,
-    ns: &str,
-    svc: &str,
-) -> Option<(Option<Time>, Vec<Condition>, u64)> {
+/// its conditions as the MCS rules read the previous ones, their digest, and
+/// its exported labels and annotations.
+fn export_seen(engine: &SyncEngine, ns: &str, svc: &str) -> Option<ExportSeen> {
     match engine.get(Side::Local, Kind::ServiceExport, ns, svc) {
         Some(Obj {
             data: Data::Export(e),
             ..
-        }) if !e.deleting => Some((e.created.clone(), e.previous(), e.conditions)),
+        }) if !e.deleting => Some((
+            e.created.clone(),
+            e.previous(),
+            e.conditions,
+            e.meta.as_deref().cloned().unwrap_or_default(),
+        )),
         _ => None,
     }
 }
@@ -134,11 +141,29 @@ fn ensure_broker_import(
         type_: mine.type_,
         session_affinity: mine.session_affinity.clone(),
         session_affinity_config: mine.session_affinity_config.clone(),
+        ip_families: mine.ip_families.clone(),
+        internal_traffic_policy: mine.internal_traffic_policy.clone(),
+        traffic_distribution: mine.traffic_distribution.clone(),
     };
     let created_at = store::time_string(created);
+    let exported_labels = map_annotation(&mine.exported_labels);
+    let exported_annotations = map_annotation(&mine.exported_annotations);
+    // Sorted by key, as the digest of what is stored reads them.
+    let mut annotations = Vec::new();
+    if !mine.clusterset_ip {
+        annotations.push((CLUSTERSET_IP, "false"));
+    }
+    annotations.push((EXPORT_CREATED, created_at.as_str()));
+    if !mine.exported_annotations.is_empty() {
+        annotations.push((EXPORTED_ANNOTATIONS, &exported_annotations));
+    }
+    if !mine.exported_labels.is_empty() {
+        annotations.push((EXPORTED_LABELS, &exported_labels));
+    }
     let import = WantedImport {
         labels,
-        created_at: Some(&created_at),
+        annotations: &annotations,
+        exported: None,
         spec: &import_spec,
     };
     engine.ensure(key, t_import.clone(), import.digest(), None, || {
@@ -182,8 +207,8 @@ fn ensure_broker_slice(
     })
 }
 
-/// The conflicts of this cluster's export (`mine`) against every other
-/// cluster's export of `ns/svc` on the broker.
+/// The conflicts of the service's exports — this cluster's (`mine`) and
+/// every other cluster's on the broker — which every export reports.
 fn conflicts_with_others(
     engine: &SyncEngine,
     ns: &str,
@@ -201,7 +226,7 @@ fn conflicts_with_others(
         .collect();
     exports.push(mine);
     mcs::merge(&exports)
-        .map(|m| m.conflicts_of(id).to_vec())
+        .map(|m| m.service_conflicts())
         .unwrap_or_default()
 }
 

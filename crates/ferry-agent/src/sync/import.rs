@@ -4,6 +4,7 @@
 //! cluster — while the namespace exists here.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use ferry_api::labels::{
@@ -11,12 +12,17 @@ use ferry_api::labels::{
     SOURCE_CLUSTER,
 };
 use ferry_api::{ClusterStatus, ServiceImportStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::engine::SyncEngine;
 use super::target::{Key, Target};
-use super::wanted::{WantedImport, WantedSlice, to_json};
-use crate::mcs::{self, Export, Merged};
-use crate::store::{self, Data, Kind, Side, SliceInfo};
+use super::wanted::{WantedImport, WantedSlice, derived_service_body, map_annotation, to_json};
+use crate::mcs::{self, Export, ExportedMeta, Merged};
+use crate::store::{
+    self, Data, DerivedSpec, EXPORTED_ANNOTATIONS, EXPORTED_LABELS, K8S_SERVICE_NAME, Kind, Side,
+    SliceInfo,
+};
+use crate::vips::{VipError, derived_service_name};
 
 /// The name of the local EndpointSlice holding `cluster`'s endpoints of `svc`.
 pub fn import_slice_name(svc: &str, cluster: &str) -> String {
@@ -29,15 +35,84 @@ struct SliceCopy {
     slice: Arc<SliceInfo>,
 }
 
+/// The clusterset IP of an import, as far as it got.
+enum Vip {
+    /// Off (no range, opted out, headless, or nothing exported).
+    None,
+    /// Given: the import carries it and a derived Service routes it.
+    Given(Ipv4Addr),
+    /// Wanted but none could be given (the reason).
+    Failed(VipError),
+}
+
 /// Reconciles the import of `ns/svc` into this cluster: its slices first,
-/// then the ServiceImport (removed, if ferry's, when nothing is exported).
+/// then the derived Service carrying its clusterset IP, then the
+/// ServiceImport (removed, if ferry's, when nothing is exported).
 pub(super) fn reconcile_import(engine: &mut SyncEngine, key: &Key, ns: &str, svc: &str) {
     let t_import = Target::new(Side::Local, Kind::ServiceImport, ns, svc);
     let merged = merged_exports(engine, ns, svc);
+    let vip = match &merged {
+        Some(m) if m.clusterset_ip => match engine.vip(ns, svc) {
+            Ok(Some(ip)) => Vip::Given(ip),
+            Ok(None) => Vip::None,
+            Err(e) => Vip::Failed(e),
+        },
+        _ => Vip::None,
+    };
+    let derived = derived_service_name(ns, svc);
+    let derived_label = matches!(vip, Vip::Given(_)).then_some(derived.as_str());
     let wanted = wanted_slices(engine, ns, svc, merged.as_ref());
     remove_stale_slices(engine, key, ns, svc, &wanted);
-    ensure_slices(engine, key, ns, svc, wanted);
-    ensure_import(engine, key, t_import, ns, svc, merged);
+    ensure_slices(engine, key, ns, svc, wanted, derived_label);
+    ensure_derived_service(engine, key, ns, svc, &derived, &vip, merged.as_ref());
+    ensure_import(engine, key, t_import, ns, svc, merged, &vip);
+}
+
+/// Makes the selector-less Service that carries the clusterset IP (its
+/// EndpointSlices are the import's, labelled with its name, so the
+/// cluster's service proxy load-balances the VIP over every exporting
+/// cluster) exist as wanted, or not at all.
+fn ensure_derived_service(
+    engine: &mut SyncEngine,
+    key: &Key,
+    ns: &str,
+    svc: &str,
+    derived: &str,
+    vip: &Vip,
+    merged: Option<&Merged>,
+) {
+    let t = Target::new(Side::Local, Kind::Service, ns, derived);
+    let (Vip::Given(ip), Some(m)) = (vip, merged) else {
+        let ours = engine
+            .get(Side::Local, Kind::Service, ns, derived)
+            .is_some_and(|o| o.label(APP_MANAGED_BY) == Some(APP_MANAGED_BY_FERRY));
+        if ours {
+            engine.ensure_absent(key, t);
+        }
+        return;
+    };
+    let ip = ip.to_string();
+    let labels = [(SERVICE_NAME, svc), (APP_MANAGED_BY, APP_MANAGED_BY_FERRY)];
+    let derived_spec = DerivedSpec {
+        cluster_ip: Some(&ip),
+        ports: m
+            .spec
+            .ports
+            .iter()
+            .map(|p| (p.name.as_deref().unwrap_or(""), p.protocol.as_str(), p.port))
+            .collect(),
+        session_affinity: m.spec.session_affinity.as_deref().filter(|a| *a != "None"),
+        session_affinity_timeout: m
+            .spec
+            .session_affinity_config
+            .as_ref()
+            .and_then(|c| c.client_ip.as_ref())
+            .and_then(|c| c.timeout_seconds),
+    };
+    let digest = store::derived_service_digest(&store::label_pairs(&labels), &derived_spec);
+    engine.ensure(key, t, digest, None, || {
+        derived_service_body(derived, ns, &labels, &derived_spec)
+    });
 }
 
 /// Every cluster's export of `ns/svc` on the broker, merged; `None` when
@@ -120,15 +195,19 @@ fn ensure_slices(
     ns: &str,
     svc: &str,
     wanted: BTreeMap<String, SliceCopy>,
+    derived: Option<&str>,
 ) {
     for (name, w) in wanted {
-        let labels = [
+        let mut labels = vec![
             (SERVICE_NAME, svc),
             (SOURCE_CLUSTER, w.cluster.as_str()),
             (CLUSTER, w.cluster.as_str()),
             (MANAGED_BY, MANAGED_BY_FERRY),
             (APP_MANAGED_BY, APP_MANAGED_BY_FERRY),
         ];
+        if let Some(derived) = derived {
+            labels.push((K8S_SERVICE_NAME, derived));
+        }
         let s = &w.slice;
         let endpoints = s.endpoints();
         let slice = WantedSlice {
@@ -151,20 +230,48 @@ fn ensure_import(
     ns: &str,
     svc: &str,
     merged: Option<Merged>,
+    vip: &Vip,
 ) {
     match merged {
-        Some(m) => {
+        Some(mut m) => {
+            let now = Time(k8s_openapi::jiff::Timestamp::now());
+            let pending = match vip {
+                Vip::Given(ip) => {
+                    m.spec.ips = vec![ip.to_string()];
+                    m.spec.ip_families = vec!["IPv4".into()];
+                    None
+                }
+                Vip::Failed(e) => Some(e.to_string()),
+                Vip::None => None,
+            };
             let status = ServiceImportStatus {
                 clusters: m
                     .clusters
                     .iter()
                     .map(|c| ClusterStatus { cluster: c.clone() })
                     .collect(),
+                conditions: vec![mcs::import_ready(pending.as_deref(), &now)],
             };
             let labels = [(APP_MANAGED_BY, APP_MANAGED_BY_FERRY)];
+            let exported = ExportedMeta {
+                labels: m.labels.clone(),
+                annotations: m.annotations.clone(),
+                no_clusterset_ip: false,
+            };
+            let (labels_json, annotations_json) =
+                (map_annotation(&m.labels), map_annotation(&m.annotations));
+            // Sorted by key, as the digest of what is stored reads them.
+            let mut annotations = Vec::new();
+            if !m.annotations.is_empty() {
+                annotations.push((EXPORTED_ANNOTATIONS, annotations_json.as_str()));
+            }
+            if !m.labels.is_empty() {
+                annotations.push((EXPORTED_LABELS, labels_json.as_str()));
+            }
             let import = WantedImport {
                 labels: &labels,
-                created_at: None,
+                annotations: &annotations,
+                exported: Some(&exported),
                 spec: &m.spec,
             };
             let status_digest = store::import_status_digest(Some(&status));

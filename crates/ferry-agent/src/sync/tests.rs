@@ -9,11 +9,13 @@ use ferry_api::{
 use k8s_openapi::api::discovery::v1::{
     Endpoint as SliceEndpoint, EndpointConditions, EndpointPort, EndpointSlice,
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::{Value, json};
 
 use super::target::{Body, FIELD_MANAGER};
 use super::wanted::{WantedImport, WantedSlice, WantedSpec, to_json};
-use crate::store::{self, Data, Side, Watched};
+use crate::mcs::ExportedMeta;
+use crate::store::{self, Data, EXPORT_CREATED, Side, Watched};
 
 /// `body` as a server stores and returns it: with system fields, a
 /// label and an annotation of someone else's, and a status.
@@ -56,6 +58,9 @@ fn spec(port: i32) -> ServiceImportSpec {
         type_: ServiceImportType::ClusterSetIp,
         session_affinity: None,
         session_affinity_config: None,
+        ip_families: vec!["IPv4".into()],
+        internal_traffic_policy: None,
+        traffic_distribution: None,
     }
 }
 
@@ -73,9 +78,15 @@ fn written_imports_read_back_with_the_digest_they_were_written_with() {
     // A cluster's export on the broker.
     let spec80 = spec(80);
     let created = "2026-01-01T00:00:00Z";
+    let labels_json = r#"{"tier":"web"}"#;
+    let annotations = [
+        (EXPORT_CREATED, created),
+        (store::EXPORTED_LABELS, labels_json),
+    ];
     let wanted = WantedImport {
         labels: &EXPORT_LABELS,
-        created_at: Some(created),
+        annotations: &annotations,
+        exported: None,
         spec: &spec80,
     };
     let stored: ServiceImport = as_stored(&wanted.body("web-shop-a", "ferry-broker"), 7, None);
@@ -90,6 +101,12 @@ fn written_imports_read_back_with_the_digest_they_were_written_with() {
     assert_eq!(export.cluster, "a");
     assert_eq!(store::time_string(&export.created), created);
     assert_eq!(export.ports, spec80.ports);
+    assert_eq!(export.ip_families, ["IPv4"]);
+    assert_eq!(export.exported_labels["tier"], "web");
+    assert!(
+        export.clusterset_ip,
+        "no opt-out annotation: a clusterset IP"
+    );
 
     // Any written difference changes the digest.
     let spec81 = spec(81);
@@ -99,7 +116,7 @@ fn written_imports_read_back_with_the_digest_they_were_written_with() {
             ..wanted
         },
         WantedImport {
-            created_at: Some("2026-01-01T00:00:01Z"),
+            annotations: &[(EXPORT_CREATED, "2026-01-01T00:00:01Z")],
             ..wanted
         },
         WantedImport {
@@ -113,17 +130,39 @@ fn written_imports_read_back_with_the_digest_they_were_written_with() {
 
     // The aggregated import in a cluster, with its status.
     let labels = [(APP_MANAGED_BY, APP_MANAGED_BY_FERRY)];
+    let exported = ExportedMeta {
+        labels: [("tier".to_string(), "web".to_string())].into(),
+        ..Default::default()
+    };
     let wanted = WantedImport {
         labels: &labels,
-        created_at: None,
+        annotations: &[(store::EXPORTED_LABELS, labels_json)],
+        exported: Some(&exported),
         spec: &spec80,
     };
+    let t0 = Time(k8s_openapi::jiff::Timestamp::from_second(1_000_000).unwrap());
+    let t1 = Time(k8s_openapi::jiff::Timestamp::from_second(2_000_000).unwrap());
     let status = ServiceImportStatus {
         clusters: vec![ClusterStatus {
             cluster: "a".into(),
         }],
+        conditions: vec![crate::mcs::import_ready(None, &t0)],
     };
+    // Only the transition time differs: no difference.
+    let later = ServiceImportStatus {
+        conditions: vec![crate::mcs::import_ready(None, &t1)],
+        ..status.clone()
+    };
+    assert_eq!(
+        store::import_status_digest(Some(&status)),
+        store::import_status_digest(Some(&later))
+    );
     let stored: ServiceImport = as_stored(&wanted.body("web", "shop"), 8, Some(to_json(&status)));
+    assert_eq!(
+        stored.metadata.labels.as_ref().unwrap()["tier"],
+        "web",
+        "exported labels are on the import"
+    );
     let obj = stored.into_obj(Side::Local);
     assert_eq!(obj.digest, wanted.digest());
     assert_eq!(

@@ -11,7 +11,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::target::Body;
-use crate::store::{self, EXPORT_CREATED};
+use crate::mcs::ExportedMeta;
+use crate::store::{self, DerivedSpec};
 
 fn labels_of(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
@@ -37,27 +38,88 @@ fn meta(name: &str, ns: &str, labels: &[(&str, &str)]) -> ObjectMeta {
 /// the object to apply come from the same parts.
 pub(super) struct WantedImport<'a> {
     pub labels: &'a [(&'a str, &'a str)],
-    /// The export-creation annotation (exports on the broker only).
-    pub created_at: Option<&'a str>,
+    /// ferry's annotations (`store::WRITTEN_ANNOTATIONS`), sorted by key:
+    /// the export-creation time and exported metadata (exports on the
+    /// broker), the record of the exported metadata (local imports).
+    pub annotations: &'a [(&'a str, &'a str)],
+    /// Exported labels and annotations put on the object itself (local
+    /// imports); recorded in `annotations`, which the digest covers.
+    pub exported: Option<&'a ExportedMeta>,
     pub spec: &'a ServiceImportSpec,
+}
+
+/// A map as the JSON string of an annotation.
+pub(super) fn map_annotation(map: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(map).unwrap_or_default()
 }
 
 impl WantedImport<'_> {
     pub(super) fn digest(&self) -> u64 {
-        store::import_digest(&store::label_pairs(self.labels), self.created_at, self.spec)
+        store::import_digest(
+            &store::label_pairs(self.labels),
+            self.annotations,
+            self.spec,
+        )
     }
 
     pub(super) fn body(&self, name: &str, ns: &str) -> Body {
         let mut metadata = meta(name, ns, self.labels);
-        metadata.annotations = self
-            .created_at
-            .map(|c| BTreeMap::from([(EXPORT_CREATED.to_string(), c.to_string())]));
+        let mut annotations: BTreeMap<String, String> = BTreeMap::new();
+        if let Some(exported) = self.exported {
+            let labels = metadata.labels.get_or_insert_with(BTreeMap::new);
+            for (k, v) in &exported.labels {
+                labels.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            annotations.extend(exported.annotations.clone());
+        }
+        annotations.extend(
+            self.annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        metadata.annotations = (!annotations.is_empty()).then_some(annotations);
         Body::Import(Box::new(ServiceImport {
             metadata,
             spec: self.spec.clone(),
             status: None,
         }))
     }
+}
+
+/// A derived Service as ferry writes it: selector-less, its ClusterIP the
+/// clusterset IP, the import's ports (its EndpointSlices are the import's).
+pub(super) fn derived_service_body(
+    name: &str,
+    ns: &str,
+    labels: &[(&str, &str)],
+    spec: &DerivedSpec<'_>,
+) -> Body {
+    let ports: Vec<Value> = spec
+        .ports
+        .iter()
+        .map(|(name, protocol, port)| {
+            let mut p = json!({"protocol": protocol, "port": port, "targetPort": port});
+            if !name.is_empty() {
+                p["name"] = json!(name);
+            }
+            p
+        })
+        .collect();
+    let mut service_spec = json!({
+        "type": "ClusterIP",
+        "clusterIP": spec.cluster_ip,
+        "clusterIPs": [spec.cluster_ip],
+        "ports": ports,
+        "sessionAffinity": spec.session_affinity.unwrap_or("None"),
+    });
+    if let Some(timeout) = spec.session_affinity_timeout {
+        service_spec["sessionAffinityConfig"] = json!({"clientIP": {"timeoutSeconds": timeout}});
+    }
+    Body::Json(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": ns, "labels": labels_of(labels)},
+        "spec": service_spec,
+    }))
 }
 
 /// An EndpointSlice as ferry writes it (see [`WantedImport`]).

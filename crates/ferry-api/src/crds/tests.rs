@@ -63,7 +63,7 @@ fn serviceimport_prints_name_type_ip_age_like_the_seed() {
     let export = crd("serviceexports.multicluster.x-k8s.io");
     assert_eq!(
         export.spec.names.short_names,
-        Some(vec!["svcex".to_string()])
+        Some(vec!["svcex".to_string(), "svcexport".to_string()])
     );
 }
 
@@ -89,14 +89,44 @@ fn status_subresource_where_declared() {
         ("serviceimports.multicluster.x-k8s.io", true),
         ("clusterproperties.about.k8s.io", false),
     ] {
-        let v = &crd(name).spec.versions[0];
-        let has = v
-            .subresources
-            .as_ref()
-            .and_then(|s| s.status.as_ref())
-            .is_some();
-        assert_eq!(has, want, "{name}");
-        assert!(v.served && v.storage, "{name}");
+        let versions = &crd(name).spec.versions;
+        for v in versions {
+            let has = v
+                .subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some();
+            assert_eq!(has, want, "{name} {}", v.name);
+            assert!(v.served, "{name} {}", v.name);
+        }
+        assert_eq!(versions.iter().filter(|v| v.storage).count(), 1, "{name}");
+    }
+}
+
+#[test]
+fn mcs_serves_v1alpha1_and_v1beta1_with_v1beta1_stored_and_one_schema() {
+    for name in [
+        "serviceexports.multicluster.x-k8s.io",
+        "serviceimports.multicluster.x-k8s.io",
+    ] {
+        let c = crd(name);
+        let versions: Vec<(&str, bool, bool)> = c
+            .spec
+            .versions
+            .iter()
+            .map(|v| (v.name.as_str(), v.served, v.storage))
+            .collect();
+        assert_eq!(
+            versions,
+            [("v1alpha1", true, false), ("v1beta1", true, true)],
+            "{name}"
+        );
+        // No conversion webhook: the versions differ only in name.
+        assert!(c.spec.conversion.is_none(), "{name}");
+        assert_eq!(
+            c.spec.versions[0].schema, c.spec.versions[1].schema,
+            "{name}"
+        );
     }
 }
 

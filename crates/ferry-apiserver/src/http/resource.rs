@@ -120,8 +120,8 @@ async fn run(
     }
 }
 
-fn object_response(code: StatusCode, stored: &Stored) -> Response<Body> {
-    json_bytes(code, stored.json.clone())
+fn object_response(def: &ResourceDef, code: StatusCode, stored: &Stored) -> Response<Body> {
+    json_bytes(code, objects::served_json(def, &stored.json))
 }
 
 fn not_found(ctx: &Ctx, name: &str) -> Error {
@@ -149,7 +149,7 @@ fn get(ctx: &Ctx, name: &str) -> Result<Response<Body>> {
         );
         return Ok(json_value(StatusCode::OK, &t));
     }
-    Ok(object_response(StatusCode::OK, &stored))
+    Ok(object_response(&ctx.def, StatusCode::OK, &stored))
 }
 
 async fn list(ctx: &Ctx) -> Result<Response<Body>> {
@@ -175,15 +175,19 @@ async fn list(ctx: &Ctx) -> Result<Response<Body>> {
         "metadata": metadata,
     });
     let head = serde_json::to_vec(&head).map_err(|e| Error::Internal(e.to_string()))?;
-    let size: usize = items.iter().map(|(_, s)| s.json.len() + 1).sum();
+    let items: Vec<bytes::Bytes> = items
+        .iter()
+        .map(|(_, s)| objects::served_json(&ctx.def, &s.json))
+        .collect();
+    let size: usize = items.iter().map(|j| j.len() + 1).sum();
     let mut out = Vec::with_capacity(head.len() + size + 16);
     out.extend_from_slice(&head[..head.len() - 1]);
     out.extend_from_slice(b",\"items\":[");
-    for (i, (_, s)) in items.iter().enumerate() {
+    for (i, json) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&s.json);
+        out.extend_from_slice(json);
     }
     out.extend_from_slice(b"]}");
     Ok(json_bytes(StatusCode::OK, out))
@@ -200,7 +204,7 @@ async fn create(ctx: &Ctx, body: &[u8], opts: WriteOptions) -> Result<Response<B
         opts,
     )
     .await?;
-    Ok(object_response(StatusCode::CREATED, &stored))
+    Ok(object_response(&ctx.def, StatusCode::CREATED, &stored))
 }
 
 async fn update(ctx: &Ctx, name: &str, body: &[u8], opts: WriteOptions) -> Result<Response<Body>> {
@@ -230,7 +234,7 @@ async fn mutate(
     } else {
         StatusCode::OK
     };
-    Ok(object_response(code, &stored))
+    Ok(object_response(&ctx.def, code, &stored))
 }
 
 fn patch_kind(headers: &http::HeaderMap) -> Result<PatchKind> {
@@ -297,7 +301,7 @@ async fn delete(ctx: &Ctx, name: &str, body: &[u8]) -> Result<Response<Body>> {
         &opts,
     )
     .await?;
-    Ok(object_response(StatusCode::OK, &stored))
+    Ok(object_response(&ctx.def, StatusCode::OK, &stored))
 }
 
 async fn delete_collection(ctx: &Ctx, body: &[u8]) -> Result<Response<Body>> {

@@ -17,6 +17,7 @@ use super::filter::Filter;
 use super::request::Ctx;
 use super::table::{self, IncludeObject};
 use crate::error::{Error, Result};
+use crate::objects;
 use crate::registry::ResourceDef;
 use crate::store::{Event, EventKind, Stored};
 
@@ -49,7 +50,7 @@ impl Encoder {
         out.extend_from_slice(kind.as_bytes());
         out.extend_from_slice(b"\",\"object\":");
         match self.table {
-            None => out.extend_from_slice(&stored.json),
+            None => out.extend_from_slice(&objects::served_json(&self.def, &stored.json)),
             Some(include) => {
                 let object = stored.value().unwrap_or(Value::Null);
                 let t = table::table(

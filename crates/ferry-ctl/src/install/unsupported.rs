@@ -35,10 +35,9 @@ pub enum Unsupported {
     /// `--coredns-custom-configmap`.
     #[error("--coredns-custom-configmap: ferry edits kube-system/coredns (its Corefile) only")]
     CorednsCustomConfigmap,
-    /// `--enable-clusterset-ip`, `--clusterset-ip-cidr`, `--clusterset-ip-cidr-range`.
-    #[error(
-        "{flag}: ClusterSet IPs (one virtual IP per exported service across clusters) are not implemented in ferry"
-    )]
+    /// `join --enable-clusterset-ip|--clusterset-ip-cidr`,
+    /// `deploy-broker --enable-clusterset-ip` without a range.
+    #[error("{flag}: ferry's ClusterSet IPs are switched on by giving the broker their range")]
     ClustersetIp {
         /// The flag as given.
         flag: &'static str,
@@ -76,7 +75,7 @@ impl Unsupported {
                 "leave it out: join adds the clusterset forward block to kube-system/coredns by itself"
             }
             Unsupported::ClustersetIp { .. } => {
-                "leave it out: names under clusterset.local answer with each cluster's ClusterIP"
+                "pass `--clusterset-ip-cidr CIDR` (a range that overlaps no cluster's CIDRs) to `ferry deploy-broker`; every joined cluster then allocates from it"
             }
             Unsupported::UncheckedBrokerCertificate => {
                 "leave it out; if the broker's certificate changed, write a new broker-info.ferry with `ferry deploy-broker` (or `ferry recover-broker-info`)"

@@ -87,3 +87,25 @@ fn two_questions_are_formerr() {
     let a = e.answer_packet(&m.to_vec().unwrap(), true).unwrap();
     assert_eq!(a.rcode, ResponseCode::FormErr);
 }
+
+#[test]
+fn a_clusterset_ip_service_has_no_per_cluster_name() {
+    let e = answerer();
+    // `web` has a clusterset IP: `<clusterid>.web` must not exist (MCS DNS 2.3.4).
+    for cluster in ["east", "west"] {
+        let l = look(
+            &e,
+            &format!("{cluster}.web.default.svc.clusterset.local."),
+            RecordType::A,
+        );
+        assert_eq!(l.rcode, ResponseCode::NXDomain, "{cluster}.web");
+    }
+    // `remote-only` has none (the opt-out): its clusters keep their names.
+    let l = look(
+        &e,
+        "west.remote-only.default.svc.clusterset.local.",
+        RecordType::A,
+    );
+    assert_eq!(l.rcode, ResponseCode::NoError);
+    assert_eq!(l.answers.len(), 1);
+}

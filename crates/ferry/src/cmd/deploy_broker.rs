@@ -73,6 +73,13 @@ pub struct Args {
     /// With --embedded: extra DNS names or IPs for the serving certificate.
     #[arg(long = "tls-san", value_name = "NAME")]
     tls_sans: Vec<String>,
+    /// The range (IPv4 CIDR) imported ClusterSetIP services get their
+    /// clusterset IP from, in each importing cluster; it must not overlap
+    /// any cluster's pod or service CIDR. Without it, no clusterset IPs: a
+    /// ClusterSetIP name resolves to an exporting cluster's service IP.
+    /// (Submariner's name `--clusterset-ip-cidr-range` works too.)
+    #[arg(long, value_name = "CIDR", alias = "clusterset-ip-cidr-range")]
+    clusterset_ip_cidr: Option<ferry_api::Cidr>,
     #[command(flatten)]
     refused: Refused,
 }
@@ -94,17 +101,14 @@ struct Refused {
     /// Extra DNS zones: not supported.
     #[arg(long, value_name = "DOMAINS")]
     custom_domains: Option<String>,
-    /// ClusterSet IPs: not implemented.
+    /// ClusterSet IPs are on when --clusterset-ip-cidr gives their range.
     #[arg(long)]
     enable_clusterset_ip: bool,
-    /// ClusterSet IPs' range: not implemented.
-    #[arg(long, value_name = "CIDR")]
-    clusterset_ip_cidr_range: Option<String>,
 }
 
 impl Refused {
     /// The first flag whose meaning ferry refuses, if any.
-    fn refusal(&self, components: &str) -> Option<Unsupported> {
+    fn refusal(&self, components: &str, clusterset_ip_range: bool) -> Option<Unsupported> {
         let globalnet = |flag| Unsupported::Globalnet { flag };
         let asks_globalnet = components.split(',').any(|c| c.trim() == "globalnet");
         [
@@ -120,15 +124,9 @@ impl Refused {
             (asks_globalnet, globalnet("--components globalnet")),
             (self.custom_domains.is_some(), Unsupported::CustomDomains),
             (
-                self.enable_clusterset_ip,
+                self.enable_clusterset_ip && !clusterset_ip_range,
                 Unsupported::ClustersetIp {
                     flag: "--enable-clusterset-ip",
-                },
-            ),
-            (
-                self.clusterset_ip_cidr_range.is_some(),
-                Unsupported::ClustersetIp {
-                    flag: "--clusterset-ip-cidr-range",
                 },
             ),
         ]
@@ -151,7 +149,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    if let Some(u) = args.refused.refusal(&args.components) {
+    if let Some(u) = args
+        .refused
+        .refusal(&args.components, args.clusterset_ip_cidr.is_some())
+    {
         return Err(ferry_ctl::Error::from(u).into());
     }
     let components = Components::parse_list(&args.components).context("--components")?;
@@ -200,7 +201,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         ),
         _ => None,
     };
-    let info = install::deploy_broker(
+    let mut info = install::deploy_broker(
         &client,
         &kc,
         &DeployBrokerOptions {
@@ -212,6 +213,13 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     )
     .await
     .context("deploying the broker")?;
+    if let Some(cidr) = args.clusterset_ip_cidr {
+        anyhow::ensure!(
+            cidr.is_ipv4(),
+            "--clusterset-ip-cidr {cidr}: clusterset IPs are IPv4 for now"
+        );
+    }
+    info.settings.clusterset_ip_cidr = args.clusterset_ip_cidr;
     let encoded = info.encode()?;
     ferry_kube::write_private(&args.output, encoded.as_bytes())?;
     eprintln!(

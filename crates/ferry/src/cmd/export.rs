@@ -52,6 +52,27 @@ pub struct ServiceArgs {
     /// Export only: how long to wait for the agent's conditions (0 = do not wait).
     #[arg(long, default_value = "5s", value_parser = super::errors::parse_duration)]
     wait: Duration,
+    /// Export only: importing clusters give the service a clusterset IP
+    /// (the default when the clusterset has a clusterset-IP range, see
+    /// `deploy-broker --clusterset-ip-cidr`; Submariner's flag).
+    #[arg(long, conflicts_with = "no_clusterset_ip")]
+    use_clusterset_ip: bool,
+    /// Export only: no clusterset IP; importing clusters resolve the name to
+    /// an exporting cluster's own service IP (annotation
+    /// `ferry.dev/clusterset-ip: "false"`).
+    #[arg(long)]
+    no_clusterset_ip: bool,
+}
+
+impl ServiceArgs {
+    /// The clusterset-IP choice the flags make, if any.
+    fn clusterset_ip(&self) -> Option<bool> {
+        match (self.use_clusterset_ip, self.no_clusterset_ip) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
 }
 
 async fn target(a: &ServiceArgs) -> anyhow::Result<(Target, String)> {
@@ -69,7 +90,8 @@ pub fn run_export(e: Export) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let outcome = rt.block_on(async {
         let (t, ns) = target(&a).await?;
-        anyhow::Ok(ferry_ctl::export::export(&t, &ns, &a.name, a.wait).await?)
+        let choice = a.clusterset_ip();
+        anyhow::Ok(ferry_ctl::export::export(&t, &ns, &a.name, a.wait, choice).await?)
     })?;
     super::errors::print(&ferry_ctl::export::render_outcome(&outcome))?;
     outcome.check()?;
