@@ -143,8 +143,8 @@ impl VipAllocator {
         for i in 0..count {
             let offset = (u64::from(start) + u64::from(i)) % u64::from(count);
             let ip = Ipv4Addr::from(first + offset as u32);
-            if !self.by_ip.contains_key(&ip) {
-                self.by_ip.insert(ip, k.clone());
+            if let std::collections::hash_map::Entry::Vacant(free) = self.by_ip.entry(ip) {
+                free.insert(k.clone());
                 self.by_svc.insert(k, ip);
                 return Ok(Some(ip));
             }
