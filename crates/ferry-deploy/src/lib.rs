@@ -291,7 +291,7 @@ pub const DNS_UID: i64 = 65532;
 /// also lowers its network namespace's `ip_unprivileged_port_start` to 53
 /// (a safe sysctl since Kubernetes 1.22): either way port 53 binds without
 /// root, and nothing else in the pod's namespace changes.
-fn dns_pod_spec(image: &str) -> Value {
+pub fn dns_pod_spec(image: &str) -> Value {
     let mut dns = container("dns", image, &["dns", "--listen", "0.0.0.0:53"], false);
     dns["ports"] = json!([
         {"name": "dns", "containerPort": 53, "protocol": "UDP"},

@@ -163,7 +163,8 @@ async fn finish(client: &Client, cfg: &Config, writes: &KernelWrites) -> Result<
     tokio::task::spawn_blocking(move || writes.retire(|| apply::cleanup(netns.as_deref())))
         .await
         .map_err(|e| Error::Task(e.to_string()))??;
-    annotate(client, &cfg.node_name, None).await;
+    // Best effort: uninstall goes on without it.
+    let _ = annotate(client, &cfg.node_name, None).await;
     Ok(Outcome::Uninstalled)
 }
 
@@ -283,8 +284,7 @@ async fn serve(client: Client, cfg: &Config, writes: KernelWrites) {
     let mut backoff = BACKOFF_MIN;
     let mut resync_at = Instant::now() + cfg.resync;
     let mut last_role: Option<Role> = None;
-    // Unset at start, so the first apply writes the Node annotation.
-    let mut last_source: Option<Ipv4Addr> = Some(Ipv4Addr::UNSPECIFIED);
+    let mut source_note = SourceNote::default();
     let mut last_notes: Vec<String> = Vec::new();
     loop {
         let Some(mut a) = applier.take() else {
@@ -327,12 +327,9 @@ async fn serve(client: Client, cfg: &Config, writes: KernelWrites) {
         let retry_at = match result {
             Ok((want, changes)) => {
                 report(&want, &changes, &mut last_role);
-                let source = want.host_source.as_ref().ok().map(|h| h.ip);
-                if source != last_source {
-                    report_source(&want.host_source);
-                    annotate(&client, &cfg.node_name, source).await;
-                    last_source = source;
-                }
+                source_note
+                    .update(&client, &cfg.node_name, &want.host_source)
+                    .await;
                 full = false;
                 backoff = BACKOFF_MIN;
                 None
@@ -421,6 +418,34 @@ fn report(want: &Desired, changes: &apply::Changes, last_role: &mut Option<Role>
     }
 }
 
+/// What the log and the Node's annotation last said about the host
+/// source address (`None`: nothing yet).
+#[derive(Default)]
+struct SourceNote {
+    logged: Option<Option<Ipv4Addr>>,
+    annotated: Option<Option<Ipv4Addr>>,
+}
+
+impl SourceNote {
+    /// Logs a changed host source and writes it into the Node's annotation;
+    /// a write that failed is tried again after the next apply.
+    async fn update(
+        &mut self,
+        client: &Client,
+        node: &str,
+        source: &std::result::Result<plan::HostSource, String>,
+    ) {
+        let ip = source.as_ref().ok().map(|h| h.ip);
+        if self.logged != Some(ip) {
+            report_source(source);
+            self.logged = Some(ip);
+        }
+        if self.annotated != Some(ip) && annotate(client, node, ip).await {
+            self.annotated = Some(ip);
+        }
+    }
+}
+
 fn report_source(source: &std::result::Result<plan::HostSource, String>) {
     match source {
         Ok(h) => {
@@ -439,16 +464,20 @@ fn report_source(source: &std::result::Result<plan::HostSource, String>) {
 }
 
 /// Records the host source address in the Node's [`CNI_IFACE_IP`]
-/// (removes it when there is none). A failure is logged, not retried: the
-/// data plane does not depend on it.
-async fn annotate(client: &Client, node: &str, source: Option<Ipv4Addr>) {
+/// (removes it when there is none); whether that worked. A failure is only
+/// logged: the data plane does not depend on it.
+async fn annotate(client: &Client, node: &str, source: Option<Ipv4Addr>) -> bool {
     let nodes: Api<Node> = Api::all(client.clone());
     let value = source.map(|ip| ip.to_string());
     let patch = serde_json::json!({"metadata": {"annotations": {CNI_IFACE_IP: value}}});
-    if let Err(e) = nodes
+    match nodes
         .patch(node, &PatchParams::default(), &Patch::Merge(patch))
         .await
     {
-        warn!("annotating Node {node} with {CNI_IFACE_IP}: {e}");
+        Ok(_) => true,
+        Err(e) => {
+            warn!("annotating Node {node} with {CNI_IFACE_IP}: {e}");
+            false
+        }
     }
 }

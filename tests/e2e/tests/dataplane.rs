@@ -2,7 +2,8 @@
 //! agents (issue #7): pod to pod from non-gateway nodes and to a remote
 //! service's ClusterIP with each cable driver, gateway failover under
 //! traffic and a graceful restart, a 60 s broker outage that must lose no
-//! packet, and uninstall leaving no route, rule or interface behind.
+//! packet, and uninstall leaving no route, rule, interface or Node
+//! annotation behind.
 //! Root only (skipped otherwise); each test builds and deletes its own clusters.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -402,6 +403,17 @@ fn uninstall_leaves_nothing_on_the_nodes() {
         other.contains(&"routes in table 7100".to_string()),
         "other node: {other:?}"
     );
+    wait_for(Duration::from_secs(30), "both nodes annotated", || {
+        let out = b
+            .kubectl(&[
+                "get",
+                "nodes",
+                "-o",
+                r"jsonpath={.items[*].metadata.annotations.ferry\.dev/cni-iface-ip}",
+            ])
+            .unwrap();
+        (out.split_whitespace().count() == 2).then_some(())
+    });
     ferry_e2e::ferry(&[
         "uninstall",
         "--kubeconfig",
@@ -412,4 +424,14 @@ fn uninstall_leaves_nothing_on_the_nodes() {
         let left = ferry_state(&b.node_netns(k).unwrap());
         assert!(left.is_empty(), "{} still has {left:?}", b.node(k));
     }
+    // Nor the route agent's note of the node's host source address.
+    let annotated = b
+        .kubectl(&[
+            "get",
+            "nodes",
+            "-o",
+            r"jsonpath={.items[*].metadata.annotations.ferry\.dev/cni-iface-ip}",
+        ])
+        .unwrap();
+    assert!(annotated.trim().is_empty(), "{annotated}");
 }
