@@ -46,6 +46,19 @@ async fn deploy_broker_hands_out_a_joiner_token_not_its_admin_one() {
         gateway: Default::default(),
     };
     install::join(&member.client, &info, &opts).await.unwrap();
+    // --ipsec-psk-from: the given key replaces the kept one, and is kept.
+    let with_psk = DeployBrokerOptions {
+        psk: Some([3u8; 32]),
+        ..Default::default()
+    };
+    let again = install::deploy_broker(&broker.client, &kc, &with_psk)
+        .await
+        .unwrap();
+    assert_eq!(again.cable_psk_bytes().unwrap(), [3u8; 32]);
+    let later = install::deploy_broker(&broker.client, &kc, &DeployBrokerOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(later.cable_psk_bytes().unwrap(), [3u8; 32]);
     // recover-broker-info gives back the same file.
     let (recovered, id) = install::recover_broker_info(&member.client).await.unwrap();
     assert_eq!((recovered, id.as_str()), (info, "m"));
