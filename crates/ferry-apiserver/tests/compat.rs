@@ -708,7 +708,10 @@ async fn whoami_and_can_i_answer_from_ferry_identities() {
         }
     };
     assert!(can_i(&s.client, "*", "secrets").await);
-    assert!(can_i(&joiner, "list", "secrets").await);
+    // Secrets hold credentials: only admin reads them.
+    assert!(!can_i(&joiner, "list", "secrets").await);
+    assert!(!can_i(&cluster, "get", "secrets").await);
+    assert!(can_i(&joiner, "list", "configmaps").await);
     assert!(!can_i(&joiner, "create", "configmaps").await);
     assert!(can_i(&joiner, "create", "serviceaccounts").await);
     assert!(can_i(&cluster, "update", "configmaps").await);

@@ -256,11 +256,7 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
         Some(d) => d,
         None => info.settings.health_check_interval.into(),
     };
-    // "More than N lost" turns a connection error: the (N+1)th silent interval.
-    let error_after = match s.join.max_packet_loss {
-        Some(n) => interval.saturating_mul(n.saturating_add(1)),
-        None => s.error_after,
-    };
+    let error_after = error_after(interval, s.join.max_packet_loss, s.error_after);
     Ok(GatewayConfig {
         key_file: s.state_dir.join("wireguard.key"),
         namespace: s.namespace,
@@ -282,6 +278,16 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
         join: s.join,
         nat_discovery_port: s.nat_discovery_port,
     })
+}
+
+/// How long a connected cable may stay silent: with a packet-loss count N
+/// ("more than N lost" is an error, as Submariner counts), N+1 intervals;
+/// else `default`.
+fn error_after(interval: Duration, max_packet_loss: Option<u32>, default: Duration) -> Duration {
+    match max_packet_loss {
+        Some(n) => interval.saturating_mul(n.saturating_add(1)),
+        None => default,
+    }
 }
 
 fn node_annotation<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
@@ -345,6 +351,17 @@ mod tests {
         assert!(first_host("100.64.3.1/32").is_err());
         assert!(first_host("fd00::/64").is_err());
         assert!(first_host("nonsense").is_err());
+    }
+
+    #[test]
+    fn packet_loss_count_sets_the_error_timeout() {
+        let ms = Duration::from_millis;
+        assert_eq!(error_after(ms(100), Some(5), ms(800)), ms(600));
+        assert_eq!(
+            error_after(Duration::from_secs(1), Some(1), ms(800)),
+            ms(2000)
+        );
+        assert_eq!(error_after(ms(100), None, ms(800)), ms(800));
     }
 
     #[test]

@@ -731,3 +731,28 @@ fn underlay_mtu(cfg: &GatewayConfig) -> u32 {
         .and_then(|dev| ferry_net::link_mtu(None, &dev))
         .unwrap_or(1500)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::JoinSettings;
+
+    #[test]
+    fn join_settings_are_published_in_backend_config() {
+        let plain = join_backend_config(&JoinSettings::default());
+        assert_eq!(
+            plain,
+            BTreeMap::from([("natEnabled".to_string(), "true".to_string())])
+        );
+        let seed = JoinSettings {
+            nat_traversal: false,
+            preferred_server: true,
+            force_udp_encaps: true,
+            ..JoinSettings::default()
+        };
+        let b = join_backend_config(&seed);
+        assert_eq!(b["natEnabled"], "false");
+        assert_eq!(b["preferredServer"], "true");
+        assert_eq!(b["forceUdpEncaps"], "true");
+    }
+}

@@ -239,3 +239,82 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(extra: &[&str]) -> Args {
+        let mut argv = vec!["deploy-broker"];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).unwrap().args
+    }
+
+    #[test]
+    fn subctl_flags_are_accepted_or_refused_by_type() {
+        let a = parse(&[
+            "--broker-namespace",
+            "brk",
+            "--components",
+            "service-discovery",
+        ]);
+        assert_eq!(a.namespace, "brk");
+        assert_eq!(a.refused.refusal(&a.components), None);
+        assert!(!Components::parse_list(&a.components).unwrap().connectivity);
+        assert_eq!(parse(&["--namespace", "x"]).namespace, "x");
+        let refused = |extra: &[&str]| {
+            let a = parse(extra);
+            a.refused.refusal(&a.components)
+        };
+        assert_eq!(refused(&["--globalnet=false"]), None);
+        for (flags, flag) in [
+            (&["--globalnet"][..], "--globalnet"),
+            (
+                &["--globalnet-cidr-range", "242.0.0.0/8"],
+                "--globalnet-cidr-range",
+            ),
+            (
+                &["--globalnet-cluster-size", "8192"],
+                "--globalnet-cluster-size",
+            ),
+            (
+                &["--components", "service-discovery,globalnet"],
+                "--components globalnet",
+            ),
+        ] {
+            assert_eq!(
+                refused(flags),
+                Some(Unsupported::Globalnet { flag }),
+                "{flags:?}"
+            );
+        }
+        assert_eq!(
+            refused(&["--custom-domains", "a.b"]),
+            Some(Unsupported::CustomDomains)
+        );
+        // --data-dir belongs to --embedded.
+        assert!(Cli::try_parse_from(["deploy-broker", "--data-dir", "d"]).is_err());
+    }
+
+    #[test]
+    fn the_psk_comes_from_another_broker_info() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let old = BrokerInfo::new("https://198.18.0.1:6443", pem, "t", &[9u8; 32]);
+        let path = dir.path().join("old.ferry");
+        std::fs::write(&path, old.encode().unwrap()).unwrap();
+        assert_eq!(psk_from(&path).unwrap(), [9u8; 32]);
+        std::fs::write(&path, "not base64 !").unwrap();
+        let e = psk_from(&path).unwrap_err();
+        assert!(format!("{e:#}").contains("--ipsec-psk-from"), "{e:#}");
+    }
+}
