@@ -1,7 +1,7 @@
 //! `ferry-ipsec` is ferry's user-space IPsec data path: IKEv2 (RFC 7296) with
 //! preshared keys and ESP (RFC 4303) with AES-GCM (RFC 4106) or ChaCha20-Poly1305
 //! (RFC 7634), always encapsulated in UDP on the NAT-T port (RFC 3948), over a TUN
-//! device. It interoperates with strongSwan (and so with Libreswan-style peers).
+//! device. Interoperability is tested against strongSwan (`tests/strongswan.rs`).
 //!
 //! It is *not* a kernel IPsec (XFRM) configurator, and it implements no
 //! cryptographic primitive itself: ciphers, HMAC and key agreement come from `ring`.
