@@ -27,7 +27,7 @@ async fn export_waits_for_the_agent_and_unexport_removes() {
     .await;
 
     // No such Service: a clear error and a hint, nothing created.
-    let e = export(&t, "web", "nginx", Duration::from_secs(5))
+    let e = export(&t, "web", "nginx", Duration::from_secs(5), None)
         .await
         .unwrap_err();
     assert!(matches!(e, Error::ServiceNotFound { .. }), "{e:?}");
@@ -48,7 +48,7 @@ async fn export_waits_for_the_agent_and_unexport_removes() {
             "spec": {"type": "ExternalName", "externalName": "example.org"}}),
     )
     .await;
-    let e = export(&t, "web", "ext", Duration::from_secs(5))
+    let e = export(&t, "web", "ext", Duration::from_secs(5), None)
         .await
         .unwrap_err();
     assert!(matches!(e, Error::NotExportable { .. }), "{e:?}");
@@ -60,7 +60,7 @@ async fn export_waits_for_the_agent_and_unexport_removes() {
             "spec": {"clusterIP": "100.65.0.20", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}}),
     )
     .await;
-    let o = export(&t, "web", "nginx", Duration::from_secs(15))
+    let o = export(&t, "web", "nginx", Duration::from_secs(15), None)
         .await
         .unwrap();
     assert!(o.created);
@@ -75,7 +75,7 @@ async fn export_waits_for_the_agent_and_unexport_removes() {
     assert!(text.contains("nginx.web.svc.clusterset.local"), "{text}");
 
     // Again: the existing export is kept and reported.
-    let o = export(&t, "web", "nginx", Duration::from_secs(5))
+    let o = export(&t, "web", "nginx", Duration::from_secs(5), None)
         .await
         .unwrap();
     assert!(!o.created);
@@ -107,7 +107,7 @@ async fn export_waits_for_the_agent_and_unexport_removes() {
             "spec": {"ports": [{"port": 80}]}}),
     )
     .await;
-    let o = export(&tq, "web", "nginx", Duration::from_millis(600))
+    let o = export(&tq, "web", "nginx", Duration::from_millis(600), None)
         .await
         .unwrap();
     assert!(!o.settled());
@@ -120,7 +120,7 @@ async fn export_in_a_cluster_that_never_joined() {
     let tmp = tempfile::tempdir().unwrap();
     let lone = common::Server::start(tmp.path().join("lone")).await;
     let t = Target::connect(&lone.spec()).await.unwrap();
-    let e = export(&t, "default", "nginx", Duration::from_secs(1))
+    let e = export(&t, "default", "nginx", Duration::from_secs(1), None)
         .await
         .unwrap_err();
     assert!(matches!(e, Error::NotJoined { .. }), "{e:?}");
