@@ -288,10 +288,13 @@ async fn exports_imports_conflicts_and_cleanup() {
             == Some(("True".into(), "PortConflict".into()))
     })
     .await;
-    assert_eq!(
-        export_condition(&a, "web", "nginx", "Conflict").await,
-        Some(("False".into(), "NoConflicts".into()))
-    );
+    // Every export of a conflicted service reports it (KEP-1645, mcs-api
+    // conformance), the older one too.
+    eventually_within(SYNC_BUDGET, "a's export reports the conflict", || async {
+        export_condition(&a, "web", "nginx", "Conflict").await
+            == Some(("True".into(), "PortConflict".into()))
+    })
+    .await;
     let imp: ServiceImport = get(&c, "web", "nginx").await.unwrap();
     assert_eq!(imp.spec.ports.len(), 1);
     assert_eq!(imp.spec.ports[0].port, 80, "oldest export's port wins");

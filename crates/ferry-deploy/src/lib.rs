@@ -388,7 +388,10 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
         "ferry-agent",
         ns,
         vec![
-            rule(&[""], &["services", "namespaces", "nodes"], READ),
+            rule(&[""], &["namespaces", "nodes"], READ),
+            // Services are written too: the derived Service of each
+            // imported service with a clusterset IP.
+            rule(&[""], &["services"], ALL),
             rule(&["discovery.k8s.io"], &["endpointslices"], ALL),
             rule(&["multicluster.x-k8s.io"], &["serviceexports"], READ),
             rule(

@@ -1,0 +1,225 @@
+//! Multi-Cluster Services v1beta1 and routed ClusterSet IPs across three
+//! sandbox clusters (issue #17), re-expressing mcs-api conformance cases in
+//! our own words, with the real binary and kubectl:
+//! - a ClusterSetIP service exported from two clusters is imported into the
+//!   third with one clusterset IP from `deploy-broker --clusterset-ip-cidr`
+//!   (`ips`, `ipFamilies`, `Ready`), both exporting clusters in its status,
+//!   the exports' `exportedLabels` on the import;
+//! - `ferry dns` answers the service's name with that IP, and has no
+//!   `<clusterid>.<svc>` name for it (MCS DNS 2.3.4);
+//! - 200 requests through the clusterset IP from a pod in the third cluster
+//!   all succeed and reach both exporting clusters (load-balanced by the
+//!   sandbox's service proxy over the derived Service's EndpointSlices);
+//! - `ferry export --no-clusterset-ip` takes the VIP away again.
+//!
+//! Root only (skipped otherwise); the clusters are deleted on drop.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ferry_e2e::{Broker, Cluster, Clusterset, netns, usable, wait_for};
+use serde_json::Value;
+
+const NGINX: &str = include_str!("../../../examples/nginx.yaml");
+
+/// The clusterset-IP range: inside the sandbox's pod space, above the
+/// service CIDRs of the clusters these tests create.
+const RANGE: &str = "100.127.255.0/24";
+
+const WAIT: Duration = Duration::from_secs(90);
+
+fn export_yaml(label: &str) -> String {
+    format!(
+        "apiVersion: multicluster.x-k8s.io/v1beta1
+kind: ServiceExport
+metadata:
+  name: nginx
+  namespace: nginx-test
+spec:
+  exportedLabels:
+    tier: {label}
+"
+    )
+}
+
+fn json(c: &Cluster, args: &[&str]) -> Option<Value> {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    serde_json::from_str(&c.kubectl(&all).ok()?).ok()
+}
+
+/// The imported ServiceImport once both clusters are in its status.
+fn import_of_both(c: &Cluster, exporters: &[&str]) -> Value {
+    wait_for(WAIT, "the ServiceImport of both exporters", || {
+        let si = json(c, &["-n", "nginx-test", "get", "serviceimport", "nginx"])?;
+        let clusters: Vec<&str> = si["status"]["clusters"]
+            .as_array()?
+            .iter()
+            .filter_map(|c| c["cluster"].as_str())
+            .collect();
+        let ready = si["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        (exporters.iter().all(|e| clusters.contains(e))
+            && ready
+            && si["spec"]["ips"][0].is_string())
+        .then_some(si)
+    })
+}
+
+#[test]
+fn clusterset_ip_is_allocated_answered_and_load_balanced_over_two_clusters() {
+    if !usable() {
+        return;
+    }
+    let tag = format!("e17m{}", std::process::id() % 1000);
+    let cs = Clusterset::with_broker_args(
+        &tag,
+        &[2, 1, 1],
+        &[&[0], &[0], &[0]],
+        "wireguard",
+        Broker::FirstCluster,
+        &["--clusterset-ip-cidr", RANGE],
+    );
+    let (client_cluster, one, two) = (&cs.clusters[0], &cs.clusters[1], &cs.clusters[2]);
+    client_cluster
+        .apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: nginx-test\n")
+        .unwrap();
+    for c in [one, two] {
+        c.apply(NGINX).unwrap();
+        c.apply(&export_yaml("web")).unwrap();
+    }
+
+    // The import: one clusterset IP from the range, IPv4, both clusters,
+    // the exported label.
+    let si = import_of_both(client_cluster, &[&one.name, &two.name]);
+    let vip = si["spec"]["ips"][0].as_str().unwrap().to_string();
+    assert_eq!(si["spec"]["ips"].as_array().unwrap().len(), 1, "{si}");
+    assert!(vip.starts_with("100.127.255."), "{vip} is not from {RANGE}");
+    assert_eq!(si["spec"]["ipFamilies"][0], "IPv4", "{si}");
+    assert_eq!(si["spec"]["type"], "ClusterSetIP");
+    assert_eq!(
+        si["metadata"]["labels"]["tier"], "web",
+        "exported label: {si}"
+    );
+    // Served as v1alpha1 too, the same object.
+    let old = json(
+        client_cluster,
+        &[
+            "-n",
+            "nginx-test",
+            "get",
+            "serviceimports.v1alpha1.multicluster.x-k8s.io",
+            "nginx",
+        ],
+    )
+    .unwrap();
+    assert_eq!(old["apiVersion"], "multicluster.x-k8s.io/v1alpha1");
+    assert_eq!(old["spec"]["ips"][0], vip.as_str());
+    // The exports: valid, exported, no conflict.
+    for c in [one, two] {
+        let se = json(c, &["-n", "nginx-test", "get", "serviceexport", "nginx"]).unwrap();
+        let conds: BTreeMap<String, String> = se["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["type"].as_str().unwrap().into(),
+                    c["reason"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(conds["Valid"], "Valid", "{se}");
+        assert_eq!(conds["Conflict"], "NoConflicts", "{se}");
+    }
+
+    // DNS answers the clusterset IP; no per-cluster name for it.
+    let client = client_cluster.pod("mcs-client", 1).unwrap();
+    let name = "nginx.nginx-test.svc.clusterset.local";
+    let answer = wait_for(WAIT, "the clusterset IP from ferry dns", || {
+        let out = netns(
+            &client.netns,
+            &["dig", "+short", "+time=1", "+tries=1", name],
+        );
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (text == vip).then_some(text)
+    });
+    assert_eq!(answer, vip);
+    let per_cluster = format!("{}.{name}", one.name);
+    let out = netns(&client.netns, &["dig", "+time=1", "+tries=1", &per_cluster]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("NXDOMAIN"), "{per_cluster}: {text}");
+
+    // 200 requests through the clusterset IP reach both clusters' pods.
+    let pods_of = |c: &Cluster| -> Vec<String> {
+        let v = json(c, &["-n", "nginx-test", "get", "pods"]).unwrap();
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let url = format!("http://{vip}:8080/");
+    wait_for(WAIT, "HTTP through the clusterset IP", || {
+        let out = netns(&client.netns, &["curl", "-s", "--max-time", "2", &url]);
+        String::from_utf8_lossy(&out.stdout)
+            .starts_with("nginx-")
+            .then_some(())
+    });
+    let (pods_one, pods_two) = (pods_of(one), pods_of(two));
+    let (mut to_one, mut to_two, mut failed) = (0, 0, Vec::new());
+    for i in 0..200 {
+        let out = netns(&client.netns, &["curl", "-s", "--max-time", "2", &url]);
+        let body = String::from_utf8_lossy(&out.stdout).into_owned();
+        let pod = body
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if pods_one.contains(&pod) {
+            to_one += 1;
+        } else if pods_two.contains(&pod) {
+            to_two += 1;
+        } else {
+            failed.push(format!("request {i}: {body:?}"));
+        }
+    }
+    eprintln!(
+        "200 requests via {vip}: {to_one} to {}, {to_two} to {}",
+        one.name, two.name
+    );
+    assert!(failed.is_empty(), "failed requests: {failed:?}");
+    assert!(
+        to_one > 0 && to_two > 0,
+        "{to_one} / {to_two}: not both clusters"
+    );
+
+    // Opting out (oldest export decides: opt both out) takes the VIP away.
+    for c in [one, two] {
+        c.ferry(&[
+            "export",
+            "service",
+            "nginx",
+            "-n",
+            "nginx-test",
+            "--no-clusterset-ip",
+            "--kubeconfig",
+            c.kubeconfig.to_str().unwrap(),
+        ])
+        .unwrap();
+    }
+    wait_for(WAIT, "the import without a clusterset IP", || {
+        let si = json(
+            client_cluster,
+            &["-n", "nginx-test", "get", "serviceimport", "nginx"],
+        )?;
+        si["spec"]["ips"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
+            .then_some(())
+    });
+}
