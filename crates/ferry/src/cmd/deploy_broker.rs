@@ -268,12 +268,13 @@ mod tests {
             "service-discovery",
         ]);
         assert_eq!(a.namespace, "brk");
-        assert_eq!(a.refused.refusal(&a.components), None);
+        assert_eq!(a.refused.refusal(&a.components, false), None);
         assert!(!Components::parse_list(&a.components).unwrap().connectivity);
         assert_eq!(parse(&["--namespace", "x"]).namespace, "x");
         let refused = |extra: &[&str]| {
             let a = parse(extra);
-            a.refused.refusal(&a.components)
+            a.refused
+                .refusal(&a.components, a.clusterset_ip_cidr.is_some())
         };
         assert_eq!(refused(&["--globalnet=false"]), None);
         for (flags, flag) in [
@@ -300,6 +301,26 @@ mod tests {
         assert_eq!(
             refused(&["--custom-domains", "a.b"]),
             Some(Unsupported::CustomDomains)
+        );
+        // Submariner's ClusterSet IP flags: the range under either name.
+        let a = parse(&["--clusterset-ip-cidr-range", "100.70.0.0/16"]);
+        assert_eq!(
+            a.clusterset_ip_cidr.map(|c| c.to_string()).as_deref(),
+            Some("100.70.0.0/16")
+        );
+        assert_eq!(
+            refused(&[
+                "--enable-clusterset-ip",
+                "--clusterset-ip-cidr",
+                "100.70.0.0/16"
+            ]),
+            None
+        );
+        assert_eq!(
+            refused(&["--enable-clusterset-ip"]),
+            Some(Unsupported::ClustersetIp {
+                flag: "--enable-clusterset-ip"
+            })
         );
         // --data-dir belongs to --embedded.
         assert!(Cli::try_parse_from(["deploy-broker", "--data-dir", "d"]).is_err());
