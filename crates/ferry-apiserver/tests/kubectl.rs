@@ -276,7 +276,8 @@ fn seed_serviceimport_and_endpointslice_print_like_kubernetes() {
     let list: serde_json::Value = serde_yaml_ng::from_str(&out).unwrap();
     assert_eq!(list["kind"], "List", "{out}");
     let item = &list["items"][0];
-    assert_eq!(item["apiVersion"], "multicluster.x-k8s.io/v1alpha1");
+    // kubectl asks for the preferred (stored) version.
+    assert_eq!(item["apiVersion"], "multicluster.x-k8s.io/v1beta1");
     assert_eq!(item["kind"], "ServiceImport");
     assert_eq!(item["metadata"]["name"], "nginx-nginx-test-cluster1");
     assert_eq!(item["metadata"]["namespace"], "ferry-broker");
@@ -410,8 +411,8 @@ fn api_resources_lists_builtins_and_crd_kinds() {
         kind_of(kind);
     }
     for (kind, version) in [
-        ("ServiceImport", "multicluster.x-k8s.io/v1alpha1"),
-        ("ServiceExport", "multicluster.x-k8s.io/v1alpha1"),
+        ("ServiceImport", "multicluster.x-k8s.io/v1beta1"),
+        ("ServiceExport", "multicluster.x-k8s.io/v1beta1"),
         ("Cluster", "ferry.dev/v1alpha1"),
         ("Endpoint", "ferry.dev/v1alpha1"),
         ("Gateway", "ferry.dev/v1alpha1"),
