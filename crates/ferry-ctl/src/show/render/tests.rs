@@ -97,7 +97,9 @@ fn snapshot() -> Snapshot {
                 "status": {"haStatus": "active", "localEndpoint": "cluster0-cluster0-node1", "connections": [
                     {"endpoint": "cluster1-cluster1-node1", "clusterId": "cluster1", "cableDriver": "wireguard",
                      "status": "connected", "usingIp": "198.19.0.7", "usingNat": true,
-                     "latencyRtt": rtt("210us", "350us", "1.02ms")},
+                     "latencyRtt": rtt("210us", "350us", "1.02ms"),
+                     "natDiscovery": {"result": "publicIp", "seenAs": "198.19.1.1:40123",
+                        "srcIpNatDetected": true, "message": "public IP 198.19.0.7 answered"}},
                     {"endpoint": "cluster2-cluster2-node1", "clusterId": "cluster2", "cableDriver": "wireguard",
                      "status": "error", "statusMessage": "no health-check reply for 1.2s",
                      "latencyRtt": rtt("15ms", "42.5ms", "230ms")},
