@@ -427,6 +427,16 @@ impl CableSupervisor {
                 remote::plan(&local, name, spec, &found),
             );
         }
+        // A remote being probed anew (its Endpoint changed: a failover
+        // there) keeps its cable until discovery decides: removing its
+        // routes meanwhile would answer traffic with "unreachable".
+        for (cluster, plan) in plans.iter_mut() {
+            if matches!(plan, Err(NotCabled::Waiting(_)))
+                && let Some(Ok(old)) = self.plans.get(cluster)
+            {
+                *plan = Ok(old.clone());
+            }
+        }
         // Vanished or unusable remotes lose their cable.
         let connected: Vec<String> = cable.connected().map(str::to_string).collect();
         for cluster in connected {
