@@ -23,21 +23,20 @@ use tokio::sync::{mpsc, watch};
 use crate::cable::{Cable, CableConfig};
 use crate::config::{GatewayConfig, load_or_create_key};
 use crate::health::{ConnectionHealth, HealthPolicy};
-use crate::nat_discovery::{Discovery, Outcome};
-use crate::nat_prober::{self, NatEvent, Outgoing};
+use crate::nat_prober::{self, NatEvent};
 use crate::prober::{self, Reply};
 use crate::publish::{self, LocalEndpoint};
-use crate::remote::{self, Found, LocalGateway, NotCabled, RemoteGateway};
+use crate::remote::{self, LocalGateway, NotCabled, RemoteGateway};
 use crate::{Result, lease};
+
+mod nat;
+use nat::NatState;
 
 /// Name of the Lease the gateways of a cluster compete for.
 pub const LEASE_NAME: &str = "ferry-gateway";
 
 /// How often failed steps (cable device, Endpoint, attachments) are retried.
 const RETRY: Duration = Duration::from_secs(1);
-
-/// Clusters whose probes are remembered before their Endpoint arrives.
-const MAX_EARLY_INBOUND: usize = 64;
 
 /// How often RTT figures are refreshed in the Gateway status.
 const RTT_REFRESH: Duration = Duration::from_secs(1);
@@ -130,14 +129,7 @@ pub async fn run(
         failure: None,
         targets: targets_tx,
         status: status_tx,
-        nat: NatState {
-            policy: Default::default(),
-            discoveries: BTreeMap::new(),
-            early_inbound: BTreeMap::new(),
-            found: BTreeMap::new(),
-            identity: identity_tx,
-            outgoing: nat_out_tx,
-        },
+        nat: NatState::new(identity_tx, nat_out_tx),
     };
     supervisor.send_status();
 
@@ -212,100 +204,6 @@ struct CableSupervisor {
     targets: watch::Sender<BTreeMap<String, SocketAddr>>,
     status: watch::Sender<GatewayStatus>,
     nat: NatState,
-}
-
-/// NAT discovery towards every remote gateway, while this one is active.
-struct NatState {
-    policy: crate::nat_discovery::Policy,
-    /// Remote cluster → its discovery.
-    discoveries: BTreeMap<String, Discovery>,
-    /// Probes from clusters whose Endpoint has not arrived yet.
-    early_inbound: BTreeMap<String, (std::net::SocketAddrV4, ferry_api::nat_discovery::Request)>,
-    /// What the cables were last planned with.
-    found: BTreeMap<String, Found>,
-    /// This gateway as the responder names itself (None: passive, silent).
-    identity: watch::Sender<Option<ferry_api::nat_discovery::Peer>>,
-    outgoing: mpsc::Sender<Vec<Outgoing>>,
-}
-
-impl NatState {
-    fn found(&self, cluster: &str, now: Instant) -> Found {
-        match self.discoveries.get(cluster) {
-            Some(d) => Found {
-                outcome: d.outcome(now, &self.policy),
-                inbound_seen: d.inbound_seen(),
-                timed_out: d.timed_out(now, &self.policy),
-            },
-            None => Found {
-                outcome: Outcome::Probing,
-                inbound_seen: false,
-                timed_out: false,
-            },
-        }
-    }
-
-    /// Starts (or restarts, when its addresses changed) discovery towards
-    /// every remote Endpoint and forgets vanished ones.
-    fn track(&mut self, remotes: &BTreeMap<String, EndpointSpec>, local_cluster: &str) {
-        let now = Instant::now();
-        let mut seen = Vec::new();
-        for (name, spec) in remotes {
-            if spec.cluster_id == local_cluster {
-                continue;
-            }
-            let Some(target) = remote::discovery_target(name, spec) else {
-                continue;
-            };
-            seen.push(spec.cluster_id.clone());
-            if self
-                .discoveries
-                .get(&spec.cluster_id)
-                .is_some_and(|d| *d.target() == target)
-            {
-                continue;
-            }
-            let mut d = Discovery::new(target, now, random_u64());
-            if let Some((from, req)) = self.early_inbound.remove(&spec.cluster_id) {
-                d.on_request(from, &req);
-            }
-            self.discoveries.insert(spec.cluster_id.clone(), d);
-        }
-        self.discoveries.retain(|c, _| seen.contains(c));
-        self.found.retain(|c, _| seen.contains(c));
-    }
-
-    /// Sends the probes that are due.
-    fn probe(&mut self) {
-        let now = Instant::now();
-        let mut out = Vec::new();
-        for d in self.discoveries.values_mut() {
-            for (to, request_number) in d.due(now, &self.policy) {
-                out.push(Outgoing {
-                    to,
-                    request_number,
-                    receiver: d.target().peer.clone(),
-                });
-            }
-        }
-        if !out.is_empty() && self.outgoing.try_send(out).is_err() {
-            tracing::debug!("NAT discovery: probe queue full");
-        }
-    }
-
-    /// Whether any verdict differs from the one the cables were planned with.
-    fn changed(&self) -> bool {
-        let now = Instant::now();
-        self.discoveries
-            .keys()
-            .any(|c| self.found.get(c) != Some(&self.found(c, now)))
-    }
-
-    fn clear(&mut self) {
-        self.discoveries.clear();
-        self.early_inbound.clear();
-        self.found.clear();
-        let _ = self.identity.send(None);
-    }
 }
 
 /// A request-number base: only tells this run's answers from an earlier
@@ -481,17 +379,8 @@ impl CableSupervisor {
         let now = Instant::now();
         match event {
             NatEvent::Request { from, request } => {
-                let cluster = request.sender.cluster_id.clone();
-                match self.nat.discoveries.get_mut(&cluster) {
-                    Some(d) => d.on_request(from, &request),
-                    // Bounded: anyone can send probes naming any cluster.
-                    None if self.active
-                        && (self.nat.early_inbound.len() < MAX_EARLY_INBOUND
-                            || self.nat.early_inbound.contains_key(&cluster)) =>
-                    {
-                        self.nat.early_inbound.insert(cluster, (from, request));
-                    }
-                    None => return,
+                if !self.nat.on_request(from, request, self.active) {
+                    return;
                 }
             }
             NatEvent::Response { from, response } => {

@@ -63,6 +63,17 @@ pub struct Target {
 }
 
 impl Target {
+    /// Whether a probe that arrived from `from` claiming `req` was sent by
+    /// this gateway: it came from, or says it left from, one of its
+    /// addresses. (Behind a NAT that rewrites both, it cannot be told, and
+    /// discovery waits for the gateway's next probe.)
+    pub fn sent(&self, from: SocketAddrV4, req: &Request) -> bool {
+        req.sender.cluster_id == self.peer.cluster_id
+            && [*from.ip(), *req.using_src.ip()]
+                .iter()
+                .any(|ip| *ip == self.private_ip || Some(*ip) == self.public_ip)
+    }
+
     /// The public address, when it is a second address to try.
     fn distinct_public(&self) -> Option<Ipv4Addr> {
         self.public_ip.filter(|p| *p != self.private_ip)

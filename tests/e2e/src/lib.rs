@@ -348,7 +348,9 @@ impl Drop for Clusterset {
     }
 }
 
-/// `ping -c N -i INTERVAL` from a namespace; returns (sent, received).
+/// `ping -c N -i INTERVAL` from a namespace; returns (sent, received). A
+/// ping that cannot send at all ("Network is unreachable" while a route is
+/// being re-pointed) counts as N sent, none received; its error is printed.
 pub fn ping(ns: &str, ip: &str, count: u32, interval: &str) -> (u32, u32) {
     let out = netns(
         ns,
@@ -366,10 +368,13 @@ pub fn ping(ns: &str, ip: &str, count: u32, interval: &str) -> (u32, u32) {
         ],
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.contains("packets transmitted"))
-        .unwrap_or_else(|| panic!("no ping summary:\n{text}"));
+    let Some(line) = text.lines().find(|l| l.contains("packets transmitted")) else {
+        eprintln!(
+            "ping {ip} from {ns}: no summary ({})",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return (count, 0);
+    };
     let nums: Vec<u32> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|s| s.parse().ok())
