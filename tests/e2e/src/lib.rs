@@ -115,18 +115,23 @@ pub mod tempfile_dir {
     }
 }
 
-/// What [`Clusterset::with`] and [`Clusterset::with_broker_args`] add to
-/// [`Clusterset::new`].
-struct Extra<'a> {
-    sandbox_args: &'a [&'a [&'a str]],
-    wait_connected: bool,
-    broker_args: &'a [&'a str],
+/// What [`Clusterset::with_options`] adds to [`Clusterset::new`].
+pub struct Extra<'a> {
+    /// Extra `ferry sandbox create` arguments, per cluster.
+    pub sandbox_args: &'a [&'a [&'a str]],
+    /// Extra `ferry join` arguments, per cluster.
+    pub join_args: &'a [&'a [&'a str]],
+    /// Wait until every pair is connected.
+    pub wait_connected: bool,
+    /// Extra `ferry deploy-broker` arguments (`Broker::FirstCluster` only).
+    pub broker_args: &'a [&'a str],
 }
 
 impl Default for Extra<'_> {
     fn default() -> Self {
         Self {
             sandbox_args: &[],
+            join_args: &[],
             wait_connected: true,
             broker_args: &[],
         }
@@ -163,7 +168,7 @@ impl Clusterset {
         let extra = Extra {
             sandbox_args,
             wait_connected,
-            broker_args: &[],
+            ..Extra::default()
         };
         Self::build(tag, nodes, gateways, driver, broker, extra)
     }
@@ -186,6 +191,18 @@ impl Clusterset {
         Self::build(tag, nodes, gateways, driver, broker, extra)
     }
 
+    /// As [`Clusterset::new`], with everything [`Extra`] can add.
+    pub fn with_options(
+        tag: &str,
+        nodes: &[u32],
+        gateways: &[&[usize]],
+        driver: &str,
+        broker: Broker,
+        extra: Extra<'_>,
+    ) -> Self {
+        Self::build(tag, nodes, gateways, driver, broker, extra)
+    }
+
     fn build(
         tag: &str,
         nodes: &[u32],
@@ -196,6 +213,7 @@ impl Clusterset {
     ) -> Self {
         let Extra {
             sandbox_args,
+            join_args,
             wait_connected,
             broker_args,
         } = extra;
@@ -256,7 +274,8 @@ impl Clusterset {
         };
         for (i, c) in clusters.iter().enumerate() {
             let gw = gateways.get(i).copied().unwrap_or(&[0]);
-            ferry(&[
+            let extra_join = join_args.get(i).copied().unwrap_or(&[]);
+            let args = [
                 "join",
                 &info,
                 "--clusterid",
@@ -271,7 +290,8 @@ impl Clusterset {
                 driver,
                 "--gateway-node",
                 &c.node(gw[0]),
-            ]);
+            ];
+            ferry(&[&args[..], extra_join].concat());
         }
         for a in clusters.iter().filter(|_| wait_connected) {
             for b in &clusters {

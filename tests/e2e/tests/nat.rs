@@ -10,7 +10,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use ferry_e2e::{Broker, Cluster, Clusterset, output, ping, usable, wait_for};
+use ferry_e2e::{Broker, Cluster, Clusterset, Extra, output, ping, usable, wait_for};
 use serde_json::Value;
 
 fn tag(t: &str) -> String {
@@ -169,31 +169,23 @@ fn both_behind_nat_connect_through_the_preferred_servers_port_forward() {
     if !usable() {
         return;
     }
-    let cs = Clusterset::with(
+    let cs = Clusterset::with_options(
         &tag("natb"),
         &[2, 2],
-        &[&["--nat=port-forward"], &["--nat"]],
         &[&[0], &[0]],
         "wireguard",
         Broker::FirstCluster,
-        false,
+        Extra {
+            sandbox_args: &[&["--nat=port-forward"], &["--nat"]],
+            join_args: &[&["--preferred-server"]],
+            wait_connected: false,
+            ..Extra::default()
+        },
     );
     let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
-    // What `join --preferred-server` sets on the gateways.
-    a.kubectl(&[
-        "-n",
-        "ferry-system",
-        "patch",
-        "daemonset",
-        "ferry-gateway",
-        "--type=json",
-        "-p",
-        r#"[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--preferred-server"}]"#,
-    ])
-    .unwrap();
     wait_for(
         Duration::from_secs(60),
-        "a's Endpoint to say preferredServer",
+        "a's Endpoint to say preferredServer (join --preferred-server)",
         || {
             let out = a
                 .kubectl(&[
