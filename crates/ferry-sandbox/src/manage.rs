@@ -182,9 +182,31 @@ fn is_our_supervisor(pid: i32, name: &str) -> bool {
 }
 
 fn stop_supervisor(name: &str) {
-    let Some(pid) = state::read_pid(name).filter(|p| is_our_supervisor(*p, name)) else {
-        return;
+    if let Some(pid) = state::read_pid(name).filter(|p| is_our_supervisor(*p, name)) {
+        stop_process(pid, name);
+    }
+}
+
+/// Every running `ferry sandbox supervise NAME`, by pid, with its NAME.
+fn running_supervisors() -> Vec<(i32, String)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
     };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let name = args
+                .windows(3)
+                .find(|w| w[0] == b"sandbox" && w[1] == b"supervise")
+                .map(|w| String::from_utf8_lossy(w[2]).into_owned())?;
+            Some((pid, name))
+        })
+        .collect()
+}
+
+/// SIGTERM, then SIGKILL after 4 s, to supervisor `pid` of cluster `name`.
+fn stop_process(pid: i32, name: &str) {
     let p = Pid::from_raw(pid);
     let _ = kill(p, Signal::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(4);
@@ -230,6 +252,11 @@ pub fn delete_all() -> Result<Vec<String>> {
         if let Err(e) = delete(n) {
             first_err.get_or_insert(e);
         }
+    }
+    // A supervisor whose state is gone (its run was killed mid-delete)
+    // still holds its cluster's API address; nothing else can stop it.
+    for (pid, name) in running_supervisors() {
+        stop_process(pid, &name);
     }
     let sweep = net::sweep_all();
     if state::cluster_names().is_empty() {

@@ -504,6 +504,15 @@ fn killed_create_is_swept_by_delete_all() {
             .collect();
         assert!(ours.is_empty(), "left after delete --all: {ours:?}");
         assert!(ferry_sandbox::state::cluster_names().is_empty());
+        let supervisors = Command::new("pgrep")
+            .args(["-f", "sandbox supervise"])
+            .output()
+            .unwrap();
+        assert!(
+            supervisors.stdout.is_empty(),
+            "supervisors left after delete --all: {}",
+            String::from_utf8_lossy(&supervisors.stdout)
+        );
     }
 }
 
