@@ -2,7 +2,7 @@
 //! installing it, rekeying it before it expires while the old one keeps decrypting,
 //! and deleting it.
 
-use super::exchange::jitter;
+use super::exchange::common::jitter;
 use super::sa::{IkeSa, Request};
 use super::{ChildSa, Config, Shared, Status};
 use crate::Error;
