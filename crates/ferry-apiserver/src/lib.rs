@@ -40,6 +40,7 @@ mod state;
 pub mod store;
 pub mod tls;
 mod typed;
+mod write_options;
 
 pub use auth::Identity;
 pub use error::{Error, Result};

@@ -17,6 +17,7 @@ use crate::registry::ResourceDef;
 use crate::service_ips;
 use crate::state::App;
 use crate::store::{Precondition, Stored, Write, WriteOutcomeError, WriteRejection, labels_of};
+pub use crate::write_options::WriteOptions;
 
 /// How a PATCH body is to be applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,31 +37,6 @@ pub enum Mutation {
     Replace(Value),
     /// PATCH of the given kind.
     Patch(PatchKind, Value),
-}
-
-/// Options common to writes.
-#[derive(Debug, Clone, Default)]
-pub struct WriteOptions {
-    pub dry_run: bool,
-    /// Write through the `/status` subresource.
-    pub status_only: bool,
-    /// The field manager the write is recorded under (`?fieldManager=`, or
-    /// the client's User-Agent); `None`: "unknown".
-    pub field_manager: Option<String>,
-    /// A server-side apply takes over fields other managers own instead of
-    /// failing with a conflict.
-    pub force: bool,
-}
-
-impl WriteOptions {
-    /// The options of the server's own writes (namespace set-up, garbage
-    /// collection), recorded under the manager `ferry-apiserver`.
-    pub fn system() -> Self {
-        WriteOptions {
-            field_manager: Some("ferry-apiserver".into()),
-            ..WriteOptions::default()
-        }
-    }
 }
 
 fn map_write_error(def: &ResourceDef, name: &str, e: WriteOutcomeError) -> Error {

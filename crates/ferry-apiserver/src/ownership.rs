@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::objects;
-use crate::ops::WriteOptions;
 use crate::registry::ResourceDef;
+use crate::write_options::WriteOptions;
 
 /// The manager of writes that name none (no `fieldManager`, no
 /// User-Agent), as Kubernetes calls it.

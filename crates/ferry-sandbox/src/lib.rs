@@ -35,6 +35,7 @@
 //! harness of every end-to-end test and benchmark that makes sandbox clusters.
 #![forbid(unsafe_code)]
 
+mod cmd;
 pub mod controllers;
 pub mod dns;
 pub mod error;

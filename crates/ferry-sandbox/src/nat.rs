@@ -11,9 +11,9 @@ use std::fmt::Write;
 
 use ferry_api::ports::{DEFAULT_CABLE_PORT, NAT_DISCOVERY_PORT, VXLAN_CABLE_PORT};
 
-use crate::net::{ip_batch, netns_exec, nft_apply};
+use crate::cmd::{ip, ip_batch, netns_exec, nft_apply};
 use crate::plan::{NatMode, Plan};
-use crate::{Error, Result, net};
+use crate::{Error, Result};
 
 /// The router's table.
 pub const TABLE: &str = "ferry-sbx-nat";
@@ -75,7 +75,7 @@ pub fn render(plan: &Plan, mode: NatMode) -> String {
 pub fn create(plan: &Plan, mode: NatMode) -> Result<()> {
     let ns = plan.router_netns();
     let (lan, wan) = plan.router_veths();
-    net::ip(&["netns", "add", &ns])?;
+    ip(&["netns", "add", &ns])?;
     ip_batch(
         None,
         &[

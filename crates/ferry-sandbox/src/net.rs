@@ -4,39 +4,11 @@
 //! use `spawn_blocking`.
 
 use std::net::Ipv4Addr;
-use std::process::Command;
 
 use crate::plan::{NODE_SPACE, POD_SPACE, PREFIX, Plan, WAN_BRIDGE};
 use crate::{Error, Result};
 
-// The command runners are ferry-net's, shared with the gateway and the
-// route agent; these wrappers keep the sandbox's own signatures.
-
-/// Runs a command with optional stdin, returning stdout; a non-zero exit is
-/// an error carrying stderr.
-pub fn run(cmd: &mut Command, stdin: Option<&str>) -> Result<String> {
-    Ok(ferry_net::run(cmd, stdin)?)
-}
-
-/// `ip ARGS…`
-pub fn ip(args: &[&str]) -> Result<String> {
-    Ok(ferry_net::ip(None, args)?)
-}
-
-/// `ip [-n NS] -batch -` with one command per line.
-pub fn ip_batch(netns: Option<&str>, lines: &[String]) -> Result<()> {
-    Ok(ferry_net::ip_batch(netns, lines)?)
-}
-
-/// `ip netns exec NS ARGS…`
-pub fn netns_exec(netns: &str, args: &[&str], stdin: Option<&str>) -> Result<String> {
-    Ok(ferry_net::netns_exec(Some(netns), args, stdin)?)
-}
-
-/// Applies an nft script inside a namespace.
-pub fn nft_apply(netns: &str, script: &str) -> Result<()> {
-    Ok(ferry_net::nft_apply(Some(netns), script)?)
-}
+pub use crate::cmd::{ip, ip_batch, netns_exec, nft_apply, run};
 
 /// Names of all network namespaces.
 pub fn netns_list() -> Vec<String> {

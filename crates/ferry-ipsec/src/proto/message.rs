@@ -6,6 +6,7 @@
 use super::consts::{self, payload as pt};
 use super::proposal::Proposal;
 use super::ts::TrafficSelector;
+use super::wire::{be16, be32, be64, need};
 use crate::Error;
 
 /// Length of the fixed IKE header.
@@ -427,26 +428,6 @@ pub fn build_plain(mut header: Header, payloads: &[Payload]) -> Vec<u8> {
     let len = out.len() as u32;
     out[24..28].copy_from_slice(&len.to_be_bytes());
     out
-}
-
-pub(crate) fn need(b: &[u8], n: usize, what: &'static str) -> Result<(), Error> {
-    if b.len() < n {
-        Err(Error::Malformed(what))
-    } else {
-        Ok(())
-    }
-}
-
-pub(crate) fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
-}
-pub(crate) fn be32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-}
-pub(crate) fn be64(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[..8]);
-    u64::from_be_bytes(a)
 }
 
 /// Helpers to find payloads in a list.

@@ -11,6 +11,7 @@ pub mod message;
 pub mod proposal;
 pub mod sk;
 pub mod ts;
+mod wire;
 
 use std::sync::{Mutex, MutexGuard};
 

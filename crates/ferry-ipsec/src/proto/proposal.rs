@@ -3,7 +3,7 @@
 //! (`aes256gcm16-prfsha256-x25519`, `chacha20poly1305`), and the responder's choice.
 
 use super::consts::{protocol, transform as tf};
-use super::message::{be16, need};
+use super::wire::{be16, need};
 use crate::Error;
 
 /// One transform: type, id and optional key length (bits).

@@ -3,7 +3,7 @@
 //! path routes with.
 
 use super::consts::{TS_IPV4_ADDR_RANGE, TS_IPV6_ADDR_RANGE};
-use super::message::{be16, need};
+use super::wire::{be16, need};
 use crate::Error;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
