@@ -130,6 +130,30 @@ fn one_side_behind_nat_connects_over_wireguard() {
     assert!(diag.contains("PASS") && !diag.contains("FAIL"), "{diag}");
 }
 
+/// VXLAN has no handshake to open a masquerading NAT, but a port forward
+/// of its UDP port (and NAT discovery's) carries it, as the refusal's hint
+/// says.
+#[test]
+fn vxlan_behind_a_port_forward_connects() {
+    if !usable() {
+        return;
+    }
+    let cs = Clusterset::with(
+        &tag("natp"),
+        &[2, 2],
+        &[&["--nat=port-forward"], &[]],
+        &[&[0], &[0]],
+        "vxlan",
+        Broker::FirstCluster,
+        true,
+    );
+    let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
+    let ba = connection(b, &a.name).unwrap();
+    assert_eq!(ba["usingIp"], public_ip(a).as_str(), "{ba}");
+    assert_eq!(ba["usingNat"], true, "{ba}");
+    pods_reach_each_other(a, b);
+}
+
 #[test]
 fn vxlan_through_nat_is_refused_with_the_reason() {
     if !usable() {
