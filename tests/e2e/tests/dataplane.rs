@@ -265,7 +265,12 @@ fn gateway_failover_under_traffic_and_graceful_restart() {
         assert_ne!(new_active, active, "{round}: the lease did not move");
         // Traffic recovered through the other gateway: replies kept coming
         // and no gap approached the whole window.
-        assert!(replies > 100, "{round}: only {replies} replies:\n{text}");
+        assert!(
+            replies > 100,
+            "{round}: only {replies} replies:\n{text}\n{}\n{}",
+            a.gateway_report(40),
+            b.gateway_report(40)
+        );
         assert!(
             gap < Duration::from_secs(3),
             "{round}: traffic stopped for {gap:?}"

@@ -170,10 +170,39 @@ impl Device {
     /// Add a peer or change an existing one (same public key). Other peers are not
     /// disturbed; this peer keeps its session unless its preshared key or keepalive
     /// changed.
+    ///
+    /// A peer that gets an endpoint it did not have starts a handshake at
+    /// once: traffic sent to it meanwhile already made the protocol try one,
+    /// which went nowhere, and the protocol would wait its rekey timeout (5 s)
+    /// before the next. (A gateway whose remote just failed over is such a
+    /// peer: it first waits to be called, then learns where to call.)
     pub fn upsert_peer(&self, cfg: PeerConfig) {
-        let mut ctl = lock(&self.inner.ctl);
-        ctl.upsert(cfg);
-        ctl.publish(&self.inner.shared);
+        let key = cfg.public_key;
+        let gained_endpoint = {
+            let mut ctl = lock(&self.inner.ctl);
+            let had = ctl.peers.get(&key).and_then(|e| e.peer.endpoint());
+            ctl.upsert(cfg);
+            ctl.publish(&self.inner.shared);
+            let peer = ctl.peers.get(&key).map(|e| e.peer.clone());
+            peer.filter(|p| had.is_none() && p.endpoint().is_some())
+        };
+        if let Some(peer) = gained_endpoint {
+            self.initiate_handshake(&peer);
+        }
+    }
+
+    fn initiate_handshake(&self, peer: &crate::proto::peer::Peer) {
+        let Some(dst) = peer.endpoint() else { return };
+        let mut buf = vec![0u8; 256];
+        let sent = match peer.tunn().format_handshake_initiation(&mut buf, true) {
+            boringtun::noise::TunnResult::WriteToNetwork(p) => {
+                self.inner.shared.udp.send(dst, p, None)
+            }
+            _ => return,
+        };
+        if let Err(e) = sent {
+            tracing::debug!(peer = %peer.public_key.short(), "handshake initiation: {e}");
+        }
     }
 
     /// Remove a peer; returns whether it existed.
