@@ -100,8 +100,6 @@ pub(crate) enum Data {
     /// A cluster's ServiceImport on the broker, as the merge reads it
     /// (`None` when it lacks the source-cluster label).
     Import(Option<Arc<Export>>),
-    /// A local ServiceImport: its first clusterset IP, if any.
-    LocalImport(Option<Box<str>>),
     /// A Cluster's or an Endpoint's spec.
     Spec(Arc<Value>),
 }
@@ -181,6 +179,11 @@ impl ServiceInfo {
             internal_traffic_policy: spec.internal_traffic_policy.map(Into::into),
             traffic_distribution: spec.traffic_distribution.map(Into::into),
         }
+    }
+
+    /// The allocated ClusterIP (`None` before allocation, or `"None"`).
+    pub fn cluster_ip(&self) -> Option<&str> {
+        self.cluster_ip.as_deref()
     }
 
     /// A Service with this spec, for the MCS rules.
@@ -475,7 +478,7 @@ impl Watched for ServiceImport {
         let status_digest = import_status_digest(self.status.as_ref());
         let data = match side {
             Side::Broker => Data::Import(parse_export(&self).map(Arc::new)),
-            Side::Local => Data::LocalImport(self.spec.ips.first().map(|ip| ip.as_str().into())),
+            Side::Local => Data::None,
         };
         Obj::new(&self.metadata, digest, status_digest, data)
     }
