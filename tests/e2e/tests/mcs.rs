@@ -11,13 +11,18 @@
 //! - 200 requests through the clusterset IP from a pod in the third cluster
 //!   all succeed and reach both exporting clusters (load-balanced by the
 //!   sandbox's service proxy over the derived Service's EndpointSlices);
+//! - with `sessionAffinity: ClientIP` on the exported services, one client
+//!   reaches one pod through the clusterset IP, across clusters;
+//! - cutting the cable of the cluster that client is pinned to moves every
+//!   request to the other cluster (the time it took is printed), and none
+//!   fails after that;
 //! - `ferry export --no-clusterset-ip` takes the VIP away again.
 //!
 //! Root only (skipped otherwise); the clusters are deleted on drop.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferry_e2e::{Broker, Cluster, Clusterset, netns, usable, wait_for};
 use serde_json::Value;
@@ -64,6 +69,47 @@ fn import_of_both(c: &Cluster, exporters: &[&str]) -> Value {
             && si["spec"]["ips"][0].is_string())
         .then_some(si)
     })
+}
+
+/// The pod that answered one request through `url` from `netns`, or why none.
+fn hit(netns_name: &str, url: &str) -> Result<String, String> {
+    let out = netns(
+        netns_name,
+        &[
+            "curl",
+            "-s",
+            "--connect-timeout",
+            "0.5",
+            "--max-time",
+            "1",
+            url,
+        ],
+    );
+    let body = String::from_utf8_lossy(&out.stdout).into_owned();
+    match body.split_whitespace().next() {
+        Some(pod) if pod.starts_with("nginx-") => Ok(pod.to_string()),
+        _ => Err(format!("{body:?} (curl exit {:?})", out.status.code())),
+    }
+}
+
+/// Cuts (or mends) the cable of `c`'s gateway node: its WAN drops UDP, the
+/// cable's transport, both ways.
+fn cut_cable(c: &Cluster, cut: bool) {
+    let ns = c.node_netns(0).unwrap();
+    let script = if cut {
+        "table inet e17cut {
+  chain in { type filter hook prerouting priority -400; iifname \"wan0\" meta l4proto udp drop; }
+  chain out { type filter hook output priority -400; oifname \"wan0\" meta l4proto udp drop; }
+}
+"
+    } else {
+        "table inet e17cut\ndelete table inet e17cut\n"
+    };
+    let path = std::env::temp_dir().join(format!("e17cut-{}.nft", c.name));
+    std::fs::write(&path, script).unwrap();
+    let out = netns(&ns, &["nft", "-f", path.to_str().unwrap()]);
+    assert!(out.status.success(), "nft in {ns}: {:?}", out);
+    let _ = std::fs::remove_file(path);
 }
 
 #[test]
@@ -208,6 +254,99 @@ fn clusterset_ip_is_allocated_answered_and_load_balanced_over_two_clusters() {
         to_one > 0 && to_two > 0,
         "{to_one} / {to_two}: not both clusters"
     );
+
+    // ClientIP affinity: the exported services ask for it, the import and
+    // its derived Service carry it, and one client stays on one pod.
+    for c in [one, two] {
+        c.kubectl(&[
+            "-n",
+            "nginx-test",
+            "patch",
+            "service",
+            "nginx",
+            "-p",
+            r#"{"spec":{"sessionAffinity":"ClientIP"}}"#,
+        ])
+        .unwrap();
+    }
+    wait_for(WAIT, "the derived Service with ClientIP affinity", || {
+        let d = json(
+            client_cluster,
+            &[
+                "-n",
+                "nginx-test",
+                "get",
+                "services",
+                "-l",
+                "multicluster.kubernetes.io/service-name=nginx",
+            ],
+        )?;
+        (d["items"][0]["spec"]["sessionAffinity"] == "ClientIP").then_some(())
+    });
+    let si = json(
+        client_cluster,
+        &["-n", "nginx-test", "get", "serviceimport", "nginx"],
+    )
+    .unwrap();
+    assert_eq!(si["spec"]["sessionAffinity"], "ClientIP", "{si}");
+    // The proxy programs it a moment after the Service changes.
+    wait_for(WAIT, "one pod for 20 requests in a row", || {
+        let first = hit(&client.netns, &url).ok()?;
+        (0..19)
+            .all(|_| hit(&client.netns, &url).ok().as_ref() == Some(&first))
+            .then_some(())
+    });
+    let pinned = hit(&client.netns, &url).unwrap();
+    let mut others = Vec::new();
+    for _ in 0..50 {
+        match hit(&client.netns, &url) {
+            Ok(pod) if pod == pinned => {}
+            other => others.push(other),
+        }
+    }
+    assert!(others.is_empty(), "affinity to {pinned} broken: {others:?}");
+    eprintln!("ClientIP affinity: 50 of 50 requests to {pinned}");
+
+    // Cut the cable of the cluster the client is pinned to: every request
+    // moves to the other cluster, and none fails after that.
+    let (cut, survivor, survivor_pods) = if pods_one.contains(&pinned) {
+        (one, two, &pods_two)
+    } else {
+        (two, one, &pods_one)
+    };
+    cut_cable(cut, true);
+    let t0 = Instant::now();
+    let mut last_miss = None;
+    let mut streak = 0;
+    while streak < 20 {
+        assert!(
+            t0.elapsed() < WAIT,
+            "requests never all reached {} after {}'s cable was cut\n{}",
+            survivor.name,
+            cut.name,
+            client_cluster.gateway_report(40)
+        );
+        match hit(&client.netns, &url) {
+            Ok(pod) if survivor_pods.contains(&pod) => streak += 1,
+            _ => {
+                streak = 0;
+                last_miss = Some(t0.elapsed());
+            }
+        }
+    }
+    eprintln!(
+        "{}'s cable cut: the last request not answered by {} ended {:?} after the cut",
+        cut.name, survivor.name, last_miss
+    );
+    let mut failed = Vec::new();
+    for i in 0..200 {
+        match hit(&client.netns, &url) {
+            Ok(pod) if survivor_pods.contains(&pod) => {}
+            other => failed.push(format!("request {i}: {other:?}")),
+        }
+    }
+    assert!(failed.is_empty(), "after the switch: {failed:?}");
+    cut_cable(cut, false);
 
     // Opting out (oldest export decides: opt both out) takes the VIP away.
     for c in [one, two] {

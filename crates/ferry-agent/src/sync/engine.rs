@@ -31,6 +31,7 @@ use super::target::{Digests, Key, Target, WriteFailed};
 use crate::store::{Item, K8S_SERVICE_NAME, Kind, Obj, Side, Store};
 use crate::write_limit::WriteLimit;
 
+mod links;
 mod writes;
 
 /// One event of a watch, its objects already reduced.
@@ -76,6 +77,9 @@ pub(super) struct SyncEngine {
     writers: Arc<tokio::sync::Semaphore>,
     /// How many permits `writers` should hold now.
     write_limit: WriteLimit,
+    /// The remote clusters an active local gateway reaches now (see
+    /// [`links`]).
+    connected: BTreeSet<Box<str>>,
 }
 
 impl SyncEngine {
@@ -104,6 +108,7 @@ impl SyncEngine {
             blocked_set: HashSet::new(),
             writers: Arc::new(tokio::sync::Semaphore::new(cfg_writers)),
             write_limit: WriteLimit::new(cfg_writers),
+            connected: BTreeSet::new(),
         }
     }
 
@@ -223,7 +228,9 @@ impl SyncEngine {
                 }
                 keys
             }
-            (Side::Broker, _) => Vec::new(),
+            // Only a change of what the gateways reach matters: see
+            // `gateways_changed`.
+            (Side::Local, Kind::Gateway) | (Side::Broker, _) => Vec::new(),
         }
     }
 
@@ -235,6 +242,9 @@ impl SyncEngine {
         };
         if store.put(item) {
             keys.into_iter().for_each(|k| self.enqueue(k));
+            if source == (Side::Local, Kind::Gateway) {
+                self.gateways_changed();
+            }
         }
     }
 
@@ -249,6 +259,9 @@ impl SyncEngine {
         };
         for k in self.keys_for(source, ns, name, &old) {
             self.enqueue(k);
+        }
+        if source == (Side::Local, Kind::Gateway) {
+            self.gateways_changed();
         }
     }
 
@@ -364,6 +377,9 @@ impl SyncEngine {
                     for i in fresh {
                         store.put(i);
                     }
+                }
+                if source == (Side::Local, Kind::Gateway) {
+                    self.gateways_changed();
                 }
                 debug!(?source, keys = keys.len(), "relisted");
                 keys.into_iter().for_each(|k| self.enqueue(k));

@@ -207,7 +207,14 @@ fn ensure_slices(
             labels.push((K8S_SERVICE_NAME, derived));
         }
         let s = &w.slice;
-        let endpoints = s.endpoints();
+        let mut endpoints = s.endpoints();
+        // Behind a ClusterSet IP, a cluster the cables do not reach now is
+        // not ready: the service proxy sends its share elsewhere.
+        if derived.is_some() && !engine.reachable(&w.cluster) {
+            for e in &mut endpoints {
+                e.conditions.get_or_insert_with(Default::default).ready = Some(false);
+            }
+        }
         let slice = WantedSlice {
             labels: &labels,
             address_type: &s.address_type,
