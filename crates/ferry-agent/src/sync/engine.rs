@@ -202,8 +202,15 @@ impl SyncEngine {
                         .map(|s| vec![Key::Import(ns.into(), s.into())])
                         .unwrap_or_default()
                 } else {
+                    // The export, and (behind a ClusterSet IP) this
+                    // cluster's share of the import.
                     obj.label(K8S_SERVICE_NAME)
-                        .map(|s| vec![Key::Export(ns.into(), s.into())])
+                        .map(|s| {
+                            vec![
+                                Key::Export(ns.into(), s.into()),
+                                Key::Import(ns.into(), s.into()),
+                            ]
+                        })
                         .unwrap_or_default()
                 }
             }

@@ -55,7 +55,10 @@ pub(super) fn reconcile_import(engine: &mut SyncEngine, key: &Key, ns: &str, svc
         engine.config().clusterset_ip && merged.as_ref().is_some_and(|m| m.clusterset_ip);
     let derived = derived_service_name(ns, svc);
     let derived_label = wants_vip.then_some(derived.as_str());
-    let wanted = wanted_slices(engine, ns, svc, merged.as_ref());
+    let mut wanted = wanted_slices(engine, ns, svc, merged.as_ref());
+    if wants_vip {
+        route_local_share_to_pods(engine, ns, svc, &mut wanted);
+    }
     remove_stale_slices(engine, key, ns, svc, &wanted);
     ensure_slices(engine, key, ns, svc, wanted, derived_label);
     let vip = ensure_derived_service(engine, key, ns, svc, &derived, merged.as_ref(), wants_vip);
@@ -162,6 +165,44 @@ fn wanted_slices(
         }
     }
     wanted
+}
+
+/// Behind a ClusterSet IP, this cluster's own share of the endpoints is its
+/// Service's pods, not its ClusterIP (what the broker carries): a service
+/// proxy translates a connection once, so a VIP translated to a local
+/// ClusterIP would go nowhere — while a remote ClusterIP is translated
+/// again by the remote cluster's proxy. One copy per local EndpointSlice of
+/// the Service (`<svc>-<cluster>`, then `<svc>-<cluster>-1`, …).
+fn route_local_share_to_pods(
+    engine: &SyncEngine,
+    ns: &str,
+    svc: &str,
+    wanted: &mut BTreeMap<String, SliceCopy>,
+) {
+    let id = engine.config().cluster_id.clone();
+    let local = import_slice_name(svc, &id);
+    if wanted.remove(&local).is_none() {
+        return;
+    }
+    let mut own: Vec<(&str, Arc<SliceInfo>)> = engine
+        .store(Side::Local, Kind::EndpointSlice)
+        .indexed(ns, svc)
+        .filter(|(_, o)| o.label(MANAGED_BY) != Some(MANAGED_BY_FERRY))
+        .filter_map(|(name, o)| match &o.data {
+            Data::Slice(s) => Some((name, s.clone())),
+            _ => None,
+        })
+        .collect();
+    own.sort_by(|a, b| a.0.cmp(b.0));
+    for (k, (_, slice)) in own.into_iter().enumerate() {
+        let name = if k == 0 {
+            local.clone()
+        } else {
+            format!("{local}-{k}")
+        };
+        let cluster = id.clone();
+        wanted.insert(name, SliceCopy { cluster, slice });
+    }
 }
 
 /// Deletes the local ferry-managed slices of `ns/svc` that are not wanted.
