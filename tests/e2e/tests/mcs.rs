@@ -6,7 +6,8 @@
 //!   the ClusterIP the third cluster's API server gave the derived Service,
 //!   from its service range (`ips`, `ipFamilies`, `Ready`), both exporting
 //!   clusters in its status, the exports' `exportedLabels` on the import;
-//! - `ferry dns` answers the service's name with that IP, and has no
+//! - `ferry show services` shows it; `ferry dns` answers the service's
+//!   name with that IP, and has no
 //!   `<clusterid>.<svc>` name for it (MCS DNS 2.3.4);
 //! - 200 requests through the clusterset IP from a pod in the third cluster
 //!   all succeed and reach both exporting clusters (load-balanced by the
@@ -183,6 +184,20 @@ fn clusterset_ip_is_allocated_answered_and_load_balanced_over_two_clusters() {
     let derived = &derived["items"][0];
     assert_eq!(derived["spec"]["clusterIP"], vip.as_str(), "{derived}");
     assert!(derived["spec"].get("selector").is_none(), "{derived}");
+    // `ferry show services` shows it.
+    let show = client_cluster
+        .ferry(&[
+            "show",
+            "services",
+            "--kubeconfig",
+            client_cluster.kubeconfig.to_str().unwrap(),
+        ])
+        .unwrap();
+    assert!(
+        show.lines()
+            .any(|l| l.contains("nginx") && l.contains(&vip)),
+        "{show}"
+    );
     assert_eq!(si["spec"]["ipFamilies"][0], "IPv4", "{si}");
     assert_eq!(si["spec"]["type"], "ClusterSetIP");
     assert_eq!(
