@@ -4,9 +4,10 @@
 //! `ServiceImport` + `EndpointSlice` on the broker and merges every cluster's
 //! exports into local `ServiceImport`s and `EndpointSlice`s under the MCS
 //! rules ([`mcs`], pure), giving each imported ClusterSetIP service a
-//! clusterset IP ([`vips`]) carried by a selector-less "derived" Service
-//! whose EndpointSlices list the exporting clusters, so any service proxy
-//! load-balances it. It starts from the `ferry-broker` Secret `ferry
+//! clusterset IP ([`vips`]): the ClusterIP the cluster's API server gives a
+//! selector-less "derived" Service whose EndpointSlices list the exporting
+//! clusters (those its gateways reach), so any service proxy load-balances
+//! it. It starts from the `ferry-broker` Secret `ferry
 //! join` wrote ([`config`]) and keeps its broker token fresh ([`token`]).
 //!
 //! It is not the data plane (gateways, routes) nor DNS: those read what the

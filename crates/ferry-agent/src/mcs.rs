@@ -143,6 +143,11 @@ fn setting_conflicts(export: &Export, oldest: &Export) -> Vec<&'static str> {
     reasons
 }
 
+/// Whether two port lists hold the same ports, in any order.
+fn same_ports(a: &[ServicePort], b: &[ServicePort]) -> bool {
+    a.len() == b.len() && a.iter().all(|p| b.contains(p))
+}
+
 fn affinity(a: &Option<String>) -> &str {
     a.as_deref().unwrap_or("None")
 }
@@ -155,7 +160,8 @@ fn affinity(a: &Option<String>) -> &str {
 /// matched by name and then by protocol+port — a port whose name matches an
 /// earlier one with a different protocol or number, or whose protocol+port
 /// matches an earlier one with a different name, is left out and its cluster
-/// gets `PortConflict`. A different type gives `TypeConflict`, a different
+/// gets `PortConflict`, as does a cluster whose ports are not the oldest's
+/// (the union is still exposed). A different type gives `TypeConflict`, a different
 /// affinity `SessionAffinityConflict`, a different affinity config
 /// `SessionAffinityConfigConflict`, and likewise internal traffic policy,
 /// traffic distribution, IP families, exported labels and annotations (the
@@ -187,6 +193,10 @@ pub fn merge(exports: &[Export]) -> Option<Merged> {
                 }
             }
         }
+        // Ports the oldest lacks (or it has and this one lacks) still make
+        // the union, but the exports disagree: a conflict, as the mcs-api
+        // conformance suite expects.
+        port_conflict |= !same_ports(&export.ports, &oldest.ports);
         if port_conflict {
             reasons.push(reason::PORT_CONFLICT);
         }

@@ -87,6 +87,13 @@ impl Store {
             .filter_map(|(ons, n)| Some((&**n, self.get(ons, n)?)))
     }
 
+    /// Every object, with its namespace and name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &Obj)> + '_ {
+        self.objs
+            .iter()
+            .flat_map(|(ns, m)| m.iter().map(move |(name, o)| (&**ns, &**name, o)))
+    }
+
     /// The services with indexed objects in namespace `ns`.
     pub fn services_in<'a>(&'a self, ns: &str) -> impl Iterator<Item = &'a str> + 'a {
         self.by_service

@@ -65,12 +65,13 @@ pub struct SharedSettings {
     pub default_cable_driver: CableDriver,
     /// Interval between health checks through each cable (Go duration, e.g. `100ms`).
     pub health_check_interval: kube::core::Duration,
-    /// The range clusterset IPs (ServiceImport `ips`) are allocated from
-    /// (`deploy-broker --clusterset-ip-cidr`); `None`: no clusterset IPs, a
-    /// ClusterSetIP service is answered with an exporting cluster's own
-    /// service IP.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clusterset_ip_cidr: Option<Cidr>,
+    /// Whether imported ClusterSetIP services get a routed ClusterSet IP
+    /// (`deploy-broker --enable-clusterset-ip`): each importing cluster's
+    /// derived Service's ClusterIP, from that cluster's service range.
+    /// Off: a ClusterSetIP service is answered with an exporting cluster's
+    /// own service IP.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clusterset_ip: bool,
     /// Which parts `join` deploys (`deploy-broker --components`).
     pub components: Components,
 }
@@ -201,7 +202,7 @@ impl Default for SharedSettings {
             default_cable_driver: CableDriver::default(),
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL.into(),
             components: Components::default(),
-            clusterset_ip_cidr: None,
+            clusterset_ip: false,
         }
     }
 }
@@ -270,11 +271,17 @@ impl BrokerInfo {
                     .unwrap_or(defaults.health_check_interval),
                     components: optional(&mut obj, "components", "settings.components")?
                         .unwrap_or(defaults.components),
-                    clusterset_ip_cidr: optional(
-                        &mut obj,
-                        "clustersetIpCidr",
-                        "settings.clustersetIpCidr",
-                    )?,
+                    // A broker-info written by an earlier ferry carries the
+                    // range its agents allocated from; that switched
+                    // ClusterSet IPs on, and still does.
+                    clusterset_ip: optional(&mut obj, "clustersetIp", "settings.clustersetIp")?
+                        .unwrap_or(false)
+                        || optional::<Cidr>(
+                            &mut obj,
+                            "clustersetIpCidr",
+                            "settings.clustersetIpCidr",
+                        )?
+                        .is_some(),
                 }
             }
         };

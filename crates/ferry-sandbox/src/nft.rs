@@ -1,5 +1,8 @@
 //! The service proxy's nftables rules: DNAT from ClusterIP:port to ready
-//! endpoints (random choice), in a table of the proxy's own per node, plus
+//! endpoints (random choice; with `sessionAffinity: ClientIP` the endpoint a
+//! client last reached, as kube-proxy's nftables mode keeps it: one dynamic
+//! set of client addresses per endpoint, with the affinity timeout), in a
+//! table of the proxy's own per node, plus
 //! masquerading of pod traffic to the host's bridge addresses (API servers, DNS)
 //! and out of the node's WAN interface, and of hairpin service traffic.
 //! Rendering is a pure function so it can be snapshot-tested.
@@ -24,7 +27,13 @@ pub struct ServicePort {
     pub port: u16,
     /// Ready endpoints: address and target port.
     pub endpoints: Vec<(Ipv4Addr, u16)>,
+    /// `sessionAffinity: ClientIP`: how long (seconds) a client stays with
+    /// the endpoint it last reached.
+    pub affinity_timeout: Option<u32>,
 }
+
+/// kube-proxy's default `sessionAffinityConfig.clientIP.timeoutSeconds`.
+pub const DEFAULT_AFFINITY_TIMEOUT: u32 = 10_800;
 
 /// The complete script that atomically replaces the node's table.
 pub fn render(plan: &Plan, services: &[ServicePort]) -> String {
@@ -67,32 +76,55 @@ pub fn render(plan: &Plan, services: &[ServicePort]) -> String {
     }
     let _ = writeln!(s, "\t}}");
     for (i, sp) in sorted.iter().enumerate() {
-        let n = sp.endpoints.len();
-        if n == 0 {
-            continue;
-        }
-        let _ = writeln!(s, "\tchain svc{i} {{");
-        if n == 1 {
-            let _ = writeln!(s, "\t\tjump svc{i}-ep0");
-        } else {
-            let arms: Vec<String> = (0..n).map(|e| format!("{e} : jump svc{i}-ep{e}")).collect();
-            let _ = writeln!(
-                s,
-                "\t\tnumgen random mod {n} vmap {{ {} }}",
-                arms.join(", ")
-            );
-        }
-        let _ = writeln!(s, "\t}}");
-        for (e, (ip, port)) in sp.endpoints.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "\tchain svc{i}-ep{e} {{\n\t\tip saddr {ip} meta mark set mark | {HAIRPIN_MARK:#x}\n\t\tmeta l4proto {} dnat to {ip}:{port}\n\t}}",
-                sp.protocol
-            );
+        if !sp.endpoints.is_empty() {
+            render_service(&mut s, &format!("svc{i}"), sp);
         }
     }
     let _ = writeln!(s, "}}");
     s
+}
+
+/// The chains (and affinity sets) of one service port with endpoints.
+fn render_service(s: &mut String, chain: &str, sp: &ServicePort) {
+    let n = sp.endpoints.len();
+    if let Some(timeout) = sp.affinity_timeout {
+        for e in 0..n {
+            let _ = writeln!(
+                s,
+                "\tset {chain}-ep{e}-affinity {{\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t\ttimeout {timeout}s\n\t}}"
+            );
+        }
+    }
+    let _ = writeln!(s, "\tchain {chain} {{");
+    if sp.affinity_timeout.is_some() {
+        for e in 0..n {
+            let _ = writeln!(s, "\t\tip saddr @{chain}-ep{e}-affinity jump {chain}-ep{e}");
+        }
+    }
+    if n == 1 {
+        let _ = writeln!(s, "\t\tjump {chain}-ep0");
+    } else {
+        let arms: Vec<String> = (0..n)
+            .map(|e| format!("{e} : jump {chain}-ep{e}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "\t\tnumgen random mod {n} vmap {{ {} }}",
+            arms.join(", ")
+        );
+    }
+    let _ = writeln!(s, "\t}}");
+    for (e, (ip, port)) in sp.endpoints.iter().enumerate() {
+        let _ = writeln!(s, "\tchain {chain}-ep{e} {{");
+        if sp.affinity_timeout.is_some() {
+            let _ = writeln!(s, "\t\tupdate @{chain}-ep{e}-affinity {{ ip saddr }}");
+        }
+        let _ = writeln!(
+            s,
+            "\t\tip saddr {ip} meta mark set mark | {HAIRPIN_MARK:#x}\n\t\tmeta l4proto {} dnat to {ip}:{port}\n\t}}",
+            sp.protocol
+        );
+    }
 }
 
 /// Script that removes the table (ignored if absent).
@@ -118,6 +150,18 @@ mod tests {
                     (Ipv4Addr::new(100, 65, 0, 2), 8080),
                     (Ipv4Addr::new(100, 65, 1, 2), 8080),
                 ],
+                affinity_timeout: None,
+            },
+            ServicePort {
+                id: "nginx-test/derived-2d1d634929d607c5:http".into(),
+                cluster_ip: Ipv4Addr::new(100, 97, 1, 1),
+                protocol: "tcp".into(),
+                port: 8080,
+                endpoints: vec![
+                    (Ipv4Addr::new(100, 98, 1, 1), 8080),
+                    (Ipv4Addr::new(100, 99, 1, 1), 8080),
+                ],
+                affinity_timeout: Some(DEFAULT_AFFINITY_TIMEOUT),
             },
             ServicePort {
                 id: "default/dns:dns".into(),
@@ -125,6 +169,7 @@ mod tests {
                 protocol: "udp".into(),
                 port: 53,
                 endpoints: vec![(Ipv4Addr::new(100, 65, 0, 3), 5353)],
+                affinity_timeout: None,
             },
             ServicePort {
                 id: "default/empty:".into(),
@@ -132,6 +177,7 @@ mod tests {
                 protocol: "tcp".into(),
                 port: 80,
                 endpoints: vec![],
+                affinity_timeout: Some(60),
             },
         ];
         insta::assert_snapshot!(render(&plan, &services));

@@ -163,6 +163,7 @@ pub fn service_ports(stores: &Stores) -> Vec<ServicePort> {
         };
         let ns = s.namespace().unwrap_or_default();
         let svc = s.name_any();
+        let affinity_timeout = affinity_timeout(&spec);
         let mine: Vec<_> = slices
             .iter()
             .filter(|e| {
@@ -211,10 +212,24 @@ pub fn service_ports(stores: &Stores) -> Vec<ServicePort> {
                 protocol,
                 port,
                 endpoints,
+                affinity_timeout,
             });
         }
     }
     out
+}
+
+/// `sessionAffinity: ClientIP`'s timeout, as kube-proxy reads it.
+fn affinity_timeout(spec: &k8s_openapi::api::core::v1::ServiceSpec) -> Option<u32> {
+    (spec.session_affinity.as_deref() == Some("ClientIP")).then(|| {
+        spec.session_affinity_config
+            .as_ref()
+            .and_then(|c| c.client_ip.as_ref())
+            .and_then(|c| c.timeout_seconds)
+            .and_then(|t| u32::try_from(t).ok())
+            .filter(|t| *t > 0)
+            .unwrap_or(nft::DEFAULT_AFFINITY_TIMEOUT)
+    })
 }
 
 fn spawn_proxy(plan: Plan, stores: Stores, wakers: &Wakers) {

@@ -174,7 +174,7 @@ impl Clusterset {
     }
 
     /// As [`Clusterset::new`], passing `broker_args` to `ferry
-    /// deploy-broker` (e.g. `--clusterset-ip-cidr`; `Broker::FirstCluster`
+    /// deploy-broker` (e.g. `--enable-clusterset-ip`; `Broker::FirstCluster`
     /// only).
     pub fn with_broker_args(
         tag: &str,

@@ -2,30 +2,33 @@
 //! sandbox clusters (issue #17), re-expressing mcs-api conformance cases in
 //! our own words, with the real binary and kubectl:
 //! - a ClusterSetIP service exported from two clusters is imported into the
-//!   third with one clusterset IP from `deploy-broker --clusterset-ip-cidr`
-//!   (`ips`, `ipFamilies`, `Ready`), both exporting clusters in its status,
-//!   the exports' `exportedLabels` on the import;
-//! - `ferry dns` answers the service's name with that IP, and has no
+//!   third (`deploy-broker --enable-clusterset-ip`) with one clusterset IP:
+//!   the ClusterIP the third cluster's API server gave the derived Service,
+//!   from its service range (`ips`, `ipFamilies`, `Ready`), both exporting
+//!   clusters in its status, the exports' `exportedLabels` on the import;
+//! - `ferry show services` shows it; `ferry dns` answers the service's
+//!   name with that IP, and has no
 //!   `<clusterid>.<svc>` name for it (MCS DNS 2.3.4);
 //! - 200 requests through the clusterset IP from a pod in the third cluster
 //!   all succeed and reach both exporting clusters (load-balanced by the
 //!   sandbox's service proxy over the derived Service's EndpointSlices);
+//! - with `sessionAffinity: ClientIP` on the exported services, one client
+//!   reaches one pod through the clusterset IP, across clusters;
+//! - cutting the cable of the cluster that client is pinned to moves every
+//!   request to the other cluster (the time it took is printed), and none
+//!   fails after that;
 //! - `ferry export --no-clusterset-ip` takes the VIP away again.
 //!
 //! Root only (skipped otherwise); the clusters are deleted on drop.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferry_e2e::{Broker, Cluster, Clusterset, netns, usable, wait_for};
 use serde_json::Value;
 
 const NGINX: &str = include_str!("../../../examples/nginx.yaml");
-
-/// The clusterset-IP range: inside the sandbox's pod space, above the
-/// service CIDRs of the clusters these tests create.
-const RANGE: &str = "100.127.255.0/24";
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -69,9 +72,76 @@ fn import_of_both(c: &Cluster, exporters: &[&str]) -> Value {
     })
 }
 
+/// The pod that answered one request through `url` from `netns`, or why none.
+fn hit(netns_name: &str, url: &str) -> Result<String, String> {
+    hit_within(netns_name, url, "0.5")
+}
+
+/// As [`hit`], giving up on connecting after `connect` seconds.
+fn hit_within(netns_name: &str, url: &str, connect: &str) -> Result<String, String> {
+    let out = netns(
+        netns_name,
+        &[
+            "curl",
+            "-s",
+            "--connect-timeout",
+            connect,
+            "--max-time",
+            "1",
+            url,
+        ],
+    );
+    let body = String::from_utf8_lossy(&out.stdout).into_owned();
+    match body.split_whitespace().next() {
+        Some(pod) if pod.starts_with("nginx-") => Ok(pod.to_string()),
+        _ => Err(format!("{body:?} (curl exit {:?})", out.status.code())),
+    }
+}
+
+/// The lines of `c`'s agent logs that contain `needle`.
+fn agent_log(c: &Cluster, needle: &str) -> String {
+    let root = ferry_sandbox::state::cluster_dir(&c.name).join("logs");
+    let mut out = String::new();
+    for dir in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        if !dir.file_name().to_string_lossy().contains("ferry-agent") {
+            continue;
+        }
+        for file in std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let text = std::fs::read_to_string(file.path()).unwrap_or_default();
+            for line in text.lines().filter(|l| l.contains(needle)) {
+                out += line;
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// Cuts (or mends) the cable of `c`'s gateway node: its WAN drops UDP, the
+/// cable's transport, both ways.
+fn cut_cable(c: &Cluster, cut: bool) {
+    let ns = c.node_netns(0).unwrap();
+    let script = if cut {
+        "table inet e17cut {
+  chain in { type filter hook prerouting priority -400; iifname \"wan0\" meta l4proto udp drop; }
+  chain out { type filter hook output priority -400; oifname \"wan0\" meta l4proto udp drop; }
+}
+"
+    } else {
+        "table inet e17cut\ndelete table inet e17cut\n"
+    };
+    let path = std::env::temp_dir().join(format!("e17cut-{}.nft", c.name));
+    std::fs::write(&path, script).unwrap();
+    let out = netns(&ns, &["nft", "-f", path.to_str().unwrap()]);
+    assert!(out.status.success(), "nft in {ns}: {:?}", out);
+    let _ = std::fs::remove_file(path);
+}
+
 #[test]
-#[ignore = "issue #17, open: the derived Service's clusterset IP lies outside the API server's \
-            service range, which ferry apiserver now refuses as kube-apiserver does (run with --ignored)"]
 fn clusterset_ip_is_allocated_answered_and_load_balanced_over_two_clusters() {
     if !usable() {
         return;
@@ -83,7 +153,7 @@ fn clusterset_ip_is_allocated_answered_and_load_balanced_over_two_clusters() {
         &[&[0], &[0], &[0]],
         "wireguard",
         Broker::FirstCluster,
-        &["--clusterset-ip-cidr", RANGE],
+        &["--enable-clusterset-ip"],
     );
     let (client_cluster, one, two) = (&cs.clusters[0], &cs.clusters[1], &cs.clusters[2]);
     client_cluster
@@ -94,12 +164,40 @@ fn clusterset_ip_is_allocated_answered_and_load_balanced_over_two_clusters() {
         c.apply(&export_yaml("web")).unwrap();
     }
 
-    // The import: one clusterset IP from the range, IPv4, both clusters,
-    // the exported label.
+    // The import: one clusterset IP, the derived Service's ClusterIP, IPv4,
+    // both clusters, the exported label.
     let si = import_of_both(client_cluster, &[&one.name, &two.name]);
     let vip = si["spec"]["ips"][0].as_str().unwrap().to_string();
     assert_eq!(si["spec"]["ips"].as_array().unwrap().len(), 1, "{si}");
-    assert!(vip.starts_with("100.127.255."), "{vip} is not from {RANGE}");
+    let derived = json(
+        client_cluster,
+        &[
+            "-n",
+            "nginx-test",
+            "get",
+            "services",
+            "-l",
+            "multicluster.kubernetes.io/service-name=nginx",
+        ],
+    )
+    .unwrap();
+    let derived = &derived["items"][0];
+    assert_eq!(derived["spec"]["clusterIP"], vip.as_str(), "{derived}");
+    assert!(derived["spec"].get("selector").is_none(), "{derived}");
+    // `ferry show services` shows it.
+    let show = client_cluster
+        .ferry(&[
+            "show",
+            "services",
+            "--kubeconfig",
+            client_cluster.kubeconfig.to_str().unwrap(),
+        ])
+        .unwrap();
+    assert!(
+        show.lines()
+            .any(|l| l.contains("nginx") && l.contains(&vip)),
+        "{show}"
+    );
     assert_eq!(si["spec"]["ipFamilies"][0], "IPv4", "{si}");
     assert_eq!(si["spec"]["type"], "ClusterSetIP");
     assert_eq!(
@@ -199,6 +297,113 @@ fn clusterset_ip_is_allocated_answered_and_load_balanced_over_two_clusters() {
         to_one > 0 && to_two > 0,
         "{to_one} / {to_two}: not both clusters"
     );
+
+    // ClientIP affinity: the exported services ask for it, the import and
+    // its derived Service carry it, and one client stays on one pod.
+    for c in [one, two] {
+        c.kubectl(&[
+            "-n",
+            "nginx-test",
+            "patch",
+            "service",
+            "nginx",
+            "-p",
+            r#"{"spec":{"sessionAffinity":"ClientIP"}}"#,
+        ])
+        .unwrap();
+    }
+    wait_for(WAIT, "the derived Service with ClientIP affinity", || {
+        let d = json(
+            client_cluster,
+            &[
+                "-n",
+                "nginx-test",
+                "get",
+                "services",
+                "-l",
+                "multicluster.kubernetes.io/service-name=nginx",
+            ],
+        )?;
+        (d["items"][0]["spec"]["sessionAffinity"] == "ClientIP").then_some(())
+    });
+    let si = json(
+        client_cluster,
+        &["-n", "nginx-test", "get", "serviceimport", "nginx"],
+    )
+    .unwrap();
+    assert_eq!(si["spec"]["sessionAffinity"], "ClientIP", "{si}");
+    // The proxy programs it a moment after the Service changes.
+    wait_for(WAIT, "one pod for 20 requests in a row", || {
+        let first = hit(&client.netns, &url).ok()?;
+        (0..19)
+            .all(|_| hit(&client.netns, &url).ok().as_ref() == Some(&first))
+            .then_some(())
+    });
+    let pinned = hit(&client.netns, &url).unwrap();
+    let mut others = Vec::new();
+    for _ in 0..50 {
+        match hit(&client.netns, &url) {
+            Ok(pod) if pod == pinned => {}
+            other => others.push(other),
+        }
+    }
+    assert!(others.is_empty(), "affinity to {pinned} broken: {others:?}");
+    eprintln!("ClientIP affinity: 50 of 50 requests to {pinned}");
+
+    // Cut the cable of the cluster the client is pinned to: every request
+    // moves to the other cluster, and none fails after that.
+    let (cut, survivor, survivor_pods) = if pods_one.contains(&pinned) {
+        (one, two, &pods_two)
+    } else {
+        (two, one, &pods_one)
+    };
+    cut_cable(cut, true);
+    let t0 = Instant::now();
+    // The switch happened before the first request of the final streak
+    // started (and after the last miss started).
+    let (mut last_miss, mut streak_start) = (None, Duration::ZERO);
+    let mut streak = 0;
+    while streak < 20 {
+        assert!(
+            t0.elapsed() < WAIT,
+            "requests never all reached {} after {}'s cable was cut\n{}",
+            survivor.name,
+            cut.name,
+            client_cluster.gateway_report(40)
+        );
+        let started = t0.elapsed();
+        // A short connect timeout: the switch is timed to ~0.2 s.
+        match hit_within(&client.netns, &url, "0.2") {
+            Ok(pod) if survivor_pods.contains(&pod) => {
+                if streak == 0 {
+                    streak_start = started;
+                }
+                streak += 1;
+            }
+            _ => {
+                streak = 0;
+                last_miss = Some(started);
+            }
+        }
+    }
+    eprintln!(
+        "{}'s cable cut: every request to {} from {streak_start:?} after the cut on \
+         (the last other one started at {last_miss:?})",
+        cut.name, survivor.name
+    );
+    let mut failed = Vec::new();
+    for i in 0..200 {
+        match hit(&client.netns, &url) {
+            Ok(pod) if survivor_pods.contains(&pod) => {}
+            other => failed.push(format!("request {i}: {other:?}")),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "after the switch: {failed:?}\n{}",
+        agent_log(client_cluster, "reachable clusters changed")
+    );
+    cut_cable(cut, false);
 
     // Opting out (oldest export decides: opt both out) takes the VIP away.
     for c in [one, two] {

@@ -76,7 +76,7 @@ fn merge_rules() {
             conflicts: vec![],
         },
         Case {
-            name: "disjoint ports are a union",
+            name: "disjoint ports are a union, and a conflict (mcs-api conformance)",
             exports: vec![
                 export("a", 10, vec![http()]),
                 export("b", 20, vec![https()]),
@@ -84,7 +84,7 @@ fn merge_rules() {
             ports: vec![http(), https()],
             type_: ServiceImportType::ClusterSetIp,
             affinity: None,
-            conflicts: vec![],
+            conflicts: vec![("b", vec![reason::PORT_CONFLICT])],
         },
         Case {
             name: "same name, other port: oldest wins, newer conflicts",
@@ -120,7 +120,7 @@ fn merge_rules() {
             conflicts: vec![("b", vec![reason::PORT_CONFLICT])],
         },
         Case {
-            name: "same port number, other protocol, other name: union",
+            name: "same port number, other protocol, other name: union, and a conflict",
             exports: vec![
                 export("a", 10, vec![port(Some("dns"), "TCP", 53)]),
                 export("b", 20, vec![port(Some("dns-udp"), "UDP", 53)]),
@@ -131,7 +131,7 @@ fn merge_rules() {
             ],
             type_: ServiceImportType::ClusterSetIp,
             affinity: None,
-            conflicts: vec![],
+            conflicts: vec![("b", vec![reason::PORT_CONFLICT])],
         },
         Case {
             name: "type: oldest wins",

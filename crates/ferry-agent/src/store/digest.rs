@@ -159,11 +159,10 @@ pub(crate) fn slice_digest(
     digest(&(labels, address_type, endpoints, ports))
 }
 
-/// What ferry writes of a derived Service's spec: its VIP, ports and
-/// session affinity.
+/// What ferry writes of a derived Service's spec: its ports and session
+/// affinity (never its ClusterIP: the API server allocates that).
 #[derive(Serialize, Default)]
 pub(crate) struct DerivedSpec<'a> {
-    pub cluster_ip: Option<&'a str>,
     /// (name, protocol, port), in order.
     pub ports: Vec<(&'a str, &'a str, i32)>,
     pub session_affinity: Option<&'a str>,
@@ -174,7 +173,6 @@ impl<'a> DerivedSpec<'a> {
     /// The written part of a stored Service's spec.
     pub(crate) fn of(spec: &'a ServiceSpec) -> Self {
         DerivedSpec {
-            cluster_ip: spec.cluster_ip.as_deref(),
             ports: spec
                 .ports
                 .iter()

@@ -10,7 +10,9 @@ use ferry_api::labels::{
     APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTERSET_IP, MANAGED_BY, MANAGED_BY_FERRY,
     SOURCE_CLUSTER,
 };
-use ferry_api::{Cluster, Endpoint, ServiceExport, ServiceImport};
+use ferry_api::{
+    Cluster, ConnectionStatus, Endpoint, Gateway, HaStatus, ServiceExport, ServiceImport,
+};
 use k8s_openapi::api::core::v1::{
     Namespace, ObjectReference, Service, ServicePort as ServicePortK8s, ServiceSpec,
     SessionAffinityConfig,
@@ -62,6 +64,8 @@ pub(crate) enum Kind {
     ServiceImport,
     Cluster,
     Endpoint,
+    /// A local gateway: which remote clusters its cables reach.
+    Gateway,
 }
 
 /// A watched object, reduced to what the engine reads.
@@ -100,10 +104,10 @@ pub(crate) enum Data {
     /// A cluster's ServiceImport on the broker, as the merge reads it
     /// (`None` when it lacks the source-cluster label).
     Import(Option<Arc<Export>>),
-    /// A local ServiceImport: its first clusterset IP, if any.
-    LocalImport(Option<Box<str>>),
     /// A Cluster's or an Endpoint's spec.
     Spec(Arc<Value>),
+    /// A local Gateway: the remote clusters it reaches now.
+    Links(Arc<GatewayLinks>),
 }
 
 /// What the engine reads of a ServiceExport.
@@ -181,6 +185,11 @@ impl ServiceInfo {
             internal_traffic_policy: spec.internal_traffic_policy.map(Into::into),
             traffic_distribution: spec.traffic_distribution.map(Into::into),
         }
+    }
+
+    /// The allocated ClusterIP (`None` before allocation, or `"None"`).
+    pub fn cluster_ip(&self) -> Option<&str> {
+        self.cluster_ip.as_deref()
     }
 
     /// A Service with this spec, for the MCS rules.
@@ -475,7 +484,7 @@ impl Watched for ServiceImport {
         let status_digest = import_status_digest(self.status.as_ref());
         let data = match side {
             Side::Broker => Data::Import(parse_export(&self).map(Arc::new)),
-            Side::Local => Data::LocalImport(self.spec.ips.first().map(|ip| ip.as_str().into())),
+            Side::Local => Data::None,
         };
         Obj::new(&self.metadata, digest, status_digest, data)
     }
@@ -496,6 +505,37 @@ impl Watched for Cluster {
 impl Watched for Endpoint {
     fn into_obj(self, _side: Side) -> Obj {
         spec_obj(&self.metadata, &self.spec)
+    }
+}
+
+/// What the engine reads of a local Gateway: whether it is the active one,
+/// and the remote clusters its cables reach (`connected`), as `ferry dns`
+/// reads them.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct GatewayLinks {
+    pub cluster_id: Box<str>,
+    pub active: bool,
+    /// Sorted.
+    pub connected: Box<[Box<str>]>,
+}
+
+impl Watched for Gateway {
+    fn into_obj(self, _side: Side) -> Obj {
+        let status = self.status.unwrap_or_default();
+        let mut connected: Vec<Box<str>> = status
+            .connections
+            .iter()
+            .filter(|c| c.status == ConnectionStatus::Connected)
+            .map(|c| c.cluster_id.as_str().into())
+            .collect();
+        connected.sort();
+        connected.dedup();
+        let links = GatewayLinks {
+            cluster_id: self.spec.cluster_id.into(),
+            active: status.ha_status == HaStatus::Active,
+            connected: connected.into(),
+        };
+        Obj::new(&self.metadata, 0, 0, Data::Links(Arc::new(links)))
     }
 }
 

@@ -178,3 +178,26 @@ fn export_conditions_compare_as_same_conditions_does() {
     let times: Vec<&Time> = ready.iter().map(|c| &c.last_transition_time).collect();
     assert_eq!(times, [&t0, &t1, &t0]);
 }
+
+#[test]
+fn a_gateway_is_read_as_the_clusters_it_is_connected_to() {
+    use ferry_api::Gateway;
+    let gw: Gateway = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "Gateway",
+        "metadata": {"name": "node0", "namespace": "ferry-system", "resourceVersion": "7"},
+        "spec": {"clusterId": "east", "hostname": "node0"},
+        "status": {"haStatus": "active", "connections": [
+            {"endpoint": "west-node0", "clusterId": "west", "cableDriver": "wireguard", "status": "connected"},
+            {"endpoint": "north-node0", "clusterId": "north", "cableDriver": "wireguard", "status": "error"},
+            {"endpoint": "south-node0", "clusterId": "south", "cableDriver": "wireguard", "status": "connecting"},
+        ]},
+    }))
+    .unwrap();
+    let obj = gw.into_obj(Side::Local);
+    let Data::Links(links) = &obj.data else {
+        panic!("{:?}", obj.data)
+    };
+    assert!(links.active);
+    assert_eq!(&*links.cluster_id, "east");
+    assert_eq!(links.connected.as_ref(), [Box::<str>::from("west")]);
+}

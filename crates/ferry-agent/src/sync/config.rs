@@ -23,9 +23,9 @@ pub struct AgentConfig {
     /// that answers 429 (kube-apiserver's API Priority and Fairness) halves
     /// it for a while ([`crate::write_limit`]).
     pub write_concurrency: usize,
-    /// The clusterset-IP range imported ClusterSetIP services get their
-    /// VIP from (`None`: no VIPs; see [`crate::vips`]).
-    pub clusterset_ip_cidr: Option<Cidr>,
+    /// Whether imported ClusterSetIP services get a ClusterSet IP (a
+    /// derived Service's ClusterIP; see [`crate::vips`]).
+    pub clusterset_ip: bool,
 }
 
 impl AgentConfig {
@@ -42,7 +42,7 @@ impl AgentConfig {
             system_namespace: l::SYSTEM_NAMESPACE.into(),
             broker_namespace: l::BROKER_NAMESPACE.into(),
             write_concurrency: 256,
-            clusterset_ip_cidr: None,
+            clusterset_ip: false,
         }
     }
 }

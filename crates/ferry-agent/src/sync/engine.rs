@@ -14,7 +14,6 @@
 //! halves the writes in flight for a while ([`crate::write_limit`]).
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,10 +28,10 @@ use tracing::{debug, info, warn};
 use super::config::AgentConfig;
 use super::sources::{SOURCES, Source, index_origin, new_store};
 use super::target::{Digests, Key, Target, WriteFailed};
-use crate::store::{Data, Item, K8S_SERVICE_NAME, Kind, Obj, Side, Store};
-use crate::vips::{VipAllocator, VipError};
+use crate::store::{Item, K8S_SERVICE_NAME, Kind, Obj, Side, Store};
 use crate::write_limit::WriteLimit;
 
+mod links;
 mod writes;
 
 /// One event of a watch, its objects already reduced.
@@ -78,8 +77,9 @@ pub(super) struct SyncEngine {
     writers: Arc<tokio::sync::Semaphore>,
     /// How many permits `writers` should hold now.
     write_limit: WriteLimit,
-    /// The clusterset IPs of this cluster's imports.
-    vips: VipAllocator,
+    /// The remote clusters an active local gateway reaches now (see
+    /// [`links`]).
+    connected: BTreeSet<Box<str>>,
 }
 
 impl SyncEngine {
@@ -92,9 +92,7 @@ impl SyncEngine {
         tx: mpsc::UnboundedSender<Input>,
     ) -> SyncEngine {
         let cfg_writers = cfg.write_concurrency.max(1);
-        let vips = VipAllocator::new(cfg.clusterset_ip_cidr);
         SyncEngine {
-            vips,
             cfg,
             local,
             broker,
@@ -110,34 +108,13 @@ impl SyncEngine {
             blocked_set: HashSet::new(),
             writers: Arc::new(tokio::sync::Semaphore::new(cfg_writers)),
             write_limit: WriteLimit::new(cfg_writers),
+            connected: BTreeSet::new(),
         }
     }
 
     /// The agent's configuration.
     pub(super) fn config(&self) -> &AgentConfig {
         &self.cfg
-    }
-
-    /// `ns/svc`'s clusterset IP: the one its import has, else a new one
-    /// (`Ok(None)`: clusterset IPs are off).
-    pub(super) fn vip(&mut self, ns: &str, svc: &str) -> Result<Option<Ipv4Addr>, VipError> {
-        self.vips.allocate(ns, svc)
-    }
-
-    /// Tells the allocator what a local ServiceImport carries (`None`: it
-    /// is gone).
-    fn observe_import(&mut self, source: Source, ns: &str, name: &str, obj: Option<&Obj>) {
-        if source != (Side::Local, Kind::ServiceImport) || self.vips.cidr().is_none() {
-            return;
-        }
-        let ip = match obj.map(|o| &o.data) {
-            Some(Data::LocalImport(ip)) => ip.as_deref(),
-            _ => None,
-        };
-        match obj {
-            Some(_) => self.vips.observe(ns, name, ip),
-            None => self.vips.release(ns, name),
-        }
     }
 
     /// Writes accepted at once (queued behind the writers, each holding its
@@ -225,8 +202,15 @@ impl SyncEngine {
                         .map(|s| vec![Key::Import(ns.into(), s.into())])
                         .unwrap_or_default()
                 } else {
+                    // The export, and (behind a ClusterSet IP) this
+                    // cluster's share of the import.
                     obj.label(K8S_SERVICE_NAME)
-                        .map(|s| vec![Key::Export(ns.into(), s.into())])
+                        .map(|s| {
+                            vec![
+                                Key::Export(ns.into(), s.into()),
+                                Key::Import(ns.into(), s.into()),
+                            ]
+                        })
                         .unwrap_or_default()
                 }
             }
@@ -251,19 +235,23 @@ impl SyncEngine {
                 }
                 keys
             }
-            (Side::Broker, _) => Vec::new(),
+            // Only a change of what the gateways reach matters: see
+            // `gateways_changed`.
+            (Side::Local, Kind::Gateway) | (Side::Broker, _) => Vec::new(),
         }
     }
 
     /// Stores `item`; enqueues the keys it touches if it was news.
     fn put(&mut self, source: Source, item: Item) {
         let keys = self.keys_for(source, &item.ns, &item.name, &item.obj);
-        self.observe_import(source, &item.ns, &item.name, Some(&item.obj));
         let Some(store) = self.stores.get_mut(&source) else {
             return;
         };
         if store.put(item) {
             keys.into_iter().for_each(|k| self.enqueue(k));
+            if source == (Side::Local, Kind::Gateway) {
+                self.gateways_changed();
+            }
         }
     }
 
@@ -276,9 +264,11 @@ impl SyncEngine {
         else {
             return;
         };
-        self.observe_import(source, ns, name, None);
         for k in self.keys_for(source, ns, name, &old) {
             self.enqueue(k);
+        }
+        if source == (Side::Local, Kind::Gateway) {
+            self.gateways_changed();
         }
     }
 
@@ -390,16 +380,13 @@ impl SyncEngine {
                 for i in old.iter().chain(&fresh) {
                     keys.extend(self.keys_for(source, &i.ns, &i.name, &i.obj));
                 }
-                if source == (Side::Local, Kind::ServiceImport) {
-                    self.vips.clear();
-                    for i in &fresh {
-                        self.observe_import(source, &i.ns, &i.name, Some(&i.obj));
-                    }
-                }
                 if let Some(store) = self.stores.get_mut(&source) {
                     for i in fresh {
                         store.put(i);
                     }
+                }
+                if source == (Side::Local, Kind::Gateway) {
+                    self.gateways_changed();
                 }
                 debug!(?source, keys = keys.len(), "relisted");
                 keys.into_iter().for_each(|k| self.enqueue(k));

@@ -22,7 +22,7 @@ use crate::store::{
     self, Data, DerivedSpec, EXPORTED_ANNOTATIONS, EXPORTED_LABELS, K8S_SERVICE_NAME, Kind, Side,
     SliceInfo,
 };
-use crate::vips::{VipError, derived_service_name};
+use crate::vips::{clusterset_ip, derived_service_name};
 
 /// The name of the local EndpointSlice holding `cluster`'s endpoints of `svc`.
 pub fn import_slice_name(svc: &str, cluster: &str) -> String {
@@ -37,12 +37,12 @@ struct SliceCopy {
 
 /// The clusterset IP of an import, as far as it got.
 enum Vip {
-    /// Off (no range, opted out, headless, or nothing exported).
+    /// Off (not enabled, opted out, headless, or nothing exported).
     None,
-    /// Given: the import carries it and a derived Service routes it.
+    /// Given: the derived Service has its ClusterIP; the import carries it.
     Given(Ipv4Addr),
-    /// Wanted but none could be given (the reason).
-    Failed(VipError),
+    /// Wanted: the derived Service is written but has no ClusterIP yet.
+    Pending,
 }
 
 /// Reconciles the import of `ns/svc` into this cluster: its slices first,
@@ -51,50 +51,50 @@ enum Vip {
 pub(super) fn reconcile_import(engine: &mut SyncEngine, key: &Key, ns: &str, svc: &str) {
     let t_import = Target::new(Side::Local, Kind::ServiceImport, ns, svc);
     let merged = merged_exports(engine, ns, svc);
-    let vip = match &merged {
-        Some(m) if m.clusterset_ip => match engine.vip(ns, svc) {
-            Ok(Some(ip)) => Vip::Given(ip),
-            Ok(None) => Vip::None,
-            Err(e) => Vip::Failed(e),
-        },
-        _ => Vip::None,
-    };
+    let wants_vip =
+        engine.config().clusterset_ip && merged.as_ref().is_some_and(|m| m.clusterset_ip);
     let derived = derived_service_name(ns, svc);
-    let derived_label = matches!(vip, Vip::Given(_)).then_some(derived.as_str());
-    let wanted = wanted_slices(engine, ns, svc, merged.as_ref());
+    let derived_label = wants_vip.then_some(derived.as_str());
+    let mut wanted = wanted_slices(engine, ns, svc, merged.as_ref());
+    if wants_vip {
+        route_local_share_to_pods(engine, ns, svc, &mut wanted);
+    }
     remove_stale_slices(engine, key, ns, svc, &wanted);
     ensure_slices(engine, key, ns, svc, wanted, derived_label);
-    ensure_derived_service(engine, key, ns, svc, &derived, &vip, merged.as_ref());
+    let vip = ensure_derived_service(engine, key, ns, svc, &derived, merged.as_ref(), wants_vip);
     ensure_import(engine, key, t_import, ns, svc, merged, &vip);
 }
 
 /// Makes the selector-less Service that carries the clusterset IP (its
 /// EndpointSlices are the import's, labelled with its name, so the
 /// cluster's service proxy load-balances the VIP over every exporting
-/// cluster) exist as wanted, or not at all.
+/// cluster) exist as wanted, or not at all; answers the ClusterIP the API
+/// server gave it.
 fn ensure_derived_service(
     engine: &mut SyncEngine,
     key: &Key,
     ns: &str,
     svc: &str,
     derived: &str,
-    vip: &Vip,
     merged: Option<&Merged>,
-) {
+    wanted: bool,
+) -> Vip {
     let t = Target::new(Side::Local, Kind::Service, ns, derived);
-    let (Vip::Given(ip), Some(m)) = (vip, merged) else {
-        let ours = engine
-            .get(Side::Local, Kind::Service, ns, derived)
-            .is_some_and(|o| o.label(APP_MANAGED_BY) == Some(APP_MANAGED_BY_FERRY));
-        if ours {
+    let stored = engine
+        .get(Side::Local, Kind::Service, ns, derived)
+        .filter(|o| o.label(APP_MANAGED_BY) == Some(APP_MANAGED_BY_FERRY));
+    let allocated = stored.and_then(|o| match &o.data {
+        Data::Service(info) => clusterset_ip(info.cluster_ip()),
+        _ => None,
+    });
+    let (true, Some(m)) = (wanted, merged) else {
+        if stored.is_some() {
             engine.ensure_absent(key, t);
         }
-        return;
+        return Vip::None;
     };
-    let ip = ip.to_string();
     let labels = [(SERVICE_NAME, svc), (APP_MANAGED_BY, APP_MANAGED_BY_FERRY)];
     let derived_spec = DerivedSpec {
-        cluster_ip: Some(&ip),
         ports: m
             .spec
             .ports
@@ -113,6 +113,7 @@ fn ensure_derived_service(
     engine.ensure(key, t, digest, None, || {
         derived_service_body(derived, ns, &labels, &derived_spec)
     });
+    allocated.map_or(Vip::Pending, Vip::Given)
 }
 
 /// Every cluster's export of `ns/svc` on the broker, merged; `None` when
@@ -166,6 +167,44 @@ fn wanted_slices(
     wanted
 }
 
+/// Behind a ClusterSet IP, this cluster's own share of the endpoints is its
+/// Service's pods, not its ClusterIP (what the broker carries): a service
+/// proxy translates a connection once, so a VIP translated to a local
+/// ClusterIP would go nowhere — while a remote ClusterIP is translated
+/// again by the remote cluster's proxy. One copy per local EndpointSlice of
+/// the Service (`<svc>-<cluster>`, then `<svc>-<cluster>-1`, …).
+fn route_local_share_to_pods(
+    engine: &SyncEngine,
+    ns: &str,
+    svc: &str,
+    wanted: &mut BTreeMap<String, SliceCopy>,
+) {
+    let id = engine.config().cluster_id.clone();
+    let local = import_slice_name(svc, &id);
+    if wanted.remove(&local).is_none() {
+        return;
+    }
+    let mut own: Vec<(&str, Arc<SliceInfo>)> = engine
+        .store(Side::Local, Kind::EndpointSlice)
+        .indexed(ns, svc)
+        .filter(|(_, o)| o.label(MANAGED_BY) != Some(MANAGED_BY_FERRY))
+        .filter_map(|(name, o)| match &o.data {
+            Data::Slice(s) => Some((name, s.clone())),
+            _ => None,
+        })
+        .collect();
+    own.sort_by(|a, b| a.0.cmp(b.0));
+    for (k, (_, slice)) in own.into_iter().enumerate() {
+        let name = if k == 0 {
+            local.clone()
+        } else {
+            format!("{local}-{k}")
+        };
+        let cluster = id.clone();
+        wanted.insert(name, SliceCopy { cluster, slice });
+    }
+}
+
 /// Deletes the local ferry-managed slices of `ns/svc` that are not wanted.
 fn remove_stale_slices(
     engine: &mut SyncEngine,
@@ -209,7 +248,14 @@ fn ensure_slices(
             labels.push((K8S_SERVICE_NAME, derived));
         }
         let s = &w.slice;
-        let endpoints = s.endpoints();
+        let mut endpoints = s.endpoints();
+        // Behind a ClusterSet IP, a cluster the cables do not reach now is
+        // not ready: the service proxy sends its share elsewhere.
+        if derived.is_some() && !engine.reachable(&w.cluster) {
+            for e in &mut endpoints {
+                e.conditions.get_or_insert_with(Default::default).ready = Some(false);
+            }
+        }
         let slice = WantedSlice {
             labels: &labels,
             address_type: &s.address_type,
@@ -241,7 +287,10 @@ fn ensure_import(
                     m.spec.ip_families = vec!["IPv4".into()];
                     None
                 }
-                Vip::Failed(e) => Some(e.to_string()),
+                Vip::Pending => Some(format!(
+                    "the derived Service {ns}/{} has no ClusterIP from this cluster's service range yet",
+                    derived_service_name(ns, svc)
+                )),
                 Vip::None => None,
             };
             let status = ServiceImportStatus {

@@ -16,7 +16,7 @@ use kube::api::Api;
 use tokio::sync::mpsc;
 use tracing::info;
 
-use ferry_api::{Cluster, Endpoint, ServiceExport, ServiceImport};
+use ferry_api::{Cluster, Endpoint, Gateway, ServiceExport, ServiceImport};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
@@ -80,7 +80,8 @@ pub async fn run(
 /// Starts one watch per source, in the order of [`SOURCES`]: the cluster's
 /// exports, services, slices, namespaces and imports, ferry's Clusters and
 /// Endpoints in the system namespace, and the broker's imports, slices,
-/// Clusters and Endpoints.
+/// Clusters and Endpoints, and the cluster's Gateways (whose cables are
+/// up decides which clusters' endpoints a clusterset IP routes to).
 fn watch_all(
     cfg: &AgentConfig,
     local: &Client,
@@ -115,6 +116,11 @@ fn watch_all(
         spawn_watch::<Endpoint>(
             Api::namespaced(broker.clone(), &bns),
             SOURCES[10],
+            tx.clone(),
+        ),
+        spawn_watch::<Gateway>(
+            Api::namespaced(local.clone(), &sys),
+            SOURCES[11],
             tx.clone(),
         ),
     ]

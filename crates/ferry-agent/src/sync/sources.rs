@@ -13,7 +13,7 @@ pub(super) type Source = (Side, Kind);
 
 /// Every source the engine watches; `run` starts their watches in this
 /// order.
-pub(super) const SOURCES: [Source; 11] = [
+pub(super) const SOURCES: [Source; 12] = [
     (Side::Local, Kind::ServiceExport),
     (Side::Local, Kind::Service),
     (Side::Local, Kind::EndpointSlice),
@@ -25,6 +25,7 @@ pub(super) const SOURCES: [Source; 11] = [
     (Side::Broker, Kind::EndpointSlice),
     (Side::Broker, Kind::Cluster),
     (Side::Broker, Kind::Endpoint),
+    (Side::Local, Kind::Gateway),
 ];
 
 /// The cluster's EndpointSlices belong to their Service (ferry's imports to

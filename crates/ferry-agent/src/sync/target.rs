@@ -148,9 +148,9 @@ pub(super) async fn do_write(
         Kind::ServiceImport => write_as::<ServiceImport>(client, target, op).await,
         Kind::Cluster => write_as::<Cluster>(client, target, op).await,
         Kind::Endpoint => write_as::<Endpoint>(client, target, op).await,
-        Kind::Namespace => Err(WriteFailed {
+        Kind::Namespace | Kind::Gateway => Err(WriteFailed {
             code: None,
-            message: "the agent never writes namespaces".into(),
+            message: "the agent never writes namespaces or gateways".into(),
         }),
     }
 }

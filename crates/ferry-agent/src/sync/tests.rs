@@ -235,3 +235,45 @@ fn written_slices_and_specs_read_back_with_the_digest_they_were_written_with() {
     assert_eq!(obj.digest, wanted.digest());
     assert!(matches!(&obj.data, Data::Spec(s) if **s == spec));
 }
+
+#[test]
+fn a_derived_service_reads_back_with_its_digest_once_the_api_server_gave_it_a_cluster_ip() {
+    use super::wanted::derived_service_body;
+    use crate::store::DerivedSpec;
+    use crate::vips::clusterset_ip;
+    use k8s_openapi::api::core::v1::Service;
+
+    let labels = [
+        (SERVICE_NAME, "web"),
+        (APP_MANAGED_BY, APP_MANAGED_BY_FERRY),
+    ];
+    let spec = DerivedSpec {
+        ports: vec![("http", "TCP", 8080)],
+        session_affinity: Some("ClientIP"),
+        session_affinity_timeout: Some(300),
+    };
+    let body = derived_service_body("derived-1", "shop", &labels, &spec);
+    let written = serde_json::to_value(&body).unwrap();
+    assert!(
+        written["spec"].get("clusterIP").is_none(),
+        "the API server allocates it: {written}"
+    );
+    assert!(written["spec"].get("selector").is_none(), "{written}");
+    let digest = store::derived_service_digest(&store::label_pairs(&labels), &spec);
+    // As stored: the allocated address and the server's defaults added.
+    let mut stored: Service = as_stored(&body, 4, None);
+    let s = stored.spec.as_mut().unwrap();
+    s.cluster_ip = Some("100.96.1.1".into());
+    s.cluster_ips = Some(vec!["100.96.1.1".into()]);
+    s.ip_families = Some(vec!["IPv4".into()]);
+    s.internal_traffic_policy = Some("Cluster".into());
+    let obj = stored.into_obj(Side::Local);
+    assert_eq!(obj.digest, digest, "no rewrite for what the server added");
+    let Data::Service(info) = &obj.data else {
+        panic!("{:?}", obj.data)
+    };
+    assert_eq!(
+        clusterset_ip(info.cluster_ip()),
+        Some("100.96.1.1".parse().unwrap())
+    );
+}

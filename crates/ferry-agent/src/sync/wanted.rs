@@ -86,8 +86,10 @@ impl WantedImport<'_> {
     }
 }
 
-/// A derived Service as ferry writes it: selector-less, its ClusterIP the
-/// clusterset IP, the import's ports (its EndpointSlices are the import's).
+/// A derived Service as ferry writes it: selector-less, the import's ports
+/// (its EndpointSlices are the import's), no ClusterIP — the API server
+/// allocates it from the cluster's service range, and it becomes the
+/// clusterset IP.
 pub(super) fn derived_service_body(
     name: &str,
     ns: &str,
@@ -107,8 +109,6 @@ pub(super) fn derived_service_body(
         .collect();
     let mut service_spec = json!({
         "type": "ClusterIP",
-        "clusterIP": spec.cluster_ip,
-        "clusterIPs": [spec.cluster_ip],
         "ports": ports,
         "sessionAffinity": spec.session_affinity.unwrap_or("None"),
     });

@@ -35,13 +35,19 @@ pub enum Unsupported {
     /// `--coredns-custom-configmap`.
     #[error("--coredns-custom-configmap: ferry edits kube-system/coredns (its Corefile) only")]
     CorednsCustomConfigmap,
-    /// `join --enable-clusterset-ip|--clusterset-ip-cidr`,
-    /// `deploy-broker --enable-clusterset-ip` without a range.
-    #[error("{flag}: ferry's ClusterSet IPs are switched on by giving the broker their range")]
+    /// `join --enable-clusterset-ip|--clusterset-ip-cidr`: per cluster.
+    #[error(
+        "{flag}: ferry's ClusterSet IPs are switched on for the whole clusterset, at the broker"
+    )]
     ClustersetIp {
         /// The flag as given.
         flag: &'static str,
     },
+    /// `deploy-broker --clusterset-ip-cidr[-range]`: a separate range.
+    #[error(
+        "--clusterset-ip-cidr: a ClusterSet IP is the ClusterIP each importing cluster's API server gives ferry's derived Service, from that cluster's service range; ferry uses no separate range"
+    )]
+    ClustersetIpRange,
     /// `--check-broker-certificate=false`.
     #[error(
         "--check-broker-certificate=false: ferry always verifies the broker against the CA in broker-info.ferry"
@@ -74,8 +80,8 @@ impl Unsupported {
             Unsupported::CorednsCustomConfigmap => {
                 "leave it out: join adds the clusterset forward block to kube-system/coredns by itself"
             }
-            Unsupported::ClustersetIp { .. } => {
-                "pass `--clusterset-ip-cidr CIDR` (a range that overlaps no cluster's CIDRs) to `ferry deploy-broker`; every joined cluster then allocates from it"
+            Unsupported::ClustersetIp { .. } | Unsupported::ClustersetIpRange => {
+                "pass `--enable-clusterset-ip` to `ferry deploy-broker` (no range: each cluster's service range is used)"
             }
             Unsupported::UncheckedBrokerCertificate => {
                 "leave it out; if the broker's certificate changed, write a new broker-info.ferry with `ferry deploy-broker` (or `ferry recover-broker-info`)"

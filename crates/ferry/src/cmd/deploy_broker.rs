@@ -73,13 +73,13 @@ pub struct Args {
     /// With --embedded: extra DNS names or IPs for the serving certificate.
     #[arg(long = "tls-san", value_name = "NAME")]
     tls_sans: Vec<String>,
-    /// The range (IPv4 CIDR) imported ClusterSetIP services get their
-    /// clusterset IP from, in each importing cluster; it must not overlap
-    /// any cluster's pod or service CIDR. Without it, no clusterset IPs: a
-    /// ClusterSetIP name resolves to an exporting cluster's service IP.
-    /// (Submariner's name `--clusterset-ip-cidr-range` works too.)
-    #[arg(long, value_name = "CIDR", alias = "clusterset-ip-cidr-range")]
-    clusterset_ip_cidr: Option<ferry_api::Cidr>,
+    /// Give every imported ClusterSetIP service a routed ClusterSet IP in
+    /// each importing cluster: the ClusterIP its API server allocates, from
+    /// its own service range, to the derived Service ferry writes there.
+    /// Without it a ClusterSetIP name resolves to an exporting cluster's
+    /// service IP.
+    #[arg(long)]
+    enable_clusterset_ip: bool,
     #[command(flatten)]
     refused: Refused,
 }
@@ -101,14 +101,15 @@ struct Refused {
     /// Extra DNS zones: not supported.
     #[arg(long, value_name = "DOMAINS")]
     custom_domains: Option<String>,
-    /// ClusterSet IPs are on when --clusterset-ip-cidr gives their range.
-    #[arg(long)]
-    enable_clusterset_ip: bool,
+    /// A separate ClusterSet IP range: ferry takes each importing cluster's
+    /// service range instead (Submariner's `--clusterset-ip-cidr-range`).
+    #[arg(long, value_name = "CIDR", alias = "clusterset-ip-cidr-range")]
+    clusterset_ip_cidr: Option<String>,
 }
 
 impl Refused {
     /// The first flag whose meaning ferry refuses, if any.
-    fn refusal(&self, components: &str, clusterset_ip_range: bool) -> Option<Unsupported> {
+    fn refusal(&self, components: &str) -> Option<Unsupported> {
         let globalnet = |flag| Unsupported::Globalnet { flag };
         let asks_globalnet = components.split(',').any(|c| c.trim() == "globalnet");
         [
@@ -124,10 +125,8 @@ impl Refused {
             (asks_globalnet, globalnet("--components globalnet")),
             (self.custom_domains.is_some(), Unsupported::CustomDomains),
             (
-                self.enable_clusterset_ip && !clusterset_ip_range,
-                Unsupported::ClustersetIp {
-                    flag: "--enable-clusterset-ip",
-                },
+                self.clusterset_ip_cidr.is_some(),
+                Unsupported::ClustersetIpRange,
             ),
         ]
         .into_iter()
@@ -149,10 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    if let Some(u) = args
-        .refused
-        .refusal(&args.components, args.clusterset_ip_cidr.is_some())
-    {
+    if let Some(u) = args.refused.refusal(&args.components) {
         return Err(ferry_ctl::Error::from(u).into());
     }
     let components = Components::parse_list(&args.components).context("--components")?;
@@ -213,13 +209,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     )
     .await
     .context("deploying the broker")?;
-    if let Some(cidr) = args.clusterset_ip_cidr {
-        anyhow::ensure!(
-            cidr.is_ipv4(),
-            "--clusterset-ip-cidr {cidr}: clusterset IPs are IPv4 for now"
-        );
-    }
-    info.settings.clusterset_ip_cidr = args.clusterset_ip_cidr;
+    info.settings.clusterset_ip = args.enable_clusterset_ip;
     let encoded = info.encode()?;
     ferry_kube::write_private(&args.output, encoded.as_bytes())?;
     eprintln!(
@@ -268,13 +258,12 @@ mod tests {
             "service-discovery",
         ]);
         assert_eq!(a.namespace, "brk");
-        assert_eq!(a.refused.refusal(&a.components, false), None);
+        assert_eq!(a.refused.refusal(&a.components), None);
         assert!(!Components::parse_list(&a.components).unwrap().connectivity);
         assert_eq!(parse(&["--namespace", "x"]).namespace, "x");
         let refused = |extra: &[&str]| {
             let a = parse(extra);
-            a.refused
-                .refusal(&a.components, a.clusterset_ip_cidr.is_some())
+            a.refused.refusal(&a.components)
         };
         assert_eq!(refused(&["--globalnet=false"]), None);
         for (flags, flag) in [
@@ -302,26 +291,18 @@ mod tests {
             refused(&["--custom-domains", "a.b"]),
             Some(Unsupported::CustomDomains)
         );
-        // Submariner's ClusterSet IP flags: the range under either name.
-        let a = parse(&["--clusterset-ip-cidr-range", "100.70.0.0/16"]);
-        assert_eq!(
-            a.clusterset_ip_cidr.map(|c| c.to_string()).as_deref(),
-            Some("100.70.0.0/16")
-        );
-        assert_eq!(
-            refused(&[
-                "--enable-clusterset-ip",
-                "--clusterset-ip-cidr",
-                "100.70.0.0/16"
-            ]),
-            None
-        );
-        assert_eq!(
-            refused(&["--enable-clusterset-ip"]),
-            Some(Unsupported::ClustersetIp {
-                flag: "--enable-clusterset-ip"
-            })
-        );
+        // Submariner's ClusterSet IP flags: on without a range; a range
+        // (under either name) is refused with the reason.
+        let a = parse(&["--enable-clusterset-ip"]);
+        assert!(a.enable_clusterset_ip);
+        assert_eq!(refused(&["--enable-clusterset-ip"]), None);
+        for flag in ["--clusterset-ip-cidr", "--clusterset-ip-cidr-range"] {
+            assert_eq!(
+                refused(&["--enable-clusterset-ip", flag, "100.70.0.0/16"]),
+                Some(Unsupported::ClustersetIpRange),
+                "{flag}"
+            );
+        }
         // --data-dir belongs to --embedded.
         assert!(Cli::try_parse_from(["deploy-broker", "--data-dir", "d"]).is_err());
     }

@@ -53,8 +53,8 @@ pub struct ServiceArgs {
     #[arg(long, default_value = "5s", value_parser = super::errors::parse_duration)]
     wait: Duration,
     /// Export only: importing clusters give the service a clusterset IP
-    /// (the default when the clusterset has a clusterset-IP range, see
-    /// `deploy-broker --clusterset-ip-cidr`; Submariner's flag).
+    /// (the default when the clusterset has them on, see `deploy-broker
+    /// --enable-clusterset-ip`; Submariner's flag).
     #[arg(long, conflicts_with = "no_clusterset_ip")]
     use_clusterset_ip: bool,
     /// Export only: no clusterset IP; importing clusters resolve the name to
