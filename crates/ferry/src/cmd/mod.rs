@@ -11,6 +11,7 @@ pub mod diagnose;
 pub mod dns;
 pub mod errors;
 pub mod export;
+pub mod gather;
 pub mod gateway;
 pub mod join;
 pub mod recover_broker_info;
@@ -21,6 +22,15 @@ pub mod targets;
 pub mod tools;
 pub mod uninstall;
 pub mod verify;
+
+/// Serves a daemon's `/metrics` at `addr` (`HOST:PORT`, empty: off). A port
+/// that cannot be bound is logged, not fatal: the daemon's own job (routes,
+/// cables, sync) matters more than its metrics.
+pub async fn serve_metrics(addr: &str, render: ferry_kube::metrics::Render) {
+    if let Err(error) = ferry_kube::metrics::spawn(addr, render).await {
+        tracing::error!(%error, "no /metrics");
+    }
+}
 
 /// Logs go to stderr; `RUST_LOG` filters them (default `info`).
 /// `default` applies when `RUST_LOG` is unset: daemons log at info, while
