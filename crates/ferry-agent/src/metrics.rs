@@ -216,7 +216,13 @@ mod tests {
     fn writes_are_counted_by_kind_direction_and_result() {
         let m = Metrics::new();
         let ms = Duration::from_millis(1);
-        m.written(Kind::ServiceImport, Side::Broker, "apply", WriteResult::Ok, ms);
+        m.written(
+            Kind::ServiceImport,
+            Side::Broker,
+            "apply",
+            WriteResult::Ok,
+            ms,
+        );
         m.written(
             Kind::EndpointSlice,
             Side::Local,

@@ -276,7 +276,7 @@ impl Metrics {
                 .inc_by(delta(c.tx_bytes, before.map(|b| b.tx_bytes)));
             let handshakes = self.handshakes.get_or_create(&labels);
             if let Some(at) = c.last_handshake {
-                if before.and_then(|b| b.last_handshake) != Some(at) {
+                if is_new_handshake(before.and_then(|b| b.last_handshake), at) {
                     handshakes.inc();
                 }
                 let unix = at
@@ -294,6 +294,20 @@ impl Metrics {
         }
         state.counters = seen;
     }
+}
+
+/// Whether `now` is another handshake than `before`. The runtime derives
+/// the wall-clock time from a monotonic one on every read, so the same
+/// handshake comes back a few microseconds apart; handshakes themselves are
+/// seconds apart (WireGuard's REKEY_TIMEOUT is 5 s).
+fn is_new_handshake(before: Option<SystemTime>, now: SystemTime) -> bool {
+    let Some(before) = before else {
+        return true;
+    };
+    let apart = now
+        .duration_since(before)
+        .unwrap_or_else(|earlier| earlier.duration());
+    apart > Duration::from_secs(1)
 }
 
 #[cfg(test)]

@@ -55,17 +55,7 @@ fn broker_secrets(encoded: &str) -> Vec<String> {
 /// Every secret of `c`: its own broker token and preshared key (from its
 /// ferry-broker Secret) and its gateways' WireGuard private keys.
 fn cluster_secrets(c: &Cluster) -> Vec<String> {
-    let b64 = c
-        .kubectl(&[
-            "-n",
-            "ferry-system",
-            "get",
-            "secret",
-            "ferry-broker",
-            "-o",
-            "jsonpath={.data.brokerInfo}",
-        ])
-        .unwrap();
+    let b64 = broker_secret_value(c);
     let info = String::from_utf8(STANDARD.decode(b64.trim()).unwrap()).unwrap();
     let mut out = broker_secrets(&info);
     let nodes = Path::new("/run/ferry/sandbox").join(&c.name).join("nodes");
@@ -75,6 +65,23 @@ fn cluster_secrets(c: &Cluster) -> Vec<String> {
         }
     }
     out
+}
+
+/// The ferry-broker Secret's `broker-info` value (base64, as stored).
+fn broker_secret_value(c: &Cluster) -> String {
+    let json = c
+        .kubectl(&[
+            "-n",
+            "ferry-system",
+            "get",
+            "secret",
+            "ferry-broker",
+            "-o",
+            "json",
+        ])
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    v["data"]["broker-info"].as_str().unwrap().to_string()
 }
 
 /// Files under `dir` (archives unpacked too) that contain `needle`.
@@ -96,7 +103,13 @@ fn gather_writes_complete_bundles_without_secrets() {
         return;
     }
     let tag = format!("e18g{}", std::process::id() % 10_000);
-    let cs = Clusterset::new(&tag, &[2, 2], &[&[0], &[0]], "wireguard", Broker::FirstCluster);
+    let cs = Clusterset::new(
+        &tag,
+        &[2, 2],
+        &[&[0], &[0]],
+        "wireguard",
+        Broker::FirstCluster,
+    );
     let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
     let out = std::env::temp_dir().join(format!("ferry-gather-{tag}"));
     let _ = std::fs::remove_dir_all(&out);
@@ -105,7 +118,13 @@ fn gather_writes_complete_bundles_without_secrets() {
         a.kubeconfig.to_str().unwrap(),
         b.kubeconfig.to_str().unwrap()
     );
-    let printed = ferry(&["gather", "--kubeconfig", &kubeconfigs, "--dir", out.to_str().unwrap()]);
+    let printed = ferry(&[
+        "gather",
+        "--kubeconfig",
+        &kubeconfigs,
+        "--dir",
+        out.to_str().unwrap(),
+    ]);
     eprintln!("{printed}");
 
     let mut secrets = broker_secrets(&std::fs::read_to_string(&cs.broker_info).unwrap());
@@ -116,7 +135,11 @@ fn gather_writes_complete_bundles_without_secrets() {
         let listed = links(&page);
         assert!(listed.len() > 20, "{}: only {listed:?}", c.name);
         for l in &listed {
-            assert!(dir.join(l).is_file(), "{}: {l} is linked but missing", c.name);
+            assert!(
+                dir.join(l).is_file(),
+                "{}: {l} is linked but missing",
+                c.name
+            );
         }
         let on_disk = files(&dir);
         let gw = c.node(0);
@@ -141,7 +164,12 @@ fn gather_writes_complete_bundles_without_secrets() {
                 c.name
             );
         }
-        for component in ["ferry-agent", "ferry-gateway", "ferry-route-agent", "ferry-dns"] {
+        for component in [
+            "ferry-agent",
+            "ferry-gateway",
+            "ferry-route-agent",
+            "ferry-dns",
+        ] {
             assert!(
                 on_disk
                     .iter()
@@ -151,7 +179,8 @@ fn gather_writes_complete_bundles_without_secrets() {
             );
         }
         // The cables as `wg show` lists peers: the remote cluster's bytes.
-        let cables = std::fs::read_to_string(dir.join(format!("nodes/{gw}/gateway-cables.txt"))).unwrap();
+        let cables =
+            std::fs::read_to_string(dir.join(format!("nodes/{gw}/gateway-cables.txt"))).unwrap();
         assert!(
             cables.contains(&format!(
                 "ferry_gateway_cable_received_bytes_total{{remote_cluster=\"{}\"}}",
@@ -164,7 +193,10 @@ fn gather_writes_complete_bundles_without_secrets() {
         // The archive holds the same bundle.
         let archive = out.join(format!("{}.tar.gz", c.name));
         let listing = run(Command::new("tar").arg("-tzf").arg(&archive));
-        assert!(listing.contains(&format!("{}/index.html", c.name)), "{listing}");
+        assert!(
+            listing.contains(&format!("{}/index.html", c.name)),
+            "{listing}"
+        );
     }
 
     // Unpack the archives next to the directories, then look for every secret.
@@ -179,7 +211,10 @@ fn gather_writes_complete_bundles_without_secrets() {
     }
     assert!(secrets.len() >= 8, "{} secrets", secrets.len());
     for s in &secrets {
-        assert!(s.len() >= 16, "a secret this short would match anything: {s:?}");
+        assert!(
+            s.len() >= 16,
+            "a secret this short would match anything: {s:?}"
+        );
         let found = grep(&out, s);
         assert!(found.is_empty(), "a secret is in {found:?}");
     }
@@ -194,17 +229,7 @@ fn gather_writes_complete_bundles_without_secrets() {
         sensitive.to_str().unwrap(),
         "--include-sensitive-data",
     ]);
-    let b64 = a
-        .kubectl(&[
-            "-n",
-            "ferry-system",
-            "get",
-            "secret",
-            "ferry-broker",
-            "-o",
-            "jsonpath={.data.brokerInfo}",
-        ])
-        .unwrap();
-    assert!(!grep(&sensitive, b64.trim()).is_empty());
+    let b64 = broker_secret_value(a);
+    assert!(!grep(&sensitive, &b64).is_empty());
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -12,41 +12,181 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use ferry_e2e::{Broker, Cluster, Clusterset, repo_root, usable, wait_for};
-use openmetrics_parser::openmetrics::parse_openmetrics;
 use openmetrics_parser::OpenMetricsType;
+use openmetrics_parser::openmetrics::parse_openmetrics;
 
 /// The documented families, by component, with their type; `true`: the
 /// family must already hold a sample in a connected two-cluster clusterset.
 const DOCUMENTED: &[(&str, &str, OpenMetricsType, bool)] = &[
-    ("gateway", "ferry_gateway_cable_status", OpenMetricsType::Gauge, true),
-    ("gateway", "ferry_gateway_cable_rtt_seconds", OpenMetricsType::Histogram, true),
-    ("gateway", "ferry_gateway_cable_received_bytes", OpenMetricsType::Counter, true),
-    ("gateway", "ferry_gateway_cable_sent_bytes", OpenMetricsType::Counter, true),
-    ("gateway", "ferry_gateway_cable_handshakes", OpenMetricsType::Counter, true),
-    ("gateway", "ferry_gateway_cable_last_handshake_timestamp_seconds", OpenMetricsType::Gauge, true),
-    ("gateway", "ferry_gateway_lease_active", OpenMetricsType::Gauge, true),
-    ("gateway", "ferry_gateway_lease_transitions", OpenMetricsType::Counter, true),
-    ("gateway", "ferry_gateway_failovers", OpenMetricsType::Counter, true),
-    ("gateway", "ferry_gateway_last_failover_duration_seconds", OpenMetricsType::Gauge, true),
-    ("agent", "ferry_agent_writes", OpenMetricsType::Counter, true),
-    ("agent", "ferry_agent_write_duration_seconds", OpenMetricsType::Histogram, true),
-    ("agent", "ferry_agent_reconcile_duration_seconds", OpenMetricsType::Histogram, true),
-    ("agent", "ferry_agent_queue_depth", OpenMetricsType::Gauge, true),
-    ("agent", "ferry_agent_writes_in_flight", OpenMetricsType::Gauge, true),
-    ("agent", "ferry_agent_throttled_writes", OpenMetricsType::Counter, true),
-    ("agent", "ferry_agent_write_limit", OpenMetricsType::Gauge, true),
-    ("agent", "ferry_agent_local_change_to_broker_write_seconds", OpenMetricsType::Histogram, true),
-    ("route-agent", "ferry_route_agent_programmed_routes", OpenMetricsType::Gauge, true),
-    ("route-agent", "ferry_route_agent_programmed_rules", OpenMetricsType::Gauge, true),
-    ("route-agent", "ferry_route_agent_role", OpenMetricsType::Gauge, true),
-    ("route-agent", "ferry_route_agent_route_changes", OpenMetricsType::Counter, true),
-    ("route-agent", "ferry_route_agent_applies", OpenMetricsType::Counter, true),
-    ("route-agent", "ferry_route_agent_apply_duration_seconds", OpenMetricsType::Histogram, true),
-    ("route-agent", "ferry_route_agent_repoints", OpenMetricsType::Counter, true),
-    ("route-agent", "ferry_route_agent_repoint_duration_seconds", OpenMetricsType::Histogram, true),
+    (
+        "gateway",
+        "ferry_gateway_cable_status",
+        OpenMetricsType::Gauge,
+        true,
+    ),
+    (
+        "gateway",
+        "ferry_gateway_cable_rtt_seconds",
+        OpenMetricsType::Histogram,
+        true,
+    ),
+    (
+        "gateway",
+        "ferry_gateway_cable_received_bytes",
+        OpenMetricsType::Counter,
+        true,
+    ),
+    (
+        "gateway",
+        "ferry_gateway_cable_sent_bytes",
+        OpenMetricsType::Counter,
+        true,
+    ),
+    (
+        "gateway",
+        "ferry_gateway_cable_handshakes",
+        OpenMetricsType::Counter,
+        true,
+    ),
+    (
+        "gateway",
+        "ferry_gateway_cable_last_handshake_timestamp_seconds",
+        OpenMetricsType::Gauge,
+        true,
+    ),
+    (
+        "gateway",
+        "ferry_gateway_lease_active",
+        OpenMetricsType::Gauge,
+        true,
+    ),
+    (
+        "gateway",
+        "ferry_gateway_lease_transitions",
+        OpenMetricsType::Counter,
+        true,
+    ),
+    (
+        "gateway",
+        "ferry_gateway_failovers",
+        OpenMetricsType::Counter,
+        true,
+    ),
+    (
+        "gateway",
+        "ferry_gateway_last_failover_duration_seconds",
+        OpenMetricsType::Gauge,
+        true,
+    ),
+    (
+        "agent",
+        "ferry_agent_writes",
+        OpenMetricsType::Counter,
+        true,
+    ),
+    (
+        "agent",
+        "ferry_agent_write_duration_seconds",
+        OpenMetricsType::Histogram,
+        true,
+    ),
+    (
+        "agent",
+        "ferry_agent_reconcile_duration_seconds",
+        OpenMetricsType::Histogram,
+        true,
+    ),
+    (
+        "agent",
+        "ferry_agent_queue_depth",
+        OpenMetricsType::Gauge,
+        true,
+    ),
+    (
+        "agent",
+        "ferry_agent_writes_in_flight",
+        OpenMetricsType::Gauge,
+        true,
+    ),
+    (
+        "agent",
+        "ferry_agent_throttled_writes",
+        OpenMetricsType::Counter,
+        true,
+    ),
+    (
+        "agent",
+        "ferry_agent_write_limit",
+        OpenMetricsType::Gauge,
+        true,
+    ),
+    (
+        "agent",
+        "ferry_agent_local_change_to_broker_write_seconds",
+        OpenMetricsType::Histogram,
+        true,
+    ),
+    (
+        "route-agent",
+        "ferry_route_agent_programmed_routes",
+        OpenMetricsType::Gauge,
+        true,
+    ),
+    (
+        "route-agent",
+        "ferry_route_agent_programmed_rules",
+        OpenMetricsType::Gauge,
+        true,
+    ),
+    (
+        "route-agent",
+        "ferry_route_agent_role",
+        OpenMetricsType::Gauge,
+        true,
+    ),
+    (
+        "route-agent",
+        "ferry_route_agent_route_changes",
+        OpenMetricsType::Counter,
+        true,
+    ),
+    (
+        "route-agent",
+        "ferry_route_agent_applies",
+        OpenMetricsType::Counter,
+        true,
+    ),
+    (
+        "route-agent",
+        "ferry_route_agent_apply_duration_seconds",
+        OpenMetricsType::Histogram,
+        true,
+    ),
+    (
+        "route-agent",
+        "ferry_route_agent_repoints",
+        OpenMetricsType::Counter,
+        true,
+    ),
+    (
+        "route-agent",
+        "ferry_route_agent_repoint_duration_seconds",
+        OpenMetricsType::Histogram,
+        true,
+    ),
     ("dns", "ferry_dns_queries", OpenMetricsType::Counter, false),
-    ("dns", "ferry_dns_query_duration_seconds", OpenMetricsType::Histogram, true),
-    ("dns", "ferry_dns_clusterset_answers", OpenMetricsType::Counter, true),
+    (
+        "dns",
+        "ferry_dns_query_duration_seconds",
+        OpenMetricsType::Histogram,
+        true,
+    ),
+    (
+        "dns",
+        "ferry_dns_clusterset_answers",
+        OpenMetricsType::Counter,
+        true,
+    ),
     ("dns", "ferry_dns_services", OpenMetricsType::Gauge, true),
 ];
 
@@ -172,7 +312,13 @@ fn every_daemon_serves_the_documented_metrics_and_the_dashboard_uses_only_those(
         return;
     }
     let tag = format!("e18m{}", std::process::id() % 10_000);
-    let cs = Clusterset::new(&tag, &[2, 2], &[&[0], &[0]], "wireguard", Broker::FirstCluster);
+    let cs = Clusterset::new(
+        &tag,
+        &[2, 2],
+        &[&[0], &[0]],
+        "wireguard",
+        Broker::FirstCluster,
+    );
     let mut exposed = BTreeSet::new();
     for c in &cs.clusters {
         // Byte counters and RTTs are sampled every second after the cables

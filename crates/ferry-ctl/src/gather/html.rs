@@ -74,13 +74,23 @@ fn gateways(h: &mut String, listed: &Listed) {
         let node = escape(gw.metadata.name.as_deref().unwrap_or_default());
         let status = &gw.data["status"];
         let role = escape(status["haStatus"].as_str().unwrap_or("unknown"));
-        let connections = status["connections"].as_array().cloned().unwrap_or_default();
+        let connections = status["connections"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if connections.is_empty() {
-            let _ = writeln!(h, "<tr><td>{node}</td><td>{role}</td><td colspan=\"4\">no cables</td></tr>");
+            let _ = writeln!(
+                h,
+                "<tr><td>{node}</td><td>{role}</td><td colspan=\"4\">no cables</td></tr>"
+            );
         }
         for c in connections {
             let st = escape(c["status"].as_str().unwrap_or("unknown"));
-            let class = if st == "connected" { "connected" } else { "error" };
+            let class = if st == "connected" {
+                "connected"
+            } else {
+                "error"
+            };
             let _ = writeln!(
                 h,
                 "<tr><td>{node}</td><td>{role}</td><td>{}</td><td class=\"{class}\">{st}</td><td>{}</td><td>{}</td></tr>",

@@ -55,10 +55,12 @@ pub struct ApiOnly;
 
 impl NodeAccess for ApiOnly {
     fn run(&self, _node: &str, _argv: &[&str]) -> std::result::Result<String, String> {
-        Err("not collected: a real cluster's nodes are not reachable from here \
+        Err(
+            "not collected: a real cluster's nodes are not reachable from here \
              (run the same commands with `kubectl -n ferry-system exec` in its \
              ferry-route-agent pod, which shares the node's network)"
-            .into())
+                .into(),
+        )
     }
 
     fn pod_logs(
@@ -283,7 +285,9 @@ async fn gather_logs(
                         ..LogParams::default()
                     };
                     match pods.logs(&name, &lp).await {
-                        Ok(text) => bundle.write(dir.join(format!("{}.log", file_safe(&c))), &text)?,
+                        Ok(text) => {
+                            bundle.write(dir.join(format!("{}.log", file_safe(&c))), &text)?
+                        }
                         Err(e) => bundle.note(format!("logs of {name}/{c}: {e}")),
                     }
                 }
@@ -298,10 +302,11 @@ const NODE_COMMANDS: &[(&str, &[&str])] = &[
     ("ip-addr.txt", &["ip", "-d", "addr", "show"]),
     ("ip-link.txt", &["ip", "-d", "link", "show"]),
     ("ip-rule.txt", &["ip", "rule", "show"]),
-    // The route agent's table and the gateway's (ferry_net's
-    // ROUTE_AGENT_TABLE and GATEWAY_TABLE).
-    ("ip-route-table-7100.txt", &["ip", "-d", "route", "show", "table", "7100"]),
-    ("ip-route-table-7101.txt", &["ip", "-d", "route", "show", "table", "7101"]),
+    // Every table: asking for one that holds no route yet is an error.
+    (
+        "ip-route.txt",
+        &["ip", "-d", "route", "show", "table", "all"],
+    ),
     ("nft-tables.txt", &["nft", "list", "tables"]),
 ];
 
@@ -326,6 +331,9 @@ fn gather_nodes(bundle: &mut Bundle, listed: &Listed, access: &dyn NodeAccess) -
                     if file == "nft-tables.txt" {
                         tables = text.clone();
                     }
+                    if file == "ip-route.txt" {
+                        write_ferry_tables(bundle, &dir, &text)?;
+                    }
                     bundle.write(dir.join(file), &format!("$ {cmd}\n{text}"))?;
                 }
                 Err(e) => {
@@ -348,7 +356,9 @@ fn gather_nodes(bundle: &mut Bundle, listed: &Listed, access: &dyn NodeAccess) -
             let out = tokio::task::block_in_place(|| access.run(&name, &argv));
             let file = format!("nft-{}.txt", file_safe(&table.replace(' ', "-")));
             match out {
-                Ok(text) => bundle.write(dir.join(file), &format!("$ {}\n{text}", argv.join(" ")))?,
+                Ok(text) => {
+                    bundle.write(dir.join(file), &format!("$ {}\n{text}", argv.join(" ")))?
+                }
                 Err(e) => bundle.note(format!("node {name}: {}: {e}", argv.join(" "))),
             }
         }
@@ -362,11 +372,37 @@ fn gather_nodes(bundle: &mut Bundle, listed: &Listed, access: &dyn NodeAccess) -
     Ok(())
 }
 
+/// The routes of the route agent's table and the gateway's (ferry_net's
+/// ROUTE_AGENT_TABLE and GATEWAY_TABLE), each in its own file.
+fn write_ferry_tables(bundle: &mut Bundle, dir: &Path, all_routes: &str) -> Result<()> {
+    for table in FERRY_ROUTE_TABLES {
+        let mark = format!(" table {table}");
+        let routes: String = all_routes
+            .lines()
+            .filter(|l| l.contains(&mark))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let file = format!("ip-route-table-{table}.txt");
+        bundle.write(
+            dir.join(file),
+            &format!("# ip -d route show table {table}\n{routes}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// The routing tables ferry programs: the route agent's and the gateway's.
+const FERRY_ROUTE_TABLES: [u32; 2] = [7100, 7101];
+
 /// `FAMILY NAME` of every nftables table whose name is ferry's.
 fn ferry_tables(list: &str) -> Vec<String> {
     list.lines()
         .filter_map(|l| l.trim().strip_prefix("table "))
-        .filter(|t| t.split_whitespace().nth(1).is_some_and(|n| n.contains("ferry")))
+        .filter(|t| {
+            t.split_whitespace()
+                .nth(1)
+                .is_some_and(|n| n.contains("ferry"))
+        })
         .map(str::to_string)
         .collect()
 }
@@ -374,7 +410,12 @@ fn ferry_tables(list: &str) -> Vec<String> {
 /// The gateway's cables as `wg show` would list its peers, without keys:
 /// the gateway's own counters (remote cluster, bytes each way, last
 /// handshake, status), from its `/metrics` on the node.
-fn gather_cables(bundle: &mut Bundle, node: &str, dir: &Path, access: &dyn NodeAccess) -> Result<()> {
+fn gather_cables(
+    bundle: &mut Bundle,
+    node: &str,
+    dir: &Path,
+    access: &dyn NodeAccess,
+) -> Result<()> {
     let url = format!("http://127.0.0.1:{GATEWAY_METRICS_PORT}/metrics");
     let out = tokio::task::block_in_place(|| access.run(node, &["curl", "-s", "-m", "3", &url]));
     match out {
@@ -386,7 +427,10 @@ fn gather_cables(bundle: &mut Bundle, node: &str, dir: &Path, access: &dyn NodeA
                 })
                 .map(|l| format!("{l}\n"))
                 .collect();
-            bundle.write(dir.join("gateway-cables.txt"), &format!("# {url}\n{cables}"))
+            bundle.write(
+                dir.join("gateway-cables.txt"),
+                &format!("# {url}\n{cables}"),
+            )
         }
         Err(e) => {
             bundle.note(format!("node {node}: gateway cables ({url}): {e}"));

@@ -66,7 +66,10 @@ fn the_summary_links_every_file_and_escapes_what_it_shows() {
         cluster: "east<1>".into(),
         dir: PathBuf::from("/nonexistent"),
         archive: None,
-        files: vec![PathBuf::from("objects/pods.yaml"), PathBuf::from("notes.txt")],
+        files: vec![
+            PathBuf::from("objects/pods.yaml"),
+            PathBuf::from("notes.txt"),
+        ],
         notes: vec!["node east-node1: ip -d addr show: <dead>".into()],
     };
     let gw = object(json!({

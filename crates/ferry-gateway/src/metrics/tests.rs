@@ -54,7 +54,10 @@ fn a_takeover_counts_and_ends_when_every_cable_is_connected() {
     let m = Metrics::new();
     m.set_active(true);
     m.set_active(true);
-    m.observe_status(&status(vec![connection("west", ConnectionStatus::Connecting)]));
+    m.observe_status(&status(vec![connection(
+        "west",
+        ConnectionStatus::Connecting,
+    )]));
     let t = text(&m);
     assert!(t.contains("ferry_gateway_failovers_total 1"), "{t}");
     assert!(t.contains("ferry_gateway_lease_active 1"), "{t}");
@@ -63,7 +66,10 @@ fn a_takeover_counts_and_ends_when_every_cable_is_connected() {
         "{t}"
     );
     std::thread::sleep(Duration::from_millis(5));
-    m.observe_status(&status(vec![connection("west", ConnectionStatus::Connected)]));
+    m.observe_status(&status(vec![connection(
+        "west",
+        ConnectionStatus::Connected,
+    )]));
     let t = text(&m);
     assert!(
         !t.contains("ferry_gateway_last_failover_duration_seconds 0.0"),
@@ -92,9 +98,10 @@ fn driver_totals_become_counter_increments() {
         last_handshake: hs,
     };
     m.observe_counters(&[sample(100, 50, Some(at))]);
-    m.observe_counters(&[sample(300, 70, Some(at))]);
+    // The same handshake read again, microseconds off.
+    m.observe_counters(&[sample(300, 70, Some(at + Duration::from_micros(3)))]);
     // A new peer starts from zero again.
-    m.observe_counters(&[sample(10, 5, Some(at + Duration::from_secs(1)))]);
+    m.observe_counters(&[sample(10, 5, Some(at + Duration::from_secs(6)))]);
     let t = text(&m);
     assert!(
         t.contains(r#"ferry_gateway_cable_received_bytes_total{remote_cluster="west"} 310"#),
@@ -109,7 +116,9 @@ fn driver_totals_become_counter_increments() {
         "{t}"
     );
     assert!(
-        t.contains(r#"ferry_gateway_cable_last_handshake_timestamp_seconds{remote_cluster="west"} 101.0"#),
+        t.contains(
+            r#"ferry_gateway_cable_last_handshake_timestamp_seconds{remote_cluster="west"} 106.0"#
+        ),
         "{t}"
     );
 }

@@ -101,11 +101,13 @@ fn sandbox_of(spec: &TargetSpec) -> Option<String> {
         .clone()
         .or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from))?;
     let path = path.canonicalize().ok()?;
-    ferry_sandbox::state::cluster_names().into_iter().find(|name| {
-        ferry_sandbox::state::kubeconfig_path(name)
-            .canonicalize()
-            .is_ok_and(|p| p == path)
-    })
+    ferry_sandbox::state::cluster_names()
+        .into_iter()
+        .find(|name| {
+            ferry_sandbox::state::kubeconfig_path(name)
+                .canonicalize()
+                .is_ok_and(|p| p == path)
+        })
 }
 
 /// A sandbox cluster: nodes are network namespaces on this host, pod logs
@@ -132,7 +134,11 @@ impl NodeAccess for SandboxAccess {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    fn pod_logs(&self, namespace: &str, pod: &str) -> Option<Result<Vec<(String, String)>, String>> {
+    fn pod_logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+    ) -> Option<Result<Vec<(String, String)>, String>> {
         let dir = ferry_sandbox::state::pod_logs_dir(&self.name, namespace, pod);
         Some(read_logs(&dir))
     }

@@ -153,7 +153,13 @@ impl SyncEngine {
                 Err(e) if e.code == Some(429) => WriteResult::Throttled,
                 Err(_) => WriteResult::Error,
             };
-            metrics.written(target.kind, target.side, op_name, outcome, started.elapsed());
+            metrics.written(
+                target.kind,
+                target.side,
+                op_name,
+                outcome,
+                started.elapsed(),
+            );
             if let (Some(at), WriteResult::Ok) = (changed_at, outcome) {
                 metrics.change_reached_broker(at.elapsed());
             }
