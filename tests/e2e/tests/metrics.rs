@@ -271,6 +271,38 @@ fn missing(all: &BTreeMap<String, Families>) -> Vec<String> {
         .collect()
 }
 
+/// One query to the cluster's ferry-dns pod, so its query counters hold a
+/// sample (a family without one is not in the exposition).
+fn ask_dns(c: &Cluster) {
+    let ip = c
+        .kubectl(&[
+            "-n",
+            "ferry-system",
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/name=ferry-dns",
+            "-o",
+            "jsonpath={.items[0].status.podIP}",
+        ])
+        .unwrap();
+    let out = c
+        .ferry(&[
+            "sandbox",
+            "exec",
+            &c.name,
+            &c.node(0),
+            "--",
+            "dig",
+            "+tries=3",
+            "+time=1",
+            &format!("@{}", ip.trim()),
+            "nothing.default.svc.clusterset.local",
+        ])
+        .unwrap();
+    assert!(out.contains("NXDOMAIN"), "{out}");
+}
+
 /// The sample names a family of type `ty` named `family` exposes.
 fn sample_names(family: &str, ty: &OpenMetricsType) -> Vec<String> {
     match ty {
@@ -321,6 +353,7 @@ fn every_daemon_serves_the_documented_metrics_and_the_dashboard_uses_only_those(
     );
     let mut exposed = BTreeSet::new();
     for c in &cs.clusters {
+        ask_dns(c);
         // Byte counters and RTTs are sampled every second after the cables
         // connect: wait for them rather than sleep.
         let scraped = wait_for(
