@@ -238,7 +238,7 @@ fn scrape(c: &Cluster, target: &str, port: &str) -> Families {
         .values()
         .map(|f| {
             let has_sample = f.iter_samples().next().is_some();
-            (f.family_name.clone(), (f.family_type.clone(), has_sample))
+            (f.family_name.clone(), (f.family_type, has_sample))
         })
         .collect()
 }
