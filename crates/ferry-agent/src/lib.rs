@@ -13,12 +13,13 @@
 //! It is not the data plane (gateways, routes) nor DNS: those read what the
 //! agent writes. Nor is it `ferry join` / `ferry deploy-broker` (those are
 //! `ferry-ctl`'s `install`), nor the Kubernetes plumbing (clients, watches:
-//! `ferry-kube`).
+//! `ferry-kube`). What it does is counted in [`metrics`].
 #![forbid(unsafe_code)]
 
 pub mod config;
 mod error;
 pub mod mcs;
+pub mod metrics;
 mod store;
 pub mod sync;
 pub mod token;

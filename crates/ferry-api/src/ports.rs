@@ -1,7 +1,8 @@
 //! Default UDP ports of ferry's data plane, shared by the components that
 //! listen on them (the gateway) and the ones that reach or diagnose them
 //! (`ferry-ctl`). An Endpoint's `backendConfig` may publish other values;
-//! these apply when it does not.
+//! these apply when it does not. Also the TCP ports each daemon serves
+//! Prometheus `/metrics` on (the manifests' scrape annotations name them).
 
 use std::net::SocketAddr;
 
@@ -20,6 +21,18 @@ pub const NAT_DISCOVERY_PORT: u16 = 4490;
 
 /// UDP port of the VXLAN cable between gateways (`ferry-vxc`).
 pub const VXLAN_CABLE_PORT: u16 = 4800;
+
+/// TCP port of `ferry agent`'s `/metrics`.
+pub const AGENT_METRICS_PORT: u16 = 9160;
+
+/// TCP port of `ferry gateway`'s `/metrics` (host network).
+pub const GATEWAY_METRICS_PORT: u16 = 9161;
+
+/// TCP port of `ferry route-agent`'s `/metrics` (host network).
+pub const ROUTE_AGENT_METRICS_PORT: u16 = 9162;
+
+/// TCP port of `ferry dns`'s `/metrics` (CoreDNS's metrics port).
+pub const DNS_METRICS_PORT: u16 = 9153;
 
 /// The cable port a driver listens on when the Endpoint publishes none.
 pub fn default_cable_port(driver: CableDriver) -> u16 {

@@ -3,7 +3,8 @@
 //! `ferry export`/`unexport service` ([`export`]), `ferry deploy-broker`
 //! and `ferry join` ([`install`]), `ferry uninstall` ([`uninstall`]), and
 //! the active checks `ferry diagnose` ([`diagnose`]) with the temporary test
-//! pods they run ([`pods`], [`probe`]) — plus what
+//! pods they run ([`pods`], [`probe`]), and the support bundle of `ferry
+//! gather` ([`gather`]) — plus what
 //! every command shares: finding kubeconfigs and contexts for one or
 //! several clusters ([`target`]), what a cluster looks like to the checks
 //! ([`cluster`]), PASS/FAIL lines ([`check`]), the one "wait until" loop
@@ -23,6 +24,7 @@ pub mod diagnose;
 mod error;
 pub mod explain;
 pub mod export;
+pub mod gather;
 pub mod install;
 pub mod pods;
 pub mod poll;

@@ -25,7 +25,7 @@ use base64::engine::general_purpose::STANDARD;
 use ferry_api::labels::{
     self, APP_MANAGED_BY, APP_MANAGED_BY_FERRY, APP_NAME, APP_PART_OF, APP_PART_OF_FERRY, CLUSTER,
 };
-use ferry_api::{CableDriver, Cidr, ClusterProperty, Component, Components};
+use ferry_api::{CableDriver, Cidr, ClusterProperty, Component, Components, ports};
 use serde_json::{Value, json};
 
 /// Default container image repository (the tag is the ferry version).
@@ -296,7 +296,7 @@ pub fn dns_pod_spec(image: &str) -> Value {
     dns["ports"] = json!([
         {"name": "dns", "containerPort": 53, "protocol": "UDP"},
         {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
-        {"name": "metrics", "containerPort": 9153, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": ports::DNS_METRICS_PORT, "protocol": "TCP"},
     ]);
     dns["securityContext"] = json!({
         "runAsNonRoot": true,
@@ -325,6 +325,29 @@ fn pod_spec(name: &str, containers: Vec<Value>, host_network: bool) -> Value {
         spec["tolerations"] = json!([{"operator": "Exists"}]);
     }
     spec
+}
+
+/// Marks a workload's pods for Prometheus: the usual `prometheus.io/*`
+/// annotations (no ServiceMonitor needed) and a `metrics` port on its
+/// first container.
+fn scraped(mut workload: Value, port: u16) -> Value {
+    let template = &mut workload["spec"]["template"];
+    template["metadata"]["annotations"] = json!({
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": port.to_string(),
+        "prometheus.io/path": "/metrics",
+    });
+    let container = &mut template["spec"]["containers"][0];
+    let metrics = json!({"name": "metrics", "containerPort": port, "protocol": "TCP"});
+    match container["ports"].as_array_mut() {
+        Some(ports) => {
+            if !ports.iter().any(|p| p["name"] == "metrics") {
+                ports.push(metrics);
+            }
+        }
+        None => container["ports"] = json!([metrics]),
+    }
+    workload
 }
 
 fn deployment(name: &str, namespace: &str, pod: Value) -> Value {
@@ -448,16 +471,22 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
         ],
     ));
 
-    out.push(deployment(
-        "ferry-agent",
-        ns,
-        pod_spec(
+    out.push(scraped(
+        deployment(
             "ferry-agent",
-            vec![container("agent", &p.image, &["agent"], false)],
-            false,
+            ns,
+            pod_spec(
+                "ferry-agent",
+                vec![container("agent", &p.image, &["agent"], false)],
+                false,
+            ),
         ),
+        ports::AGENT_METRICS_PORT,
     ));
-    out.push(deployment("ferry-dns", ns, dns_pod_spec(&p.image)));
+    out.push(scraped(
+        deployment("ferry-dns", ns, dns_pod_spec(&p.image)),
+        ports::DNS_METRICS_PORT,
+    ));
     out.push(json!({
         "apiVersion": "v1", "kind": "Service",
         "metadata": meta("ferry-dns", Some(ns)),
@@ -482,21 +511,27 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
         "name": "state",
         "hostPath": {"path": GATEWAY_STATE_DIR, "type": "DirectoryOrCreate"},
     }]);
-    out.push(daemonset(
-        "ferry-gateway",
-        ns,
-        gateway_pod,
-        Some(json!({labels::GATEWAY: labels::GATEWAY_ENABLED})),
-    ));
-    out.push(daemonset(
-        "ferry-route-agent",
-        ns,
-        pod_spec(
-            "ferry-route-agent",
-            vec![container("route-agent", &p.image, &["route-agent"], true)],
-            true,
+    out.push(scraped(
+        daemonset(
+            "ferry-gateway",
+            ns,
+            gateway_pod,
+            Some(json!({labels::GATEWAY: labels::GATEWAY_ENABLED})),
         ),
-        None,
+        ports::GATEWAY_METRICS_PORT,
+    ));
+    out.push(scraped(
+        daemonset(
+            "ferry-route-agent",
+            ns,
+            pod_spec(
+                "ferry-route-agent",
+                vec![container("route-agent", &p.image, &["route-agent"], true)],
+                true,
+            ),
+            None,
+        ),
+        ports::ROUTE_AGENT_METRICS_PORT,
     ));
 
     let property =

@@ -12,6 +12,7 @@ use hickory_proto::rr::rdata::{A, AAAA, NS, SOA, SRV, TXT};
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 
 use crate::Error;
+use crate::metrics::ChoiceCounters;
 use crate::model::{Policy, Service, ServiceKind, ZoneData};
 
 /// The MCS DNS specification version served at `dns-version.<zone>`.
@@ -59,6 +60,7 @@ pub struct Answerer {
     data: RwLock<Arc<ZoneData>>,
     serial: AtomicU32,
     turn: AtomicU64,
+    choices: ChoiceCounters,
 }
 
 impl std::fmt::Debug for Answerer {
@@ -150,7 +152,15 @@ impl Answerer {
             data: RwLock::new(Arc::new(ZoneData::default())),
             serial: AtomicU32::new(1),
             turn: AtomicU64::new(0),
+            choices: ChoiceCounters::default(),
         })
+    }
+
+    /// Counts its choices among exporting clusters into `choices`
+    /// ([`crate::metrics::Metrics::choice_counters`]).
+    pub fn with_choice_counters(mut self, choices: ChoiceCounters) -> Self {
+        self.choices = choices;
+        self
     }
 
     /// Replaces the data answered from; the next query sees it.
@@ -358,8 +368,14 @@ impl Answerer {
             ServiceKind::ClusterSetIp => {
                 let turn = self.turn.fetch_add(1, Ordering::Relaxed);
                 let Some((cluster, rotating)) = data.choose_among(svc, self.policy, turn) else {
+                    self.choices.none.inc();
                     return Vec::new();
                 };
+                if data.local_cluster.as_deref() == Some(cluster) {
+                    self.choices.local.inc();
+                } else {
+                    self.choices.remote.inc();
+                }
                 // With clusterset IPs the answer is the same whoever is chosen.
                 if rotating && svc.ips.is_empty() {
                     varies.set(true);

@@ -14,6 +14,26 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::Error;
+use crate::model::Policy;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChoiceLabels {
+    policy: &'static str,
+    choice: &'static str,
+}
+
+/// What the answerer chose for a ClusterSetIP service, by the outcome of
+/// the health policy: the local cluster, a remote one, or none (no cluster
+/// with ready endpoints and a connected cable).
+#[derive(Clone, Debug, Default)]
+pub struct ChoiceCounters {
+    /// The local cluster was chosen.
+    pub local: Counter,
+    /// A remote cluster was chosen.
+    pub remote: Counter,
+    /// No cluster was eligible: the name does not resolve.
+    pub none: Counter,
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueryLabels {
@@ -33,6 +53,7 @@ pub struct Metrics {
     pub services: Gauge,
     /// Snapshots built by the reflectors.
     pub rebuilds: Counter,
+    choices: Family<ChoiceLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -72,7 +93,14 @@ impl Metrics {
             "Zone snapshots built from the reflectors' stores",
             rebuilds.clone(),
         );
+        let choices = Family::<ChoiceLabels, Counter>::default();
+        registry.register(
+            "clusterset_answers",
+            "ClusterSetIP answers computed, by policy and the cluster chosen (local, remote, none: no healthy exporter); a repeat served from the UDP cache is not counted again",
+            choices.clone(),
+        );
         Self {
+            choices,
             registry,
             queries,
             latency,
@@ -93,6 +121,21 @@ impl Metrics {
         self.latency.observe(took.as_secs_f64());
     }
 
+    /// Counters for an answerer choosing under `policy`.
+    pub fn choice_counters(&self, policy: Policy) -> ChoiceCounters {
+        let policy = policy.as_str();
+        let get = |choice| {
+            self.choices
+                .get_or_create(&ChoiceLabels { policy, choice })
+                .clone()
+        };
+        ChoiceCounters {
+            local: get("local"),
+            remote: get("remote"),
+            none: get("none"),
+        }
+    }
+
     /// Counts one dropped packet.
     pub fn dropped(&self) {
         self.dropped.inc();
@@ -100,10 +143,7 @@ impl Metrics {
 
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        ferry_kube::metrics::encode(&self.registry)
     }
 }
 
@@ -120,25 +160,13 @@ fn rcode_name(rcode: ResponseCode) -> &'static str {
     }
 }
 
-/// Serves `GET /metrics` on `listener` until the task is dropped.
+/// Serves `GET /metrics` on `listener` until the task is dropped (the
+/// server every daemon shares, `ferry_kube::metrics`).
 pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) -> Result<(), Error> {
-    use axum::routing::get;
-    let app = axum::Router::new().route(
-        "/metrics",
-        get(move || {
-            let m = metrics.clone();
-            async move {
-                (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    m.encode(),
-                )
-            }
-        }),
-    );
-    axum::serve(listener, app)
+    ferry_kube::metrics::serve(listener, Arc::new(move || metrics.encode()))
         .await
-        .map_err(|e| Error::io("serving /metrics", e))
+        .map_err(|e| match e {
+            ferry_kube::Error::Metrics { source, .. } => Error::io("serving /metrics", source),
+            other => Error::io("serving /metrics", std::io::Error::other(other.to_string())),
+        })
 }

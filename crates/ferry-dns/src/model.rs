@@ -38,13 +38,20 @@ impl FromStr for Policy {
     }
 }
 
-impl std::fmt::Display for Policy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Policy {
+    /// The policy's name, as `--policy` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Self::LocalFirst => "local-first",
             Self::RoundRobin => "round-robin",
             Self::LowestLatency => "lowest-latency",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -169,6 +169,15 @@ impl Cable {
         self.routes.keys().map(String::as_str)
     }
 
+    /// What the driver counts per remote cluster (WireGuard: bytes and
+    /// handshakes; the VXLAN driver counts nothing per cluster).
+    pub fn counters(&self) -> Vec<crate::metrics::CableCounters> {
+        match &self.driver {
+            Driver::Wireguard(w) => w.counters(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Takes the cable down: routes, rule and device.
     pub fn down(self) {
         match self.driver {

@@ -109,6 +109,8 @@ pub struct GatewayConfig {
     pub public_ip_from: &'static str,
     pub join: JoinSettings,
     pub nat_discovery_port: u16,
+    /// Where the engine reports its Prometheus metrics.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl GatewayConfig {
@@ -277,6 +279,7 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
         lease: s.lease,
         join: s.join,
         nat_discovery_port: s.nat_discovery_port,
+        metrics: Default::default(),
     })
 }
 

@@ -158,6 +158,7 @@ pub async fn run(
                 if last_rtt_refresh.elapsed() >= RTT_REFRESH {
                     last_rtt_refresh = Instant::now();
                     supervisor.send_status();
+                    supervisor.sample_counters();
                 }
             }
         }
@@ -223,6 +224,7 @@ fn random_u64() -> u64 {
 impl CableSupervisor {
     async fn set_active(&mut self, active: bool) {
         self.active = active;
+        self.cfg.metrics.set_active(active);
         if active {
             if self.cable.is_none() {
                 tracing::info!(node = %self.cfg.node_name, driver = %self.cfg.driver, "active: bringing the cable up");
@@ -397,6 +399,7 @@ impl CableSupervisor {
     }
 
     fn on_reply(&mut self, reply: Reply) {
+        self.cfg.metrics.observe_rtt(&reply.cluster_id, reply.rtt);
         if let Some(h) = self.health.get_mut(&reply.cluster_id)
             && h.on_reply(Instant::now(), reply.rtt)
         {
@@ -521,8 +524,15 @@ impl CableSupervisor {
         }
     }
 
+    /// The cable driver's byte and handshake counters into the metrics.
+    fn sample_counters(&self) {
+        let counters = self.cable.as_ref().map(Cable::counters).unwrap_or_default();
+        self.cfg.metrics.observe_counters(&counters);
+    }
+
     fn send_status(&self) {
         let s = self.build_status();
+        self.cfg.metrics.observe_status(&s);
         self.status.send_if_modified(|cur| {
             if *cur == s {
                 false

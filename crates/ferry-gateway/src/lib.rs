@@ -21,7 +21,8 @@
 //! Layout: pure logic in [`health`], [`lease`]'s `Observer`,
 //! [`nat_discovery`] and [`remote`]; I/O in `cable` (devices, routes),
 //! `prober` (the health-check socket), `nat_prober` (the NAT discovery socket),
-//! `publish` (API writes) and `engine` (the event loop).
+//! `publish` (API writes) and `engine` (the event loop); [`metrics`] is what
+//! it reports to Prometheus.
 #![forbid(unsafe_code)]
 
 pub mod cable;
@@ -30,6 +31,7 @@ mod engine;
 mod error;
 pub mod health;
 pub mod lease;
+pub mod metrics;
 pub mod nat_discovery;
 mod nat_prober;
 pub mod node_settings;

@@ -80,6 +80,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The `/metrics` server could not listen (or stopped).
+    #[error("serving /metrics on {addr}: {source}")]
+    Metrics {
+        /// The address asked for.
+        addr: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {

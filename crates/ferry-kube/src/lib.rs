@@ -9,6 +9,7 @@
 //! - watching one resource type forever, into a store or event by event,
 //!   waking whoever follows it ([`watch`]);
 //! - ServiceAccount tokens by TokenRequest ([`token`]);
+//! - `/metrics`, served from a daemon's registry ([`metrics`]);
 //! - the shutdown signal of a daemon ([`signal`]) and files only their
 //!   owner may read ([`file`]).
 //!
@@ -21,6 +22,7 @@ pub mod client;
 mod error;
 pub mod file;
 pub mod kubeconfig;
+pub mod metrics;
 pub mod signal;
 pub mod token;
 pub mod watch;

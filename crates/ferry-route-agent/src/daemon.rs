@@ -60,6 +60,8 @@ pub struct Config {
     pub netns: Option<String>,
     /// Interval of the full re-apply that repairs drift.
     pub resync: Duration,
+    /// Where the daemon reports its Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Config {
@@ -73,6 +75,7 @@ impl Config {
             daemonset: DAEMONSET.to_string(),
             netns: None,
             resync: Duration::from_secs(60),
+            metrics: Default::default(),
         }
     }
 }
@@ -286,6 +289,7 @@ async fn serve(client: Client, cfg: &Config, writes: KernelWrites) {
     let mut last_role: Option<Role> = None;
     let mut source_note = SourceNote::default();
     let mut last_notes: Vec<String> = Vec::new();
+    let mut woke_at = Instant::now();
     loop {
         let Some(mut a) = applier.take() else {
             // Lost in a panicked blocking task; start over with a full apply.
@@ -326,6 +330,8 @@ async fn serve(client: Client, cfg: &Config, writes: KernelWrites) {
         };
         let retry_at = match result {
             Ok((want, changes)) => {
+                cfg.metrics
+                    .applied(&want, &changes, last_role.as_ref(), woke_at.elapsed());
                 report(&want, &changes, &mut last_role);
                 source_note
                     .update(&client, &cfg.node_name, &want.host_source)
@@ -335,6 +341,7 @@ async fn serve(client: Client, cfg: &Config, writes: KernelWrites) {
                 None
             }
             Err(e) => {
+                cfg.metrics.apply_failed();
                 warn!("applying: {e}; retrying in {backoff:?}");
                 full = true;
                 let at = Instant::now() + backoff;
@@ -352,6 +359,7 @@ async fn serve(client: Client, cfg: &Config, writes: KernelWrites) {
                 }
             }
         }
+        woke_at = Instant::now();
     }
 }
 

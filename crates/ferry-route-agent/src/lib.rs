@@ -25,7 +25,8 @@
 //! `Cluster` objects in the system namespace (remote CIDRs) and this node's
 //! `Node` (its InternalIP and podCIDRs). Layers: [`plan`] (pure: inputs → desired state),
 //! [`nft`] (pure: the ruleset), [`apply`] (kernel, through `ferry-net`) and
-//! [`daemon`] (watches, reconcile loop, shutdown).
+//! [`daemon`] (watches, reconcile loop, shutdown); [`metrics`] counts
+//! what it programs.
 //!
 //! It is not the gateway (cables, health checks, HA) and does not route IPv6
 //! yet; it never touches routes, rules or tables other than its own.
@@ -33,6 +34,7 @@
 
 pub mod apply;
 pub mod daemon;
+pub mod metrics;
 pub mod nft;
 pub mod plan;
 

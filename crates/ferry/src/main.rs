@@ -42,6 +42,7 @@ enum Command {
     /// Export a Service to the clusterset (creates its ServiceExport).
     #[command(subcommand)]
     Export(cmd::export::Export),
+    Gather(cmd::gather::Args),
     Gateway(cmd::gateway::Args),
     Join(cmd::join::Args),
     RecoverBrokerInfo(cmd::recover_broker_info::Args),
@@ -85,6 +86,7 @@ fn main() -> ExitCode {
         Command::Dns(args) => cmd::dns::run(args),
         Command::Export(e) => cmd::export::run_export(e),
         Command::Gateway(args) => cmd::gateway::run(args),
+        Command::Gather(args) => cmd::gather::run(args),
         Command::Join(args) => cmd::join::run(args),
         Command::RecoverBrokerInfo(args) => cmd::recover_broker_info::run(args),
         Command::RouteAgent(args) => cmd::route_agent::run(args),

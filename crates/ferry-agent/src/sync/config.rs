@@ -26,6 +26,8 @@ pub struct AgentConfig {
     /// Whether imported ClusterSetIP services get a ClusterSet IP (a
     /// derived Service's ClusterIP; see [`crate::vips`]).
     pub clusterset_ip: bool,
+    /// Where the engine reports its Prometheus metrics.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl AgentConfig {
@@ -43,6 +45,7 @@ impl AgentConfig {
             broker_namespace: l::BROKER_NAMESPACE.into(),
             write_concurrency: 256,
             clusterset_ip: false,
+            metrics: Default::default(),
         }
     }
 }

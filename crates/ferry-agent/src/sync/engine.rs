@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferry_api::labels::{
     APP_MANAGED_BY, APP_MANAGED_BY_FERRY, MANAGED_BY, MANAGED_BY_FERRY, SERVICE_NAME,
@@ -80,6 +80,9 @@ pub(super) struct SyncEngine {
     /// The remote clusters an active local gateway reaches now (see
     /// [`links`]).
     connected: BTreeSet<Box<str>>,
+    /// When a watched change in this cluster first touched an export key
+    /// not yet written to the broker (for the change→broker latency).
+    changed_at: HashMap<Key, Instant>,
 }
 
 impl SyncEngine {
@@ -109,6 +112,7 @@ impl SyncEngine {
             writers: Arc::new(tokio::sync::Semaphore::new(cfg_writers)),
             write_limit: WriteLimit::new(cfg_writers),
             connected: BTreeSet::new(),
+            changed_at: HashMap::new(),
         }
     }
 
@@ -135,7 +139,7 @@ impl SyncEngine {
                 }
             }
             Err(e) if e.code == Some(429) => {
-                let cut = self.write_limit.throttled(std::time::Instant::now());
+                let cut = self.write_limit.throttled(Instant::now());
                 if cut > 0 {
                     warn!(
                         writes_in_flight = self.write_limit.current(),
@@ -396,8 +400,28 @@ impl SyncEngine {
                     self.enqueue(Key::Cluster(self.cfg.cluster_id.clone()));
                 }
             }
-            WatchEvent::Apply(item) => self.put(source, item),
-            WatchEvent::Delete(item) => self.remove(source, &item.ns, &item.name),
+            WatchEvent::Apply(item) => {
+                self.note_local_change(source, &item);
+                self.put(source, item);
+            }
+            WatchEvent::Delete(item) => {
+                self.note_local_change(source, &item);
+                self.remove(source, &item.ns, &item.name);
+            }
+        }
+    }
+
+    /// Remembers when a change in this cluster first touched each export
+    /// key, so its broker write can tell how long the change took to get there.
+    fn note_local_change(&mut self, source: Source, item: &Item) {
+        if source.0 != Side::Local {
+            return;
+        }
+        let now = Instant::now();
+        for key in self.keys_for(source, &item.ns, &item.name, &item.obj) {
+            if matches!(key, Key::Export(..)) {
+                self.changed_at.entry(key).or_insert(now);
+            }
         }
     }
 
@@ -419,7 +443,16 @@ impl SyncEngine {
                 }
                 continue;
             }
+            let started = Instant::now();
             reconcile(self, &key);
+            self.cfg.metrics.reconciled(started.elapsed());
+            // A reconcile that wrote nothing to the broker ends the wait.
+            self.changed_at.remove(&key);
         }
+        self.cfg.metrics.set_load(
+            self.queue.len() + self.blocked.len(),
+            self.inflight.len(),
+            self.write_limit.current(),
+        );
     }
 }

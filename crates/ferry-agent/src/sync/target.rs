@@ -66,6 +66,17 @@ pub(super) enum Op {
     Delete,
 }
 
+impl Op {
+    /// The operation's name in metrics.
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            Op::Apply(..) => "apply",
+            Op::Status(_) => "status",
+            Op::Delete => "delete",
+        }
+    }
+}
+
 /// The digests a write makes true: of the main resource and of the status.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Digests {

@@ -109,3 +109,19 @@ fn a_clusterset_ip_service_has_no_per_cluster_name() {
     assert_eq!(l.rcode, ResponseCode::NoError);
     assert_eq!(l.answers.len(), 1);
 }
+
+#[test]
+fn clusterset_ip_answers_count_the_policys_choice() {
+    let metrics = crate::metrics::Metrics::new();
+    let counters = metrics.choice_counters(Policy::LocalFirst);
+    let e = answerer().with_choice_counters(counters.clone());
+    let l = look(&e, "web.default.svc.clusterset.local.", RecordType::A);
+    assert_eq!(l.rcode, ResponseCode::NoError);
+    assert_eq!(counters.local.get() + counters.remote.get(), 1);
+    assert_eq!(counters.none.get(), 0);
+    let text = metrics.encode();
+    assert!(
+        text.contains(r#"ferry_dns_clusterset_answers_total{policy="local-first",choice="#),
+        "{text}"
+    );
+}

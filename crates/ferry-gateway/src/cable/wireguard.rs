@@ -106,6 +106,25 @@ impl WireguardCable {
         Ok(())
     }
 
+    /// Bytes and the last handshake per remote cluster.
+    pub fn counters(&self) -> Vec<crate::metrics::CableCounters> {
+        let stats = self.device.peers();
+        self.peers
+            .iter()
+            .filter_map(|(cluster, cfg)| {
+                let s = stats
+                    .iter()
+                    .find(|s| s.config.public_key == cfg.public_key)?;
+                Some(crate::metrics::CableCounters {
+                    remote_cluster: cluster.clone(),
+                    rx_bytes: s.rx_bytes,
+                    tx_bytes: s.tx_bytes,
+                    last_handshake: s.last_handshake,
+                })
+            })
+            .collect()
+    }
+
     pub fn down(self) {
         self.device.shutdown();
     }

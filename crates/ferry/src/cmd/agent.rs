@@ -42,6 +42,10 @@ pub struct Args {
     /// API server answers 429 (overloaded), then raised back step by step.
     #[arg(long, default_value_t = 256)]
     write_concurrency: usize,
+    /// Address to serve Prometheus /metrics on (ferry_agent_*); empty to disable.
+    #[arg(long, visible_alias = "metrics-addr", value_name = "HOST:PORT",
+        default_value_t = format!("0.0.0.0:{}", ferry_api::ports::AGENT_METRICS_PORT))]
+    metrics_listen: String,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -87,6 +91,11 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         .await
         .context("connecting to the broker")?;
     let renewal = renewer.map(|r| tokio::spawn(async move { r.run().await }));
+    super::serve_metrics(
+        &args.metrics_listen,
+        ferry_kube::metrics::render_registry(cfg.metrics.registry()),
+    )
+    .await;
     ferry_agent::run(cfg, local, broker, ferry_kube::shutdown_signal()).await;
     if let Some(task) = renewal {
         task.abort();

@@ -49,7 +49,8 @@ pub struct Args {
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
     /// Address to serve /metrics on (Prometheus); empty to disable.
-    #[arg(long, default_value = "0.0.0.0:9153")]
+    #[arg(long, visible_alias = "metrics-addr", value_name = "HOST:PORT",
+        default_value_t = format!("0.0.0.0:{}", ferry_api::ports::DNS_METRICS_PORT))]
     metrics_listen: String,
     /// UDP worker threads (default: one per CPU).
     #[arg(long)]
@@ -75,15 +76,16 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let shutdown = ferry_kube::shutdown_signal();
     let mut zones = vec![ferry_api::labels::CLUSTERSET_DOMAIN.to_string()];
     zones.extend(args.zones.iter().cloned());
+    let metrics = Arc::new(Metrics::new());
     let answerer = Arc::new(
         Answerer::new(AnswererConfig {
             zones,
             ttl: args.ttl,
             policy: args.policy,
         })
-        .context("configuring the zones")?,
+        .context("configuring the zones")?
+        .with_choice_counters(metrics.choice_counters(args.policy)),
     );
-    let metrics = Arc::new(Metrics::new());
 
     let mut config = ServerConfig::new(args.listen);
     if let Some(n) = args.udp_workers {

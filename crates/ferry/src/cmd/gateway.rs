@@ -107,6 +107,10 @@ pub struct Args {
     /// UDP port of NAT discovery (answered and probed, as Submariner's 4490).
     #[arg(long, default_value_t = ferry_api::ports::NAT_DISCOVERY_PORT)]
     nat_discovery_port: u16,
+    /// Address to serve Prometheus /metrics on (ferry_gateway_*); empty to disable.
+    #[arg(long, visible_alias = "metrics-addr", value_name = "HOST:PORT",
+        default_value_t = format!("0.0.0.0:{}", ferry_api::ports::GATEWAY_METRICS_PORT))]
+    metrics_listen: String,
 }
 
 /// `100ms`, `1.5s`, or plain seconds as Submariner's flags take them.
@@ -132,6 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
     let client = ferry_kube::client_from_kubeconfig(args.kubeconfig.as_deref()).await?;
+    let metrics_listen = args.metrics_listen.clone();
     let settings = ferry_gateway::Settings {
         namespace: args.namespace,
         node_name: args.node_name,
@@ -180,6 +185,11 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         public_ip_from = cfg.public_ip_from, port = cfg.port,
         health_check = cfg.join.health_check, health_check_ip = %cfg.health_check_ip, "gateway starting"
     );
+    super::serve_metrics(
+        &metrics_listen,
+        ferry_kube::metrics::render_registry(cfg.metrics.registry()),
+    )
+    .await;
     ferry_gateway::run(cfg, client, ferry_kube::shutdown_signal())
         .await
         .context("gateway")

@@ -12,6 +12,7 @@ pub mod dns;
 pub mod errors;
 pub mod export;
 pub mod gateway;
+pub mod gather;
 pub mod join;
 pub mod recover_broker_info;
 pub mod route_agent;
@@ -21,6 +22,15 @@ pub mod targets;
 pub mod tools;
 pub mod uninstall;
 pub mod verify;
+
+/// Serves a daemon's `/metrics` at `addr` (`HOST:PORT`, empty: off). A port
+/// that cannot be bound is logged, not fatal: the daemon's own job (routes,
+/// cables, sync) matters more than its metrics.
+pub async fn serve_metrics(addr: &str, render: ferry_kube::metrics::Render) {
+    if let Err(error) = ferry_kube::metrics::spawn(addr, render).await {
+        tracing::error!(%error, "no /metrics");
+    }
+}
 
 /// Logs go to stderr; `RUST_LOG` filters them (default `info`).
 /// `default` applies when `RUST_LOG` is unset: daemons log at info, while

@@ -49,6 +49,10 @@ pub struct Args {
     /// API are applied at once).
     #[arg(long, default_value_t = 60)]
     resync_seconds: u64,
+    /// Address to serve Prometheus /metrics on (ferry_route_agent_*); empty to disable.
+    #[arg(long, visible_alias = "metrics-addr", value_name = "HOST:PORT",
+        default_value_t = format!("0.0.0.0:{}", ferry_api::ports::ROUTE_AGENT_METRICS_PORT))]
+    metrics_listen: String,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -86,6 +90,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut cfg = Config::new(&node_name, &args.namespace);
         cfg.cluster_id = args.cluster_id;
         cfg.resync = Duration::from_secs(args.resync_seconds.max(1));
+        super::serve_metrics(
+            &args.metrics_listen,
+            ferry_kube::metrics::render_registry(cfg.metrics.registry()),
+        )
+        .await;
         match ferry_route_agent::run(client, cfg, ferry_kube::shutdown_signal()).await? {
             Outcome::Uninstalled => tracing::info!("uninstalled; exiting"),
             Outcome::LeftInPlace => tracing::info!("exiting; data plane left in place"),

@@ -2,9 +2,12 @@
 //! a reconciler wants, comparing digests with what is stored and writing
 //! only the difference, through the bounded pool of writer tasks.
 
+use std::time::Instant;
+
 use serde_json::Value;
 
 use super::{Input, SyncEngine};
+use crate::metrics::WriteResult;
 use crate::store::Side;
 use crate::sync::target::{Body, Digests, Key, Op, Target, do_write};
 
@@ -134,10 +137,32 @@ impl SyncEngine {
         let tx = self.tx.clone();
         let key = key.clone();
         let writers = self.writers.clone();
+        let metrics = self.cfg.metrics.clone();
+        let changed_at = match target.side {
+            Side::Broker => self.changed_at.remove(&key),
+            Side::Local => None,
+        };
         tokio::spawn(async move {
             // The semaphore is never closed, so acquiring only waits.
             let _permit = writers.acquire_owned().await;
+            let op_name = op.name();
+            let started = Instant::now();
             let result = do_write(client, &target, op).await;
+            let outcome = match &result {
+                Ok(_) => WriteResult::Ok,
+                Err(e) if e.code == Some(429) => WriteResult::Throttled,
+                Err(_) => WriteResult::Error,
+            };
+            metrics.written(
+                target.kind,
+                target.side,
+                op_name,
+                outcome,
+                started.elapsed(),
+            );
+            if let (Some(at), WriteResult::Ok) = (changed_at, outcome) {
+                metrics.change_reached_broker(at.elapsed());
+            }
             let _ = tx.send(Input::Written {
                 target,
                 key,
