@@ -68,13 +68,19 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
 pub fn start(req: &Request<'_>) -> Result<(tokio::process::Child, RuncContainer)> {
     let c = req.container;
     let read = |f: &str| std::fs::read_to_string(req.image.rootfs.join(f)).unwrap_or_default();
-    let sec = spec::security(
+    let mut sec = spec::security(
         req.pod,
         c,
         req.image,
         &read("etc/passwd"),
         &read("etc/group"),
     )?;
+    if sec.privileged {
+        // Privileged means every capability the runtime itself holds (as
+        // containerd does); asking runc for more fails.
+        let held = bounding_capabilities();
+        sec.capabilities.retain(|c| held.contains(c));
+    }
     let argv = spec::argv(c, req.image)?;
     let mounts = volume_mounts(req)?;
     let bundle = containers_dir(req.cluster).join(&req.id);
@@ -154,6 +160,23 @@ fn spawn(req: &Request<'_>, bundle: &Path) -> Result<tokio::process::Child> {
             command: format!("runc run {}", req.id),
             message: format!("{e} (install runc: apt-get install runc)"),
         })
+}
+
+/// The capabilities in this process's bounding set (`CapBnd` of
+/// /proc/self/status), by name.
+fn bounding_capabilities() -> Vec<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    spec::ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1u64 << bit) != 0)
+        .map(|(_, name)| name.to_string())
+        .collect()
 }
 
 /// A writable root: an overlay of the image's rootfs, so each container

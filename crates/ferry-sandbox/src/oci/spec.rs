@@ -35,7 +35,8 @@ pub const DEFAULT_CAPABILITIES: [&str; 14] = [
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability runc 1.1 knows (what `privileged` and `add: [ALL]` give).
+/// Every capability runc 1.1 knows (what `privileged` and `add: [ALL]`
+/// give), in the kernel's order: the index is the capability's number.
 pub const ALL_CAPABILITIES: [&str; 41] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
