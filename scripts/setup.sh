@@ -7,6 +7,9 @@ PACKAGES=(
   iproute2 nftables iptables iputils-ping dnsutils iperf3 procps psmisc
   wireguard-go wireguard-tools etcd-server etcd-client tcpdump curl ca-certificates
   python3-venv
+  # runc: the sandbox's `--runtime runc` (pods as containers of ferry's image;
+  # crun 1.8 refuses the hybrid cgroup layout these machines have).
+  runc
   # strongSwan with user-space ESP (kernel-libipsec): the IPsec interop peer and
   # benchmark anchor of crates/ferry-ipsec (standard-plugins: gcm, openssl).
   strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins

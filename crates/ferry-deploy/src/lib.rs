@@ -261,8 +261,56 @@ fn identity(name: &str, namespace: &str, rules: Vec<Value>) -> Vec<Value> {
     ]
 }
 
+/// Memory limit of each component's container. Not yet measured under
+/// load: generous bounds over the ~10–40 MiB the components use in the
+/// sandbox, so a leak is stopped before it hurts the node.
+fn memory_limit(name: &str) -> &'static str {
+    match name {
+        "agent" | "gateway" => "256Mi",
+        _ => "128Mi",
+    }
+}
+
+/// The user every unprivileged component runs as (the image's `ferry`).
+pub const NONROOT_UID: i64 = 65532;
+
+/// The security context of a component's container. Every container has a
+/// read-only root file system (writable paths are volumes: `/tmp` an
+/// emptyDir). Gateway and route agent (`host_admin`) program the node's
+/// network: root, host network, privileged (they write /proc/sys, which
+/// a container sees read-only otherwise, and the gateway opens
+/// /dev/net/tun), with NET_ADMIN and NET_RAW named as the capabilities they
+/// use. Everything else runs as [`NONROOT_UID`] with no capability and no
+/// privilege escalation.
+fn security_context(host_admin: bool) -> Value {
+    if host_admin {
+        // Root: a non-root process loses every capability at exec, even
+        // in a privileged container.
+        json!({
+            "privileged": true,
+            "runAsUser": 0,
+            "runAsGroup": 0,
+            "readOnlyRootFilesystem": true,
+            "capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN", "NET_RAW"]},
+        })
+    } else {
+        json!({
+            "runAsNonRoot": true,
+            "runAsUser": NONROOT_UID,
+            "runAsGroup": NONROOT_UID,
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        })
+    }
+}
+
+/// The emptyDir every component mounts at `/tmp` (its root is read-only).
+const TMP_VOLUME: &str = "tmp";
+
 fn container(name: &str, image: &str, args: &[&str], privileged: bool) -> Value {
-    let mut c = json!({
+    json!({
         "name": name,
         "image": image,
         "command": ["ferry"],
@@ -272,17 +320,17 @@ fn container(name: &str, image: &str, args: &[&str], privileged: bool) -> Value 
             {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
             {"name": "RUST_LOG", "value": "info"},
         ],
-        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
-    });
-    if privileged {
-        c["securityContext"] =
-            json!({"privileged": true, "capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}});
-    }
-    c
+        "resources": {
+            "requests": {"cpu": "10m", "memory": "32Mi"},
+            "limits": {"memory": memory_limit(name)},
+        },
+        "securityContext": security_context(privileged),
+        "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}],
+    })
 }
 
 /// UID `ferry dns` runs as: not root (the conventional "nonroot" user).
-pub const DNS_UID: i64 = 65532;
+pub const DNS_UID: i64 = NONROOT_UID;
 
 /// `ferry dns` serves port 53 in its pod, as Lighthouse's DNS does, so
 /// `dig @<pod IP>` works as well as the Service; it runs as [`DNS_UID`]
@@ -298,15 +346,7 @@ pub fn dns_pod_spec(image: &str) -> Value {
         {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
         {"name": "metrics", "containerPort": ports::DNS_METRICS_PORT, "protocol": "TCP"},
     ]);
-    dns["securityContext"] = json!({
-        "runAsNonRoot": true,
-        "runAsUser": DNS_UID,
-        "runAsGroup": DNS_UID,
-        "allowPrivilegeEscalation": false,
-        "readOnlyRootFilesystem": true,
-        "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    });
+    dns["securityContext"]["capabilities"]["add"] = json!(["NET_BIND_SERVICE"]);
     let mut pod = pod_spec("ferry-dns", vec![dns], false);
     pod["securityContext"] = json!({
         "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "53"}],
@@ -318,6 +358,7 @@ fn pod_spec(name: &str, containers: Vec<Value>, host_network: bool) -> Value {
     let mut spec = json!({
         "serviceAccountName": name,
         "containers": containers,
+        "volumes": [{"name": TMP_VOLUME, "emptyDir": {}}],
     });
     if host_network {
         spec["hostNetwork"] = json!(true);
@@ -505,12 +546,20 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
         .collect();
     let gateway_args: Vec<&str> = gateway_args.iter().map(String::as_str).collect();
     let mut gateway_container = container("gateway", &p.image, &gateway_args, true);
-    gateway_container["volumeMounts"] = json!([{"name": "state", "mountPath": GATEWAY_STATE_DIR}]);
+    gateway_container["volumeMounts"]
+        .as_array_mut()
+        .into_iter()
+        .for_each(|m| m.push(json!({"name": "state", "mountPath": GATEWAY_STATE_DIR})));
     let mut gateway_pod = pod_spec("ferry-gateway", vec![gateway_container], true);
-    gateway_pod["volumes"] = json!([{
-        "name": "state",
-        "hostPath": {"path": GATEWAY_STATE_DIR, "type": "DirectoryOrCreate"},
-    }]);
+    gateway_pod["volumes"]
+        .as_array_mut()
+        .into_iter()
+        .for_each(|v| {
+            v.push(json!({
+                "name": "state",
+                "hostPath": {"path": GATEWAY_STATE_DIR, "type": "DirectoryOrCreate"},
+            }))
+        });
     out.push(scraped(
         daemonset(
             "ferry-gateway",
@@ -719,8 +768,19 @@ pub fn deploy_files() -> Result<Vec<(&'static str, String)>> {
         ("crds.yaml", format!("{header}{}", to_yaml(&crds)?)),
         ("cluster.yaml", format!("{header}{}", to_yaml(&cluster)?)),
         ("broker.yaml", format!("{header}{}", to_yaml(&broker)?)),
+        ("kustomization.yaml", format!("{header}{KUSTOMIZATION}")),
     ])
 }
+
+/// `deploy/kustomization.yaml`: a member cluster's install for
+/// `kubectl kustomize deploy/` (or `kubectl apply -k`); overlays set the
+/// image with `images:` and replace the placeholder `ferry-broker` Secret.
+const KUSTOMIZATION: &str = "apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- crds.yaml
+- cluster.yaml
+";
 
 #[cfg(test)]
 mod tests;

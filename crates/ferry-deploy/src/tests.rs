@@ -206,3 +206,115 @@ fn components_choose_the_workloads() {
         "{conn_only:?}"
     );
 }
+
+/// Every component's pod template, by Deployment/DaemonSet name.
+fn pod_templates() -> Vec<(String, Value)> {
+    cluster_manifests(&params())
+        .unwrap()
+        .into_iter()
+        .filter(|o| o["kind"] == "Deployment" || o["kind"] == "DaemonSet")
+        .map(|o| {
+            let name = o["metadata"]["name"].as_str().unwrap().to_string();
+            (name, o["spec"]["template"]["spec"].clone())
+        })
+        .collect()
+}
+
+#[test]
+fn security_contexts_grant_only_what_each_component_needs() {
+    let pods = pod_templates();
+    assert_eq!(pods.len(), 4);
+    for (name, pod) in &pods {
+        let host_admin = name == "ferry-gateway" || name == "ferry-route-agent";
+        assert_eq!(
+            pod["hostNetwork"].as_bool().unwrap_or(false),
+            host_admin,
+            "{name}"
+        );
+        let c = &pod["containers"][0];
+        let sc = &c["securityContext"];
+        assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}");
+        assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]), "{name}");
+        let added = sc["capabilities"]["add"].clone();
+        if host_admin {
+            assert_eq!(added, json!(["NET_ADMIN", "NET_RAW"]), "{name}");
+            assert_eq!(sc["runAsUser"], 0, "{name}");
+        } else {
+            assert_eq!(sc["runAsNonRoot"], true, "{name}");
+            assert_eq!(sc["runAsUser"], NONROOT_UID, "{name}");
+            assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
+            assert!(sc.get("privileged").is_none(), "{name}");
+            let expected = if name == "ferry-dns" {
+                json!(["NET_BIND_SERVICE"])
+            } else {
+                Value::Null
+            };
+            assert_eq!(added, expected, "{name}");
+        }
+        // The read-only root's writable /tmp, and requests and a memory limit.
+        let tmp = json!({"name": "tmp", "mountPath": "/tmp"});
+        assert!(
+            c["volumeMounts"].as_array().unwrap().contains(&tmp),
+            "{name}"
+        );
+        assert!(
+            pod["volumes"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({"name": "tmp", "emptyDir": {}}))
+        );
+        assert!(c["resources"]["requests"]["cpu"].is_string(), "{name}");
+        assert!(c["resources"]["limits"]["memory"].is_string(), "{name}");
+    }
+}
+
+#[test]
+fn kubectl_kustomize_renders_the_member_cluster_install() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let out = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&dir)
+        .output()
+        .expect("kubectl (scripts/setup.sh notes it when missing)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rendered: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let names: Vec<String> = rendered
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap(),
+                o["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for want in [
+        "Namespace/ferry-system",
+        "CustomResourceDefinition/gateways.ferry.dev",
+        "Deployment/ferry-agent",
+        "Deployment/ferry-dns",
+        "DaemonSet/ferry-gateway",
+        "DaemonSet/ferry-route-agent",
+        "Secret/ferry-broker",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from {names:?}"
+        );
+    }
+    let mut objects = crds().unwrap();
+    objects.extend(
+        cluster_manifests(&params())
+            .unwrap()
+            .into_iter()
+            .filter(|o| o["kind"] != "CustomResourceDefinition"),
+    );
+    assert_eq!(rendered.len(), objects.len(), "{names:?}");
+}

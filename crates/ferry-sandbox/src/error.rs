@@ -44,6 +44,13 @@ pub enum Error {
     /// (De)serialising state failed.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+    /// An OCI image that cannot be imported.
+    #[error("image {image}: {reason}")]
+    Image { image: String, reason: String },
+    /// A container the runc runtime refuses to create, as a node's runtime
+    /// would (CreateContainerConfigError).
+    #[error("container {container}: {reason}")]
+    ContainerConfig { container: String, reason: String },
     /// Something did not happen in time.
     #[error("timed out: {0}")]
     Timeout(String),

@@ -12,8 +12,10 @@
 //! With `--nat`, the nodes leave the WAN and sit behind a masquerading
 //! router namespace instead ([`nat`]), as gateways behind a cloud NAT.
 //!
-//! It is not a container runtime: there is no image pulling, no filesystem or
-//! PID isolation, no cgroups and no admission. Only 100.64.0.0/10 (pods,
+//! By default it is not a container runtime: no image pulling, no filesystem
+//! or PID isolation, no cgroups and no admission. A cluster created
+//! `--runtime runc --image ARCHIVE` runs the containers of the images it was
+//! given as real containers under `runc` instead ([`oci`]). Only 100.64.0.0/10 (pods,
 //! services) and 198.18.0.0/15 (nodes, bridges, WAN) are used, and no
 //! namespace has a route out of the host. Plumbing shells out to `ip` and
 //! `nft`, so errors name the exact command that failed.
@@ -44,6 +46,7 @@ pub mod manage;
 pub mod nat;
 pub mod net;
 pub mod nft;
+pub mod oci;
 pub mod plan;
 pub mod runner;
 pub mod state;
@@ -51,4 +54,5 @@ pub mod supervisor;
 
 pub use error::{Error, Result};
 pub use manage::{CreateOptions, create, delete, delete_all, exec_target, list, logs};
+pub use oci::Runtime;
 pub use plan::{NatMode, Plan};

@@ -28,6 +28,11 @@ pub struct CreateOptions {
     pub ferry_image: String,
     /// How long to wait for the cluster to come up.
     pub timeout: Duration,
+    /// How pods' containers run.
+    pub runtime: crate::oci::Runtime,
+    /// OCI image archives or layout directories for the `runc` runtime's
+    /// store.
+    pub images: Vec<PathBuf>,
 }
 
 fn used_indices() -> Vec<u32> {
@@ -82,6 +87,8 @@ pub fn create(opts: &CreateOptions) -> Result<Plan> {
     }
     plan.dns_upstream = opts.dns_upstream.clone();
     plan.nat = opts.nat;
+    plan.runtime = opts.runtime;
+    check_runtime(opts)?;
     for other in state::plans() {
         if other.name == plan.name {
             continue;
@@ -109,6 +116,7 @@ pub fn create(opts: &CreateOptions) -> Result<Plan> {
     state::save_plan(&plan)?;
     drop(lock);
     let result = (|| {
+        import_images(&plan, opts)?;
         net::create_cluster_network(&plan)?;
         start_supervisor(&plan, opts)
     })();
@@ -117,6 +125,37 @@ pub fn create(opts: &CreateOptions) -> Result<Plan> {
         return Err(e);
     }
     Ok(plan)
+}
+
+/// Refuses a runtime this machine cannot run, before anything is made.
+fn check_runtime(opts: &CreateOptions) -> Result<()> {
+    use crate::oci::Runtime;
+    match opts.runtime {
+        Runtime::Local if !opts.images.is_empty() => Err(Error::Invalid(
+            "--image needs --runtime runc (the local runtime runs host programs)".into(),
+        )),
+        Runtime::Local => Ok(()),
+        Runtime::Runc if opts.images.is_empty() => Err(Error::Invalid(
+            "--runtime runc needs an image: build ferry's with scripts/image.sh and pass \
+             --image target/image/ferry-VERSION.oci.tar"
+                .into(),
+        )),
+        Runtime::Runc => match Command::new("runc").arg("--version").output() {
+            Ok(o) if o.status.success() => Ok(()),
+            _ => Err(Error::Invalid(
+                "--runtime runc: runc is not installed (apt-get install runc)".into(),
+            )),
+        },
+    }
+}
+
+fn import_images(plan: &Plan, opts: &CreateOptions) -> Result<()> {
+    let store = crate::oci::store::store_dir(&state::cluster_dir(&plan.name));
+    for image in &opts.images {
+        let refs = crate::oci::store::import(&store, image)?;
+        tracing::info!(image = %image.display(), refs = ?refs, "imported");
+    }
+    Ok(())
 }
 
 fn start_supervisor(plan: &Plan, opts: &CreateOptions) -> Result<()> {
@@ -228,6 +267,7 @@ pub fn delete(name: &str) -> Result<()> {
         )));
     }
     stop_supervisor(name);
+    crate::oci::runc::sweep(name);
     let mut errors = Vec::new();
     if let Ok(plan) = &plan {
         errors = net::delete_cluster_network(plan);

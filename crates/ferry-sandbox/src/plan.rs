@@ -203,6 +203,9 @@ pub struct Plan {
     /// The NAT router in front of the nodes, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nat: Option<NatMode>,
+    /// How pods' containers run.
+    #[serde(default, skip_serializing_if = "crate::oci::Runtime::is_local")]
+    pub runtime: crate::oci::Runtime,
 }
 
 /// Checks a cluster name: 1-20 of `[a-z0-9-]`, starting with a letter.
@@ -279,6 +282,7 @@ impl Plan {
             service_cidr,
             dns_upstream: None,
             nat: None,
+            runtime: crate::oci::Runtime::Local,
         })
     }
 

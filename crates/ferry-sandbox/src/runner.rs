@@ -22,6 +22,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::controllers::{Stores, Wakers, run_loop};
+use crate::oci::runc::{self, RuncContainer};
+use crate::oci::store::{self, Image};
 use crate::plan::Plan;
 use crate::state::{self, PodRecord};
 
@@ -125,6 +127,10 @@ async fn tcp_probe(netns: String, addr: SocketAddr) -> bool {
 struct Ctr {
     spec: Container,
     argv: Option<Vec<String>>,
+    /// Set when the container runs under runc (its image is in the store).
+    image: Option<Image>,
+    runc: Option<RuncContainer>,
+    start_error: Option<String>,
     pid: Option<i32>,
     generation: u64,
     restarts: u32,
@@ -309,9 +315,20 @@ impl Runner {
         let mut ctrs: Vec<Ctr> = spec
             .containers
             .iter()
-            .map(|c| Ctr {
+            .map(|c| {
+                let image = self.runc_image(c);
+                let argv = match &image {
+                    Some(image) => crate::oci::spec::argv(c, image).ok(),
+                    None => container_argv(c, &self.config),
+                };
+                (c, image, argv)
+            })
+            .map(|(c, image, argv)| Ctr {
                 spec: c.clone(),
-                argv: container_argv(c, &self.config),
+                argv,
+                image,
+                runc: None,
+                start_error: None,
                 pid: None,
                 generation: 0,
                 restarts: 0,
@@ -339,10 +356,41 @@ impl Runner {
                     c.done = true;
                     continue;
                 };
-                let env = self.container_env(&c.spec, &pod, ip, node_ip, k);
+                let image_env = c.image.as_ref().map(|i| i.config.env.as_slice());
+                let env = self.container_env(&c.spec, &pod, ip, node_ip, k, image_env);
                 let log_file = logs.join(format!("{}.log", c.spec.name));
-                match spawn_container(&netns, &argv, &env, &log_file) {
-                    Ok(mut child) => {
+                if let Some(old) = c.runc.take() {
+                    old.remove();
+                }
+                let started = match &c.image {
+                    Some(image) => runc::start(&runc::Request {
+                        cluster: &self.plan.name,
+                        id: format!(
+                            "{ns}.{name}.{}.{}",
+                            c.spec.name,
+                            self.seq.fetch_add(1, Ordering::Relaxed)
+                        ),
+                        pod: &pod,
+                        container: &c.spec,
+                        image,
+                        netns: &netns,
+                        host_network: host_net,
+                        node: self.plan.node_name(k),
+                        ip,
+                        env,
+                        kubeconfig: &self.kubeconfig,
+                        log: &log_file,
+                    })
+                    .map(|(child, ctr)| (child, Some(ctr)))
+                    .map_err(|e| e.to_string()),
+                    None => spawn_container(&netns, &argv, &env, &log_file)
+                        .map(|child| (child, None))
+                        .map_err(|e| e.to_string()),
+                };
+                match started {
+                    Ok((mut child, runc)) => {
+                        c.runc = runc;
+                        c.start_error = None;
                         if c.last_exit.is_some() {
                             c.restarts += 1;
                         }
@@ -368,6 +416,7 @@ impl Runner {
                     }
                     Err(e) => {
                         tracing::warn!(pod = %name, container = %c.spec.name, error = %e, "start");
+                        c.start_error = Some(e);
                         c.last_exit = Some(127);
                         c.next_start = now + c.backoff;
                         c.backoff = (c.backoff * 2).min(Duration::from_secs(30));
@@ -483,6 +532,16 @@ impl Runner {
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
+        let containers: Vec<RuncContainer> =
+            ctrs.iter_mut().filter_map(|c| c.runc.take()).collect();
+        if !containers.is_empty() {
+            let (cluster, uid) = (self.plan.name.clone(), pod.uid().unwrap_or_default());
+            let _ = tokio::task::spawn_blocking(move || {
+                containers.iter().for_each(RuncContainer::remove);
+                runc::remove_pod_volumes(&cluster, &uid);
+            })
+            .await;
+        }
         if !host_net {
             let netns2 = netns.clone();
             let _ = tokio::task::spawn_blocking(move || crate::net::delete_netns(&netns2)).await;
@@ -492,6 +551,19 @@ impl Runner {
         // Dropping `stop` closes the channel: the reconcile loop sees it.
     }
 
+    /// The image a container runs from under runc, when the cluster runs
+    /// runc and its store has the image.
+    fn runc_image(&self, c: &Container) -> Option<Image> {
+        if self.plan.runtime != crate::oci::Runtime::Runc {
+            return None;
+        }
+        let dir = store::store_dir(&crate::state::cluster_dir(&self.plan.name));
+        store::lookup(&dir, c.image.as_deref()?)
+    }
+
+    /// The container's environment. Under runc (`image_env` given) it
+    /// starts from the image's `Env` instead of the host's PATH and HOME,
+    /// and has no FERRY_STATE_DIR (the pod's volumes hold its state).
     fn container_env(
         &self,
         c: &Container,
@@ -499,6 +571,7 @@ impl Runner {
         ip: Ipv4Addr,
         node_ip: Ipv4Addr,
         k: u32,
+        image_env: Option<&[String]>,
     ) -> Vec<(String, String)> {
         let mut env = vec![
             (
@@ -529,6 +602,15 @@ impl Runner {
                     .into_owned(),
             ),
         ];
+        if let Some(image_env) = image_env {
+            let host_only = ["PATH", "HOME", "FERRY_STATE_DIR"];
+            env.retain(|(k, _)| !host_only.contains(&k.as_str()));
+            let from_image = image_env.iter().filter_map(|e| e.split_once('='));
+            env.splice(
+                0..0,
+                from_image.map(|(k, v)| (k.to_string(), v.to_string())),
+            );
+        }
         if let Ok(v) = std::env::var("RUST_LOG") {
             env.push(("RUST_LOG".into(), v));
         }
@@ -601,6 +683,7 @@ fn pod_status(ctrs: &[Ctr], ip: Ipv4Addr, node_ip: Ipv4Addr, start: &str) -> Val
         .map(|c| {
             let state = match (c.pid, c.argv.is_some()) {
                 (Some(_), _) => json!({"running": {"startedAt": c.started_at}}),
+                (None, _) if c.start_error.is_some() => json!({"waiting": {"reason": "CreateContainerError", "message": c.start_error}}),
                 (None, false) => json!({"waiting": {"reason": "NoCommand", "message": "container has no command and its image is not ferry's"}}),
                 (None, true) if c.done => json!({"terminated": {"exitCode": c.last_exit.unwrap_or(0)}}),
                 (None, true) if c.last_exit.is_some() => json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!("last exit code {}", c.last_exit.unwrap_or(0))}}),
@@ -609,8 +692,12 @@ fn pod_status(ctrs: &[Ctr], ip: Ipv4Addr, node_ip: Ipv4Addr, start: &str) -> Val
             json!({
                 "name": c.spec.name,
                 "image": c.spec.image.clone().unwrap_or_default(),
-                "imageID": "",
-                "containerID": c.pid.map(|p| format!("sandbox://{p}")),
+                "imageID": c.image.as_ref().map(|i| i.digest.clone()).unwrap_or_default(),
+                "containerID": match (&c.runc, c.pid) {
+                    (Some(r), Some(_)) => Some(format!("runc://{}", r.id)),
+                    (None, Some(p)) => Some(format!("sandbox://{p}")),
+                    _ => None,
+                },
                 "ready": c.pid.is_some() && c.ready,
                 "started": c.pid.is_some(),
                 "restartCount": c.restarts,

@@ -1,7 +1,8 @@
 //! Finding a cluster's pod and service CIDRs when `join` is not told them,
 //! from what the cluster itself says, most authoritative first:
 //!
-//! - pods: `kube-system/kubeadm-config` (`networking.podSubnet`),
+//! - pods: the CNI's objects ([`crate::install::cni`]: kube-ovn Subnets,
+//!   Calico IPPools, flannel's ConfigMap), `kube-system/kubeadm-config` (`networking.podSubnet`),
 //!   `kube-system/kube-proxy` (`config.conf` `clusterCIDR`), records the
 //!   caller holds (the sandbox's), and the range covering every node's
 //!   `spec.podCIDRs`;
@@ -42,6 +43,8 @@ pub enum CidrSource {
     ApiServerAnswer,
     /// A record the caller holds (e.g. the sandbox's plan of the cluster).
     Record(String),
+    /// The CNI's own objects ([`crate::install::cni`]).
+    Cni(crate::install::cni::Cni),
 }
 
 impl fmt::Display for CidrSource {
@@ -58,6 +61,7 @@ impl fmt::Display for CidrSource {
                 f.write_str("the API server's answer to an out-of-range Service clusterIP")
             }
             CidrSource::Record(what) => f.write_str(what),
+            CidrSource::Cni(cni) => write!(f, "{cni}'s objects"),
         }
     }
 }
@@ -111,6 +115,12 @@ pub async fn discover_cidrs(
         }
     };
     if pods {
+        // The CNI's own records first: they name every range pods (and,
+        // for kube-ovn, nodes' ovn0) use, which kubeadm's podSubnet may not.
+        match crate::install::cni::detect(client).await {
+            Ok((cni, cidrs)) => d.push_pods(cidrs, CidrSource::Cni(cni)),
+            Err(why) => d.misses.extend(why),
+        }
         d.push_pods(kubeadm_pods, CidrSource::KubeadmConfig);
         match config_map_key(&configmaps, "kube-proxy", "config.conf").await {
             Ok(text) => d.push_pods(kube_proxy_cluster_cidr(&text), CidrSource::KubeProxyConfig),

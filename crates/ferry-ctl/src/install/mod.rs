@@ -18,6 +18,7 @@
 mod apply;
 pub mod broker;
 pub mod cidrs;
+pub mod cni;
 pub mod join;
 pub mod recover;
 mod unsupported;

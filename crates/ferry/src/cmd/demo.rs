@@ -43,6 +43,38 @@ pub struct Args {
     /// Seconds to wait for each step that waits (connections, DNS, HTTP).
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// How pods run: local (host processes; fast) or runc (ferry's
+    /// components as containers of the image --image names).
+    #[arg(long, default_value = "local")]
+    runtime: ferry_sandbox::Runtime,
+    /// The OCI image archive for --runtime runc (default: the one
+    /// scripts/image.sh builds, target/image/ferry-VERSION.oci.tar).
+    #[arg(long)]
+    image: Option<PathBuf>,
+}
+
+/// The images a runc demo imports: --image, else scripts/image.sh's output
+/// in the working directory.
+fn demo_images(args: &Args) -> anyhow::Result<Vec<PathBuf>> {
+    if args.runtime == ferry_sandbox::Runtime::Local {
+        if args.image.is_some() {
+            bail!("--image needs --runtime runc");
+        }
+        return Ok(Vec::new());
+    }
+    let image = args.image.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "target/image/ferry-{}.oci.tar",
+            env!("CARGO_PKG_VERSION")
+        ))
+    });
+    if !image.exists() {
+        bail!(
+            "no image at {}: build it with scripts/image.sh or pass --image",
+            image.display()
+        );
+    }
+    Ok(vec![image])
 }
 
 struct Steps {
@@ -95,7 +127,8 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         total: 8,
     };
     let exe = std::env::current_exe().context("locating the ferry binary")?;
-    let plans = create_clusters(&mut steps, &exe, timeout)?;
+    let images = demo_images(&args)?;
+    let plans = create_clusters(&mut steps, &exe, timeout, (args.runtime, images))?;
     let kubeconfigs: Vec<PathBuf> = CLUSTERS
         .iter()
         .map(|n| ferry_sandbox::state::kubeconfig_path(n))
@@ -131,6 +164,7 @@ fn create_clusters(
     steps: &mut Steps,
     exe: &Path,
     timeout: Duration,
+    (runtime, images): (ferry_sandbox::Runtime, Vec<PathBuf>),
 ) -> anyhow::Result<Vec<ferry_sandbox::Plan>> {
     let t = steps.start("creating sandbox clusters cluster0 and cluster1 (2 nodes each)");
     let mut plans = Vec::new();
@@ -147,6 +181,8 @@ fn create_clusters(
                 ferry_exe: exe.to_path_buf(),
                 ferry_image: "ferry".into(),
                 timeout,
+                runtime,
+                images: images.clone(),
             };
             std::thread::spawn(move || ferry_sandbox::create(&opts))
         })

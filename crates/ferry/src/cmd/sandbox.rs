@@ -42,6 +42,17 @@ pub enum Sandbox {
         /// Seconds to wait for the cluster to come up.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
+        /// How pods run: local (host processes in the pod's network
+        /// namespace; ferry's image runs this binary) or runc (containers of
+        /// the --image images run under runc: the image's rootfs, user,
+        /// capabilities, read-only root, cgroup limits; other images as local).
+        #[arg(long, default_value = "local")]
+        runtime: ferry_sandbox::Runtime,
+        /// An OCI image archive or layout directory to import for --runtime
+        /// runc (e.g. target/image/ferry-0.1.0.oci.tar from scripts/image.sh);
+        /// repeatable.
+        #[arg(long = "image", value_name = "PATH")]
+        images: Vec<PathBuf>,
     },
     /// Build two clusters, join them and reach a service across them (the
     /// one-command demo; see `ferry sandbox demo --help`).
@@ -92,6 +103,8 @@ pub fn run(cmd: Sandbox) -> anyhow::Result<()> {
             ferry_image,
             nat,
             timeout,
+            runtime,
+            images,
         } => {
             let opts = ferry_sandbox::CreateOptions {
                 name: name.clone(),
@@ -106,6 +119,8 @@ pub fn run(cmd: Sandbox) -> anyhow::Result<()> {
                 ferry_exe: std::env::current_exe().context("locating the ferry binary")?,
                 ferry_image,
                 timeout: Duration::from_secs(timeout),
+                runtime,
+                images,
             };
             let started = std::time::Instant::now();
             let plan = ferry_sandbox::create(&opts)
