@@ -194,7 +194,12 @@ pub fn plan(
 /// lower cluster id, opens; the other one opens only when the first cannot
 /// reach it (our probes are answered, but its probes never arrived within
 /// discovery's timeout).
-pub fn ipsec_initiates(local: &LocalGateway, spec: &EndpointSpec, found: &Found, can: bool) -> bool {
+pub fn ipsec_initiates(
+    local: &LocalGateway,
+    spec: &EndpointSpec,
+    found: &Found,
+    can: bool,
+) -> bool {
     if !can {
         return false;
     }
@@ -204,9 +209,8 @@ pub fn ipsec_initiates(local: &LocalGateway, spec: &EndpointSpec, found: &Found,
     } else {
         !local.preferred_server
     };
-    let first_cannot_reach_us = matches!(found.outcome, Outcome::Reach { .. })
-        && found.timed_out
-        && !found.inbound_seen;
+    let first_cannot_reach_us =
+        matches!(found.outcome, Outcome::Reach { .. }) && found.timed_out && !found.inbound_seen;
     designated || first_cannot_reach_us
 }
 

@@ -10,8 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use ferry_e2e::{
-    Broker, Cluster, Clusterset, Pod, ferry_bin, gateway_pid, holder, netns, ping, usable,
-    wait_for,
+    Broker, Cluster, Clusterset, Pod, ferry_bin, gateway_pid, holder, netns, ping, usable, wait_for,
 };
 
 fn tag(t: &str) -> String {
@@ -185,7 +184,10 @@ fn ipsec_cable_carries_traffic_and_survives_failover_on_either_side() {
         let (sent, got) = ping(&from.netns, &to.ip.to_string(), 5, "0.2");
         assert_eq!((sent, got), (5, 5), "ping {} → {}", from.ip, to.ip);
         let mbits = tcp_stream(from, to);
-        eprintln!("ipsec: TCP stream {} → {}: {mbits:.0} Mbit/s", from.ip, to.ip);
+        eprintln!(
+            "ipsec: TCP stream {} → {}: {mbits:.0} Mbit/s",
+            from.ip, to.ip
+        );
     }
 
     // Both sides report an ipsec connection, connected.
@@ -194,7 +196,9 @@ fn ipsec_cable_carries_traffic_and_survives_failover_on_either_side() {
         a.kubeconfig.to_str().unwrap(),
         b.kubeconfig.to_str().unwrap()
     );
-    let show = a.ferry(&["show", "connections", "--kubeconfig", &both]).unwrap();
+    let show = a
+        .ferry(&["show", "connections", "--kubeconfig", &both])
+        .unwrap();
     for (c, remote) in [(a, b), (b, a)] {
         let out = c
             .kubectl(&[
@@ -257,6 +261,12 @@ fn ipsec_cable_carries_traffic_and_survives_failover_on_either_side() {
     failover(b, &pa, &pb);
     for (from, to) in [(&pa, &pb), (&pb, &pa)] {
         let (sent, got) = ping(&from.netns, &to.ip.to_string(), 5, "0.2");
-        assert_eq!((sent, got), (5, 5), "after failover: ping {} → {}", from.ip, to.ip);
+        assert_eq!(
+            (sent, got),
+            (5, 5),
+            "after failover: ping {} → {}",
+            from.ip,
+            to.ip
+        );
     }
 }

@@ -85,7 +85,10 @@ fn cable_driver_names() {
         serde_json::from_value::<CableDriver>(json!("libreswan")).unwrap(),
         CableDriver::Ipsec
     );
-    assert_eq!(serde_json::to_value(CableDriver::Ipsec).unwrap(), json!("ipsec"));
+    assert_eq!(
+        serde_json::to_value(CableDriver::Ipsec).unwrap(),
+        json!("ipsec")
+    );
     let err = "gre".parse::<CableDriver>().unwrap_err().to_string();
     assert_eq!(
         err,

@@ -73,10 +73,9 @@ pub fn selectors(cidrs: &[Cidr]) -> Result<Vec<TrafficSelector>> {
 /// The peer configuration shared by every remote: its remote fields are
 /// filled in by [`peer_config`].
 pub fn template(cfg: &CableConfig) -> Result<PeerConfig> {
-    let psk = cfg
-        .psk
-        .as_ref()
-        .ok_or_else(|| Error::Cable("the ipsec cable needs the clusterset's preshared key".into()))?;
+    let psk = cfg.psk.as_ref().ok_or_else(|| {
+        Error::Cable("the ipsec cable needs the clusterset's preshared key".into())
+    })?;
     let parse = |what: &str, e: ferry_ipsec::Error| net_err(what, e);
     Ok(PeerConfig {
         psk: Psk::new(psk.as_bytes().to_vec()),
@@ -201,7 +200,11 @@ mod tests {
             port: 4500,
             underlay_mtu: 1500,
             private_key: None,
-            psk: Some("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=".parse().unwrap()),
+            psk: Some(
+                "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+                    .parse()
+                    .unwrap(),
+            ),
             cluster_id: "cluster0".into(),
             subnets: Cidr::parse_list("100.64.0.0/16,100.96.0.0/16,fd00::/64").unwrap(),
         }

@@ -7,9 +7,9 @@
 pub(crate) mod inbound;
 mod outbound;
 
+pub(crate) use ferry_tun::{Udp, open_tun};
 pub(crate) use inbound::run_inbound;
 pub(crate) use outbound::run_outbound;
-pub(crate) use ferry_tun::{Udp, open_tun};
 
 use crate::proto::esp::{EspInbound, EspOutbound};
 use crate::proto::ts::TrafficSelector;

@@ -7,9 +7,9 @@
 pub(crate) mod inbound;
 mod outbound;
 
+pub(crate) use ferry_tun::Udp;
 pub(crate) use inbound::run_inbound;
 pub(crate) use outbound::run_outbound;
-pub(crate) use ferry_tun::Udp;
 
 use crate::proto::peer::PeerTable;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
