@@ -34,7 +34,7 @@ pub enum Error {
     },
 
     /// A cable driver name is not one ferry knows.
-    #[error("unknown cable driver {0:?} (expected wireguard or vxlan)")]
+    #[error("unknown cable driver {0:?} (expected wireguard, vxlan or ipsec)")]
     InvalidCableDriver(String),
 
     /// A `--components` entry is not one ferry knows (or the list is empty).

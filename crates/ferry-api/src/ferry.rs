@@ -98,17 +98,27 @@ pub enum CableDriver {
     Wireguard,
     /// Unencrypted kernel VXLAN, for trusted networks.
     Vxlan,
+    /// IKEv2 + ESP tunnels (ferry's user-space IPsec, UDP-encapsulated on the
+    /// NAT-T port). `libreswan`, Submariner's name for its IPsec driver, is
+    /// accepted as an alias when reading.
+    #[serde(alias = "libreswan")]
+    Ipsec,
 }
 
 impl CableDriver {
     /// Every driver, in a stable order.
-    pub const ALL: [CableDriver; 2] = [CableDriver::Wireguard, CableDriver::Vxlan];
+    pub const ALL: [CableDriver; 3] = [
+        CableDriver::Wireguard,
+        CableDriver::Vxlan,
+        CableDriver::Ipsec,
+    ];
 
     /// The serialized (lowercase) name.
     pub fn as_str(&self) -> &'static str {
         match self {
             CableDriver::Wireguard => "wireguard",
             CableDriver::Vxlan => "vxlan",
+            CableDriver::Ipsec => "ipsec",
         }
     }
 }
@@ -122,7 +132,12 @@ impl fmt::Display for CableDriver {
 impl FromStr for CableDriver {
     type Err = Error;
 
+    /// The serialized names, and `libreswan` for [`CableDriver::Ipsec`]
+    /// (so a `subctl join --cable-driver libreswan` line works unchanged).
     fn from_str(s: &str) -> Result<Self, Error> {
+        if s == "libreswan" {
+            return Ok(CableDriver::Ipsec);
+        }
         CableDriver::ALL
             .into_iter()
             .find(|d| d.as_str() == s)

@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use crate::ferry::backend_config;
 use crate::{CableDriver, EndpointSpec};
 
-/// Default UDP port of the WireGuard cable.
+/// Default UDP port of the WireGuard cable, and of the IPsec cable (IKE and
+/// UDP-encapsulated ESP on the NAT-T port, RFC 3948).
 pub const DEFAULT_CABLE_PORT: u16 = 4500;
 
 /// Default UDP port of the gateway's health checker (inside the cable).
@@ -37,7 +38,7 @@ pub const DNS_METRICS_PORT: u16 = 9153;
 /// The cable port a driver listens on when the Endpoint publishes none.
 pub fn default_cable_port(driver: CableDriver) -> u16 {
     match driver {
-        CableDriver::Wireguard => DEFAULT_CABLE_PORT,
+        CableDriver::Wireguard | CableDriver::Ipsec => DEFAULT_CABLE_PORT,
         CableDriver::Vxlan => VXLAN_CABLE_PORT,
     }
 }

@@ -329,7 +329,9 @@ fn hint_for_api(e: &ferry_api::Error) -> Option<String> {
             "a CIDR is ADDRESS/PREFIX with no host bits set, e.g. 100.64.0.0/16; separate several with commas"
         }
         A::CidrOverlap { .. } => OVERLAP_HINT,
-        A::InvalidCableDriver(_) => "use wireguard or vxlan",
+        A::InvalidCableDriver(_) => {
+            "use wireguard, vxlan or ipsec (libreswan is accepted for ipsec)"
+        }
         A::InvalidComponent(_) => {
             "--components takes service-discovery and/or connectivity, comma-separated"
         }

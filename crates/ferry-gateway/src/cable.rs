@@ -1,14 +1,15 @@
 //! Cables: the tunnel device of the active gateway and one connection per
 //! remote cluster, with the routes that send that cluster's subnets into it.
 //!
-//! Both drivers share the plumbing here: the health-check address on the
+//! All drivers share the plumbing here: the health-check address on the
 //! cable device, and routing table [`GATEWAY_TABLE`] (looked up before the
 //! route agent's table by rule [`GATEWAY_RULE_PRIORITY`]) holding one route
 //! per remote subnet. The table is ours alone, so it is rebuilt freely and
 //! flushed when the cable goes down. The drivers differ only in the device and
-//! how a remote is attached: a WireGuard peer, or a static VXLAN fdb + neighbour
-//! entry.
+//! how a remote is attached: a WireGuard peer, an IPsec peer (one IKE SA and
+//! one child SA), or a static VXLAN fdb + neighbour entry.
 
+mod ipsec;
 mod vxlan;
 mod wireguard;
 
@@ -21,12 +22,19 @@ use ferry_net::{GATEWAY_RULE_PRIORITY, GATEWAY_TABLE, Route};
 use crate::remote::RemoteGateway;
 use crate::{Error, Result};
 
+pub use ipsec::IPSEC_CABLE;
 pub use vxlan::{VXLAN_CABLE, VXLAN_CABLE_VNI};
 pub use wireguard::WIREGUARD_CABLE;
 
 /// WireGuard over IPv4 adds at most 60 bytes; like wg-quick we leave 80 so the
 /// same MTU also fits an IPv6 underlay.
 pub const WIREGUARD_OVERHEAD: u32 = 80;
+
+/// UDP-encapsulated ESP over IPv4 adds at most 65 bytes (IPv4 20, UDP 8,
+/// SPI and sequence 8, IV 8, padding 3, pad length and next header 2, ICV
+/// 16); 100 leaves room for an IPv6 underlay and makes the usual 1400 on a
+/// 1500 underlay.
+pub const IPSEC_OVERHEAD: u32 = 100;
 
 /// What the active gateway's cable is built from.
 #[derive(Clone, Debug)]
@@ -40,14 +48,18 @@ pub struct CableConfig {
     pub private_ip: Ipv4Addr,
     /// The address remote gateways reach; may be a NAT's, not on this node.
     pub public_ip: Ipv4Addr,
-    /// UDP port of the WireGuard cable.
+    /// UDP port of the WireGuard cable, or of the IPsec cable (IKE and ESP).
     pub port: u16,
     /// MTU of the underlay interface.
     pub underlay_mtu: u32,
     /// WireGuard private key (wireguard driver).
     pub private_key: Option<ferry_wireguard::PrivateKey>,
-    /// The clusterset's preshared key (wireguard driver).
+    /// The clusterset's preshared key (wireguard and ipsec drivers).
     pub psk: Option<ferry_wireguard::PresharedKey>,
+    /// This cluster's id (the IPsec identity).
+    pub cluster_id: String,
+    /// This cluster's subnets (the IPsec child SAs' local traffic selectors).
+    pub subnets: Vec<Cidr>,
 }
 
 /// The active gateway's cable device and its connections.
@@ -65,6 +77,8 @@ pub struct Cable {
 enum Driver {
     Wireguard(wireguard::WireguardCable),
     Vxlan(vxlan::VxlanCable),
+    // Boxed: the IPsec peer template makes it several times the others' size.
+    Ipsec(Box<ipsec::IpsecCable>),
 }
 
 impl Cable {
@@ -83,6 +97,13 @@ impl Cable {
             CableDriver::Vxlan => {
                 let mtu = cfg.underlay_mtu.saturating_sub(ferry_net::VXLAN_OVERHEAD);
                 (Driver::Vxlan(vxlan::VxlanCable::up(cfg, mtu)?), mtu)
+            }
+            CableDriver::Ipsec => {
+                let mtu = cfg.underlay_mtu.saturating_sub(IPSEC_OVERHEAD);
+                (
+                    Driver::Ipsec(Box::new(ipsec::IpsecCable::up(cfg, mtu)?)),
+                    mtu,
+                )
             }
         };
         let dev = driver.device();
@@ -116,6 +137,16 @@ impl Cable {
         match &self.driver {
             Driver::Wireguard(w) => w.backend_config(),
             Driver::Vxlan(v) => v.backend_config(),
+            Driver::Ipsec(i) => i.backend_config(),
+        }
+    }
+
+    /// Why the cable to `cluster_id` cannot be negotiated, when the driver
+    /// knows (IPsec: the IKE failure, e.g. a wrong preshared key).
+    pub fn failure(&self, cluster_id: &str) -> Option<String> {
+        match &self.driver {
+            Driver::Ipsec(i) => i.failure(cluster_id),
+            Driver::Wireguard(_) | Driver::Vxlan(_) => None,
         }
     }
 
@@ -125,6 +156,7 @@ impl Cable {
         match &mut self.driver {
             Driver::Wireguard(w) => w.connect(remote)?,
             Driver::Vxlan(v) => v.connect(remote)?,
+            Driver::Ipsec(i) => i.connect(remote)?,
         }
         let want: BTreeSet<Cidr> = remote.subnets.iter().copied().collect();
         let have = self
@@ -161,6 +193,7 @@ impl Cable {
         match &mut self.driver {
             Driver::Wireguard(w) => w.disconnect(cluster_id),
             Driver::Vxlan(v) => v.disconnect(cluster_id),
+            Driver::Ipsec(i) => i.disconnect(cluster_id),
         }
     }
 
@@ -183,6 +216,7 @@ impl Cable {
         match self.driver {
             Driver::Wireguard(w) => w.down(),
             Driver::Vxlan(v) => v.down(),
+            Driver::Ipsec(i) => i.down(),
         }
         cleanup();
     }
@@ -193,13 +227,15 @@ impl Driver {
         match self {
             Driver::Wireguard(_) => WIREGUARD_CABLE,
             Driver::Vxlan(_) => VXLAN_CABLE,
+            Driver::Ipsec(_) => IPSEC_CABLE,
         }
     }
 }
 
 /// Removes everything a cable may have left on this node: the gateway's
-/// table and rule, and the VXLAN cable device (a WireGuard TUN disappears
-/// with its process). Errors are logged: cleanup must get as far as it can.
+/// table and rule, and the cable devices (a WireGuard or IPsec TUN
+/// disappears with its process). Errors are logged: cleanup must get as far
+/// as it can.
 pub fn cleanup() {
     if let Err(e) = ferry_net::flush_table(None, GATEWAY_TABLE) {
         tracing::warn!("flushing table {GATEWAY_TABLE}: {e}");
@@ -207,7 +243,7 @@ pub fn cleanup() {
     if let Err(e) = ferry_net::delete_rule(None, GATEWAY_RULE_PRIORITY) {
         tracing::warn!("deleting rule {GATEWAY_RULE_PRIORITY}: {e}");
     }
-    for dev in [VXLAN_CABLE, WIREGUARD_CABLE] {
+    for dev in [VXLAN_CABLE, WIREGUARD_CABLE, IPSEC_CABLE] {
         if let Err(e) = ferry_net::delete_link(None, dev) {
             tracing::warn!("deleting {dev}: {e}");
         }

@@ -55,7 +55,7 @@ pub async fn run(
     publish::gateway_object(&gateways, &cfg.node_name, &cfg.cluster_id).await?;
     let private_key = match cfg.driver {
         ferry_api::CableDriver::Wireguard => Some(load_or_create_key(&cfg.key_file)?),
-        ferry_api::CableDriver::Vxlan => None,
+        ferry_api::CableDriver::Vxlan | ferry_api::CableDriver::Ipsec => None,
     };
     // A previous run killed with -9 may have left a VXLAN cable and routes.
     tokio::task::block_in_place(crate::cable::cleanup);
@@ -107,6 +107,8 @@ pub async fn run(
         underlay_mtu: underlay_mtu(&cfg),
         private_key,
         psk: Some(cfg.psk.clone()),
+        cluster_id: cfg.cluster_id.clone(),
+        subnets: cfg.subnets(),
     };
     let mut supervisor = CableSupervisor {
         policy: HealthPolicy {
@@ -306,6 +308,7 @@ impl CableSupervisor {
             return;
         };
         let local = LocalGateway {
+            cluster_id: self.cfg.cluster_id.clone(),
             driver: self.cfg.driver,
             private_ip: self.cfg.private_ip,
             public_ip: self.cfg.public_ip,
@@ -493,6 +496,12 @@ impl CableSupervisor {
                         c.status_message = h.message(now);
                         c.latency_rtt = h.rtt();
                     }
+                    // The driver knows why it cannot connect (IPsec: a wrong key).
+                    if c.status != ConnectionStatus::Connected
+                        && let Some(why) = self.cable.as_ref().and_then(|k| k.failure(cluster))
+                    {
+                        c.status_message = join_messages(&c.status_message, &why);
+                    }
                     if r.health_check.is_none() && c.status_message.is_empty() {
                         c.status_message = "its Endpoint has no health-check IP".into();
                     }
@@ -541,6 +550,15 @@ impl CableSupervisor {
                 true
             }
         });
+    }
+}
+
+/// `a; b`, or whichever is not empty.
+fn join_messages(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("{a}; {b}"),
     }
 }
 

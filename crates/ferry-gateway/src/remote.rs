@@ -1,7 +1,7 @@
 //! From a remote cluster's `Endpoint` and what NAT discovery found to the
 //! cable this gateway should hold to it: which address to use (the one that
 //! answered discovery: private when both answer), whether NAT is in the way,
-//! which side opens the cable, and the reasons a cable cannot be built
+//! which side opens the cable (with IPsec exactly one), and the reasons a cable cannot be built
 //! (different cable drivers, a missing key, VXLAN through a NAT) or is not
 //! decided yet. Pure.
 
@@ -16,6 +16,8 @@ use crate::nat_discovery::{Outcome, Target};
 /// This gateway as the planner needs it.
 #[derive(Clone, Debug)]
 pub struct LocalGateway {
+    /// This cluster's id (IPsec: the lower id opens the cable).
+    pub cluster_id: String,
     /// Cable driver of this cluster.
     pub driver: CableDriver,
     /// Underlay address inside the cluster's node network.
@@ -56,7 +58,8 @@ pub struct RemoteGateway {
     pub using_nat: bool,
     /// Whether this side opens the cable (sends to `using_ip:port` first).
     /// When not, the remote does and WireGuard learns its address from its
-    /// authenticated packets.
+    /// authenticated packets. With IPsec exactly one side opens (see
+    /// [`ipsec_initiates`]).
     pub initiate: bool,
     /// UDP port of its cable (WireGuard).
     pub port: u16,
@@ -157,6 +160,10 @@ pub fn plan(
         ));
     }
     let path = choose_path(local, spec, private, public, port, found)?;
+    let initiate = match local.driver {
+        CableDriver::Ipsec => ipsec_initiates(local, spec, found, path.initiate),
+        CableDriver::Wireguard | CableDriver::Vxlan => path.initiate,
+    };
     let health_check = ports::health_check_addr(spec);
     Ok(RemoteGateway {
         cluster_id: spec.cluster_id.clone(),
@@ -165,7 +172,7 @@ pub fn plan(
         private_ip: private,
         using_ip: path.ip,
         using_nat: path.nat,
-        initiate: path.initiate,
+        initiate,
         port,
         public_key,
         vtep_mac: spec.backend_config.get(backend_config::VTEP_MAC).cloned(),
@@ -177,6 +184,34 @@ pub fn plan(
             .copied()
             .collect(),
     })
+}
+
+/// Whether this side opens the IPsec cable, given that NAT discovery lets
+/// it (`can`). IKE needs exactly one initiator: IKE SAs opened from both
+/// sides at once can leave each side keeping a different one (a black hole
+/// until dead-peer detection). Both sides decide alike from what both know:
+/// the side that is not `--preferred-server` when exactly one is, else the
+/// lower cluster id, opens; the other one opens only when the first cannot
+/// reach it (our probes are answered, but its probes never arrived within
+/// discovery's timeout).
+pub fn ipsec_initiates(
+    local: &LocalGateway,
+    spec: &EndpointSpec,
+    found: &Found,
+    can: bool,
+) -> bool {
+    if !can {
+        return false;
+    }
+    let remote_preferred = flag(spec, backend_config::PREFERRED_SERVER, false);
+    let designated = if local.preferred_server == remote_preferred {
+        local.cluster_id < spec.cluster_id
+    } else {
+        !local.preferred_server
+    };
+    let first_cannot_reach_us =
+        matches!(found.outcome, Outcome::Reach { .. }) && found.timed_out && !found.inbound_seen;
+    designated || first_cannot_reach_us
 }
 
 /// Where and how the cable goes.

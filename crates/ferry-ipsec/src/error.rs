@@ -60,3 +60,12 @@ pub enum Error {
     #[error(transparent)]
     Io(#[from] io::Error),
 }
+
+impl From<ferry_tun::Error> for Error {
+    fn from(e: ferry_tun::Error) -> Self {
+        match e {
+            ferry_tun::Error::Tun { name, source } => Error::Tun { name, source },
+            ferry_tun::Error::Udp(e) => Error::Udp(e),
+        }
+    }
+}

@@ -121,11 +121,7 @@ fn seed_join_flags_discovery_joiner_token_annotations_and_recovery() {
 
     // Unimplemented flags: one error line, one hint, exit 2, nothing joined.
     for (flag, says) in [
-        (
-            &["--cable-driver", "libreswan"][..],
-            "IPsec (Libreswan) cable driver is not yet available",
-        ),
-        (&["--globalnet-cidr", "242.0.0.0/16"], "Globalnet"),
+        (&["--globalnet-cidr", "242.0.0.0/16"][..], "Globalnet"),
         (&["--load-balancer"], "LoadBalancer"),
     ] {
         let mut args = vec!["join", info, "--clusterid", &a.name, "--kubeconfig", ka];

@@ -175,8 +175,8 @@ fn invalid_fields_are_named_with_the_reason() {
         ),
         (
             "settings",
-            json!({"defaultCableDriver": "ipsec"}),
-            "field `settings.defaultCableDriver` is invalid: unknown variant `ipsec`",
+            json!({"defaultCableDriver": "gre"}),
+            "field `settings.defaultCableDriver` is invalid: unknown variant `gre`",
         ),
         (
             "settings",

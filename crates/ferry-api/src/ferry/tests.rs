@@ -76,10 +76,23 @@ fn cable_driver_names() {
         assert_eq!(serde_json::to_value(d).unwrap(), json!(d.to_string()));
     }
     assert_eq!(CableDriver::default(), CableDriver::Wireguard);
-    let err = "ipsec".parse::<CableDriver>().unwrap_err().to_string();
+    // Submariner's name for its IPsec driver, on the command line and in objects.
+    assert_eq!(
+        "libreswan".parse::<CableDriver>().unwrap(),
+        CableDriver::Ipsec
+    );
+    assert_eq!(
+        serde_json::from_value::<CableDriver>(json!("libreswan")).unwrap(),
+        CableDriver::Ipsec
+    );
+    assert_eq!(
+        serde_json::to_value(CableDriver::Ipsec).unwrap(),
+        json!("ipsec")
+    );
+    let err = "gre".parse::<CableDriver>().unwrap_err().to_string();
     assert_eq!(
         err,
-        r#"unknown cable driver "ipsec" (expected wireguard or vxlan)"#
+        r#"unknown cable driver "gre" (expected wireguard, vxlan or ipsec)"#
     );
 }
 

@@ -18,14 +18,6 @@ pub enum Unsupported {
         /// The flag as given.
         flag: &'static str,
     },
-    /// `--cable-driver libreswan` (or `ipsec`).
-    #[error(
-        "--cable-driver {name}: the IPsec (Libreswan) cable driver is not yet available in ferry"
-    )]
-    IpsecCableDriver {
-        /// The driver name given.
-        name: String,
-    },
     /// `--load-balancer`: gateways behind a LoadBalancer Service.
     #[error("--load-balancer: ferry does not put gateways behind a LoadBalancer Service")]
     LoadBalancer,
@@ -68,9 +60,6 @@ impl Unsupported {
             Unsupported::Globalnet { .. } => {
                 "give every cluster pod and service CIDRs that overlap no other cluster's and leave Globalnet off (--globalnet=false is accepted); `ferry show networks` lists the CIDRs taken"
             }
-            Unsupported::IpsecCableDriver { .. } => {
-                "use --cable-driver wireguard (encrypted, the default) or vxlan (unencrypted, for trusted networks)"
-            }
             Unsupported::LoadBalancer => {
                 "label reachable nodes ferry.dev/gateway=true; set a node's public address with the annotation gateway.ferry.dev/public-ip=ipv4:ADDRESS"
             }
@@ -87,22 +76,16 @@ impl Unsupported {
                 "leave it out; if the broker's certificate changed, write a new broker-info.ferry with `ferry deploy-broker` (or `ferry recover-broker-info`)"
             }
             Unsupported::NatPortWithVxlan { .. } => {
-                "leave --nattport out with vxlan (it applies to the wireguard cable)"
+                "leave --nattport out with vxlan (it applies to the wireguard and ipsec cables)"
             }
         }
     }
 }
 
-/// The driver a `--cable-driver` name stands for. The IPsec names are
-/// refused here, and only here, until the IPsec driver exists.
+/// The driver a `--cable-driver` name stands for: `libreswan`, Submariner's
+/// default, is ferry's `ipsec`.
 pub fn cable_driver(name: &str) -> crate::Result<CableDriver> {
-    match name {
-        "libreswan" | "ipsec" => Err(Unsupported::IpsecCableDriver {
-            name: name.to_string(),
-        }
-        .into()),
-        other => Ok(other.parse()?),
-    }
+    Ok(name.parse()?)
 }
 
 #[cfg(test)]
@@ -115,13 +98,7 @@ mod tests {
         assert_eq!(cable_driver("vxlan").unwrap(), CableDriver::Vxlan);
         assert_eq!(cable_driver("wireguard").unwrap(), CableDriver::Wireguard);
         for ipsec in ["libreswan", "ipsec"] {
-            let e = cable_driver(ipsec).unwrap_err();
-            assert!(
-                matches!(&e, crate::Error::Unsupported(Unsupported::IpsecCableDriver { name }) if name == ipsec),
-                "{e}"
-            );
-            assert!(e.to_string().contains("not yet available"), "{e}");
-            assert!(e.is_usage());
+            assert_eq!(cable_driver(ipsec).unwrap(), CableDriver::Ipsec);
         }
         let e = cable_driver("gre").unwrap_err();
         assert!(e.to_string().contains("unknown cable driver"), "{e}");

@@ -2,6 +2,7 @@ use super::*;
 
 fn local(driver: CableDriver) -> LocalGateway {
     LocalGateway {
+        cluster_id: "cluster0".into(),
         driver,
         private_ip: "198.18.100.10".parse().unwrap(),
         public_ip: "198.19.0.10".parse().unwrap(),
@@ -230,4 +231,58 @@ fn unusable_remotes_say_why() {
         err.message().contains("\"99999\" is not a UDP port"),
         "{err:?}"
     );
+}
+
+fn plan_ipsec(local: &LocalGateway, remote_preferred: bool, f: &Found) -> RemoteGateway {
+    let mut s = spec(CableDriver::Ipsec, "198.18.101.10", Some("198.19.1.10"));
+    s.backend_config.remove(backend_config::PUBLIC_KEY);
+    if remote_preferred {
+        s.backend_config
+            .insert(backend_config::PREFERRED_SERVER.into(), "true".into());
+    }
+    plan(local, "cluster1", &s, f).unwrap()
+}
+
+#[test]
+fn exactly_one_side_opens_an_ipsec_cable() {
+    let lower = local(CableDriver::Ipsec);
+    let higher = LocalGateway {
+        cluster_id: "cluster2".into(),
+        ..local(CableDriver::Ipsec)
+    };
+    // Both reach each other: the lower cluster id (cluster0 < cluster1) opens,
+    // whatever the order the probes arrived in.
+    for f in [reached(), found(reach("198.19.1.10", false), false, false)] {
+        let r = plan_ipsec(&lower, false, &f);
+        assert!(r.initiate, "{f:?}");
+        assert_eq!(r.port, 4600, "the port its Endpoint publishes");
+        assert!(!plan_ipsec(&higher, false, &f).initiate, "{f:?}");
+    }
+    // The higher one opens when the lower one cannot reach it: its probes
+    // never arrived within the timeout, ours are answered.
+    let one_way = found(reach("198.19.1.10", true), false, true);
+    assert!(plan_ipsec(&higher, false, &one_way).initiate);
+    // Only its probes reach us: it opens, not us, even as the lower id.
+    let inbound = found(
+        Outcome::InboundOnly {
+            from: sa("198.19.1.10:4490"),
+            nat: true,
+        },
+        true,
+        true,
+    );
+    assert!(!plan_ipsec(&lower, false, &inbound).initiate);
+    // A preferred server waits; the other side opens whatever the ids.
+    assert!(plan_ipsec(&higher, true, &reached()).initiate);
+    let preferred_lower = LocalGateway {
+        preferred_server: true,
+        ..local(CableDriver::Ipsec)
+    };
+    assert!(!plan_ipsec(&preferred_lower, false, &reached()).initiate);
+    // Both preferred: back to the cluster ids.
+    assert!(plan_ipsec(&preferred_lower, true, &reached()).initiate);
+    // Nothing crossed: the Endpoint's address is tried by the lower id only.
+    let blocked = found(Outcome::Unreachable, false, true);
+    assert!(plan_ipsec(&lower, false, &blocked).initiate);
+    assert!(!plan_ipsec(&higher, false, &blocked).initiate);
 }

@@ -50,7 +50,7 @@ pub(crate) struct Inbound<'a, S: Sink> {
 
 pub(crate) fn run_inbound(sh: &Shared) {
     let mut rx: Vec<Vec<u8>> = (0..RX_BATCH).map(|_| vec![0u8; RX_BUF]).collect();
-    let mut meta = vec![quinn_udp::RecvMeta::default(); RX_BATCH];
+    let mut meta = vec![ferry_tun::RecvMeta::default(); RX_BATCH];
     let mut st = Inbound::new(sh);
     while !sh.stopping() {
         let n = {

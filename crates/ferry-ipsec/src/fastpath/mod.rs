@@ -6,13 +6,10 @@
 
 pub(crate) mod inbound;
 mod outbound;
-mod tun;
-mod udp;
 
+pub(crate) use ferry_tun::{Udp, open_tun};
 pub(crate) use inbound::run_inbound;
 pub(crate) use outbound::run_outbound;
-pub(crate) use tun::open_tun;
-pub(crate) use udp::Udp;
 
 use crate::proto::esp::{EspInbound, EspOutbound};
 use crate::proto::ts::TrafficSelector;

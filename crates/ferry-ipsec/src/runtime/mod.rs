@@ -8,7 +8,7 @@ use crate::fastpath::{self, IkeDatagram, Route, SaTable, Shared, Udp};
 use crate::proto::consts::exchange;
 use crate::proto::ike::{self, Session, Status};
 use crate::proto::lock;
-use crate::proto::message::Header;
+use crate::proto::message::{Header, Identity};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -38,6 +38,8 @@ pub struct DeviceConfig {
 /// What [`Device::peers`] reports about one peer.
 #[derive(Clone, Debug)]
 pub struct PeerStatus {
+    /// The identity the peer must prove (what [`Device::upsert_peer`] keys on).
+    pub remote_id: Identity,
     /// The peer's current address.
     pub remote: SocketAddr,
     /// Where its session stands.
@@ -190,6 +192,7 @@ impl Device {
                 let sum =
                     |f: &dyn Fn(&ike::ChildSa) -> u64| s.children().iter().map(f).sum::<u64>();
                 PeerStatus {
+                    remote_id: s.config().remote_id.clone(),
                     remote: s.remote(),
                     status: s.status().clone(),
                     child_sas: s.children().len(),
@@ -203,6 +206,66 @@ impl Device {
                 }
             })
             .collect()
+    }
+
+    /// Add a peer, or change the one with the same `remote_id`. A change of who
+    /// initiates or of the timers keeps its SAs; any other change (its address,
+    /// subnets, key, algorithms) deletes them and negotiates anew, so a peer that
+    /// moved (a failover to another gateway) is reached at its new address.
+    pub fn upsert_peer(&self, cfg: ike::Config) -> Result<(), Error> {
+        let now = Instant::now();
+        let mut c = lock(&self.ctl);
+        let existing = c
+            .sessions
+            .iter()
+            .position(|s| s.config().remote_id == cfg.remote_id);
+        match existing {
+            Some(i) if c.sessions[i].config().same_peer(&cfg) => c.sessions[i].update(&cfg, now),
+            Some(i) => {
+                let fresh = Session::new(cfg, now)?;
+                let old = std::mem::replace(&mut c.sessions[i], fresh);
+                self.close_session(old, now);
+                // Force the SA table to be rebuilt without the old session's SAs.
+                c.generation[i] = u64::MAX;
+            }
+            None => {
+                c.sessions.push(Session::new(cfg, now)?);
+                c.generation.push(u64::MAX);
+            }
+        }
+        flush(&self.shared, &mut c);
+        Ok(())
+    }
+
+    /// Remove the peer proving `remote_id` (deleting its IKE SA, best effort);
+    /// false if there was none.
+    pub fn remove_peer(&self, remote_id: &Identity) -> bool {
+        let now = Instant::now();
+        let mut c = lock(&self.ctl);
+        let Some(i) = c
+            .sessions
+            .iter()
+            .position(|s| s.config().remote_id == *remote_id)
+        else {
+            return false;
+        };
+        let old = c.sessions.remove(i);
+        c.generation.remove(i);
+        self.close_session(old, now);
+        // Lengths and values may now coincide with the old list: rebuild.
+        c.generation.iter_mut().for_each(|g| *g = u64::MAX);
+        flush(&self.shared, &mut c);
+        true
+    }
+
+    /// Send a delete for a session's IKE SA; the session is dropped after.
+    fn close_session(&self, mut old: Session, now: Instant) {
+        old.close(now);
+        for t in old.take_transmits() {
+            if let Err(e) = self.shared.udp.send(t.dst, &t.bytes, None) {
+                tracing::debug!(dst = %t.dst, "IKE send: {e}");
+            }
+        }
     }
 
     /// Data-path drop counters since start.

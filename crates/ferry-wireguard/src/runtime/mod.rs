@@ -63,7 +63,11 @@ impl Device {
             return Err(Error::Config(format!("bad interface name {:?}", cfg.name)));
         }
         let udp = Udp::bind(cfg.listen_port.unwrap_or(0))?;
-        let tun = fastpath::open_tun(&cfg)?;
+        let address = cfg.addresses.iter().find_map(|(a, p)| match a {
+            std::net::IpAddr::V4(a) => Some((*a, *p)),
+            std::net::IpAddr::V6(_) => None,
+        });
+        let tun = ferry_tun::open_tun(&cfg.name, cfg.mtu, address)?;
         let mut ctl = Control::new(cfg.private_key.clone());
         for p in cfg.peers.iter().cloned() {
             ctl.upsert(p);

@@ -37,7 +37,8 @@ const CLIENT_POD: &str = "demo-client";
 /// `ferry sandbox delete --all`. Needs root.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Cable driver between the clusters: wireguard (encrypted) or vxlan.
+    /// Cable driver between the clusters: wireguard (encrypted), ipsec
+    /// (encrypted; libreswan is accepted) or vxlan.
     #[arg(long, default_value = "wireguard")]
     cable_driver: CableDriver,
     /// Seconds to wait for each step that waits (connections, DNS, HTTP).

@@ -14,7 +14,8 @@ use ferry_gateway::lease::LeaseTiming;
 /// The labelled nodes elect one active gateway through the Lease
 /// ferry-system/ferry-gateway (500 ms without renewal hands it to a standby;
 /// a graceful stop hands it over at once). The active one brings up the
-/// cable device (ferry-wg for WireGuard, ferry-vxc for VXLAN), publishes this
+/// cable device (ferry-wg for WireGuard, ferry-vxc for VXLAN, ferry-ipsec for
+/// IPsec), publishes this
 /// cluster's Endpoint (addresses, subnets, public key, health-check address),
 /// connects to every remote cluster's Endpoint, routes their subnets into the
 /// cable (table 7101, rule priority 7099), and probes each cable through the
@@ -59,7 +60,8 @@ pub struct Args {
     /// Cable driver (default: the one `ferry join` recorded).
     #[arg(long)]
     cable_driver: Option<CableDriver>,
-    /// UDP port of the WireGuard cable.
+    /// UDP port of the WireGuard cable, or of the IPsec cable (IKE and
+    /// UDP-encapsulated ESP, NAT-T).
     #[arg(long, default_value_t = ferry_api::ports::DEFAULT_CABLE_PORT)]
     port: u16,
     /// UDP port of the health checker.
@@ -89,8 +91,8 @@ pub struct Args {
     /// (published as the Endpoint's preferredServer).
     #[arg(long)]
     preferred_server: bool,
-    /// Encapsulate in UDP even where plain ESP would pass (IPsec; published
-    /// as the Endpoint's forceUdpEncaps).
+    /// Encapsulate ESP in UDP even where plain ESP would pass (published as
+    /// the Endpoint's forceUdpEncaps). ferry's IPsec cable always does.
     #[arg(long)]
     force_udp_encaps: bool,
     /// Never ask an outside service for the public IP (api: lookups are skipped).

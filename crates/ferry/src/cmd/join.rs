@@ -58,8 +58,9 @@ pub struct Args {
     /// Service CIDRs, comma-separated (default: discovered).
     #[arg(long = "servicecidr", value_name = "CIDR[,CIDR…]")]
     service_cidrs: Option<String>,
-    /// Cable driver: wireguard or vxlan (default: the broker's setting;
-    /// libreswan is refused until ferry has an IPsec driver).
+    /// Cable driver: wireguard, vxlan or ipsec (default: the broker's
+    /// setting). libreswan, Submariner's name, means ferry's ipsec: IKEv2 +
+    /// ESP in user space, always UDP-encapsulated on --nattport.
     #[arg(long, value_name = "DRIVER")]
     cable_driver: Option<String>,
     /// NAT traversal; --natt=false: the gateways expect to reach each other
@@ -67,12 +68,15 @@ pub struct Args {
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
         num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     natt: bool,
-    /// UDP port of the cable (wireguard; default 4500). A node's annotation
-    /// gateway.ferry.dev/udp-port overrides it there.
+    /// UDP port of the cable (wireguard, and ipsec's IKE and ESP: NAT-T;
+    /// default 4500). A node's annotation gateway.ferry.dev/udp-port
+    /// overrides it there.
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     nattport: Option<u16>,
-    /// Encapsulate in UDP even where plain ESP would pass (IPsec; the
-    /// wireguard and vxlan cables are always UDP). Published on the Endpoint.
+    /// Encapsulate ESP in UDP even where plain ESP would pass. Accepted for
+    /// subctl compatibility: ferry's ipsec cable always encapsulates (a
+    /// user-space gateway cannot receive IP protocol 50), and the wireguard
+    /// and vxlan cables are UDP anyway. Published on the Endpoint.
     #[arg(long)]
     force_udp_encaps: bool,
     /// With NAT on both sides, this cluster's gateway waits to be contacted

@@ -9,7 +9,7 @@ use crate::check::{Line, Status};
 use crate::cluster::Facts;
 use crate::diagnose::checks::Check;
 
-const BLOCKED_HINT: &str = "let UDP 4490 (NAT discovery) and the cable port (4500 wireguard, 4800 \
+const BLOCKED_HINT: &str = "let UDP 4490 (NAT discovery) and the cable port (4500 wireguard and ipsec, 4800 \
      vxlan) pass between the gateways; with NAT on both sides, join one cluster with \
      --preferred-server and forward those ports to its gateway";
 

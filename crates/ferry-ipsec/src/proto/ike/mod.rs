@@ -111,6 +111,21 @@ impl Config {
         }
         Ok(())
     }
+
+    /// Whether `other` describes the same peer and the same SAs: everything but
+    /// who initiates and the timers, which a running session can take over.
+    pub fn same_peer(&self, other: &Config) -> bool {
+        self.psk == other.psk
+            && self.local_id == other.local_id
+            && self.remote_id == other.remote_id
+            && self.local_addr == other.local_addr
+            && self.remote_addr == other.remote_addr
+            && self.ike_suites == other.ike_suites
+            && self.esp_suites == other.esp_suites
+            && self.local_ts == other.local_ts
+            && self.remote_ts == other.remote_ts
+            && self.force_encap == other.force_encap
+    }
 }
 
 /// A datagram to send to the peer (already with the non-ESP marker).
@@ -237,6 +252,18 @@ impl Session {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// Take over who initiates and the timers of `cfg` (see [`Config::same_peer`])
+    /// without touching the SAs. A session that now initiates and holds no IKE SA
+    /// starts at the next `poll`; one that no longer does stops retrying.
+    pub fn update(&mut self, cfg: &Config, now: Instant) {
+        self.cfg.timers = cfg.timers.clone();
+        if self.cfg.initiate == cfg.initiate {
+            return;
+        }
+        self.cfg.initiate = cfg.initiate;
+        self.st.retry_at = (cfg.initiate && self.ikes.is_empty()).then_some(now);
     }
 
     /// The peer's current address.

@@ -377,3 +377,27 @@ fn nat_keepalives_are_sent_while_sas_are_up() {
     p.a.poll(p.at(22));
     assert!(!p.a.take_transmits().iter().any(|t| t.bytes == [0xff]));
 }
+
+#[test]
+fn a_responder_told_to_initiate_opens_the_sa_and_keeps_it_when_told_to_stop() {
+    // Neither side initiates: nothing happens.
+    let mut p = Pair::new(config(A, B, false), config(B, A, false));
+    p.pump(p.at(1));
+    assert_eq!(p.a.status(), &Status::Connecting);
+    assert_eq!(p.a.ike_sa_count() + p.b.ike_sa_count(), 0);
+    // The gateway decides a initiates (NAT discovery answered): it does at once.
+    let mut now_initiator = config(A, B, true);
+    assert!(p.a.config().same_peer(&now_initiator));
+    p.a.update(&now_initiator, p.at(2));
+    p.pump(p.at(2));
+    established(&p);
+    // Told to stop initiating, a keeps the SAs it has.
+    now_initiator.initiate = false;
+    p.a.update(&now_initiator, p.at(3));
+    p.pump(p.at(3));
+    established(&p);
+    // A different peer address is not the same peer (the SAs must go).
+    let mut moved = config(A, B, true);
+    moved.remote_addr = "198.18.0.3:4500".parse().unwrap();
+    assert!(!p.a.config().same_peer(&moved));
+}

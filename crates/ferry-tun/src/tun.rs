@@ -3,9 +3,9 @@
 use crate::Error;
 use std::net::Ipv4Addr;
 
-/// Create the TUN interface `name` with IFF_VNET_HDR offload, its MTU and optional
-/// IPv4 address, and bring it up.
-pub(crate) fn open_tun(
+/// Create (or attach to) the TUN interface `name` with IFF_VNET_HDR offload,
+/// its MTU and optional IPv4 address, bring it up and make it non-blocking.
+pub fn open_tun(
     name: &str,
     mtu: u16,
     address: Option<(Ipv4Addr, u8)>,

@@ -1,5 +1,4 @@
 //! The UDP socket: GSO on send, GRO and `recvmmsg` on receive (through quinn-udp).
-//! A copy of ferry-wireguard's `fastpath/udp.rs`: both should move into one lower crate.
 
 use crate::Error;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -12,7 +11,9 @@ use std::os::fd::AsFd;
 /// Socket buffer size asked for (forced past rmem_max when we may).
 const SOCK_BUF: usize = 8 << 20;
 
-pub(crate) struct Udp {
+/// A UDP socket bound on all IPv4 addresses, with GSO and GRO where the
+/// kernel has them.
+pub struct Udp {
     sock: UdpSocket,
     state: UdpSocketState,
     port: u16,
@@ -42,6 +43,7 @@ impl Udp {
         Ok(Self { sock, state, port })
     }
 
+    /// The port actually bound.
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -1,0 +1,16 @@
+//! `ferry-tun` is the I/O both user-space tunnels (`ferry-wireguard`,
+//! `ferry-ipsec`) share: a TUN device opened with offloads (virtio-net
+//! header: TSO/USO in, GRO out) and a UDP socket with GSO on send and GRO +
+//! `recvmmsg` on receive (through quinn-udp).
+//!
+//! It is *not* a tunnel: no protocol, no threads, no packet parsing; the
+//! tunnels' fast paths drive these handles.
+
+mod error;
+mod tun;
+mod udp;
+
+pub use error::Error;
+pub use quinn_udp::RecvMeta;
+pub use tun::open_tun;
+pub use udp::Udp;

@@ -1,0 +1,272 @@
+//! The `ipsec` cable driver between two sandbox clusters (issue #15): pod
+//! to pod ping and TCP both ways, `ferry show connections` and `ferry
+//! diagnose` seeing an ipsec connection, and gateway failover in either
+//! cluster (the one that opens the IKE SA and the one that answers) with
+//! traffic flowing on.
+//! Root only (skipped otherwise); each test builds and deletes its own clusters.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ferry_e2e::{
+    Broker, Cluster, Clusterset, Pod, ferry_bin, gateway_pid, holder, netns, ping, usable, wait_for,
+};
+
+fn tag(t: &str) -> String {
+    format!("{t}{}", std::process::id() % 10_000)
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A 1 s iperf3 TCP stream from `client` to `server` carrying > 1 MB;
+/// returns Mbit/s.
+fn tcp_stream(client: &Pod, server: &Pod) -> f64 {
+    let mut srv = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &server.netns,
+            "timeout",
+            "60",
+            "iperf3",
+            "-s",
+            "-p",
+            "5201",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let what = format!("iperf3 {} → {} (> 1 MB in 1 s)", client.ip, server.ip);
+    let bits = wait_for(Duration::from_secs(20), &what, || {
+        let out = netns(
+            &client.netns,
+            &[
+                "timeout",
+                "8",
+                "iperf3",
+                "-c",
+                &server.ip.to_string(),
+                "-p",
+                "5201",
+                "-t",
+                "1",
+                "-J",
+            ],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let sum = &v["end"]["sum_received"];
+        (out.status.success() && sum["bytes"].as_u64().unwrap_or(0) > 1_000_000)
+            .then(|| sum["bits_per_second"].as_f64().unwrap_or(0.0))
+    });
+    // SIGTERM: `timeout` passes it on to iperf3.
+    let _ = Command::new("kill").arg(srv.id().to_string()).status();
+    let _ = srv.wait();
+    bits / 1e6
+}
+
+/// Longest gap between consecutive replies of `ping -D` output, and the
+/// number of replies.
+fn longest_gap(ping_output: &str) -> (Duration, usize) {
+    let stamps: Vec<f64> = ping_output
+        .lines()
+        .filter(|l| l.contains("bytes from"))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+        .collect();
+    let gap = stamps
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(0.0_f64, f64::max);
+    (Duration::from_secs_f64(gap), stamps.len())
+}
+
+/// Kills `c`'s active gateway with SIGKILL under a 100 pings/s stream from
+/// `client` to `server`; the lease must move and traffic go on.
+fn failover(c: &Cluster, client: &Pod, server: &Pod) {
+    let active = holder(c);
+    let pinger = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &client.netns,
+            "ping",
+            "-D",
+            "-n",
+            "-i",
+            "0.01",
+            "-W",
+            "1",
+            "-w",
+            "6",
+        ])
+        .arg(server.ip.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(gateway_pid(c, &active)),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let out = pinger.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (gap, replies) = longest_gap(&text);
+    eprintln!(
+        "{}: kill -9 of the active gateway: longest gap without replies {gap:?} \
+         ({replies} replies, {:?} after the kill)",
+        c.name,
+        t0.elapsed()
+    );
+    let new_active = wait_for(Duration::from_secs(10), "the lease to move", || {
+        let h = holder(c);
+        (!h.is_empty() && h != active).then_some(h)
+    });
+    assert_ne!(new_active, active);
+    assert!(
+        replies > 100,
+        "{}: only {replies} replies:\n{text}\n{}",
+        c.name,
+        c.gateway_report(80)
+    );
+    assert!(
+        gap < Duration::from_secs(3),
+        "{}: traffic stopped for {gap:?}\n{}",
+        c.name,
+        c.gateway_report(80)
+    );
+    wait_for(
+        Duration::from_secs(20),
+        "the killed gateway to come back as standby",
+        || {
+            let out = c
+                .kubectl(&[
+                    "-n",
+                    "ferry-system",
+                    "get",
+                    "gateways",
+                    "-o",
+                    "jsonpath={range .items[*]}{.status.haStatus} {end}",
+                ])
+                .unwrap();
+            (out.split_whitespace().filter(|s| *s == "passive").count() == 1).then_some(())
+        },
+    );
+}
+
+#[test]
+fn ipsec_cable_carries_traffic_and_survives_failover_on_either_side() {
+    if !usable() {
+        return;
+    }
+    // `libreswan`, as a subctl user would type it, is the ipsec driver.
+    let cs = Clusterset::new(
+        &tag("e15i"),
+        &[3, 3],
+        &[&[0, 1], &[0, 1]],
+        "libreswan",
+        Broker::FirstCluster,
+    );
+    let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
+    let pa = a.pod("pa", 2).unwrap();
+    let pb = b.pod("pb", 2).unwrap();
+
+    for (from, to) in [(&pa, &pb), (&pb, &pa)] {
+        let (sent, got) = ping(&from.netns, &to.ip.to_string(), 5, "0.2");
+        assert_eq!((sent, got), (5, 5), "ping {} → {}", from.ip, to.ip);
+        let mbits = tcp_stream(from, to);
+        eprintln!(
+            "ipsec: TCP stream {} → {}: {mbits:.0} Mbit/s",
+            from.ip, to.ip
+        );
+    }
+
+    // Both sides report an ipsec connection, connected.
+    let both = format!(
+        "{},{}",
+        a.kubeconfig.to_str().unwrap(),
+        b.kubeconfig.to_str().unwrap()
+    );
+    let show = a
+        .ferry(&["show", "connections", "--kubeconfig", &both])
+        .unwrap();
+    for (c, remote) in [(a, b), (b, a)] {
+        let out = c
+            .kubectl(&[
+                "-n",
+                "ferry-system",
+                "get",
+                "gateways",
+                "-o",
+                "jsonpath={range .items[*].status.connections[*]}{.clusterId}={.cableDriver}/{.status} {end}",
+            ])
+            .unwrap();
+        assert!(
+            out.split_whitespace()
+                .any(|s| s == format!("{}=ipsec/connected", remote.name)),
+            "{}: {out}",
+            c.name
+        );
+    }
+    let lines: Vec<&str> = show.lines().filter(|l| l.contains("ipsec")).collect();
+    assert!(
+        lines.len() >= 2 && lines.iter().all(|l| l.contains("connected")),
+        "show connections:\n{show}"
+    );
+    eprintln!("ferry show connections:\n{show}");
+
+    // diagnose sees the cable on its port (UDP 4500) and the connections.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = Command::new(ferry_bin())
+            .args(["diagnose", "connections", "--kubeconfig", &both])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && stdout.contains("PASS  connections") {
+            let fw = Command::new(ferry_bin())
+                .args(["diagnose", "firewall", "--kubeconfig", &both])
+                .output()
+                .unwrap();
+            let fw_out = String::from_utf8_lossy(&fw.stdout).into_owned();
+            assert!(
+                fw.status.success() && fw_out.contains("PASS  firewall"),
+                "diagnose firewall: {}",
+                text(&fw)
+            );
+            assert!(fw_out.contains("4500"), "{fw_out}");
+            eprintln!("ferry diagnose connections + firewall:\n{stdout}{fw_out}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "diagnose connections: {}",
+            text(&out)
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+
+    // Failover where the IKE SA is opened (cluster ids: a < b, so a
+    // initiates) and where it is answered.
+    failover(a, &pb, &pa);
+    failover(b, &pa, &pb);
+    for (from, to) in [(&pa, &pb), (&pb, &pa)] {
+        let (sent, got) = ping(&from.netns, &to.ip.to_string(), 5, "0.2");
+        assert_eq!(
+            (sent, got),
+            (5, 5),
+            "after failover: ping {} → {}",
+            from.ip,
+            to.ip
+        );
+    }
+}
