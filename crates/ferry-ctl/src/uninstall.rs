@@ -23,6 +23,7 @@ use ferry_api::labels::{
 use ferry_api::{
     BrokerInfo, Cluster, ClusterProperty, Endpoint, Gateway, ServiceExport, ServiceImport,
 };
+use ferry_api::GlobalCidr;
 use ferry_deploy::{BROKER_SECRET, CLUSTER_SA_PREFIX};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret, ServiceAccount};
@@ -629,6 +630,20 @@ async fn clean_broker(info: &BrokerInfo, id: &str, report: &mut Report) -> Resul
     )
     .await?;
     lines.extend(on_broker("Cluster", &gone));
+    // Its Globalnet block goes back to the pool (a broker older than
+    // Globalnet has no such kind: nothing to remove).
+    match delete_all(
+        &b,
+        &Api::<GlobalCidr>::namespaced(b.client.clone(), ns),
+        &mine,
+        "GlobalCidr",
+    )
+    .await
+    {
+        Ok(gone) => lines.extend(on_broker("GlobalCidr", &gone)),
+        Err(Error::Status { code: 404, .. }) => {}
+        Err(e) => return Err(e),
+    }
     // The cluster's broker identity, last: deleting it may revoke the token.
     // On Kubernetes the cluster's own token may not delete it; say so.
     let sa = format!("{CLUSTER_SA_PREFIX}{id}");

@@ -569,7 +569,7 @@ pub fn broker_manifests(namespace: &str) -> Result<Vec<Value>> {
             // Each cluster's token-renewal Role (it grants only what the
             // joiner holds: tokens of one ServiceAccount).
             rule(&["rbac.authorization.k8s.io"], &["roles"], &["get", "list", "create", "patch"]),
-            rule(&["ferry.dev"], &["clusters", "endpoints"], READ),
+            rule(&["ferry.dev"], &["clusters", "endpoints", "globalcidrs"], READ),
         ],
     }));
     out.push(json!({

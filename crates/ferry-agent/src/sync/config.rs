@@ -26,6 +26,8 @@ pub struct AgentConfig {
     /// The clusterset-IP range imported ClusterSetIP services get their
     /// VIP from (`None`: no VIPs; see [`crate::vips`]).
     pub clusterset_ip_cidr: Option<Cidr>,
+    /// Global CIDRs (Globalnet; empty: off): exports carry global IPs.
+    pub global_cidrs: Vec<Cidr>,
 }
 
 impl AgentConfig {
@@ -43,6 +45,7 @@ impl AgentConfig {
             broker_namespace: l::BROKER_NAMESPACE.into(),
             write_concurrency: 256,
             clusterset_ip_cidr: None,
+            global_cidrs: Vec::new(),
         }
     }
 }

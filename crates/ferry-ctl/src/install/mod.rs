@@ -18,6 +18,7 @@
 mod apply;
 pub mod broker;
 pub mod cidrs;
+pub mod globalnet;
 pub mod join;
 pub mod recover;
 mod unsupported;
@@ -25,6 +26,7 @@ mod unsupported;
 pub use apply::{apply_value, is_ferry_apiserver};
 pub use broker::{DeployBrokerOptions, PSK_SECRET, deploy_broker};
 pub use cidrs::{CidrSource, Discovered, FoundCidrs, discover_cidrs};
-pub use join::{JoinOptions, JoinReport, check_join, gateway_nodes, join};
+pub use globalnet::GlobalnetRequest;
+pub use join::{JoinOptions, JoinReport, check_join, check_join_as, gateway_nodes, join};
 pub use recover::recover_broker_info;
 pub use unsupported::{Unsupported, cable_driver};
