@@ -249,12 +249,9 @@ pub fn plan(block: &Block, obs: &Observed) -> Vec<Action> {
         let current = g.status.clone().unwrap_or_default();
         let ip = match kept {
             Some(ip) => Ok(*ip),
-            None => block
-                .allocate(&held, 1)
-                .map(|v| v[0])
-                .inspect(|ip| {
-                    held.insert(*ip);
-                }),
+            None => block.allocate(&held, 1).map(|v| v[0]).inspect(|ip| {
+                held.insert(*ip);
+            }),
         };
         let status = match ip {
             Ok(ip) => GlobalIngressIPStatus {

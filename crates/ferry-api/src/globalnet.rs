@@ -57,11 +57,19 @@ pub const ALLOCATED: &str = "Allocated";
 #[serde(rename_all = "camelCase")]
 pub struct ClusterGlobalEgressIPSpec {
     /// How many global IPs (0–20; default 8).
-    #[serde(default, rename = "numberOfIPs", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "numberOfIPs",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 0, max = 20))]
     pub number_of_ips: Option<u32>,
     /// The same, under the JSON name of Submariner's Go field.
-    #[serde(default, rename = "numGlobalIPs", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "numGlobalIPs",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 0, max = 20))]
     pub num_global_ips: Option<u32>,
 }
@@ -84,11 +92,19 @@ pub struct ClusterGlobalEgressIPSpec {
 #[serde(rename_all = "camelCase")]
 pub struct GlobalEgressIPSpec {
     /// How many global IPs (0–20; default 1).
-    #[serde(default, rename = "numberOfIPs", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "numberOfIPs",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 0, max = 20))]
     pub number_of_ips: Option<u32>,
     /// The same, under the JSON name of Submariner's `ClusterGlobalEgressIP` field.
-    #[serde(default, rename = "numGlobalIPs", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "numGlobalIPs",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 0, max = 20))]
     pub num_global_ips: Option<u32>,
     /// Which pods of the namespace (all when absent).
@@ -104,7 +120,11 @@ pub struct GlobalEgressIPStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The global IPs.
-    #[serde(default, rename = "allocatedIPs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "allocatedIPs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub allocated_ips: Vec<String>,
 }
 
@@ -166,7 +186,11 @@ pub struct GlobalIngressIPStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The global IP.
-    #[serde(default, rename = "allocatedIP", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "allocatedIP",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub allocated_ip: String,
     /// The address it is translated to (the Service's cluster IP or the
     /// pod's IP), for the gateway (ferry's addition to Submariner's shape).
@@ -215,7 +239,11 @@ mod tests {
         assert_eq!(requested_ips(b.number_of_ips, b.num_global_ips, 1), 4);
         let c: ClusterGlobalEgressIPSpec = serde_json::from_str("{}").unwrap();
         assert_eq!(
-            requested_ips(c.number_of_ips, c.num_global_ips, DEFAULT_CLUSTER_EGRESS_IPS),
+            requested_ips(
+                c.number_of_ips,
+                c.num_global_ips,
+                DEFAULT_CLUSTER_EGRESS_IPS
+            ),
             8
         );
     }

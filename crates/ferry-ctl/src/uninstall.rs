@@ -17,13 +17,13 @@
 
 use std::time::{Duration, Instant};
 
+use ferry_api::GlobalCidr;
 use ferry_api::labels::{
     self, APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTER, CLUSTER_ID_PROPERTY, SYSTEM_NAMESPACE,
 };
 use ferry_api::{
     BrokerInfo, Cluster, ClusterProperty, Endpoint, Gateway, ServiceExport, ServiceImport,
 };
-use ferry_api::GlobalCidr;
 use ferry_deploy::{BROKER_SECRET, CLUSTER_SA_PREFIX};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret, ServiceAccount};

@@ -544,7 +544,10 @@ pub fn broker_manifests(namespace: &str) -> Result<Vec<Value>> {
     out.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta(namespace, None)}));
     let synced = [
         // globalcidrs: one per cluster's Globalnet block.
-        ("ferry.dev", vec!["clusters", "endpoints", "gateways", "globalcidrs"]),
+        (
+            "ferry.dev",
+            vec!["clusters", "endpoints", "gateways", "globalcidrs"],
+        ),
         ("multicluster.x-k8s.io", vec!["serviceimports"]),
         ("discovery.k8s.io", vec!["endpointslices"]),
     ];

@@ -78,10 +78,13 @@ pub async fn watch_mapping(client: Client, tx: watch::Sender<Mapping>) {
     let (egress, w1) = reflector::store::<ClusterGlobalEgressIP>();
     let (ingress, w2) = reflector::store::<GlobalIngressIP>();
     let mut events = futures::stream::select_all([
-        reflector(w1, watcher(Api::all(client.clone()), watcher::Config::default()))
-            .default_backoff()
-            .map(|_| ())
-            .boxed(),
+        reflector(
+            w1,
+            watcher(Api::all(client.clone()), watcher::Config::default()),
+        )
+        .default_backoff()
+        .map(|_| ())
+        .boxed(),
         reflector(w2, watcher(Api::all(client), watcher::Config::default()))
             .default_backoff()
             .map(|_| ())
@@ -167,7 +170,10 @@ mod tests {
         assert_eq!(m.egress.len(), 2);
         assert_eq!(
             m.ingress,
-            BTreeMap::from([("100.120.1.10".parse().unwrap(), "100.96.0.10".parse().unwrap())])
+            BTreeMap::from([(
+                "100.120.1.10".parse().unwrap(),
+                "100.96.0.10".parse().unwrap()
+            )])
         );
         let t = m.translation(
             "ferry-wg",

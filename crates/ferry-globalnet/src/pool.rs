@@ -71,7 +71,11 @@ impl Pool {
         let (base, _) = v4(&self.range).ok()?;
         let addr = u64::from(base) + k * u64::from(self.cluster_size);
         let prefix = 32 - self.cluster_size.trailing_zeros() as u8;
-        Cidr::new(IpAddr::V4(Ipv4Addr::from(u32::try_from(addr).ok()?)), prefix).ok()
+        Cidr::new(
+            IpAddr::V4(Ipv4Addr::from(u32::try_from(addr).ok()?)),
+            prefix,
+        )
+        .ok()
     }
 
     /// The first block overlapping none of `taken` (other clusters' blocks
@@ -154,9 +158,7 @@ impl Block {
             if used.contains(&ip) {
                 run_start = at + 1;
             } else if at + 1 - run_start == u64::from(n) {
-                return Ok((run_start..=at)
-                    .map(|a| Ipv4Addr::from(a as u32))
-                    .collect());
+                return Ok((run_start..=at).map(|a| Ipv4Addr::from(a as u32)).collect());
             }
             at += 1;
         }
@@ -201,8 +203,13 @@ mod tests {
             e,
             "global CIDR range 100.120.0.0/23 is full: all 2 blocks of 256 addresses are taken (or overlap a cluster's CIDRs)"
         );
-        let e = Pool::new(c("100.120.0.0/24"), 65536).unwrap_err().to_string();
-        assert!(e.contains("has 256 addresses, fewer than one cluster's 65536"), "{e}");
+        let e = Pool::new(c("100.120.0.0/24"), 65536)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("has 256 addresses, fewer than one cluster's 65536"),
+            "{e}"
+        );
         assert!(Pool::new(c("100.120.0.0/16"), 300).is_err());
         assert!(Pool::new(c("fd00::/64"), 256).is_err());
     }

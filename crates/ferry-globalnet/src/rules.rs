@@ -97,7 +97,12 @@ pub fn render(t: &Translation) -> String {
         .map(|(g, target)| (*target, *g))
         .collect();
     reverse.sort();
-    map(&mut out, "ingress", "global ingress IP : its target", &forward);
+    map(
+        &mut out,
+        "ingress",
+        "global ingress IP : its target",
+        &forward,
+    );
     map(
         &mut out,
         "ingress-reply",

@@ -62,7 +62,10 @@ fn egress_ips(c: &Cluster) -> Vec<Ipv4Addr> {
                 "jsonpath={.status.allocatedIPs[*]}",
             ],
         );
-        let ips: Vec<Ipv4Addr> = out.split_whitespace().filter_map(|s| s.parse().ok()).collect();
+        let ips: Vec<Ipv4Addr> = out
+            .split_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect();
         (ips.len() == 8).then_some(ips)
     })
 }
@@ -70,8 +73,12 @@ fn egress_ips(c: &Cluster) -> Vec<Ipv4Addr> {
 /// Runs the echo service `name` in `c` (examples/nginx.yaml renamed) and
 /// exports it.
 fn serve_and_export(c: &Cluster, name: &str) {
-    c.apply(&NGINX.replace("nginx-test", "gn-test").replace("nginx", name))
-        .unwrap();
+    c.apply(
+        &NGINX
+            .replace("nginx-test", "gn-test")
+            .replace("nginx", name),
+    )
+    .unwrap();
     c.ferry(&[
         "export",
         "service",
@@ -122,7 +129,10 @@ fn identical_cidrs_reach_each_other_through_global_ips() {
         ],
     );
     let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
-    assert_eq!(a.pod_cidr, b.pod_cidr, "the clusters' pod CIDRs must be identical");
+    assert_eq!(
+        a.pod_cidr, b.pod_cidr,
+        "the clusters' pod CIDRs must be identical"
+    );
     let (ga, gb) = (global_cidr(a, a), global_cidr(a, b));
     assert_ne!(ga, gb);
     for g in [&ga, &gb] {
@@ -139,15 +149,27 @@ fn identical_cidrs_reach_each_other_through_global_ips() {
     // sender's global egress IPs, never the (shared) pod address.
     let body = fetch(&client_a.netns, "bravo");
     let src = seen_source(&body);
-    assert!(egress_a.contains(&src), "bravo saw {src}, not one of {egress_a:?}: {body}");
+    assert!(
+        egress_a.contains(&src),
+        "bravo saw {src}, not one of {egress_a:?}: {body}"
+    );
     let body = fetch(&client_b.netns, "alpha");
     let src = seen_source(&body);
-    assert!(egress_b.contains(&src), "alpha saw {src}, not one of {egress_b:?}: {body}");
+    assert!(
+        egress_b.contains(&src),
+        "alpha saw {src}, not one of {egress_b:?}: {body}"
+    );
 
     // The name resolves to a global ingress IP in the exporter's block.
     let out = netns(
         &client_a.netns,
-        &["dig", "+short", "+time=1", "+tries=1", "bravo.gn-test.svc.clusterset.local"],
+        &[
+            "dig",
+            "+short",
+            "+time=1",
+            "+tries=1",
+            "bravo.gn-test.svc.clusterset.local",
+        ],
     );
     let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let giip = jsonpath(

@@ -45,7 +45,10 @@ fn ingress(name: &str, ip: &str) -> GlobalIngressIP {
 #[test]
 fn a_fresh_cluster_gets_its_egress_object_and_ingress_objects() {
     let obs = Observed {
-        exports: vec![export("nginx", Some("100.96.0.10"), None), export("db", None, None)],
+        exports: vec![
+            export("nginx", Some("100.96.0.10"), None),
+            export("db", None, None),
+        ],
         ..Default::default()
     };
     let actions = plan(&block(), &obs);
@@ -77,7 +80,10 @@ fn egress_gets_eight_contiguous_ips_and_ingress_the_next_free_one() {
     let Action::IngressStatus { status, .. } = &actions[1] else {
         panic!("{actions:?}")
     };
-    assert_eq!((status.allocated_ip.as_str(), status.target_ip.as_str()), ("100.120.1.10", "100.96.0.10"));
+    assert_eq!(
+        (status.allocated_ip.as_str(), status.target_ip.as_str()),
+        ("100.120.1.10", "100.96.0.10")
+    );
     assert_eq!(
         actions[2],
         Action::AnnotateExport {
@@ -95,10 +101,13 @@ fn held_addresses_stay_and_a_duplicate_is_moved() {
             export("a", Some("100.96.0.10"), Some("100.120.1.20")),
             export("b", Some("100.96.0.11"), Some("100.120.1.20")),
         ],
-        egress: vec![egress(&["100.120.1.2"], ClusterGlobalEgressIPSpec {
-            num_global_ips: Some(1),
-            ..Default::default()
-        })],
+        egress: vec![egress(
+            &["100.120.1.2"],
+            ClusterGlobalEgressIPSpec {
+                num_global_ips: Some(1),
+                ..Default::default()
+            },
+        )],
         ingress: vec![ingress("a", "100.120.1.20"), ingress("b", "100.120.1.20")],
     };
     let actions = plan(&block(), &obs);
@@ -106,7 +115,9 @@ fn held_addresses_stay_and_a_duplicate_is_moved() {
     let moved: Vec<_> = actions
         .iter()
         .filter_map(|a| match a {
-            Action::IngressStatus { name, status, .. } => Some((name.as_str(), status.allocated_ip.as_str())),
+            Action::IngressStatus { name, status, .. } => {
+                Some((name.as_str(), status.allocated_ip.as_str()))
+            }
             _ => None,
         })
         .collect();
@@ -116,10 +127,13 @@ fn held_addresses_stay_and_a_duplicate_is_moved() {
 #[test]
 fn too_many_ips_are_refused_in_the_status_with_the_numbers() {
     let obs = Observed {
-        egress: vec![egress(&[], ClusterGlobalEgressIPSpec {
-            number_of_ips: Some(25),
-            ..Default::default()
-        })],
+        egress: vec![egress(
+            &[],
+            ClusterGlobalEgressIPSpec {
+                number_of_ips: Some(25),
+                ..Default::default()
+            },
+        )],
         ..Default::default()
     };
     let actions = plan(&block(), &obs);
@@ -127,7 +141,10 @@ fn too_many_ips_are_refused_in_the_status_with_the_numbers() {
         panic!("{actions:?}")
     };
     assert!(status.allocated_ips.is_empty());
-    assert_eq!(status.conditions[0].message, "numberOfIPs 25 is over the limit of 20");
+    assert_eq!(
+        status.conditions[0].message,
+        "numberOfIPs 25 is over the limit of 20"
+    );
 }
 
 #[test]

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ferry_api::labels::{
-    APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTERSET_IP, GLOBAL_IP, MANAGED_BY,
-    MANAGED_BY_FERRY, SOURCE_CLUSTER,
+    APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTERSET_IP, GLOBAL_IP, MANAGED_BY, MANAGED_BY_FERRY,
+    SOURCE_CLUSTER,
 };
 use ferry_api::{Cluster, Endpoint, ServiceExport, ServiceImport};
 use k8s_openapi::api::core::v1::{

@@ -58,8 +58,7 @@ pub(super) fn reconcile_export(engine: &mut SyncEngine, key: &Key, ns: &str, svc
         (true, _) => service,
         (false, Some(ip)) => crate::globalnet::with_global_ip(service, ip),
         (false, None) => {
-            let conds =
-                mcs::export_conditions(&validity, Readiness::Pending, &[], &previous, &now);
+            let conds = mcs::export_conditions(&validity, Readiness::Pending, &[], &previous, &now);
             ensure_conditions(engine, key, t_export, &conds, previous_digest);
             return;
         }

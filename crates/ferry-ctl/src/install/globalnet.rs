@@ -44,7 +44,12 @@ pub fn taken(clusters: &[Cluster], held: &[GlobalCidr], id: &str) -> Vec<(Cidr, 
     let mut out = Vec::new();
     for c in clusters.iter().filter(|c| c.spec.cluster_id != id) {
         let s = &c.spec;
-        for cidr in s.cluster_cidrs.iter().chain(&s.service_cidrs).chain(&s.global_cidrs) {
+        for cidr in s
+            .cluster_cidrs
+            .iter()
+            .chain(&s.service_cidrs)
+            .chain(&s.global_cidrs)
+        {
             out.push((*cidr, s.cluster_id.clone()));
         }
     }
@@ -264,6 +269,9 @@ mod tests {
         let e = check_request(&info(Some("100.120.0.0/23")), &big, &[], &[])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("has 512 addresses, fewer than one cluster's 1024"), "{e}");
+        assert!(
+            e.contains("has 512 addresses, fewer than one cluster's 1024"),
+            "{e}"
+        );
     }
 }

@@ -13,8 +13,8 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use super::Unsupported;
-use super::globalnet::{self, GlobalnetRequest};
 use super::apply::{apply_value, is_ferry_apiserver, kube_error};
+use super::globalnet::{self, GlobalnetRequest};
 use crate::{Error, Refusal, Result};
 
 /// Options of [`join`].

@@ -313,19 +313,44 @@ mod tests {
             a.refused.refusal(a.clusterset_ip_cidr.is_some())
         };
         // Globalnet: the default pool, a given one, and bad sizes refused.
-        assert!(parse(&["--globalnet=false"]).globalnet_pool().unwrap().is_none());
+        assert!(
+            parse(&["--globalnet=false"])
+                .globalnet_pool()
+                .unwrap()
+                .is_none()
+        );
         let p = parse(&["--globalnet"]).globalnet_pool().unwrap().unwrap();
-        assert_eq!((p.range().to_string(), p.cluster_size()), ("242.0.0.0/8".into(), 65536));
-        let a = parse(&["--globalnet-cidr-range", "100.120.0.0/16", "--globalnet-cluster-size", "256"]);
+        assert_eq!(
+            (p.range().to_string(), p.cluster_size()),
+            ("242.0.0.0/8".into(), 65536)
+        );
+        let a = parse(&[
+            "--globalnet-cidr-range",
+            "100.120.0.0/16",
+            "--globalnet-cluster-size",
+            "256",
+        ]);
         assert_eq!(a.globalnet_pool().unwrap().unwrap().block_count(), 256);
         let a = parse(&["--components", "service-discovery,globalnet"]);
         assert!(a.globalnet_pool().unwrap().is_some());
         assert_eq!(a.components_without_globalnet(), "service-discovery");
-        let e = parse(&["--globalnet-cidr-range", "100.120.0.0/24", "--globalnet-cluster-size", "65536"])
-            .globalnet_pool()
-            .unwrap_err();
-        assert!(format!("{e:#}").contains("has 256 addresses, fewer than one cluster's 65536"), "{e:#}");
-        assert!(parse(&["--globalnet-cluster-size", "1000"]).globalnet_pool().is_err());
+        let e = parse(&[
+            "--globalnet-cidr-range",
+            "100.120.0.0/24",
+            "--globalnet-cluster-size",
+            "65536",
+        ])
+        .globalnet_pool()
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("has 256 addresses, fewer than one cluster's 65536"),
+            "{e:#}"
+        );
+        assert!(
+            parse(&["--globalnet-cluster-size", "1000"])
+                .globalnet_pool()
+                .is_err()
+        );
         assert_eq!(
             refused(&["--custom-domains", "a.b"]),
             Some(Unsupported::CustomDomains)

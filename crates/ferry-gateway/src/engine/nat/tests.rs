@@ -59,7 +59,10 @@ fn a_new_gateways_probe_before_its_endpoint_counts_for_its_discovery() {
     let (from, req) = probe(1);
     assert!(s.on_request(from, req, true));
     s.track(&remotes(1), "cluster0");
-    assert!(inbound_seen(&s), "node1's probe was lost with the old discovery");
+    assert!(
+        inbound_seen(&s),
+        "node1's probe was lost with the old discovery"
+    );
 }
 
 #[test]

@@ -94,7 +94,10 @@ fn globalnet_is_on_when_asked_or_the_brokers_default() {
     let on = |extra: &[&str], info: &BrokerInfo| parse(extra).unwrap().globalnet(info).unwrap();
     assert_eq!(on(&[], &info), None);
     let req = on(&["--globalnet-cidr", "100.120.3.0/24"], &info).unwrap();
-    assert_eq!(req.cidr.map(|c| c.to_string()).as_deref(), Some("100.120.3.0/24"));
+    assert_eq!(
+        req.cidr.map(|c| c.to_string()).as_deref(),
+        Some("100.120.3.0/24")
+    );
     info.settings.globalnet = true;
     assert!(on(&[], &info).is_some());
     assert_eq!(on(&["--globalnet=false"], &info), None);
