@@ -200,6 +200,8 @@ pub struct GlobalIngressIPStatus {
 
 /// One cluster's block of the broker's global pool. Named after the block
 /// ([`GlobalCidr::name_for`]), so the second cluster to create it fails.
+// kube's repeated `printcolumn(type_ = …)` trips this lint.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[kube(
     group = "ferry.dev",

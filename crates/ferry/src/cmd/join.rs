@@ -211,7 +211,7 @@ impl Args {
             Some(on) => on,
             None => given || info.settings.globalnet,
         };
-        Ok(on.then(|| GlobalnetRequest {
+        Ok(on.then_some(GlobalnetRequest {
             cidr: self.globalnet_cidr,
             cluster_size: self.globalnet_cluster_size,
         }))
