@@ -3,14 +3,15 @@
 //! 100.64.0.0/10. A pod in each reaches an exported service of the other
 //! by its clusterset name over HTTP; the receiving pod sees a source from
 //! the sender's global egress IPs; `ferry uninstall` removes the
-//! translation table from the gateway.
+//! translation table from the gateway. After a kill -9 of the active
+//! gateway the standby serves the same global IPs.
 //! Root only (skipped otherwise); the test builds and deletes its own clusters.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use ferry_e2e::{Clusterset, netns, usable, wait_for};
+use ferry_e2e::{Clusterset, gateway_pid, holder, netns, usable, wait_for};
 use ferry_sandbox::harness::Cluster;
 
 const NGINX: &str = include_str!("../../../examples/nginx.yaml");
@@ -207,4 +208,52 @@ fn identical_cidrs_reach_each_other_through_global_ips() {
         .filter(|l| *l == "table ip ferry" || l.contains("ferry-globalnet"))
         .collect();
     assert!(ours.is_empty(), "left on {}: {ours:?}", b.node(0));
+}
+
+#[test]
+fn the_standby_gateway_takes_over_the_same_translation() {
+    if !usable() {
+        return;
+    }
+    let same = ["--pod-cidr", PODS, "--service-cidr", SERVICES];
+    let cs = Clusterset::with_sandbox_and_broker_args(
+        &tag("e16f"),
+        &[2, 3],
+        &[&same, &same],
+        &[&[0], &[0, 1]],
+        "wireguard",
+        &[
+            "--globalnet",
+            "--globalnet-cidr-range",
+            POOL,
+            "--globalnet-cluster-size",
+            "256",
+        ],
+    );
+    let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
+    let egress_b = egress_ips(b);
+    serve_and_export(a, "alpha");
+    serve_and_export(b, "bravo");
+    let client_a = a.pod("gn-client", 1).unwrap();
+    let client_b = b.pod("gn-client", 2).unwrap();
+    fetch(&client_a.netns, "bravo");
+    fetch(&client_b.netns, "alpha");
+
+    let active = holder(b);
+    let pid = gateway_pid(b, &active);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+    wait_for(WAIT, "the standby to take the lease", || {
+        let now = holder(b);
+        (!now.is_empty() && now != active).then_some(())
+    });
+    // Both directions through the new active gateway: ingress to bravo's
+    // global IP, egress from b's pods from the same egress IPs.
+    let body = fetch(&client_a.netns, "bravo");
+    assert!(body.starts_with("bravo-"), "{body}");
+    let body = fetch(&client_b.netns, "alpha");
+    let src = seen_source(&body);
+    assert!(
+        egress_b.contains(&src),
+        "alpha saw {src}, not one of {egress_b:?}: {body}"
+    );
 }
