@@ -367,6 +367,7 @@ async fn run(n: usize, samples: usize) -> anyhow::Result<Outcome> {
                 gateway_node: None,
                 image: "ferry:bench".into(),
                 gateway: Default::default(),
+                globalnet: None,
             },
         )
         .await?;

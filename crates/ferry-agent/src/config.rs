@@ -17,6 +17,7 @@ pub fn config_from_secret(secret: &Secret) -> Result<(AgentConfig, BrokerInfo)> 
     let mut cfg = AgentConfig::new(s.cluster_id, s.cluster_cidrs, s.service_cidrs);
     cfg.broker_namespace = s.broker_info.broker_namespace.clone();
     cfg.clusterset_ip = s.broker_info.settings.clusterset_ip;
+    cfg.global_cidrs = s.global_cidrs;
     Ok((cfg, s.broker_info))
 }
 

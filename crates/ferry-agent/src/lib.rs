@@ -10,6 +10,9 @@
 //! it. It starts from the `ferry-broker` Secret `ferry
 //! join` wrote ([`config`]) and keeps its broker token fresh ([`token`]).
 //!
+//! In a Globalnet cluster it also hands out the cluster's global IPs
+//! ([`globalnet`]).
+//!
 //! It is not the data plane (gateways, routes) nor DNS: those read what the
 //! agent writes. Nor is it `ferry join` / `ferry deploy-broker` (those are
 //! `ferry-ctl`'s `install`), nor the Kubernetes plumbing (clients, watches:
@@ -18,6 +21,7 @@
 
 pub mod config;
 mod error;
+pub mod globalnet;
 pub mod mcs;
 pub mod metrics;
 mod store;

@@ -310,6 +310,9 @@ pub struct ExportedMeta {
     pub annotations: BTreeMap<String, String>,
     /// The `ferry.dev/clusterset-ip: "false"` opt-out.
     pub no_clusterset_ip: bool,
+    /// The service's Globalnet ingress IP (`ferry.dev/global-ip`), which
+    /// other clusters reach it at instead of its cluster IP.
+    pub global_ip: Option<String>,
 }
 
 /// What `cluster` exports of a (valid) `service` whose ServiceExport was

@@ -58,9 +58,17 @@ pub struct BrokerInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SharedSettings {
-    /// Whether globalnet (NAT for overlapping CIDRs) is on. Not implemented
-    /// yet; always `false` for now.
+    /// Whether the broker was deployed with Globalnet (`deploy-broker
+    /// --globalnet`): its pool is [`Self::globalnet_cidr_range`]. Each
+    /// cluster still chooses Globalnet for itself (`join --globalnet`).
     pub globalnet: bool,
+    /// The global pool clusters take their Globalnet block from
+    /// (`deploy-broker --globalnet-cidr-range`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub globalnet_cidr_range: Option<Cidr>,
+    /// Addresses per cluster block (`deploy-broker --globalnet-cluster-size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub globalnet_cluster_size: Option<u32>,
     /// The cable driver clusters use unless `join --cable-driver` says otherwise.
     pub default_cable_driver: CableDriver,
     /// Interval between health checks through each cable (Go duration, e.g. `100ms`).
@@ -199,6 +207,8 @@ impl Default for SharedSettings {
     fn default() -> Self {
         Self {
             globalnet: false,
+            globalnet_cidr_range: None,
+            globalnet_cluster_size: None,
             default_cable_driver: CableDriver::default(),
             health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL.into(),
             components: Components::default(),
@@ -257,6 +267,16 @@ impl BrokerInfo {
                 SharedSettings {
                     globalnet: optional(&mut obj, "globalnet", "settings.globalnet")?
                         .unwrap_or(defaults.globalnet),
+                    globalnet_cidr_range: optional(
+                        &mut obj,
+                        "globalnetCidrRange",
+                        "settings.globalnetCidrRange",
+                    )?,
+                    globalnet_cluster_size: optional(
+                        &mut obj,
+                        "globalnetClusterSize",
+                        "settings.globalnetClusterSize",
+                    )?,
                     default_cable_driver: optional(
                         &mut obj,
                         "defaultCableDriver",

@@ -9,13 +9,17 @@ use crate::{
 };
 
 /// Every CRD ferry installs, in a stable order: `ferry.dev` (Cluster,
-/// Endpoint, Gateway), then MCS (ServiceExport, ServiceImport), then
+/// Endpoint, Gateway, then Globalnet's), then MCS (ServiceExport, ServiceImport), then
 /// ClusterProperty.
 pub fn all_crds() -> Vec<CustomResourceDefinition> {
     vec![
         Cluster::crd(),
         Endpoint::crd(),
         Gateway::crd(),
+        crate::ClusterGlobalEgressIP::crd(),
+        crate::GlobalEgressIP::crd(),
+        crate::GlobalIngressIP::crd(),
+        crate::GlobalCidr::crd(),
         with_old_mcs_version(spec_optional(ServiceExport::crd())),
         with_old_mcs_version(ServiceImport::crd()),
         ClusterProperty::crd(),

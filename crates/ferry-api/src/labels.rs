@@ -93,3 +93,8 @@ pub const CNI_IFACE_IP: &str = "ferry.dev/cni-iface-ip";
 /// when the clusterset has a clusterset-IP range. Also carried on the
 /// cluster's ServiceImport on the broker.
 pub const CLUSTERSET_IP: &str = "ferry.dev/clusterset-ip";
+
+/// Annotation on a `ServiceExport` of a Globalnet cluster: the service's
+/// global ingress IP (its `GlobalIngressIP`'s `status.allocatedIP`), which
+/// the export carries instead of the cluster IP. Written by the agent.
+pub const GLOBAL_IP: &str = "ferry.dev/global-ip";

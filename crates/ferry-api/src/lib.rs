@@ -1,5 +1,5 @@
 //! ferry's API types: the `ferry.dev/v1alpha1` custom resources ([`Cluster`],
-//! [`Endpoint`], [`Gateway`]), the MCS `multicluster.x-k8s.io/v1alpha1` types
+//! [`Endpoint`], [`Gateway`], and Globalnet's in [`globalnet`]), the MCS `multicluster.x-k8s.io/v1alpha1` types
 //! ([`ServiceExport`], [`ServiceImport`]), the KEP-2149 [`ClusterProperty`],
 //! their CRDs ([`all_crds`]), label and name constants ([`labels`]), the
 //! `broker-info.ferry` format ([`BrokerInfo`]), the contracts between
@@ -17,6 +17,7 @@ pub mod cidr;
 pub mod crds;
 mod error;
 pub mod ferry;
+pub mod globalnet;
 pub mod health_probe;
 pub mod labels;
 pub mod mcs;
@@ -32,6 +33,11 @@ pub use error::{Error, Result};
 pub use ferry::{
     CableDriver, Cluster, ClusterSpec, Connection, ConnectionStatus, Endpoint, EndpointSpec,
     Gateway, GatewaySpec, GatewayStatus, HaStatus, LatencyRtt, NatDiscovery, NatDiscoveryResult,
+};
+pub use globalnet::{
+    ClusterGlobalEgressIP, ClusterGlobalEgressIPSpec, GlobalCidr, GlobalCidrSpec, GlobalEgressIP,
+    GlobalEgressIPSpec, GlobalEgressIPStatus, GlobalIngressIP, GlobalIngressIPSpec,
+    GlobalIngressIPStatus,
 };
 pub use mcs::{
     ClusterStatus, ServiceExport, ServiceExportSpec, ServiceExportStatus, ServiceImport,

@@ -55,6 +55,19 @@ pub enum Refusal {
         /// The other cluster's id.
         other_cluster: String,
     },
+    /// `--globalnet-cidr` overlaps a CIDR the clusterset uses.
+    #[error("global CIDR {cidr} overlaps CIDR {other_cidr} of cluster {other_cluster:?}")]
+    GlobalCidrTaken {
+        /// The global CIDR asked for.
+        cidr: Cidr,
+        /// The CIDR it overlaps.
+        other_cidr: Cidr,
+        /// The cluster using it.
+        other_cluster: String,
+    },
+    /// `--globalnet` without `--globalnet-cidr` on a broker with no pool.
+    #[error("the broker has no Globalnet pool to take this cluster's global CIDR from")]
+    NoGlobalnetPool,
     /// Neither a flag nor the cluster says which CIDRs the cluster uses.
     #[error("cannot tell this cluster's {kind} CIDRs: no --{flag}, and {tried}")]
     CidrsUnknown {
@@ -321,6 +334,10 @@ pub enum Error {
     /// Manifests could not be rendered, or the broker Secret read back.
     #[error(transparent)]
     Deploy(#[from] ferry_deploy::Error),
+
+    /// Globalnet refused its input (pool, global CIDR, IP counts).
+    #[error(transparent)]
+    Globalnet(#[from] ferry_globalnet::Error),
 
     /// Invalid input by ferry-api's rules (cluster id, CIDR, broker info).
     #[error(transparent)]

@@ -182,7 +182,8 @@ const KUBECONFIG_HINT: &str = "pass --kubeconfig FILE or set KUBECONFIG (for a s
 const UNAUTHORIZED_HINT: &str = "the token or client certificate is wrong or expired: get fresh credentials (a new kubeconfig; for the broker, a new broker-info.ferry from `ferry deploy-broker`)";
 const FORBIDDEN_HINT: &str = "the credentials are valid but lack permission for this: use a kubeconfig with cluster-admin rights (join and uninstall manage CRDs and cluster-wide RBAC)";
 const BROKER_INFO_HINT: &str = "broker-info.ferry must be exactly what `ferry deploy-broker` wrote (one line of base64): copy it again, or run deploy-broker again to write a new one";
-const OVERLAP_HINT: &str = "give this cluster pod and service CIDRs (--clustercidr, --servicecidr) that no other cluster uses; `ferry show networks` lists the ones taken";
+const OVERLAP_HINT: &str = "join with Globalnet (`ferry join … --globalnet`, clusters then reach each other through global addresses, so their CIDRs may overlap), or give this cluster pod and service CIDRs (--clustercidr, --servicecidr) that no other cluster uses; `ferry show networks` lists the ones taken";
+const GLOBALNET_HINT: &str = "choose another --globalnet-cidr (or leave it out to take a free block of the broker's pool); `ferry show networks` lists the CIDRs taken";
 const TAKEN_HINT: &str = "choose another --clusterid; if the cluster holding it is gone for good, run `ferry uninstall` against it (or delete its Cluster object on the broker)";
 const CLUSTER_ID_HINT: &str = "a cluster id is lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (e.g. cluster-east)";
 
@@ -266,14 +267,33 @@ pub(crate) fn hint_for_ctl(e: &Error) -> Option<String> {
         Error::Unsupported(u) => u.hint().into(),
         Error::Plumbing(k) => return hint_for_plumbing(k),
         Error::Deploy(d) => return hint_for_deploy(d),
+        Error::Globalnet(g) => hint_for_globalnet(g).into(),
     };
     Some(h)
+}
+
+fn hint_for_globalnet(e: &ferry_globalnet::Error) -> &'static str {
+    use ferry_globalnet::Error as G;
+    match e {
+        G::PoolExhausted { .. } | G::PoolTooSmall { .. } => {
+            "give the broker a larger range (deploy-broker --globalnet-cidr-range) or each cluster fewer addresses (--globalnet-cluster-size), or pass --globalnet-cidr; nothing was changed"
+        }
+        G::BadClusterSize(_) => {
+            "--globalnet-cluster-size takes a power of two: 256 (a /24), 1024, 65536 (a /16, Submariner's default)"
+        }
+        G::TooManyIps { .. } => "ask for at most 20 global IPs (numberOfIPs)",
+        _ => GLOBALNET_HINT,
+    }
 }
 
 fn hint_for_refusal(r: &Refusal) -> &'static str {
     match r {
         Refusal::IdTaken { .. } => TAKEN_HINT,
         Refusal::CidrOverlap { .. } => OVERLAP_HINT,
+        Refusal::GlobalCidrTaken { .. } => GLOBALNET_HINT,
+        Refusal::NoGlobalnetPool => {
+            "pass --globalnet-cidr CIDR (a range no cluster uses), or deploy the broker with --globalnet [--globalnet-cidr-range CIDR --globalnet-cluster-size N]; nothing was changed"
+        }
         Refusal::AlreadyJoined { .. } => {
             "a cluster joins under one id: run `ferry uninstall` first to join it under another"
         }

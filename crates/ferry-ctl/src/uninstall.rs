@@ -17,6 +17,7 @@
 
 use std::time::{Duration, Instant};
 
+use ferry_api::GlobalCidr;
 use ferry_api::labels::{
     self, APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTER, CLUSTER_ID_PROPERTY, SYSTEM_NAMESPACE,
 };
@@ -629,6 +630,20 @@ async fn clean_broker(info: &BrokerInfo, id: &str, report: &mut Report) -> Resul
     )
     .await?;
     lines.extend(on_broker("Cluster", &gone));
+    // Its Globalnet block goes back to the pool (a broker older than
+    // Globalnet has no such kind: nothing to remove).
+    match delete_all(
+        &b,
+        &Api::<GlobalCidr>::namespaced(b.client.clone(), ns),
+        &mine,
+        "GlobalCidr",
+    )
+    .await
+    {
+        Ok(gone) => lines.extend(on_broker("GlobalCidr", &gone)),
+        Err(Error::Status { code: 404, .. }) => {}
+        Err(e) => return Err(e),
+    }
     // The cluster's broker identity, last: deleting it may revoke the token.
     // On Kubernetes the cluster's own token may not delete it; say so.
     let sa = format!("{CLUSTER_SA_PREFIX}{id}");

@@ -23,6 +23,7 @@ async fn join_refuses_a_taken_id_and_overlapping_cidrs_and_a_rerun_keeps_the_tok
         gateway_node: None,
         image: "ferry:test".into(),
         gateway: Default::default(),
+        globalnet: None,
     };
     let e = install::join(&other.client, &cs.info, &opts)
         .await
@@ -79,6 +80,7 @@ async fn join_forwards_the_clusterset_zone_in_coredns() {
         gateway_node: None,
         image: "ferry:test".into(),
         gateway: Default::default(),
+        globalnet: None,
     };
     // The API server gives ferry-dns its address at once: the first join
     // adds the block, re-runs keep it once.

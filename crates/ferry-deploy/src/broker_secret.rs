@@ -19,6 +19,8 @@ pub struct BrokerSecret {
     pub cluster_cidrs: Vec<Cidr>,
     /// Its service CIDRs.
     pub service_cidrs: Vec<Cidr>,
+    /// Its global CIDRs (Globalnet); empty: Globalnet is off.
+    pub global_cidrs: Vec<Cidr>,
     /// The broker, with this cluster's own token.
     pub broker_info: BrokerInfo,
 }
@@ -52,6 +54,7 @@ impl BrokerSecret {
             cluster_id: get(secret_keys::CLUSTER_ID)?,
             cluster_cidrs: list(secret_keys::CLUSTER_CIDRS)?,
             service_cidrs: list(secret_keys::SERVICE_CIDRS)?,
+            global_cidrs: list(secret_keys::GLOBAL_CIDRS)?,
         })
     }
 }
@@ -73,6 +76,7 @@ mod tests {
             broker_info: info.encode().unwrap(),
             cluster_cidrs: vec!["100.64.0.0/16".parse().unwrap()],
             service_cidrs: Vec::new(),
+            global_cidrs: vec!["100.120.1.0/24".parse().unwrap()],
             cable_driver: ferry_api::CableDriver::Wireguard,
             gateway: Default::default(),
             components: Default::default(),
@@ -87,6 +91,7 @@ mod tests {
         assert_eq!(read.cluster_id, "east");
         assert_eq!(read.cluster_cidrs, params.cluster_cidrs);
         assert!(read.service_cidrs.is_empty());
+        assert_eq!(read.global_cidrs, params.global_cidrs);
         assert_eq!(read.broker_info.token, "tok");
     }
 

@@ -48,6 +48,8 @@ pub mod secret_keys {
     pub const SERVICE_CIDRS: &str = "service-cidrs";
     /// `wireguard` or `vxlan`.
     pub const CABLE_DRIVER: &str = "cable-driver";
+    /// Comma-separated global CIDRs (Globalnet); empty or absent: Globalnet off.
+    pub const GLOBAL_CIDRS: &str = "global-cidrs";
 }
 
 /// Name of the Secret in `ferry-system` keeping the joiner credential of
@@ -109,6 +111,8 @@ pub struct ClusterParams {
     pub cluster_cidrs: Vec<Cidr>,
     /// Service CIDRs.
     pub service_cidrs: Vec<Cidr>,
+    /// Global CIDRs (Globalnet); empty: Globalnet off for this cluster.
+    pub global_cidrs: Vec<Cidr>,
     /// Cable driver of this cluster's gateway.
     pub cable_driver: CableDriver,
     /// The gateway's settings from `join`'s flags.
@@ -240,6 +244,15 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
 }
 
 const READ: &[&str] = &["get", "list", "watch"];
+/// Globalnet's objects in a member cluster (and their status).
+const GLOBALNET_RESOURCES: &[&str] = &[
+    "clusterglobalegressips",
+    "clusterglobalegressips/status",
+    "globalegressips",
+    "globalegressips/status",
+    "globalingressips",
+    "globalingressips/status",
+];
 const ALL: &[&str] = &[
     "get", "list", "watch", "create", "update", "patch", "delete",
 ];
@@ -438,6 +451,7 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
             secret_keys::CLUSTER_CIDRS: b64(&join_cidrs(&p.cluster_cidrs)),
             secret_keys::SERVICE_CIDRS: b64(&join_cidrs(&p.service_cidrs)),
             secret_keys::CABLE_DRIVER: b64(p.cable_driver.as_str()),
+            secret_keys::GLOBAL_CIDRS: b64(&join_cidrs(&p.global_cidrs)),
         },
     }));
 
@@ -469,6 +483,9 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
                 ALL,
             ),
             rule(&["about.k8s.io"], &["clusterproperties"], READ),
+            // Globalnet: the agent allocates global IPs into these objects.
+            rule(&["ferry.dev"], GLOBALNET_RESOURCES, ALL),
+            rule(&[""], &["pods"], READ),
             ferry_all.clone(),
             secrets.clone(),
             // A renewed broker token goes into the ferry-broker Secret.
@@ -491,6 +508,8 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
         vec![
             rule(&[""], &["nodes"], READ),
             rule(&["coordination.k8s.io"], &["leases"], ALL),
+            // Globalnet: the translation follows the allocated global IPs.
+            rule(&["ferry.dev"], GLOBALNET_RESOURCES, READ),
             ferry_all,
             secrets,
         ],
@@ -608,7 +627,11 @@ pub fn broker_manifests(namespace: &str) -> Result<Vec<Value>> {
     let mut out = crds()?;
     out.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta(namespace, None)}));
     let synced = [
-        ("ferry.dev", vec!["clusters", "endpoints", "gateways"]),
+        // globalcidrs: one per cluster's Globalnet block.
+        (
+            "ferry.dev",
+            vec!["clusters", "endpoints", "gateways", "globalcidrs"],
+        ),
         ("multicluster.x-k8s.io", vec!["serviceimports"]),
         ("discovery.k8s.io", vec!["endpointslices"]),
     ];
@@ -633,7 +656,7 @@ pub fn broker_manifests(namespace: &str) -> Result<Vec<Value>> {
             // Each cluster's token-renewal Role (it grants only what the
             // joiner holds: tokens of one ServiceAccount).
             rule(&["rbac.authorization.k8s.io"], &["roles"], &["get", "list", "create", "patch"]),
-            rule(&["ferry.dev"], &["clusters", "endpoints"], READ),
+            rule(&["ferry.dev"], &["clusters", "endpoints", "globalcidrs"], READ),
         ],
     }));
     out.push(json!({
@@ -751,6 +774,7 @@ pub fn deploy_files() -> Result<Vec<(&'static str, String)>> {
         broker_info: "BROKER-INFO-WITH-THIS-CLUSTERS-TOKEN".into(),
         cluster_cidrs: Vec::new(),
         service_cidrs: Vec::new(),
+        global_cidrs: Vec::new(),
         cable_driver: CableDriver::Wireguard,
         gateway: GatewaySettings::default(),
         components: Components::default(),

@@ -11,6 +11,7 @@ fn params() -> ClusterParams {
             "fd00:10::/64".parse().unwrap(),
         ],
         service_cidrs: vec!["100.65.0.0/16".parse().unwrap()],
+        global_cidrs: Vec::new(),
         cable_driver: CableDriver::Wireguard,
         gateway: GatewaySettings::default(),
         components: Components::default(),

@@ -94,6 +94,8 @@ pub struct GatewayConfig {
     pub cluster_id: String,
     pub cluster_cidrs: Vec<Cidr>,
     pub service_cidrs: Vec<Cidr>,
+    /// Global CIDRs (Globalnet; empty: off).
+    pub global_cidrs: Vec<Cidr>,
     pub driver: CableDriver,
     pub psk: ferry_wireguard::PresharedKey,
     pub private_ip: Ipv4Addr,
@@ -114,8 +116,13 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
-    /// Subnets behind this gateway: pod and service CIDRs.
+    /// Subnets behind this gateway: pod and service CIDRs, or with
+    /// Globalnet only the global CIDRs (the others may overlap other
+    /// clusters' and are reached through global IPs).
     pub fn subnets(&self) -> Vec<Cidr> {
+        if !self.global_cidrs.is_empty() {
+            return self.global_cidrs.clone();
+        }
         self.cluster_cidrs
             .iter()
             .chain(&self.service_cidrs)
@@ -222,7 +229,17 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
             node_settings::parse_udp_port(value).map_err(annotated)?
         }
     };
-    let health_check_ip = match s.health_check_ip {
+    // With Globalnet the gateway's address is global: the pod CIDR may be
+    // another cluster's too.
+    let global_gateway_ip = match broker.global_cidrs.first() {
+        Some(c) => Some(
+            ferry_globalnet::Block::new(*c)
+                .map_err(|e| Error::Config(format!("global CIDR: {e}")))?
+                .gateway_ip(),
+        ),
+        None => None,
+    };
+    let health_check_ip = match s.health_check_ip.or(global_gateway_ip) {
         Some(ip) => ip,
         None => {
             let cidr = node
@@ -242,6 +259,7 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
     if !broker
         .cluster_cidrs
         .iter()
+        .chain(&broker.global_cidrs)
         .any(|c| c.contains(IpAddr::V4(health_check_ip)))
     {
         return Err(Error::Config(format!(
@@ -266,6 +284,7 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
         cluster_id: broker.cluster_id,
         cluster_cidrs: broker.cluster_cidrs,
         service_cidrs: broker.service_cidrs,
+        global_cidrs: broker.global_cidrs,
         driver,
         psk,
         private_ip,

@@ -59,6 +59,8 @@ pub async fn run(
     };
     // A previous run killed with -9 may have left a VXLAN cable and routes.
     tokio::task::block_in_place(crate::cable::cleanup);
+    // …and Globalnet's table (also when Globalnet has since been switched off).
+    tokio::task::block_in_place(|| crate::globalnet::Translator::default().remove());
 
     let (active_tx, mut active_rx) = watch::channel(false);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -91,6 +93,9 @@ pub async fn run(
         nat_out_rx,
         nat_event_tx,
     ));
+    let (mapping_tx, mut mapping_rx) = watch::channel(crate::globalnet::Mapping::default());
+    let globalnet_task = (!cfg.global_cidrs.is_empty())
+        .then(|| tokio::spawn(crate::globalnet::watch_mapping(client.clone(), mapping_tx)));
     let (status_tx, status_rx) = watch::channel(GatewayStatus::default());
     let writer_task = tokio::spawn(status_writer(
         gateways.clone(),
@@ -132,6 +137,8 @@ pub async fn run(
         targets: targets_tx,
         status: status_tx,
         nat: NatState::new(identity_tx, nat_out_tx),
+        globalnet: crate::globalnet::Translator::default(),
+        mapping: crate::globalnet::Mapping::default(),
     };
     supervisor.send_status();
 
@@ -152,6 +159,10 @@ pub async fn run(
                 supervisor.remotes = ep_rx.borrow_and_update().clone();
                 supervisor.reconcile();
                 supervisor.send_status();
+            }
+            Ok(()) = mapping_rx.changed() => {
+                supervisor.mapping = mapping_rx.borrow_and_update().clone();
+                supervisor.translate();
             }
             Some(reply) = reply_rx.recv() => supervisor.on_reply(reply),
             Some(event) = nat_event_rx.recv() => supervisor.on_nat_event(event),
@@ -175,6 +186,9 @@ pub async fn run(
     drop(supervisor);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer_task).await;
     watch_task.abort();
+    if let Some(t) = globalnet_task {
+        t.abort();
+    }
     prober_task.abort();
     nat_task.abort();
     Ok(())
@@ -207,6 +221,9 @@ struct CableSupervisor {
     targets: watch::Sender<BTreeMap<String, SocketAddr>>,
     status: watch::Sender<GatewayStatus>,
     nat: NatState,
+    /// Globalnet's translation table and the mapping it follows.
+    globalnet: crate::globalnet::Translator,
+    mapping: crate::globalnet::Mapping,
 }
 
 /// A request-number base: only tells this run's answers from an earlier
@@ -245,6 +262,7 @@ impl CableSupervisor {
             }
             self.publish_endpoint().await;
             self.reconcile();
+            self.translate();
         } else {
             tracing::info!(node = %self.cfg.node_name, "passive: taking the cable down");
             self.take_down();
@@ -253,6 +271,9 @@ impl CableSupervisor {
     }
 
     fn take_down(&mut self) {
+        if !self.cfg.global_cidrs.is_empty() {
+            self.globalnet.remove();
+        }
         if let Some(c) = self.cable.take() {
             tokio::task::block_in_place(|| c.down());
         }
@@ -262,6 +283,25 @@ impl CableSupervisor {
         self.health.clear();
         self.attach_errors.clear();
         let _ = self.targets.send(BTreeMap::new());
+    }
+
+    /// Installs Globalnet's translation for the current mapping (active
+    /// with a cable, Globalnet on); a failure is retried on the next change.
+    fn translate(&mut self) {
+        let Some(cable) = self.cable.as_ref().filter(|_| self.active) else {
+            return;
+        };
+        if self.cfg.global_cidrs.is_empty() {
+            return;
+        }
+        let t = self.mapping.translation(
+            cable.device(),
+            &self.cfg.global_cidrs,
+            &self.cfg.cluster_cidrs,
+        );
+        if let Err(e) = tokio::task::block_in_place(|| self.globalnet.apply(t)) {
+            tracing::warn!("globalnet: {e}");
+        }
     }
 
     async fn publish_endpoint(&mut self) {

@@ -18,6 +18,11 @@
 //! Submariner): the address that answers is used, and a remote behind a NAT
 //! that only reaches us opens the cable from its side.
 //!
+//! With Globalnet ([`globalnet`]) the active gateway also translates
+//! between the cluster's own and its global addresses (nftables table
+//! `ferry-globalnet`), following the agent's `ClusterGlobalEgressIP` and
+//! `GlobalIngressIP` objects.
+//!
 //! Layout: pure logic in [`health`], [`lease`]'s `Observer`,
 //! [`nat_discovery`] and [`remote`]; I/O in `cable` (devices, routes),
 //! `prober` (the health-check socket), `nat_prober` (the NAT discovery socket),
@@ -29,6 +34,7 @@ pub mod cable;
 pub mod config;
 mod engine;
 mod error;
+pub mod globalnet;
 pub mod health;
 pub mod lease;
 pub mod metrics;

@@ -80,7 +80,18 @@ pub fn cluster_view(
         } else {
             &mut view.remote_cidrs
         };
-        for cidr in c.cluster_cidrs.iter().chain(&c.service_cidrs) {
+        // A Globalnet cluster is reached only through its global CIDRs: its
+        // own may overlap this cluster's. Its own global CIDRs are local.
+        let reachable: Vec<&Cidr> = if !local && !c.global_cidrs.is_empty() {
+            c.global_cidrs.iter().collect()
+        } else {
+            c.cluster_cidrs
+                .iter()
+                .chain(&c.service_cidrs)
+                .chain(&c.global_cidrs)
+                .collect()
+        };
+        for cidr in reachable {
             if cidr.is_ipv4() {
                 target.insert(*cidr);
             } else {

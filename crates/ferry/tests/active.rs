@@ -153,6 +153,7 @@ async fn test_pods_that_never_start_fail_the_checks_and_are_removed() {
             gateway_node: None,
             image: "ferry:test".into(),
             gateway: Default::default(),
+            globalnet: None,
         },
     )
     .await

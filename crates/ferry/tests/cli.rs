@@ -226,6 +226,7 @@ fn join_options(id: &str, cidrs: (&str, &str)) -> JoinOptions {
         gateway_node: None,
         image: "ferry:test".into(),
         gateway: Default::default(),
+        globalnet: None,
     }
 }
 

@@ -203,6 +203,25 @@ impl Clusterset {
         Self::build(tag, nodes, gateways, driver, broker, extra)
     }
 
+    /// As [`Clusterset::with`] (waiting for every pair), also passing
+    /// `broker_args` to `ferry deploy-broker` (`Broker::FirstCluster`
+    /// only): e.g. clusters with identical CIDRs joined with Globalnet.
+    pub fn with_sandbox_and_broker_args(
+        tag: &str,
+        nodes: &[u32],
+        sandbox_args: &[&[&str]],
+        gateways: &[&[usize]],
+        driver: &str,
+        broker_args: &[&str],
+    ) -> Self {
+        let extra = Extra {
+            sandbox_args,
+            broker_args,
+            ..Extra::default()
+        };
+        Self::build(tag, nodes, gateways, driver, Broker::FirstCluster, extra)
+    }
+
     fn build(
         tag: &str,
         nodes: &[u32],

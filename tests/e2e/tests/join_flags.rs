@@ -76,18 +76,23 @@ fn seed_join_flags_discovery_joiner_token_annotations_and_recovery() {
         b.kubeconfig.to_str().unwrap(),
     );
 
-    // Globalnet is refused before anything is written.
+    // A Globalnet pool smaller than one cluster's block is refused, with
+    // the numbers, before anything is written.
     let (code, err) = ferry_fails(&[
         "deploy-broker",
         "--kubeconfig",
         ka,
         "-o",
         info,
-        "--globalnet",
+        "--globalnet-cidr-range",
+        "100.120.0.0/24",
+        "--globalnet-cluster-size",
+        "65536",
     ]);
-    assert_eq!(code, 2, "{err}");
+    assert_ne!(code, 0, "{err}");
     assert!(
-        err.starts_with("error: --globalnet: Globalnet") && err.contains("\nhint: "),
+        err.contains("has 256 addresses, fewer than one cluster's 65536")
+            && err.contains("\nhint: "),
         "{err}"
     );
     assert!(!info_path.exists());
@@ -120,19 +125,27 @@ fn seed_join_flags_discovery_joiner_token_annotations_and_recovery() {
     assert!(String::from_utf8_lossy(&secrets.stderr).contains("Forbidden"));
 
     // Unimplemented flags: one error line, one hint, exit 2, nothing joined.
-    for (flag, says) in [
-        (&["--globalnet-cidr", "242.0.0.0/16"][..], "Globalnet"),
-        (&["--load-balancer"], "LoadBalancer"),
-    ] {
-        let mut args = vec!["join", info, "--clusterid", &a.name, "--kubeconfig", ka];
-        args.extend_from_slice(flag);
-        let (code, err) = ferry_fails(&args);
-        assert_eq!(code, 2, "{flag:?}: {err}");
-        assert!(
-            err.contains(says) && err.lines().count() == 2,
-            "{flag:?}: {err}"
-        );
-    }
+    let mut args = vec!["join", info, "--clusterid", &a.name, "--kubeconfig", ka];
+    args.push("--load-balancer");
+    let (code, err) = ferry_fails(&args);
+    assert_eq!(code, 2, "--load-balancer: {err}");
+    assert!(
+        err.contains("LoadBalancer") && err.lines().count() == 2,
+        "--load-balancer: {err}"
+    );
+    // A global CIDR inside the cluster's own pod CIDR: refused with both.
+    let inside = a.pod_cidr.replace(".0.0/16", ".7.0/24");
+    let mut args = vec!["join", info, "--clusterid", &a.name, "--kubeconfig", ka];
+    args.extend(["--clustercidr", &a.pod_cidr, "--globalnet-cidr", &inside]);
+    let (code, err) = ferry_fails(&args);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "global CIDR {inside} overlaps this cluster's CIDR {}",
+            a.pod_cidr
+        )) && err.contains("\nhint: "),
+        "{err}"
+    );
     assert!(
         a.kubectl(&["get", "ns", "ferry-system"]).is_err(),
         "nothing applied"

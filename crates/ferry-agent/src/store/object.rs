@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ferry_api::labels::{
-    APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTERSET_IP, MANAGED_BY, MANAGED_BY_FERRY,
+    APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTERSET_IP, GLOBAL_IP, MANAGED_BY, MANAGED_BY_FERRY,
     SOURCE_CLUSTER,
 };
 use ferry_api::{
@@ -391,10 +391,17 @@ impl Watched for ServiceExport {
             .as_ref()
             .and_then(|a| a.get(CLUSTERSET_IP))
             .is_some_and(|v| v == "false");
+        let global_ip = self
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(GLOBAL_IP))
+            .cloned();
         let meta = ExportedMeta {
             labels: self.spec.exported_labels,
             annotations: self.spec.exported_annotations,
             no_clusterset_ip,
+            global_ip,
         };
         let state = ExportState {
             meta: (meta != ExportedMeta::default()).then(|| Box::new(meta)),

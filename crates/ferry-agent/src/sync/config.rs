@@ -28,6 +28,8 @@ pub struct AgentConfig {
     pub clusterset_ip: bool,
     /// Where the engine reports its Prometheus metrics.
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Global CIDRs (Globalnet; empty: off): exports carry global IPs.
+    pub global_cidrs: Vec<Cidr>,
 }
 
 impl AgentConfig {
@@ -46,6 +48,7 @@ impl AgentConfig {
             write_concurrency: 256,
             clusterset_ip: false,
             metrics: Default::default(),
+            global_cidrs: Vec::new(),
         }
     }
 }

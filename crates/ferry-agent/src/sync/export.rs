@@ -53,6 +53,16 @@ pub(super) fn reconcile_export(engine: &mut SyncEngine, key: &Key, ns: &str, svc
         ensure_conditions(engine, key, t_export, &conds, previous_digest);
         return;
     };
+    // A Globalnet cluster exports the service's global IP, once it has one.
+    let service = match (engine.config().global_cidrs.is_empty(), &meta.global_ip) {
+        (true, _) => service,
+        (false, Some(ip)) => crate::globalnet::with_global_ip(service, ip),
+        (false, None) => {
+            let conds = mcs::export_conditions(&validity, Readiness::Pending, &[], &previous, &now);
+            ensure_conditions(engine, key, t_export, &conds, previous_digest);
+            return;
+        }
+    };
     let created = created.unwrap_or_else(|| now.clone());
     let mine = mcs::export_of(&id, created.clone(), &service, &meta);
 

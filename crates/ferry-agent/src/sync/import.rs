@@ -306,6 +306,7 @@ fn ensure_import(
                 labels: m.labels.clone(),
                 annotations: m.annotations.clone(),
                 no_clusterset_ip: false,
+                global_ip: None,
             };
             let (labels_json, annotations_json) =
                 (map_annotation(&m.labels), map_annotation(&m.annotations));

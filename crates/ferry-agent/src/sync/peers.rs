@@ -46,7 +46,7 @@ pub(super) fn reconcile_peer(engine: &mut SyncEngine, key: &Key, kind: Kind, nam
             cluster_id: id.clone(),
             cluster_cidrs: engine.config().cluster_cidrs.clone(),
             service_cidrs: engine.config().service_cidrs.clone(),
-            global_cidrs: Vec::new(),
+            global_cidrs: engine.config().global_cidrs.clone(),
         });
         publish(engine, t_broker, &id, &spec);
         publish(engine, t_local, &id, &spec);

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use super::Unsupported;
 use super::apply::{apply_value, is_ferry_apiserver, kube_error};
+use super::globalnet::{self, GlobalnetRequest};
 use crate::{Error, Refusal, Result};
 
 /// Options of [`join`].
@@ -33,6 +34,8 @@ pub struct JoinOptions {
     pub image: String,
     /// The gateway's settings (subctl join's `--natt`, `--health-check`, …).
     pub gateway: GatewaySettings,
+    /// Globalnet for this cluster (`--globalnet`), with what it asks.
+    pub globalnet: Option<GlobalnetRequest>,
 }
 
 /// What [`join`] did.
@@ -52,6 +55,20 @@ pub fn check_join(
     cluster_id: &str,
     own_id: Option<&str>,
     cidrs: &[Cidr],
+) -> Result<()> {
+    check_join_as(clusters, cluster_id, own_id, cidrs, false)
+}
+
+/// [`check_join`] for a cluster with Globalnet on (`globalnet`) or off.
+/// Two Globalnet clusters reach each other only through global CIDRs, so
+/// their own CIDRs may overlap; every other pair routes the other's pod and
+/// service CIDRs, which must not overlap. Global CIDRs never may.
+pub fn check_join_as(
+    clusters: &[Cluster],
+    cluster_id: &str,
+    own_id: Option<&str>,
+    cidrs: &[Cidr],
+    globalnet: bool,
 ) -> Result<()> {
     ferry_api::validate_cluster_id(cluster_id)?;
     ferry_api::check_no_self_overlap(cidrs)?;
@@ -73,11 +90,14 @@ pub fn check_join(
                 id: cluster_id.to_string(),
             }));
         }
+        let both_global = globalnet && !c.spec.global_cidrs.is_empty();
         let theirs: Vec<Cidr> = c
             .spec
             .cluster_cidrs
             .iter()
             .chain(&c.spec.service_cidrs)
+            .filter(|_| !both_global)
+            .chain(&c.spec.global_cidrs)
             .copied()
             .collect();
         if let Some((mine, other)) = find_overlap(cidrs, &theirs) {
@@ -124,13 +144,28 @@ pub async fn join(local: &Client, info: &BrokerInfo, opts: &JoinOptions) -> Resu
             )
         })?
         .items;
-    check_join(&existing, id, own_id.as_deref(), &cidrs)?;
+    check_join_as(
+        &existing,
+        id,
+        own_id.as_deref(),
+        &cidrs,
+        opts.globalnet.is_some(),
+    )?;
     check_settings(opts, info)?;
+    if let Some(req) = &opts.globalnet {
+        let held = globalnet::held(&joiner, bns).await?;
+        globalnet::check_request(info, req, &cidrs, &globalnet::taken(&existing, &held, id))?;
+    }
     let rejoined = own_id.as_deref() == Some(id);
 
     let token = cluster_token(local, &joiner, info, id).await?;
     let mut cluster_info = info.clone();
     cluster_info.token = token.clone();
+    let broker = ferry_kube::broker_client(info, &token).await?;
+    let global_cidrs = match &opts.globalnet {
+        Some(req) => vec![globalnet::claim(&broker, info, id, req, &cidrs, &existing).await?],
+        None => Vec::new(),
+    };
 
     let params = ClusterParams {
         cluster_id: id.into(),
@@ -139,6 +174,7 @@ pub async fn join(local: &Client, info: &BrokerInfo, opts: &JoinOptions) -> Resu
         broker_info: cluster_info.encode()?,
         cluster_cidrs: opts.cluster_cidrs.clone(),
         service_cidrs: opts.service_cidrs.clone(),
+        global_cidrs: global_cidrs.clone(),
         cable_driver: driver(opts, info),
         gateway: opts.gateway.clone(),
         components: info.settings.components,
@@ -154,12 +190,12 @@ pub async fn join(local: &Client, info: &BrokerInfo, opts: &JoinOptions) -> Resu
     }
 
     // Publish the Cluster at once, so a concurrent join sees the id and CIDRs.
-    let broker = ferry_kube::broker_client(info, &token).await?;
     let cluster = json!({
         "apiVersion": "ferry.dev/v1alpha1", "kind": "Cluster",
         "metadata": {"name": id, "namespace": bns, "labels": {
             CLUSTER: id, labels::APP_MANAGED_BY: labels::APP_MANAGED_BY_FERRY}},
-        "spec": {"clusterId": id, "clusterCidrs": opts.cluster_cidrs, "serviceCidrs": opts.service_cidrs},
+        "spec": {"clusterId": id, "clusterCidrs": opts.cluster_cidrs, "serviceCidrs": opts.service_cidrs,
+            "globalCidrs": global_cidrs},
     });
     apply_value(&broker, &cluster).await?;
 

@@ -8,16 +8,6 @@ use ferry_api::CableDriver;
 /// A flag ferry accepts by name but refuses by meaning.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unsupported {
-    /// Globalnet (NAT for overlapping CIDRs): `join --globalnet`,
-    /// `--globalnet-cidr`, `deploy-broker --globalnet`, `--globalnet-cidr-range`,
-    /// `--globalnet-cluster-size`, `--components globalnet`.
-    #[error(
-        "{flag}: Globalnet (NAT between clusters whose CIDRs overlap) is not implemented in ferry yet"
-    )]
-    Globalnet {
-        /// The flag as given.
-        flag: &'static str,
-    },
     /// `--load-balancer`: gateways behind a LoadBalancer Service.
     #[error("--load-balancer: ferry does not put gateways behind a LoadBalancer Service")]
     LoadBalancer,
@@ -57,9 +47,6 @@ impl Unsupported {
     /// What to do instead.
     pub fn hint(&self) -> &'static str {
         match self {
-            Unsupported::Globalnet { .. } => {
-                "give every cluster pod and service CIDRs that overlap no other cluster's and leave Globalnet off (--globalnet=false is accepted); `ferry show networks` lists the CIDRs taken"
-            }
             Unsupported::LoadBalancer => {
                 "label reachable nodes ferry.dev/gateway=true; set a node's public address with the annotation gateway.ferry.dev/public-ip=ipv4:ADDRESS"
             }

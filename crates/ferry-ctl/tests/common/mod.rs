@@ -222,6 +222,7 @@ pub fn join_options(id: &str, i: usize) -> JoinOptions {
         gateway_node: None,
         image: "ferry:test".into(),
         gateway: Default::default(),
+        globalnet: None,
     }
 }
 

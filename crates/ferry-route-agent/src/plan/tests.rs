@@ -83,6 +83,22 @@ fn cluster_view_splits_local_and_remote_and_drops_ipv6() {
 }
 
 #[test]
+fn a_globalnet_cluster_is_reached_only_through_its_global_cidrs() {
+    // Identical pod and service CIDRs in both clusters, as Globalnet allows.
+    let mut c0 = cluster("c0", &["100.64.0.0/16"], &["100.96.0.0/16"]);
+    c0.global_cidrs = vec![cidr("100.120.0.0/24")];
+    let mut c1 = c0.clone();
+    c1.cluster_id = "c1".into();
+    c1.global_cidrs = vec![cidr("100.120.1.0/24")];
+    let (view, _) = cluster_view("c0", None, &[&c0, &c1]);
+    assert_eq!(view.remote_cidrs, set(&["100.120.1.0/24"]));
+    assert_eq!(
+        view.local_cidrs,
+        set(&["100.64.0.0/16", "100.96.0.0/16", "100.120.0.0/24"])
+    );
+}
+
+#[test]
 fn cluster_view_without_or_with_foreign_or_v6_endpoint_has_no_gateway() {
     let c1 = cluster("c1", &["100.80.0.0/16"], &[]);
     let cases: [(Option<EndpointSpec>, usize); 3] = [

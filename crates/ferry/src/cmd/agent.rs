@@ -91,12 +91,28 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         .await
         .context("connecting to the broker")?;
     let renewal = renewer.map(|r| tokio::spawn(async move { r.run().await }));
+    // Globalnet: this agent hands out the cluster's global IPs.
+    let globalnet = match cfg.global_cidrs.first() {
+        Some(cidr) => {
+            let block = ferry_globalnet::Block::new(*cidr).context("the global CIDR")?;
+            let client = local.clone();
+            Some(tokio::spawn(ferry_agent::globalnet::run(
+                client,
+                block,
+                std::future::pending::<()>(),
+            )))
+        }
+        None => None,
+    };
     super::serve_metrics(
         &args.metrics_listen,
         ferry_kube::metrics::render_registry(cfg.metrics.registry()),
     )
     .await;
     ferry_agent::run(cfg, local, broker, ferry_kube::shutdown_signal()).await;
+    if let Some(task) = globalnet {
+        task.abort();
+    }
     if let Some(task) = renewal {
         task.abort();
     }

@@ -260,6 +260,7 @@ async fn join_both(
             gateway_node: Some(plan.node_name(0)),
             image: ferry_deploy::default_image(),
             gateway: Default::default(),
+            globalnet: None,
         };
         install::join(client, info, &opts)
             .await

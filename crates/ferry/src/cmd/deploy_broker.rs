@@ -24,8 +24,7 @@ use ferry_ctl::install::{self, DeployBrokerOptions, Unsupported};
 /// credential deploy-broker was given, and a broker that cannot mint one is
 /// refused), the clusterset domain, the cables' pre-shared key, which
 /// components join deploys and the settings every cluster shares. Re-running
-/// keeps the key. Takes subctl deploy-broker's flags; Globalnet's are
-/// refused until ferry has Globalnet.
+/// keeps the key. Takes subctl deploy-broker's flags, Globalnet's included.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   ferry deploy-broker --kubeconfig broker.kubeconfig
@@ -80,24 +79,64 @@ pub struct Args {
     /// service IP.
     #[arg(long)]
     enable_clusterset_ip: bool,
+    /// Globalnet: give clusters that join with it (`join --globalnet`, the
+    /// default on such a broker) a block of global addresses, so clusters
+    /// whose CIDRs overlap reach each other. Each cluster still chooses for
+    /// itself (`join --globalnet=false`).
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1,
+        require_equals = true, default_missing_value = "true")]
+    globalnet: Option<bool>,
+    /// Globalnet's pool (default 242.0.0.0/8, as Submariner's). Implies --globalnet.
+    #[arg(long, value_name = "CIDR")]
+    globalnet_cidr_range: Option<ferry_api::Cidr>,
+    /// Addresses per cluster taken from the pool: a power of two (default
+    /// 65536, a /16). Implies --globalnet.
+    #[arg(long, value_name = "N")]
+    globalnet_cluster_size: Option<u32>,
     #[command(flatten)]
     refused: Refused,
+}
+
+impl Args {
+    /// Globalnet's pool, when asked for (`--globalnet`, its range or size,
+    /// or `--components …,globalnet`), checked.
+    fn globalnet_pool(&self) -> anyhow::Result<Option<ferry_globalnet::Pool>> {
+        let asked = self.globalnet == Some(true)
+            || self.globalnet_cidr_range.is_some()
+            || self.globalnet_cluster_size.is_some()
+            || self.components.split(',').any(|c| c.trim() == "globalnet");
+        if !asked || self.globalnet == Some(false) {
+            return Ok(None);
+        }
+        let range = match self.globalnet_cidr_range {
+            Some(r) => r,
+            None => ferry_api::globalnet::DEFAULT_CIDR_RANGE
+                .parse()
+                .context("Globalnet's default range")?,
+        };
+        let size = self
+            .globalnet_cluster_size
+            .unwrap_or(ferry_api::globalnet::DEFAULT_CLUSTER_SIZE);
+        let pool = ferry_globalnet::Pool::new(range, size)
+            .map_err(ferry_ctl::Error::from)
+            .context("--globalnet-cidr-range / --globalnet-cluster-size")?;
+        Ok(Some(pool))
+    }
+
+    /// `--components` without `globalnet` (which means `--globalnet`).
+    fn components_without_globalnet(&self) -> String {
+        self.components
+            .split(',')
+            .filter(|c| c.trim() != "globalnet")
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 /// subctl deploy-broker flags whose meaning ferry does not implement.
 #[derive(Debug, clap::Args)]
 #[command(next_help_heading = "Submariner flags ferry refuses (with the reason)")]
 struct Refused {
-    /// Globalnet (overlapping CIDRs): not implemented yet; =false is accepted.
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1,
-        require_equals = true, default_missing_value = "true")]
-    globalnet: Option<bool>,
-    /// Globalnet's address range: not implemented yet.
-    #[arg(long, value_name = "CIDR")]
-    globalnet_cidr_range: Option<String>,
-    /// Globalnet's per-cluster size: not implemented yet.
-    #[arg(long, value_name = "N")]
-    globalnet_cluster_size: Option<String>,
     /// Extra DNS zones: not supported.
     #[arg(long, value_name = "DOMAINS")]
     custom_domains: Option<String>,
@@ -109,20 +148,8 @@ struct Refused {
 
 impl Refused {
     /// The first flag whose meaning ferry refuses, if any.
-    fn refusal(&self, components: &str) -> Option<Unsupported> {
-        let globalnet = |flag| Unsupported::Globalnet { flag };
-        let asks_globalnet = components.split(',').any(|c| c.trim() == "globalnet");
+    fn refusal(&self) -> Option<Unsupported> {
         [
-            (self.globalnet == Some(true), globalnet("--globalnet")),
-            (
-                self.globalnet_cidr_range.is_some(),
-                globalnet("--globalnet-cidr-range"),
-            ),
-            (
-                self.globalnet_cluster_size.is_some(),
-                globalnet("--globalnet-cluster-size"),
-            ),
-            (asks_globalnet, globalnet("--components globalnet")),
             (self.custom_domains.is_some(), Unsupported::CustomDomains),
             (
                 self.clusterset_ip_cidr.is_some(),
@@ -148,10 +175,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    if let Some(u) = args.refused.refusal(&args.components) {
+    if let Some(u) = args.refused.refusal() {
         return Err(ferry_ctl::Error::from(u).into());
     }
-    let components = Components::parse_list(&args.components).context("--components")?;
+    let components =
+        Components::parse_list(&args.components_without_globalnet()).context("--components")?;
+    let globalnet = args.globalnet_pool()?;
     let psk = args.ipsec_psk_from.as_deref().map(psk_from).transpose()?;
     let mut server = None;
     let kubeconfig = if args.embedded {
@@ -210,6 +239,17 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     .await
     .context("deploying the broker")?;
     info.settings.clusterset_ip = args.enable_clusterset_ip;
+    if let Some(pool) = &globalnet {
+        info.settings.globalnet = true;
+        info.settings.globalnet_cidr_range = Some(pool.range());
+        info.settings.globalnet_cluster_size = Some(pool.cluster_size());
+        eprintln!(
+            "Globalnet: clusters joining with it take blocks of {} addresses from {} ({} blocks)",
+            pool.cluster_size(),
+            pool.range(),
+            pool.block_count()
+        );
+    }
     let encoded = info.encode()?;
     ferry_kube::write_private(&args.output, encoded.as_bytes())?;
     eprintln!(
@@ -258,35 +298,52 @@ mod tests {
             "service-discovery",
         ]);
         assert_eq!(a.namespace, "brk");
-        assert_eq!(a.refused.refusal(&a.components), None);
+        assert_eq!(a.refused.refusal(), None);
         assert!(!Components::parse_list(&a.components).unwrap().connectivity);
         assert_eq!(parse(&["--namespace", "x"]).namespace, "x");
         let refused = |extra: &[&str]| {
             let a = parse(extra);
-            a.refused.refusal(&a.components)
+            a.refused.refusal()
         };
-        assert_eq!(refused(&["--globalnet=false"]), None);
-        for (flags, flag) in [
-            (&["--globalnet"][..], "--globalnet"),
-            (
-                &["--globalnet-cidr-range", "242.0.0.0/8"],
-                "--globalnet-cidr-range",
-            ),
-            (
-                &["--globalnet-cluster-size", "8192"],
-                "--globalnet-cluster-size",
-            ),
-            (
-                &["--components", "service-discovery,globalnet"],
-                "--components globalnet",
-            ),
-        ] {
-            assert_eq!(
-                refused(flags),
-                Some(Unsupported::Globalnet { flag }),
-                "{flags:?}"
-            );
-        }
+        // Globalnet: the default pool, a given one, and bad sizes refused.
+        assert!(
+            parse(&["--globalnet=false"])
+                .globalnet_pool()
+                .unwrap()
+                .is_none()
+        );
+        let p = parse(&["--globalnet"]).globalnet_pool().unwrap().unwrap();
+        assert_eq!(
+            (p.range().to_string(), p.cluster_size()),
+            ("242.0.0.0/8".into(), 65536)
+        );
+        let a = parse(&[
+            "--globalnet-cidr-range",
+            "100.120.0.0/16",
+            "--globalnet-cluster-size",
+            "256",
+        ]);
+        assert_eq!(a.globalnet_pool().unwrap().unwrap().block_count(), 256);
+        let a = parse(&["--components", "service-discovery,globalnet"]);
+        assert!(a.globalnet_pool().unwrap().is_some());
+        assert_eq!(a.components_without_globalnet(), "service-discovery");
+        let e = parse(&[
+            "--globalnet-cidr-range",
+            "100.120.0.0/24",
+            "--globalnet-cluster-size",
+            "65536",
+        ])
+        .globalnet_pool()
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("has 256 addresses, fewer than one cluster's 65536"),
+            "{e:#}"
+        );
+        assert!(
+            parse(&["--globalnet-cluster-size", "1000"])
+                .globalnet_pool()
+                .is_err()
+        );
         assert_eq!(
             refused(&["--custom-domains", "a.b"]),
             Some(Unsupported::CustomDomains)

@@ -9,13 +9,13 @@ use anyhow::Context;
 use ferry_api::{BrokerInfo, CableDriver, Cidr};
 use ferry_ctl::Refusal;
 use ferry_ctl::install::cidrs::{Discovered, FoundCidrs, Records};
-use ferry_ctl::install::{self, CidrSource, JoinOptions, Unsupported};
+use ferry_ctl::install::{self, CidrSource, GlobalnetRequest, JoinOptions, Unsupported};
 use ferry_deploy::GatewaySettings;
 
 /// Join a cluster to the broker described by broker-info.ferry.
 ///
 /// Takes subctl join's flags with Submariner's meaning; those ferry does not
-/// implement (Globalnet, the IPsec driver, load balancers, …) are refused
+/// implement (the IPsec driver, load balancers, …) are refused
 /// with the reason, never ignored.
 ///
 /// Checks first, changing nothing if any check fails: the id is an RFC 1123
@@ -124,6 +124,20 @@ pub struct Args {
     /// Image version (tag): the image is [REPOSITORY/]ferry:VERSION.
     #[arg(long, value_name = "VERSION")]
     version: Option<String>,
+    /// Globalnet for this cluster: it reaches the others (and they it)
+    /// through global addresses, so its CIDRs may overlap theirs. Default:
+    /// on when the broker was deployed with --globalnet; =false leaves it off.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1,
+        require_equals = true, default_missing_value = "true")]
+    globalnet: Option<bool>,
+    /// This cluster's global CIDR (default: a free block of the broker's
+    /// pool). Implies --globalnet.
+    #[arg(long, value_name = "CIDR")]
+    globalnet_cidr: Option<Cidr>,
+    /// Addresses of the block taken from the pool (default: the broker's).
+    /// Implies --globalnet.
+    #[arg(long, value_name = "N")]
+    globalnet_cluster_size: Option<u32>,
     #[command(flatten)]
     refused: Refused,
 }
@@ -132,16 +146,6 @@ pub struct Args {
 #[derive(Debug, clap::Args)]
 #[command(next_help_heading = "Submariner flags ferry refuses (with the reason)")]
 struct Refused {
-    /// Globalnet (overlapping CIDRs): not implemented yet; =false is accepted.
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1,
-        require_equals = true, default_missing_value = "true")]
-    globalnet: Option<bool>,
-    /// Globalnet's CIDR for this cluster: not implemented yet.
-    #[arg(long, value_name = "CIDR")]
-    globalnet_cidr: Option<String>,
-    /// Globalnet's per-cluster size: not implemented yet.
-    #[arg(long, value_name = "N")]
-    globalnet_cluster_size: Option<String>,
     /// Gateways behind a LoadBalancer Service: not supported.
     #[arg(long)]
     load_balancer: bool,
@@ -171,24 +175,7 @@ impl Args {
     /// The first flag whose meaning ferry refuses, if any.
     fn refusal(&self) -> Option<Unsupported> {
         let r = &self.refused;
-        if r.globalnet == Some(true) {
-            return Some(Unsupported::Globalnet {
-                flag: "--globalnet",
-            });
-        }
         let refused = [
-            (
-                r.globalnet_cidr.is_some(),
-                Unsupported::Globalnet {
-                    flag: "--globalnet-cidr",
-                },
-            ),
-            (
-                r.globalnet_cluster_size.is_some(),
-                Unsupported::Globalnet {
-                    flag: "--globalnet-cluster-size",
-                },
-            ),
             (r.load_balancer, Unsupported::LoadBalancer),
             (r.custom_domains.is_some(), Unsupported::CustomDomains),
             (
@@ -215,6 +202,23 @@ impl Args {
         refused
             .into_iter()
             .find_map(|(given, u)| given.then_some(u))
+    }
+
+    /// Globalnet for this cluster, if on: asked for by a flag, or the
+    /// broker's default (`deploy-broker --globalnet`) unless =false.
+    fn globalnet(&self, info: &BrokerInfo) -> anyhow::Result<Option<GlobalnetRequest>> {
+        let given = self.globalnet_cidr.is_some() || self.globalnet_cluster_size.is_some();
+        let on = match self.globalnet {
+            Some(false) if given => anyhow::bail!(ferry_ctl::Error::Usage(
+                "--globalnet=false contradicts --globalnet-cidr / --globalnet-cluster-size".into()
+            )),
+            Some(on) => on,
+            None => given || info.settings.globalnet,
+        };
+        Ok(on.then_some(GlobalnetRequest {
+            cidr: self.globalnet_cidr,
+            cluster_size: self.globalnet_cluster_size,
+        }))
     }
 
     fn gateway(&self) -> GatewaySettings {
@@ -283,6 +287,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         gateway_node: args.gateway_node.clone(),
         image: args.image(),
         gateway: args.gateway(),
+        globalnet: args.globalnet(&info)?,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async {

@@ -89,27 +89,37 @@ fn cable_and_health_check_settings_reach_the_gateway() {
 }
 
 #[test]
+fn globalnet_is_on_when_asked_or_the_brokers_default() {
+    let mut info = BrokerInfo::new("https://b:6443", "ca", "tok", &[1; 32]);
+    let on = |extra: &[&str], info: &BrokerInfo| parse(extra).unwrap().globalnet(info).unwrap();
+    assert_eq!(on(&[], &info), None);
+    let req = on(&["--globalnet-cidr", "100.120.3.0/24"], &info).unwrap();
+    assert_eq!(
+        req.cidr.map(|c| c.to_string()).as_deref(),
+        Some("100.120.3.0/24")
+    );
+    info.settings.globalnet = true;
+    assert!(on(&[], &info).is_some());
+    assert_eq!(on(&["--globalnet=false"], &info), None);
+    assert!(
+        parse(&["--globalnet=false", "--globalnet-cidr", "100.120.3.0/24"])
+            .unwrap()
+            .globalnet(&info)
+            .is_err()
+    );
+}
+
+#[test]
 fn unimplemented_flags_are_refused_by_type() {
     let refused = |extra: &[&str]| parse(extra).unwrap().refusal();
-    assert_eq!(
-        refused(&["--globalnet"]),
-        Some(Unsupported::Globalnet {
-            flag: "--globalnet"
-        })
-    );
-    assert_eq!(
-        refused(&["--globalnet=true"]),
-        Some(Unsupported::Globalnet {
-            flag: "--globalnet"
-        })
-    );
-    assert_eq!(refused(&["--globalnet=false"]), None);
-    assert_eq!(
-        refused(&["--globalnet-cidr", "242.0.0.0/16"]),
-        Some(Unsupported::Globalnet {
-            flag: "--globalnet-cidr"
-        })
-    );
+    // Globalnet flags are taken, not refused.
+    for flags in [
+        &["--globalnet"][..],
+        &["--globalnet=false"],
+        &["--globalnet-cidr", "242.0.0.0/16"],
+    ] {
+        assert_eq!(refused(flags), None, "{flags:?}");
+    }
     assert_eq!(
         refused(&["--load-balancer"]),
         Some(Unsupported::LoadBalancer)

@@ -1,0 +1,161 @@
+#![allow(clippy::unwrap_used)]
+use super::*;
+use ferry_api::ClusterGlobalEgressIPSpec;
+
+fn block() -> Block {
+    Block::new("100.120.1.0/24".parse().unwrap()).unwrap()
+}
+
+fn export(name: &str, ip: Option<&str>, annotated: Option<&str>) -> ExportFacts {
+    ExportFacts {
+        ns: "web".into(),
+        name: name.into(),
+        annotated: annotated.map(String::from),
+        cluster_ip: ip.map(|i| i.parse().unwrap()),
+    }
+}
+
+fn egress(ips: &[&str], spec: ClusterGlobalEgressIPSpec) -> ClusterGlobalEgressIP {
+    let mut e = ClusterGlobalEgressIP::new(CLUSTER_EGRESS_NAME, spec);
+    e.status = Some(GlobalEgressIPStatus {
+        conditions: vec![],
+        allocated_ips: ips.iter().map(|s| s.to_string()).collect(),
+    });
+    e
+}
+
+fn ingress(name: &str, ip: &str) -> GlobalIngressIP {
+    let mut g = GlobalIngressIP::new(
+        name,
+        GlobalIngressIPSpec {
+            target: ferry_api::globalnet::TargetType::ClusterIpService,
+            service_ref: None,
+            pod_ref: None,
+        },
+    );
+    g.metadata.namespace = Some("web".into());
+    g.metadata.labels = Some([(APP_MANAGED_BY.into(), APP_MANAGED_BY_FERRY.into())].into());
+    g.status = Some(GlobalIngressIPStatus {
+        allocated_ip: ip.into(),
+        ..Default::default()
+    });
+    g
+}
+
+#[test]
+fn a_fresh_cluster_gets_its_egress_object_and_ingress_objects() {
+    let obs = Observed {
+        exports: vec![
+            export("nginx", Some("100.96.0.10"), None),
+            export("db", None, None),
+        ],
+        ..Default::default()
+    };
+    let actions = plan(&block(), &obs);
+    assert_eq!(
+        actions,
+        vec![
+            Action::CreateClusterEgress,
+            Action::CreateIngress {
+                ns: "web".into(),
+                name: "nginx".into()
+            }
+        ]
+    );
+}
+
+#[test]
+fn egress_gets_eight_contiguous_ips_and_ingress_the_next_free_one() {
+    let obs = Observed {
+        exports: vec![export("nginx", Some("100.96.0.10"), None)],
+        egress: vec![egress(&[], Default::default())],
+        ingress: vec![ingress("nginx", "")],
+    };
+    let actions = plan(&block(), &obs);
+    let Action::EgressStatus { status, .. } = &actions[0] else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(status.allocated_ips.first().unwrap(), "100.120.1.2");
+    assert_eq!(status.allocated_ips.len(), 8);
+    let Action::IngressStatus { status, .. } = &actions[1] else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(
+        (status.allocated_ip.as_str(), status.target_ip.as_str()),
+        ("100.120.1.10", "100.96.0.10")
+    );
+    assert_eq!(
+        actions[2],
+        Action::AnnotateExport {
+            ns: "web".into(),
+            name: "nginx".into(),
+            ip: Some("100.120.1.10".into())
+        }
+    );
+}
+
+#[test]
+fn held_addresses_stay_and_a_duplicate_is_moved() {
+    let obs = Observed {
+        exports: vec![
+            export("a", Some("100.96.0.10"), Some("100.120.1.20")),
+            export("b", Some("100.96.0.11"), Some("100.120.1.20")),
+        ],
+        egress: vec![egress(
+            &["100.120.1.2"],
+            ClusterGlobalEgressIPSpec {
+                num_global_ips: Some(1),
+                ..Default::default()
+            },
+        )],
+        ingress: vec![ingress("a", "100.120.1.20"), ingress("b", "100.120.1.20")],
+    };
+    let actions = plan(&block(), &obs);
+    // a keeps .20; b, which holds it too, gets the first free address.
+    let moved: Vec<_> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::IngressStatus { name, status, .. } => {
+                Some((name.as_str(), status.allocated_ip.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(moved, vec![("a", "100.120.1.20"), ("b", "100.120.1.3")]);
+}
+
+#[test]
+fn too_many_ips_are_refused_in_the_status_with_the_numbers() {
+    let obs = Observed {
+        egress: vec![egress(
+            &[],
+            ClusterGlobalEgressIPSpec {
+                number_of_ips: Some(25),
+                ..Default::default()
+            },
+        )],
+        ..Default::default()
+    };
+    let actions = plan(&block(), &obs);
+    let Action::EgressStatus { status, .. } = &actions[0] else {
+        panic!("{actions:?}")
+    };
+    assert!(status.allocated_ips.is_empty());
+    assert_eq!(
+        status.conditions[0].message,
+        "numberOfIPs 25 is over the limit of 20"
+    );
+}
+
+#[test]
+fn an_ingress_ip_whose_export_is_gone_is_deleted() {
+    let obs = Observed {
+        egress: vec![egress(&[], Default::default())],
+        ingress: vec![ingress("old", "100.120.1.40")],
+        ..Default::default()
+    };
+    assert!(plan(&block(), &obs).contains(&Action::DeleteIngress {
+        ns: "web".into(),
+        name: "old".into()
+    }));
+}

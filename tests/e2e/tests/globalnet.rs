@@ -1,0 +1,259 @@
+//! Globalnet (issue #16): two sandbox clusters with IDENTICAL pod and
+//! service CIDRs, joined with Globalnet from a broker pool inside
+//! 100.64.0.0/10. A pod in each reaches an exported service of the other
+//! by its clusterset name over HTTP; the receiving pod sees a source from
+//! the sender's global egress IPs; `ferry uninstall` removes the
+//! translation table from the gateway. After a kill -9 of the active
+//! gateway the standby serves the same global IPs.
+//! Root only (skipped otherwise); the test builds and deletes its own clusters.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use ferry_e2e::{Clusterset, gateway_pid, holder, netns, usable, wait_for};
+use ferry_sandbox::harness::Cluster;
+
+const NGINX: &str = include_str!("../../../examples/nginx.yaml");
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Every cluster's CIDRs: the same in both.
+const PODS: &str = "100.90.0.0/16";
+const SERVICES: &str = "100.91.0.0/16";
+/// The broker's pool: blocks of 256 (a /24 per cluster).
+const POOL: &str = "100.120.0.0/16";
+
+fn tag(t: &str) -> String {
+    format!("{t}{}", std::process::id() % 10_000)
+}
+
+fn jsonpath(c: &Cluster, args: &[&str]) -> String {
+    c.kubectl(args).unwrap().trim().to_string()
+}
+
+/// The cluster's global CIDR, as its Cluster object on the broker says.
+fn global_cidr(broker: &Cluster, c: &Cluster) -> String {
+    wait_for(WAIT, "the cluster's global CIDR", || {
+        let out = jsonpath(
+            broker,
+            &[
+                "-n",
+                "ferry-broker",
+                "get",
+                "cluster",
+                &c.name,
+                "-o",
+                "jsonpath={.spec.globalCidrs[0]}",
+            ],
+        );
+        (!out.is_empty()).then_some(out)
+    })
+}
+
+/// The cluster egress pool's allocated IPs.
+fn egress_ips(c: &Cluster) -> Vec<Ipv4Addr> {
+    wait_for(WAIT, "the cluster egress IPs", || {
+        let out = jsonpath(
+            c,
+            &[
+                "get",
+                "clusterglobalegressip",
+                "cluster-egress.ferry.dev",
+                "-o",
+                "jsonpath={.status.allocatedIPs[*]}",
+            ],
+        );
+        let ips: Vec<Ipv4Addr> = out
+            .split_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        (ips.len() == 8).then_some(ips)
+    })
+}
+
+/// Runs the echo service `name` in `c` (examples/nginx.yaml renamed) and
+/// exports it.
+fn serve_and_export(c: &Cluster, name: &str) {
+    c.apply(
+        &NGINX
+            .replace("nginx-test", "gn-test")
+            .replace("nginx", name),
+    )
+    .unwrap();
+    c.ferry(&[
+        "export",
+        "service",
+        name,
+        "-n",
+        "gn-test",
+        "--kubeconfig",
+        c.kubeconfig.to_str().unwrap(),
+    ])
+    .unwrap();
+}
+
+/// HTTP to `name` by its clusterset name from pod netns `from`; the body
+/// names the server pod and the source it saw.
+fn fetch(from: &str, name: &str) -> String {
+    let url = format!("http://{name}.gn-test.svc.clusterset.local:8080/");
+    wait_for(WAIT, &format!("HTTP to {url}"), || {
+        let out = netns(from, &["curl", "-s", "--max-time", "2", &url]);
+        let body = String::from_utf8_lossy(&out.stdout).into_owned();
+        body.starts_with(&format!("{name}-")).then_some(body)
+    })
+}
+
+/// The source address the echo server saw (`… / from A.B.C.D:PORT`).
+fn seen_source(body: &str) -> Ipv4Addr {
+    let from = body.rsplit("from ").next().unwrap();
+    from.split(':').next().unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn identical_cidrs_reach_each_other_through_global_ips() {
+    if !usable() {
+        return;
+    }
+    let same = ["--pod-cidr", PODS, "--service-cidr", SERVICES];
+    let cs = Clusterset::with_sandbox_and_broker_args(
+        &tag("e16"),
+        &[2, 2],
+        &[&same, &same],
+        &[&[0], &[0]],
+        "wireguard",
+        &[
+            "--globalnet",
+            "--globalnet-cidr-range",
+            POOL,
+            "--globalnet-cluster-size",
+            "256",
+        ],
+    );
+    let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
+    assert_eq!(
+        a.pod_cidr, b.pod_cidr,
+        "the clusters' pod CIDRs must be identical"
+    );
+    let (ga, gb) = (global_cidr(a, a), global_cidr(a, b));
+    assert_ne!(ga, gb);
+    for g in [&ga, &gb] {
+        assert!(g.starts_with("100.120.") && g.ends_with("/24"), "{g}");
+    }
+    let (egress_a, egress_b) = (egress_ips(a), egress_ips(b));
+
+    serve_and_export(a, "alpha");
+    serve_and_export(b, "bravo");
+    let client_a = a.pod("gn-client", 1).unwrap();
+    let client_b = b.pod("gn-client", 1).unwrap();
+
+    // Each reaches the other's service by name; the server saw one of the
+    // sender's global egress IPs, never the (shared) pod address.
+    let body = fetch(&client_a.netns, "bravo");
+    let src = seen_source(&body);
+    assert!(
+        egress_a.contains(&src),
+        "bravo saw {src}, not one of {egress_a:?}: {body}"
+    );
+    let body = fetch(&client_b.netns, "alpha");
+    let src = seen_source(&body);
+    assert!(
+        egress_b.contains(&src),
+        "alpha saw {src}, not one of {egress_b:?}: {body}"
+    );
+
+    // The name resolves to a global ingress IP in the exporter's block.
+    let out = netns(
+        &client_a.netns,
+        &[
+            "dig",
+            "+short",
+            "+time=1",
+            "+tries=1",
+            "bravo.gn-test.svc.clusterset.local",
+        ],
+    );
+    let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let giip = jsonpath(
+        b,
+        &[
+            "-n",
+            "gn-test",
+            "get",
+            "globalingressip",
+            "bravo",
+            "-o",
+            "jsonpath={.status.allocatedIP}",
+        ],
+    );
+    assert_eq!(answer, giip);
+
+    // Uninstall removes the translation from the gateway node.
+    let gw = b.node_netns(0).unwrap();
+    let tables = netns(&gw, &["nft", "list", "tables"]);
+    assert!(
+        String::from_utf8_lossy(&tables.stdout).contains("ferry-globalnet"),
+        "the gateway has no translation table"
+    );
+    ferry_e2e::ferry(&[
+        "uninstall",
+        "--kubeconfig",
+        b.kubeconfig.to_str().unwrap(),
+        "--yes",
+    ]);
+    let tables = netns(&gw, &["nft", "list", "tables"]);
+    let left = String::from_utf8_lossy(&tables.stdout);
+    // The sandbox's own service proxy table (ferry-sbx-…) stays.
+    let ours: Vec<&str> = left
+        .lines()
+        .filter(|l| *l == "table ip ferry" || l.contains("ferry-globalnet"))
+        .collect();
+    assert!(ours.is_empty(), "left on {}: {ours:?}", b.node(0));
+}
+
+#[test]
+fn the_standby_gateway_takes_over_the_same_translation() {
+    if !usable() {
+        return;
+    }
+    let same = ["--pod-cidr", PODS, "--service-cidr", SERVICES];
+    let cs = Clusterset::with_sandbox_and_broker_args(
+        &tag("e16f"),
+        &[2, 3],
+        &[&same, &same],
+        &[&[0], &[0, 1]],
+        "wireguard",
+        &[
+            "--globalnet",
+            "--globalnet-cidr-range",
+            POOL,
+            "--globalnet-cluster-size",
+            "256",
+        ],
+    );
+    let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
+    let egress_b = egress_ips(b);
+    serve_and_export(a, "alpha");
+    serve_and_export(b, "bravo");
+    let client_a = a.pod("gn-client", 1).unwrap();
+    let client_b = b.pod("gn-client", 2).unwrap();
+    fetch(&client_a.netns, "bravo");
+    fetch(&client_b.netns, "alpha");
+
+    let active = holder(b);
+    let pid = gateway_pid(b, &active);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+    wait_for(WAIT, "the standby to take the lease", || {
+        let now = holder(b);
+        (!now.is_empty() && now != active).then_some(())
+    });
+    // Both directions through the new active gateway: ingress to bravo's
+    // global IP, egress from b's pods from the same egress IPs.
+    let body = fetch(&client_a.netns, "bravo");
+    assert!(body.starts_with("bravo-"), "{body}");
+    let body = fetch(&client_b.netns, "alpha");
+    let src = seen_source(&body);
+    assert!(
+        egress_b.contains(&src),
+        "alpha saw {src}, not one of {egress_b:?}: {body}"
+    );
+}
