@@ -15,8 +15,11 @@ fn ferry_crds_prints_the_yaml_stream() {
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout, ferry_api::all_crds_yaml().unwrap());
-    assert_eq!(stdout.matches("kind: CustomResourceDefinition").count(), 6);
+    // ferry.dev: Cluster, Endpoint, Gateway and Globalnet's four; MCS two;
+    // ClusterProperty.
+    assert_eq!(stdout.matches("kind: CustomResourceDefinition").count(), 10);
     assert!(stdout.contains("name: serviceimports.multicluster.x-k8s.io"));
+    assert!(stdout.contains("name: globalingressips.ferry.dev"));
 }
 
 #[test]
