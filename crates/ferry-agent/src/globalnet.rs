@@ -85,11 +85,17 @@ pub enum Action {
     CreateClusterEgress,
     /// Set a `ClusterGlobalEgressIP`'s status.
     EgressStatus {
+        /// The resourceVersion the plan read: a write over a newer object
+        /// (the plan decided from a stale cache) is refused, never moves IPs.
+        rv: Option<String>,
         name: String,
         status: GlobalEgressIPStatus,
     },
     /// Set a `GlobalEgressIP`'s status.
     NamespacedEgressStatus {
+        /// The resourceVersion the plan read: a write over a newer object
+        /// (the plan decided from a stale cache) is refused, never moves IPs.
+        rv: Option<String>,
         ns: String,
         name: String,
         status: GlobalEgressIPStatus,
@@ -98,6 +104,9 @@ pub enum Action {
     CreateIngress { ns: String, name: String },
     /// Set a `GlobalIngressIP`'s status.
     IngressStatus {
+        /// The resourceVersion the plan read: a write over a newer object
+        /// (the plan decided from a stale cache) is refused, never moves IPs.
+        rv: Option<String>,
         ns: String,
         name: String,
         status: GlobalIngressIPStatus,
@@ -263,7 +272,11 @@ pub fn plan(block: &Block, obs: &Observed) -> Vec<Action> {
         let current = e.status.clone().unwrap_or_default();
         let status = egress_status(block, want, None, kept, &mut held);
         if changed(&status, &current) {
-            actions.push(Action::EgressStatus { name, status });
+            actions.push(Action::EgressStatus {
+                rv: e.resource_version(),
+                name,
+                status,
+            });
         }
     }
     for (e, kept) in obs.namespaced.iter().zip(namespaced_kept) {
@@ -278,6 +291,7 @@ pub fn plan(block: &Block, obs: &Observed) -> Vec<Action> {
         let status = egress_status(block, want, invalid, kept, &mut held);
         if changed(&status, &current) {
             actions.push(Action::NamespacedEgressStatus {
+                rv: e.resource_version(),
                 ns: e.namespace().unwrap_or_default(),
                 name: e.name_any(),
                 status,
@@ -330,6 +344,7 @@ pub fn plan(block: &Block, obs: &Observed) -> Vec<Action> {
             || !same_conditions(&status.conditions, &current.conditions)
         {
             actions.push(Action::IngressStatus {
+                rv: g.resource_version(),
                 ns: x.ns.clone(),
                 name: x.name.clone(),
                 status: status.clone(),
@@ -399,6 +414,15 @@ fn observe(
     }
 }
 
+/// A status patch, pinned to `rv` when known (a 409 then means the plan
+/// was stale; the next one decides again from the newer object).
+fn status_body(rv: Option<&str>, status: &impl serde::Serialize) -> serde_json::Value {
+    match rv {
+        Some(rv) => json!({"metadata": {"resourceVersion": rv}, "status": status}),
+        None => json!({"status": status}),
+    }
+}
+
 /// Carries out one write.
 async fn apply(client: &Client, action: &Action) -> Result<(), kube::Error> {
     let pp = PatchParams::default();
@@ -415,16 +439,21 @@ async fn apply(client: &Client, action: &Action) -> Result<(), kube::Error> {
                 r => r.map(drop),
             }
         }
-        Action::EgressStatus { name, status } => {
+        Action::EgressStatus { name, status, rv } => {
             let api: Api<ClusterGlobalEgressIP> = Api::all(client.clone());
-            let body = json!({"status": status});
+            let body = status_body(rv.as_deref(), status);
             api.patch_status(name, &pp, &Patch::Merge(&body))
                 .await
                 .map(drop)
         }
-        Action::NamespacedEgressStatus { ns, name, status } => {
+        Action::NamespacedEgressStatus {
+            ns,
+            name,
+            status,
+            rv,
+        } => {
             let api: Api<GlobalEgressIP> = Api::namespaced(client.clone(), ns);
-            let body = json!({"status": status});
+            let body = status_body(rv.as_deref(), status);
             api.patch_status(name, &pp, &Patch::Merge(&body))
                 .await
                 .map(drop)
@@ -452,9 +481,14 @@ async fn apply(client: &Client, action: &Action) -> Result<(), kube::Error> {
                 r => r.map(drop),
             }
         }
-        Action::IngressStatus { ns, name, status } => {
+        Action::IngressStatus {
+            ns,
+            name,
+            status,
+            rv,
+        } => {
             let api: Api<GlobalIngressIP> = Api::namespaced(client.clone(), ns);
-            let body = json!({"status": status});
+            let body = status_body(rv.as_deref(), status);
             api.patch_status(name, &pp, &Patch::Merge(&body))
                 .await
                 .map(drop)

@@ -15,9 +15,9 @@ use std::net::Ipv4Addr;
 
 use ferry_api::globalnet::{CLUSTER_EGRESS_NAME, SUBMARINER_CLUSTER_EGRESS_NAME};
 use ferry_api::{Cidr, ClusterGlobalEgressIP, GlobalEgressIP, GlobalIngressIP};
-use k8s_openapi::api::core::v1::Pod;
 use ferry_globalnet::rules::{self, EgressRule, Translation};
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
@@ -66,9 +66,20 @@ fn pod_sources(
     let mut out: Vec<Cidr> = pods
         .iter()
         .filter(|p| p.namespace().as_deref() == Some(ns))
-        .filter(|p| !p.spec.as_ref().is_some_and(|s| s.host_network == Some(true)))
+        .filter(|p| {
+            !p.spec
+                .as_ref()
+                .is_some_and(|s| s.host_network == Some(true))
+        })
         .filter(|p| selector.is_none_or(|sel| sel.matches(p.labels())))
-        .filter_map(|p| p.status.as_ref()?.pod_ip.as_deref()?.parse::<Ipv4Addr>().ok())
+        .filter_map(|p| {
+            p.status
+                .as_ref()?
+                .pod_ip
+                .as_deref()?
+                .parse::<Ipv4Addr>()
+                .ok()
+        })
         .filter_map(|ip| format!("{ip}/32").parse().ok())
         .collect();
     out.sort();
@@ -318,7 +329,11 @@ mod tests {
             ]
         );
         let sources = |k: usize| -> Vec<String> {
-            t.egress[k].sources.iter().map(ToString::to_string).collect()
+            t.egress[k]
+                .sources
+                .iter()
+                .map(ToString::to_string)
+                .collect()
         };
         assert_eq!(sources(0), ["100.64.1.7/32"]);
         assert_eq!(sources(1), ["100.64.1.7/32", "100.64.1.8/32"]);
