@@ -66,11 +66,7 @@ fn pod_sources(
     let mut out: Vec<Cidr> = pods
         .iter()
         .filter(|p| p.namespace().as_deref() == Some(ns))
-        .filter(|p| {
-            !p.spec
-                .as_ref()
-                .is_some_and(|s| s.host_network == Some(true))
-        })
+        .filter(|p| p.spec.as_ref().is_none_or(|s| s.host_network != Some(true)))
         .filter(|p| selector.is_none_or(|sel| sel.matches(p.labels())))
         .filter_map(|p| {
             p.status
