@@ -1,7 +1,9 @@
 //! Globalnet in a member cluster whose `ferry-broker` Secret names a global
 //! CIDR: the agent is the one writer of its global addresses. It keeps the
 //! cluster egress pool (`ClusterGlobalEgressIP` `cluster-egress.ferry.dev`,
-//! created with Submariner's default of 8 IPs) and one `GlobalIngressIP`
+//! created with Submariner's default of 8 IPs), every namespace's
+//! `GlobalEgressIP` (default 1 IP; its `podSelector` checked here, matched
+//! by the gateway) and one `GlobalIngressIP`
 //! per exported ClusterIP Service (named like the Service, in its
 //! namespace), allocates their addresses from the cluster's block into
 //! their `status`, and puts each Service's global IP on its ServiceExport
@@ -22,8 +24,8 @@ use ferry_api::globalnet::{
 };
 use ferry_api::labels::{APP_MANAGED_BY, APP_MANAGED_BY_FERRY, GLOBAL_IP};
 use ferry_api::{
-    ClusterGlobalEgressIP, GlobalEgressIPStatus, GlobalIngressIP, GlobalIngressIPSpec,
-    GlobalIngressIPStatus, ServiceExport,
+    ClusterGlobalEgressIP, GlobalEgressIP, GlobalEgressIPStatus, GlobalIngressIP,
+    GlobalIngressIPSpec, GlobalIngressIPStatus, ServiceExport,
 };
 use ferry_globalnet::Block;
 use futures::{FutureExt, StreamExt};
@@ -71,6 +73,8 @@ pub struct ExportFacts {
 pub struct Observed {
     pub exports: Vec<ExportFacts>,
     pub egress: Vec<ClusterGlobalEgressIP>,
+    /// Namespaces' (and pod selectors') egress objects.
+    pub namespaced: Vec<GlobalEgressIP>,
     pub ingress: Vec<GlobalIngressIP>,
 }
 
@@ -81,6 +85,18 @@ pub enum Action {
     CreateClusterEgress,
     /// Set a `ClusterGlobalEgressIP`'s status.
     EgressStatus {
+        /// The resourceVersion the plan read: a write over a newer object
+        /// (the plan decided from a stale cache) is refused, never moves IPs.
+        rv: Option<String>,
+        name: String,
+        status: GlobalEgressIPStatus,
+    },
+    /// Set a `GlobalEgressIP`'s status.
+    NamespacedEgressStatus {
+        /// The resourceVersion the plan read: a write over a newer object
+        /// (the plan decided from a stale cache) is refused, never moves IPs.
+        rv: Option<String>,
+        ns: String,
         name: String,
         status: GlobalEgressIPStatus,
     },
@@ -88,6 +104,9 @@ pub enum Action {
     CreateIngress { ns: String, name: String },
     /// Set a `GlobalIngressIP`'s status.
     IngressStatus {
+        /// The resourceVersion the plan read: a write over a newer object
+        /// (the plan decided from a stale cache) is refused, never moves IPs.
+        rv: Option<String>,
         ns: String,
         name: String,
         status: GlobalIngressIPStatus,
@@ -145,6 +164,56 @@ fn keep(block: &Block, ips: &[String], held: &mut BTreeSet<Ipv4Addr>) -> Option<
     Some(parsed)
 }
 
+/// Whether `status` says something else than `current` (times aside).
+fn changed(status: &GlobalEgressIPStatus, current: &GlobalEgressIPStatus) -> bool {
+    status.allocated_ips != current.allocated_ips
+        || !same_conditions(&status.conditions, &current.conditions)
+}
+
+/// An egress object's status: `want` contiguous IPs (those it `kept` if
+/// they are as many), refused with the numbers over [`MAX_EGRESS_IPS`] or
+/// with `invalid`'s reason. What it gets is added to `held`.
+fn egress_status(
+    block: &Block,
+    want: u32,
+    invalid: Option<String>,
+    kept: Option<Vec<Ipv4Addr>>,
+    held: &mut BTreeSet<Ipv4Addr>,
+) -> GlobalEgressIPStatus {
+    let refused = |message: String| GlobalEgressIPStatus {
+        conditions: vec![condition(false, "InvalidInput", message)],
+        allocated_ips: Vec::new(),
+    };
+    if want > MAX_EGRESS_IPS {
+        let err = ferry_globalnet::Error::TooManyIps {
+            asked: want,
+            max: MAX_EGRESS_IPS,
+        };
+        return refused(err.to_string());
+    }
+    if let Some(reason) = invalid {
+        return refused(reason);
+    }
+    let ips = match kept {
+        Some(ips) if ips.len() == want as usize => Ok(ips),
+        _ => block.allocate(held, want).inspect(|ips| held.extend(ips)),
+    };
+    match ips {
+        Ok(ips) => GlobalEgressIPStatus {
+            conditions: vec![condition(
+                true,
+                "Success",
+                format!("{} global IPs allocated from {}", ips.len(), block.cidr()),
+            )],
+            allocated_ips: ips.iter().map(ToString::to_string).collect(),
+        },
+        Err(err) => GlobalEgressIPStatus {
+            conditions: vec![condition(false, "IPPoolAllocationFailed", err.to_string())],
+            allocated_ips: Vec::new(),
+        },
+    }
+}
+
 /// The writes that bring the cluster's Globalnet objects in line with its
 /// exports and the block.
 pub fn plan(block: &Block, obs: &Observed) -> Vec<Action> {
@@ -163,6 +232,18 @@ pub fn plan(block: &Block, obs: &Observed) -> Vec<Action> {
             counts(&e.name_any())
                 .then(|| keep(block, &ips, &mut held))
                 .flatten()
+        })
+        .collect();
+    let namespaced_kept: Vec<Option<Vec<Ipv4Addr>>> = obs
+        .namespaced
+        .iter()
+        .map(|e| {
+            let ips = e
+                .status
+                .as_ref()
+                .map(|s| s.allocated_ips.clone())
+                .unwrap_or_default();
+            keep(block, &ips, &mut held)
         })
         .collect();
     let ingress_kept: Vec<Option<Ipv4Addr>> = obs
@@ -189,39 +270,32 @@ pub fn plan(block: &Block, obs: &Observed) -> Vec<Action> {
             DEFAULT_CLUSTER_EGRESS_IPS,
         );
         let current = e.status.clone().unwrap_or_default();
-        let status = if want > MAX_EGRESS_IPS {
-            let err = ferry_globalnet::Error::TooManyIps {
-                asked: want,
-                max: MAX_EGRESS_IPS,
-            };
-            GlobalEgressIPStatus {
-                conditions: vec![condition(false, "InvalidInput", err.to_string())],
-                allocated_ips: Vec::new(),
-            }
-        } else {
-            let ips = match kept {
-                Some(ips) if ips.len() == want as usize => Ok(ips),
-                _ => block.allocate(&held, want).inspect(|ips| held.extend(ips)),
-            };
-            match ips {
-                Ok(ips) => GlobalEgressIPStatus {
-                    conditions: vec![condition(
-                        true,
-                        "Success",
-                        format!("{} global IPs allocated from {}", ips.len(), block.cidr()),
-                    )],
-                    allocated_ips: ips.iter().map(ToString::to_string).collect(),
-                },
-                Err(err) => GlobalEgressIPStatus {
-                    conditions: vec![condition(false, "IPPoolAllocationFailed", err.to_string())],
-                    allocated_ips: Vec::new(),
-                },
-            }
-        };
-        if status.allocated_ips != current.allocated_ips
-            || !same_conditions(&status.conditions, &current.conditions)
-        {
-            actions.push(Action::EgressStatus { name, status });
+        let status = egress_status(block, want, None, kept, &mut held);
+        if changed(&status, &current) {
+            actions.push(Action::EgressStatus {
+                rv: e.resource_version(),
+                name,
+                status,
+            });
+        }
+    }
+    for (e, kept) in obs.namespaced.iter().zip(namespaced_kept) {
+        let want = requested_ips(e.spec.number_of_ips, e.spec.num_global_ips, 1);
+        let invalid = e.spec.pod_selector.as_ref().and_then(|sel| {
+            let value = serde_json::to_value(sel).unwrap_or_default();
+            ferry_apimachinery::label_selector_from_api(&value)
+                .err()
+                .map(|err| format!("podSelector: {err}"))
+        });
+        let current = e.status.clone().unwrap_or_default();
+        let status = egress_status(block, want, invalid, kept, &mut held);
+        if changed(&status, &current) {
+            actions.push(Action::NamespacedEgressStatus {
+                rv: e.resource_version(),
+                ns: e.namespace().unwrap_or_default(),
+                name: e.name_any(),
+                status,
+            });
         }
     }
 
@@ -270,6 +344,7 @@ pub fn plan(block: &Block, obs: &Observed) -> Vec<Action> {
             || !same_conditions(&status.conditions, &current.conditions)
         {
             actions.push(Action::IngressStatus {
+                rv: g.resource_version(),
                 ns: x.ns.clone(),
                 name: x.name.clone(),
                 status: status.clone(),
@@ -301,6 +376,7 @@ fn observe(
     exports: &reflector::Store<ServiceExport>,
     services: &reflector::Store<Service>,
     egress: &reflector::Store<ClusterGlobalEgressIP>,
+    namespaced: &reflector::Store<GlobalEgressIP>,
     ingress: &reflector::Store<GlobalIngressIP>,
 ) -> Observed {
     let svc: BTreeMap<(String, String), Option<Ipv4Addr>> = services
@@ -333,7 +409,17 @@ fn observe(
     Observed {
         exports,
         egress: egress.state().iter().map(|e| (**e).clone()).collect(),
+        namespaced: namespaced.state().iter().map(|e| (**e).clone()).collect(),
         ingress: ingress.state().iter().map(|g| (**g).clone()).collect(),
+    }
+}
+
+/// A status patch, pinned to `rv` when known (a 409 then means the plan
+/// was stale; the next one decides again from the newer object).
+fn status_body(rv: Option<&str>, status: &impl serde::Serialize) -> serde_json::Value {
+    match rv {
+        Some(rv) => json!({"metadata": {"resourceVersion": rv}, "status": status}),
+        None => json!({"status": status}),
     }
 }
 
@@ -353,9 +439,21 @@ async fn apply(client: &Client, action: &Action) -> Result<(), kube::Error> {
                 r => r.map(drop),
             }
         }
-        Action::EgressStatus { name, status } => {
+        Action::EgressStatus { name, status, rv } => {
             let api: Api<ClusterGlobalEgressIP> = Api::all(client.clone());
-            let body = json!({"status": status});
+            let body = status_body(rv.as_deref(), status);
+            api.patch_status(name, &pp, &Patch::Merge(&body))
+                .await
+                .map(drop)
+        }
+        Action::NamespacedEgressStatus {
+            ns,
+            name,
+            status,
+            rv,
+        } => {
+            let api: Api<GlobalEgressIP> = Api::namespaced(client.clone(), ns);
+            let body = status_body(rv.as_deref(), status);
             api.patch_status(name, &pp, &Patch::Merge(&body))
                 .await
                 .map(drop)
@@ -383,9 +481,14 @@ async fn apply(client: &Client, action: &Action) -> Result<(), kube::Error> {
                 r => r.map(drop),
             }
         }
-        Action::IngressStatus { ns, name, status } => {
+        Action::IngressStatus {
+            ns,
+            name,
+            status,
+            rv,
+        } => {
             let api: Api<GlobalIngressIP> = Api::namespaced(client.clone(), ns);
-            let body = json!({"status": status});
+            let body = status_body(rv.as_deref(), status);
             api.patch_status(name, &pp, &Patch::Merge(&body))
                 .await
                 .map(drop)
@@ -416,6 +519,7 @@ pub async fn run(client: Client, block: Block, shutdown: impl std::future::Futur
     let (services, w2) = reflector::store::<Service>();
     let (egress, w3) = reflector::store::<ClusterGlobalEgressIP>();
     let (ingress, w4) = reflector::store::<GlobalIngressIP>();
+    let (namespaced, w5) = reflector::store::<GlobalEgressIP>();
     let cfg = watcher::Config::default;
     let events = futures::stream::select_all([
         reflector(w1, watcher(Api::all(client.clone()), cfg()))
@@ -431,6 +535,10 @@ pub async fn run(client: Client, block: Block, shutdown: impl std::future::Futur
             .map(|_| ())
             .boxed(),
         reflector(w4, watcher(Api::all(client.clone()), cfg()))
+            .default_backoff()
+            .map(|_| ())
+            .boxed(),
+        reflector(w5, watcher(Api::all(client.clone()), cfg()))
             .default_backoff()
             .map(|_| ())
             .boxed(),
@@ -450,11 +558,15 @@ pub async fn run(client: Client, block: Block, shutdown: impl std::future::Futur
                 services.wait_until_ready().now_or_never(),
                 egress.wait_until_ready().now_or_never(),
                 ingress.wait_until_ready().now_or_never(),
+                namespaced.wait_until_ready().now_or_never(),
             ];
             if ready.iter().any(|r| !matches!(r, Some(Ok(())))) {
                 continue;
             }
-            for action in plan(&block, &observe(&exports, &services, &egress, &ingress)) {
+            for action in plan(
+                &block,
+                &observe(&exports, &services, &egress, &namespaced, &ingress),
+            ) {
                 if let Err(e) = apply(&client, &action).await {
                     warn!(?action, "globalnet: {e}");
                 }

@@ -508,8 +508,10 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
         vec![
             rule(&[""], &["nodes"], READ),
             rule(&["coordination.k8s.io"], &["leases"], ALL),
-            // Globalnet: the translation follows the allocated global IPs.
+            // Globalnet: the translation follows the allocated global IPs,
+            // a GlobalEgressIP's to the addresses of the pods it selects.
             rule(&["ferry.dev"], GLOBALNET_RESOURCES, READ),
+            rule(&[""], &["pods"], READ),
             ferry_all,
             secrets,
         ],

@@ -4,7 +4,8 @@
 //! by its clusterset name over HTTP; the receiving pod sees a source from
 //! the sender's global egress IPs; `ferry uninstall` removes the
 //! translation table from the gateway. After a kill -9 of the active
-//! gateway the standby serves the same global IPs.
+//! gateway the standby serves the same global IPs. A `GlobalEgressIP` for
+//! one namespace (or one pod selector) changes only its pods' source.
 //! Root only (skipped otherwise); the test builds and deletes its own clusters.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -256,4 +257,133 @@ fn the_standby_gateway_takes_over_the_same_translation() {
         egress_b.contains(&src),
         "alpha saw {src}, not one of {egress_b:?}: {body}"
     );
+}
+
+/// The allocated IPs of `GlobalEgressIP` `ns/name`, once there are `n`.
+fn namespaced_egress_ips(c: &Cluster, ns: &str, name: &str, n: usize) -> Vec<Ipv4Addr> {
+    wait_for(WAIT, &format!("GlobalEgressIP {ns}/{name}'s IPs"), || {
+        let out = jsonpath(
+            c,
+            &[
+                "-n",
+                ns,
+                "get",
+                "globalegressip",
+                name,
+                "-o",
+                "jsonpath={.status.allocatedIPs[*]}",
+            ],
+        );
+        let ips: Vec<Ipv4Addr> = out
+            .split_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        (ips.len() == n).then_some(ips)
+    })
+}
+
+/// HTTP to `name` from `from` until the server sees a source in `want`
+/// (connections opened before the gateway's rule kept the old one); on
+/// failure the message has `gateway`'s translation table.
+fn fetch_from_one_of(from: &str, name: &str, want: &[Ipv4Addr], gateway: &str) -> Ipv4Addr {
+    let url = format!("http://{name}.gn-test.svc.clusterset.local:8080/");
+    let mut last = String::new();
+    let found = ferry_sandbox::harness::wait_for(
+        &format!("{name} to see a source in {want:?}"),
+        WAIT,
+        Duration::from_millis(100),
+        || {
+            let out = netns(from, &["curl", "-s", "--max-time", "2", &url]);
+            last = String::from_utf8_lossy(&out.stdout).into_owned();
+            let src = last
+                .starts_with(&format!("{name}-"))
+                .then(|| seen_source(&last))?;
+            want.contains(&src).then_some(src)
+        },
+    );
+    found.unwrap_or_else(|e| {
+        let table = netns(gateway, &["nft", "list", "table", "ip", "ferry-globalnet"]);
+        panic!(
+            "{e}; last answer {last:?}; the gateway's table:\n{}",
+            String::from_utf8_lossy(&table.stdout)
+        )
+    })
+}
+
+#[test]
+fn a_namespace_egress_ip_changes_only_that_namespaces_source() {
+    if !usable() {
+        return;
+    }
+    let same = ["--pod-cidr", PODS, "--service-cidr", SERVICES];
+    let cs = Clusterset::with_sandbox_and_broker_args(
+        &tag("e16n"),
+        &[2, 2],
+        &[&same, &same],
+        &[&[0], &[0]],
+        "wireguard",
+        &[
+            "--globalnet",
+            "--globalnet-cidr-range",
+            POOL,
+            "--globalnet-cluster-size",
+            "256",
+        ],
+    );
+    let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
+    let cluster_egress = egress_ips(a);
+    serve_and_export(b, "bravo");
+    // The import lands in the namespace of the same name (MCS sameness).
+    a.kubectl(&["create", "namespace", "gn-test"]).unwrap();
+    a.kubectl(&["create", "namespace", "gn-other"]).unwrap();
+    a.apply(
+        r#"apiVersion: ferry.dev/v1alpha1
+kind: GlobalEgressIP
+metadata: {name: whole, namespace: gn-other}
+spec: {numberOfIPs: 2}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: GlobalEgressIP
+metadata: {name: selected, namespace: default}
+spec:
+  podSelector: {matchLabels: {run: gn-sel}}
+"#,
+    )
+    .unwrap();
+    let whole = namespaced_egress_ips(a, "gn-other", "whole", 2);
+    let selected = namespaced_egress_ips(a, "default", "selected", 1);
+    for ip in whole.iter().chain(&selected) {
+        assert!(!cluster_egress.contains(ip), "{ip} is also the cluster's");
+    }
+    let overrides = format!(
+        r#"{{"apiVersion":"v1","spec":{{"nodeName":"{}"}}}}"#,
+        a.node(1)
+    );
+    a.kubectl(&[
+        "run",
+        "gn-ns",
+        "-n",
+        "gn-other",
+        "--image=busybox",
+        "--restart=Never",
+        "--overrides",
+        &overrides,
+        "--",
+        "sleep",
+        "infinity",
+    ])
+    .unwrap();
+    let plain = a.pod("gn-client", 1).unwrap();
+    let picked = a.pod("gn-sel", 1).unwrap();
+    let in_ns = wait_for(WAIT, "pod gn-other/gn-ns to run", || {
+        a.netns("gn-other/gn-ns").ok()
+    });
+
+    // The namespace's pods leave from its IPs, the selected pod from its
+    // selector's (over the cluster's, in its namespace), the others from
+    // the cluster's pool.
+    let gw = a.node_netns(0).unwrap();
+    fetch_from_one_of(&plain.netns, "bravo", &cluster_egress, &gw);
+    fetch_from_one_of(&in_ns, "bravo", &whole, &gw);
+    fetch_from_one_of(&picked.netns, "bravo", &selected, &gw);
 }

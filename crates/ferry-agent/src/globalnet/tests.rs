@@ -70,6 +70,7 @@ fn egress_gets_eight_contiguous_ips_and_ingress_the_next_free_one() {
         exports: vec![export("nginx", Some("100.96.0.10"), None)],
         egress: vec![egress(&[], Default::default())],
         ingress: vec![ingress("nginx", "")],
+        namespaced: vec![],
     };
     let actions = plan(&block(), &obs);
     let Action::EgressStatus { status, .. } = &actions[0] else {
@@ -109,6 +110,7 @@ fn held_addresses_stay_and_a_duplicate_is_moved() {
             },
         )],
         ingress: vec![ingress("a", "100.120.1.20"), ingress("b", "100.120.1.20")],
+        namespaced: vec![],
     };
     let actions = plan(&block(), &obs);
     // a keeps .20; b, which holds it too, gets the first free address.
@@ -158,4 +160,96 @@ fn an_ingress_ip_whose_export_is_gone_is_deleted() {
         ns: "web".into(),
         name: "old".into()
     }));
+}
+
+fn namespaced(name: &str, spec: ferry_api::GlobalEgressIPSpec, ips: &[&str]) -> GlobalEgressIP {
+    let mut e = GlobalEgressIP::new(name, spec);
+    e.metadata.namespace = Some("web".into());
+    e.status = Some(GlobalEgressIPStatus {
+        conditions: vec![],
+        allocated_ips: ips.iter().map(|s| s.to_string()).collect(),
+    });
+    e
+}
+
+fn namespaced_status(actions: &[Action]) -> Vec<(String, GlobalEgressIPStatus)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::NamespacedEgressStatus { name, status, .. } => {
+                Some((name.clone(), status.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_namespace_egress_object_gets_its_own_ips_after_the_clusters() {
+    let cluster: Vec<String> = (2..10).map(|i| format!("100.120.1.{i}")).collect();
+    let cluster: Vec<&str> = cluster.iter().map(String::as_str).collect();
+    let obs = Observed {
+        egress: vec![egress(&cluster, Default::default())],
+        namespaced: vec![
+            namespaced(
+                "two",
+                ferry_api::GlobalEgressIPSpec {
+                    number_of_ips: Some(2),
+                    ..Default::default()
+                },
+                &[],
+            ),
+            namespaced("default-one", Default::default(), &[]),
+        ],
+        ..Default::default()
+    };
+    let got = namespaced_status(&plan(&block(), &obs));
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].1.allocated_ips, ["100.120.1.10", "100.120.1.11"]);
+    assert_eq!(got[1].1.allocated_ips, ["100.120.1.12"]);
+}
+
+#[test]
+fn a_namespace_egress_object_keeps_its_ips_and_refuses_bad_input() {
+    let selector = serde_json::from_value(serde_json::json!({
+        "matchExpressions": [{"key": "app", "operator": "Bogus"}]
+    }))
+    .unwrap();
+    let obs = Observed {
+        namespaced: vec![
+            namespaced("kept", Default::default(), &["100.120.1.200"]),
+            namespaced(
+                "over",
+                ferry_api::GlobalEgressIPSpec {
+                    num_global_ips: Some(21),
+                    ..Default::default()
+                },
+                &[],
+            ),
+            namespaced(
+                "bad-selector",
+                ferry_api::GlobalEgressIPSpec {
+                    pod_selector: Some(selector),
+                    ..Default::default()
+                },
+                &[],
+            ),
+        ],
+        ..Default::default()
+    };
+    let got = namespaced_status(&plan(&block(), &obs));
+    let by_name: BTreeMap<_, _> = got.into_iter().collect();
+    assert_eq!(by_name["kept"].allocated_ips, ["100.120.1.200"]);
+    assert_eq!(
+        by_name["over"].conditions[0].message,
+        "numberOfIPs 21 is over the limit of 20"
+    );
+    assert!(by_name["bad-selector"].allocated_ips.is_empty());
+    assert!(
+        by_name["bad-selector"].conditions[0]
+            .message
+            .starts_with("podSelector: "),
+        "{:?}",
+        by_name["bad-selector"].conditions
+    );
 }
