@@ -4,6 +4,7 @@
 #   - pod -> pod throughput (iperf3, 1 and 4 streams) and RTT (ping) over ferry's
 #     wireguard cable vs wireguard-go, and over ferry's vxlan cable vs bare
 #     kernel VXLAN, between the same two gateway namespaces, alternating;
+#   - the same over ferry's ipsec cable vs wireguard-go, and ipsec vs ferry wireguard;
 #   - failover: kill -9 of the active gateway -> first reply through the standby;
 #   - cable cut -> the remote cluster leaves ferry dns answers.
 # Prints a table with ratios and PASS/FAIL against the targets of issue #7.
@@ -13,7 +14,7 @@
 #   sudo bench/dataplane/run.sh --only failover,dns --kills 20 --cuts 10
 #   FERRY=/path/to/ferry sudo -E bench/dataplane/run.sh   # that binary, not a fresh build
 #
-# Sandbox clusters are named bd-<this shell's pid>-{w,v}{k,a,b} and deleted on
+# Sandbox clusters are named bd-<this shell's pid>-{w,v,i}{k,a,b} and deleted on
 # exit, whatever happens. Addresses: 100.64.0.0/10 and 198.18.0.0/15 only.
 set -euo pipefail
 

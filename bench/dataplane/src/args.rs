@@ -6,10 +6,20 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 
 const USAGE: &str = "\
-usage: ferry-bench-dataplane [--ferry PATH] [--prefix bd-NAME] [--only wireguard,vxlan,failover,dns]
+usage: ferry-bench-dataplane [--ferry PATH] [--prefix bd-NAME] [--only wireguard,vxlan,failover,dns,ipsec,ipsec-failover]
                              [--rounds 5] [--secs 5] [--pings 200] [--kills 10] [--cuts 5]
                              [--interval-ms 10] [--keep]
 Needs root, iperf3, ping, wireguard-go, wg, ip and kubectl. Prefer bench/dataplane/run.sh.";
+
+/// Every section, in the order they run (`--only` picks some).
+const SECTIONS: [&str; 6] = [
+    "wireguard",
+    "vxlan",
+    "failover",
+    "dns",
+    "ipsec",
+    "ipsec-failover",
+];
 
 /// The parsed command line.
 pub struct Args {
@@ -31,9 +41,7 @@ impl Args {
         let mut a = Args {
             ferry: exe.with_file_name("ferry"),
             prefix: format!("bd-{}", std::process::id()),
-            sections: ["wireguard", "vxlan", "failover", "dns"]
-                .map(String::from)
-                .to_vec(),
+            sections: SECTIONS.map(String::from).to_vec(),
             rounds: 5,
             secs: 5,
             pings: 200,
@@ -73,7 +81,7 @@ impl Args {
             bail!("--prefix must start with 'bd' and be at most 14 characters");
         }
         for s in &a.sections {
-            if !["wireguard", "vxlan", "failover", "dns"].contains(&s.as_str()) {
+            if !SECTIONS.contains(&s.as_str()) {
                 bail!("unknown section {s}\n{USAGE}");
             }
         }

@@ -22,6 +22,7 @@ pub const GATEWAY_LABEL: &str = "ferry.dev/gateway";
 /// ferry's cable devices (crates/ferry-gateway).
 pub const WIREGUARD_CABLE: &str = "ferry-wg";
 pub const VXLAN_CABLE: &str = "ferry-vxc";
+pub const IPSEC_CABLE: &str = "ferry-ipsec";
 
 /// The `ferry` binary.
 #[derive(Clone)]
@@ -234,9 +235,9 @@ impl Pair {
 
 /// Cable device of the pair's driver.
 pub fn cable(pair: &Pair) -> &'static str {
-    if pair.driver == "vxlan" {
-        VXLAN_CABLE
-    } else {
-        WIREGUARD_CABLE
+    match pair.driver.as_str() {
+        "vxlan" => VXLAN_CABLE,
+        "ipsec" => IPSEC_CABLE,
+        _ => WIREGUARD_CABLE,
     }
 }

@@ -181,10 +181,15 @@ pub fn failover(args: &Args, pair: &Pair, report: &mut Report) -> Result<()> {
     let anchor = format!(">= {} ms Submariner", SUBMARINER_DOWN.as_millis());
     let limit = 1000.0;
     let all = failures == 0;
+    // The wireguard pair's rows keep their names; other drivers say theirs.
+    let driver = match pair.driver.as_str() {
+        "wireguard" => String::new(),
+        d => format!("{d}: "),
+    };
     for (name, v) in [("median", med), ("max", mx)] {
         report.rows.push(Row {
             metric: format!(
-                "failover {name} of {} kills, kill -> reply (ms)",
+                "{driver}failover {name} of {} kills, kill -> reply (ms)",
                 args.kills
             ),
             ferry: format!("{v:.0}"),
@@ -195,7 +200,7 @@ pub fn failover(args: &Args, pair: &Pair, report: &mut Report) -> Result<()> {
         });
     }
     report.notes.push(format!(
-        "failover samples (ms): {}{}; probes to the standby's pod answered before the kill (route agent path) in {via_route_agent}/{} kills",
+        "{driver}failover samples (ms): {}{}; probes to the standby's pod answered before the kill (route agent path) in {via_route_agent}/{} kills",
         times.iter().map(|t| format!("{t:.0}")).collect::<Vec<_>>().join(" "),
         if failures > 0 { format!("; {failures} kills never recovered within 20 s") } else { String::new() },
         args.kills

@@ -21,6 +21,14 @@
 //!   B's gateway node set down; time until the answer has no address.
 //!   Target ≤1 s.
 //!
+//! - `ipsec`: the same over ferry's `ipsec` cable, against wireguard-go
+//!   again (no strongSwan in the gateway namespaces yet: bench/ipsec is
+//!   where ferry's IPsec meets strongSwan). Target ≥3.2× wireguard-go
+//!   (= 0.8× the `wireguard` section's 4× target); when the `wireguard`
+//!   section ran too, a row ipsec/wireguard (the ratio of the two sections'
+//!   ratios to the same anchor) with target ≥0.8×.
+//! - `ipsec-failover`: `failover` on the ipsec pair.
+//!
 //! When the route agent carries traffic from non-gateway nodes, the
 //! throughput sections also measure ferry between pods on those nodes.
 //!
@@ -82,6 +90,7 @@ fn run() -> Result<()> {
     eprintln!("load average at start: {load_start}");
     let tmp = tempfile::tempdir()?;
     let mut report = Report::default();
+    let mut wireguard_ratios = None;
 
     if ["wireguard", "failover", "dns"]
         .iter()
@@ -95,7 +104,12 @@ fn run() -> Result<()> {
             tmp.path(),
         )?;
         if args.wants("wireguard") {
-            throughput::throughput(&args, &pair, anchor::Kind::WireguardGo, &mut report)?;
+            wireguard_ratios = Some(throughput::throughput(
+                &args,
+                &pair,
+                anchor::Kind::WireguardGo,
+                &mut report,
+            )?);
         }
         if args.wants("dns") {
             dns_cut::dns_cut(&args, &pair, &mut report)?;
@@ -114,12 +128,31 @@ fn run() -> Result<()> {
         )?;
         throughput::throughput(&args, &pair, anchor::Kind::Vxlan, &mut report)?;
     }
+    if ["ipsec", "ipsec-failover"].iter().any(|s| args.wants(s)) {
+        let pair = Pair::up(
+            &ferry,
+            args.keep,
+            &format!("{}-i", args.prefix),
+            "ipsec",
+            tmp.path(),
+        )?;
+        if args.wants("ipsec") {
+            let ratios =
+                throughput::throughput(&args, &pair, anchor::Kind::WireguardGo, &mut report)?;
+            if let Some(wg) = &wireguard_ratios {
+                report::vs_wireguard(&mut report, &ratios, wg);
+            }
+        }
+        if args.wants("ipsec-failover") {
+            failover::failover(&args, &pair, &mut report)?;
+        }
+    }
     report.print(&args, (&load_start, &sys::loadavg()), started.elapsed());
     Ok(())
 }
 
 /// Deletes sandbox clusters of earlier runs of this benchmark whose process
-/// is gone (`bd-PID-{w,v}{k,a,b}` with no process PID).
+/// is gone (`bd-PID-{w,v,i}{k,a,b}` with no process PID).
 fn sweep_stale(ferry: &Ferry) {
     let Ok(list) = ferry.run(&["sandbox", "list"]) else {
         return;
@@ -133,7 +166,7 @@ fn sweep_stale(ferry: &Ferry) {
         };
         let ours = pid.parse::<u32>().is_ok()
             && suffix.len() == 2
-            && matches!(&suffix[..1], "w" | "v")
+            && matches!(&suffix[..1], "w" | "v" | "i")
             && matches!(&suffix[1..], "k" | "a" | "b");
         if ours && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             eprintln!("deleting {name}, left by an earlier run");

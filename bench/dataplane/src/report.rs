@@ -71,6 +71,29 @@ impl Report {
     }
 }
 
+/// Rows ipsec/wireguard: each figure's ratio to wireguard-go on the ipsec
+/// pair over the same on the wireguard pair (same anchor, same run, so the
+/// anchor cancels out). Issue #15's targets: throughput ≥ 0.8× ferry's
+/// WireGuard, RTT ≤ 1.1×.
+pub fn vs_wireguard(report: &mut Report, ipsec: &[(&str, f64)], wireguard: &[(&str, f64)]) {
+    for ((name, ip), (_, wg)) in ipsec.iter().zip(wireguard) {
+        let ratio = ip / wg;
+        let (target, pass) = if name.starts_with("ping") {
+            ("<= 1.1x", ratio <= 1.1)
+        } else {
+            (">= 0.8x", ratio >= 0.8)
+        };
+        report.rows.push(Row {
+            metric: format!("ipsec vs ferry wireguard: {name} (ratio)"),
+            ferry: format!("{ip:.2}x"),
+            anchor: format!("{wg:.2}x ferry wireguard"),
+            ratio: Some(ratio),
+            target: target.into(),
+            pass: Some(pass),
+        });
+    }
+}
+
 pub fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);

@@ -2,7 +2,8 @@
 //! to pod ping and TCP both ways, `ferry show connections` and `ferry
 //! diagnose` seeing an ipsec connection, and gateway failover in either
 //! cluster (the one that opens the IKE SA and the one that answers) with
-//! traffic flowing on.
+//! traffic flowing on; then `ferry verify` and `ferry benchmark` on the
+//! ipsec clusterset.
 //! Root only (skipped otherwise); each test builds and deletes its own clusters.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -268,5 +269,32 @@ fn ipsec_cable_carries_traffic_and_survives_failover_on_either_side() {
             from.ip,
             to.ip
         );
+    }
+
+    // verify (both clusters have two gateway nodes: failover in each) and
+    // benchmark work over the ipsec cable as over the other drivers.
+    let run = |args: &[&str]| {
+        let out = Command::new(ferry_bin()).args(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "ferry {args:?}: {}", text(&out));
+        assert!(!stdout.contains("FAIL"), "ferry {args:?}: {}", text(&out));
+        eprintln!("ferry {args:?}:\n{stdout}");
+        stdout
+    };
+    let verify = run(&["verify", "--kubeconfig", &both]);
+    for c in [a, b] {
+        assert!(
+            verify.contains(&format!("PASS  failover            {}:", c.name)),
+            "{verify}"
+        );
+    }
+    for (what, extra) in [
+        ("throughput", &["--duration", "1s", "--streams", "2"][..]),
+        ("latency", &["--count", "50"][..]),
+    ] {
+        let mut args = vec!["benchmark", what, "--kubeconfig", &both];
+        args.extend(extra);
+        let out = run(&args);
+        assert!(out.contains(&a.name) && out.contains(&b.name), "{out}");
     }
 }

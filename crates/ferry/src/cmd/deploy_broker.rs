@@ -376,4 +376,22 @@ mod tests {
         let e = psk_from(&path).unwrap_err();
         assert!(format!("{e:#}").contains("--ipsec-psk-from"), "{e:#}");
     }
+
+    #[test]
+    fn a_psk_shorter_than_32_bytes_is_refused_with_the_reason() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::STANDARD;
+        let dir = tempfile::tempdir().unwrap();
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let mut short = BrokerInfo::new("https://198.18.0.1:6443", pem, "t", &[9u8; 32]);
+        // `encode` validates, so the short key is written as its JSON by hand.
+        short.cable_psk = STANDARD.encode([9u8; 16]);
+        let text = STANDARD.encode(serde_json::to_vec(&short).unwrap());
+        let path = dir.path().join("short.ferry");
+        std::fs::write(&path, text).unwrap();
+        let e = format!("{:#}", psk_from(&path).unwrap_err());
+        assert!(e.contains("--ipsec-psk-from"), "{e}");
+        assert!(e.contains("cablePsk") && e.contains("32"), "{e}");
+        assert!(e.contains("16"), "{e}");
+    }
 }
