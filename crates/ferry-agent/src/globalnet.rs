@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_api::globalnet::{
@@ -28,13 +29,16 @@ use ferry_api::{
     GlobalIngressIPSpec, GlobalIngressIPStatus, ServiceExport,
 };
 use ferry_globalnet::Block;
-use futures::{FutureExt, StreamExt};
+use ferry_kube::Watch;
+use futures::FutureExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
+use tokio::sync::Notify;
 use tracing::{info, warn};
 
 #[cfg(test)]
@@ -373,11 +377,11 @@ pub fn plan(block: &Block, obs: &Observed) -> Vec<Action> {
 
 /// What the plan needs of the watched objects.
 fn observe(
-    exports: &reflector::Store<ServiceExport>,
-    services: &reflector::Store<Service>,
-    egress: &reflector::Store<ClusterGlobalEgressIP>,
-    namespaced: &reflector::Store<GlobalEgressIP>,
-    ingress: &reflector::Store<GlobalIngressIP>,
+    exports: &Store<ServiceExport>,
+    services: &Store<Service>,
+    egress: &Store<ClusterGlobalEgressIP>,
+    namespaced: &Store<GlobalEgressIP>,
+    ingress: &Store<GlobalIngressIP>,
 ) -> Observed {
     let svc: BTreeMap<(String, String), Option<Ipv4Addr>> = services
         .state()
@@ -515,42 +519,18 @@ async fn apply(client: &Client, action: &Action) -> Result<(), kube::Error> {
 /// Keeps the cluster's Globalnet objects in line with its exports until
 /// `shutdown` completes.
 pub async fn run(client: Client, block: Block, shutdown: impl std::future::Future<Output = ()>) {
-    let (exports, w1) = reflector::store::<ServiceExport>();
-    let (services, w2) = reflector::store::<Service>();
-    let (egress, w3) = reflector::store::<ClusterGlobalEgressIP>();
-    let (ingress, w4) = reflector::store::<GlobalIngressIP>();
-    let (namespaced, w5) = reflector::store::<GlobalEgressIP>();
-    let cfg = watcher::Config::default;
-    let events = futures::stream::select_all([
-        reflector(w1, watcher(Api::all(client.clone()), cfg()))
-            .default_backoff()
-            .map(|_| ())
-            .boxed(),
-        reflector(w2, watcher(Api::all(client.clone()), cfg()))
-            .default_backoff()
-            .map(|_| ())
-            .boxed(),
-        reflector(w3, watcher(Api::all(client.clone()), cfg()))
-            .default_backoff()
-            .map(|_| ())
-            .boxed(),
-        reflector(w4, watcher(Api::all(client.clone()), cfg()))
-            .default_backoff()
-            .map(|_| ())
-            .boxed(),
-        reflector(w5, watcher(Api::all(client.clone()), cfg()))
-            .default_backoff()
-            .map(|_| ())
-            .boxed(),
-    ]);
+    let changed = Arc::new(Notify::new());
+    let (exports, w1) = watch_all::<ServiceExport>(&client, &changed);
+    let (services, w2) = watch_all::<Service>(&client, &changed);
+    let (egress, w3) = watch_all::<ClusterGlobalEgressIP>(&client, &changed);
+    let (ingress, w4) = watch_all::<GlobalIngressIP>(&client, &changed);
+    let (namespaced, w5) = watch_all::<GlobalEgressIP>(&client, &changed);
+    let watches = futures::future::join5(w1, w2, w3, w4, w5);
     info!(block = %block.cidr(), "globalnet: allocating global IPs");
     let main = async {
-        let mut events = events;
         loop {
-            let woke = tokio::time::timeout(RESYNC, events.next()).await;
-            if matches!(woke, Ok(None)) {
-                return;
-            }
+            // A change, or the periodic resync: either way, decide anew.
+            let _ = tokio::time::timeout(RESYNC, changed.notified()).await;
             // Let a burst of events land before deciding once.
             tokio::time::sleep(Duration::from_millis(20)).await;
             let ready = [
@@ -575,6 +555,18 @@ pub async fn run(client: Client, block: Block, shutdown: impl std::future::Futur
     };
     tokio::select! {
         () = main => {}
+        _ = watches => {}
         () = shutdown => {}
     }
+}
+
+/// A store of every `K` in the cluster, waking `changed` after each change.
+fn watch_all<K: ferry_kube::Watchable + Sync>(
+    client: &Client,
+    changed: &Arc<Notify>,
+) -> (
+    Store<K>,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    Watch::new(Api::<K>::all(client.clone()), watcher::Config::default()).notify(changed.clone())
 }

@@ -12,15 +12,17 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use ferry_api::globalnet::{CLUSTER_EGRESS_NAME, SUBMARINER_CLUSTER_EGRESS_NAME};
 use ferry_api::{Cidr, ClusterGlobalEgressIP, GlobalEgressIP, GlobalIngressIP};
 use ferry_globalnet::rules::{self, EgressRule, Translation};
-use futures::StreamExt;
+use ferry_kube::Watch;
 use k8s_openapi::api::core::v1::Pod;
-use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// What the API says to translate, without the cable device.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -155,44 +157,55 @@ pub fn mapping(
 /// Watches the cluster's Globalnet objects and sends the mapping on each
 /// change.
 pub async fn watch_mapping(client: Client, tx: watch::Sender<Mapping>) {
-    let (egress, w1) = reflector::store::<ClusterGlobalEgressIP>();
-    let (ingress, w2) = reflector::store::<GlobalIngressIP>();
-    let (namespaced, w3) = reflector::store::<GlobalEgressIP>();
-    let (pods, w4) = reflector::store::<Pod>();
-    let cfg = watcher::Config::default;
-    let mut events = futures::stream::select_all([
-        reflector(w1, watcher(Api::all(client.clone()), cfg()))
-            .default_backoff()
-            .map(|_| ())
-            .boxed(),
-        reflector(w2, watcher(Api::all(client.clone()), cfg()))
-            .default_backoff()
-            .map(|_| ())
-            .boxed(),
-        reflector(w3, watcher(Api::all(client.clone()), cfg()))
-            .default_backoff()
-            .map(|_| ())
-            .boxed(),
-        reflector(w4, watcher(Api::all(client), cfg()))
-            .default_backoff()
-            .map(|_| ())
-            .boxed(),
-    ]);
-    while events.next().await.is_some() {
-        let e: Vec<ClusterGlobalEgressIP> = egress.state().iter().map(|o| (**o).clone()).collect();
-        let n: Vec<GlobalEgressIP> = namespaced.state().iter().map(|o| (**o).clone()).collect();
-        let p: Vec<Pod> = pods.state().iter().map(|o| (**o).clone()).collect();
-        let i: Vec<GlobalIngressIP> = ingress.state().iter().map(|o| (**o).clone()).collect();
-        let m = mapping(&e, &n, &p, &i);
-        tx.send_if_modified(|cur| {
-            if *cur == m {
-                false
-            } else {
-                *cur = m;
-                true
-            }
-        });
+    let changed = Arc::new(Notify::new());
+    let (egress, w1) = watch_all::<ClusterGlobalEgressIP>(&client, &changed);
+    let (ingress, w2) = watch_all::<GlobalIngressIP>(&client, &changed);
+    let (namespaced, w3) = watch_all::<GlobalEgressIP>(&client, &changed);
+    let (pods, w4) = watch_all::<Pod>(&client, &changed);
+    let watches = futures::future::join4(w1, w2, w3, w4);
+    let send = async {
+        loop {
+            changed.notified().await;
+            send_mapping(&tx, &egress, &namespaced, &pods, &ingress);
+        }
+    };
+    tokio::select! {
+        _ = watches => {}
+        () = send => {}
     }
+}
+
+/// A store of every `K` in the cluster, waking `changed` after each change.
+fn watch_all<K: ferry_kube::Watchable + Sync>(
+    client: &Client,
+    changed: &Arc<Notify>,
+) -> (
+    Store<K>,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    Watch::new(Api::<K>::all(client.clone()), watcher::Config::default()).notify(changed.clone())
+}
+
+fn send_mapping(
+    tx: &watch::Sender<Mapping>,
+    egress: &Store<ClusterGlobalEgressIP>,
+    namespaced: &Store<GlobalEgressIP>,
+    pods: &Store<Pod>,
+    ingress: &Store<GlobalIngressIP>,
+) {
+    let e: Vec<ClusterGlobalEgressIP> = egress.state().iter().map(|o| (**o).clone()).collect();
+    let n: Vec<GlobalEgressIP> = namespaced.state().iter().map(|o| (**o).clone()).collect();
+    let p: Vec<Pod> = pods.state().iter().map(|o| (**o).clone()).collect();
+    let i: Vec<GlobalIngressIP> = ingress.state().iter().map(|o| (**o).clone()).collect();
+    let m = mapping(&e, &n, &p, &i);
+    tx.send_if_modified(|cur| {
+        if *cur == m {
+            false
+        } else {
+            *cur = m;
+            true
+        }
+    });
 }
 
 /// The table as applied, so an unchanged mapping is not applied again.

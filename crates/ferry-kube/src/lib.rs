@@ -36,4 +36,4 @@ pub use file::{create_private, create_private_dir, write_private};
 pub use kubeconfig::{ApiEndpoint, kubeconfig_endpoint, read_kubeconfig};
 pub use signal::shutdown_signal;
 pub use token::request_token;
-pub use watch::Watch;
+pub use watch::{Watch, Watchable};
