@@ -111,6 +111,34 @@ fn gather_writes_complete_bundles_without_secrets() {
         Broker::FirstCluster,
     );
     let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
+    // The gateways sample their cables' byte counters once a second: wait
+    // for the first sample, which the bundle's cable state must show.
+    for (c, other) in [(a, b), (b, a)] {
+        let ns = c.node_netns(0).unwrap();
+        let line = format!(
+            "ferry_gateway_cable_received_bytes_total{{remote_cluster=\"{}\"}}",
+            other.name
+        );
+        ferry_e2e::wait_for(
+            std::time::Duration::from_secs(30),
+            &format!("{}'s gateway to count its cable's bytes", c.name),
+            || {
+                let out = ferry_e2e::netns(
+                    &ns,
+                    &[
+                        "curl",
+                        "-s",
+                        "--max-time",
+                        "2",
+                        "http://127.0.0.1:9161/metrics",
+                    ],
+                );
+                String::from_utf8_lossy(&out.stdout)
+                    .contains(&line)
+                    .then_some(())
+            },
+        );
+    }
     let out = std::env::temp_dir().join(format!("ferry-gather-{tag}"));
     let _ = std::fs::remove_dir_all(&out);
     let kubeconfigs = format!(
