@@ -155,10 +155,12 @@ struct Refused {
     /// A custom CoreDNS ConfigMap: not supported (join edits kube-system/coredns).
     #[arg(long, value_name = "NS/NAME")]
     coredns_custom_configmap: Option<String>,
-    /// ClusterSet IPs: not implemented.
+    /// ClusterSet IPs per cluster: refused; they are switched on for the whole
+    /// clusterset with `deploy-broker --enable-clusterset-ip`.
     #[arg(long)]
     enable_clusterset_ip: bool,
-    /// ClusterSet IPs' CIDR: not implemented.
+    /// A ClusterSet IP range per cluster: refused; each importing cluster's
+    /// service range is used.
     #[arg(long, value_name = "CIDR")]
     clusterset_ip_cidr: Option<String>,
 }
