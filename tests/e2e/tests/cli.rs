@@ -306,7 +306,18 @@ fn sandbox_demo_then_show_and_diagnose() {
     let both = kcs.join(",");
     let (out, _) = ferry_timed(&["show", "all", "--kubeconfig", &both]);
     assert!(out.status.success(), "show all: {}", text(&out));
-    let (out, took) = ferry_timed(&["diagnose", "all", "--kubeconfig", &both]);
+    // The demo ends once cluster0 resolves the import; cluster1's own
+    // import of its export may land a moment later (its dns answered
+    // NXDOMAIN once in CI right after the demo), so diagnose may retry.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (out, took) = loop {
+        let (out, took) = ferry_timed(&["diagnose", "all", "--kubeconfig", &both]);
+        if out.status.success() || Instant::now() > deadline {
+            break (out, took);
+        }
+        eprintln!("diagnose all not clean yet:\n{}", text(&out));
+        std::thread::sleep(Duration::from_millis(500));
+    };
     assert!(out.status.success(), "diagnose all: {}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
