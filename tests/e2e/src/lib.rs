@@ -328,21 +328,12 @@ impl Clusterset {
                     .unwrap();
             }
             if gw.len() > 1 {
-                let want = gw.len() - 1;
-                wait_for(Duration::from_secs(60), "the standby gateways", || {
-                    let out = c
-                        .kubectl(&[
-                            "-n",
-                            "ferry-system",
-                            "get",
-                            "gateways",
-                            "-o",
-                            "jsonpath={range .items[*]}{.status.haStatus} {end}",
-                        ])
-                        .unwrap();
-                    (out.split_whitespace().filter(|s| *s == "passive").count() == want)
-                        .then_some(())
-                });
+                wait_standbys(
+                    c,
+                    gw.len() - 1,
+                    Duration::from_secs(60),
+                    "the standby gateways",
+                );
             }
         }
         // Keep the directory alive as long as the broker info is needed.
@@ -355,6 +346,23 @@ impl Clusterset {
             _lock: lock,
         }
     }
+}
+
+/// Waits until `want` of `c`'s gateways report `haStatus: passive`.
+pub fn wait_standbys(c: &Cluster, want: usize, timeout: Duration, what: &str) {
+    wait_for(timeout, what, || {
+        let out = c
+            .kubectl(&[
+                "-n",
+                "ferry-system",
+                "get",
+                "gateways",
+                "-o",
+                "jsonpath={range .items[*]}{.status.haStatus} {end}",
+            ])
+            .ok()?;
+        (out.split_whitespace().filter(|s| *s == "passive").count() == want).then_some(())
+    });
 }
 
 /// Starts `ferry deploy-broker --embedded` and waits for broker-info.

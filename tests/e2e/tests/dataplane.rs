@@ -275,22 +275,11 @@ fn gateway_failover_under_traffic_and_graceful_restart() {
             gap < Duration::from_secs(3),
             "{round}: traffic stopped for {gap:?}"
         );
-        wait_for(
+        ferry_e2e::wait_standbys(
+            a,
+            1,
             Duration::from_secs(20),
             "the stopped gateway to come back as standby",
-            || {
-                let out = a
-                    .kubectl(&[
-                        "-n",
-                        "ferry-system",
-                        "get",
-                        "gateways",
-                        "-o",
-                        "jsonpath={range .items[*]}{.status.haStatus} {end}",
-                    ])
-                    .unwrap();
-                (out.split_whitespace().filter(|s| *s == "passive").count() == 1).then_some(())
-            },
         );
     }
 }

@@ -145,22 +145,11 @@ fn failover(c: &Cluster, client: &Pod, server: &Pod) {
         c.name,
         c.gateway_report(80)
     );
-    wait_for(
+    ferry_e2e::wait_standbys(
+        c,
+        1,
         Duration::from_secs(20),
         "the killed gateway to come back as standby",
-        || {
-            let out = c
-                .kubectl(&[
-                    "-n",
-                    "ferry-system",
-                    "get",
-                    "gateways",
-                    "-o",
-                    "jsonpath={range .items[*]}{.status.haStatus} {end}",
-                ])
-                .unwrap();
-            (out.split_whitespace().filter(|s| *s == "passive").count() == 1).then_some(())
-        },
     );
 }
 
