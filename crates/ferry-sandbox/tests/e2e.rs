@@ -137,19 +137,7 @@ async fn example_reaches_and_survives_pod_deletion() {
         .collect::<String>();
     c.apply(&manifest).unwrap();
 
-    let svc_ip = c
-        .kubectl(&[
-            "get",
-            "svc",
-            "-n",
-            "nginx-test",
-            "nginx",
-            "-o",
-            "jsonpath={.spec.clusterIP}",
-        ])
-        .unwrap()
-        .trim()
-        .to_string();
+    let svc_ip = c.service_ip("nginx-test", "nginx").unwrap();
     assert!(plan.service_cidr.contains(svc_ip.parse().unwrap()));
     for k in 0..plan.nodes {
         let target = format!("nginx-test/client{k}");
@@ -658,9 +646,7 @@ async fn rollouts_go_through_replica_sets() {
     };
     c.apply(&deployment("9100")).unwrap();
     assert!(rollout_status().contains("successfully rolled out"));
-    let ip = c
-        .kubectl(&["get", "service", "echo", "-o", "jsonpath={.spec.clusterIP}"])
-        .unwrap();
+    let ip = c.service_ip("default", "echo").unwrap();
     let range = c.plan().unwrap().service_cidr.to_string();
     let prefix = range.split('.').take(2).collect::<Vec<_>>().join(".");
     assert!(ip.starts_with(&prefix), "{ip} is not from {range}");

@@ -117,19 +117,7 @@ fn traffic(driver: &str, t: &str) {
 
     // HTTP to the ClusterIP of a service in the other cluster.
     b.apply(NGINX).unwrap();
-    let cip = b
-        .kubectl(&[
-            "-n",
-            "nginx-test",
-            "get",
-            "svc",
-            "nginx",
-            "-o",
-            "jsonpath={.spec.clusterIP}",
-        ])
-        .unwrap()
-        .trim()
-        .to_string();
+    let cip = b.service_ip("nginx-test", "nginx").unwrap();
     let url = format!("http://{cip}:8080/");
     let body = wait_for(Duration::from_secs(30), "HTTP through the cable", || {
         let out = netns(&client.netns, &["curl", "-s", "--max-time", "2", &url]);

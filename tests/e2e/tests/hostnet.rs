@@ -290,19 +290,7 @@ fn dig_at_the_ferry_dns_pod_ip_on_port_53() {
     a.apply(NAMESPACE).unwrap();
     b.apply(NGINX).unwrap();
     b.apply(EXPORT).unwrap();
-    let cip = b
-        .kubectl(&[
-            "-n",
-            "nginx-test",
-            "get",
-            "svc",
-            "nginx",
-            "-o",
-            "jsonpath={.spec.clusterIP}",
-        ])
-        .unwrap()
-        .trim()
-        .to_string();
+    let cip = b.service_ip("nginx-test", "nginx").unwrap();
     // As the seed finds it: the DNS pod's own IP, inside the pod CIDR.
     let dns_ip = wait_for(WAIT, "the ferry-dns pod's IP", || {
         let out = a

@@ -136,18 +136,7 @@ fn deploy_broker_join_export_import_dns_unexport() {
     b.apply(NGINX).unwrap();
     b.apply(EXPORT).unwrap();
     let cip = wait_for(WAIT, "nginx's ClusterIP in the second cluster", || {
-        let ip = b
-            .kubectl(&[
-                "-n",
-                "nginx-test",
-                "get",
-                "svc",
-                "nginx",
-                "-o",
-                "jsonpath={.spec.clusterIP}",
-            ])
-            .unwrap();
-        let ip = ip.trim().to_string();
+        let ip = b.service_ip("nginx-test", "nginx").unwrap();
         (!ip.is_empty()).then_some(ip)
     });
     let exported = format!("nginx-nginx-test-{}", b.name);

@@ -85,6 +85,13 @@ impl Cluster {
         run(self.kubectl_command().args(args))
     }
 
+    /// The ClusterIP of Service `namespace/name`, trimmed; empty while it has none.
+    pub fn service_ip(&self, namespace: &str, name: &str) -> Result<String> {
+        let jsonpath = "jsonpath={.spec.clusterIP}";
+        let out = self.kubectl(&["-n", namespace, "get", "svc", name, "-o", jsonpath])?;
+        Ok(out.trim().to_string())
+    }
+
     /// `kubectl apply -f -` with `yaml`.
     pub fn apply(&self, yaml: &str) -> Result<()> {
         run_with_stdin(

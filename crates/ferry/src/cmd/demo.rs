@@ -149,7 +149,7 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     }
     steps.done(t, "both gateways report their connection `connected`");
 
-    show_broker_view(&mut steps, &clients[0], &kubeconfigs[0], timeout).await?;
+    show_broker_view(&mut steps, &clients, &kubeconfigs[0], timeout).await?;
     let url = resolve_and_fetch(&mut steps, &plans[0], &clients[0], timeout).await?;
     show_connections(&mut steps, &exe, &kubeconfigs)?;
     eprintln!(
@@ -310,20 +310,25 @@ async fn deploy_service(
     Ok(())
 }
 
-/// Step 6: the broker's view, as in the seed.
+/// Step 6: the broker's view, as in the seed. Waits for the import in
+/// every cluster, the exporting one too: a user's `dig` there must answer
+/// as soon as the demo is done.
 async fn show_broker_view(
     steps: &mut Steps,
-    client: &Client,
+    clients: &[Client],
     kubeconfig: &Path,
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let t = steps
         .start("the broker's ServiceImport and EndpointSlice (cluster0, namespace ferry-broker)");
-    wait_for(timeout, "the ServiceImport nginx in cluster0", || async {
-        let si: Api<ServiceImport> = Api::namespaced(client.clone(), "nginx-test");
-        Ok(si.get_opt("nginx").await?.is_some())
-    })
-    .await?;
+    for (client, name) in clients.iter().zip(CLUSTERS) {
+        let what = format!("the ServiceImport nginx in {name}");
+        wait_for(timeout, &what, || async {
+            let si: Api<ServiceImport> = Api::namespaced(client.clone(), "nginx-test");
+            Ok(si.get_opt("nginx").await?.is_some())
+        })
+        .await?;
+    }
     for what in ["serviceimport", "endpointslice"] {
         let cmd = format!("kubectl -n ferry-broker get {what}");
         println!("$ {cmd}");
