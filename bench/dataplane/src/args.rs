@@ -6,15 +6,16 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 
 const USAGE: &str = "\
-usage: ferry-bench-dataplane [--ferry PATH] [--prefix bd-NAME] [--only wireguard,vxlan,failover,dns,ipsec,ipsec-failover]
+usage: ferry-bench-dataplane [--ferry PATH] [--prefix bd-NAME] [--only wireguard,vxlan,idle,failover,dns,ipsec,ipsec-failover]
                              [--rounds 5] [--secs 5] [--pings 200] [--kills 10] [--cuts 5]
-                             [--interval-ms 10] [--keep]
+                             [--interval-ms 10] [--idle-secs 30] [--keep]
 Needs root, iperf3, ping, wireguard-go, wg, ip and kubectl. Prefer bench/dataplane/run.sh.";
 
 /// Every section, in the order they run (`--only` picks some).
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "wireguard",
     "vxlan",
+    "idle",
     "failover",
     "dns",
     "ipsec",
@@ -32,6 +33,8 @@ pub struct Args {
     pub kills: usize,
     pub cuts: usize,
     pub interval: Duration,
+    /// The `idle` section's window.
+    pub idle: Duration,
     pub keep: bool,
 }
 
@@ -48,6 +51,7 @@ impl Args {
             kills: 10,
             cuts: 5,
             interval: Duration::from_millis(10),
+            idle: Duration::from_secs(30),
             keep: false,
         };
         let mut it = std::env::args().skip(1);
@@ -74,6 +78,7 @@ impl Args {
                 "--kills" => a.kills = num()? as usize,
                 "--cuts" => a.cuts = num()? as usize,
                 "--interval-ms" => a.interval = Duration::from_millis(num()?),
+                "--idle-secs" => a.idle = Duration::from_secs(num()?),
                 _ => bail!("unknown flag {flag}\n{USAGE}"),
             }
         }

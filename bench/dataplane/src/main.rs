@@ -11,6 +11,11 @@
 //!   ratios. Target: ≥4× wireguard-go.
 //! - `vxlan`: the same over ferry's `vxlan` cable and over a bare kernel
 //!   VXLAN device between the same namespaces. Target: ≥0.9× bare.
+//! - `idle`: two gateway nodes in cluster A, nothing happening for
+//!   `--idle-secs`: API writes/s of A and B (committed revisions and write
+//!   requests by resource from their API servers' `/metrics`) against
+//!   client-go's leader lease (0.5/s), target ≤0.2/s (issue #19); CPU of
+//!   each `ferry gateway` process.
 //! - `failover`: two gateway nodes in cluster A; a UDP probe every 10 ms
 //!   from a pod in B to a pod on A's standby node; kill -9 the active
 //!   `ferry gateway`; time from the kill to the first reply to a probe sent
@@ -46,6 +51,7 @@ mod args;
 mod cluster;
 mod dns_cut;
 mod failover;
+mod idle;
 mod measure;
 mod probe;
 mod report;
@@ -92,7 +98,7 @@ fn run() -> Result<()> {
     let mut report = Report::default();
     let mut wireguard_ratios = None;
 
-    if ["wireguard", "failover", "dns"]
+    if ["wireguard", "idle", "failover", "dns"]
         .iter()
         .any(|s| args.wants(s))
     {
@@ -110,6 +116,9 @@ fn run() -> Result<()> {
                 anchor::Kind::WireguardGo,
                 &mut report,
             )?);
+        }
+        if args.wants("idle") {
+            idle::idle(&args, &pair, &mut report)?;
         }
         if args.wants("dns") {
             dns_cut::dns_cut(&args, &pair, &mut report)?;

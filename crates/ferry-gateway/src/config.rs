@@ -40,10 +40,13 @@ pub struct Settings {
     pub health_check_port: u16,
     /// Health-check interval (else the clusterset's shared setting).
     pub health_check_interval: Option<Duration>,
-    /// A connected cable turns `error` after this long without replies.
-    pub error_after: Duration,
+    /// A connected cable turns `error` after this long without replies
+    /// (else 2.5 health-check intervals).
+    pub error_after: Option<Duration>,
     /// Lease timing.
     pub lease: LeaseTiming,
+    /// The gateway nodes' direct probes of the lease holder.
+    pub peer: PeerSettings,
     /// Directory of the node-local private key.
     pub state_dir: PathBuf,
     /// UDP port of NAT discovery.
@@ -86,6 +89,15 @@ impl Default for JoinSettings {
     }
 }
 
+/// The peer probes between this cluster's gateway nodes (on the private IP).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerSettings {
+    /// UDP port this node answers on (and advertises while it holds the lease).
+    pub port: u16,
+    /// Probe interval and detect multiplier.
+    pub detect: crate::peer::Detect,
+}
+
 /// Everything the engine runs with.
 #[derive(Clone, Debug)]
 pub struct GatewayConfig {
@@ -106,6 +118,7 @@ pub struct GatewayConfig {
     pub health_check_interval: Duration,
     pub error_after: Duration,
     pub lease: LeaseTiming,
+    pub peer: PeerSettings,
     pub key_file: PathBuf,
     /// Where the public IP came from (flag, annotation, ExternalIP, private).
     pub public_ip_from: &'static str,
@@ -296,6 +309,7 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
         health_check_interval: interval,
         error_after,
         lease: s.lease,
+        peer: s.peer,
         join: s.join,
         nat_discovery_port: s.nat_discovery_port,
         metrics: Default::default(),
@@ -304,11 +318,18 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
 
 /// How long a connected cable may stay silent: with a packet-loss count N
 /// ("more than N lost" is an error, as Submariner counts), N+1 intervals;
-/// else `default`.
-fn error_after(interval: Duration, max_packet_loss: Option<u32>, default: Duration) -> Duration {
-    match max_packet_loss {
-        Some(n) => interval.saturating_mul(n.saturating_add(1)),
-        None => default,
+/// else `flag`, else 2.5 intervals (two probes lost and the third late:
+/// 250 ms at the default 100 ms, so a cut cable leaves DNS answers within
+/// 300 ms).
+fn error_after(
+    interval: Duration,
+    max_packet_loss: Option<u32>,
+    flag: Option<Duration>,
+) -> Duration {
+    match (max_packet_loss, flag) {
+        (Some(n), _) => interval.saturating_mul(n.saturating_add(1)),
+        (None, Some(d)) => d,
+        (None, None) => interval.saturating_mul(5) / 2,
     }
 }
 
@@ -378,12 +399,14 @@ mod tests {
     #[test]
     fn packet_loss_count_sets_the_error_timeout() {
         let ms = Duration::from_millis;
-        assert_eq!(error_after(ms(100), Some(5), ms(800)), ms(600));
+        assert_eq!(error_after(ms(100), Some(5), Some(ms(800))), ms(600));
         assert_eq!(
-            error_after(Duration::from_secs(1), Some(1), ms(800)),
+            error_after(Duration::from_secs(1), Some(1), Some(ms(800))),
             ms(2000)
         );
-        assert_eq!(error_after(ms(100), None, ms(800)), ms(800));
+        assert_eq!(error_after(ms(100), None, Some(ms(800))), ms(800));
+        assert_eq!(error_after(ms(100), None, None), ms(250));
+        assert_eq!(error_after(Duration::from_secs(1), None, None), ms(2500));
     }
 
     #[test]

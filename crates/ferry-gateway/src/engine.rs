@@ -4,7 +4,8 @@
 //!
 //! Status writes go through a coalescing writer task: state transitions are
 //! sent at once (a dead cable leaves DNS answers within one write), RTT
-//! figures at most once per second.
+//! figures every 30 s (each is an API write, and the cluster's API server
+//! should see almost none at idle).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -27,7 +28,7 @@ use crate::nat_prober::{self, NatEvent};
 use crate::prober::{self, Reply};
 use crate::publish::{self, LocalEndpoint};
 use crate::remote::{self, LocalGateway, NotCabled, RemoteGateway};
-use crate::{Result, lease};
+use crate::{Result, lease, peer_prober};
 
 mod nat;
 use nat::NatState;
@@ -38,8 +39,13 @@ pub const LEASE_NAME: &str = "ferry-gateway";
 /// How often failed steps (cable device, Endpoint, attachments) are retried.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// How often RTT figures are refreshed in the Gateway status.
-const RTT_REFRESH: Duration = Duration::from_secs(1);
+/// How often RTT figures are refreshed in the Gateway status (an API write
+/// each: at idle the status is the active gateway's only write besides the
+/// lease renewal). State changes are written at once.
+const RTT_REFRESH: Duration = Duration::from_secs(30);
+
+/// How often the cable driver's counters are sampled into the metrics.
+const COUNTER_SAMPLE: Duration = Duration::from_secs(1);
 
 /// Runs the gateway on this node until `shutdown` completes; then releases
 /// the lease and takes the cable down so a standby takes over at once.
@@ -64,11 +70,32 @@ pub async fn run(
 
     let (active_tx, mut active_rx) = watch::channel(false);
     let (stop_tx, stop_rx) = watch::channel(false);
+    // The peer-probe socket first: while a predecessor on this node still
+    // holds it, this process stays out of the election.
+    let probe_addr = SocketAddr::new(IpAddr::V4(cfg.private_ip), cfg.peer.port);
+    let peer_socket = peer_prober::bind_when_free(probe_addr).await?;
+    let (target_tx, target_rx) = watch::channel(None);
+    let (verdict_tx, verdict_rx) = watch::channel(crate::peer::HolderVerdict::default());
+    let peer_task = tokio::spawn(peer_prober::run(
+        peer_socket,
+        cfg.peer.detect,
+        random_u64() >> 1,
+        active_tx.subscribe(),
+        target_rx,
+        verdict_tx,
+    ));
     let lease_task = tokio::spawn(lease::run(
-        leases,
-        LEASE_NAME.into(),
-        cfg.node_name.clone(),
-        cfg.lease,
+        lease::Election {
+            api: leases,
+            name: LEASE_NAME.into(),
+            me: cfg.node_name.clone(),
+            timing: cfg.lease,
+            probe_addr: Some(probe_addr),
+        },
+        lease::PeerLink {
+            target: target_tx,
+            verdict: verdict_rx,
+        },
         active_tx,
         stop_rx,
     ));
@@ -145,6 +172,7 @@ pub async fn run(
     let mut tick = tokio::time::interval(supervisor.cfg.health_check_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_rtt_refresh = Instant::now();
+    let mut last_counter_sample = Instant::now();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -164,13 +192,22 @@ pub async fn run(
                 supervisor.mapping = mapping_rx.borrow_and_update().clone();
                 supervisor.translate();
             }
-            Some(reply) = reply_rx.recv() => supervisor.on_reply(reply),
+            Some(batch) = reply_rx.recv() => {
+                for reply in batch {
+                    supervisor.on_reply(reply);
+                }
+            }
+            // A silent cable turns `error` at its deadline, not at the next tick.
+            _ = sleep_until_opt(supervisor.health_deadline()) => supervisor.check_health(),
             Some(event) = nat_event_rx.recv() => supervisor.on_nat_event(event),
             _ = tick.tick() => {
                 supervisor.on_tick().await;
                 if last_rtt_refresh.elapsed() >= RTT_REFRESH {
                     last_rtt_refresh = Instant::now();
                     supervisor.send_status();
+                }
+                if last_counter_sample.elapsed() >= COUNTER_SAMPLE {
+                    last_counter_sample = Instant::now();
                     supervisor.sample_counters();
                 }
             }
@@ -190,6 +227,7 @@ pub async fn run(
         t.abort();
     }
     prober_task.abort();
+    peer_task.abort();
     nat_task.abort();
     Ok(())
 }
@@ -443,7 +481,7 @@ impl CableSupervisor {
 
     fn on_reply(&mut self, reply: Reply) {
         self.cfg.metrics.observe_rtt(&reply.cluster_id, reply.rtt);
-        if let Some(h) = self.health.get_mut(&reply.cluster_id)
+        if let Some(h) = self.health.get_mut(&*reply.cluster_id)
             && h.on_reply(Instant::now(), reply.rtt)
         {
             tracing::info!(cluster = %reply.cluster_id, rtt = ?reply.rtt, "connection up");
@@ -452,7 +490,6 @@ impl CableSupervisor {
     }
 
     async fn on_tick(&mut self) {
-        let now = Instant::now();
         if self.active && self.cable.is_some() {
             self.nat.probe();
             if self.nat.changed() {
@@ -460,16 +497,7 @@ impl CableSupervisor {
                 self.send_status();
             }
         }
-        let mut changed = false;
-        for (cluster, h) in &mut self.health {
-            if h.on_tick(now, &self.policy) {
-                tracing::warn!(cluster = %cluster, "connection error: {}", h.message(now));
-                changed = true;
-            }
-        }
-        if changed {
-            self.send_status();
-        }
+        self.check_health();
         // Retry whatever failed: the cable device, the Endpoint, attachments.
         if self.active && self.last_attempt.elapsed() >= RETRY {
             self.last_attempt = Instant::now();
@@ -481,6 +509,29 @@ impl CableSupervisor {
                 self.reconcile();
             }
         }
+    }
+
+    /// Applies the health timeouts; a change goes out at once.
+    fn check_health(&mut self) {
+        let now = Instant::now();
+        let mut changed = false;
+        for (cluster, h) in &mut self.health {
+            if h.on_tick(now, &self.policy) {
+                tracing::warn!(cluster = %cluster, "connection error: {}", h.message(now));
+                changed = true;
+            }
+        }
+        if changed {
+            self.send_status();
+        }
+    }
+
+    /// The earliest instant a cable turns `error` without another reply.
+    fn health_deadline(&self) -> Option<Instant> {
+        self.health
+            .values()
+            .filter_map(|h| h.deadline(&self.policy))
+            .min()
     }
 
     fn build_status(&self) -> GatewayStatus {
@@ -590,6 +641,14 @@ impl CableSupervisor {
                 true
             }
         });
+    }
+}
+
+/// Sleeps until `at`; never completes for `None`.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -41,6 +41,9 @@ pub enum Error {
     /// The health-check socket failed.
     #[error("health check socket: {0}")]
     HealthSocket(#[source] std::io::Error),
+    /// The peer-probe socket (the gateway nodes' direct liveness probes) failed.
+    #[error("peer-probe socket: {0}")]
+    PeerSocket(#[source] std::io::Error),
     /// The NAT discovery socket (UDP 4490) failed.
     #[error("NAT discovery socket (UDP {port}): {source}")]
     NatDiscoverySocket {

@@ -124,6 +124,17 @@ impl ConnectionHealth {
         false
     }
 
+    /// When [`on_tick`](Self::on_tick) turns this connection `error`
+    /// unless a reply comes first (`None`: already `error`).
+    pub fn deadline(&self, policy: &HealthPolicy) -> Option<Instant> {
+        let since = self.last_reply.unwrap_or(self.created);
+        match self.status {
+            ConnectionStatus::Connecting => Some(since + policy.connect_grace),
+            ConnectionStatus::Connected => Some(since + policy.error_after),
+            ConnectionStatus::Error => None,
+        }
+    }
+
     /// A human message for the status.
     pub fn message(&self, now: Instant) -> String {
         match self.status {

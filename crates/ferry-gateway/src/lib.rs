@@ -1,7 +1,8 @@
 //! `ferry-gateway` is the data-plane engine that runs on a cluster's gateway
 //! nodes (`ferry gateway`, a DaemonSet on nodes labelled `ferry.dev/gateway=true`):
-//! it elects one active gateway per cluster through a Lease with sub-second
-//! timing, publishes that gateway's `Endpoint` (addresses, subnets, cable
+//! it elects one active gateway per cluster through a Lease renewed every
+//! few seconds, with the gateway nodes probing each other directly for a
+//! sub-second failover ([`peer`]), publishes that gateway's `Endpoint` (addresses, subnets, cable
 //! driver, WireGuard public key, health-check address), holds one cable to
 //! every remote cluster's active gateway, health-checks each cable through
 //! the tunnel every 100 ms and reports HA role, connection state and RTT in
@@ -23,9 +24,9 @@
 //! `ferry-globalnet`), following the agent's `ClusterGlobalEgressIP` and
 //! `GlobalIngressIP` objects.
 //!
-//! Layout: pure logic in [`health`], [`lease`]'s `Observer`,
+//! Layout: pure logic in [`health`], [`lease`]'s `Observer`, [`peer`],
 //! [`nat_discovery`] and [`remote`]; I/O in `cable` (devices, routes),
-//! `prober` (the health-check socket), `nat_prober` (the NAT discovery socket),
+//! `prober` (the health-check socket), [`peer_prober`] (the peer-probe socket), `nat_prober` (the NAT discovery socket),
 //! `publish` (API writes) and `engine` (the event loop); [`metrics`] is what
 //! it reports to Prometheus.
 #![forbid(unsafe_code)]
@@ -41,6 +42,8 @@ pub mod metrics;
 pub mod nat_discovery;
 mod nat_prober;
 pub mod node_settings;
+pub mod peer;
+pub mod peer_prober;
 mod prober;
 mod publish;
 pub mod remote;

@@ -1,12 +1,17 @@
-//! The gateway election against a real (in-process) ferry API server: one
-//! holder at a time, a graceful stop hands over at once, a crashed holder is
-//! replaced after the lease duration, and a restarted node comes back as
-//! standby. No root needed: only the Lease is exercised.
+//! The gateway election against a real (in-process) ferry API server, with
+//! the real peer probes on loopback: one holder at a time, a graceful stop
+//! hands over at once, a crashed holder is replaced as soon as the probes
+//! find it down (long before the lease would expire), and a restarted node
+//! comes back as standby. No root needed: only the Lease and the probes are
+//! exercised.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ferry_gateway::lease::{self, LeaseTiming};
+use ferry_gateway::peer::{Detect, HolderVerdict};
+use ferry_gateway::peer_prober;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
@@ -14,9 +19,15 @@ use kube::api::{Api, PostParams};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// Long enough that a takeover by expiry is told apart from one by probes.
 const TIMING: LeaseTiming = LeaseTiming {
-    duration: Duration::from_millis(500),
-    renew: Duration::from_millis(100),
+    duration: Duration::from_secs(4),
+    renew: Duration::from_secs(1),
+};
+
+const DETECT: Detect = Detect {
+    interval: Duration::from_millis(50),
+    multiplier: 3,
 };
 
 async fn client(dir: &std::path::Path) -> (Client, ferry_apiserver::RunningServer) {
@@ -38,19 +49,57 @@ struct Node {
     task: JoinHandle<()>,
 }
 
-fn start(client: &Client, name: &str) -> Node {
+/// A free loopback address for a node's peer probes.
+fn probe_addr() -> SocketAddr {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap()
+}
+
+/// A gateway's election as the engine runs it: the peer-probe socket (once
+/// a predecessor at the same address has let go of it), the prober and the
+/// lease loop; aborting the task is a kill -9.
+fn start(client: &Client, name: &str, addr: SocketAddr) -> Node {
     let api: Api<Lease> = Api::namespaced(client.clone(), "ferry-system");
     let (active_tx, active) = watch::channel(false);
     let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(lease::run(
-        api,
-        "ferry-gateway".into(),
-        name.into(),
-        TIMING,
-        active_tx,
-        stop_rx,
-    ));
+    let name = name.to_string();
+    let task = tokio::spawn(async move {
+        let socket = peer_prober::bind_when_free(addr).await.unwrap();
+        let (target_tx, target_rx) = watch::channel(None);
+        let (verdict_tx, verdict_rx) = watch::channel(HolderVerdict::default());
+        let prober = peer_prober::run(
+            socket,
+            DETECT,
+            rand_seq(),
+            active_tx.subscribe(),
+            target_rx,
+            verdict_tx,
+        );
+        let election = lease::run(
+            lease::Election {
+                api,
+                name: "ferry-gateway".into(),
+                me: name,
+                timing: TIMING,
+                probe_addr: Some(addr),
+            },
+            lease::PeerLink {
+                target: target_tx,
+                verdict: verdict_rx,
+            },
+            active_tx,
+            stop_rx,
+        );
+        tokio::select! {
+            _ = election => {}
+            _ = prober => {}
+        }
+    });
     Node { active, stop, task }
+}
+
+fn rand_seq() -> u64 {
+    u64::from(std::process::id()) << 32 | u64::from(Instant::now().elapsed().subsec_nanos())
 }
 
 async fn wait_active(node: &Node, what: &str) -> Duration {
@@ -76,12 +125,13 @@ async fn holder(client: &Client) -> Option<String> {
 async fn one_holder_graceful_handover_crash_takeover() {
     let dir = tempfile::tempdir().unwrap();
     let (client, _server) = client(dir.path()).await;
+    let (addr_a, addr_b) = (probe_addr(), probe_addr());
 
-    let a = start(&client, "node-a");
+    let a = start(&client, "node-a", addr_a);
     wait_active(&a, "the first node").await;
-    let b = start(&client, "node-b");
-    // b stays standby while a renews.
-    tokio::time::sleep(TIMING.duration * 3).await;
+    let b = start(&client, "node-b", addr_b);
+    // b stays standby while a renews (and answers b's probes).
+    tokio::time::sleep(TIMING.renew * 3).await;
     assert!(*a.active.borrow() && !*b.active.borrow());
     assert_eq!(holder(&client).await.as_deref(), Some("node-a"));
 
@@ -90,26 +140,26 @@ async fn one_holder_graceful_handover_crash_takeover() {
     a.task.await.unwrap();
     let took = wait_active(&b, "b after a's graceful stop").await;
     assert!(
-        took < TIMING.duration,
-        "a graceful handover took {took:?}, as long as an expiry"
+        took < TIMING.duration / 2,
+        "a graceful handover took {took:?}, about as long as an expiry"
     );
     assert_eq!(holder(&client).await.as_deref(), Some("node-b"));
 
     // a restarts: standby, b keeps the lease.
-    let a = start(&client, "node-a");
-    tokio::time::sleep(TIMING.duration * 3).await;
+    let a = start(&client, "node-a", addr_a);
+    tokio::time::sleep(TIMING.renew * 3).await;
     assert!(!*a.active.borrow() && *b.active.borrow());
 
-    // b crashes (no release): a takes over once the lease has gone unrenewed
-    // for a full duration, and not before.
+    // b crashes (no release): a's probes find it down and a takes over
+    // long before the lease would expire.
     let crashed = Instant::now();
     b.task.abort();
     let _ = b.task.await;
     wait_active(&a, "a after b crashed").await;
     let gap = crashed.elapsed();
     assert!(
-        gap >= TIMING.duration - TIMING.renew,
-        "took over too early: {gap:?}"
+        gap < TIMING.duration / 2,
+        "took over only after {gap:?}: by expiry, not by the probes"
     );
     assert_eq!(holder(&client).await.as_deref(), Some("node-a"));
     eprintln!("crash takeover after {gap:?}");
@@ -119,35 +169,41 @@ async fn one_holder_graceful_handover_crash_takeover() {
 /// A node's gateway pod replaced while a standby runs elsewhere: the new
 /// process on the same node must not win the lease from the standby,
 /// whether the old one released it (graceful) or was killed holding it,
-/// and however the old and new processes overlap. Each round is a race the
-/// successor would win about half the time without the rule, so several
-/// rounds are run with the roles alternating.
+/// and however the old and new processes overlap. Several rounds with the
+/// roles alternating.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_holder_hands_over_to_the_standby_not_its_successor() {
     let dir = tempfile::tempdir().unwrap();
     let (client, _server) = client(dir.path()).await;
-    let mut active = start(&client, "node-a");
+    let mut addrs = (probe_addr(), probe_addr());
+    let mut active = start(&client, "node-a", addrs.0);
     wait_active(&active, "the first node").await;
-    let mut standby = start(&client, "node-b");
+    let mut standby = start(&client, "node-b", addrs.1);
     let mut names = ("node-a", "node-b");
+    // Let b see a answer before the first round.
+    tokio::time::sleep(DETECT.time() * 4).await;
     for round in 0..8 {
         let graceful = round % 2 == 0;
         // Graceful: the successor starts while the old process still runs
         // (a pod replaced before the old one has stopped); killed: at once
         // after the kill (a container restart).
         let successor = if graceful {
-            let successor = start(&client, names.0);
-            tokio::time::sleep(TIMING.renew * (round + 1) / 4).await;
+            let successor = start(&client, names.0, addrs.0);
+            tokio::time::sleep(DETECT.interval * (round + 1) / 2).await;
             active.stop.send(true).unwrap();
             active.task.await.unwrap();
             successor
         } else {
             active.task.abort();
             let _ = active.task.await;
-            start(&client, names.0)
+            start(&client, names.0, addrs.0)
         };
-        wait_active(&standby, &format!("round {round}: the standby")).await;
-        tokio::time::sleep(TIMING.duration * 2).await;
+        let took = wait_active(&standby, &format!("round {round}: the standby")).await;
+        assert!(
+            took < TIMING.duration / 2,
+            "round {round}: the standby took over only after {took:?}"
+        );
+        tokio::time::sleep(lease::RESTART_PATIENCE * 2).await;
         assert!(
             *standby.active.borrow() && !*successor.active.borrow(),
             "round {round} (graceful: {graceful}): {}'s successor took the lease",
@@ -156,5 +212,6 @@ async fn a_replaced_holder_hands_over_to_the_standby_not_its_successor() {
         assert_eq!(holder(&client).await.as_deref(), Some(names.1));
         (active, standby) = (standby, successor);
         names = (names.1, names.0);
+        addrs = (addrs.1, addrs.0);
     }
 }

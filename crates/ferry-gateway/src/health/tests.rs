@@ -27,17 +27,21 @@ fn state_machine() {
     let ms = |n| t0 + Duration::from_millis(n);
     let mut h = ConnectionHealth::new(t0);
     assert_eq!(h.status(), ConnectionStatus::Connecting);
+    assert_eq!(h.deadline(&policy), Some(ms(2000)));
     // Within the grace period a silent new cable stays connecting.
     assert!(!h.on_tick(ms(1500), &policy));
     assert_eq!(h.status(), ConnectionStatus::Connecting);
     assert!(h.on_reply(ms(1600), Duration::from_millis(1)));
     assert_eq!(h.status(), ConnectionStatus::Connected);
     assert!(!h.on_reply(ms(1700), Duration::from_millis(1)));
+    // The deadline follows the last reply.
+    assert_eq!(h.deadline(&policy), Some(ms(2500)));
     // 799 ms of silence: still fine; 800 ms: error.
     assert!(!h.on_tick(ms(2499), &policy));
     assert!(h.on_tick(ms(2500), &policy));
     assert_eq!(h.status(), ConnectionStatus::Error);
     assert_eq!(h.message(ms(2500)), "no health-check reply for 0.8s");
+    assert_eq!(h.deadline(&policy), None);
     assert!(!h.on_tick(ms(5000), &policy));
     // It recovers by itself.
     assert!(h.on_reply(ms(5001), Duration::from_millis(2)));

@@ -12,8 +12,11 @@ use ferry_gateway::lease::LeaseTiming;
 /// nodes labelled ferry.dev/gateway=true).
 ///
 /// The labelled nodes elect one active gateway through the Lease
-/// ferry-system/ferry-gateway (500 ms without renewal hands it to a standby;
-/// a graceful stop hands it over at once). The active one brings up the
+/// ferry-system/ferry-gateway, renewed every 10 s. Standbys probe the holder
+/// directly on the node network (UDP --peer-probe-port, every
+/// --peer-probe-interval) and take the Lease as soon as
+/// --peer-probe-multiplier probes in a row go unanswered; a graceful stop
+/// hands it over at once. The active one brings up the
 /// cable device (ferry-wg for WireGuard, ferry-vxc for VXLAN, ferry-ipsec for
 /// IPsec), publishes this
 /// cluster's Endpoint (addresses, subnets, public key, health-check address),
@@ -70,16 +73,29 @@ pub struct Args {
     /// Health-check interval, e.g. 100ms (default: the clusterset's setting).
     #[arg(long, value_parser = parse_duration)]
     health_check_interval: Option<Duration>,
-    /// A connection turns `error` after this long without a health-check reply.
-    #[arg(long, default_value = "800ms", value_parser = parse_duration)]
-    error_after: Duration,
-    /// A standby takes over when the active gateway has not renewed the lease
-    /// for this long.
-    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    /// A connection turns `error` after this long without a health-check
+    /// reply (default: 2.5 health-check intervals, 250 ms at 100 ms).
+    #[arg(long, value_parser = parse_duration)]
+    error_after: Option<Duration>,
+    /// A standby takes over a lease left unrenewed for this long (when its
+    /// peer probes never reached the holder; otherwise they decide).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
     lease_duration: Duration,
-    /// How often the active gateway renews the lease.
-    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    /// How often the active gateway renews the lease (an API write each).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
     lease_renew: Duration,
+    /// UDP port on the node's private IP where this gateway answers the
+    /// other gateway nodes' probes, and from which a standby probes the
+    /// active one.
+    #[arg(long, default_value_t = ferry_gateway::peer::DEFAULT_PEER_PROBE_PORT)]
+    peer_probe_port: u16,
+    /// How often a standby probes the active gateway.
+    #[arg(long, default_value = "50ms", value_parser = parse_duration)]
+    peer_probe_interval: Duration,
+    /// A standby takes over after this many probe intervals without an
+    /// answer from the active gateway (RFC 5880's detect multiplier).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    peer_probe_multiplier: u32,
     /// Node-local directory for this node's WireGuard private key (mode 0600).
     #[arg(long, env = "FERRY_STATE_DIR", default_value = "/var/lib/ferry")]
     state_dir: PathBuf,
@@ -125,9 +141,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.lease_renew >= args.lease_duration {
+    // The holder steps down after --lease-duration minus one renewal
+    // without success: at least one more renewal must fit in.
+    if args.lease_renew * 2 > args.lease_duration {
         anyhow::bail!(
-            "--lease-renew ({:?}) must be shorter than --lease-duration ({:?})",
+            "--lease-renew ({:?}) must be at most half of --lease-duration ({:?})",
             args.lease_renew,
             args.lease_duration
         );
@@ -153,6 +171,13 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         lease: LeaseTiming {
             duration: args.lease_duration,
             renew: args.lease_renew,
+        },
+        peer: ferry_gateway::config::PeerSettings {
+            port: args.peer_probe_port,
+            detect: ferry_gateway::peer::Detect {
+                interval: args.peer_probe_interval,
+                multiplier: args.peer_probe_multiplier,
+            },
         },
         state_dir: args.state_dir,
         nat_discovery_port: args.nat_discovery_port,
