@@ -3,13 +3,14 @@
 //! broker namespace ([`crate::labels::BROKER_NAMESPACE`]) and every other
 //! cluster copies them into its [`crate::labels::SYSTEM_NAMESPACE`].
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
 use kube::CustomResource;
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 use crate::{Cidr, Error};
@@ -90,7 +91,10 @@ pub mod backend_config {
 }
 
 /// How a gateway carries traffic to other clusters.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+///
+/// Its schema (hand-written below) lists `libreswan` besides the serialized
+/// names, so objects written with Submariner's name pass the CRD's enum.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum CableDriver {
     /// Encrypted WireGuard tunnels (user space or kernel). The default.
@@ -106,6 +110,9 @@ pub enum CableDriver {
 }
 
 impl CableDriver {
+    /// Submariner's name for its IPsec driver, read as [`CableDriver::Ipsec`].
+    pub const LIBRESWAN: &str = "libreswan";
+
     /// Every driver, in a stable order.
     pub const ALL: [CableDriver; 3] = [
         CableDriver::Wireguard,
@@ -135,13 +142,33 @@ impl FromStr for CableDriver {
     /// The serialized names, and `libreswan` for [`CableDriver::Ipsec`]
     /// (so a `subctl join --cable-driver libreswan` line works unchanged).
     fn from_str(s: &str) -> Result<Self, Error> {
-        if s == "libreswan" {
+        if s == Self::LIBRESWAN {
             return Ok(CableDriver::Ipsec);
         }
         CableDriver::ALL
             .into_iter()
             .find(|d| d.as_str() == s)
             .ok_or_else(|| Error::InvalidCableDriver(s.to_string()))
+    }
+}
+
+impl JsonSchema for CableDriver {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "CableDriver".into()
+    }
+
+    /// A string enum of every driver's name plus [`CableDriver::LIBRESWAN`]: the derived
+    /// schema would list only the serialized names, and an API server
+    /// checking the CRD's enum would refuse a `cableDriver: libreswan` that
+    /// serde reads fine.
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let mut names: Vec<&str> = CableDriver::ALL.iter().map(CableDriver::as_str).collect();
+        names.push(CableDriver::LIBRESWAN);
+        json_schema!({"type": "string", "enum": names})
     }
 }
 

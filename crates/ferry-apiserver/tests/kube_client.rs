@@ -5,14 +5,15 @@
 
 use std::time::Duration;
 
-use ferry_api::{ServiceImport, all_crds};
+use ferry_api::{CableDriver, Endpoint, ServiceImport, all_crds};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
-    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+    WatchEvent, WatchParams,
 };
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
@@ -361,6 +362,41 @@ async fn crds_register_at_once_and_scoped_tokens_are_enforced() {
     assert!(matches!(relabel, Err(kube::Error::Api(e)) if e.code == 403));
     let unchanged = imports.get("nginx-nginx-test-c1").await.unwrap();
     assert_eq!(unchanged.spec.ips, vec!["100.96.0.10".to_string()]);
+}
+
+/// Submariner's driver name passes the Endpoint CRD's enum and reads back as
+/// ferry's `ipsec`; an unknown driver is refused by the schema.
+#[tokio::test]
+async fn endpoint_cable_driver_libreswan_is_accepted() {
+    let s = server().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(s.client.clone());
+    for crd in all_crds() {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
+    let resource = ApiResource::erase::<Endpoint>(&());
+    let raw: Api<DynamicObject> = Api::namespaced_with(s.client.clone(), "default", &resource);
+    let endpoint = |name: &str, driver: &str| -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": "Endpoint",
+            "metadata": {"name": name},
+            "spec": {"clusterId": "c1", "hostname": "gw", "cableDriver": driver,
+                     "privateIp": "100.64.0.2", "subnets": ["100.64.0.0/16"]},
+        }))
+        .unwrap()
+    };
+    raw.create(&PostParams::default(), &endpoint("c1-gw", "libreswan"))
+        .await
+        .unwrap();
+    let typed: Api<Endpoint> = Api::namespaced(s.client.clone(), "default");
+    let got = typed.get("c1-gw").await.unwrap();
+    assert_eq!(got.spec.cable_driver, CableDriver::Ipsec);
+    let refused = raw
+        .create(&PostParams::default(), &endpoint("c1-gre", "gre"))
+        .await;
+    assert!(
+        matches!(&refused, Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains("libreswan")),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]

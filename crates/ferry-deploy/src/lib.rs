@@ -123,7 +123,7 @@ pub struct ClusterParams {
 
 /// What `ferry join`'s gateway flags (subctl join's `--natt`, `--nattport`,
 /// `--force-udp-encaps`, `--preferred-server`, `--air-gapped`,
-/// `--health-check…`) set; they reach the gateway as arguments of the
+/// `--health-check…`, and ferry's `--ipsec-…-lifetime`) set; they reach the gateway as arguments of the
 /// `ferry-gateway` DaemonSet's container ([`GatewaySettings::args`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GatewaySettings {
@@ -144,6 +144,10 @@ pub struct GatewaySettings {
     /// A connection turns `error` after more than this many probes in a row
     /// went unanswered; `None`: the gateway's default timing.
     pub health_check_max_packet_loss: Option<u32>,
+    /// Lifetime of the ipsec cable's IKE SAs; `None`: the gateway's default.
+    pub ipsec_ike_lifetime: Option<std::time::Duration>,
+    /// Lifetime of the ipsec cable's child SAs; `None`: the gateway's default.
+    pub ipsec_child_lifetime: Option<std::time::Duration>,
 }
 
 impl Default for GatewaySettings {
@@ -157,6 +161,8 @@ impl Default for GatewaySettings {
             health_check: true,
             health_check_interval: None,
             health_check_max_packet_loss: None,
+            ipsec_ike_lifetime: None,
+            ipsec_child_lifetime: None,
         }
     }
 }
@@ -188,6 +194,14 @@ impl GatewaySettings {
         }
         if let Some(n) = self.health_check_max_packet_loss {
             out.push(format!("--health-check-max-packet-loss-count={n}"));
+        }
+        for (lifetime, flag) in [
+            (self.ipsec_ike_lifetime, "--ipsec-ike-lifetime"),
+            (self.ipsec_child_lifetime, "--ipsec-child-lifetime"),
+        ] {
+            if let Some(d) = lifetime {
+                out.push(format!("{flag}={}ms", d.as_millis()));
+            }
         }
         out
     }

@@ -147,6 +147,8 @@ fn gateway_settings_become_gateway_args() {
         health_check: false,
         health_check_interval: Some(std::time::Duration::from_secs(2)),
         health_check_max_packet_loss: Some(3),
+        ipsec_ike_lifetime: Some(std::time::Duration::from_secs(8 * 3600)),
+        ipsec_child_lifetime: Some(std::time::Duration::from_millis(2500)),
     };
     assert_eq!(
         gateway_args(&p),
@@ -160,6 +162,8 @@ fn gateway_settings_become_gateway_args() {
             "--health-check=false",
             "--health-check-interval=2000ms",
             "--health-check-max-packet-loss-count=3",
+            "--ipsec-ike-lifetime=28800000ms",
+            "--ipsec-child-lifetime=2500ms",
         ]
     );
 }

@@ -19,6 +19,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ferry_api::{CableDriver, Cidr};
 use ferry_net::{GATEWAY_RULE_PRIORITY, GATEWAY_TABLE, Route};
 
+use crate::config::IpsecLifetimes;
 use crate::remote::RemoteGateway;
 use crate::{Error, Result};
 
@@ -60,6 +61,8 @@ pub struct CableConfig {
     pub cluster_id: String,
     /// This cluster's subnets (the IPsec child SAs' local traffic selectors).
     pub subnets: Vec<Cidr>,
+    /// When the IPsec cable rekeys its SAs.
+    pub ipsec_lifetimes: IpsecLifetimes,
 }
 
 /// The active gateway's cable device and its connections.
@@ -150,6 +153,15 @@ impl Cable {
         }
     }
 
+    /// What the driver has to say about a cable that works (IPsec: its
+    /// peer moved to another address mid-session).
+    pub fn notice(&self, cluster_id: &str) -> Option<String> {
+        match &self.driver {
+            Driver::Ipsec(i) => i.notice(cluster_id),
+            Driver::Wireguard(_) | Driver::Vxlan(_) => None,
+        }
+    }
+
     /// Attaches (or updates) the cable to `remote` and routes its subnets
     /// into it; idempotent.
     pub fn connect(&mut self, remote: &RemoteGateway) -> Result<()> {
@@ -203,11 +215,13 @@ impl Cable {
     }
 
     /// What the driver counts per remote cluster (WireGuard: bytes and
-    /// handshakes; the VXLAN driver counts nothing per cluster).
+    /// handshakes; IPsec: rekeys; the VXLAN driver counts nothing per
+    /// cluster).
     pub fn counters(&self) -> Vec<crate::metrics::CableCounters> {
         match &self.driver {
             Driver::Wireguard(w) => w.counters(),
-            _ => Vec::new(),
+            Driver::Ipsec(i) => i.counters(),
+            Driver::Vxlan(_) => Vec::new(),
         }
     }
 

@@ -74,6 +74,41 @@ pub struct JoinSettings {
     /// after more than this many unanswered probes in a row (instead of
     /// `error_after`).
     pub max_packet_loss: Option<u32>,
+    /// `--ipsec-ike-lifetime` / `--ipsec-child-lifetime` (ipsec cable).
+    pub ipsec_lifetimes: IpsecLifetimes,
+}
+
+/// How long the ipsec cable's SAs live: each is rekeyed (by a
+/// CREATE_CHILD_SA exchange, the old SA decrypting on until deleted) at a
+/// random point in the last tenth of its lifetime, so both gateways rarely
+/// rekey at once; a rekey that fails is retried, the SA staying in use. The defaults are strongSwan's rekey times (IKE 4 h, child
+/// 1 h); Libreswan's (`ikelifetime`, `salifetime`) are 8 h each, rekeyed
+/// 9 min before. Shorter child lifetimes limit what one key protects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpsecLifetimes {
+    /// Lifetime of an IKE SA.
+    pub ike: Duration,
+    /// Lifetime of a child (ESP) SA.
+    pub child: Duration,
+}
+
+impl IpsecLifetimes {
+    /// Shortest lifetime accepted: a rekey's exchange with retransmissions
+    /// must fit in it.
+    pub const MIN: Duration = Duration::from_secs(2);
+    /// Default IKE SA lifetime.
+    pub const DEFAULT_IKE: Duration = Duration::from_secs(4 * 3600);
+    /// Default child SA lifetime.
+    pub const DEFAULT_CHILD: Duration = Duration::from_secs(3600);
+}
+
+impl Default for IpsecLifetimes {
+    fn default() -> Self {
+        Self {
+            ike: Self::DEFAULT_IKE,
+            child: Self::DEFAULT_CHILD,
+        }
+    }
 }
 
 impl Default for JoinSettings {
@@ -85,6 +120,7 @@ impl Default for JoinSettings {
             air_gapped: false,
             health_check: true,
             max_packet_loss: None,
+            ipsec_lifetimes: IpsecLifetimes::default(),
         }
     }
 }

@@ -141,6 +141,7 @@ pub async fn run(
         psk: Some(cfg.psk.clone()),
         cluster_id: cfg.cluster_id.clone(),
         subnets: cfg.subnets(),
+        ipsec_lifetimes: cfg.join.ipsec_lifetimes,
     };
     let mut supervisor = CableSupervisor {
         policy: HealthPolicy {
@@ -592,6 +593,9 @@ impl CableSupervisor {
                         && let Some(why) = self.cable.as_ref().and_then(|k| k.failure(cluster))
                     {
                         c.status_message = join_messages(&c.status_message, &why);
+                    }
+                    if let Some(note) = self.cable.as_ref().and_then(|k| k.notice(cluster)) {
+                        c.status_message = join_messages(&c.status_message, &note);
                     }
                     if r.health_check.is_none() && c.status_message.is_empty() {
                         c.status_message = "its Endpoint has no health-check IP".into();

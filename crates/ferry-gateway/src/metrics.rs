@@ -1,6 +1,7 @@
 //! The gateway's Prometheus metrics (`ferry_gateway_*`): per cable its
 //! status, health-check RTT, bytes each way and handshakes (where the
-//! driver counts them: WireGuard), the lease role and its transitions, and
+//! driver counts them: WireGuard), SA rekeys (IPsec), the lease role and its
+//! transitions, and
 //! failovers with the duration of the last one (lease taken → every cable
 //! connected). The engine reports into [`Metrics`]; `ferry gateway` serves
 //! it on `--metrics-addr` (`ferry_kube::metrics`).
@@ -33,6 +34,14 @@ struct StatusLabels {
     status: &'static str,
 }
 
+/// Labels of the rekey counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RekeyLabels {
+    remote_cluster: String,
+    /// `ike` or `child`.
+    sa: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransitionLabels {
     to: &'static str,
@@ -43,12 +52,23 @@ struct TransitionLabels {
 pub struct CableCounters {
     /// The remote cluster.
     pub remote_cluster: String,
-    /// Inner bytes received from it since the peer was added.
-    pub rx_bytes: u64,
-    /// Inner bytes sent to it since the peer was added.
-    pub tx_bytes: u64,
+    /// Inner bytes received from it since the peer was added (WireGuard).
+    pub rx_bytes: Option<u64>,
+    /// Inner bytes sent to it since the peer was added (WireGuard).
+    pub tx_bytes: Option<u64>,
     /// When the last handshake completed.
     pub last_handshake: Option<SystemTime>,
+    /// SA rekeys since the peer was added (IPsec).
+    pub rekeys: Option<SaRekeys>,
+}
+
+/// Rekeys an IPsec peer counts (by either side).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SaRekeys {
+    /// IKE SA rekeys.
+    pub ike: u64,
+    /// Child (ESP) SA rekeys.
+    pub child: u64,
 }
 
 const STATUSES: [(ConnectionStatus, &str); 3] = [
@@ -69,6 +89,7 @@ pub struct Metrics {
     tx_bytes: Family<CableLabels, Counter>,
     handshakes: Family<CableLabels, Counter>,
     last_handshake: Family<CableLabels, Gauge<f64, AtomicU64>>,
+    rekeys: Family<RekeyLabels, Counter>,
     lease_active: Gauge,
     lease_transitions: Family<TransitionLabels, Counter>,
     failovers: Counter,
@@ -136,6 +157,12 @@ impl Metrics {
             "Unix time of the cable's last completed handshake (WireGuard)",
             last_handshake.clone(),
         );
+        let rekeys = Family::<RekeyLabels, Counter>::default();
+        r.register(
+            "cable_rekeys",
+            "SA rekeys completed on the cable, by either side, by SA (IPsec: ike, child)",
+            rekeys.clone(),
+        );
         let lease_active = Gauge::default();
         r.register(
             "lease_active",
@@ -168,6 +195,7 @@ impl Metrics {
             tx_bytes,
             handshakes,
             last_handshake,
+            rekeys,
             lease_active,
             lease_transitions,
             failovers,
@@ -268,12 +296,29 @@ impl Metrics {
                 Some(t) if now >= t => now - t,
                 _ => now,
             };
-            self.rx_bytes
-                .get_or_create(&labels)
-                .inc_by(delta(c.rx_bytes, before.map(|b| b.rx_bytes)));
-            self.tx_bytes
-                .get_or_create(&labels)
-                .inc_by(delta(c.tx_bytes, before.map(|b| b.tx_bytes)));
+            if let Some(rx) = c.rx_bytes {
+                self.rx_bytes
+                    .get_or_create(&labels)
+                    .inc_by(delta(rx, before.and_then(|b| b.rx_bytes)));
+            }
+            if let Some(tx) = c.tx_bytes {
+                self.tx_bytes
+                    .get_or_create(&labels)
+                    .inc_by(delta(tx, before.and_then(|b| b.tx_bytes)));
+            }
+            if let Some(r) = c.rekeys {
+                let then = before.and_then(|b| b.rekeys);
+                for (sa, now, was) in [
+                    ("ike", r.ike, then.map(|t| t.ike)),
+                    ("child", r.child, then.map(|t| t.child)),
+                ] {
+                    let labels = RekeyLabels {
+                        remote_cluster: c.remote_cluster.clone(),
+                        sa,
+                    };
+                    self.rekeys.get_or_create(&labels).inc_by(delta(now, was));
+                }
+            }
             let handshakes = self.handshakes.get_or_create(&labels);
             if let Some(at) = c.last_handshake {
                 if is_new_handshake(before.and_then(|b| b.last_handshake), at) {

@@ -3,7 +3,10 @@
 //! diagnose` seeing an ipsec connection, and gateway failover in either
 //! cluster (the one that opens the IKE SA and the one that answers) with
 //! traffic flowing on; then `ferry verify` and `ferry benchmark` on the
-//! ipsec clusterset.
+//! ipsec clusterset. And with SA lifetimes of a few seconds
+//! (`join --ipsec-ike-lifetime/--ipsec-child-lifetime`), IKE and child SA
+//! rekeys under a ping stream without losing a packet, counted in the
+//! gateways' `ferry_gateway_cable_rekeys_total`.
 //! Root only (skipped otherwise); each test builds and deletes its own clusters.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,7 +14,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use ferry_e2e::{
-    Broker, Cluster, Clusterset, Pod, ferry_bin, gateway_pid, holder, netns, ping, usable, wait_for,
+    Broker, Cluster, Clusterset, Extra, Pod, ferry_bin, gateway_pid, holder, netns, ping, usable,
+    wait_for,
 };
 
 fn tag(t: &str) -> String {
@@ -285,5 +289,115 @@ fn ipsec_cable_carries_traffic_and_survives_failover_on_either_side() {
         args.extend(extra);
         let out = run(&args);
         assert!(out.contains(&a.name) && out.contains(&b.name), "{out}");
+    }
+}
+
+/// `ferry_gateway_cable_rekeys_total` of `c`'s gateway (node 0) for its cable
+/// to `remote`: (IKE, child) rekeys.
+fn rekeys(c: &Cluster, remote: &Cluster) -> (u64, u64) {
+    let text = c.curl(&c.node(0), "http://127.0.0.1:9161/metrics").unwrap();
+    let count = |sa: &str| {
+        let series = format!(
+            "ferry_gateway_cable_rekeys_total{{remote_cluster=\"{}\",sa=\"{sa}\"}} ",
+            remote.name
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    };
+    (count("ike"), count("child"))
+}
+
+#[test]
+fn ipsec_rekeys_ike_and_child_sas_without_losing_a_packet() {
+    if !usable() {
+        return;
+    }
+    // Lifetimes of seconds (each SA is rekeyed in the last tenth of its
+    // lifetime, by whichever gateway gets there first).
+    // Cluster b's gateway also takes another NAT-T port (`--nattport`):
+    // IKE and ESP both move to it, and its Endpoint says so.
+    let lifetimes: &[&str] = &["--ipsec-ike-lifetime=5s", "--ipsec-child-lifetime=3s"];
+    let moved_port: &[&str] = &[
+        "--ipsec-ike-lifetime=5s",
+        "--ipsec-child-lifetime=3s",
+        "--nattport=4501",
+    ];
+    let cs = Clusterset::with_options(
+        &tag("e15r"),
+        &[2, 2],
+        &[&[0], &[0]],
+        "ipsec",
+        Broker::FirstCluster,
+        Extra {
+            join_args: &[lifetimes, moved_port],
+            ..Extra::default()
+        },
+    );
+    let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
+    for (c, port) in [(a, "4500"), (b, "4501")] {
+        let list: serde_json::Value = serde_json::from_str(
+            &c.kubectl(&["get", "endpoints.ferry.dev", "-A", "-o", "json"])
+                .unwrap(),
+        )
+        .unwrap();
+        let own = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["spec"]["clusterId"] == c.name.as_str())
+            .unwrap_or_else(|| panic!("{}: no Endpoint of its own in {list}", c.name));
+        assert_eq!(own["spec"]["backendConfig"]["port"], port, "{own}");
+    }
+    // Pods on the non-gateway nodes: the path crosses both route agents too.
+    let pa = a.pod("pa", 1).unwrap();
+    let pb = b.pod("pb", 1).unwrap();
+    let before = [rekeys(a, b), rekeys(b, a)];
+
+    // 25 s of pings, 20 a second: at least four IKE and seven child SA
+    // lifetimes pass. Every echo request and every reply must arrive: an
+    // old SA keeps decrypting until its replacement is in use on both sides.
+    let (sent, got) = ping(&pb.netns, &pa.ip.to_string(), 500, "0.05");
+    let after = [rekeys(a, b), rekeys(b, a)];
+    eprintln!(
+        "ipsec rekeys (ike, child) before → after the ping stream: {}: {:?} → {:?}, {}: {:?} → {:?}; \
+         ping {sent} sent, {got} received",
+        a.name, before[0], after[0], b.name, before[1], after[1]
+    );
+    assert_eq!(
+        (sent, got),
+        (500, 500),
+        "pings lost across rekeys\n{}\n{}",
+        a.gateway_report(60),
+        b.gateway_report(60)
+    );
+    for (i, c) in [a, b].into_iter().enumerate() {
+        let ike = after[i].0 - before[i].0;
+        let child = after[i].1 - before[i].1;
+        assert!(
+            ike >= 2 && child >= 2,
+            "{}: only {ike} IKE and {child} child SA rekeys during the stream\n{}",
+            c.name,
+            c.gateway_report(60)
+        );
+    }
+    // The cables are still reported connected on both sides.
+    for (c, remote) in [(a, b), (b, a)] {
+        let out = c
+            .kubectl(&[
+                "-n",
+                "ferry-system",
+                "get",
+                "gateways",
+                "-o",
+                "jsonpath={range .items[*].status.connections[*]}{.clusterId}={.status} {end}",
+            ])
+            .unwrap();
+        assert!(
+            out.split_whitespace()
+                .any(|s| s == format!("{}=connected", remote.name)),
+            "{}: {out}",
+            c.name
+        );
     }
 }

@@ -54,6 +54,13 @@ const DOCUMENTED: &[(&str, &str, OpenMetricsType, bool)] = &[
         OpenMetricsType::Gauge,
         true,
     ),
+    // IPsec cables only: no sample over this test's WireGuard cables.
+    (
+        "gateway",
+        "ferry_gateway_cable_rekeys",
+        OpenMetricsType::Counter,
+        false,
+    ),
     (
         "gateway",
         "ferry_gateway_lease_active",

@@ -183,3 +183,56 @@ fn yaml_stream_has_one_document_per_crd() {
         .collect();
     assert_eq!(docs, all_crds());
 }
+
+/// Every `cableDriver` field's enum, by path, across all CRDs.
+fn cable_driver_enums(path: &str, s: &JSONSchemaProps, out: &mut Vec<(String, Vec<String>)>) {
+    for (k, v) in s.properties.iter().flatten() {
+        let here = format!("{path}.{k}");
+        if k == "cableDriver" {
+            let names = v
+                .enum_
+                .iter()
+                .flatten()
+                .map(|n| n.0.as_str().unwrap().to_string())
+                .collect();
+            out.push((here.clone(), names));
+        }
+        cable_driver_enums(&here, v, out);
+    }
+    if let Some(
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrArray::Schema(i),
+    ) = &s.items
+    {
+        cable_driver_enums(&format!("{path}[]"), i, out);
+    }
+}
+
+#[test]
+fn cable_driver_fields_accept_libreswan() {
+    let mut found = Vec::new();
+    for c in all_crds() {
+        let name = c.metadata.name.clone().unwrap();
+        for v in &c.spec.versions {
+            let schema = v
+                .schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.as_ref());
+            cable_driver_enums(&name, schema.unwrap(), &mut found);
+        }
+    }
+    let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "endpoints.ferry.dev.spec.cableDriver",
+            "gateways.ferry.dev.status.connections[].cableDriver",
+        ]
+    );
+    for (path, names) in found {
+        assert_eq!(
+            names,
+            ["wireguard", "vxlan", "ipsec", "libreswan"],
+            "{path}"
+        );
+    }
+}

@@ -233,6 +233,15 @@ fn check_settings(opts: &JoinOptions, info: &BrokerInfo) -> Result<()> {
     if let (CableDriver::Vxlan, Some(port)) = (driver(opts, info), opts.gateway.nat_port) {
         return Err(Unsupported::NatPortWithVxlan { port }.into());
     }
+    let driver = driver(opts, info);
+    for (given, flag) in [
+        (opts.gateway.ipsec_ike_lifetime, "--ipsec-ike-lifetime"),
+        (opts.gateway.ipsec_child_lifetime, "--ipsec-child-lifetime"),
+    ] {
+        if given.is_some() && driver != CableDriver::Ipsec {
+            return Err(Unsupported::IpsecLifetimeWithoutIpsec { flag, driver }.into());
+        }
+    }
     Ok(())
 }
 

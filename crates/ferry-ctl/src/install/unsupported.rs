@@ -41,6 +41,14 @@ pub enum Unsupported {
         /// The port given.
         port: u16,
     },
+    /// `--ipsec-ike-lifetime`/`--ipsec-child-lifetime` with another driver.
+    #[error("{flag} with --cable-driver {driver}: only the ipsec cable has IKE and child SAs")]
+    IpsecLifetimeWithoutIpsec {
+        /// The flag given.
+        flag: &'static str,
+        /// The cluster's driver.
+        driver: CableDriver,
+    },
 }
 
 impl Unsupported {
@@ -64,6 +72,9 @@ impl Unsupported {
             }
             Unsupported::NatPortWithVxlan { .. } => {
                 "leave --nattport out with vxlan (it applies to the wireguard and ipsec cables)"
+            }
+            Unsupported::IpsecLifetimeWithoutIpsec { .. } => {
+                "leave it out, or join with --cable-driver ipsec (or libreswan)"
             }
         }
     }

@@ -22,6 +22,8 @@ use ferry_api::ferry::backend_config;
 use ferry_ipsec::{Device, DeviceConfig, Identity, PeerConfig, Psk, Timers, TrafficSelector};
 
 use super::{CableConfig, net_err};
+use crate::config::IpsecLifetimes;
+use crate::metrics::{CableCounters, SaRekeys};
 use crate::remote::RemoteGateway;
 use crate::{Error, Result};
 
@@ -45,16 +47,18 @@ pub struct IpsecCable {
     peers: BTreeMap<String, PeerConfig>,
 }
 
-/// Timers for cables between gateways: strongSwan's lifetimes, but quicker
-/// retransmissions and retries than its defaults (2 s, 5 s), so a gateway
-/// that took over after a failover is answered within the failover budget.
-pub fn timers() -> Timers {
+/// Timers for cables between gateways: the configured lifetimes (rekeyed
+/// in their last tenth), and quicker retransmissions and retries than
+/// strongSwan's defaults (2 s, 5 s), so a gateway that took over after a
+/// failover is answered within the failover budget.
+pub fn timers(lifetimes: IpsecLifetimes) -> Timers {
     Timers {
+        ike_rekey: lifetimes.ike,
+        child_rekey: lifetimes.child,
         retransmit_base: Duration::from_millis(500),
         retransmit_tries: 6,
         retry: Duration::from_secs(1),
         dpd: Duration::from_secs(10),
-        ..Timers::default()
     }
 }
 
@@ -97,7 +101,7 @@ pub fn template(cfg: &CableConfig) -> Result<PeerConfig> {
         // This implementation always sends ESP in UDP; claiming a NAT makes
         // a peer that could send plain ESP (strongSwan) do the same.
         force_encap: true,
-        timers: timers(),
+        timers: timers(cfg.ipsec_lifetimes),
     })
 }
 
@@ -181,6 +185,44 @@ impl IpsecCable {
             })
     }
 
+    /// IKE and child SA rekeys per remote cluster.
+    pub fn counters(&self) -> Vec<CableCounters> {
+        let stats = self.device.peers();
+        self.peers
+            .iter()
+            .filter_map(|(cluster, cfg)| {
+                let s = stats.iter().find(|s| s.remote_id == cfg.remote_id)?;
+                Some(CableCounters {
+                    remote_cluster: cluster.clone(),
+                    rx_bytes: None,
+                    tx_bytes: None,
+                    last_handshake: None,
+                    rekeys: Some(SaRekeys {
+                        ike: s.ike_rekeys,
+                        child: s.child_rekeys,
+                    }),
+                })
+            })
+            .collect()
+    }
+
+    /// What the Gateway status should say about a working cable to
+    /// `cluster_id`: that its peer changed address mid-session (a NAT
+    /// rebinding, say) and the SAs followed it there.
+    pub fn notice(&self, cluster_id: &str) -> Option<String> {
+        let id = &self.peers.get(cluster_id)?.remote_id;
+        let p = self
+            .device
+            .peers()
+            .into_iter()
+            .find(|p| p.remote_id == *id)?;
+        let from = p.moved_from?;
+        Some(format!(
+            "IPsec: the peer moved mid-session from {from} to {}; following it",
+            p.remote
+        ))
+    }
+
     pub fn down(self) {
         self.device.shutdown();
     }
@@ -207,6 +249,10 @@ mod tests {
             ),
             cluster_id: "cluster0".into(),
             subnets: Cidr::parse_list("100.64.0.0/16,100.96.0.0/16,fd00::/64").unwrap(),
+            ipsec_lifetimes: IpsecLifetimes {
+                ike: Duration::from_secs(40),
+                child: Duration::from_secs(20),
+            },
         }
     }
 
@@ -236,6 +282,9 @@ mod tests {
         let local: Vec<String> = t.local_ts.iter().map(ToString::to_string).collect();
         assert_eq!(local, ["100.64.0.0/16", "100.96.0.0/16"]);
         assert!(t.force_encap, "ESP is always UDP-encapsulated");
+        // The configured lifetimes are when the SAs are rekeyed.
+        assert_eq!(t.timers.ike_rekey, Duration::from_secs(40));
+        assert_eq!(t.timers.child_rekey, Duration::from_secs(20));
         let p = peer_config(&t, &remote(true)).unwrap();
         assert_eq!(p.remote_id, Identity::fqdn("cluster1"));
         assert_eq!(p.remote_addr, "198.19.1.10:4600".parse().unwrap());

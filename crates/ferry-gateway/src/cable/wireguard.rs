@@ -117,9 +117,10 @@ impl WireguardCable {
                     .find(|s| s.config.public_key == cfg.public_key)?;
                 Some(crate::metrics::CableCounters {
                     remote_cluster: cluster.clone(),
-                    rx_bytes: s.rx_bytes,
-                    tx_bytes: s.tx_bytes,
+                    rx_bytes: Some(s.rx_bytes),
+                    tx_bytes: Some(s.tx_bytes),
                     last_handshake: s.last_handshake,
+                    rekeys: None,
                 })
             })
             .collect()

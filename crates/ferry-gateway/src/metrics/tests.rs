@@ -95,9 +95,10 @@ fn driver_totals_become_counter_increments() {
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
     let sample = |rx, tx, hs| CableCounters {
         remote_cluster: "west".into(),
-        rx_bytes: rx,
-        tx_bytes: tx,
+        rx_bytes: Some(rx),
+        tx_bytes: Some(tx),
         last_handshake: hs,
+        rekeys: None,
     };
     m.observe_counters(&[sample(100, 50, Some(at))]);
     // The same handshake read again, microseconds off.
@@ -121,6 +122,36 @@ fn driver_totals_become_counter_increments() {
         t.contains(
             r#"ferry_gateway_cable_last_handshake_timestamp_seconds{remote_cluster="west"} 106.0"#
         ),
+        "{t}"
+    );
+}
+
+#[test]
+fn ipsec_rekeys_are_counted_per_sa_and_only_for_drivers_that_count_them() {
+    let m = Metrics::new();
+    let sample = |ike, child| CableCounters {
+        remote_cluster: "west".into(),
+        rx_bytes: None,
+        tx_bytes: None,
+        last_handshake: None,
+        rekeys: Some(SaRekeys { ike, child }),
+    };
+    m.observe_counters(&[sample(1, 2)]);
+    m.observe_counters(&[sample(2, 5)]);
+    // A new peer (the remote's gateway failed over) starts from zero again.
+    m.observe_counters(&[sample(0, 1)]);
+    let t = text(&m);
+    assert!(
+        t.contains(r#"ferry_gateway_cable_rekeys_total{remote_cluster="west",sa="ike"} 2"#),
+        "{t}"
+    );
+    assert!(
+        t.contains(r#"ferry_gateway_cable_rekeys_total{remote_cluster="west",sa="child"} 6"#),
+        "{t}"
+    );
+    // IPsec counts no bytes here: no byte series rather than a false 0.
+    assert!(
+        !t.contains("ferry_gateway_cable_received_bytes_total{"),
         "{t}"
     );
 }

@@ -42,6 +42,9 @@ pub struct PeerStatus {
     pub remote_id: Identity,
     /// The peer's current address.
     pub remote: SocketAddr,
+    /// Its address before it last moved mid-session, if it did (the session
+    /// followed it to `remote`).
+    pub moved_from: Option<SocketAddr>,
     /// Where its session stands.
     pub status: Status,
     /// Child SAs installed (2 while a rekey completes).
@@ -194,6 +197,7 @@ impl Device {
                 PeerStatus {
                     remote_id: s.config().remote_id.clone(),
                     remote: s.remote(),
+                    moved_from: s.moved_from(),
                     status: s.status().clone(),
                     child_sas: s.children().len(),
                     ike_sas: s.ike_sa_count(),

@@ -122,6 +122,14 @@ pub struct Args {
     /// probes in a row go unanswered (instead of --error-after).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     health_check_max_packet_loss_count: Option<u32>,
+    /// Lifetime of the ipsec cable's IKE SAs: each is rekeyed in the last
+    /// tenth of it (strongSwan's default; Libreswan's is 8h).
+    #[arg(long, default_value = "4h", value_parser = ipsec_lifetime)]
+    ipsec_ike_lifetime: Duration,
+    /// Lifetime of the ipsec cable's child (ESP) SAs: each is rekeyed in the
+    /// last tenth of it (strongSwan's default; Libreswan's is 8h).
+    #[arg(long, default_value = "1h", value_parser = ipsec_lifetime)]
+    ipsec_child_lifetime: Duration,
     /// UDP port of NAT discovery (answered and probed, as Submariner's 4490).
     #[arg(long, default_value_t = ferry_api::ports::NAT_DISCOVERY_PORT)]
     nat_discovery_port: u16,
@@ -136,6 +144,18 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = super::errors::parse_duration(s)?;
     if d.is_zero() {
         return Err(format!("{s:?} must be longer than zero"));
+    }
+    Ok(d)
+}
+
+/// A duration of at least [`ferry_gateway::config::IpsecLifetimes::MIN`].
+pub(crate) fn ipsec_lifetime(s: &str) -> Result<Duration, String> {
+    let d = super::errors::parse_duration(s)?;
+    let min = ferry_gateway::config::IpsecLifetimes::MIN;
+    if d < min {
+        return Err(format!(
+            "{s:?} is shorter than {min:?}, too short for a rekey exchange"
+        ));
     }
     Ok(d)
 }
@@ -188,6 +208,10 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             air_gapped: args.air_gapped,
             health_check: args.health_check,
             max_packet_loss: args.health_check_max_packet_loss_count,
+            ipsec_lifetimes: ferry_gateway::config::IpsecLifetimes {
+                ike: args.ipsec_ike_lifetime,
+                child: args.ipsec_child_lifetime,
+            },
         },
     };
     let (namespace, node) = (settings.namespace.clone(), settings.node_name.clone());

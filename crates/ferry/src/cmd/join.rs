@@ -100,6 +100,14 @@ pub struct Args {
     /// probes in a row go unanswered (default: after 800ms of silence).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     health_check_max_packet_loss_count: Option<u32>,
+    /// Lifetime of the ipsec cable's IKE SAs, rekeyed in its last tenth
+    /// (ipsec only; default 4h, strongSwan's; Libreswan's is 8h).
+    #[arg(long, value_name = "DURATION", value_parser = super::gateway::ipsec_lifetime)]
+    ipsec_ike_lifetime: Option<Duration>,
+    /// Lifetime of the ipsec cable's child (ESP) SAs, rekeyed in its last
+    /// tenth (ipsec only; default 1h, strongSwan's; Libreswan's is 8h).
+    #[arg(long, value_name = "DURATION", value_parser = super::gateway::ipsec_lifetime)]
+    ipsec_child_lifetime: Option<Duration>,
     /// When no node is labelled ferry.dev/gateway=true (and no
     /// --gateway-node), ask which one to label (on a terminal), else say so.
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
@@ -233,6 +241,8 @@ impl Args {
             health_check: self.health_check,
             health_check_interval: self.health_check_interval,
             health_check_max_packet_loss: self.health_check_max_packet_loss_count,
+            ipsec_ike_lifetime: self.ipsec_ike_lifetime,
+            ipsec_child_lifetime: self.ipsec_child_lifetime,
         }
     }
 

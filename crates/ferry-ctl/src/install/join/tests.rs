@@ -126,3 +126,45 @@ fn refusals_are_typed() {
         }
     );
 }
+
+#[test]
+fn cable_settings_that_contradict_the_driver_are_refused() {
+    let info = BrokerInfo::new("https://b:6443", "ca", "tok", &[1; 32]);
+    let opts = |driver: Option<CableDriver>, gateway: GatewaySettings| JoinOptions {
+        cluster_id: "c1".into(),
+        cluster_cidrs: vec!["100.64.0.0/16".parse().unwrap()],
+        service_cidrs: vec!["100.96.0.0/16".parse().unwrap()],
+        cable_driver: driver,
+        gateway_node: None,
+        image: "ferry:0".into(),
+        gateway,
+        globalnet: None,
+    };
+    let lifetimes = GatewaySettings {
+        ipsec_child_lifetime: Some(std::time::Duration::from_secs(90)),
+        ..GatewaySettings::default()
+    };
+    check_settings(&opts(Some(CableDriver::Ipsec), lifetimes.clone()), &info).unwrap();
+    // The broker's default driver (wireguard) has no SAs to give lifetimes.
+    match check_settings(&opts(None, lifetimes), &info) {
+        Err(Error::Unsupported(u)) => assert_eq!(
+            u,
+            Unsupported::IpsecLifetimeWithoutIpsec {
+                flag: "--ipsec-child-lifetime",
+                driver: CableDriver::Wireguard
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    let port = GatewaySettings {
+        nat_port: Some(4501),
+        ..GatewaySettings::default()
+    };
+    check_settings(&opts(Some(CableDriver::Ipsec), port.clone()), &info).unwrap();
+    assert!(matches!(
+        check_settings(&opts(Some(CableDriver::Vxlan), port), &info),
+        Err(Error::Unsupported(Unsupported::NatPortWithVxlan {
+            port: 4501
+        }))
+    ));
+}

@@ -56,6 +56,7 @@ pub(crate) fn handle(
     ike.last_heard = now;
     if from != st.remote {
         tracing::info!(old = %st.remote, new = %from, "IKE peer address changed; following it");
+        st.moved_from = Some(st.remote);
         st.remote = from;
         st.changed();
     }

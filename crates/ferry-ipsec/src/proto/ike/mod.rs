@@ -199,6 +199,9 @@ pub(crate) struct Shared {
     pub retry_at: Option<Instant>,
     /// When we last sent a NAT keepalive.
     pub keepalive_at: Instant,
+    /// The address the peer used before it last moved mid-session (an
+    /// authenticated IKE message from another address), for status reports.
+    pub moved_from: Option<SocketAddr>,
 }
 
 impl Shared {
@@ -241,6 +244,7 @@ impl Session {
             counters: IkeCounters::default(),
             retry_at: cfg.initiate.then_some(now),
             keepalive_at: now,
+            moved_from: None,
         };
         Ok(Self {
             cfg,
@@ -269,6 +273,12 @@ impl Session {
     /// The peer's current address.
     pub fn remote(&self) -> SocketAddr {
         self.st.remote
+    }
+
+    /// Where the peer was before it last changed its address mid-session
+    /// (the session follows it to [`Session::remote`]); `None` if it never did.
+    pub fn moved_from(&self) -> Option<SocketAddr> {
+        self.st.moved_from
     }
 
     /// Where the session stands.

@@ -401,3 +401,40 @@ fn a_responder_told_to_initiate_opens_the_sa_and_keeps_it_when_told_to_stop() {
     moved.remote_addr = "198.18.0.3:4500".parse().unwrap();
     assert!(!p.a.config().same_peer(&moved));
 }
+
+#[test]
+fn a_peer_that_moves_mid_session_is_followed_and_the_move_recorded() {
+    let mut p = Pair::new(config(A, B, true), config(B, A, false));
+    p.pump(p.t0);
+    established(&p);
+    assert_eq!(p.b.moved_from(), None);
+    // b goes quiet for longer than the liveness interval (the ESP that
+    // `established` carried counts as heard at the first poll): a checks on
+    // b, and its request reaches b from a new address (a NAT rebinding, say).
+    p.a.poll(p.at(31));
+    p.a.take_transmits();
+    p.a.poll(p.at(62));
+    let dpd = p.a.take_transmits();
+    let dpd = dpd
+        .iter()
+        .find(|t| t.bytes != [0xff])
+        .expect("a DPD request");
+    // A forged copy (bad integrity) from elsewhere moves nothing.
+    let mut forged = dpd.bytes[4..].to_vec();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let elsewhere: SocketAddr = "198.18.0.66:4500".parse().unwrap();
+    assert!(p.b.handle(p.at(62), elsewhere, &forged).is_err());
+    assert_eq!(p.b.remote(), A.parse().unwrap());
+    assert_eq!(p.b.moved_from(), None);
+    let moved: SocketAddr = "198.18.0.9:4501".parse().unwrap();
+    p.b.handle(p.at(62), moved, &dpd.bytes[4..]).unwrap();
+    assert_eq!(p.b.remote(), moved);
+    assert_eq!(p.b.moved_from(), Some(A.parse().unwrap()));
+    // The answer goes to where a is now.
+    let answer = p.b.take_transmits();
+    assert!(
+        !answer.is_empty() && answer.iter().all(|t| t.dst == moved),
+        "{answer:?}"
+    );
+}

@@ -70,7 +70,23 @@ fn cable_and_health_check_settings_reach_the_gateway() {
             health_check: true,
             health_check_interval: Some(Duration::from_secs(2)),
             health_check_max_packet_loss: Some(3),
+            ipsec_ike_lifetime: None,
+            ipsec_child_lifetime: None,
         }
+    );
+    let a = parse(&[
+        "--ipsec-ike-lifetime",
+        "8h",
+        "--ipsec-child-lifetime",
+        "90s",
+    ])
+    .unwrap();
+    assert_eq!(
+        a.gateway().args(),
+        [
+            "--ipsec-ike-lifetime=28800000ms",
+            "--ipsec-child-lifetime=90000ms"
+        ]
     );
     let a = parse(&["--health-check-interval", "250ms"]).unwrap();
     assert_eq!(
@@ -83,6 +99,8 @@ fn cable_and_health_check_settings_reach_the_gateway() {
         &["--health-check-max-packet-loss-count", "0"],
         &["--nattport", "0"],
         &["--nattport", "70000"],
+        &["--ipsec-ike-lifetime", "1s"],
+        &["--ipsec-child-lifetime", "soon"],
     ] {
         assert!(parse(bad).is_err(), "{bad:?}");
     }
