@@ -105,7 +105,11 @@ pub fn failed(spec: &TargetSpec, e: &Error) -> ClusterReport {
 
 /// Shows one cluster through an already built client (the dashboard keeps
 /// its clients across refreshes).
-pub async fn show_target(spec: &TargetSpec, target: &Target, sections: &[Section]) -> ClusterReport {
+pub async fn show_target(
+    spec: &TargetSpec,
+    target: &Target,
+    sections: &[Section],
+) -> ClusterReport {
     let mut report = ClusterReport {
         source: spec.describe(),
         server: target.url.clone(),

@@ -5,6 +5,7 @@ pub mod apiserver;
 pub mod benchmark;
 pub mod completion;
 pub mod crds;
+pub mod dashboard;
 pub mod demo;
 pub mod deploy_broker;
 pub mod diagnose;

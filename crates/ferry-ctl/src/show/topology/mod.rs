@@ -216,7 +216,12 @@ fn summarize(mut cable: Cable) -> Cable {
     cable
         .ends
         .sort_by(|x, y| (&x.cluster, &x.gateway).cmp(&(&y.cluster, &y.gateway)));
-    cable.health = cable.ends.iter().map(|e| e.health).min().unwrap_or(Health::Down);
+    cable.health = cable
+        .ends
+        .iter()
+        .map(|e| e.health)
+        .min()
+        .unwrap_or(Health::Down);
     let rtts: Vec<Duration> = cable.ends.iter().filter_map(|e| e.rtt).collect();
     cable.rtt = (!rtts.is_empty()).then(|| rtts.iter().sum::<Duration>() / rtts.len() as u32);
     cable

@@ -53,7 +53,10 @@ fn layout(t: &Topology) -> Layout {
         .map(|i| {
             // The first cluster on the left, then clockwise.
             let angle = PI + 2.0 * PI * i as f64 / n.max(1) as f64;
-            (cx + radius * angle.cos(), cy + vertical.min(radius) * angle.sin())
+            (
+                cx + radius * angle.cos(),
+                cy + vertical.min(radius) * angle.sin(),
+            )
         })
         .collect();
     Layout {

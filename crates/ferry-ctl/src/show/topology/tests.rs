@@ -97,7 +97,13 @@ fn read(id: &str, view: ClusterView) -> ClusterReport {
 fn report() -> Report {
     let c0 = ClusterView {
         connections: Some(vec![
-            connection("c0-node0", "cluster1", ConnectionStatus::Connected, "", rtt(0.3)),
+            connection(
+                "c0-node0",
+                "cluster1",
+                ConnectionStatus::Connected,
+                "",
+                rtt(0.3),
+            ),
             connection(
                 "c0-node0",
                 "cluster2",
@@ -150,7 +156,12 @@ fn both_ends_of_a_cable_make_one_cable_with_the_worst_status() {
     let ids: Vec<&str> = t.clusters.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(
         ids,
-        ["cluster0", "cluster1", "cluster2", "kubeconfig /tmp/gone.kubeconfig"]
+        [
+            "cluster0",
+            "cluster1",
+            "cluster2",
+            "kubeconfig /tmp/gone.kubeconfig"
+        ]
     );
     assert_eq!(t.cables.len(), 2);
     let up = &t.cables[0];
@@ -183,12 +194,16 @@ fn one_end_down_makes_the_cable_down() {
 fn down_cables_are_red_in_svg_and_dot_and_marked_in_text() {
     let t = Topology::from_report(&report());
     let svg = svg(&t);
-    assert!(svg.contains(r##"stroke="#d32f2f" stroke-width="5""##), "{svg}");
+    assert!(
+        svg.contains(r##"stroke="#d32f2f" stroke-width="5""##),
+        "{svg}"
+    );
     let dot = dot(&t);
     assert!(dot.contains("color=red"), "{dot}");
     let text = text(&t);
     assert!(
-        text.lines().any(|l| l.starts_with('✗') && l.contains("DOWN")),
+        text.lines()
+            .any(|l| l.starts_with('✗') && l.contains("DOWN")),
         "{text}"
     );
 }
