@@ -15,6 +15,7 @@ pub mod export;
 pub mod gateway;
 pub mod gather;
 pub mod join;
+pub mod progress;
 pub mod recover_broker_info;
 pub mod route_agent;
 pub mod sandbox;
