@@ -276,6 +276,15 @@ fn dashboard_shows_the_clusterset_and_a_cut_cable_turns_red() {
         },
     );
 
+    // The same picture on the command line.
+    let text = ferry_e2e::ferry(&["show", "topology", "--kubeconfig", &kubeconfigs]);
+    eprintln!("{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&format!("{ida} ⇄ {idb}")) && l.contains(" up ")),
+        "{text}"
+    );
+
     let work = std::env::temp_dir().join(format!("ferry-dashboard-{tag}"));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
