@@ -10,6 +10,9 @@ PACKAGES=(
   # runc: the sandbox's `--runtime runc` (pods as containers of ferry's image;
   # crun 1.8 refuses the hybrid cgroup layout these machines have).
   runc
+  # chromium: the headless browser tests/e2e/tests/dashboard.rs looks at
+  # `ferry dashboard` with (screenshot, DOM, DevTools protocol).
+  chromium
   # strongSwan with user-space ESP (kernel-libipsec): the IPsec interop peer and
   # benchmark anchor of crates/ferry-ipsec (standard-plugins: gcm, openssl).
   strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins

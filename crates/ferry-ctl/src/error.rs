@@ -343,6 +343,16 @@ pub enum Error {
     #[error(transparent)]
     Api(#[from] ferry_api::Error),
 
+    /// `ferry dashboard` could not listen or serve on its address.
+    #[error("dashboard on {addr}: {source}")]
+    Dashboard {
+        /// The listen address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// Rendering JSON or YAML output failed (a bug, not bad input).
     #[error("cannot render output: {0}")]
     Render(String),

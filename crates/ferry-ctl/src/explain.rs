@@ -251,6 +251,9 @@ pub(crate) fn hint_for_ctl(e: &Error) -> Option<String> {
             }
         }
         Error::Usage(_) => "see the command's --help".into(),
+        Error::Dashboard { .. } => {
+            "pick another port with --listen 127.0.0.1:PORT (port 0: any free one)".into()
+        }
         Error::Cluster { hint, .. } => return hint.clone(),
         Error::Partial { .. } => "each failing cluster's line above says why".into(),
         Error::Incomplete { .. } => {

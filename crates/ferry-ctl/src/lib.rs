@@ -4,7 +4,8 @@
 //! and `ferry join` ([`install`]), `ferry uninstall` ([`uninstall`]), and
 //! the active checks `ferry diagnose` ([`diagnose`]) with the temporary test
 //! pods they run ([`pods`], [`probe`]), and the support bundle of `ferry
-//! gather` ([`gather`]) — plus what
+//! gather` ([`gather`]), the live topology page of `ferry dashboard`
+//! ([`dashboard`]) — plus what
 //! every command shares: finding kubeconfigs and contexts for one or
 //! several clusters ([`target`]), what a cluster looks like to the checks
 //! ([`cluster`]), PASS/FAIL lines ([`check`]), the one "wait until" loop
@@ -20,6 +21,7 @@
 pub mod benchmark;
 pub mod check;
 pub mod cluster;
+pub mod dashboard;
 pub mod diagnose;
 mod error;
 pub mod explain;

@@ -36,6 +36,7 @@ enum Command {
     /// ServiceExport, ServiceImport; about.k8s.io ClusterProperty. Install them
     /// with `ferry crds | kubectl apply -f -`.
     Crds(cmd::crds::Args),
+    Dashboard(cmd::dashboard::Args),
     DeployBroker(cmd::deploy_broker::Args),
     Diagnose(cmd::diagnose::Args),
     Dns(cmd::dns::Args),
@@ -81,6 +82,7 @@ fn main() -> ExitCode {
         Command::Benchmark(args) => cmd::benchmark::run(args),
         Command::Completion(args) => cmd::completion::run(args, Cli::command()),
         Command::Crds(args) => cmd::crds::run(args),
+        Command::Dashboard(args) => cmd::dashboard::run(args),
         Command::DeployBroker(args) => cmd::deploy_broker::run(args),
         Command::Diagnose(args) => cmd::diagnose::run(args),
         Command::Dns(args) => cmd::dns::run(args),

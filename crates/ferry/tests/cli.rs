@@ -328,6 +328,74 @@ async fn commands_against_real_clusters() {
     .await;
     assert!(stdout(&out).contains("clusterId: east"));
 
+    // show topology: both clusters in every format (no gateway yet, so no
+    // cable); the picture formats only with `topology`.
+    let both = format!("{east_kc},{west_kc}");
+    let text = stdout(&ferry_async(home, &["show", "topology", "--kubeconfig", &both]).await);
+    assert!(
+        text.starts_with("Topology: 2 clusters, 0 cables\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Cluster west   imports 0 · exports 0"),
+        "{text}"
+    );
+    let svg = stdout(
+        &ferry_async(
+            home,
+            &["show", "topology", "--kubeconfig", &both, "-o", "svg"],
+        )
+        .await,
+    );
+    assert!(
+        svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+        "{svg}"
+    );
+    assert!(
+        svg.contains(r#"data-cluster="east""#) && svg.contains(r#"data-cluster="west""#),
+        "{svg}"
+    );
+    let dot = stdout(
+        &ferry_async(
+            home,
+            &["show", "topology", "--kubeconfig", &both, "-o", "dot"],
+        )
+        .await,
+    );
+    assert!(dot.starts_with("graph ferry {"), "{dot}");
+    failure(
+        &ferry_async(
+            home,
+            &["show", "connections", "--kubeconfig", &east_kc, "-o", "svg"],
+        )
+        .await,
+        2,
+    );
+
+    // dashboard: the page serves both clusters; a non-loopback address is
+    // refused without --allow-remote.
+    let (_, hint) = failure(
+        &ferry_async(
+            home,
+            &[
+                "dashboard",
+                "--listen",
+                "0.0.0.0:0",
+                "--kubeconfig",
+                &east_kc,
+            ],
+        )
+        .await,
+        2,
+    );
+    assert!(hint.contains("--help"), "{hint}");
+    let page = dashboard_page(home, &both).await;
+    assert!(
+        page.contains(r#"data-cluster="east""#) && page.contains(r#"data-cluster="west""#),
+        "{page}"
+    );
+    assert!(page.contains("Gateways of west"), "{page}");
+
     // One of two clusters unreachable: the other is shown, exit 1.
     let dead = home.join("dead.kubeconfig");
     let dead_url = "https://127.0.0.1:1";
@@ -614,4 +682,46 @@ async fn commands_against_real_clusters() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// Starts `ferry dashboard` on a free port and returns its page once it
+/// shows a cluster.
+async fn dashboard_page(home: &Path, kubeconfigs: &str) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["dashboard", "--listen", "127.0.0.1:0", "--refresh", "200ms"])
+        .args(["--kubeconfig", kubeconfigs])
+        .env("HOME", home)
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let page = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        let start = std::time::Instant::now();
+        loop {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(format!("GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+                .unwrap();
+            let mut page = String::new();
+            s.read_to_string(&mut page).unwrap();
+            if page.contains("data-cluster=") || start.elapsed().as_secs() > 20 {
+                return page;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    page
 }

@@ -23,6 +23,7 @@ pub mod globalnet;
 pub mod join;
 pub mod recover;
 mod unsupported;
+pub mod wait;
 
 pub use apply::{apply_value, is_ferry_apiserver};
 pub use broker::{DeployBrokerOptions, PSK_SECRET, deploy_broker};

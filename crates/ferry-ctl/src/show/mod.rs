@@ -2,12 +2,14 @@
 //! (with RTT min/avg/max), endpoints, gateways, networks, imported services
 //! with per-cluster health, the broker, component versions — over one or
 //! several clusters at once. [`gather`] reads, [`build`] turns objects into
-//! rows, [`render`] prints; the last two are pure.
+//! rows, [`render`] prints; the last two are pure. [`topology`] draws the
+//! same rows as a picture (text, dot, SVG).
 
 pub mod build;
 pub mod gather;
 pub mod model;
 pub mod render;
+pub mod topology;
 
 use std::fmt;
 use std::str::FromStr;
@@ -84,20 +86,36 @@ impl FromStr for Section {
 
 /// Shows one cluster; a failure becomes the report's one-line `error`.
 pub async fn show_cluster(spec: &TargetSpec, sections: &[Section]) -> ClusterReport {
+    match Target::connect(spec).await {
+        Ok(target) => show_target(spec, &target, sections).await,
+        Err(e) => failed(spec, &e),
+    }
+}
+
+/// The report of a cluster that could not be reached through `spec`.
+pub fn failed(spec: &TargetSpec, e: &Error) -> ClusterReport {
+    let x = explain_error(e);
+    ClusterReport {
+        source: spec.describe(),
+        error: Some(x.message),
+        hint: x.hint,
+        ..Default::default()
+    }
+}
+
+/// Shows one cluster through an already built client (the dashboard keeps
+/// its clients across refreshes).
+pub async fn show_target(
+    spec: &TargetSpec,
+    target: &Target,
+    sections: &[Section],
+) -> ClusterReport {
     let mut report = ClusterReport {
         source: spec.describe(),
+        server: target.url.clone(),
         ..Default::default()
     };
-    let target = match Target::connect(spec).await {
-        Ok(t) => t,
-        Err(e) => {
-            let x = explain_error(&e);
-            (report.error, report.hint) = (Some(x.message), x.hint);
-            return report;
-        }
-    };
-    report.server = target.url.clone();
-    match gather::snapshot(&target, sections).await {
+    match gather::snapshot(target, sections).await {
         Ok(snap) => {
             report.cluster_id = Some(snap.cluster_id.clone());
             report.view = build::build(&snap, sections);

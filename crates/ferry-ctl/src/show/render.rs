@@ -31,8 +31,13 @@ pub fn render(report: &Report, format: Format) -> Result<String> {
         Format::Json => serde_json::to_string_pretty(report)
             .map(|s| s + "\n")
             .map_err(|e| Error::Render(e.to_string())),
-        Format::Yaml => serde_yaml_ng::to_string(report).map_err(|e| Error::Render(e.to_string())),
+        Format::Yaml => to_yaml(report),
     }
+}
+
+/// `value` as one YAML document.
+pub fn to_yaml<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_yaml_ng::to_string(value).map_err(|e| Error::Render(e.to_string()))
 }
 
 /// A duration the way people read RTTs: `0.35ms`, `12.4ms`, `230ms`, `1.5s`.

@@ -90,11 +90,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let cleanup = Cleanup::new();
-    let progress = |line: &str| eprintln!("{line}");
+    let shown = super::progress::Progress::new("");
+    let progress = |line: &str| shown.line(line);
     let results = rt.block_on(super::diagnose::until_interrupted(
         &cleanup,
         benchmark::benchmark(&specs, &opts, &cleanup, &progress),
-    ))??;
+    ));
+    drop(shown);
+    let results = results??;
     let text = match args.output {
         Output::Table => benchmark::render(&results),
         Output::Json => serde_json::to_string_pretty(&results)? + "\n",

@@ -146,6 +146,12 @@ pub struct Args {
     /// Implies --globalnet.
     #[arg(long, value_name = "N")]
     globalnet_cluster_size: Option<u32>,
+    /// Wait until ferry's pods in this cluster are ready, at most this long
+    /// (`--wait` alone: 5m), showing which are still starting; without it
+    /// join returns once the objects are applied.
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "5m",
+          value_parser = super::errors::parse_duration)]
+    wait: Option<Duration>,
     #[command(flatten)]
     refused: Refused,
 }
@@ -334,8 +340,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             info.api_server_url,
             report.applied
         );
+        if let Some(limit) = args.wait {
+            wait_for_pods(&local.client, limit).await?;
+        }
         anyhow::Ok(())
     })
+}
+
+/// `--wait`: polls ferry's workloads until their pods are ready, a line
+/// each time the count changes (a spinner in between on a terminal).
+async fn wait_for_pods(client: &kube::Client, limit: Duration) -> anyhow::Result<()> {
+    let shown = super::progress::Progress::new("");
+    let start = std::time::Instant::now();
+    let mut last = String::new();
+    loop {
+        let r = install::wait::read_rollout(client).await?;
+        let line = r.describe();
+        if line != last {
+            shown.line(&line);
+            last = line;
+        }
+        if r.done() {
+            return Ok(());
+        }
+        if start.elapsed() >= limit {
+            anyhow::bail!(
+                "ferry's pods were not ready after {limit:?} ({}); see `kubectl -n ferry-system get pods` and their events",
+                r.waiting.join(", ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Fills in the CIDRs the flags did not give from what the cluster says,

@@ -1,13 +1,15 @@
 //! `ferry show`: what clusters know about the clusterset.
 
 use anyhow::Context;
+use ferry_ctl::show::topology::{self, Topology};
 use ferry_ctl::show::{self, Format, Section};
 
 const EXAMPLES: &str = "Examples:
   ferry show all
   ferry show connections --kubeconfig east.kubeconfig,west.kubeconfig
   ferry show services --context east,west -o json
-  ferry show gateways -o yaml";
+  ferry show gateways -o yaml
+  ferry show topology --kubeconfig east.kubeconfig,west.kubeconfig -o svg > clusterset.svg";
 
 /// Show the state of the clusterset as one or several clusters see it.
 ///
@@ -20,6 +22,12 @@ const EXAMPLES: &str = "Examples:
 /// connected cable; plus this cluster's exports and their conditions),
 /// brokers (broker URL, namespace, clusterset domain; never credentials),
 /// versions (the image of each ferry component), or all of them.
+///
+/// `topology` draws the clusterset: clusters, their gateways
+/// (active/standby), the cables between them with driver, status and RTT,
+/// and imported/exported service counts; a cable that is not up is marked
+/// (`✗` in text, red in dot and svg). `-o text` (the default), `dot`
+/// (Graphviz), `svg` (self-contained, no Graphviz needed), `json`, `yaml`.
 ///
 /// Several clusters at once: --kubeconfig a,b or --context c1,c2. Each
 /// cluster's output starts with a line naming it; an unreachable cluster
@@ -48,6 +56,7 @@ enum What {
     Services,
     Brokers,
     Versions,
+    Topology,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -55,6 +64,12 @@ enum Output {
     Table,
     Json,
     Yaml,
+    /// `topology` only.
+    Text,
+    /// `topology` only: Graphviz dot.
+    Dot,
+    /// `topology` only.
+    Svg,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -67,11 +82,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::Services => vec![Section::Services],
         What::Brokers => vec![Section::Brokers],
         What::Versions => vec![Section::Versions],
+        What::Topology => return topology(&args),
     };
     let format = match args.output {
         Output::Table => Format::Table,
         Output::Json => Format::Json,
         Output::Yaml => Format::Yaml,
+        Output::Text | Output::Dot | Output::Svg => {
+            return Err(ferry_ctl::Error::Usage(format!(
+                "-o {} draws the topology; use it with `ferry show topology`",
+                format!("{:?}", args.output).to_lowercase()
+            ))
+            .into());
+        }
     };
     let specs = args.clusters.specs()?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -81,6 +104,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !(report.only_failure() && format == Format::Table) {
         super::errors::print(&show::render(&report, format)?)?;
     }
+    report.check()?;
+    Ok(())
+}
+
+/// `show topology`: the same reads as `show`, drawn.
+fn topology(args: &Args) -> anyhow::Result<()> {
+    let specs = args.clusters.specs()?;
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let report = rt.block_on(show::show(&specs, &topology::SECTIONS));
+    if report.only_failure() {
+        report.check()?;
+    }
+    let t = Topology::from_report(&report);
+    let out = match args.output {
+        Output::Table | Output::Text => topology::text(&t),
+        Output::Dot => topology::dot(&t),
+        Output::Svg => topology::svg(&t),
+        Output::Json => serde_json::to_string_pretty(&t).context("rendering JSON")? + "\n",
+        Output::Yaml => ferry_ctl::show::render::to_yaml(&t)?,
+    };
+    super::errors::print(&out)?;
     report.check()?;
     Ok(())
 }

@@ -103,8 +103,11 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         pod_timeout: args.timeout,
         namespace_timeout: args.timeout,
     };
-    let progress = |line: &str| eprintln!("  {line}");
-    let report = uninstall::uninstall(&t, &inst, &opts, &progress).await?;
+    let shown = super::progress::Progress::new("  ");
+    let progress = |line: &str| shown.line(line);
+    let report = uninstall::uninstall(&t, &inst, &opts, &progress).await;
+    drop(shown);
+    let report = report?;
     for n in &report.notes {
         eprintln!("note: {n}");
     }

@@ -70,11 +70,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let cleanup = Cleanup::new();
     let started = Instant::now();
-    let progress = |line: &str| eprintln!("{line}");
+    let shown = super::progress::Progress::new("");
+    let progress = |line: &str| shown.line(line);
     let findings = rt.block_on(super::diagnose::until_interrupted(
         &cleanup,
         verify::verify(&specs, &opts, &cleanup, &progress),
-    ))??;
+    ));
+    drop(shown);
+    let findings = findings??;
     super::errors::print(&findings.render(Some(started.elapsed())))?;
     findings.check()?;
     Ok(())
