@@ -13,6 +13,7 @@ pub mod errors;
 pub mod export;
 pub mod gateway;
 pub mod gather;
+pub mod globalnet;
 pub mod join;
 pub mod recover_broker_info;
 pub mod route_agent;
