@@ -1,6 +1,7 @@
 //! `ferry show`: what a cluster knows about the clusterset — connections
 //! (with RTT min/avg/max), endpoints, gateways, networks, imported services
-//! with per-cluster health, the broker, component versions — over one or
+//! with per-cluster health, the broker, component versions, Globalnet's
+//! blocks and global IPs — over one or
 //! several clusters at once. [`gather`] reads, [`build`] turns objects into
 //! rows, [`render`] prints; the last two are pure.
 
@@ -37,11 +38,13 @@ pub enum Section {
     Brokers,
     /// Component images.
     Versions,
+    /// Globalnet's blocks and this cluster's global IPs.
+    Globalnet,
 }
 
 impl Section {
     /// Every section, in the order `show all` prints them.
-    pub const ALL: [Section; 7] = [
+    pub const ALL: [Section; 8] = [
         Section::Connections,
         Section::Endpoints,
         Section::Gateways,
@@ -49,6 +52,7 @@ impl Section {
         Section::Services,
         Section::Brokers,
         Section::Versions,
+        Section::Globalnet,
     ];
 
     /// The name on the command line.
@@ -61,6 +65,7 @@ impl Section {
             Section::Services => "services",
             Section::Brokers => "brokers",
             Section::Versions => "versions",
+            Section::Globalnet => "globalnet",
         }
     }
 }

@@ -7,7 +7,8 @@ const EXAMPLES: &str = "Examples:
   ferry show all
   ferry show connections --kubeconfig east.kubeconfig,west.kubeconfig
   ferry show services --context east,west -o json
-  ferry show gateways -o yaml";
+  ferry show gateways -o yaml
+  ferry show globalnet --kubeconfig west.kubeconfig";
 
 /// Show the state of the clusterset as one or several clusters see it.
 ///
@@ -19,7 +20,9 @@ const EXAMPLES: &str = "Examples:
 /// ready endpoints and health: ready endpoints and, for remote clusters, a
 /// connected cable; plus this cluster's exports and their conditions),
 /// brokers (broker URL, namespace, clusterset domain; never credentials),
-/// versions (the image of each ferry component), or all of them.
+/// versions (the image of each ferry component), globalnet (every
+/// cluster's global CIDRs, and this cluster's global egress and ingress IPs
+/// with what each is for), or all of them.
 ///
 /// Several clusters at once: --kubeconfig a,b or --context c1,c2. Each
 /// cluster's output starts with a line naming it; an unreachable cluster
@@ -48,6 +51,7 @@ enum What {
     Services,
     Brokers,
     Versions,
+    Globalnet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -67,6 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::Services => vec![Section::Services],
         What::Brokers => vec![Section::Brokers],
         What::Versions => vec![Section::Versions],
+        What::Globalnet => vec![Section::Globalnet],
     };
     let format = match args.output {
         Output::Table => Format::Table,
