@@ -3,7 +3,9 @@
 //! 100.64.0.0/10. A pod in each reaches an exported service of the other
 //! by its clusterset name over HTTP; the receiving pod sees a source from
 //! the sender's global egress IPs; `ferry uninstall` removes the
-//! translation table from the gateway. After a kill -9 of the active
+//! translation table from the gateway. A headless service's pods get one
+//! global IP each, which its clusterset name resolves to and which answer.
+//! After a kill -9 of the active
 //! gateway the standby serves the same global IPs. A `GlobalEgressIP` for
 //! one namespace (or one pod selector) changes only its pods' source.
 //! In a mixed clusterset, a cluster without Globalnet talks to one with it
@@ -190,6 +192,79 @@ fn identical_cidrs_reach_each_other_through_global_ips() {
         ],
     );
     assert_eq!(answer, giip);
+
+    // A headless service: each ready pod gets its own global ingress IP
+    // (`GlobalIngressIP` pod-NAME, target HeadlessServicePod); the name
+    // resolves to those in the other cluster, and each answers there.
+    b.apply(
+        &NGINX
+            .replace("nginx-test", "gn-test")
+            .replace("nginx", "hless")
+            .replace(
+                "spec:\n  selector:",
+                "spec:\n  clusterIP: None\n  selector:",
+            ),
+    )
+    .unwrap();
+    b.ferry(&[
+        "export",
+        "service",
+        "hless",
+        "-n",
+        "gn-test",
+        "--kubeconfig",
+        b.kubeconfig.to_str().unwrap(),
+    ])
+    .unwrap();
+    let pod_ips = wait_for(WAIT, "hless's pods' global IPs", || {
+        let out = jsonpath(
+            b,
+            &[
+                "-n",
+                "gn-test",
+                "get",
+                "globalingressip",
+                "-o",
+                "jsonpath={range .items[?(@.spec.target==\"HeadlessServicePod\")]}{.status.allocatedIP} {end}",
+            ],
+        );
+        let ips: Vec<String> = out.split_whitespace().map(String::from).collect();
+        (ips.len() == 2).then_some(ips)
+    });
+    wait_for(WAIT, "hless to resolve to its pods' global IPs", || {
+        let out = netns(
+            &client_a.netns,
+            &[
+                "dig",
+                "+short",
+                "+time=1",
+                "+tries=1",
+                "hless.gn-test.svc.clusterset.local",
+            ],
+        );
+        let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        got.sort();
+        let mut want = pod_ips.clone();
+        want.sort();
+        (got == want).then_some(())
+    });
+    for ip in &pod_ips {
+        let url = format!("http://{ip}:8080/");
+        let body = wait_for(WAIT, &format!("HTTP to hless's pod at {url}"), || {
+            let out = netns(&client_a.netns, &["curl", "-s", "--max-time", "2", &url]);
+            let body = String::from_utf8_lossy(&out.stdout).into_owned();
+            body.starts_with("hless-").then_some(body)
+        });
+        let src = seen_source(&body);
+        assert!(
+            egress_a.contains(&src),
+            "hless saw {src}, not one of {egress_a:?}: {body}"
+        );
+    }
+    fetch(&client_a.netns, "hless");
 
     // Uninstall removes the translation from the gateway node.
     let gw = b.node_netns(0).unwrap();

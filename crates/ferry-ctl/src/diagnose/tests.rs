@@ -97,6 +97,7 @@ fn facts(status: &str, message: &str) -> Facts {
                 "multicluster.kubernetes.io/source-cluster": "west",
                 "endpointslice.kubernetes.io/managed-by": "agent.ferry.dev"}},
             "addressType": "IPv4", "endpoints": [{"addresses": ["100.97.0.11"], "conditions": {"ready": true}}]}))],
+        ..Default::default()
     };
     Facts {
         snapshot,

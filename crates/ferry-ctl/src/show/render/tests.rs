@@ -160,6 +160,7 @@ fn snapshot() -> Snapshot {
             slice("nginx-test", "nginx", "cluster1", &[true, false]),
             slice("data", "db", "cluster2", &[true, true]),
         ],
+        ..Default::default()
     }
 }
 
@@ -304,7 +305,13 @@ fn durations() {
 #[test]
 fn show_globalnet_table() {
     let mut snap = snapshot();
-    snap.clusters[0].spec.global_cidrs = vec!["100.120.0.0/24".parse().unwrap()];
+    for c in snap
+        .clusters
+        .iter_mut()
+        .filter(|c| c.spec.cluster_id == "cluster0")
+    {
+        c.spec.global_cidrs = vec!["100.120.0.0/24".parse().unwrap()];
+    }
     snap.cluster_egress = vec![de(json!({
         "apiVersion": "ferry.dev/v1alpha1", "kind": "ClusterGlobalEgressIP",
         "metadata": {"name": "cluster-egress.ferry.dev"}, "spec": {},
