@@ -610,4 +610,20 @@ fn a_cluster_without_globalnet_talks_to_one_with_it_and_can_switch_it_on() {
     // The others are undisturbed: gn and plain still talk.
     fetch(&client_plain.netns, "alpha");
     fetch(&client_gn.netns, "charlie");
+
+    // `show globalnet` lists both blocks and mid's addresses.
+    let kc = mid.kubeconfig.to_str().unwrap();
+    let shown = mid
+        .ferry(&["show", "globalnet", "--kubeconfig", kc])
+        .unwrap();
+    for want in [
+        format!("{} (local)", mid.name),
+        block.clone(),
+        global_cidr(gn, gn),
+        "service bravo".to_string(),
+        giip.clone(),
+        "cluster-egress.ferry.dev".to_string(),
+    ] {
+        assert!(shown.contains(&want), "no {want:?} in:\n{shown}");
+    }
 }

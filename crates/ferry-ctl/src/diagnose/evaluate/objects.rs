@@ -244,10 +244,16 @@ fn missing_cidrs(s: &crate::show::build::Snapshot) -> Vec<Line> {
     out
 }
 
-/// Overlaps between `own`'s and `other`'s CIDRs, as messages: first those
-/// of pod and service CIDRs (which Globalnet on both sides resolves:
-/// `true`), then any of a global CIDR (which nothing does: `false`).
-fn overlaps_with(own: &Cluster, other: &Cluster) -> (Vec<(String, bool)>, Vec<(String, bool)>) {
+/// One overlap between two clusters' CIDRs.
+struct Overlap {
+    message: String,
+    /// A global CIDR is in it (nothing resolves that); else pod/service
+    /// CIDRs only (Globalnet on both sides resolves it).
+    global: bool,
+}
+
+/// Every overlap between `own`'s and `other`'s CIDRs.
+fn overlaps_with(own: &Cluster, other: &Cluster) -> Vec<Overlap> {
     let named = |c: &Cluster| -> Vec<(&'static str, Cidr)> {
         let s = &c.spec;
         s.cluster_cidrs
@@ -258,20 +264,20 @@ fn overlaps_with(own: &Cluster, other: &Cluster) -> (Vec<(String, bool)>, Vec<(S
             .collect()
     };
     let (id, oid) = (&own.spec.cluster_id, &other.spec.cluster_id);
-    let (mut plain, mut global) = (Vec::new(), Vec::new());
+    let mut out = Vec::new();
     for (kb, b) in named(other) {
         for (ka, a) in named(own) {
             if a.overlaps(&b) {
-                let msg = format!("{id}'s {ka} CIDR {a} overlaps {oid}'s {kb} CIDR {b}");
-                if ka == "global" || kb == "global" {
-                    global.push((msg, false));
-                } else {
-                    plain.push((msg, true));
-                }
+                out.push(Overlap {
+                    message: format!("{id}'s {ka} CIDR {a} overlaps {oid}'s {kb} CIDR {b}"),
+                    global: ka == "global" || kb == "global",
+                });
             }
         }
     }
-    (plain, global)
+    // Pod/service overlaps first, as before Globalnet.
+    out.sort_by_key(|o| o.global);
+    out
 }
 
 /// Which of the two clusters need Globalnet for their overlapping CIDRs.
@@ -339,23 +345,23 @@ pub fn cidr_overlap(f: &Facts) -> Vec<Line> {
             continue;
         }
         others += 1;
-        let (overlaps, global) = overlaps_with(own, other);
+        let overlaps = overlaps_with(own, other);
         // Two Globalnet clusters reach each other only through global IPs:
         // their own CIDRs may overlap.
         let both_global = !own.spec.global_cidrs.is_empty() && !other.spec.global_cidrs.is_empty();
-        if both_global && !overlaps.is_empty() {
+        if both_global && overlaps.iter().any(|o| !o.global) {
             bridged.push(oid.clone());
         }
-        for (msg, needs_globalnet) in overlaps.into_iter().chain(global) {
-            if both_global && needs_globalnet {
+        for o in overlaps {
+            if both_global && !o.global {
                 continue;
             }
-            let hint = if needs_globalnet {
-                globalnet_hint(own, other)
-            } else {
+            let hint = if o.global {
                 "global CIDRs must be unique in the clusterset: rejoin one of them with another --globalnet-cidr (`ferry show globalnet` lists the blocks)".to_string()
+            } else {
+                globalnet_hint(own, other)
             };
-            out.push(Line::with(name, Status::Fail, msg, hint));
+            out.push(Line::with(name, Status::Fail, o.message, hint));
         }
     }
     let outside = |ips: &[(String, IpAddr)], cidrs: &[Cidr]| -> Vec<String> {
