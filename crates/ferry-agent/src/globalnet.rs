@@ -5,10 +5,13 @@
 //! `GlobalEgressIP` (default 1 IP; its `podSelector` checked here, matched
 //! by the gateway) and one `GlobalIngressIP`
 //! per exported ClusterIP Service (named like the Service, in its
-//! namespace), allocates their addresses from the cluster's block into
+//! namespace) and per ready pod of an exported headless Service (`pod-NAME`,
+//! `target: HeadlessServicePod`), allocates their addresses from the cluster's block into
 //! their `status`, and puts each Service's global IP on its ServiceExport
 //! (`ferry.dev/global-ip`), from where the export reconciler publishes it
-//! instead of the cluster IP. The gateway translates what the statuses say.
+//! instead of the cluster IP (a headless Service's pods' global IPs by pod
+//! IP in `ferry.dev/global-pod-ips`, which its EndpointSlice then carries).
+//! The gateway translates what the statuses say.
 //!
 //! What is held lives only in the objects' statuses, so a restarted agent
 //! (or another replica later) reads it back and keeps every address.
@@ -23,7 +26,9 @@ use ferry_api::globalnet::{
     ALLOCATED, CLUSTER_EGRESS_NAME, DEFAULT_CLUSTER_EGRESS_IPS, MAX_EGRESS_IPS,
     SUBMARINER_CLUSTER_EGRESS_NAME, requested_ips,
 };
-use ferry_api::labels::{APP_MANAGED_BY, APP_MANAGED_BY_FERRY, GLOBAL_IP};
+use ferry_api::labels::{
+    APP_MANAGED_BY, APP_MANAGED_BY_FERRY, GLOBAL_IP, GLOBAL_POD_IPS, MANAGED_BY, MANAGED_BY_FERRY,
+};
 use ferry_api::{
     ClusterGlobalEgressIP, GlobalEgressIP, GlobalEgressIPStatus, GlobalIngressIP,
     GlobalIngressIPSpec, GlobalIngressIPStatus, ServiceExport,
@@ -32,6 +37,7 @@ use ferry_globalnet::Block;
 use ferry_kube::Watch;
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::{Endpoint as SliceEndpoint, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::Store;
@@ -44,6 +50,8 @@ use tracing::{info, warn};
 #[cfg(test)]
 mod tests;
 
+/// The label tying a Service's own EndpointSlices to it.
+const K8S_SERVICE_NAME: &str = "kubernetes.io/service-name";
 /// Field manager of the agent's Globalnet writes.
 const MANAGER: &str = "ferry-agent-globalnet";
 /// How often everything is checked again even without events (failed
@@ -59,6 +67,29 @@ pub fn with_global_ip(mut service: Service, ip: &str) -> Service {
     service
 }
 
+/// A headless service's exported `endpoints` with each pod's global IP
+/// (`global`, by pod IP) instead of its own; a pod without one yet is left
+/// out (other clusters could not reach its own address).
+pub fn with_global_pod_ips(
+    endpoints: Vec<SliceEndpoint>,
+    global: &BTreeMap<String, String>,
+) -> Vec<SliceEndpoint> {
+    endpoints
+        .into_iter()
+        .filter_map(|mut e| {
+            let mapped: Option<Vec<String>> =
+                e.addresses.iter().map(|a| global.get(a).cloned()).collect();
+            e.addresses = mapped?;
+            Some(e)
+        })
+        .collect()
+}
+
+/// The name of a headless service pod's `GlobalIngressIP`.
+pub fn pod_ingress_name(pod: &str) -> String {
+    format!("pod-{pod}")
+}
+
 /// A live ServiceExport and what the plan needs of its Service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExportFacts {
@@ -70,6 +101,12 @@ pub struct ExportFacts {
     /// The Service's IPv4 cluster IP (`None`: no Service, headless, or not
     /// IPv4 — nothing to translate to).
     pub cluster_ip: Option<Ipv4Addr>,
+    /// A headless Service's ready pods (name, IPv4 address); empty otherwise.
+    pub pods: Vec<(String, Ipv4Addr)>,
+    /// Whether the Service is headless.
+    pub headless: bool,
+    /// Its `ferry.dev/global-pod-ips` annotation.
+    pub annotated_pods: Option<String>,
 }
 
 /// Everything [`plan`] reads.
@@ -106,6 +143,13 @@ pub enum Action {
     },
     /// Create the `GlobalIngressIP` of an exported Service.
     CreateIngress { ns: String, name: String },
+    /// Create the `GlobalIngressIP` `name` of pod `pod` of an exported
+    /// headless Service.
+    CreatePodIngress {
+        ns: String,
+        name: String,
+        pod: String,
+    },
     /// Set a `GlobalIngressIP`'s status.
     IngressStatus {
         /// The resourceVersion the plan read: a write over a newer object
@@ -122,6 +166,12 @@ pub enum Action {
         ns: String,
         name: String,
         ip: Option<String>,
+    },
+    /// Set (or remove) a headless ServiceExport's `ferry.dev/global-pod-ips`.
+    AnnotatePods {
+        ns: String,
+        name: String,
+        ips: Option<String>,
     },
 }
 
@@ -311,25 +361,91 @@ pub fn plan(block: &Block, obs: &Observed) -> Vec<Action> {
         .map(|(g, ip)| ((g.namespace().unwrap_or_default(), g.name_any()), (g, ip)))
         .collect();
     let mut wanted = BTreeSet::new();
+    let mut ctx = IngressPlan {
+        block,
+        by_key: &by_key,
+        held: &mut held,
+        actions: &mut actions,
+    };
     for x in &obs.exports {
-        let Some(target) = x.cluster_ip else {
-            continue;
-        };
-        let key = (x.ns.clone(), x.name.clone());
-        wanted.insert(key.clone());
-        let Some((g, kept)) = by_key.get(&key) else {
-            actions.push(Action::CreateIngress {
+        if let Some(target) = x.cluster_ip {
+            let key = (x.ns.clone(), x.name.clone());
+            wanted.insert(key.clone());
+            let create = Action::CreateIngress {
                 ns: x.ns.clone(),
                 name: x.name.clone(),
+            };
+            let ip = ctx.want(&key, target, create);
+            if ip != x.annotated {
+                ctx.actions.push(Action::AnnotateExport {
+                    ns: x.ns.clone(),
+                    name: x.name.clone(),
+                    ip,
+                });
+            }
+        }
+        if x.headless {
+            let mut by_pod_ip = BTreeMap::new();
+            for (pod, pod_ip) in &x.pods {
+                let key = (x.ns.clone(), pod_ingress_name(pod));
+                wanted.insert(key.clone());
+                let create = Action::CreatePodIngress {
+                    ns: x.ns.clone(),
+                    name: key.1.clone(),
+                    pod: pod.clone(),
+                };
+                if let Some(ip) = ctx.want(&key, *pod_ip, create) {
+                    by_pod_ip.insert(pod_ip.to_string(), ip);
+                }
+            }
+            let ips = serde_json::to_string(&by_pod_ip).ok();
+            if ips != x.annotated_pods {
+                ctx.actions.push(Action::AnnotatePods {
+                    ns: x.ns.clone(),
+                    name: x.name.clone(),
+                    ips,
+                });
+            }
+        }
+    }
+    for ((ns, name), (g, _)) in &by_key {
+        let ours = g.labels().get(APP_MANAGED_BY).map(String::as_str) == Some(APP_MANAGED_BY_FERRY);
+        if ours && !wanted.contains(&(ns.clone(), name.clone())) {
+            actions.push(Action::DeleteIngress {
+                ns: ns.clone(),
+                name: name.clone(),
             });
-            continue;
+        }
+    }
+    actions
+}
+
+/// Pass 3 of [`plan`]: the ingress objects wanted, over what they hold.
+struct IngressPlan<'a> {
+    block: &'a Block,
+    by_key: &'a BTreeMap<(String, String), (&'a GlobalIngressIP, Option<Ipv4Addr>)>,
+    held: &'a mut BTreeSet<Ipv4Addr>,
+    actions: &'a mut Vec<Action>,
+}
+
+impl IngressPlan<'_> {
+    /// The `GlobalIngressIP` `key` translated to `target`: `create`d when
+    /// missing, else its status brought in line; its global IP, if it has one.
+    fn want(&mut self, key: &(String, String), target: Ipv4Addr, create: Action) -> Option<String> {
+        let Some((g, kept)) = self.by_key.get(key) else {
+            self.actions.push(create);
+            return None;
         };
         let current = g.status.clone().unwrap_or_default();
         let ip = match kept {
             Some(ip) => Ok(*ip),
-            None => block.allocate(&held, 1).map(|v| v[0]).inspect(|ip| {
-                held.insert(*ip);
-            }),
+            None => self
+                .block
+                .allocate(self.held, 1)
+                .map(|v| v[0])
+                .inspect(|ip| {
+                    self.held.insert(*ip);
+                }),
         };
         let status = match ip {
             Ok(ip) => GlobalIngressIPStatus {
@@ -347,74 +463,114 @@ pub fn plan(block: &Block, obs: &Observed) -> Vec<Action> {
             || status.target_ip != current.target_ip
             || !same_conditions(&status.conditions, &current.conditions)
         {
-            actions.push(Action::IngressStatus {
+            self.actions.push(Action::IngressStatus {
                 rv: g.resource_version(),
-                ns: x.ns.clone(),
-                name: x.name.clone(),
+                ns: key.0.clone(),
+                name: key.1.clone(),
                 status: status.clone(),
             });
         }
-        let annotate = (!status.allocated_ip.is_empty()).then(|| status.allocated_ip.clone());
-        if annotate != x.annotated {
-            actions.push(Action::AnnotateExport {
-                ns: x.ns.clone(),
-                name: x.name.clone(),
-                ip: annotate,
-            });
+        (!status.allocated_ip.is_empty()).then_some(status.allocated_ip)
+    }
+}
+
+/// The watched objects.
+struct Stores {
+    exports: Store<ServiceExport>,
+    services: Store<Service>,
+    egress: Store<ClusterGlobalEgressIP>,
+    namespaced: Store<GlobalEgressIP>,
+    ingress: Store<GlobalIngressIP>,
+    slices: Store<EndpointSlice>,
+}
+
+/// The ready pods (name, IPv4) of the Services' own EndpointSlices, by
+/// namespace and Service.
+fn ready_pods(
+    slices: &Store<EndpointSlice>,
+) -> BTreeMap<(String, String), Vec<(String, Ipv4Addr)>> {
+    let mut out: BTreeMap<_, Vec<_>> = BTreeMap::new();
+    for sl in slices.state() {
+        let labels = sl.labels();
+        let Some(svc) = labels.get(K8S_SERVICE_NAME) else {
+            continue;
+        };
+        if sl.address_type != "IPv4"
+            || labels.get(MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_FERRY)
+        {
+            continue;
+        }
+        let pods = out
+            .entry((sl.namespace().unwrap_or_default(), svc.clone()))
+            .or_default();
+        for e in &sl.endpoints {
+            let ready = e.conditions.as_ref().and_then(|c| c.ready) != Some(false);
+            let pod = e
+                .target_ref
+                .as_ref()
+                .filter(|r| r.kind.as_deref() == Some("Pod"))
+                .and_then(|r| r.name.clone());
+            let ip = e.addresses.first().and_then(|a| a.parse().ok());
+            if let (true, Some(pod), Some(ip)) = (ready, pod, ip) {
+                pods.push((pod, ip));
+            }
         }
     }
-    for ((ns, name), (g, _)) in &by_key {
-        let ours = g.labels().get(APP_MANAGED_BY).map(String::as_str) == Some(APP_MANAGED_BY_FERRY);
-        if ours && !wanted.contains(&(ns.clone(), name.clone())) {
-            actions.push(Action::DeleteIngress {
-                ns: ns.clone(),
-                name: name.clone(),
-            });
-        }
+    for pods in out.values_mut() {
+        pods.sort();
+        pods.dedup();
     }
-    actions
+    out
 }
 
 /// What the plan needs of the watched objects.
-fn observe(
-    exports: &Store<ServiceExport>,
-    services: &Store<Service>,
-    egress: &Store<ClusterGlobalEgressIP>,
-    namespaced: &Store<GlobalEgressIP>,
-    ingress: &Store<GlobalIngressIP>,
-) -> Observed {
-    let svc: BTreeMap<(String, String), Option<Ipv4Addr>> = services
+fn observe(st: &Stores) -> Observed {
+    // (cluster IP, headless) by namespace and name.
+    let svc: BTreeMap<(String, String), (Option<Ipv4Addr>, bool)> = st
+        .services
         .state()
         .iter()
         .map(|s| {
-            let ip = s
-                .spec
-                .as_ref()
-                .and_then(|sp| sp.cluster_ip.as_deref())
-                .and_then(|ip| ip.parse().ok());
-            ((s.namespace().unwrap_or_default(), s.name_any()), ip)
+            let cluster_ip = s.spec.as_ref().and_then(|sp| sp.cluster_ip.as_deref());
+            let ip = cluster_ip.and_then(|ip| ip.parse().ok());
+            let key = (s.namespace().unwrap_or_default(), s.name_any());
+            (key, (ip, cluster_ip == Some("None")))
         })
         .collect();
-    let exports = exports
+    let mut pods = ready_pods(&st.slices);
+    let exports = st
+        .exports
         .state()
         .iter()
         .filter(|x| x.metadata.deletion_timestamp.is_none())
         .map(|x| {
-            let ns = x.namespace().unwrap_or_default();
-            let name = x.name_any();
+            let key = (x.namespace().unwrap_or_default(), x.name_any());
+            let (cluster_ip, headless) = svc.get(&key).copied().unwrap_or((None, false));
             ExportFacts {
                 annotated: x.annotations().get(GLOBAL_IP).cloned(),
-                cluster_ip: svc.get(&(ns.clone(), name.clone())).copied().flatten(),
-                ns,
-                name,
+                annotated_pods: x.annotations().get(GLOBAL_POD_IPS).cloned(),
+                cluster_ip,
+                headless,
+                pods: if headless {
+                    pods.remove(&key).unwrap_or_default()
+                } else {
+                    Vec::new()
+                },
+                ns: key.0,
+                name: key.1,
             }
         })
         .collect();
     Observed {
         exports,
-        egress: egress.state().iter().map(|e| (**e).clone()).collect(),
-        namespaced: namespaced.state().iter().map(|e| (**e).clone()).collect(),
-        ingress: ingress.state().iter().map(|g| (**g).clone()).collect(),
+        egress: st.egress.state().iter().map(|e| (**e).clone()).collect(),
+        namespaced: st
+            .namespaced
+            .state()
+            .iter()
+            .map(|e| (**e).clone())
+            .collect(),
+        ingress: st.ingress.state().iter().map(|g| (**g).clone()).collect(),
     }
 }
 
@@ -462,7 +618,14 @@ async fn apply(client: &Client, action: &Action) -> Result<(), kube::Error> {
                 .await
                 .map(drop)
         }
-        Action::CreateIngress { ns, name } => {
+        Action::CreateIngress { .. } | Action::CreatePodIngress { .. } => {
+            let (ns, name, spec) = match action {
+                Action::CreatePodIngress { ns, name, pod } => {
+                    (ns, name, ingress_spec(None, Some(pod)))
+                }
+                Action::CreateIngress { ns, name } => (ns, name, ingress_spec(Some(name), None)),
+                _ => return Ok(()),
+            };
             let api: Api<GlobalIngressIP> = Api::namespaced(client.clone(), ns);
             let obj = GlobalIngressIP {
                 metadata: ObjectMeta {
@@ -471,13 +634,7 @@ async fn apply(client: &Client, action: &Action) -> Result<(), kube::Error> {
                     labels: labels(),
                     ..Default::default()
                 },
-                spec: GlobalIngressIPSpec {
-                    target: ferry_api::globalnet::TargetType::ClusterIpService,
-                    service_ref: Some(ferry_api::globalnet::LocalObjectReference {
-                        name: name.clone(),
-                    }),
-                    pod_ref: None,
-                },
+                spec,
                 status: None,
             };
             match api.create(&PostParams::default(), &obj).await {
@@ -513,6 +670,31 @@ async fn apply(client: &Client, action: &Action) -> Result<(), kube::Error> {
             };
             api.patch(name, &pp, &Patch::Merge(&body)).await.map(drop)
         }
+        Action::AnnotatePods { ns, name, ips } => {
+            let api: Api<ServiceExport> = Api::namespaced(client.clone(), ns);
+            let body = json!({"metadata": {"annotations": {GLOBAL_POD_IPS: ips}}});
+            let pp = PatchParams {
+                field_manager: Some(MANAGER.into()),
+                ..Default::default()
+            };
+            api.patch(name, &pp, &Patch::Merge(&body)).await.map(drop)
+        }
+    }
+}
+
+/// A `GlobalIngressIP` spec: a Service's (`ClusterIPService`) or a
+/// headless service pod's (`HeadlessServicePod`).
+fn ingress_spec(service: Option<&String>, pod: Option<&String>) -> GlobalIngressIPSpec {
+    use ferry_api::globalnet::{LocalObjectReference, TargetType};
+    let reference = |n: &String| LocalObjectReference { name: n.clone() };
+    GlobalIngressIPSpec {
+        target: if pod.is_some() {
+            TargetType::HeadlessServicePod
+        } else {
+            TargetType::ClusterIpService
+        },
+        service_ref: service.map(reference),
+        pod_ref: pod.map(reference),
     }
 }
 
@@ -525,7 +707,16 @@ pub async fn run(client: Client, block: Block, shutdown: impl std::future::Futur
     let (egress, w3) = watch_all::<ClusterGlobalEgressIP>(&client, &changed);
     let (ingress, w4) = watch_all::<GlobalIngressIP>(&client, &changed);
     let (namespaced, w5) = watch_all::<GlobalEgressIP>(&client, &changed);
-    let watches = futures::future::join5(w1, w2, w3, w4, w5);
+    let (slices, w6) = watch_all::<EndpointSlice>(&client, &changed);
+    let watches = futures::future::join(futures::future::join5(w1, w2, w3, w4, w5), w6);
+    let st = Stores {
+        exports,
+        services,
+        egress,
+        namespaced,
+        ingress,
+        slices,
+    };
     info!(block = %block.cidr(), "globalnet: allocating global IPs");
     let main = async {
         loop {
@@ -534,19 +725,17 @@ pub async fn run(client: Client, block: Block, shutdown: impl std::future::Futur
             // Let a burst of events land before deciding once.
             tokio::time::sleep(Duration::from_millis(20)).await;
             let ready = [
-                exports.wait_until_ready().now_or_never(),
-                services.wait_until_ready().now_or_never(),
-                egress.wait_until_ready().now_or_never(),
-                ingress.wait_until_ready().now_or_never(),
-                namespaced.wait_until_ready().now_or_never(),
+                st.exports.wait_until_ready().now_or_never(),
+                st.services.wait_until_ready().now_or_never(),
+                st.egress.wait_until_ready().now_or_never(),
+                st.ingress.wait_until_ready().now_or_never(),
+                st.namespaced.wait_until_ready().now_or_never(),
+                st.slices.wait_until_ready().now_or_never(),
             ];
             if ready.iter().any(|r| !matches!(r, Some(Ok(())))) {
                 continue;
             }
-            for action in plan(
-                &block,
-                &observe(&exports, &services, &egress, &namespaced, &ingress),
-            ) {
+            for action in plan(&block, &observe(&st)) {
                 if let Err(e) = apply(&client, &action).await {
                     warn!(?action, "globalnet: {e}");
                 }

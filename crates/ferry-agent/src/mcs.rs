@@ -313,6 +313,9 @@ pub struct ExportedMeta {
     /// The service's Globalnet ingress IP (`ferry.dev/global-ip`), which
     /// other clusters reach it at instead of its cluster IP.
     pub global_ip: Option<String>,
+    /// A headless service's pods' Globalnet ingress IPs by pod IP
+    /// (`ferry.dev/global-pod-ips`).
+    pub global_pod_ips: Option<BTreeMap<String, String>>,
 }
 
 /// What `cluster` exports of a (valid) `service` whose ServiceExport was

@@ -98,3 +98,9 @@ pub const CLUSTERSET_IP: &str = "ferry.dev/clusterset-ip";
 /// global ingress IP (its `GlobalIngressIP`'s `status.allocatedIP`), which
 /// the export carries instead of the cluster IP. Written by the agent.
 pub const GLOBAL_IP: &str = "ferry.dev/global-ip";
+
+/// Annotation on a `ServiceExport` of a headless Service in a Globalnet
+/// cluster: a JSON object from each ready pod's IP to its global ingress
+/// IP (its `GlobalIngressIP` `pod-NAME`, `target: HeadlessServicePod`); the
+/// export's EndpointSlice carries the global IPs. Written by the agent.
+pub const GLOBAL_POD_IPS: &str = "ferry.dev/global-pod-ips";

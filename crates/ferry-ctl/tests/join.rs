@@ -107,3 +107,87 @@ async fn join_forwards_the_clusterset_zone_in_coredns() {
     );
     assert_eq!(ferry_deploy::coredns::remove_forward_block(&updated), stock);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn globalnet_enable_on_a_joined_cluster_refuses_bad_input_and_changes_only_that_cluster() {
+    use ferry_ctl::install::GlobalnetRequest;
+    use ferry_ctl::install::globalnet::{GLOBAL_CIDRS_ANNOTATION, enable};
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+    use k8s_openapi::api::core::v1::Secret;
+
+    let cs = common::clusterset(&["a", "b"]).await;
+    let b = &cs.members[1];
+    let secret = || get::<Secret>(&b.client, "ferry-system", "ferry-broker");
+    let before = secret().await.unwrap();
+    // No pool on this broker and no CIDR given; a CIDR inside a's pods;
+    // one inside b's own services: refused with the numbers, nothing changed.
+    let e = enable(&b.client, &GlobalnetRequest::default())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no Globalnet pool"), "{e}");
+    let inside_a = GlobalnetRequest {
+        cidr: Some("100.64.9.0/24".parse().unwrap()),
+        cluster_size: None,
+    };
+    let e = enable(&b.client, &inside_a).await.unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "global CIDR 100.64.9.0/24 overlaps CIDR 100.64.0.0/16 of cluster \"a\""
+    );
+    let inside_own = GlobalnetRequest {
+        cidr: Some("100.67.1.0/24".parse().unwrap()),
+        cluster_size: None,
+    };
+    let e = enable(&b.client, &inside_own)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "global CIDR 100.67.1.0/24 overlaps this cluster's CIDR 100.67.0.0/16"
+    );
+    assert_eq!(secret().await.unwrap().data, before.data, "nothing changed");
+
+    // A free block: the Secret, b's Cluster on the broker and the restart
+    // annotation of its agent and gateways; a's Cluster is untouched.
+    let good = GlobalnetRequest {
+        cidr: Some("100.120.7.0/24".parse().unwrap()),
+        cluster_size: None,
+    };
+    let report = enable(&b.client, &good).await.unwrap();
+    assert!(!report.already_on);
+    let data = secret().await.unwrap().data.unwrap();
+    assert_eq!(data["global-cidrs"].0, b"100.120.7.0/24");
+    let cluster =
+        |id: &'static str| get::<ferry_api::Cluster>(&cs.broker.client, "ferry-broker", id);
+    let globals = |c: ferry_api::Cluster| -> Vec<String> {
+        c.spec
+            .global_cidrs
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(globals(cluster("b").await.unwrap()), ["100.120.7.0/24"]);
+    assert!(globals(cluster("a").await.unwrap()).is_empty());
+    let agent: Deployment = get(&b.client, "ferry-system", "ferry-agent").await.unwrap();
+    let gateway: DaemonSet = get(&b.client, "ferry-system", "ferry-gateway")
+        .await
+        .unwrap();
+    for annotations in [
+        agent.spec.unwrap().template.metadata.unwrap().annotations,
+        gateway.spec.unwrap().template.metadata.unwrap().annotations,
+    ] {
+        assert_eq!(
+            annotations.unwrap()[GLOBAL_CIDRS_ANNOTATION],
+            "100.120.7.0/24"
+        );
+    }
+    // Again: nothing to do; another block: refused (a re-join does that).
+    assert!(enable(&b.client, &good).await.unwrap().already_on);
+    let other = GlobalnetRequest {
+        cidr: Some("100.120.8.0/24".parse().unwrap()),
+        cluster_size: None,
+    };
+    let e = enable(&b.client, &other).await.unwrap_err().to_string();
+    assert!(e.contains("already on"), "{e}");
+}

@@ -45,6 +45,9 @@ enum Command {
     Export(cmd::export::Export),
     Gather(cmd::gather::Args),
     Gateway(cmd::gateway::Args),
+    /// Globalnet in a joined cluster (`ferry globalnet enable`).
+    #[command(subcommand)]
+    Globalnet(cmd::globalnet::Globalnet),
     Join(cmd::join::Args),
     RecoverBrokerInfo(cmd::recover_broker_info::Args),
     /// Route cross-cluster traffic from this node through vx-ferry to the active gateway.
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
         Command::Export(e) => cmd::export::run_export(e),
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Gather(args) => cmd::gather::run(args),
+        Command::Globalnet(g) => cmd::globalnet::run(g),
         Command::Join(args) => cmd::join::run(args),
         Command::RecoverBrokerInfo(args) => cmd::recover_broker_info::run(args),
         Command::RouteAgent(args) => cmd::route_agent::run(args),

@@ -3,16 +3,21 @@
 //! 100.64.0.0/10. A pod in each reaches an exported service of the other
 //! by its clusterset name over HTTP; the receiving pod sees a source from
 //! the sender's global egress IPs; `ferry uninstall` removes the
-//! translation table from the gateway. After a kill -9 of the active
+//! translation table from the gateway. A headless service's pods get one
+//! global IP each, which its clusterset name resolves to and which answer.
+//! After a kill -9 of the active
 //! gateway the standby serves the same global IPs. A `GlobalEgressIP` for
 //! one namespace (or one pod selector) changes only its pods' source.
+//! In a mixed clusterset, a cluster without Globalnet talks to one with it
+//! both ways, and `ferry globalnet enable` switches it on in a joined
+//! cluster without a re-join.
 //! Root only (skipped otherwise); the test builds and deletes its own clusters.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use ferry_e2e::{Clusterset, gateway_pid, holder, netns, usable, wait_for};
+use ferry_e2e::{Broker, Clusterset, Extra, gateway_pid, holder, netns, usable, wait_for};
 use ferry_sandbox::harness::Cluster;
 
 const NGINX: &str = include_str!("../../../examples/nginx.yaml");
@@ -187,6 +192,79 @@ fn identical_cidrs_reach_each_other_through_global_ips() {
         ],
     );
     assert_eq!(answer, giip);
+
+    // A headless service: each ready pod gets its own global ingress IP
+    // (`GlobalIngressIP` pod-NAME, target HeadlessServicePod); the name
+    // resolves to those in the other cluster, and each answers there.
+    b.apply(
+        &NGINX
+            .replace("nginx-test", "gn-test")
+            .replace("nginx", "hless")
+            .replace(
+                "spec:\n  selector:",
+                "spec:\n  clusterIP: None\n  selector:",
+            ),
+    )
+    .unwrap();
+    b.ferry(&[
+        "export",
+        "service",
+        "hless",
+        "-n",
+        "gn-test",
+        "--kubeconfig",
+        b.kubeconfig.to_str().unwrap(),
+    ])
+    .unwrap();
+    let pod_ips = wait_for(WAIT, "hless's pods' global IPs", || {
+        let out = jsonpath(
+            b,
+            &[
+                "-n",
+                "gn-test",
+                "get",
+                "globalingressip",
+                "-o",
+                "jsonpath={range .items[?(@.spec.target==\"HeadlessServicePod\")]}{.status.allocatedIP} {end}",
+            ],
+        );
+        let ips: Vec<String> = out.split_whitespace().map(String::from).collect();
+        (ips.len() == 2).then_some(ips)
+    });
+    wait_for(WAIT, "hless to resolve to its pods' global IPs", || {
+        let out = netns(
+            &client_a.netns,
+            &[
+                "dig",
+                "+short",
+                "+time=1",
+                "+tries=1",
+                "hless.gn-test.svc.clusterset.local",
+            ],
+        );
+        let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        got.sort();
+        let mut want = pod_ips.clone();
+        want.sort();
+        (got == want).then_some(())
+    });
+    for ip in &pod_ips {
+        let url = format!("http://{ip}:8080/");
+        let body = wait_for(WAIT, &format!("HTTP to hless's pod at {url}"), || {
+            let out = netns(&client_a.netns, &["curl", "-s", "--max-time", "2", &url]);
+            let body = String::from_utf8_lossy(&out.stdout).into_owned();
+            body.starts_with("hless-").then_some(body)
+        });
+        let src = seen_source(&body);
+        assert!(
+            egress_a.contains(&src),
+            "hless saw {src}, not one of {egress_a:?}: {body}"
+        );
+    }
+    fetch(&client_a.netns, "hless");
 
     // Uninstall removes the translation from the gateway node.
     let gw = b.node_netns(0).unwrap();
@@ -386,4 +464,166 @@ spec:
     fetch_from_one_of(&plain.netns, "bravo", &cluster_egress, &gw);
     fetch_from_one_of(&in_ns, "bravo", &whole, &gw);
     fetch_from_one_of(&picked.netns, "bravo", &selected, &gw);
+}
+
+/// The cluster's global CIDRs as its Cluster object on the broker says
+/// now (empty: Globalnet off).
+fn global_cidr_now(broker: &Cluster, c: &Cluster) -> String {
+    jsonpath(
+        broker,
+        &[
+            "-n",
+            "ferry-broker",
+            "get",
+            "cluster",
+            &c.name,
+            "-o",
+            "jsonpath={.spec.globalCidrs[*]}",
+        ],
+    )
+}
+
+/// The address `name` resolves to by its clusterset name from `from`.
+fn resolve(from: &str, name: &str) -> String {
+    let host = format!("{name}.gn-test.svc.clusterset.local");
+    let out = netns(from, &["dig", "+short", "+time=1", "+tries=1", &host]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// One clusterset of three, distinct CIDRs: `gn` joined with Globalnet,
+/// `mid` and `plain` without. `plain` (never Globalnet) talks to `gn` both
+/// ways; then `ferry globalnet enable` switches `mid` on without a re-join:
+/// it gets a block, its services resolve to global IPs everywhere, its
+/// pods leave from its global egress IPs, and `plain` still talks to both.
+#[test]
+fn a_cluster_without_globalnet_talks_to_one_with_it_and_can_switch_it_on() {
+    if !usable() {
+        return;
+    }
+    let off: &[&str] = &["--globalnet=false"];
+    let extra = Extra {
+        join_args: &[&[], off, off],
+        broker_args: &[
+            "--globalnet",
+            "--globalnet-cidr-range",
+            POOL,
+            "--globalnet-cluster-size",
+            "256",
+        ],
+        ..Extra::default()
+    };
+    let cs = Clusterset::with_options(
+        &tag("e16m"),
+        &[2, 2, 2],
+        &[&[0], &[0], &[0]],
+        "wireguard",
+        Broker::FirstCluster,
+        extra,
+    );
+    let (gn, mid, plain) = (&cs.clusters[0], &cs.clusters[1], &cs.clusters[2]);
+    global_cidr(gn, gn);
+    for c in [mid, plain] {
+        assert_eq!(
+            global_cidr_now(gn, c),
+            "",
+            "{} joined with Globalnet",
+            c.name
+        );
+    }
+    let egress_gn = egress_ips(gn);
+    serve_and_export(gn, "alpha");
+    serve_and_export(mid, "bravo");
+    serve_and_export(plain, "charlie");
+    let client_gn = gn.pod("gn-client", 1).unwrap();
+    let client_mid = mid.pod("gn-client", 1).unwrap();
+    let client_plain = plain.pod("gn-client", 1).unwrap();
+
+    // Without Globalnet to with it: alpha answers from its global ingress
+    // IP and sees the plain cluster's pod address (routed, not translated).
+    let body = fetch(&client_plain.netns, "alpha");
+    assert_eq!(seen_source(&body), client_plain.ip, "{body}");
+    // With Globalnet to without: charlie sees one of gn's egress IPs.
+    let body = fetch(&client_gn.netns, "charlie");
+    let src = seen_source(&body);
+    assert!(
+        egress_gn.contains(&src),
+        "charlie saw {src}, not one of {egress_gn:?}"
+    );
+
+    // Switch it on in `mid`: no re-join, and a second run changes nothing.
+    let out = mid
+        .ferry(&[
+            "globalnet",
+            "enable",
+            "--kubeconfig",
+            mid.kubeconfig.to_str().unwrap(),
+        ])
+        .unwrap();
+    assert!(out.contains("Globalnet is on in cluster"), "{out}");
+    let block = global_cidr(gn, mid);
+    assert!(
+        block.starts_with("100.120.") && block.ends_with("/24"),
+        "{block}"
+    );
+    let again = mid
+        .ferry(&[
+            "globalnet",
+            "enable",
+            "--kubeconfig",
+            mid.kubeconfig.to_str().unwrap(),
+        ])
+        .unwrap();
+    assert!(again.contains("already on"), "{again}");
+    let egress_mid = egress_ips(mid);
+
+    // bravo now resolves to its global ingress IP in both other clusters,
+    // and answers there; mid's pods leave from its egress IPs.
+    let giip = wait_for(WAIT, "bravo's GlobalIngressIP", || {
+        let ip = jsonpath(
+            mid,
+            &[
+                "-n",
+                "gn-test",
+                "get",
+                "globalingressip",
+                "bravo",
+                "-o",
+                "jsonpath={.status.allocatedIP}",
+            ],
+        );
+        (!ip.is_empty()).then_some(ip)
+    });
+    for from in [&client_gn.netns, &client_plain.netns] {
+        wait_for(WAIT, "bravo to resolve to its global IP", || {
+            (resolve(from, "bravo") == giip).then_some(())
+        });
+        fetch(from, "bravo");
+    }
+    for to in ["alpha", "charlie"] {
+        fetch_from_one_of(
+            &client_mid.netns,
+            to,
+            &egress_mid,
+            &mid.node_netns(0).unwrap(),
+        );
+    }
+    // The others are undisturbed: gn and plain still talk.
+    fetch(&client_plain.netns, "alpha");
+    fetch(&client_gn.netns, "charlie");
+
+    // `show globalnet` lists both blocks and mid's addresses.
+    let kc = mid.kubeconfig.to_str().unwrap();
+    let shown = mid
+        .ferry(&["show", "globalnet", "--kubeconfig", kc])
+        .unwrap();
+    for want in [
+        format!("{} (local)", mid.name),
+        block.clone(),
+        global_cidr(gn, gn),
+        "service bravo".to_string(),
+        giip.clone(),
+        "cluster-egress.ferry.dev".to_string(),
+    ] {
+        assert!(shown.contains(&want), "no {want:?} in:\n{shown}");
+    }
 }

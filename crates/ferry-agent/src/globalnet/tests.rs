@@ -12,6 +12,9 @@ fn export(name: &str, ip: Option<&str>, annotated: Option<&str>) -> ExportFacts 
         name: name.into(),
         annotated: annotated.map(String::from),
         cluster_ip: ip.map(|i| i.parse().unwrap()),
+        pods: vec![],
+        headless: false,
+        annotated_pods: None,
     }
 }
 
@@ -252,4 +255,86 @@ fn a_namespace_egress_object_keeps_its_ips_and_refuses_bad_input() {
         "{:?}",
         by_name["bad-selector"].conditions
     );
+}
+
+#[test]
+fn a_headless_services_pods_get_one_ingress_ip_each_and_the_export_maps_them() {
+    let mut x = export("db", None, None);
+    x.headless = true;
+    x.pods = vec![
+        ("db-0".into(), "100.90.1.5".parse().unwrap()),
+        ("db-1".into(), "100.90.2.7".parse().unwrap()),
+    ];
+    let obs = Observed {
+        exports: vec![x.clone()],
+        egress: vec![egress(
+            &["100.120.1.2"],
+            ClusterGlobalEgressIPSpec {
+                number_of_ips: Some(1),
+                num_global_ips: None,
+            },
+        )],
+        ..Default::default()
+    };
+    let actions = plan(&block(), &obs);
+    assert!(actions.contains(&Action::CreatePodIngress {
+        ns: "web".into(),
+        name: "pod-db-0".into(),
+        pod: "db-0".into()
+    }));
+    assert!(actions.contains(&Action::CreatePodIngress {
+        ns: "web".into(),
+        name: "pod-db-1".into(),
+        pod: "db-1".into()
+    }));
+    // Once the objects exist, each gets an address translated to its pod,
+    // and the export maps pod IP -> global IP.
+    let obs = Observed {
+        ingress: vec![ingress("pod-db-0", ""), ingress("pod-db-1", "")],
+        ..obs
+    };
+    let actions = plan(&block(), &obs);
+    let targets: Vec<(String, String)> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::IngressStatus { status, .. } => {
+                Some((status.allocated_ip.clone(), status.target_ip.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            ("100.120.1.3".to_string(), "100.90.1.5".to_string()),
+            ("100.120.1.4".to_string(), "100.90.2.7".to_string())
+        ]
+    );
+    assert!(actions.contains(&Action::AnnotatePods {
+        ns: "web".into(),
+        name: "db".into(),
+        ips: Some(r#"{"100.90.1.5":"100.120.1.3","100.90.2.7":"100.120.1.4"}"#.into())
+    }));
+    // A pod that is gone loses its object.
+    let mut gone = x;
+    gone.pods.truncate(1);
+    let obs = Observed {
+        exports: vec![gone],
+        ..obs
+    };
+    assert!(plan(&block(), &obs).contains(&Action::DeleteIngress {
+        ns: "web".into(),
+        name: "pod-db-1".into()
+    }));
+}
+
+#[test]
+fn a_pod_without_a_global_ip_is_left_out_of_the_exported_slice() {
+    let ep = |ip: &str| SliceEndpoint {
+        addresses: vec![ip.into()],
+        ..Default::default()
+    };
+    let map: BTreeMap<String, String> = [("100.90.1.5".into(), "100.120.1.3".into())].into();
+    let out = with_global_pod_ips(vec![ep("100.90.1.5"), ep("100.90.2.7")], &map);
+    assert_eq!(out, vec![ep("100.120.1.3")]);
 }

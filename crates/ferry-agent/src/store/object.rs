@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ferry_api::labels::{
-    APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTERSET_IP, GLOBAL_IP, MANAGED_BY, MANAGED_BY_FERRY,
-    SOURCE_CLUSTER,
+    APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTERSET_IP, GLOBAL_IP, GLOBAL_POD_IPS, MANAGED_BY,
+    MANAGED_BY_FERRY, SOURCE_CLUSTER,
 };
 use ferry_api::{
     Cluster, ConnectionStatus, Endpoint, Gateway, HaStatus, ServiceExport, ServiceImport,
@@ -397,11 +397,19 @@ impl Watched for ServiceExport {
             .as_ref()
             .and_then(|a| a.get(GLOBAL_IP))
             .cloned();
+        // Unreadable (not the agent's writing): no pod is mapped yet.
+        let global_pod_ips = self
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(GLOBAL_POD_IPS))
+            .and_then(|v| serde_json::from_str(v).ok());
         let meta = ExportedMeta {
             labels: self.spec.exported_labels,
             annotations: self.spec.exported_annotations,
             no_clusterset_ip,
             global_ip,
+            global_pod_ips,
         };
         let state = ExportState {
             meta: (meta != ExportedMeta::default()).then(|| Box::new(meta)),

@@ -3,6 +3,8 @@
 //! `EndpointSlice` on the broker, and the export's conditions say whether it
 //! is valid, exported, and in conflict with other clusters' exports.
 
+use std::collections::BTreeMap;
+
 use ferry_api::ServiceImportSpec;
 use ferry_api::labels::{
     APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTER, CLUSTERSET_IP, MANAGED_BY, MANAGED_BY_FERRY,
@@ -53,11 +55,15 @@ pub(super) fn reconcile_export(engine: &mut SyncEngine, key: &Key, ns: &str, svc
         ensure_conditions(engine, key, t_export, &conds, previous_digest);
         return;
     };
-    // A Globalnet cluster exports the service's global IP, once it has one.
-    let service = match (engine.config().global_cidrs.is_empty(), &meta.global_ip) {
-        (true, _) => service,
-        (false, Some(ip)) => crate::globalnet::with_global_ip(service, ip),
-        (false, None) => {
+    // A Globalnet cluster exports the service's global IP, once it has one;
+    // a headless service's pods' global IPs, those that have one.
+    let globalnet = !engine.config().global_cidrs.is_empty();
+    let headless = mcs::is_headless(&service);
+    let pod_ips = (globalnet && headless).then(|| meta.global_pod_ips.clone().unwrap_or_default());
+    let service = match (globalnet && !headless, &meta.global_ip) {
+        (false, _) => service,
+        (true, Some(ip)) => crate::globalnet::with_global_ip(service, ip),
+        (true, None) => {
             let conds = mcs::export_conditions(&validity, Readiness::Pending, &[], &previous, &now);
             ensure_conditions(engine, key, t_export, &conds, previous_digest);
             return;
@@ -76,7 +82,15 @@ pub(super) fn reconcile_export(engine: &mut SyncEngine, key: &Key, ns: &str, svc
     ];
     let import_ok =
         ensure_broker_import(engine, key, &t_import, &common, &created, &mine, &service);
-    let slice_ok = ensure_broker_slice(engine, key, &t_slice, &common, ns, svc, &service);
+    let slice_ok = ensure_broker_slice(
+        engine,
+        key,
+        &t_slice,
+        &common,
+        (ns, svc),
+        &service,
+        pod_ips.as_ref(),
+    );
     let conflicts = conflicts_with_others(engine, ns, svc, &id, mine);
     let readiness = if import_ok && slice_ok {
         Readiness::Exported
@@ -182,16 +196,17 @@ fn ensure_broker_import(
 }
 
 /// Makes this cluster's EndpointSlice on the broker (`t_slice`) carry the
-/// endpoints the MCS rules export from the Service's own slices. Returns
-/// whether it already does.
+/// endpoints the MCS rules export from the Service's own slices; with `global_pod_ips` (a headless service
+/// of a Globalnet cluster) each pod's global IP instead of its own, and
+/// only the pods that have one. Returns whether it already does.
 fn ensure_broker_slice(
     engine: &mut SyncEngine,
     key: &Key,
     t_slice: &Target,
     labels: &[(&str, &str)],
-    ns: &str,
-    svc: &str,
+    (ns, svc): (&str, &str),
     service: &Service,
+    global_pod_ips: Option<&BTreeMap<String, String>>,
 ) -> bool {
     let slices: Vec<EndpointSlice> = engine
         .store(Side::Local, Kind::EndpointSlice)
@@ -203,7 +218,10 @@ fn ensure_broker_slice(
         })
         .collect();
     let slice_refs: Vec<&EndpointSlice> = slices.iter().collect();
-    let eps = mcs::exported_endpoints(service, &slice_refs);
+    let mut eps = mcs::exported_endpoints(service, &slice_refs);
+    if let Some(map) = global_pod_ips {
+        eps.endpoints = crate::globalnet::with_global_pod_ips(eps.endpoints, map);
+    }
     let mut slice_labels = labels.to_vec();
     slice_labels.push((MANAGED_BY, MANAGED_BY_FERRY));
     let slice = WantedSlice {

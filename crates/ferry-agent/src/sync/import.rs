@@ -307,6 +307,7 @@ fn ensure_import(
                 annotations: m.annotations.clone(),
                 no_clusterset_ip: false,
                 global_ip: None,
+                global_pod_ips: None,
             };
             let (labels_json, annotations_json) =
                 (map_annotation(&m.labels), map_annotation(&m.annotations));

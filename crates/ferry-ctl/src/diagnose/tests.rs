@@ -97,6 +97,7 @@ fn facts(status: &str, message: &str) -> Facts {
                 "multicluster.kubernetes.io/source-cluster": "west",
                 "endpointslice.kubernetes.io/managed-by": "agent.ferry.dev"}},
             "addressType": "IPv4", "endpoints": [{"addresses": ["100.97.0.11"], "conditions": {"ready": true}}]}))],
+        ..Default::default()
     };
     Facts {
         snapshot,
@@ -927,4 +928,43 @@ fn broker_namespace_imports_are_not_resolved() {
             "dns/nginx-test/nginx"
         ]
     );
+}
+
+#[test]
+fn overlapping_cidrs_say_which_cluster_needs_globalnet() {
+    let mut f = healthy();
+    let same = f.snapshot.clusters[0].spec.cluster_cidrs.clone();
+    f.snapshot.clusters[1].spec.cluster_cidrs = same;
+    // Neither has Globalnet: both need it.
+    let lines = evaluate::cidr_overlap(&f);
+    assert_eq!(statuses(&lines), [Status::Fail]);
+    let hint = lines[0].hint.clone().unwrap();
+    assert!(
+        hint.contains("run `ferry globalnet enable` in both (east, west)"),
+        "{hint}"
+    );
+    // Only east has it: west needs it.
+    f.snapshot.clusters[0].spec.global_cidrs = vec!["100.120.0.0/24".parse().unwrap()];
+    let hint = evaluate::cidr_overlap(&f)[0].hint.clone().unwrap();
+    assert!(
+        hint.contains("west has none: run `ferry globalnet enable` in west"),
+        "{hint}"
+    );
+    // Both have it: the overlap is fine.
+    f.snapshot.clusters[1].spec.global_cidrs = vec!["100.120.1.0/24".parse().unwrap()];
+    let lines = evaluate::cidr_overlap(&f);
+    assert_eq!(statuses(&lines), [Status::Pass]);
+    assert!(
+        lines[0].message.contains("overlap west's, which is fine"),
+        "{}",
+        lines[0].message
+    );
+    // Overlapping global CIDRs are never fine.
+    f.snapshot.clusters[1].spec.global_cidrs = vec!["100.120.0.128/25".parse().unwrap()];
+    let lines = evaluate::cidr_overlap(&f);
+    assert_eq!(
+        lines[0].message,
+        "east's global CIDR 100.120.0.0/24 overlaps west's global CIDR 100.120.0.128/25"
+    );
+    assert_eq!(lines[0].status, Status::Fail);
 }

@@ -5,6 +5,10 @@
 //! loser moves on to the next free one (or, with `--globalnet-cidr`, is
 //! refused naming the holder).
 
+mod enable;
+
+pub use enable::{EnableReport, GLOBAL_CIDRS_ANNOTATION, enable};
+
 use ferry_api::labels::{self, CLUSTER};
 use ferry_api::{BrokerInfo, Cidr, Cluster, GlobalCidr, GlobalCidrSpec};
 use ferry_globalnet::Pool;

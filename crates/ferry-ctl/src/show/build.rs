@@ -3,15 +3,18 @@
 
 use std::collections::BTreeMap;
 
+use ferry_api::globalnet::{ALLOCATED, TargetType};
 use ferry_api::labels::{SERVICE_NAME, SOURCE_CLUSTER};
 use ferry_api::mcs::condition;
 use ferry_api::{
-    Cluster, ConnectionStatus, Endpoint, Gateway, HaStatus, ServiceExport, ServiceImport,
+    Cluster, ClusterGlobalEgressIP, ConnectionStatus, Endpoint, Gateway, GlobalEgressIP,
+    GlobalIngressIP, HaStatus, ServiceExport, ServiceImport,
 };
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::Section;
 use super::model::*;
@@ -43,6 +46,12 @@ pub struct Snapshot {
     /// The EndpointSlices ferry made for imported services (they carry
     /// `multicluster.kubernetes.io/source-cluster`).
     pub slices: Vec<EndpointSlice>,
+    /// Globalnet: the cluster egress pool(s).
+    pub cluster_egress: Vec<ClusterGlobalEgressIP>,
+    /// Globalnet: namespaces' and pod selectors' egress IPs.
+    pub egress: Vec<GlobalEgressIP>,
+    /// Globalnet: exported services' (and headless pods') ingress IPs.
+    pub ingress: Vec<GlobalIngressIP>,
 }
 
 /// The rows of the sections asked for.
@@ -57,6 +66,7 @@ pub fn build(s: &Snapshot, sections: &[Section]) -> ClusterView {
             Section::Services => v.services = Some(services(s)),
             Section::Brokers => v.brokers = Some(s.broker.iter().cloned().collect()),
             Section::Versions => v.versions = Some(versions(s)),
+            Section::Globalnet => v.globalnet = Some(globalnet(s)),
         }
     }
     v
@@ -235,6 +245,101 @@ fn networks(s: &Snapshot) -> Vec<NetworkRow> {
     rows.sort_by(|a, b| (!a.local, &a.cluster).cmp(&(!b.local, &b.cluster)));
     rows.dedup_by(|a, b| a.cluster == b.cluster);
     rows
+}
+
+fn globalnet(s: &Snapshot) -> GlobalnetView {
+    let blocks = networks(s)
+        .into_iter()
+        .filter(|r| !r.global_cidrs.is_empty())
+        .map(|r| GlobalBlockRow {
+            cluster: r.cluster,
+            local: r.local,
+            global_cidrs: r.global_cidrs,
+        })
+        .collect();
+    let mut allocations = Vec::new();
+    for e in &s.cluster_egress {
+        let st = e.status.clone().unwrap_or_default();
+        allocations.push(AllocationRow {
+            kind: "ClusterGlobalEgressIP".into(),
+            namespace: String::new(),
+            name: e.metadata.name.clone().unwrap_or_default(),
+            for_: "cluster".into(),
+            ips: st.allocated_ips,
+            state: allocation_state(&st.conditions),
+        });
+    }
+    for e in &s.egress {
+        let st = e.status.clone().unwrap_or_default();
+        let ns = e.metadata.namespace.clone().unwrap_or_default();
+        allocations.push(AllocationRow {
+            kind: "GlobalEgressIP".into(),
+            for_: match &e.spec.pod_selector {
+                Some(sel) => format!("pods {}", selector_text(sel)),
+                None => format!("namespace {ns}"),
+            },
+            namespace: ns,
+            name: e.metadata.name.clone().unwrap_or_default(),
+            ips: st.allocated_ips,
+            state: allocation_state(&st.conditions),
+        });
+    }
+    for i in &s.ingress {
+        let st = i.status.clone().unwrap_or_default();
+        let (what, target) = match i.spec.target {
+            TargetType::ClusterIpService => ("service", &i.spec.service_ref),
+            TargetType::HeadlessServicePod => ("pod", &i.spec.pod_ref),
+        };
+        let name = target.as_ref().map_or("?", |r| r.name.as_str());
+        let to = if st.target_ip.is_empty() {
+            String::new()
+        } else {
+            format!(" -> {}", st.target_ip)
+        };
+        allocations.push(AllocationRow {
+            kind: "GlobalIngressIP".into(),
+            namespace: i.metadata.namespace.clone().unwrap_or_default(),
+            name: i.metadata.name.clone().unwrap_or_default(),
+            for_: format!("{what} {name}{to}"),
+            ips: (!st.allocated_ip.is_empty())
+                .then_some(st.allocated_ip.clone())
+                .into_iter()
+                .collect(),
+            state: allocation_state(&st.conditions),
+        });
+    }
+    GlobalnetView {
+        blocks,
+        allocations,
+    }
+}
+
+/// `allocated`, `pending` (no condition yet), or the reason it is not.
+fn allocation_state(conditions: &[Condition]) -> String {
+    match conditions.iter().find(|c| c.type_ == ALLOCATED) {
+        Some(c) if c.status == "True" => "allocated".into(),
+        Some(c) => format!("not allocated: {}", c.message),
+        None => "pending".into(),
+    }
+}
+
+/// `k=v,k2=v2` of a selector's labels (`+N expressions` when it has some).
+fn selector_text(sel: &LabelSelector) -> String {
+    let mut parts: Vec<String> = sel
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let exprs = sel.match_expressions.as_ref().map_or(0, Vec::len);
+    if exprs > 0 {
+        parts.push(format!("+{exprs} expressions"));
+    }
+    if parts.is_empty() {
+        "(all)".into()
+    } else {
+        parts.join(",")
+    }
 }
 
 /// Splits an image reference into repository and tag (or digest).

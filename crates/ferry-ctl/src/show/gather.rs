@@ -2,7 +2,10 @@
 //! the lists the asked-for sections use, each from where ferry keeps it.
 
 use ferry_api::labels::{self, CLUSTER_ID_PROPERTY, SYSTEM_NAMESPACE};
-use ferry_api::{Cluster, ClusterProperty, Endpoint, Gateway, ServiceExport, ServiceImport};
+use ferry_api::{
+    Cluster, ClusterGlobalEgressIP, ClusterProperty, Endpoint, Gateway, GlobalEgressIP,
+    GlobalIngressIP, ServiceExport, ServiceImport,
+};
 use ferry_deploy::{BROKER_SECRET, secret_keys};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{Node, Secret};
@@ -114,7 +117,7 @@ pub async fn snapshot(t: &Target, sections: &[Section]) -> Result<Snapshot> {
         },
         ..Default::default()
     };
-    if needs(&[Section::Connections, Section::Networks]) {
+    if needs(&[Section::Connections, Section::Networks, Section::Globalnet]) {
         snap.clusters = list(
             t,
             Api::<Cluster>::namespaced(c.clone(), sys),
@@ -197,6 +200,14 @@ pub async fn snapshot(t: &Target, sections: &[Section]) -> Result<Snapshot> {
             "EndpointSlices",
         )
         .await?;
+    }
+    if needs(&[Section::Globalnet]) {
+        let api = Api::<ClusterGlobalEgressIP>::all(c.clone());
+        snap.cluster_egress = list(t, api, &all, "ClusterGlobalEgressIPs").await?;
+        let api = Api::<GlobalEgressIP>::all(c.clone());
+        snap.egress = list(t, api, &all, "GlobalEgressIPs").await?;
+        let api = Api::<GlobalIngressIP>::all(c.clone());
+        snap.ingress = list(t, api, &all, "GlobalIngressIPs").await?;
     }
     Ok(snap)
 }

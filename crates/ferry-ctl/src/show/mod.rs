@@ -1,6 +1,7 @@
 //! `ferry show`: what a cluster knows about the clusterset — connections
 //! (with RTT min/avg/max), endpoints, gateways, networks, imported services
-//! with per-cluster health, the broker, component versions — over one or
+//! with per-cluster health, the broker, component versions, Globalnet's
+//! blocks and global IPs — over one or
 //! several clusters at once. [`gather`] reads, [`build`] turns objects into
 //! rows, [`render`] prints; the last two are pure. [`topology`] draws the
 //! same rows as a picture (text, dot, SVG).
@@ -39,11 +40,13 @@ pub enum Section {
     Brokers,
     /// Component images.
     Versions,
+    /// Globalnet's blocks and this cluster's global IPs.
+    Globalnet,
 }
 
 impl Section {
     /// Every section, in the order `show all` prints them.
-    pub const ALL: [Section; 7] = [
+    pub const ALL: [Section; 8] = [
         Section::Connections,
         Section::Endpoints,
         Section::Gateways,
@@ -51,6 +54,7 @@ impl Section {
         Section::Services,
         Section::Brokers,
         Section::Versions,
+        Section::Globalnet,
     ];
 
     /// The name on the command line.
@@ -63,6 +67,7 @@ impl Section {
             Section::Services => "services",
             Section::Brokers => "brokers",
             Section::Versions => "versions",
+            Section::Globalnet => "globalnet",
         }
     }
 }

@@ -63,6 +63,52 @@ pub struct ClusterView {
     /// Images of ferry's components.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub versions: Option<Vec<VersionRow>>,
+    /// Globalnet: every cluster's global CIDRs and this cluster's global IPs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub globalnet: Option<GlobalnetView>,
+}
+
+/// The `globalnet` section.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GlobalnetView {
+    /// Each cluster with Globalnet on and its block(s).
+    pub blocks: Vec<GlobalBlockRow>,
+    /// This cluster's egress and ingress global IPs.
+    pub allocations: Vec<AllocationRow>,
+}
+
+/// One cluster's Globalnet block(s).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GlobalBlockRow {
+    /// Cluster id.
+    pub cluster: String,
+    /// Whether it is this cluster.
+    pub local: bool,
+    /// Its global CIDRs.
+    pub global_cidrs: Vec<String>,
+}
+
+/// One Globalnet object of this cluster and what it was given.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AllocationRow {
+    /// `ClusterGlobalEgressIP`, `GlobalEgressIP` or `GlobalIngressIP`.
+    pub kind: String,
+    /// Namespace (none for the cluster-wide kind).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// What the addresses are for: `cluster`, `namespace NS`, `pods K=V`,
+    /// `service NAME -> IP`, `pod NAME -> IP`.
+    #[serde(rename = "for")]
+    pub for_: String,
+    /// The global IPs.
+    pub ips: Vec<String>,
+    /// `allocated`, `pending`, or why not.
+    pub state: String,
 }
 
 /// One cable from a local gateway to a remote cluster.

@@ -129,6 +129,46 @@ fn cluster(c: &ClusterReport, out: &mut String) {
     if let Some(rows) = &v.versions {
         section("Versions", versions(rows));
     }
+    if let Some(g) = &v.globalnet {
+        section("Globalnet blocks", global_blocks(&g.blocks));
+        section("Globalnet IPs", allocations(&g.allocations));
+    }
+}
+
+fn global_blocks(rows: &[GlobalBlockRow]) -> String {
+    let mut t = Table::new(&["CLUSTER", "GLOBAL-CIDRS"]);
+    for r in rows {
+        t.row(vec![
+            if r.local {
+                format!("{} (local)", r.cluster)
+            } else {
+                r.cluster.clone()
+            },
+            list(&r.global_cidrs),
+        ]);
+    }
+    or_note(
+        t,
+        "none: no cluster has Globalnet on; `ferry globalnet enable` switches it on in a joined cluster",
+    )
+}
+
+fn allocations(rows: &[AllocationRow]) -> String {
+    let mut t = Table::new(&["KIND", "NAMESPACE", "NAME", "FOR", "IPS", "STATE"]);
+    for r in rows {
+        t.row(vec![
+            r.kind.clone(),
+            or_dash(Some(&r.namespace)),
+            r.name.clone(),
+            r.for_.clone(),
+            list(&r.ips),
+            r.state.clone(),
+        ]);
+    }
+    or_note(
+        t,
+        "none: Globalnet is off in this cluster (or its agent has not started it yet)",
+    )
 }
 
 fn or_note(t: Table, note: &str) -> String {

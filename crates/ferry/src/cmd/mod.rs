@@ -14,6 +14,7 @@ pub mod errors;
 pub mod export;
 pub mod gateway;
 pub mod gather;
+pub mod globalnet;
 pub mod join;
 pub mod progress;
 pub mod recover_broker_info;

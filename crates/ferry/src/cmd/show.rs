@@ -9,6 +9,7 @@ const EXAMPLES: &str = "Examples:
   ferry show connections --kubeconfig east.kubeconfig,west.kubeconfig
   ferry show services --context east,west -o json
   ferry show gateways -o yaml
+  ferry show globalnet --kubeconfig west.kubeconfig
   ferry show topology --kubeconfig east.kubeconfig,west.kubeconfig -o svg > clusterset.svg";
 
 /// Show the state of the clusterset as one or several clusters see it.
@@ -21,7 +22,9 @@ const EXAMPLES: &str = "Examples:
 /// ready endpoints and health: ready endpoints and, for remote clusters, a
 /// connected cable; plus this cluster's exports and their conditions),
 /// brokers (broker URL, namespace, clusterset domain; never credentials),
-/// versions (the image of each ferry component), or all of them.
+/// versions (the image of each ferry component), globalnet (every
+/// cluster's global CIDRs, and this cluster's global egress and ingress IPs
+/// with what each is for), or all of them.
 ///
 /// `topology` draws the clusterset: clusters, their gateways
 /// (active/standby), the cables between them with driver, status and RTT,
@@ -56,6 +59,7 @@ enum What {
     Services,
     Brokers,
     Versions,
+    Globalnet,
     Topology,
 }
 
@@ -82,6 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::Services => vec![Section::Services],
         What::Brokers => vec![Section::Brokers],
         What::Versions => vec![Section::Versions],
+        What::Globalnet => vec![Section::Globalnet],
         What::Topology => return topology(&args),
     };
     let format = match args.output {

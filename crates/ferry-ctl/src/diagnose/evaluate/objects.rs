@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ferry_api::labels::SYSTEM_NAMESPACE;
-use ferry_api::{Cidr, HaStatus};
+use ferry_api::{Cidr, Cluster, HaStatus};
 
 use super::common::*;
 use crate::check::{Line, Status};
@@ -244,9 +244,66 @@ fn missing_cidrs(s: &crate::show::build::Snapshot) -> Vec<Line> {
     out
 }
 
+/// One overlap between two clusters' CIDRs.
+struct Overlap {
+    message: String,
+    /// A global CIDR is in it (nothing resolves that); else pod/service
+    /// CIDRs only (Globalnet on both sides resolves it).
+    global: bool,
+}
+
+/// Every overlap between `own`'s and `other`'s CIDRs.
+fn overlaps_with(own: &Cluster, other: &Cluster) -> Vec<Overlap> {
+    let named = |c: &Cluster| -> Vec<(&'static str, Cidr)> {
+        let s = &c.spec;
+        s.cluster_cidrs
+            .iter()
+            .map(|x| ("pod", *x))
+            .chain(s.service_cidrs.iter().map(|x| ("service", *x)))
+            .chain(s.global_cidrs.iter().map(|x| ("global", *x)))
+            .collect()
+    };
+    let (id, oid) = (&own.spec.cluster_id, &other.spec.cluster_id);
+    let mut out = Vec::new();
+    for (kb, b) in named(other) {
+        for (ka, a) in named(own) {
+            if a.overlaps(&b) {
+                out.push(Overlap {
+                    message: format!("{id}'s {ka} CIDR {a} overlaps {oid}'s {kb} CIDR {b}"),
+                    global: ka == "global" || kb == "global",
+                });
+            }
+        }
+    }
+    // Pod/service overlaps first, as before Globalnet.
+    out.sort_by_key(|o| o.global);
+    out
+}
+
+/// Which of the two clusters need Globalnet for their overlapping CIDRs.
+fn globalnet_hint(own: &Cluster, other: &Cluster) -> String {
+    let off: Vec<&str> = [own, other]
+        .into_iter()
+        .filter(|c| c.spec.global_cidrs.is_empty())
+        .map(|c| c.spec.cluster_id.as_str())
+        .collect();
+    let which = match off.as_slice() {
+        [one] => format!("{one} has none: run `ferry globalnet enable` in {one}"),
+        _ => format!(
+            "neither has it: run `ferry globalnet enable` in both ({})",
+            off.join(", ")
+        ),
+    };
+    format!(
+        "traffic is routed by destination, so these two clusters cannot reach each other there unless both have Globalnet (global IPs): {which}; or rejoin one with other --clustercidr/--servicecidr (`ferry show networks` lists what is taken)"
+    )
+}
+
 /// `cidr-overlap`: this cluster's CIDRs against every other cluster's, and
 /// the addresses its pods and Services really have against the declared
 /// CIDRs.
+/// Overlapping pod/service CIDRs are fine between two Globalnet clusters;
+/// otherwise the hint says which of the two need Globalnet.
 pub fn cidr_overlap(f: &Facts) -> Vec<Line> {
     let name = Check::CidrOverlap.name();
     let s = &f.snapshot;
@@ -280,6 +337,7 @@ pub fn cidr_overlap(f: &Facts) -> Vec<Line> {
         }
     }
     let mut others = 0;
+    let mut bridged = Vec::new();
     let mut seen = BTreeSet::new();
     for other in &s.clusters {
         let oid = &other.spec.cluster_id;
@@ -287,23 +345,23 @@ pub fn cidr_overlap(f: &Facts) -> Vec<Line> {
             continue;
         }
         others += 1;
-        let theirs = other
-            .spec
-            .cluster_cidrs
-            .iter()
-            .map(|c| ("pod", c))
-            .chain(other.spec.service_cidrs.iter().map(|c| ("service", c)));
-        for (kb, b) in theirs {
-            for (ka, a) in &mine {
-                if a.overlaps(b) {
-                    out.push(Line::with(
-                        name,
-                        Status::Fail,
-                        format!("{id}'s {ka} CIDR {a} overlaps {oid}'s {kb} CIDR {b}"),
-                        "traffic is routed by destination, so these two clusters cannot reach each other there: rejoin one of them with other --clustercidr/--servicecidr (`ferry show networks` lists what is taken)",
-                    ));
-                }
+        let overlaps = overlaps_with(own, other);
+        // Two Globalnet clusters reach each other only through global IPs:
+        // their own CIDRs may overlap.
+        let both_global = !own.spec.global_cidrs.is_empty() && !other.spec.global_cidrs.is_empty();
+        if both_global && overlaps.iter().any(|o| !o.global) {
+            bridged.push(oid.clone());
+        }
+        for o in overlaps {
+            if both_global && !o.global {
+                continue;
             }
+            let hint = if o.global {
+                "global CIDRs must be unique in the clusterset: rejoin one of them with another --globalnet-cidr (`ferry show globalnet` lists the blocks)".to_string()
+            } else {
+                globalnet_hint(own, other)
+            };
+            out.push(Line::with(name, Status::Fail, o.message, hint));
         }
     }
     let outside = |ips: &[(String, IpAddr)], cidrs: &[Cidr]| -> Vec<String> {
@@ -339,6 +397,16 @@ pub fn cidr_overlap(f: &Facts) -> Vec<Line> {
                 stray_svcs[0]
             ),
             "rejoin with --servicecidr covering the service network (several CIDRs: --servicecidr A,B)",
+        ));
+    }
+    if out.is_empty() && !bridged.is_empty() {
+        out.push(Line::pass(
+            name,
+            format!(
+                "pod/service CIDRs overlap {}'s, which is fine: both have Globalnet on and reach each other through global IPs ({} here)",
+                bridged.join(", "),
+                list(&own.spec.global_cidrs)
+            ),
         ));
     }
     if out.is_empty() {

@@ -160,6 +160,7 @@ fn snapshot() -> Snapshot {
             slice("nginx-test", "nginx", "cluster1", &[true, false]),
             slice("data", "db", "cluster2", &[true, true]),
         ],
+        ..Default::default()
     }
 }
 
@@ -296,4 +297,56 @@ fn durations() {
     assert_eq!(fmt_duration(Duration::from_micros(42_500)), "42.5ms");
     assert_eq!(fmt_duration(Duration::from_millis(230)), "230ms");
     assert_eq!(fmt_duration(Duration::from_millis(12_340)), "12.3s");
+}
+
+/// cluster0 with Globalnet (block 100.120.0.0/24) next to cluster1 without:
+/// its cluster egress pool, a namespace's and a pod selector's egress IPs
+/// (one refused over the limit), and a service's ingress IP.
+#[test]
+fn show_globalnet_table() {
+    let mut snap = snapshot();
+    for c in snap
+        .clusters
+        .iter_mut()
+        .filter(|c| c.spec.cluster_id == "cluster0")
+    {
+        c.spec.global_cidrs = vec!["100.120.0.0/24".parse().unwrap()];
+    }
+    snap.cluster_egress = vec![de(json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "ClusterGlobalEgressIP",
+        "metadata": {"name": "cluster-egress.ferry.dev"}, "spec": {},
+        "status": {"allocatedIPs": ["100.120.0.1", "100.120.0.2"],
+            "conditions": [{"type": "Allocated", "status": "True", "reason": "Success",
+                "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}))];
+    snap.egress = vec![
+        de(json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": "GlobalEgressIP",
+            "metadata": {"name": "whole", "namespace": "shop"}, "spec": {"numberOfIPs": 2},
+            "status": {"allocatedIPs": ["100.120.0.9", "100.120.0.10"],
+                "conditions": [{"type": "Allocated", "status": "True", "reason": "Success",
+                    "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}})),
+        de(json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": "GlobalEgressIP",
+            "metadata": {"name": "too-many", "namespace": "shop"},
+            "spec": {"numberOfIPs": 25, "podSelector": {"matchLabels": {"app": "db"}}},
+            "status": {"conditions": [{"type": "Allocated", "status": "False",
+                "reason": "InvalidInput", "message": "numberOfIPs 25 is over the limit of 20",
+                "lastTransitionTime": "2026-01-01T00:00:00Z"}]}})),
+    ];
+    snap.ingress = vec![de(json!({
+        "apiVersion": "ferry.dev/v1alpha1", "kind": "GlobalIngressIP",
+        "metadata": {"name": "nginx", "namespace": "nginx-test"},
+        "spec": {"target": "ClusterIPService", "serviceRef": {"name": "nginx"}},
+        "status": {"allocatedIP": "100.120.0.20", "targetIP": "100.65.0.10"}}))];
+    let r = Report {
+        clusters: vec![ClusterReport {
+            source: "context cluster0".into(),
+            server: "https://198.18.0.1:6443".into(),
+            cluster_id: Some("cluster0".into()),
+            error: None,
+            hint: None,
+            view: build(&snap, &[Section::Globalnet]),
+        }],
+    };
+    insta::assert_snapshot!(table(&r));
 }
