@@ -176,11 +176,22 @@ pub fn pod_ip(i: usize) -> String {
 }
 
 /// Creates Service `name` (address number `i`) with a ready EndpointSlice
-/// `<name>-x` in `a`.
-pub async fn create_service(a: &Client, name: &str, i: usize) -> anyhow::Result<()> {
+/// `<name>-x` in `a`; its ClusterIP is `svc-<i>`'s when `fixed_ip`, else
+/// one `a` allocates (once the agents run, derived Services take addresses
+/// of the range too).
+pub async fn create_service(
+    a: &Client,
+    name: &str,
+    i: usize,
+    fixed_ip: bool,
+) -> anyhow::Result<()> {
+    let mut spec = json!({"ports": [{"name": "http", "port": 80}]});
+    if fixed_ip {
+        spec["clusterIP"] = json!(service_ip(i));
+    }
     let svc: Service = serde_json::from_value(json!({
         "metadata": {"name": name, "namespace": NS},
-        "spec": {"clusterIP": service_ip(i), "ports": [{"name": "http", "port": 80}]},
+        "spec": spec,
     }))?;
     Api::<Service>::namespaced(a.clone(), NS)
         .create(&PostParams::default(), &svc)
@@ -214,7 +225,7 @@ pub async fn create_exported_services(a: &Client, n: usize) -> anyhow::Result<()
     futures::stream::iter(0..n)
         .map(|i| async move {
             let name = format!("svc-{i}");
-            create_service(a, &name, i).await?;
+            create_service(a, &name, i, true).await?;
             create_export(a, &name).await
         })
         .buffer_unordered(64)

@@ -83,6 +83,7 @@ impl Dns {
 
     async fn stop(self) {
         self.feed.abort();
+        let _ = self.feed.await;
         self.server.shutdown().await;
     }
 }
@@ -122,7 +123,7 @@ pub async fn latencies(
     let mut lat = Vec::with_capacity(samples);
     for k in 0..samples {
         let svc = format!("vip-{k}");
-        create_service(a, &svc, first + k).await?;
+        create_service(a, &svc, first + k, false).await?;
         let t0 = Instant::now();
         create_export(a, &svc).await?;
         let fqdn = format!("{svc}.{NS}.svc.clusterset.local");
