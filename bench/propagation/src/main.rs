@@ -4,45 +4,124 @@
 //! own child process (this binary re-executed with `agent`), so its memory
 //! can be measured alone.
 //!
-//! For each service count N (default 10 and 10,000): cluster A gets N
-//! Services with a ready EndpointSlice each and N ServiceExports before the
-//! agents start; then
+//! For each service count N (default 10, 1,000 and 10,000), and each of
+//! "ClusterSet IPs off" and "on" (`deploy-broker --enable-clusterset-ip`),
+//! cluster A gets N Services with a ready EndpointSlice each and N
+//! ServiceExports before the agents start; then
 //! - initial sync: agents start → B and C each hold N imported
 //!   EndpointSlices ("slices") and, for the full figure, N ServiceImports with
-//!   `status.clusters` filled, and every ServiceExport in A is `Ready` — only
-//!   then does the agent stop writing, so propagation is timed on a quiet system;
+//!   `status.clusters` filled (and, with ClusterSet IPs, their IP), and every
+//!   ServiceExport in A is `Ready` — only then does the agent stop writing,
+//!   so propagation is timed on a quiet system;
 //! - propagation: one at a time, flip the readiness of a random service's
 //!   EndpointSlice in A and time until B's imported slice shows it (p50/p99);
 //! - agent RSS: VmRSS / VmHWM of A's and B's agents, and the CPU seconds all
-//!   three agents spent on the initial sync.
+//!   three agents spent on the initial sync;
+//! - with ClusterSet IPs: export new services from A one at a time and time
+//!   each until B routes and answers its ClusterSet IP ([`vip`]).
 //!
-//! Targets (issue #5): p99 ≤ 100 ms at 10k; initial sync of 10k ≤ 10 s;
-//! agent RSS ≤ 100 MB at 10k. Usage:
-//! `cargo run --release -p ferry-bench-propagation -- [N,N…] [--samples S]`.
+//! Targets (issues #5, #17): p99 ≤ 100 ms at 10k; initial sync of 10k ≤ 10 s;
+//! agent RSS ≤ 100 MB at 10k; ClusterSet IP p99 ≤ 200 ms at 1k; with
+//! ClusterSet IPs, full sync and agent RSS at 10k within 10 % of the run
+//! without. `ferry-bench-propagation --help` tells the arguments.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
-use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, ResourceExt};
 use serde_json::json;
+
+mod clusterset;
+mod report;
+mod vip;
+mod watch;
+
+use clusterset::Clusterset;
 
 const NS: &str = "bench";
 
-// mimalloc, tuned: see ferry-alloc.
+// mimalloc, tuned: see ferry-alloc. Feature `system-alloc` keeps the
+// system allocator, which heaptrack can see (mimalloc never calls malloc).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static ALLOCATOR: ferry_alloc::Allocator = ferry_alloc::Allocator;
+
+const USAGE: &str = "\
+ferry-bench-propagation: MCS propagation through ferry agents and a broker
+(3 clusters + broker on loopback ferry apiservers, one agent process each)
+
+Usage: ferry-bench-propagation [COUNTS] [--samples S] [--vip-samples V] [--vips MODE]
+
+Arguments:
+  COUNTS             comma-separated numbers of exported services [default: 10,1000,10000]
+
+Options:
+  --samples S        EndpointSlice changes timed A -> B per count [default: 200]
+  --vip-samples V    new exports timed until B routes and answers their
+                     ClusterSet IP, per count with ClusterSet IPs on [default: 200]
+  --vips MODE        off | on | both: ClusterSet IPs off, on, or a run of each
+                     per count, back to back (their cost is the ratio) [default: both]
+  -h, --help         print this help
+
+Build with `cargo build --release -p ferry-bench-propagation`; RUST_LOG sets the
+log filter (default warn). FERRY_BENCH_WRAP_AGENT_A=\"CMD ARGS\" runs agent A
+under a profiler, e.g. \"heaptrack -o /tmp/agent-a\" (with a build of
+`--features system-alloc`: heaptrack cannot see mimalloc).
+FERRY_BENCH_WRITE_CONCURRENCY sets the agents' writes in flight.
+Figures: bench/propagation/README.md.";
+
+/// What to run.
+struct Args {
+    counts: Vec<usize>,
+    samples: usize,
+    vip_samples: usize,
+    /// ClusterSet IPs off and/or on, in this order.
+    modes: Vec<bool>,
+}
+
+/// `None`: `--help` was asked for.
+fn parse_args(args: &[String]) -> anyhow::Result<Option<Args>> {
+    let mut out = Args {
+        counts: vec![10, 1_000, 10_000],
+        samples: 200,
+        vip_samples: 200,
+        modes: vec![false, true],
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| it.next().with_context(|| format!("{flag} needs a value"));
+        match a.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--samples" => out.samples = value(a)?.parse().context("--samples")?,
+            "--vip-samples" => out.vip_samples = value(a)?.parse().context("--vip-samples")?,
+            "--vips" => {
+                out.modes = match value(a)?.as_str() {
+                    "off" => vec![false],
+                    "on" => vec![true],
+                    "both" => vec![false, true],
+                    other => anyhow::bail!("--vips {other:?}: expected off, on or both"),
+                }
+            }
+            flag if flag.starts_with('-') => anyhow::bail!("unknown option {flag}\n\n{USAGE}"),
+            counts => {
+                out.counts = counts
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()
+                    .with_context(|| format!("service counts {counts:?}"))?;
+            }
+        }
+    }
+    anyhow::ensure!(out.samples > 0, "--samples must be at least 1");
+    Ok(Some(out))
+}
 
 async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
     let kc = Kubeconfig::read_from(kubeconfig)?;
@@ -64,92 +143,25 @@ fn main() -> anyhow::Result<()> {
             .build()?;
         return rt.block_on(agent(&kubeconfig));
     }
+    let Some(args) = parse_args(&args)? else {
+        println!("{USAGE}");
+        return Ok(());
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let mut counts = vec![10usize, 10_000];
-    let mut samples = 200usize;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--samples" {
-            samples = it.next().context("--samples N")?.parse()?;
-        } else {
-            counts = a
-                .split(',')
-                .map(str::parse)
-                .collect::<Result<_, _>>()
-                .context("service counts")?;
-        }
-    }
     let rt = tokio::runtime::Runtime::new()?;
     let mut results = Vec::new();
-    for n in counts {
-        results.push(rt.block_on(run(n, samples))?);
+    for &n in &args.counts {
+        for &vips in &args.modes {
+            results.push(rt.block_on(run(n, vips, args.samples, args.vip_samples))?);
+        }
     }
-    println!();
-    println!("== ferry propagation benchmark (3 clusters + broker, loopback ferry apiservers) ==");
-    println!(
-        "{:>8} {:>9} {:>10} {:>14} {:>9} {:>9} {:>9} {:>16} {:>16}",
-        "services",
-        "slices",
-        "full-sync",
-        "CPU agents/API",
-        "p50",
-        "p99",
-        "max",
-        "agent-A RSS/HWM",
-        "agent-B RSS/HWM"
-    );
-    for r in &results {
-        println!(
-            "{:>8} {:>7.2} s {:>8.2} s {:>6.1}/{:>5.1} s {:>6.1} ms {:>6.1} ms {:>6.1} ms {:>7.1}/{:<7.1}MB {:>7.1}/{:<7.1}MB",
-            r.n,
-            r.slices_synced.as_secs_f64(),
-            r.initial_sync.as_secs_f64(),
-            r.agent_cpu,
-            r.servers_cpu,
-            ms(r.p50),
-            ms(r.p99),
-            ms(r.max),
-            r.rss_a.0,
-            r.rss_a.1,
-            r.rss_b.0,
-            r.rss_b.1
-        );
-    }
-    println!(
-        "(slices: B and C hold every imported EndpointSlice; full-sync: also every ServiceImport's status and every export Ready; CPU: seconds the three agents / the four API servers used until full sync)"
-    );
-    if let Some(r) = results.iter().find(|r| r.n == 10_000) {
-        println!();
-        println!("targets at 10k services (ratio = measured / target, ≤ 1 meets it):");
-        println!(
-            "  initial (full) sync ≤ 10 s: {:.2} s (ratio {:.2})",
-            r.initial_sync.as_secs_f64(),
-            r.initial_sync.as_secs_f64() / 10.0
-        );
-        println!(
-            "  p99 ≤ 100 ms: {:.1} ms (ratio {:.2})",
-            ms(r.p99),
-            ms(r.p99) / 100.0
-        );
-        let rss = r.rss_a.1.max(r.rss_b.1);
-        println!(
-            "  agent RSS ≤ 100 MB (peak): {rss:.1} MB (ratio {:.2})",
-            rss / 100.0
-        );
-        println!(
-            "  anchor: Submariner's syncer is rate-limited to 10 items/s — 10k slices would take ≥ 1000 s"
-        );
-    }
+    report::print(&results);
     Ok(())
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// The agent, as `ferry agent --kubeconfig K` would run it.
@@ -164,19 +176,30 @@ async fn agent(kubeconfig: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Outcome {
-    n: usize,
-    slices_synced: Duration,
-    initial_sync: Duration,
-    agent_cpu: f64,
-    servers_cpu: f64,
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
-    rss_a: (f64, f64),
-    rss_b: (f64, f64),
+/// The figures of one run.
+pub struct Outcome {
+    pub n: usize,
+    pub vips: bool,
+    pub slices_synced: Duration,
+    pub initial_sync: Duration,
+    pub agent_cpu: f64,
+    pub servers_cpu: f64,
+    /// EndpointSlice change A → B, sorted.
+    pub flips: Vec<Duration>,
+    /// Export → routed and answered ClusterSet IP in B, sorted (empty
+    /// without ClusterSet IPs).
+    pub vip: Vec<Duration>,
+    pub rss_a: (f64, f64),
+    pub rss_b: (f64, f64),
 }
 
+/// The `p` quantile of sorted `lat` (zero when empty).
+pub fn pct(lat: &[Duration], p: f64) -> Duration {
+    let i = ((lat.len().max(1) as f64 - 1.0) * p).round() as usize;
+    lat.get(i).copied().unwrap_or_default()
+}
+
+/// VmRSS / VmHWM of `pid`, in MB.
 fn rss_mb(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
@@ -188,90 +211,6 @@ fn rss_mb(pid: u32) -> (f64, f64) {
             .map_or(0.0, |kb| kb / 1024.0)
     };
     (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// Watches imported slices of NS in a cluster: name → (ready, when seen).
-type Seen = Arc<Mutex<HashMap<String, (bool, Instant)>>>;
-
-fn watch_imports(c: Client) -> (Seen, tokio::task::JoinHandle<()>) {
-    let seen: Seen = Arc::default();
-    let s = seen.clone();
-    let task = tokio::spawn(async move {
-        let api: Api<EndpointSlice> = Api::namespaced(c, NS);
-        let cfg = watcher::Config::default()
-            .labels("endpointslice.kubernetes.io/managed-by=agent.ferry.dev");
-        let mut stream = watcher(api, cfg).default_backoff().boxed();
-        while let Some(ev) = stream.next().await {
-            let now = Instant::now();
-            let (watcher::Event::Apply(o) | watcher::Event::InitApply(o)) = (match ev {
-                Ok(e) => e,
-                Err(_) => continue,
-            }) else {
-                continue;
-            };
-            let ready = o
-                .endpoints
-                .first()
-                .and_then(|e| e.conditions.as_ref())
-                .and_then(|c| c.ready)
-                .unwrap_or(false);
-            if let Ok(mut m) = s.lock() {
-                m.insert(o.name_any(), (ready, now));
-            }
-        }
-    });
-    (seen, task)
-}
-
-/// Names of the objects in NS of one cluster that satisfy `pred`, kept
-/// current by a watch.
-type Matching = Arc<Mutex<std::collections::HashSet<String>>>;
-
-fn watch_matching<K>(api: Api<K>, pred: fn(&K) -> bool) -> (Matching, tokio::task::JoinHandle<()>)
-where
-    K: kube::Resource
-        + Clone
-        + for<'de> k8s_openapi::serde::Deserialize<'de>
-        + std::fmt::Debug
-        + Send
-        + 'static,
-{
-    let set: Matching = Arc::default();
-    let s = set.clone();
-    let task = tokio::spawn(async move {
-        let mut stream = watcher(api, watcher::Config::default())
-            .default_backoff()
-            .boxed();
-        while let Some(ev) = stream.next().await {
-            let Ok(mut m) = s.lock() else { return };
-            match ev {
-                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
-                    if pred(&o) {
-                        m.insert(o.name_any());
-                    } else {
-                        m.remove(&o.name_any());
-                    }
-                }
-                Ok(watcher::Event::Delete(o)) => {
-                    m.remove(&o.name_any());
-                }
-                Ok(watcher::Event::Init | watcher::Event::InitDone) | Err(_) => {}
-            }
-        }
-    });
-    (set, task)
-}
-
-fn import_has_clusters(si: &ferry_api::ServiceImport) -> bool {
-    si.status.as_ref().is_some_and(|s| !s.clusters.is_empty())
-}
-
-fn export_ready(se: &ferry_api::ServiceExport) -> bool {
-    se.status.as_ref().is_some_and(|s| {
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
-    })
 }
 
 /// User + system CPU seconds a process has used (USER_HZ is 100 on Linux).
@@ -323,178 +262,99 @@ async fn count_imports(c: &Client) -> usize {
     }
 }
 
-async fn run(n: usize, samples: usize) -> anyhow::Result<Outcome> {
-    eprintln!("--- {n} services ---");
-    let tmp = tempfile::tempdir()?;
-    let loopback = "127.0.0.1:0".parse()?;
-    let broker = ferry_apiserver::start(ferry_apiserver::Config::new(
-        tmp.path().join("broker"),
-        loopback,
-    ))
-    .await?;
-    let joiner = ferry_apiserver::create_token(
-        &tmp.path().join("broker"),
-        &ferry_apiserver::Identity::Joiner,
-    )?;
-    let kc = Kubeconfig::read_from(&broker.admin_kubeconfig)?;
-    let bclient = client(&broker.admin_kubeconfig).await?;
-    let info = install::deploy_broker(
-        &bclient,
-        &kc,
-        &DeployBrokerOptions {
-            namespace: "ferry-broker".into(),
-            joiner_token: Some(joiner),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let mut servers = Vec::new();
-    let mut clients = Vec::new();
-    for (i, id) in ["a", "b", "c"].iter().enumerate() {
-        let mut config = ferry_apiserver::Config::new(tmp.path().join(id), loopback);
-        // Each member allocates from the service range it joins with.
-        config.service_cluster_ip_range = format!("100.{}.0.0/16", 65 + 2 * i).parse()?;
-        let s = ferry_apiserver::start(config).await?;
-        let c = client(&s.admin_kubeconfig).await?;
-        install::join(
-            &c,
-            &info,
-            &JoinOptions {
-                cluster_id: id.to_string(),
-                cluster_cidrs: vec![format!("100.{}.0.0/16", 64 + 2 * i).parse()?],
-                service_cidrs: vec![format!("100.{}.0.0/16", 65 + 2 * i).parse()?],
-                cable_driver: None,
-                gateway_node: None,
-                image: "ferry:bench".into(),
-                gateway: Default::default(),
-                globalnet: None,
-            },
-        )
-        .await?;
-        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}}))?;
-        Api::<Namespace>::all(c.clone())
-            .create(&PostParams::default(), &ns)
-            .await?;
-        servers.push(s);
-        clients.push(c);
-    }
-    let a = clients[0].clone();
+/// The benchmark's watches on B, C and A.
+struct Watches {
+    slices_b: watch::Latest<watch::SliceSeen>,
+    slices_c: watch::Latest<watch::SliceSeen>,
+    imports_b: watch::Latest<watch::ImportSeen>,
+    imports_c: watch::Latest<watch::ImportSeen>,
+    services_b: watch::Latest<Option<String>>,
+    exports_a: watch::Latest<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
 
-    // Cluster A's services, endpoints and exports.
-    let t = Instant::now();
-    futures::stream::iter(0..n)
-        .map(|i| {
-            let a = a.clone();
-            async move {
-                let name = format!("svc-{i}");
-                let ip = format!("100.65.{}.{}", i / 250, i % 250 + 1);
-                let svc: Service = serde_json::from_value(json!({
-                    "metadata": {"name": name, "namespace": NS},
-                    "spec": {"clusterIP": ip, "ports": [{"name": "http", "port": 80}]},
-                }))?;
-                Api::<Service>::namespaced(a.clone(), NS).create(&PostParams::default(), &svc).await?;
-                let slice: EndpointSlice = serde_json::from_value(json!({
-                    "metadata": {"name": format!("{name}-x"), "namespace": NS,
-                        "labels": {"kubernetes.io/service-name": name}},
-                    "addressType": "IPv4",
-                    "endpoints": [{"addresses": [format!("100.64.{}.{}", i / 250, i % 250 + 1)], "conditions": {"ready": true}}],
-                    "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-                }))?;
-                Api::<EndpointSlice>::namespaced(a.clone(), NS).create(&PostParams::default(), &slice).await?;
-                let export: ferry_api::ServiceExport = serde_json::from_value(json!({
-                    "metadata": {"name": name, "namespace": NS},
-                }))?;
-                Api::<ferry_api::ServiceExport>::namespaced(a, NS)
-                    .create(&PostParams::default(), &export)
-                    .await?;
-                anyhow::Ok(())
-            }
-        })
-        .buffer_unordered(64)
-        .try_collect::<Vec<()>>()
-        .await?;
-    eprintln!(
-        "created {n} services/slices/exports in A in {:.2?}",
-        t.elapsed()
-    );
-
-    let (seen_b, task_b) = watch_imports(clients[1].clone());
-    let (seen_c, task_c) = watch_imports(clients[2].clone());
-    let (imports_b, task_ib) = watch_matching(
-        Api::<ferry_api::ServiceImport>::namespaced(clients[1].clone(), NS),
-        import_has_clusters,
-    );
-    let (imports_c, task_ic) = watch_matching(
-        Api::<ferry_api::ServiceImport>::namespaced(clients[2].clone(), NS),
-        import_has_clusters,
-    );
-    let (ready_a, task_ra) = watch_matching(
-        Api::<ferry_api::ServiceExport>::namespaced(a.clone(), NS),
-        export_ready,
-    );
-    let watches = [task_b, task_c, task_ib, task_ic, task_ra];
-    let mut everyone = vec![bclient.clone()];
-    everyone.extend(clients.iter().cloned());
-    let revs0 = revisions(&everyone).await?;
-    let exe = std::env::current_exe()?;
-    let servers_cpu0 = cpu_secs(std::process::id());
-    let started = Instant::now();
-    let mut agents = Vec::new();
-    for s in &servers {
-        agents.push(
-            tokio::process::Command::new(&exe)
-                .arg("agent")
-                .arg(&s.admin_kubeconfig)
-                .env("RUST_LOG", "warn")
-                .stdin(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()?,
-        );
+impl Watches {
+    fn start(cs: &Clusterset) -> Watches {
+        let [a, b, c] = [0, 1, 2].map(|i| cs.clients[i].clone());
+        let (slices_b, t1) = watch::imported_slices(b.clone());
+        let (slices_c, t2) = watch::imported_slices(c.clone());
+        let (imports_b, t3) = watch::imports(b.clone());
+        let (imports_c, t4) = watch::imports(c);
+        let (services_b, t5) = watch::services(b);
+        let (exports_a, t6) = watch::exports(a);
+        Watches {
+            slices_b,
+            slices_c,
+            imports_b,
+            imports_c,
+            services_b,
+            exports_a,
+            tasks: vec![t1, t2, t3, t4, t5, t6],
+        }
     }
-    let len = |m: &Seen| m.lock().map(|m| m.len()).unwrap_or(0);
-    let count = |m: &Matching| m.lock().map(|m| m.len()).unwrap_or(0);
+
+    /// Whether an import is complete: its status lists the exporting
+    /// cluster and, with ClusterSet IPs, it has its IP.
+    fn import_done(vips: bool) -> fn(&watch::ImportSeen) -> bool {
+        if vips {
+            |(clusters, ip)| *clusters && ip.is_some()
+        } else {
+            |(clusters, _)| *clusters
+        }
+    }
+
+    fn stop(self) {
+        self.tasks.iter().for_each(|t| t.abort());
+    }
+}
+
+/// Waits until B and C hold every slice (returns when that happened) and
+/// every import is done and every export Ready.
+async fn wait_full_sync(
+    w: &Watches,
+    n: usize,
+    vips: bool,
+    started: Instant,
+) -> anyhow::Result<Duration> {
+    let done = Watches::import_done(vips);
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut slices_done = None;
     loop {
-        let (nb, nc) = (len(&seen_b), len(&seen_c));
+        let (nb, nc) = (
+            watch::count(&w.slices_b, |_| true),
+            watch::count(&w.slices_c, |_| true),
+        );
         if slices_done.is_none() && nb >= n && nc >= n {
             slices_done = Some(started.elapsed());
         }
-        let (ib, ic, ra) = (count(&imports_b), count(&imports_c), count(&ready_a));
-        if slices_done.is_some() && ib >= n && ic >= n && ra >= n {
-            break;
+        let (ib, ic, ra) = (
+            watch::count(&w.imports_b, done),
+            watch::count(&w.imports_c, done),
+            watch::count(&w.exports_a, |r| *r),
+        );
+        if let Some(s) = slices_done
+            && ib >= n
+            && ic >= n
+            && ra >= n
+        {
+            return Ok(s);
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "initial sync incomplete: slices B {nb}, C {nc}; imports with status B {ib}, C {ic}; exports Ready in A {ra}; of {n}"
+            "initial sync incomplete: slices B {nb}, C {nc}; imports done B {ib}, C {ic}; exports Ready in A {ra}; of {n}"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let initial_sync = started.elapsed();
-    let slices_done = slices_done.unwrap_or(initial_sync);
-    let agent_cpu: f64 = agents.iter().map(|a| cpu_secs(a.id().unwrap_or(0))).sum();
-    // This process: the four API servers (and the benchmark's own watches).
-    let servers_cpu = cpu_secs(std::process::id()) - servers_cpu0;
-    let (ib, ic) = (
-        count_imports(&clients[1]).await,
-        count_imports(&clients[2]).await,
-    );
-    anyhow::ensure!(ib == n && ic == n, "imports: B {ib}, C {ic} of {n}");
-    eprintln!(
-        "initial sync: slices in {slices_done:.2?}, everything (imports' status, exports Ready) in {initial_sync:.2?}; agents used {agent_cpu:.1} CPU s, the API servers {servers_cpu:.1}"
-    );
-    let revs1 = revisions(&everyone).await?;
-    let writes: Vec<u64> = revs1.iter().zip(&revs0).map(|(a, b)| a - b).collect();
-    eprintln!(
-        "writes during the sync (revisions): broker {}, A {}, B {}, C {}; {:.1} per service",
-        writes[0],
-        writes[1],
-        writes[2],
-        writes[3],
-        writes.iter().sum::<u64>() as f64 / n as f64
-    );
+}
 
-    // Propagation A → B, one change at a time.
+/// Flips the readiness of random services' slices in A, one at a time,
+/// timing each until B's imported slice shows it.
+async fn time_flips(
+    a: &Client,
+    slices_b: &watch::Latest<watch::SliceSeen>,
+    n: usize,
+    samples: usize,
+) -> anyhow::Result<Vec<Duration>> {
     let slices = Api::<EndpointSlice>::namespaced(a.clone(), NS);
     let mut lat = Vec::with_capacity(samples);
     let mut state: HashMap<usize, bool> = HashMap::new();
@@ -512,17 +372,13 @@ async fn run(n: usize, samples: usize) -> anyhow::Result<Outcome> {
             .patch(
                 &format!("{name}-x"),
                 &PatchParams::default(),
-                &Patch::Merge(json!({"endpoints": [{"addresses": [format!("100.64.{}.{}", i / 250, i % 250 + 1)], "conditions": {"ready": ready}}]})),
+                &Patch::Merge(json!({"endpoints": [{"addresses": [clusterset::pod_ip(i)], "conditions": {"ready": ready}}]})),
             )
             .await?;
         let want = format!("{name}-a");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let hit = seen_b
-                .lock()
-                .ok()
-                .and_then(|m| m.get(&want).copied())
-                .filter(|(r, at)| *r == ready && *at >= t0);
+            let hit = watch::get(slices_b, &want).filter(|((r, _), at)| *r == ready && *at >= t0);
             if let Some((_, at)) = hit {
                 lat.push(at - t0);
                 break;
@@ -535,30 +391,90 @@ async fn run(n: usize, samples: usize) -> anyhow::Result<Outcome> {
         }
     }
     lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
+    Ok(lat)
+}
+
+async fn run(n: usize, vips: bool, samples: usize, vip_samples: usize) -> anyhow::Result<Outcome> {
+    eprintln!(
+        "--- {n} services, ClusterSet IPs {} ---",
+        if vips { "on" } else { "off" }
+    );
+    let cs = Clusterset::start(vips).await?;
+    let a = cs.clients[0].clone();
+    let t = Instant::now();
+    clusterset::create_exported_services(&a, n).await?;
+    eprintln!(
+        "created {n} services/slices/exports in A in {:.2?}",
+        t.elapsed()
+    );
+
+    let w = Watches::start(&cs);
+    let mut everyone = vec![cs.broker_client.clone()];
+    everyone.extend(cs.clients.iter().cloned());
+    let revs0 = revisions(&everyone).await?;
+    let servers_cpu0 = cpu_secs(std::process::id());
+    let started = Instant::now();
+    let agents = cs.spawn_agents()?;
+    let slices_synced = wait_full_sync(&w, n, vips, started).await?;
+    let initial_sync = started.elapsed();
+    let agent_cpu: f64 = agents.iter().map(|a| cpu_secs(a.id().unwrap_or(0))).sum();
+    // This process: the four API servers (and the benchmark's own watches).
+    let servers_cpu = cpu_secs(std::process::id()) - servers_cpu0;
+    let (ib, ic) = (
+        count_imports(&cs.clients[1]).await,
+        count_imports(&cs.clients[2]).await,
+    );
+    anyhow::ensure!(ib == n && ic == n, "imports: B {ib}, C {ic} of {n}");
+    eprintln!(
+        "initial sync: slices in {slices_synced:.2?}, everything (imports' status, exports Ready) in {initial_sync:.2?}; agents used {agent_cpu:.1} CPU s, the API servers {servers_cpu:.1}"
+    );
+    let revs1 = revisions(&everyone).await?;
+    let writes: Vec<u64> = revs1.iter().zip(&revs0).map(|(a, b)| a - b).collect();
+    eprintln!(
+        "writes during the sync (revisions): broker {}, A {}, B {}, C {}; {:.1} per service",
+        writes[0],
+        writes[1],
+        writes[2],
+        writes[3],
+        writes.iter().sum::<u64>() as f64 / n.max(1) as f64
+    );
+
+    let seen = vip::Seen {
+        imports: w.imports_b.clone(),
+        services: w.services_b.clone(),
+        slices: w.slices_b.clone(),
+    };
+    if vips {
+        // Before the flips, which make some endpoints not ready.
+        eprintln!(
+            "ClusterSet IPs routed in B after the full sync: {} of {n}",
+            vip::count_routed(&seen, n)
+        );
+    }
+    let flips = time_flips(&a, &w.slices_b, n, samples).await?;
     let (rss_a, rss_b) = (
         rss_mb(agents[0].id().unwrap_or(0)),
         rss_mb(agents[1].id().unwrap_or(0)),
     );
+    let mut vip = Vec::new();
+    if vips {
+        vip = vip::latencies(&a, &cs.clients[1], &seen, n, vip_samples).await?;
+        vip.sort();
+    }
     for mut a in agents {
         let _ = a.kill().await;
     }
-    for w in watches {
-        w.abort();
-    }
-    for s in servers {
-        s.shutdown().await;
-    }
-    broker.shutdown().await;
+    w.stop();
+    cs.shutdown().await;
     Ok(Outcome {
         n,
-        slices_synced: slices_done,
+        vips,
+        slices_synced,
         initial_sync,
         agent_cpu,
         servers_cpu,
-        p50: pct(0.5),
-        p99: pct(0.99),
-        max: *lat.last().unwrap_or(&Duration::ZERO),
+        flips,
+        vip,
         rss_a,
         rss_b,
     })

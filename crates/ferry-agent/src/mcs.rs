@@ -5,7 +5,7 @@
 //! a union by name then protocol+port, conflicting exports are flagged), and
 //! the `Valid` / `Ready` / `Conflict` conditions of a `ServiceExport`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ferry_api::mcs::condition::{self, reason};
 use ferry_api::{ServiceImportSpec, ServiceImportType, ServicePort};
@@ -65,6 +65,13 @@ pub struct Merged {
     /// For each conflicting cluster, the conflict reasons (constants of
     /// `ferry_api::mcs::condition::reason`), in a stable order.
     pub conflicts: BTreeMap<String, Vec<&'static str>>,
+    /// The cluster whose export is the oldest (its settings are used).
+    pub oldest: String,
+    /// The `exportedLabels` keys on which an export differs from the
+    /// oldest's (absent in one, or another value).
+    pub label_keys: BTreeSet<String>,
+    /// Likewise for `exportedAnnotations`.
+    pub annotation_keys: BTreeSet<String>,
 }
 
 impl Merged {
@@ -89,6 +96,50 @@ impl Merged {
         }
         all
     }
+
+    /// What the conflicts are about, naming the clusters and (for exported
+    /// labels and annotations) the keys: the detail of every export's
+    /// `Conflict` message. Empty without conflicts.
+    pub fn conflict_causes(&self) -> String {
+        if self.conflicts.is_empty() {
+            return String::new();
+        }
+        let mut parts = Vec::new();
+        let keys = |k: &BTreeSet<String>| k.iter().cloned().collect::<Vec<_>>().join(", ");
+        if !self.label_keys.is_empty() {
+            parts.push(format!(
+                "exportedLabels differ on {}",
+                keys(&self.label_keys)
+            ));
+        }
+        if !self.annotation_keys.is_empty() {
+            parts.push(format!(
+                "exportedAnnotations differ on {}",
+                keys(&self.annotation_keys)
+            ));
+        }
+        let others: Vec<&str> = self.conflicts.keys().map(String::as_str).collect();
+        let (who, verb) = if others.len() == 1 {
+            ("cluster", "differs")
+        } else {
+            ("clusters", "differ")
+        };
+        parts.push(format!(
+            "cluster {}'s export is the oldest and its settings are used; {who} {} {verb} from it",
+            self.oldest,
+            others.join(", ")
+        ));
+        parts.join("; ")
+    }
+}
+
+/// The keys on which two maps differ.
+fn differing_keys(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
+    a.keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect()
 }
 
 /// The order conflict reasons are listed in.
@@ -173,6 +224,8 @@ pub fn merge(exports: &[Export]) -> Option<Merged> {
 
     let mut ports: Vec<ServicePort> = Vec::new();
     let mut conflicts: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
+    let mut label_keys = BTreeSet::new();
+    let mut annotation_keys = BTreeSet::new();
     for export in &ordered {
         let mut reasons = Vec::new();
         let mut port_conflict = false;
@@ -201,6 +254,14 @@ pub fn merge(exports: &[Export]) -> Option<Merged> {
             reasons.push(reason::PORT_CONFLICT);
         }
         reasons.extend(setting_conflicts(export, oldest));
+        label_keys.extend(differing_keys(
+            &export.exported_labels,
+            &oldest.exported_labels,
+        ));
+        annotation_keys.extend(differing_keys(
+            &export.exported_annotations,
+            &oldest.exported_annotations,
+        ));
         if !reasons.is_empty() {
             conflicts.insert(export.cluster.clone(), reasons);
         }
@@ -225,6 +286,9 @@ pub fn merge(exports: &[Export]) -> Option<Merged> {
         annotations: oldest.exported_annotations.clone(),
         clusterset_ip: oldest.clusterset_ip && oldest.type_ == ServiceImportType::ClusterSetIp,
         conflicts,
+        oldest: oldest.cluster.clone(),
+        label_keys,
+        annotation_keys,
     })
 }
 
@@ -498,16 +562,41 @@ fn condition(
     }
 }
 
+/// A service's conflicts as its exports report them: the reasons (every
+/// export's `Conflict` reason, joined by commas) and their causes (the
+/// message; see [`Merged::conflict_causes`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceConflicts {
+    /// Constants of `ferry_api::mcs::condition::reason`, in a stable order.
+    pub reasons: Vec<&'static str>,
+    /// What differs, naming clusters and keys.
+    pub causes: String,
+}
+
+impl Merged {
+    /// The conflicts every export of this service reports.
+    pub fn service_conflict_summary(&self) -> ServiceConflicts {
+        ServiceConflicts {
+            reasons: self.service_conflicts(),
+            causes: self.conflict_causes(),
+        }
+    }
+}
+
 /// The `Valid`, `Ready` and `Conflict` conditions of a ServiceExport.
 /// `previous` are its current conditions: a condition whose status does not
 /// change keeps its `lastTransitionTime`; `now` stamps the others.
 pub fn export_conditions(
     validity: &Validity,
     readiness: Readiness,
-    conflicts: &[&'static str],
+    conflicts: &ServiceConflicts,
     previous: &[Condition],
     now: &Time,
 ) -> Vec<Condition> {
+    let ServiceConflicts {
+        reasons: conflicts,
+        causes,
+    } = conflicts;
     let valid = match validity {
         Validity::Valid => condition(
             condition::VALID,
@@ -565,10 +654,17 @@ pub fn export_conditions(
             condition::CONFLICT,
             true,
             &conflicts.join(","),
-            format!(
-                "the exports of this service conflict ({}); the oldest export's settings are used",
-                conflicts.join(", ")
-            ),
+            if causes.is_empty() {
+                format!(
+                    "the exports of this service conflict ({}); the oldest export's settings are used",
+                    conflicts.join(", ")
+                )
+            } else {
+                format!(
+                    "the exports of this service conflict ({}): {causes}",
+                    conflicts.join(", ")
+                )
+            },
             previous,
             now,
         )
@@ -607,6 +703,34 @@ pub fn import_ready(pending: Option<&str>, now: &Time) -> Condition {
             now,
         ),
     }
+}
+
+/// Whether ferry gives a ClusterSet IP to a service of IP `families`: IPv4
+/// only. A derived Service of another family would need an IPv6 service
+/// range in the importing cluster, and its slices and the proxy's rules
+/// have only been proven for IPv4 (an export of an older ferry lists no
+/// family: IPv4, the only one it handled).
+pub fn clusterset_ip_supported(families: &[String]) -> bool {
+    families.iter().all(|f| f == "IPv4")
+}
+
+/// The `Ready=False` condition of an import whose service's IP `families`
+/// get no ClusterSet IP ([`clusterset_ip_supported`]): the import is
+/// still usable by name, as an opted-out one is.
+pub fn import_family_not_supported(families: &[String], now: &Time) -> Condition {
+    use ferry_api::mcs::import_condition::{self as ic, reason as ir};
+    condition(
+        ic::READY,
+        false,
+        ir::IP_FAMILY_NOT_SUPPORTED,
+        format!(
+            "no clusterset IP: ferry gives ClusterSet IPs to IPv4 services only, this one is {}; \
+             ferry dns answers its name with the exporting clusters' own service IPs",
+            families.join("/")
+        ),
+        &[],
+        now,
+    )
 }
 
 /// Whether two condition lists say the same, ignoring transition times.

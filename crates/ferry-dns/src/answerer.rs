@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, NS, SOA, SRV, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 
 use crate::Error;
@@ -222,12 +222,15 @@ impl Answerer {
         varies: &Cell<bool>,
     ) -> Lookup {
         let lower = LowerName::new(qname);
-        let Some(zone) = self.zones.iter().find(|z| z.name.zone_of(&lower)) else {
-            return refused();
-        };
         if !matches!(qclass, DNSClass::IN | DNSClass::ANY) {
             return refused();
         }
+        if let Some(ip) = reverse_address(qname) {
+            return self.reverse(qname, ip, qtype);
+        }
+        let Some(zone) = self.zones.iter().find(|z| z.name.zone_of(&lower)) else {
+            return refused();
+        };
         let data = self.data();
         let depth = (lower.num_labels() as usize).saturating_sub(zone.labels);
         let mut labels: Vec<&str> = Vec::with_capacity(depth);
@@ -248,6 +251,39 @@ impl Answerer {
         }
         if answers.is_empty() {
             return self.negative(zone, ResponseCode::NoError);
+        }
+        Lookup {
+            rcode: ResponseCode::NoError,
+            authoritative: true,
+            answers,
+            authorities: Vec::new(),
+        }
+    }
+
+    /// A question about `<reversed ip>.in-addr.arpa` / `.ip6.arpa` (MCS DNS
+    /// 2.3.3 and 2.4.3): the PTR of a ClusterSet IP or of a headless
+    /// endpoint, named in the first zone. Addresses the zone does not know
+    /// are REFUSED, as every name outside our zones: the reverse trees are
+    /// not ours, and a resolver forwarding them here must fall back to
+    /// cluster-local DNS (which already names the ClusterSet IPs through
+    /// their derived Services, and the local pods).
+    fn reverse(&self, qname: &Name, ip: IpAddr, qtype: RecordType) -> Lookup {
+        let data = self.data();
+        let Some(labels) = data.ptr_labels(ip) else {
+            return refused();
+        };
+        let mut answers = Vec::new();
+        if matches!(qtype, RecordType::PTR | RecordType::ANY) {
+            let zone = &self.zones[0];
+            let target = Name::from_labels(labels.iter().copied().chain(["svc"]))
+                .and_then(|n| n.append_domain(&zone.origin));
+            if let Ok(target) = target {
+                answers.push(Record::from_rdata(
+                    qname.clone(),
+                    self.ttl,
+                    RData::PTR(PTR(target)),
+                ));
+            }
         }
         Lookup {
             rcode: ResponseCode::NoError,
@@ -335,6 +371,11 @@ impl Answerer {
                 let has_vip = svc.kind == ServiceKind::ClusterSetIp && !svc.ips.is_empty();
                 if has_vip || !data.eligible(svc, cluster) {
                     return false;
+                }
+                // 2.4.4: nor has a headless one; the name exists (its
+                // `<hostname>.<clusterid>` names are below it) with no record.
+                if svc.kind == ServiceKind::Headless {
+                    return true;
                 }
                 let ips = ready_ips(svc, cluster);
                 push_addrs(&ips, qtype, &rec, out);
@@ -540,6 +581,16 @@ impl Answerer {
     pub fn lookup_query(&self, query: &Query) -> Lookup {
         self.lookup(query.name(), query.query_type(), query.query_class())
     }
+}
+
+/// The address a full-length reverse name (`4.3.2.1.in-addr.arpa.`, 32
+/// nibbles of `ip6.arpa.`) stands for; `None` for any other name.
+fn reverse_address(qname: &Name) -> Option<IpAddr> {
+    let mut fqdn = qname.clone();
+    fqdn.set_fqdn(true);
+    let net = fqdn.parse_arpa_name().ok()?;
+    let full = if net.addr().is_ipv4() { 32 } else { 128 };
+    (net.prefix_len() == full).then(|| net.addr())
 }
 
 fn refused() -> Lookup {

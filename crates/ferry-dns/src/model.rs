@@ -172,6 +172,42 @@ impl ZoneData {
                 || self.links.get(cluster).is_some_and(|l| l.connected))
     }
 
+    /// What `ip` is, for its PTR record: the labels below `svc.<zone>`
+    /// of the name it belongs to — `[<hostname>, <clusterid>, <svc>, <ns>]`
+    /// for a ready endpoint of a headless service in an eligible cluster,
+    /// `[<svc>, <ns>]` for a ClusterSet IP. `None`: not an address this
+    /// zone answers for. An address found twice (it should not be) gives
+    /// the first name in (namespace, service, cluster) order.
+    pub fn ptr_labels(&self, ip: IpAddr) -> Option<Vec<&str>> {
+        let mut found: Vec<Vec<&str>> = Vec::new();
+        for (ns, services) in &self.services {
+            for (name, svc) in services {
+                match svc.kind {
+                    ServiceKind::ClusterSetIp if svc.ips.contains(&ip) => {
+                        found.push(vec![name.as_str(), ns.as_str()]);
+                    }
+                    ServiceKind::ClusterSetIp => {}
+                    ServiceKind::Headless => {
+                        for (cluster, eps) in &svc.clusters {
+                            let ep = eps.iter().find(|e| e.ready && e.ip == ip);
+                            if let Some(e) = ep.filter(|_| self.eligible(svc, cluster)) {
+                                found.push(vec![
+                                    e.hostname.as_str(),
+                                    cluster.as_str(),
+                                    name.as_str(),
+                                    ns.as_str(),
+                                ]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        found
+            .into_iter()
+            .min_by(|a, b| a.iter().rev().cmp(b.iter().rev()))
+    }
+
     /// Eligible clusters of `svc`, local first, then by RTT (unmeasured
     /// last), then by id.
     pub fn eligible_clusters<'a>(&'a self, svc: &'a Service) -> Vec<&'a str> {

@@ -96,7 +96,28 @@ const CASES: &[(&str, &[&str])] = &[
         "headless_host_cluster_in_error_nxdomain",
         &["db-5.north.db.data.{}", "A"],
     ),
-    ("headless_cluster_extension", &["east.db.data.{}", "A"]),
+    // MCS DNS 2.4.4: no record for `<clusterid>.<svc>` of a headless
+    // service (the name exists: its hosts are below it)
+    ("headless_cluster_name_nodata", &["east.db.data.{}", "A"]),
+    (
+        "headless_cluster_name_in_error_nxdomain",
+        &["north.db.data.{}", "A"],
+    ),
+    // 2.3.4: nor of a ClusterSetIP service (no hosts below it: gone)
+    (
+        "clustersetip_cluster_name_nxdomain",
+        &["east.web.default.{}", "A"],
+    ),
+    // PTR (2.3.3, 2.4.3): ClusterSet IPs and ready headless endpoints of
+    // healthy clusters; any other address is not ours
+    ("ptr_clusterset_ip", &["-x", "242.1.0.10"]),
+    ("ptr_clusterset_ipv6", &["-x", "fd00:242::11"]),
+    ("ptr_headless_local", &["-x", "10.0.1.1"]),
+    ("ptr_headless_remote", &["-x", "10.1.1.1"]),
+    ("ptr_headless_unready_refused", &["-x", "10.0.1.3"]),
+    ("ptr_headless_cluster_in_error_refused", &["-x", "10.3.1.1"]),
+    ("ptr_unknown_refused", &["-x", "100.64.9.9"]),
+    ("ptr_partial_name_refused", &["1.0.10.in-addr.arpa", "PTR"]),
     (
         "headless_no_ready_endpoint_nxdomain",
         &["empty.data.{}", "A"],

@@ -537,6 +537,109 @@ fn clusterset_name_resolves_to_the_clusterset_ip(t: &Ctx<'_>) {
     }
 }
 
+/// The full `dig` answer (status line included) for `name` from `pod`.
+fn dig_full(pod: &Pod, name: &str, qtype: &str) -> String {
+    let out = netns(
+        &pod.netns,
+        &["dig", "+time=1", "+tries=1", "-t", qtype, name],
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Optional (DNS 2.3.2, 2.3.4): a ClusterSetIP service's named ports have
+/// SRV records pointing at its clusterset name; it has no per-cluster name.
+fn clusterset_srv_and_no_cluster_name(t: &Ctx<'_>) {
+    let n = "o-srv";
+    service(t.c1, n, "", &[("http", "TCP", 8080), ("dns", "UDP", 53)]);
+    export(t.c1, n, "");
+    let name = format!("{n}.{NS}.svc.clusterset.local");
+    for (c, pod) in t.both().into_iter().zip(&t.pods) {
+        import_where(c, n, "with a clusterset IP", |si| {
+            si["spec"]["ips"][0].is_string()
+        });
+        wait_for(WAIT, &format!("{}: SRV of {n}", c.name), || {
+            (dig(pod, &format!("_http._tcp.{name}"), "SRV") == format!("0 100 8080 {name}."))
+                .then_some(())
+        });
+        assert_eq!(
+            dig(pod, &format!("_dns._udp.{name}"), "SRV"),
+            format!("0 100 53 {name}.")
+        );
+        let mut all: Vec<String> = dig(pod, &name, "SRV").lines().map(str::to_string).collect();
+        all.sort();
+        assert_eq!(
+            all,
+            [format!("0 100 53 {name}."), format!("0 100 8080 {name}.")]
+        );
+        for id in [&t.c0.name, &t.c1.name] {
+            let out = dig_full(pod, &format!("{id}.{name}"), "A");
+            assert!(out.contains("status: NXDOMAIN"), "{id}.{name}: {out}");
+        }
+    }
+}
+
+/// A pod `host` of the headless StatefulSet-like set `n` in `c`: its
+/// `hostname`/`subdomain` as a StatefulSet sets them; its address.
+fn stateful_pod(c: &Cluster, n: &str, host: &str) -> String {
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {host}\n  namespace: {NS}\n  \
+         labels:\n    app: {n}\nspec:\n  hostname: {host}\n  subdomain: {n}\n  containers:\n    \
+         - name: http-echo\n      image: ferry\n      args: [\"tools\", \"http-echo\", \"--port\", \"8080\"]\n"
+    ))
+    .unwrap();
+    wait_for(WAIT, &format!("{}: pod {host} has an IP", c.name), || {
+        let pod = get(c, "pod", host)?;
+        pod["status"]["podIP"].as_str().map(str::to_string)
+    })
+}
+
+/// Optional (DNS 2.4.1, 2.4.2, 2.4.4): a headless service exported from
+/// both clusters answers every ready pod, each at
+/// `<hostname>.<clusterid>.<svc>`, SRV records N×M pointing at those
+/// names, and no record at `<clusterid>.<svc>`.
+fn headless_hostnames_srv_and_no_cluster_record(t: &Ctx<'_>) {
+    let n = "o-hl";
+    let mut ips = Vec::new();
+    for c in t.both() {
+        ips.push(stateful_pod(c, n, "web-0"));
+        c.apply(&format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {n}\n  namespace: {NS}\n\
+             spec:\n  clusterIP: None\n  selector:\n    app: {n}\n  ports:\n    \
+             - name: http\n      protocol: TCP\n      port: 8080\n"
+        ))
+        .unwrap();
+    }
+    export_in_order(t, n);
+    let name = format!("{n}.{NS}.svc.clusterset.local");
+    let mut want_all = ips.clone();
+    want_all.sort();
+    for pod in &t.pods {
+        wait_for(WAIT, &format!("{}: {name} → both pods", pod.name), || {
+            let mut got: Vec<String> = dig(pod, &name, "A").lines().map(str::to_string).collect();
+            got.sort();
+            (got == want_all).then_some(())
+        });
+        let mut srv: Vec<String> = dig(pod, &format!("_http._tcp.{name}"), "SRV")
+            .lines()
+            .map(str::to_string)
+            .collect();
+        srv.sort();
+        let mut want_srv: Vec<String> = t
+            .both()
+            .iter()
+            .map(|c| format!("0 100 8080 web-0.{}.{name}.", c.name))
+            .collect();
+        want_srv.sort();
+        assert_eq!(srv, want_srv, "SRV from {}", pod.name);
+        for (c, ip) in t.both().iter().zip(&ips) {
+            assert_eq!(dig(pod, &format!("web-0.{}.{name}", c.name), "A"), *ip);
+            let out = dig_full(pod, &format!("{}.{name}", c.name), "A");
+            assert!(out.contains("status: NOERROR"), "{}.{name}: {out}", c.name);
+            assert!(out.contains("ANSWER: 0,"), "{}.{name}: {out}", c.name);
+        }
+    }
+}
+
 type Case = (&'static str, &'static str, fn(&Ctx<'_>));
 
 const CASES: &[Case] = &[
@@ -624,6 +727,16 @@ const CASES: &[Case] = &[
         "Optional",
         "clusterset name resolves to the clusterset IP and answers",
         clusterset_name_resolves_to_the_clusterset_ip,
+    ),
+    (
+        "Optional",
+        "SRV records of a ClusterSetIP service, no <clusterid>.<svc> name",
+        clusterset_srv_and_no_cluster_name,
+    ),
+    (
+        "Optional",
+        "headless: every pod, <hostname>.<clusterid>.<svc>, SRV N×M, no <clusterid>.<svc> record",
+        headless_hostnames_srv_and_no_cluster_record,
     ),
 ];
 

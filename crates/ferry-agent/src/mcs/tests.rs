@@ -463,7 +463,16 @@ fn condition_rules() {
         },
     ];
     for case in cases {
-        let got = export_conditions(&case.validity, case.readiness, &case.conflicts, &[], &now);
+        let got = export_conditions(
+            &case.validity,
+            case.readiness,
+            &ServiceConflicts {
+                reasons: case.conflicts.clone(),
+                causes: String::new(),
+            },
+            &[],
+            &now,
+        );
         let types: Vec<&str> = got.iter().map(|c| c.type_.as_str()).collect();
         assert_eq!(types, ["Valid", "Ready", "Conflict"], "{}", case.name);
         for (c, (status, reason)) in got.iter().zip(case.want) {
@@ -478,15 +487,31 @@ fn condition_rules() {
     }
 }
 
+fn none() -> ServiceConflicts {
+    ServiceConflicts::default()
+}
+
 #[test]
 fn transition_time_kept_while_status_holds() {
-    let first = export_conditions(&Validity::Valid, Readiness::Pending, &[], &[], &t(1));
-    let second = export_conditions(&Validity::Valid, Readiness::Exported, &[], &first, &t(2));
+    let first = export_conditions(&Validity::Valid, Readiness::Pending, &none(), &[], &t(1));
+    let second = export_conditions(
+        &Validity::Valid,
+        Readiness::Exported,
+        &none(),
+        &first,
+        &t(2),
+    );
     assert_eq!(second[0].last_transition_time, t(1), "Valid unchanged");
     assert_eq!(second[1].last_transition_time, t(2), "Ready changed");
     assert_eq!(second[2].last_transition_time, t(1), "Conflict unchanged");
     assert!(!same_conditions(&first, &second));
-    let third = export_conditions(&Validity::Valid, Readiness::Exported, &[], &second, &t(3));
+    let third = export_conditions(
+        &Validity::Valid,
+        Readiness::Exported,
+        &none(),
+        &second,
+        &t(3),
+    );
     assert!(same_conditions(&second, &third));
     assert_eq!(second, third);
 }
@@ -592,4 +617,65 @@ fn an_import_is_pending_without_its_clusterset_ip() {
         ("False", "Pending")
     );
     assert!(pending.message.contains("exhausted"));
+}
+
+#[test]
+fn only_ipv4_services_get_a_clusterset_ip() {
+    let fams = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(clusterset_ip_supported(&fams(&["IPv4"])));
+    // An older ferry's export lists no family: it only handled IPv4.
+    assert!(clusterset_ip_supported(&[]));
+    for families in [
+        fams(&["IPv6"]),
+        fams(&["IPv4", "IPv6"]),
+        fams(&["IPv6", "IPv4"]),
+    ] {
+        assert!(!clusterset_ip_supported(&families), "{families:?}");
+        let c = import_family_not_supported(&families, &t(1));
+        assert_eq!(
+            (c.type_.as_str(), c.status.as_str(), c.reason.as_str()),
+            ("Ready", "False", "IPFamilyNotSupported")
+        );
+        assert!(c.message.contains("IPv4 services only"), "{}", c.message);
+        assert!(c.message.contains(&families.join("/")), "{}", c.message);
+    }
+}
+
+#[test]
+fn colliding_exported_labels_name_their_keys_and_clusters() {
+    let http = || port(Some("http"), "TCP", 80);
+    let mut oldest = export("a", 10, vec![http()]);
+    oldest.exported_labels = [("tier".to_string(), "web".to_string())].into();
+    let mut newer = export("b", 20, vec![http()]);
+    newer.exported_labels = [
+        ("tier".to_string(), "db".to_string()),
+        ("team".to_string(), "x".to_string()),
+    ]
+    .into();
+    let mut same = export("c", 30, vec![http()]);
+    same.exported_labels = oldest.exported_labels.clone();
+    let m = merge(&[newer, same, oldest]).unwrap();
+    let summary = m.service_conflict_summary();
+    assert_eq!(summary.reasons, [reason::LABELS_CONFLICT]);
+    assert_eq!(
+        summary.causes,
+        "exportedLabels differ on team, tier; cluster a's export is the oldest and its \
+         settings are used; cluster b differs from it"
+    );
+    let conds = export_conditions(&Validity::Valid, Readiness::Exported, &summary, &[], &t(1));
+    let conflict = &conds[2];
+    assert_eq!(
+        (conflict.status.as_str(), conflict.reason.as_str()),
+        ("True", "LabelsConflict")
+    );
+    assert!(
+        conflict
+            .message
+            .contains("exportedLabels differ on team, tier"),
+        "{}",
+        conflict.message
+    );
+    // Without conflicts there is no cause to name.
+    let m = merge(&[export("a", 10, vec![http()])]).unwrap();
+    assert_eq!(m.service_conflict_summary(), ServiceConflicts::default());
 }

@@ -142,7 +142,13 @@ fn export_conditions_compare_as_same_conditions_does() {
     use crate::mcs::{self, Readiness, Validity};
     let t0 = Time(k8s_openapi::jiff::Timestamp::from_second(1_000_000).unwrap());
     let t1 = Time(k8s_openapi::jiff::Timestamp::from_second(2_000_000).unwrap());
-    let pending = mcs::export_conditions(&Validity::Valid, Readiness::Pending, &[], &[], &t0);
+    let pending = mcs::export_conditions(
+        &Validity::Valid,
+        Readiness::Pending,
+        &Default::default(),
+        &[],
+        &t0,
+    );
     let se = ServiceExport {
         metadata: ObjectMeta::default(),
         spec: Default::default(),
@@ -158,7 +164,7 @@ fn export_conditions_compare_as_same_conditions_does() {
     let again = mcs::export_conditions(
         &Validity::Valid,
         Readiness::Pending,
-        &[],
+        &Default::default(),
         &state.previous(),
         &t1,
     );
@@ -169,7 +175,7 @@ fn export_conditions_compare_as_same_conditions_does() {
     let ready = mcs::export_conditions(
         &Validity::Valid,
         Readiness::Exported,
-        &[],
+        &Default::default(),
         &state.previous(),
         &t1,
     );

@@ -51,7 +51,13 @@ pub(super) fn reconcile_export(engine: &mut SyncEngine, key: &Key, ns: &str, svc
     let (Validity::Valid, Some(service)) = (&validity, service) else {
         engine.ensure_absent(key, t_import);
         engine.ensure_absent(key, t_slice);
-        let conds = mcs::export_conditions(&validity, Readiness::Pending, &[], &previous, &now);
+        let conds = mcs::export_conditions(
+            &validity,
+            Readiness::Pending,
+            &Default::default(),
+            &previous,
+            &now,
+        );
         ensure_conditions(engine, key, t_export, &conds, previous_digest);
         return;
     };
@@ -64,7 +70,13 @@ pub(super) fn reconcile_export(engine: &mut SyncEngine, key: &Key, ns: &str, svc
         (false, _) => service,
         (true, Some(ip)) => crate::globalnet::with_global_ip(service, ip),
         (true, None) => {
-            let conds = mcs::export_conditions(&validity, Readiness::Pending, &[], &previous, &now);
+            let conds = mcs::export_conditions(
+                &validity,
+                Readiness::Pending,
+                &Default::default(),
+                &previous,
+                &now,
+            );
             ensure_conditions(engine, key, t_export, &conds, previous_digest);
             return;
         }
@@ -243,7 +255,7 @@ fn conflicts_with_others(
     svc: &str,
     id: &str,
     mine: Export,
-) -> Vec<&'static str> {
+) -> mcs::ServiceConflicts {
     let mut exports: Vec<Export> = engine
         .store(Side::Broker, Kind::ServiceImport)
         .indexed(ns, svc)
@@ -254,7 +266,7 @@ fn conflicts_with_others(
         .collect();
     exports.push(mine);
     mcs::merge(&exports)
-        .map(|m| m.service_conflicts())
+        .map(|m| m.service_conflict_summary())
         .unwrap_or_default()
 }
 

@@ -43,6 +43,9 @@ enum Vip {
     Given(Ipv4Addr),
     /// Wanted: the derived Service is written but has no ClusterIP yet.
     Pending,
+    /// Wanted, but not for the service's IP families
+    /// ([`mcs::clusterset_ip_supported`]): none, and the import says why.
+    FamilyNotSupported,
 }
 
 /// Reconciles the import of `ns/svc` into this cluster: its slices first,
@@ -51,8 +54,11 @@ enum Vip {
 pub(super) fn reconcile_import(engine: &mut SyncEngine, key: &Key, ns: &str, svc: &str) {
     let t_import = Target::new(Side::Local, Kind::ServiceImport, ns, svc);
     let merged = merged_exports(engine, ns, svc);
-    let wants_vip =
-        engine.config().clusterset_ip && merged.as_ref().is_some_and(|m| m.clusterset_ip);
+    let vip_on = engine.config().clusterset_ip && merged.as_ref().is_some_and(|m| m.clusterset_ip);
+    let families_ok = merged
+        .as_ref()
+        .is_none_or(|m| mcs::clusterset_ip_supported(&m.spec.ip_families));
+    let wants_vip = vip_on && families_ok;
     let derived = derived_service_name(ns, svc);
     let derived_label = wants_vip.then_some(derived.as_str());
     let mut wanted = wanted_slices(engine, ns, svc, merged.as_ref());
@@ -62,6 +68,23 @@ pub(super) fn reconcile_import(engine: &mut SyncEngine, key: &Key, ns: &str, svc
     remove_stale_slices(engine, key, ns, svc, &wanted);
     ensure_slices(engine, key, ns, svc, wanted, derived_label);
     let vip = ensure_derived_service(engine, key, ns, svc, &derived, merged.as_ref(), wants_vip);
+    let vip = if vip_on && !families_ok {
+        Vip::FamilyNotSupported
+    } else {
+        vip
+    };
+    // The API server allocates the ClusterIP as it creates the derived
+    // Service, and the answer re-runs this key: wait for it rather than
+    // write the import as Pending and again with its IP a moment later
+    // (two writes of four per import). After a failed write (an exhausted
+    // service range, say) the import is written, Pending with the cause.
+    let t_derived = Target::new(Side::Local, Kind::Service, ns, &derived);
+    if matches!(vip, Vip::Pending)
+        && !engine.write_failed(key)
+        && engine.writing(key, &[&t_derived])
+    {
+        return;
+    }
     ensure_import(engine, key, t_import, ns, svc, merged, &vip);
 }
 
@@ -291,7 +314,12 @@ fn ensure_import(
                     "the derived Service {ns}/{} has no ClusterIP from this cluster's service range yet",
                     derived_service_name(ns, svc)
                 )),
-                Vip::None => None,
+                Vip::None | Vip::FamilyNotSupported => None,
+            };
+            let ready = if matches!(vip, Vip::FamilyNotSupported) {
+                mcs::import_family_not_supported(&m.spec.ip_families, &now)
+            } else {
+                mcs::import_ready(pending.as_deref(), &now)
             };
             let status = ServiceImportStatus {
                 clusters: m
@@ -299,7 +327,7 @@ fn ensure_import(
                     .iter()
                     .map(|c| ClusterStatus { cluster: c.clone() })
                     .collect(),
-                conditions: vec![mcs::import_ready(pending.as_deref(), &now)],
+                conditions: vec![ready],
             };
             let labels = [(APP_MANAGED_BY, APP_MANAGED_BY_FERRY)];
             let exported = ExportedMeta {
