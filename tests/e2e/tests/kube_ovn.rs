@@ -12,9 +12,10 @@
 //! 3. HTTP by clusterset name from a pod on the non-gateway node: the
 //!    remote pod sees the client pod's own address (kube-ovn's masquerade
 //!    left cross-cluster traffic alone);
-//! 4. host-network traffic: the route agent's kube-ovn handler sources it
-//!    from the node's `ovn0` address (its `ferry.dev/cni-iface-ip`), which
-//!    the remote pod sees, and the reply comes back through `ovn0`.
+//! 4. host-network traffic: the route agent's kube-ovn handler sources a
+//!    non-gateway node's from its `ovn0` address (its
+//!    `ferry.dev/cni-iface-ip`), which the remote pod sees, and the reply
+//!    comes back through `ovn0`.
 //!
 //! Root only (skipped otherwise); the clusters are deleted on drop.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -32,6 +33,12 @@ kind: ServiceExport
 metadata:
   name: nginx
   namespace: nginx-test
+";
+
+const NAMESPACE: &str = "apiVersion: v1
+kind: Namespace
+metadata:
+  name: nginx-test
 ";
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -141,6 +148,8 @@ fn the_seeds_flow_on_kube_ovn_shaped_clusters() {
     }
     wait_connected(&c0, &c1.name);
     wait_connected(&c1, &c0.name);
+    // The import lands in the service's namespace, which must exist here.
+    c0.apply(NAMESPACE).unwrap();
     c1.apply(NGINX).unwrap();
     c1.apply(EXPORT).unwrap();
     let remote_pod = wait_for(WAIT, "an nginx pod running", || {
@@ -171,13 +180,17 @@ fn the_seeds_flow_on_kube_ovn_shaped_clusters() {
     let url = "http://nginx.nginx-test.svc.clusterset.local:8080/";
     assert_eq!(seen_by(&client.netns, url), client.ip.to_string());
 
-    // 4. Host-network traffic leaves from ovn0's address in the join subnet.
+    // 4. Host-network traffic of the non-gateway node leaves from its ovn0
+    // address in the join subnet (the gateway node's from its health-check
+    // address, inside ovn-default, as on every CNI).
     let plan = c0.plan().unwrap();
-    for k in [0, 1] {
-        let source = annotation(&c0, k);
-        assert_eq!(source, plan.node_join_ip(k as u32), "{}", c0.node(k));
-        let ns = c0.node_netns(k).unwrap();
-        let pod_url = format!("http://{remote_pod}:8080/");
-        assert_eq!(seen_by(&ns, &pod_url), source.to_string(), "{}", c0.node(k));
-    }
+    let pod_url = format!("http://{remote_pod}:8080/");
+    let source = annotation(&c0, 1);
+    assert_eq!(source, plan.node_join_ip(1), "{}", c0.node(1));
+    assert_eq!(seen_by(&node, &pod_url), source.to_string());
+    let from_gateway: Ipv4Addr = seen_by(&gw, &pod_url).parse().unwrap();
+    assert!(
+        plan.ovn_default_cidr().contains(from_gateway),
+        "{from_gateway}"
+    );
 }
