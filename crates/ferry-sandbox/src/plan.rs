@@ -576,7 +576,7 @@ mod tests {
             "tiny",
             5,
             2,
-            Some(Cidr::parse("100.69.0.0/24").unwrap()),
+            Some(Cidr::parse("100.69.0.0/23").unwrap()),
             None,
         );
         assert!(small.unwrap().with_cni(SandboxCni::KubeOvn).is_err());
