@@ -18,6 +18,7 @@ pub fn config_from_secret(secret: &Secret) -> Result<(AgentConfig, BrokerInfo)> 
     cfg.broker_namespace = s.broker_info.broker_namespace.clone();
     cfg.clusterset_ip = s.broker_info.settings.clusterset_ip;
     cfg.global_cidrs = s.global_cidrs;
+    cfg.network_plugin = s.network_plugin;
     Ok((cfg, s.broker_info))
 }
 

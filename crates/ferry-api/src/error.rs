@@ -37,6 +37,10 @@ pub enum Error {
     #[error("unknown cable driver {0:?} (expected wireguard, vxlan or ipsec)")]
     InvalidCableDriver(String),
 
+    /// A CNI name is not one ferry knows.
+    #[error("unknown network plugin {0:?} (expected generic, kube-ovn, calico or flannel)")]
+    UnknownNetworkPlugin(String),
+
     /// A `--components` entry is not one ferry knows (or the list is empty).
     #[error("unknown component {0:?} (expected service-discovery and/or connectivity)")]
     InvalidComponent(String),

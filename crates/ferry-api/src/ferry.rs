@@ -46,6 +46,7 @@ pub const CATEGORY: &str = "ferry";
         type_ = "string",
         json_path = ".spec.serviceCidrs"
     ),
+    printcolumn(name = "CNI", type_ = "string", json_path = ".spec.networkPlugin"),
     printcolumn(
         name = "AGE",
         type_ = "date",
@@ -63,6 +64,65 @@ pub struct ClusterSpec {
     /// Global CIDRs, when the clusterset uses globalnet for overlapping CIDRs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub global_cidrs: Vec<Cidr>,
+    /// The CNI `join` detected in the cluster (from its own objects), which
+    /// chooses the route agent's node plumbing; absent: the generic one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_plugin: Option<NetworkPlugin>,
+}
+
+/// A CNI whose objects `join` recognises and whose node plumbing the route
+/// agent knows (Submariner's `networkPlugin`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkPlugin {
+    /// Any CNI ferry has no handler for: routes through `vx-ferry`, the
+    /// node's source from its podCIDR or a CNI interface inside it.
+    #[default]
+    Generic,
+    /// kube-ovn: nodes reach pods through `ovn0`, whose address lies in the
+    /// `join` subnet.
+    KubeOvn,
+    /// Calico: remote CIDRs need IPPools (`natOutgoing: false`, `disabled: true`).
+    Calico,
+    /// flannel: the generic plumbing.
+    Flannel,
+}
+
+impl NetworkPlugin {
+    /// Every plugin, in a stable order.
+    pub const ALL: [NetworkPlugin; 4] = [
+        NetworkPlugin::Generic,
+        NetworkPlugin::KubeOvn,
+        NetworkPlugin::Calico,
+        NetworkPlugin::Flannel,
+    ];
+
+    /// The serialized name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NetworkPlugin::Generic => "generic",
+            NetworkPlugin::KubeOvn => "kube-ovn",
+            NetworkPlugin::Calico => "calico",
+            NetworkPlugin::Flannel => "flannel",
+        }
+    }
+}
+
+impl fmt::Display for NetworkPlugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for NetworkPlugin {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        NetworkPlugin::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| Error::UnknownNetworkPlugin(s.to_string()))
+    }
 }
 
 /// Keys of [`EndpointSpec::backend_config`].

@@ -33,6 +33,7 @@ pub use error::{Error, Result};
 pub use ferry::{
     CableDriver, Cluster, ClusterSpec, Connection, ConnectionStatus, Endpoint, EndpointSpec,
     Gateway, GatewaySpec, GatewayStatus, HaStatus, LatencyRtt, NatDiscovery, NatDiscoveryResult,
+    NetworkPlugin,
 };
 pub use globalnet::{
     ClusterGlobalEgressIP, ClusterGlobalEgressIPSpec, GlobalCidr, GlobalCidrSpec, GlobalEgressIP,

@@ -10,7 +10,7 @@ use ferry_api::ferry::backend_config;
 use ferry_api::labels::{self, SYSTEM_NAMESPACE};
 use ferry_api::ports;
 use ferry_api::{Connection, Endpoint, Gateway, HaStatus};
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::ListParams;
@@ -34,6 +34,34 @@ pub struct Facts {
     pub pod_ips: Vec<(String, IpAddr)>,
     /// Up to [`SAMPLE`] Service ClusterIPs (`namespace/name`, IP).
     pub service_ips: Vec<(String, IpAddr)>,
+    /// What the CNI's own objects say.
+    pub cni: CniFacts,
+    /// kube-proxy's mode (`config.conf` of `kube-system/kube-proxy`; an
+    /// empty `mode` is `iptables`); `None`: no such ConfigMap.
+    pub kube_proxy_mode: Option<String>,
+}
+
+/// The CNI as its objects show it.
+#[derive(Clone, Debug, Default)]
+pub struct CniFacts {
+    /// The CNI whose objects the cluster has, with the pod CIDRs they record.
+    pub detected: Option<(ferry_api::NetworkPlugin, Vec<ferry_api::Cidr>)>,
+    /// A CNI ferry cannot drive, if the cluster runs one.
+    pub undrivable: Option<crate::install::cni::Undrivable>,
+}
+
+/// kube-proxy's mode in its `config.conf` (a KubeProxyConfiguration):
+/// `mode`, where empty or absent means `iptables` (the Linux default).
+pub fn kube_proxy_mode(config: &str) -> String {
+    let mode = serde_yaml_ng::from_str::<serde_json::Value>(config)
+        .ok()
+        .and_then(|v| v["mode"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    if mode.is_empty() {
+        "iptables".into()
+    } else {
+        mode
+    }
 }
 
 /// How many pods and Services are compared with the declared CIDRs.
@@ -90,12 +118,25 @@ pub async fn read_target(target: &Target) -> Result<Facts> {
             Some((qualified(&s.metadata), ip))
         })
         .collect();
+    let cni = CniFacts {
+        detected: crate::install::cni::detect(&target.client).await.ok(),
+        undrivable: crate::install::cni::undrivable(&target.client).await,
+    };
+    let kube_proxy_mode = Api::<ConfigMap>::namespaced(target.client.clone(), "kube-system")
+        .get_opt("kube-proxy")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|cm| cm.data?.remove("config.conf"))
+        .map(|text| kube_proxy_mode(&text));
     Ok(Facts {
         snapshot,
         nodes,
         version,
         pod_ips,
         service_ips,
+        cni,
+        kube_proxy_mode,
     })
 }
 

@@ -68,6 +68,27 @@ pub enum Refusal {
     /// `--globalnet` without `--globalnet-cidr` on a broker with no pool.
     #[error("the broker has no Globalnet pool to take this cluster's global CIDR from")]
     NoGlobalnetPool,
+    /// The cluster runs a CNI whose datapath ferry cannot drive.
+    #[error(
+        "this cluster runs {cni} ({evidence}): {why}; if that does not apply here, pass --cni generic"
+    )]
+    UndrivableCni {
+        /// The CNI's name.
+        cni: &'static str,
+        /// What showed it (`ConfigMap kube-system/cilium-config`).
+        evidence: &'static str,
+        /// What ferry cannot do with it.
+        why: &'static str,
+    },
+    /// A check before `join` changes anything found the cluster cannot
+    /// run ferry as asked.
+    #[error("{problem}; {fix}")]
+    Preflight {
+        /// What is wrong.
+        problem: String,
+        /// The flag or command that fixes it.
+        fix: String,
+    },
     /// Neither a flag nor the cluster says which CIDRs the cluster uses.
     #[error("cannot tell this cluster's {kind} CIDRs: no --{flag}, and {tried}")]
     CidrsUnknown {

@@ -303,6 +303,12 @@ fn hint_for_refusal(r: &Refusal) -> &'static str {
         Refusal::CidrsUnknown { .. } => {
             "pass them: --clustercidr for pods, --servicecidr for services (comma-separated, e.g. --clustercidr 100.64.0.0/16 --servicecidr 100.96.0.0/16); nothing was changed"
         }
+        Refusal::UndrivableCni { .. } => {
+            "ferry drives kube-ovn, Calico, flannel and CNIs that route through the kernel and netfilter (--cni generic); nothing was changed"
+        }
+        Refusal::Preflight { .. } => {
+            "fix what the message names and run join again; nothing was changed"
+        }
         Refusal::NoJoinerToken { .. } => {
             "the broker must serve TokenRequest for the ferry-joiner ServiceAccount (Kubernetes ≥ 1.24, or a ferry apiserver of this version); broker-info.ferry never carries an admin credential"
         }
@@ -355,6 +361,7 @@ fn hint_for_api(e: &ferry_api::Error) -> Option<String> {
         A::InvalidCableDriver(_) => {
             "use wireguard, vxlan or ipsec (libreswan is accepted for ipsec)"
         }
+        A::UnknownNetworkPlugin(_) => "--cni takes generic, kube-ovn, calico or flannel",
         A::InvalidComponent(_) => {
             "--components takes service-discovery and/or connectivity, comma-separated"
         }

@@ -45,6 +45,7 @@ async fn deploy_broker_hands_out_a_joiner_token_not_its_admin_one() {
         image: "ferry:test".into(),
         gateway: Default::default(),
         globalnet: None,
+        network_plugin: None,
     };
     install::join(&member.client, &info, &opts).await.unwrap();
     // --ipsec-psk-from: the given key replaces the kept one, and is kept.
@@ -96,6 +97,7 @@ async fn cidrs_are_discovered_from_the_cluster_and_unknown_ones_refused() {
         image: "ferry:test".into(),
         gateway: Default::default(),
         globalnet: None,
+        network_plugin: None,
     };
     let e = install::join(&c.client, &cs.info, &opts).await.unwrap_err();
     assert!(

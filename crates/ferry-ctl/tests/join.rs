@@ -24,6 +24,7 @@ async fn join_refuses_a_taken_id_and_overlapping_cidrs_and_a_rerun_keeps_the_tok
         image: "ferry:test".into(),
         gateway: Default::default(),
         globalnet: None,
+        network_plugin: None,
     };
     let e = install::join(&other.client, &cs.info, &opts)
         .await
@@ -81,6 +82,7 @@ async fn join_forwards_the_clusterset_zone_in_coredns() {
         image: "ferry:test".into(),
         gateway: Default::default(),
         globalnet: None,
+        network_plugin: None,
     };
     // The API server gives ferry-dns its address at once: the first join
     // adds the block, re-runs keep it once.

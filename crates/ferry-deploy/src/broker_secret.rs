@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ferry_api::{BrokerInfo, Cidr};
+use ferry_api::{BrokerInfo, Cidr, NetworkPlugin};
 use k8s_openapi::api::core::v1::Secret;
 
 use crate::secret_keys;
@@ -21,6 +21,8 @@ pub struct BrokerSecret {
     pub service_cidrs: Vec<Cidr>,
     /// Its global CIDRs (Globalnet); empty: Globalnet is off.
     pub global_cidrs: Vec<Cidr>,
+    /// The CNI `join` detected; `None`: generic (or joined before it was kept).
+    pub network_plugin: Option<NetworkPlugin>,
     /// The broker, with this cluster's own token.
     pub broker_info: BrokerInfo,
 }
@@ -55,6 +57,10 @@ impl BrokerSecret {
             cluster_cidrs: list(secret_keys::CLUSTER_CIDRS)?,
             service_cidrs: list(secret_keys::SERVICE_CIDRS)?,
             global_cidrs: list(secret_keys::GLOBAL_CIDRS)?,
+            network_plugin: match data.get(secret_keys::NETWORK_PLUGIN).map(|s| s.trim()) {
+                None | Some("") => None,
+                Some(s) => Some(s.parse()?),
+            },
         })
     }
 }
@@ -77,6 +83,7 @@ mod tests {
             cluster_cidrs: vec!["100.64.0.0/16".parse().unwrap()],
             service_cidrs: Vec::new(),
             global_cidrs: vec!["100.120.1.0/24".parse().unwrap()],
+            network_plugin: Some(NetworkPlugin::KubeOvn),
             cable_driver: ferry_api::CableDriver::Wireguard,
             gateway: Default::default(),
             components: Default::default(),
@@ -92,6 +99,7 @@ mod tests {
         assert_eq!(read.cluster_cidrs, params.cluster_cidrs);
         assert!(read.service_cidrs.is_empty());
         assert_eq!(read.global_cidrs, params.global_cidrs);
+        assert_eq!(read.network_plugin, Some(NetworkPlugin::KubeOvn));
         assert_eq!(read.broker_info.token, "tok");
     }
 

@@ -25,7 +25,7 @@ use base64::engine::general_purpose::STANDARD;
 use ferry_api::labels::{
     self, APP_MANAGED_BY, APP_MANAGED_BY_FERRY, APP_NAME, APP_PART_OF, APP_PART_OF_FERRY, CLUSTER,
 };
-use ferry_api::{CableDriver, Cidr, ClusterProperty, Component, Components, ports};
+use ferry_api::{CableDriver, Cidr, ClusterProperty, Component, Components, NetworkPlugin, ports};
 use serde_json::{Value, json};
 
 /// Default container image repository (the tag is the ferry version).
@@ -50,7 +50,13 @@ pub mod secret_keys {
     pub const CABLE_DRIVER: &str = "cable-driver";
     /// Comma-separated global CIDRs (Globalnet); empty or absent: Globalnet off.
     pub const GLOBAL_CIDRS: &str = "global-cidrs";
+    /// The CNI `join` detected (`kube-ovn`, `calico`, …); absent: generic.
+    pub const NETWORK_PLUGIN: &str = "network-plugin";
 }
+
+/// The Pod Security admission label a namespace's enforced level is in;
+/// ferry's system namespace carries `privileged`.
+pub const POD_SECURITY_ENFORCE: &str = "pod-security.kubernetes.io/enforce";
 
 /// Name of the Secret in `ferry-system` keeping the joiner credential of
 /// `broker-info.ferry`, for `ferry recover-broker-info` (no component reads it).
@@ -113,6 +119,8 @@ pub struct ClusterParams {
     pub service_cidrs: Vec<Cidr>,
     /// Global CIDRs (Globalnet); empty: Globalnet off for this cluster.
     pub global_cidrs: Vec<Cidr>,
+    /// The CNI `join` detected, published in the cluster's `Cluster`.
+    pub network_plugin: Option<NetworkPlugin>,
     /// Cable driver of this cluster's gateway.
     pub cable_driver: CableDriver,
     /// The gateway's settings from `join`'s flags.
@@ -451,12 +459,16 @@ fn daemonset(name: &str, namespace: &str, mut pod: Value, node_selector: Option<
 pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
     let ns = p.namespace.as_str();
     let mut out = crds()?;
-    out.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta(ns, None)}));
+    // The gateway and route agent are privileged host-network pods: Pod
+    // Security must let them in whatever the cluster's default level.
+    let mut ns_meta = meta(ns, None);
+    ns_meta["labels"][POD_SECURITY_ENFORCE] = json!("privileged");
+    out.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": ns_meta}));
 
     let b64 = |s: &str| STANDARD.encode(s.as_bytes());
     let mut secret_meta = meta(BROKER_SECRET, Some(ns));
     secret_meta["labels"][CLUSTER] = json!(p.cluster_id);
-    out.push(json!({
+    let mut secret = json!({
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
         "metadata": secret_meta,
         "data": {
@@ -467,7 +479,11 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
             secret_keys::CABLE_DRIVER: b64(p.cable_driver.as_str()),
             secret_keys::GLOBAL_CIDRS: b64(&join_cidrs(&p.global_cidrs)),
         },
-    }));
+    });
+    if let Some(plugin) = p.network_plugin {
+        secret["data"][secret_keys::NETWORK_PLUGIN] = json!(b64(plugin.as_str()));
+    }
+    out.push(secret);
 
     let ferry_all = rule(
         &["ferry.dev"],
@@ -544,6 +560,13 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
             // At SIGTERM: are its DaemonSet and namespace gone (uninstall) or not (restart)?
             rule(&["apps"], &["daemonsets"], &["get"]),
             rule(&[""], &["namespaces"], &["get"]),
+            // Calico clusters: the active gateway keeps an IPPool per remote
+            // CIDR (natOutgoing: false, disabled: true).
+            rule(
+                &["crd.projectcalico.org"],
+                &["ippools"],
+                &["get", "list", "create", "patch", "delete"],
+            ),
         ],
     ));
 
@@ -791,6 +814,7 @@ pub fn deploy_files() -> Result<Vec<(&'static str, String)>> {
         cluster_cidrs: Vec::new(),
         service_cidrs: Vec::new(),
         global_cidrs: Vec::new(),
+        network_plugin: None,
         cable_driver: CableDriver::Wireguard,
         gateway: GatewaySettings::default(),
         components: Components::default(),

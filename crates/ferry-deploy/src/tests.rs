@@ -12,6 +12,7 @@ fn params() -> ClusterParams {
         ],
         service_cidrs: vec!["100.65.0.0/16".parse().unwrap()],
         global_cidrs: Vec::new(),
+        network_plugin: None,
         cable_driver: CableDriver::Wireguard,
         gateway: GatewaySettings::default(),
         components: Components::default(),

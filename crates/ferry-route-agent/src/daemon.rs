@@ -288,6 +288,7 @@ async fn serve(client: Client, cfg: &Config, writes: KernelWrites) {
     let mut resync_at = Instant::now() + cfg.resync;
     let mut last_role: Option<Role> = None;
     let mut source_note = SourceNote::default();
+    let mut cni_objects = CniObjects::default();
     let mut last_notes: Vec<String> = Vec::new();
     let mut woke_at = Instant::now();
     loop {
@@ -313,7 +314,7 @@ async fn serve(client: Client, cfg: &Config, writes: KernelWrites) {
                 let r = tokio::task::spawn_blocking(move || {
                     let r = writes.apply(|| {
                         let facts = apply::node_facts(a.netns(), &name, node_ip, &pod_cidrs)?;
-                        let want = plan::plan(&facts, &view);
+                        let want = crate::cni::plan(&facts, &view);
                         a.apply(&want, full_now).map(|ch| (want, ch))
                     });
                     (a, r)
@@ -336,6 +337,7 @@ async fn serve(client: Client, cfg: &Config, writes: KernelWrites) {
                 source_note
                     .update(&client, &cfg.node_name, &want.host_source)
                     .await;
+                cni_objects.keep(&client, &want).await;
                 full = false;
                 backoff = BACKOFF_MIN;
                 None
@@ -424,6 +426,77 @@ fn report(want: &Desired, changes: &apply::Changes, last_role: &mut Option<Role>
             "data plane updated"
         );
     }
+}
+
+/// The CNI objects ([`Desired::cni_objects`]: Calico's IPPools) last
+/// written; written again only when they change, and the ones ferry wrote
+/// before that are no longer wanted deleted.
+#[derive(Default)]
+struct CniObjects {
+    written: Option<Vec<serde_json::Value>>,
+}
+
+impl CniObjects {
+    /// Writes `want`'s CNI objects when they changed (only the active
+    /// gateway has any; other nodes leave them be). A failure is logged and
+    /// tried again after the next apply.
+    async fn keep(&mut self, client: &Client, want: &Desired) {
+        if want.role != Role::Gateway || self.written.as_ref() == Some(&want.cni_objects) {
+            return;
+        }
+        match write_ippools(client, &want.cni_objects).await {
+            Ok(()) => {
+                if !want.cni_objects.is_empty() {
+                    info!(
+                        pools = want.cni_objects.len(),
+                        "Calico IPPools for remote CIDRs kept (natOutgoing: false, disabled: true)"
+                    );
+                }
+                self.written = Some(want.cni_objects.clone());
+            }
+            Err(e) => warn!("writing Calico IPPools for remote CIDRs: {e}"),
+        }
+    }
+}
+
+/// Applies `pools` (server-side) and deletes ferry's other IPPools.
+async fn write_ippools(client: &Client, pools: &[serde_json::Value]) -> Result<()> {
+    use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams};
+    use kube::core::GroupVersionKind;
+    let (group, version, plural) = crate::cni::CALICO_IPPOOL;
+    let gvk = GroupVersionKind::gvk(group, version, "IPPool");
+    let api: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(&gvk, plural),
+    );
+    let params = PatchParams::apply(DAEMONSET).force();
+    let mut names = Vec::new();
+    for pool in pools {
+        let name = pool["metadata"]["name"].as_str().unwrap_or_default();
+        api.patch(name, &params, &Patch::Apply(pool)).await?;
+        names.push(name.to_string());
+    }
+    let ours = ListParams::default().labels(&format!(
+        "{}={}",
+        ferry_api::labels::APP_MANAGED_BY,
+        ferry_api::labels::APP_MANAGED_BY_FERRY
+    ));
+    let listed = match api.list(&ours).await {
+        Ok(l) => l.items,
+        // No IPPool CRD, or no right to read it (not Calico): nothing of
+        // ours can be there to delete.
+        Err(kube::Error::Api(s)) if matches!(s.code, 403 | 404) && pools.is_empty() => {
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for old in listed {
+        let name = old.name_any();
+        if !names.contains(&name) {
+            api.delete(&name, &DeleteParams::default()).await?;
+        }
+    }
+    Ok(())
 }
 
 /// What the log and the Node's annotation last said about the host

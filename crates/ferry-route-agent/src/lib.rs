@@ -20,6 +20,10 @@
 //! node IP is outside every cluster CIDR, so no other cluster would route
 //! the replies back.
 //!
+//! The node plumbing that depends on the CNI (kube-ovn's `ovn0`, Calico's
+//! IPPools) is [`cni`]'s, chosen by the `networkPlugin` of this cluster's
+//! `Cluster`.
+//!
 //! Inputs, all watched ([`daemon`]): this cluster's `Endpoint` (the active
 //! gateway's node name and underlay IP; replaced in place on failover), the
 //! `Cluster` objects in the system namespace (remote CIDRs) and this node's
@@ -33,6 +37,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apply;
+pub mod cni;
 pub mod daemon;
 pub mod metrics;
 pub mod nft;

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
-use ferry_api::{Cidr, ClusterSpec, EndpointSpec};
+use ferry_api::{Cidr, ClusterSpec, EndpointSpec, NetworkPlugin};
 use ferry_net::{FdbEntry, IfAddr, Mac, Route, VX_FERRY, Vxlan, vtep_mac};
 
 /// Bytes the path behind the gateway may add on top of the underlay MTU: a
@@ -36,6 +36,9 @@ pub struct ClusterView {
     pub local_pod_cidrs: BTreeSet<Cidr>,
     /// Every other cluster's pod and service CIDRs (IPv4), deduplicated.
     pub remote_cidrs: BTreeSet<Cidr>,
+    /// This cluster's CNI, as its own `Cluster` records it (generic when
+    /// it records none): which [`crate::cni`] handler plumbs the node.
+    pub network_plugin: NetworkPlugin,
 }
 
 /// Builds the [`ClusterView`] from this cluster's `Endpoint` (if any) and
@@ -74,6 +77,7 @@ pub fn cluster_view(
         if local {
             view.local_pod_cidrs
                 .extend(c.cluster_cidrs.iter().filter(|c| c.is_ipv4()));
+            view.network_plugin = c.network_plugin.unwrap_or_default();
         }
         let target = if local {
             &mut view.local_cidrs
@@ -266,10 +270,24 @@ pub struct Desired {
     pub nft: crate::nft::Sets,
     /// Remote CIDRs not routed, with the reason.
     pub skipped: Vec<Skipped>,
+    /// Objects the CNI needs in this cluster's API (Calico's IPPools for
+    /// remote CIDRs), written by the active gateway's route agent; all of
+    /// them carry `app.kubernetes.io/managed-by=ferry`.
+    pub cni_objects: Vec<serde_json::Value>,
 }
 
-/// The data plane for `node` given `view`.
+/// The data plane for `node` given `view`, with the generic host source
+/// ([`host_source`]); [`crate::cni::plan`] is the one that follows the CNI.
 pub fn plan(node: &NodeFacts, view: &ClusterView) -> Desired {
+    plan_with_source(node, view, host_source(node, view))
+}
+
+/// [`plan`] with the host source a CNI handler chose.
+pub fn plan_with_source(
+    node: &NodeFacts,
+    view: &ClusterView,
+    host_source: Result<HostSource, String>,
+) -> Desired {
     let role = match &view.gateway {
         None => Role::NoGateway,
         Some(gw) if gw.hostname == node.name => Role::Gateway,
@@ -298,7 +316,6 @@ pub fn plan(node: &NodeFacts, view: &ClusterView) -> Desired {
         }
     }
 
-    let host_source = host_source(node, view);
     let src = host_source.as_ref().ok().map(|h| IpAddr::V4(h.ip));
     let vxlan = Vxlan::vx_ferry(node.ip, &node.underlay_dev, node.underlay_mtu);
     let mut sysctls = vec![(format!("net.ipv4.conf.{VX_FERRY}.rp_filter"), "2".into())];
@@ -342,6 +359,7 @@ pub fn plan(node: &NodeFacts, view: &ClusterView) -> Desired {
             remote,
         },
         skipped,
+        cni_objects: Vec::new(),
     }
 }
 

@@ -252,6 +252,7 @@ async fn daemons_follow_the_api_and_uninstall_cleans_up() {
         cluster_cidrs: vec!["100.126.0.0/24".parse().unwrap()],
         service_cidrs: vec![],
         global_cidrs: vec![],
+        network_plugin: None,
     };
     clusters
         .create(&pp, &Cluster::new("c2", extra))
@@ -297,6 +298,7 @@ async fn daemons_follow_the_api_and_uninstall_cleans_up() {
         cluster_cidrs: vec!["100.126.0.0/24".parse().unwrap()],
         service_cidrs: vec![],
         global_cidrs: vec![],
+        network_plugin: None,
     };
     clusters
         .create(&pp, &Cluster::new("c3", extra))

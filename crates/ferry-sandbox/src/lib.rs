@@ -33,7 +33,8 @@
 //! Layout: [`plan`] (names and addresses), [`state`] (files under
 //! /run/ferry/sandbox), [`net`] (plumbing and sweeping), [`manage`] (the
 //! commands), [`supervisor`] (the per-cluster process), [`controllers`],
-//! [`runner`], [`nft`] (proxy rules) and [`dns`]; [`harness`] is the test
+//! [`runner`], [`nft`] (proxy rules), [`dns`] and [`kube_ovn`] (the Subnets of a
+//! kube-ovn-shaped cluster); [`harness`] is the test
 //! harness of every end-to-end test and benchmark that makes sandbox clusters.
 #![forbid(unsafe_code)]
 
@@ -42,6 +43,7 @@ pub mod controllers;
 pub mod dns;
 pub mod error;
 pub mod harness;
+pub mod kube_ovn;
 pub mod manage;
 pub mod nat;
 pub mod net;

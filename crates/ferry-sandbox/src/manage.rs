@@ -33,6 +33,8 @@ pub struct CreateOptions {
     /// OCI image archives or layout directories for the `runc` runtime's
     /// store.
     pub images: Vec<PathBuf>,
+    /// The CNI the cluster is shaped like.
+    pub cni: crate::plan::SandboxCni,
 }
 
 fn used_indices() -> Vec<u32> {
@@ -81,7 +83,8 @@ pub fn create(opts: &CreateOptions) -> Result<Plan> {
         opts.nodes,
         opts.pod_cidr,
         opts.service_cidr,
-    )?;
+    )?
+    .with_cni(opts.cni)?;
     if let Some(u) = &opts.dns_upstream {
         crate::dns::Upstream::parse(u)?;
     }

@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::plan::{NODE_SPACE, POD_SPACE, PREFIX, Plan, WAN_BRIDGE};
+use crate::plan::{NODE_SPACE, POD_SPACE, PREFIX, Plan, SandboxCni, WAN_BRIDGE};
 use crate::{Error, Result};
 
 pub use crate::cmd::{ip, ip_batch, netns_exec, nft_apply, run};
@@ -56,6 +56,11 @@ pub fn create_cluster_network(plan: &Plan) -> Result<()> {
         let _ = ip(&["link", "add", WAN_BRIDGE, "type", "bridge"]);
         let _ = ip(&["link", "set", WAN_BRIDGE, "up"]);
     }
+    if plan.cni == SandboxCni::KubeOvn {
+        let jb = plan.join_bridge();
+        host.push(format!("link add {jb} type bridge"));
+        host.push(format!("link set {jb} up"));
+    }
     for k in 0..plan.nodes {
         let ns = plan.node_netns(k);
         ip(&["netns", "add", &ns])?;
@@ -66,6 +71,11 @@ pub fn create_cluster_network(plan: &Plan) -> Result<()> {
         if plan.nat.is_none() {
             host.push(format!("link add {wv} type veth peer name wan0 netns {ns}"));
             host.push(format!("link set {wv} master {WAN_BRIDGE} up"));
+        }
+        if plan.cni == SandboxCni::KubeOvn {
+            let ov = plan.join_veth(k);
+            host.push(format!("link add {ov} type veth peer name ovn0 netns {ns}"));
+            host.push(format!("link set {ov} master {} up", plan.join_bridge()));
         }
     }
     ip_batch(None, &host)?;
@@ -96,20 +106,44 @@ pub fn create_cluster_network(plan: &Plan) -> Result<()> {
         for api in plan.other_host_ips() {
             lines.push(format!("route add {api}/32 via {}", plan.host_ip()));
         }
+        if plan.cni == SandboxCni::KubeOvn {
+            let join = plan.join_cidr();
+            lines.push(format!(
+                "addr add {}/{} dev ovn0",
+                plan.node_join_ip(k),
+                join.prefix
+            ));
+            lines.push("link set ovn0 up".to_string());
+        }
         for j in 0..plan.nodes {
             if j != k {
                 lines.push(format!(
                     "route add {} via {}",
                     plan.node_pod_cidr(j),
-                    plan.node_ip(j)
+                    plan.node_pod_next_hop(j)
                 ));
             }
         }
         ip_batch(Some(&ns), &lines)?;
+        if plan.cni == SandboxCni::KubeOvn {
+            nft_apply(&ns, &kube_ovn_nat_rules(plan))?;
+        }
         // Forwarding only inside our own node namespace.
         netns_exec(&ns, &["sysctl", "-qw", "net.ipv4.ip_forward=1"], None)?;
     }
     Ok(())
+}
+
+/// kube-ovn's `natOutgoing` for `ovn-default`, as its `OVN-POSTROUTING`
+/// chain does it (iptables' nat table, priority srcnat): pod traffic leaving
+/// the cluster's pod CIDR is masqueraded to the node's address. ferry's
+/// route agent must keep cross-cluster traffic out of it.
+pub fn kube_ovn_nat_rules(plan: &Plan) -> String {
+    format!(
+        "table ip kube-ovn-sbx {{\n\tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tip saddr {} ip daddr != {} masquerade\n\t}}\n}}\n",
+        plan.ovn_default_cidr(),
+        plan.pod_cidr
+    )
 }
 
 /// Creates a pod namespace behind a veth `vp{seq}` in its node, with `ip`,

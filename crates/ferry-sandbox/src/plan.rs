@@ -6,6 +6,15 @@
 //! `fsbwan`, by default pod CIDR 100.{64+i}.0.0/16 (node k gets the k-th /24)
 //! and service CIDR 100.{96+i}.0.0/16.
 //!
+//! A cluster created `--cni kube-ovn` is shaped like kube-ovn: its pod CIDR
+//! splits in two halves, the lower one `ovn-default` (the pods; node k's
+//! slice is still its k-th /24) and the upper one `join`, on which every node
+//! has `ovn0` (node k at the (k+2)-th address, all on the bridge
+//! `fsb{i}j`); nodes reach each other's pods through `ovn0`, pod traffic
+//! leaving the pod CIDR is masqueraded as kube-ovn's `natOutgoing` does, and
+//! the API server holds the `ovn-default` and `join` `Subnet`s. Both halves
+//! lie inside the cluster's own /16, so they collide with no other cluster.
+//!
 //! A cluster created `--nat` has no node on the WAN: a router namespace
 //! (`fsb{i}-rt`) sits on its bridge at .254 and on the WAN at 198.19.{i}.1,
 //! the cluster's one public address, and masquerades the nodes behind it.
@@ -187,6 +196,51 @@ impl std::fmt::Display for NatMode {
     }
 }
 
+/// The CNI a sandbox cluster is shaped like.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxCni {
+    /// Pods behind a veth each, nodes routing each other's /24 on the
+    /// cluster bridge; no CNI objects in the API.
+    #[default]
+    Bridge,
+    /// kube-ovn-shaped (see the module docs).
+    KubeOvn,
+}
+
+impl SandboxCni {
+    /// Every shape, as `--cni` takes them.
+    pub const ALL: [SandboxCni; 2] = [SandboxCni::Bridge, SandboxCni::KubeOvn];
+
+    /// The name `--cni` takes.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SandboxCni::Bridge => "bridge",
+            SandboxCni::KubeOvn => "kube-ovn",
+        }
+    }
+
+    fn is_bridge(&self) -> bool {
+        *self == SandboxCni::Bridge
+    }
+}
+
+impl std::str::FromStr for SandboxCni {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<SandboxCni> {
+        SandboxCni::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| Error::Invalid(format!("unknown CNI {s:?}: use bridge or kube-ovn")))
+    }
+}
+
+impl std::fmt::Display for SandboxCni {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Everything about one cluster's names and addresses. Stored as
 /// `cluster.json` in its state directory before anything is created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,6 +260,9 @@ pub struct Plan {
     /// How pods' containers run.
     #[serde(default, skip_serializing_if = "crate::oci::Runtime::is_local")]
     pub runtime: crate::oci::Runtime,
+    /// The CNI the cluster is shaped like.
+    #[serde(default, skip_serializing_if = "SandboxCni::is_bridge")]
+    pub cni: SandboxCni,
 }
 
 /// Checks a cluster name: 1-20 of `[a-z0-9-]`, starting with a letter.
@@ -283,7 +340,52 @@ impl Plan {
             dns_upstream: None,
             nat: None,
             runtime: crate::oci::Runtime::Local,
+            cni: SandboxCni::Bridge,
         })
+    }
+
+    /// This plan shaped like `cni`; kube-ovn needs every node's /24 in the
+    /// lower half of the pod CIDR.
+    pub fn with_cni(mut self, cni: SandboxCni) -> Result<Plan> {
+        if cni == SandboxCni::KubeOvn
+            && (self.pod_cidr.prefix > 23 || self.pod_cidr.size() / 512 < u64::from(self.nodes))
+        {
+            return Err(Error::Invalid(format!(
+                "pod CIDR {} is too small for kube-ovn's two halves with {} nodes",
+                self.pod_cidr, self.nodes
+            )));
+        }
+        self.cni = cni;
+        Ok(self)
+    }
+
+    /// kube-ovn's `ovn-default` Subnet: the lower half of the pod CIDR.
+    pub fn ovn_default_cidr(&self) -> Cidr {
+        self.pod_cidr.subnet(self.pod_cidr.prefix + 1, 0)
+    }
+    /// kube-ovn's `join` Subnet: the upper half of the pod CIDR.
+    pub fn join_cidr(&self) -> Cidr {
+        self.pod_cidr.subnet(self.pod_cidr.prefix + 1, 1)
+    }
+    /// Node `k`'s `ovn0` address in the join subnet (.1 is the gateway).
+    pub fn node_join_ip(&self, k: u32) -> Ipv4Addr {
+        self.join_cidr().nth(2 + u64::from(k))
+    }
+    /// The bridge joining the nodes' `ovn0` (kube-ovn's join switch).
+    pub fn join_bridge(&self) -> String {
+        format!("{PREFIX}{}j", self.index)
+    }
+    /// Host end of node `k`'s `ovn0` veth.
+    pub fn join_veth(&self, k: u32) -> String {
+        format!("{PREFIX}{}o{k}", self.index)
+    }
+    /// Where node `j`'s pods are reached from another node: its `ovn0`
+    /// (kube-ovn) or its address on the cluster bridge.
+    pub fn node_pod_next_hop(&self, j: u32) -> Ipv4Addr {
+        match self.cni {
+            SandboxCni::KubeOvn => self.node_join_ip(j),
+            SandboxCni::Bridge => self.node_ip(j),
+        }
     }
 
     /// The cluster bridge (host side).
@@ -348,7 +450,8 @@ impl Plan {
     pub fn owns_link(&self, link: &str) -> bool {
         let own = self.bridge();
         link == own
-            || ["n", "w", "r"].iter().any(|s| {
+            || link == self.join_bridge()
+            || ["n", "w", "r", "o"].iter().any(|s| {
                 link.strip_prefix(&format!("{own}{s}"))
                     .is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_digit()))
             })
@@ -449,6 +552,42 @@ mod tests {
         assert!(!p.owns_link("fsb31n1") && !p.owns_link("fsb30"));
         assert!(NODE_SPACE.contains(p.node_wan_ip(0)));
         assert_eq!(p.public_ip(1), p.node_wan_ip(1));
+    }
+
+    #[test]
+    fn kube_ovn_plan_splits_the_pod_cidr_into_ovn_default_and_join() {
+        let p = Plan::new("east", 3, 2, None, None)
+            .unwrap()
+            .with_cni(SandboxCni::KubeOvn)
+            .unwrap();
+        assert_eq!(p.ovn_default_cidr().to_string(), "100.67.0.0/17");
+        assert_eq!(p.join_cidr().to_string(), "100.67.128.0/17");
+        assert!(p.ovn_default_cidr().covers(&p.node_pod_cidr(1)));
+        assert_eq!(p.node_join_ip(1), Ipv4Addr::new(100, 67, 128, 3));
+        assert_eq!(p.node_pod_next_hop(1), p.node_join_ip(1));
+        // Inside the cluster's own /16: no other cluster's ranges.
+        let other = Plan::new("west", 4, 2, None, None).unwrap();
+        for c in [p.ovn_default_cidr(), p.join_cidr()] {
+            assert!(p.pod_cidr.covers(&c));
+            assert!(!c.overlaps(&other.pod_cidr) && !c.overlaps(&other.service_cidr));
+        }
+        assert!(p.owns_link("fsb3j") && p.owns_link("fsb3o1") && !p.owns_link("fsb31j"));
+        let small = Plan::new(
+            "tiny",
+            5,
+            2,
+            Some(Cidr::parse("100.69.0.0/23").unwrap()),
+            None,
+        );
+        assert!(small.unwrap().with_cni(SandboxCni::KubeOvn).is_err());
+        // Stored plans without the field load as bridge clusters.
+        let mut v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["cni"], "kube-ovn");
+        v.as_object_mut().unwrap().remove("cni");
+        assert_eq!(
+            serde_json::from_value::<Plan>(v).unwrap().cni,
+            SandboxCni::Bridge
+        );
     }
 
     #[test]

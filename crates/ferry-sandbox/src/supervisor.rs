@@ -50,6 +50,9 @@ pub async fn supervise(name: &str, config: RunnerConfig) -> Result<()> {
     let server = ferry_apiserver::start(cfg).await?;
     let client = client_from(&server.admin_kubeconfig).await?;
     register_nodes(&client, &plan).await?;
+    if plan.cni == crate::plan::SandboxCni::KubeOvn {
+        crate::kube_ovn::publish(&client, &plan).await?;
+    }
 
     let wakers = Arc::new(Wakers::default());
     let stores = Stores::start(&client, wakers.clone()).await;

@@ -43,7 +43,7 @@ fn verify_and_benchmark_need_two_clusters() {
         assert!(stderr.contains("hint: "), "{stderr}");
     }
     for args in [
-        &["diagnose", "cni"][..],
+        &["diagnose", "cni-plugin"][..],
         &["verify", "--only", "dns"],
         &["benchmark", "bandwidth"],
         &["diagnose", "--timeout", "soon"],
@@ -154,6 +154,7 @@ async fn test_pods_that_never_start_fail_the_checks_and_are_removed() {
             image: "ferry:test".into(),
             gateway: Default::default(),
             globalnet: None,
+            network_plugin: None,
         },
     )
     .await

@@ -227,6 +227,7 @@ fn join_options(id: &str, cidrs: (&str, &str)) -> JoinOptions {
         image: "ferry:test".into(),
         gateway: Default::default(),
         globalnet: None,
+        network_plugin: None,
     }
 }
 

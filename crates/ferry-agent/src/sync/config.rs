@@ -30,6 +30,8 @@ pub struct AgentConfig {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Global CIDRs (Globalnet; empty: off): exports carry global IPs.
     pub global_cidrs: Vec<Cidr>,
+    /// The CNI `join` detected, published in this cluster's `Cluster`.
+    pub network_plugin: Option<ferry_api::NetworkPlugin>,
 }
 
 impl AgentConfig {
@@ -49,6 +51,7 @@ impl AgentConfig {
             clusterset_ip: false,
             metrics: Default::default(),
             global_cidrs: Vec::new(),
+            network_plugin: None,
         }
     }
 }

@@ -47,6 +47,7 @@ pub(super) fn reconcile_peer(engine: &mut SyncEngine, key: &Key, kind: Kind, nam
             cluster_cidrs: engine.config().cluster_cidrs.clone(),
             service_cidrs: engine.config().service_cidrs.clone(),
             global_cidrs: engine.config().global_cidrs.clone(),
+            network_plugin: engine.config().network_plugin,
         });
         publish(engine, t_broker, &id, &spec);
         publish(engine, t_local, &id, &spec);

@@ -8,6 +8,7 @@ fn cluster_round_trips_camel_case() {
         cluster_cidrs: Cidr::parse_list("100.64.0.0/16,fd00:64::/64").unwrap(),
         service_cidrs: Cidr::parse_list("100.96.0.0/16").unwrap(),
         global_cidrs: vec![],
+        network_plugin: None,
     };
     let obj = Cluster::new("cluster0", spec);
     let v = serde_json::to_value(&obj).unwrap();

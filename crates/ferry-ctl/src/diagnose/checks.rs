@@ -11,6 +11,10 @@ use crate::{Error, Result};
 pub enum Check {
     /// The API server's version.
     K8sVersion,
+    /// The CNI its objects show, against the one `join` recorded.
+    Cni,
+    /// kube-proxy's mode.
+    KubeProxyMode,
     /// ferry's workloads and the active gateway.
     Deployment,
     /// CIDRs against other clusters and against real addresses.
@@ -32,8 +36,10 @@ pub enum Check {
 
 impl Check {
     /// Every check, in the order `diagnose all` runs and prints them.
-    pub const ALL: [Check; 9] = [
+    pub const ALL: [Check; 11] = [
         Check::K8sVersion,
+        Check::Cni,
+        Check::KubeProxyMode,
         Check::Deployment,
         Check::CidrOverlap,
         Check::Connections,
@@ -48,6 +54,8 @@ impl Check {
     pub fn name(&self) -> &'static str {
         match self {
             Check::K8sVersion => "k8s-version",
+            Check::Cni => "cni",
+            Check::KubeProxyMode => "kube-proxy-mode",
             Check::Deployment => "deployment",
             Check::CidrOverlap => "cidr-overlap",
             Check::Connections => "connections",

@@ -139,6 +139,8 @@ fn judge_cluster(r: &Read, m: &Measured, checks: &[Check], everyone: &Everyone<'
     for c in checks {
         match c {
             Check::K8sVersion => lines.extend(evaluate::k8s_version(f)),
+            Check::Cni => lines.extend(evaluate::cni(f)),
+            Check::KubeProxyMode => lines.extend(evaluate::kube_proxy_mode(f)),
             Check::Deployment => lines.extend(evaluate::deployment(f)),
             Check::CidrOverlap => lines.extend(evaluate::cidr_overlap(f)),
             Check::Connections => {

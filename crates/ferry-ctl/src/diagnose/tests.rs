@@ -105,6 +105,8 @@ fn facts(status: &str, message: &str) -> Facts {
         version: Some((1, 33, "v1.33.0".into())),
         pod_ips: vec![("default/a".into(), "100.64.1.5".parse().unwrap())],
         service_ips: vec![("default/kubernetes".into(), "100.96.0.1".parse().unwrap())],
+        cni: Default::default(),
+        kube_proxy_mode: Some("iptables".into()),
     }
 }
 
@@ -457,6 +459,55 @@ fn old_servers_fail_the_version_check() {
     assert_eq!(statuses(&evaluate::k8s_version(&f)), [Status::Pass]);
     f.version = None;
     assert_eq!(statuses(&evaluate::k8s_version(&f)), [Status::Warn]);
+}
+
+#[test]
+fn cni_says_what_it_found_and_whether_the_handler_fits() {
+    use ferry_api::NetworkPlugin;
+    let mut f = healthy();
+    let message = |f: &Facts| evaluate::cni(f)[0].message.clone();
+    // Nothing recognised, nothing recorded: the generic handler.
+    assert_eq!(statuses(&evaluate::cni(&f)), [Status::Pass]);
+    assert!(message(&f).contains("generic handler"), "{}", message(&f));
+    // kube-ovn found, and recorded at join.
+    f.cni.detected = Some((
+        NetworkPlugin::KubeOvn,
+        vec!["100.64.0.0/16".parse().unwrap()],
+    ));
+    for c in &mut f.snapshot.clusters {
+        if c.spec.cluster_id == "east" {
+            c.spec.network_plugin = Some(NetworkPlugin::KubeOvn);
+        }
+    }
+    assert_eq!(statuses(&evaluate::cni(&f)), [Status::Pass]);
+    assert!(message(&f).contains("kube-ovn handler"), "{}", message(&f));
+    // Found, but joined as another: re-join.
+    f.cni.detected = Some((NetworkPlugin::Calico, vec![]));
+    assert_eq!(statuses(&evaluate::cni(&f)), [Status::Warn]);
+    let hint = evaluate::cni(&f)[0].hint.clone().unwrap();
+    assert!(hint.contains("--cni calico"), "{hint}");
+    // A CNI ferry cannot drive fails.
+    f.cni.undrivable = Some(crate::install::cni::UNDRIVABLE[0]);
+    assert_eq!(statuses(&evaluate::cni(&f)), [Status::Fail]);
+    assert!(message(&f).contains("Cilium"));
+}
+
+#[test]
+fn kube_proxy_mode_says_what_it_found() {
+    let mut f = healthy();
+    let line = |f: &Facts| evaluate::kube_proxy_mode(f).remove(0);
+    assert!(line(&f).message.contains("iptables mode"));
+    f.kube_proxy_mode = Some("kernelspace".into());
+    assert_eq!(line(&f).status, Status::Warn);
+    f.kube_proxy_mode = None;
+    assert_eq!(line(&f).status, Status::Pass);
+    assert!(line(&f).message.contains("cannot be read"));
+    assert_eq!(crate::cluster::kube_proxy_mode("mode: ipvs\n"), "ipvs");
+    assert_eq!(crate::cluster::kube_proxy_mode("mode: \"\"\n"), "iptables");
+    assert_eq!(
+        crate::cluster::kube_proxy_mode("clusterCIDR: 10.0.0.0/8\n"),
+        "iptables"
+    );
 }
 
 #[test]
@@ -831,7 +882,8 @@ fn check_names_parse() {
     for c in Check::ALL {
         assert_eq!(c.name().parse::<Check>().unwrap(), c);
     }
-    assert!("cni".parse::<Check>().is_err());
+    assert_eq!("cni".parse::<Check>().unwrap(), Check::Cni);
+    assert!("cni-plugin".parse::<Check>().is_err());
 }
 
 #[test]

@@ -90,6 +90,7 @@ fn join_refusals_get_their_hints() {
                 cluster_cidrs: vec![cidr.parse().unwrap()],
                 service_cidrs: Vec::new(),
                 global_cidrs: Vec::new(),
+                network_plugin: None,
             },
         )
     };

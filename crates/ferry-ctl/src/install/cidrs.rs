@@ -44,7 +44,7 @@ pub enum CidrSource {
     /// A record the caller holds (e.g. the sandbox's plan of the cluster).
     Record(String),
     /// The CNI's own objects ([`crate::install::cni`]).
-    Cni(crate::install::cni::Cni),
+    Cni(ferry_api::NetworkPlugin),
 }
 
 impl fmt::Display for CidrSource {

@@ -6,29 +6,64 @@
 //! fixtures of the objects each CNI's default install creates
 //! (`cni_fixtures/`); it does not configure any CNI.
 
-use std::fmt;
-
-use ferry_api::Cidr;
+use ferry_api::{Cidr, NetworkPlugin};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject};
 use serde_json::Value;
 
-/// A CNI ferry recognises.
+/// A CNI whose datapath ferry cannot drive, and the ConfigMap its install
+/// always creates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cni {
-    KubeOvn,
-    Calico,
-    Flannel,
+pub struct Undrivable {
+    /// The CNI's name.
+    pub cni: &'static str,
+    /// Namespace of its ConfigMap.
+    pub namespace: &'static str,
+    /// Name of its ConfigMap.
+    pub config_map: &'static str,
+    /// That ConfigMap, as the refusal names it.
+    pub evidence: &'static str,
+    /// Why ferry cannot drive it.
+    pub why: &'static str,
 }
 
-impl fmt::Display for Cni {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Cni::KubeOvn => "kube-ovn",
-            Cni::Calico => "calico",
-            Cni::Flannel => "flannel",
-        })
+/// The CNIs `join` refuses unless `--cni` says otherwise.
+pub const UNDRIVABLE: [Undrivable; 2] = [
+    Undrivable {
+        cni: "Cilium",
+        namespace: "kube-system",
+        config_map: "cilium-config",
+        evidence: "ConfigMap kube-system/cilium-config",
+        why: "its eBPF datapath routes and masquerades pod traffic outside the kernel routes and netfilter rules ferry's route agent programs",
+    },
+    Undrivable {
+        cni: "OVN-Kubernetes",
+        namespace: "ovn-kubernetes",
+        config_map: "ovnkube-config",
+        evidence: "ConfigMap ovn-kubernetes/ovnkube-config",
+        why: "pod traffic leaves through OVN's gateway router, which SNATs it inside OVN where ferry's rules never see it",
+    },
+];
+
+/// The first CNI of [`UNDRIVABLE`] whose ConfigMap the cluster has.
+pub async fn undrivable(client: &Client) -> Option<Undrivable> {
+    for u in UNDRIVABLE {
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), u.namespace);
+        if let Ok(Some(_)) = api.get_opt(u.config_map).await {
+            return Some(u);
+        }
+    }
+    None
+}
+
+impl From<Undrivable> for crate::Refusal {
+    fn from(u: Undrivable) -> Self {
+        crate::Refusal::UndrivableCni {
+            cni: u.cni,
+            evidence: u.evidence,
+            why: u.why,
+        }
     }
 }
 
@@ -102,18 +137,18 @@ async fn list_all(
 
 /// The CNI whose objects the cluster has and the pod CIDRs they record;
 /// otherwise why each CNI was not found.
-pub async fn detect(client: &Client) -> Result<(Cni, Vec<Cidr>), Vec<String>> {
+pub async fn detect(client: &Client) -> Result<(NetworkPlugin, Vec<Cidr>), Vec<String>> {
     let mut misses = Vec::new();
     match list_all(client, "kubeovn.io", "Subnet", "subnets").await {
         Ok(s) if !kube_ovn_pod_cidrs(&s).is_empty() => {
-            return Ok((Cni::KubeOvn, kube_ovn_pod_cidrs(&s)));
+            return Ok((NetworkPlugin::KubeOvn, kube_ovn_pod_cidrs(&s)));
         }
         Ok(_) => misses.push("kube-ovn: no ovn-default or join Subnet".into()),
         Err(why) => misses.push(format!("kube-ovn: {why}")),
     }
     match list_all(client, "crd.projectcalico.org", "IPPool", "ippools").await {
         Ok(p) if !calico_pod_cidrs(&p).is_empty() => {
-            return Ok((Cni::Calico, calico_pod_cidrs(&p)));
+            return Ok((NetworkPlugin::Calico, calico_pod_cidrs(&p)));
         }
         Ok(_) => misses.push("calico: no enabled IPPool".into()),
         Err(why) => misses.push(format!("calico: {why}")),
@@ -127,7 +162,7 @@ pub async fn detect(client: &Client) -> Result<(Cni, Vec<Cidr>), Vec<String>> {
                 .unwrap_or_default();
             let cidrs = flannel_pod_cidrs(&text);
             if !cidrs.is_empty() {
-                return Ok((Cni::Flannel, cidrs));
+                return Ok((NetworkPlugin::Flannel, cidrs));
             }
         }
     }

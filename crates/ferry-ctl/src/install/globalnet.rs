@@ -200,6 +200,7 @@ mod tests {
                 cluster_cidrs: vec![c(pods)],
                 service_cidrs: vec![],
                 global_cidrs: global.iter().map(|g| c(g)).collect(),
+                network_plugin: None,
             },
         )
     }

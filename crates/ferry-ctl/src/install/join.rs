@@ -2,7 +2,9 @@
 //! in it with a broker token of its own and publishes its `Cluster`.
 
 use ferry_api::labels::{self, CLUSTER};
-use ferry_api::{BrokerInfo, CableDriver, Cidr, Cluster, ClusterProperty, find_overlap};
+use ferry_api::{
+    BrokerInfo, CableDriver, Cidr, Cluster, ClusterProperty, NetworkPlugin, find_overlap,
+};
 use ferry_deploy::{
     BROKER_SECRET, BrokerSecret, CLUSTER_SA_PREFIX, ClusterParams, GatewaySettings,
 };
@@ -36,6 +38,8 @@ pub struct JoinOptions {
     pub gateway: GatewaySettings,
     /// Globalnet for this cluster (`--globalnet`), with what it asks.
     pub globalnet: Option<GlobalnetRequest>,
+    /// The cluster's CNI (detected, or `--cni`); recorded in its `Cluster`.
+    pub network_plugin: Option<NetworkPlugin>,
 }
 
 /// What [`join`] did.
@@ -152,6 +156,17 @@ pub async fn join(local: &Client, info: &BrokerInfo, opts: &JoinOptions) -> Resu
         opts.globalnet.is_some(),
     )?;
     check_settings(opts, info)?;
+    super::preflight::preflight(
+        local,
+        &super::preflight::Asked {
+            image: &opts.image,
+            gateway_node: opts.gateway_node.as_deref(),
+            cable_driver: driver(opts, info),
+            nat_port: opts.gateway.nat_port,
+            connectivity: info.settings.components.connectivity,
+        },
+    )
+    .await?;
     if let Some(req) = &opts.globalnet {
         let held = globalnet::held(&joiner, bns).await?;
         globalnet::check_request(info, req, &cidrs, &globalnet::taken(&existing, &held, id))?;
@@ -175,6 +190,7 @@ pub async fn join(local: &Client, info: &BrokerInfo, opts: &JoinOptions) -> Resu
         cluster_cidrs: opts.cluster_cidrs.clone(),
         service_cidrs: opts.service_cidrs.clone(),
         global_cidrs: global_cidrs.clone(),
+        network_plugin: opts.network_plugin,
         cable_driver: driver(opts, info),
         gateway: opts.gateway.clone(),
         components: info.settings.components,
@@ -190,12 +206,18 @@ pub async fn join(local: &Client, info: &BrokerInfo, opts: &JoinOptions) -> Resu
     }
 
     // Publish the Cluster at once, so a concurrent join sees the id and CIDRs.
+    let spec = ferry_api::ClusterSpec {
+        cluster_id: id.into(),
+        cluster_cidrs: opts.cluster_cidrs.clone(),
+        service_cidrs: opts.service_cidrs.clone(),
+        global_cidrs: global_cidrs.clone(),
+        network_plugin: opts.network_plugin,
+    };
     let cluster = json!({
         "apiVersion": "ferry.dev/v1alpha1", "kind": "Cluster",
         "metadata": {"name": id, "namespace": bns, "labels": {
             CLUSTER: id, labels::APP_MANAGED_BY: labels::APP_MANAGED_BY_FERRY}},
-        "spec": {"clusterId": id, "clusterCidrs": opts.cluster_cidrs, "serviceCidrs": opts.service_cidrs,
-            "globalCidrs": global_cidrs},
+        "spec": spec,
     });
     apply_value(&broker, &cluster).await?;
 

@@ -21,6 +21,7 @@ pub mod cidrs;
 pub mod cni;
 pub mod globalnet;
 pub mod join;
+pub mod preflight;
 pub mod recover;
 mod unsupported;
 pub mod wait;

@@ -240,6 +240,7 @@ fn networks(s: &Snapshot) -> Vec<NetworkRow> {
             cluster_cidrs: strings(&c.spec.cluster_cidrs),
             service_cidrs: strings(&c.spec.service_cidrs),
             global_cidrs: strings(&c.spec.global_cidrs),
+            cni: c.spec.network_plugin.map(|p| p.to_string()),
         })
         .collect();
     rows.sort_by(|a, b| (!a.local, &a.cluster).cmp(&(!b.local, &b.cluster)));

@@ -191,6 +191,10 @@ pub struct NetworkRow {
     /// Global CIDRs (globalnet).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub global_cidrs: Vec<String>,
+    /// The CNI `join` detected (`kube-ovn`, `calico`, `flannel`, `generic`);
+    /// absent when the cluster joined without recording it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cni: Option<String>,
 }
 
 /// The broker, as this cluster's `ferry-broker` Secret describes it (no

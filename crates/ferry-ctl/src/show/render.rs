@@ -286,7 +286,13 @@ fn gateways(rows: &[GatewayRow]) -> String {
 }
 
 fn networks(rows: &[NetworkRow]) -> String {
-    let mut t = Table::new(&["CLUSTER", "CLUSTER-CIDRS", "SERVICE-CIDRS", "GLOBAL-CIDRS"]);
+    let mut t = Table::new(&[
+        "CLUSTER",
+        "CNI",
+        "CLUSTER-CIDRS",
+        "SERVICE-CIDRS",
+        "GLOBAL-CIDRS",
+    ]);
     for r in rows {
         t.row(vec![
             if r.local {
@@ -294,6 +300,7 @@ fn networks(rows: &[NetworkRow]) -> String {
             } else {
                 r.cluster.clone()
             },
+            r.cni.clone().unwrap_or_else(|| "-".into()),
             list(&r.cluster_cidrs),
             list(&r.service_cidrs),
             list(&r.global_cidrs),

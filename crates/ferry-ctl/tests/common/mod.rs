@@ -223,6 +223,7 @@ pub fn join_options(id: &str, i: usize) -> JoinOptions {
         image: "ferry:test".into(),
         gateway: Default::default(),
         globalnet: None,
+        network_plugin: None,
     }
 }
 

@@ -47,6 +47,7 @@ fn cluster(id: &str, pods: &[&str], services: &[&str]) -> ClusterSpec {
         cluster_cidrs: pods.iter().map(|c| cidr(c)).collect(),
         service_cidrs: services.iter().map(|c| cidr(c)).collect(),
         global_cidrs: vec![],
+        network_plugin: None,
     }
 }
 
@@ -120,6 +121,7 @@ fn view(gateway: Option<ActiveGateway>, remote: &[&str]) -> ClusterView {
         local_cidrs: set(&["100.64.0.0/16", "100.65.0.0/16"]),
         local_pod_cidrs: set(&["100.64.0.0/16"]),
         remote_cidrs: set(remote),
+        network_plugin: NetworkPlugin::Generic,
     }
 }
 

@@ -32,6 +32,7 @@ pub fn local_cluster() -> ClusterSpec {
         cluster_cidrs: vec!["100.64.0.0/16".parse().unwrap()],
         service_cidrs: vec!["100.65.0.0/16".parse().unwrap()],
         global_cidrs: vec![],
+        network_plugin: None,
     }
 }
 
@@ -41,6 +42,7 @@ pub fn remote_cluster() -> ClusterSpec {
         cluster_cidrs: vec!["100.127.1.0/24".parse().unwrap()],
         service_cidrs: vec!["100.127.2.0/24".parse().unwrap()],
         global_cidrs: vec![],
+        network_plugin: None,
     }
 }
 

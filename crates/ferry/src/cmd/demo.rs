@@ -184,6 +184,7 @@ fn create_clusters(
                 timeout,
                 runtime,
                 images: images.clone(),
+                cni: Default::default(),
             };
             std::thread::spawn(move || ferry_sandbox::create(&opts))
         })
@@ -261,6 +262,7 @@ async fn join_both(
             image: ferry_deploy::default_image(),
             gateway: Default::default(),
             globalnet: None,
+            network_plugin: None,
         };
         install::join(client, info, &opts)
             .await

@@ -15,7 +15,11 @@ const EXAMPLES: &str = "Examples:
 /// Check a cluster's ferry installation and its paths to the other
 /// clusters with real traffic; print PASS/WARN/FAIL lines with hints.
 ///
-/// Checks: k8s-version (the API server is recent enough); deployment
+/// Checks: k8s-version (the API server is recent enough); cni (the CNI
+/// its objects show — kube-ovn, Calico, flannel, or one ferry cannot drive
+/// such as Cilium — against the one join recorded, which chooses the route
+/// agent's handler); kube-proxy-mode (the mode in kube-system/kube-proxy);
+/// deployment
 /// (ferry's Deployments and DaemonSets are ready, a gateway node is
 /// labelled, one gateway is active); cidr-overlap (this cluster's pod and
 /// service CIDRs against every other cluster's, and the addresses its pods
@@ -64,6 +68,8 @@ enum What {
     ServiceDiscovery,
     CidrOverlap,
     K8sVersion,
+    Cni,
+    KubeProxyMode,
     Mtu,
     NatDiscovery,
 }
@@ -78,6 +84,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::ServiceDiscovery => vec![Check::ServiceDiscovery],
         What::CidrOverlap => vec![Check::CidrOverlap],
         What::K8sVersion => vec![Check::K8sVersion],
+        What::Cni => vec![Check::Cni],
+        What::KubeProxyMode => vec![Check::KubeProxyMode],
         What::Mtu => vec![Check::Mtu],
         What::NatDiscovery => vec![Check::NatDiscovery],
     };

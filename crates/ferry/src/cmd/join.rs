@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use ferry_api::{BrokerInfo, CableDriver, Cidr};
+use ferry_api::{BrokerInfo, CableDriver, Cidr, NetworkPlugin};
 use ferry_ctl::Refusal;
 use ferry_ctl::install::cidrs::{Discovered, FoundCidrs, Records};
 use ferry_ctl::install::{self, CidrSource, GlobalnetRequest, JoinOptions, Unsupported};
@@ -152,6 +152,11 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "5m",
           value_parser = super::errors::parse_duration)]
     wait: Option<Duration>,
+    /// The cluster's CNI: generic, kube-ovn, calico or flannel (default:
+    /// detected from the CNI's own objects, else generic). It chooses the
+    /// route agent's node plumbing and is shown by `show networks`.
+    #[arg(long, value_name = "CNI")]
+    cni: Option<NetworkPlugin>,
     #[command(flatten)]
     refused: Refused,
 }
@@ -306,6 +311,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         image: args.image(),
         gateway: args.gateway(),
         globalnet: args.globalnet(&info)?,
+        network_plugin: None,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async {
@@ -321,6 +327,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .await?
             .probe()
             .await?;
+        opts.network_plugin = Some(network_plugin(&local.client, args.cni).await?);
         complete_cidrs(&local.client, &mut opts, args.kubeconfig.as_deref()).await?;
         if args.label_gateway
             && opts.gateway_node.is_none()
@@ -426,6 +433,32 @@ async fn complete_cidrs(
         }
     }
     Ok(())
+}
+
+/// The cluster's CNI: `--cni`, else the one whose objects the cluster has,
+/// else generic; printed with where it came from. A CNI ferry cannot drive
+/// is refused unless `--cni` is given.
+async fn network_plugin(
+    client: &kube::Client,
+    flag: Option<NetworkPlugin>,
+) -> anyhow::Result<NetworkPlugin> {
+    if flag.is_none()
+        && let Some(u) = install::cni::undrivable(client).await
+    {
+        return Err(ferry_ctl::Error::from(Refusal::from(u)).into());
+    }
+    let (plugin, from) = match flag {
+        Some(p) => (p, "--cni".to_string()),
+        None => match install::cni::detect(client).await {
+            Ok((p, _)) => (p, format!("{p}'s objects")),
+            Err(_) => (
+                NetworkPlugin::Generic,
+                "no kube-ovn, Calico or flannel objects".to_string(),
+            ),
+        },
+    };
+    eprintln!("CNI: {plugin} (from {from})");
+    Ok(plugin)
 }
 
 fn list(cidrs: &[Cidr]) -> String {

@@ -53,6 +53,13 @@ pub enum Sandbox {
         /// repeatable.
         #[arg(long = "image", value_name = "PATH")]
         images: Vec<PathBuf>,
+        /// The CNI the cluster is shaped like: bridge (pods behind veths,
+        /// nodes routing each other's /24) or kube-ovn (the pod CIDR's lower
+        /// half ovn-default, its upper half the join subnet of every node's
+        /// ovn0, nodes reaching pods through ovn0, natOutgoing masquerade,
+        /// and the ovn-default and join Subnets in the API server).
+        #[arg(long, default_value = "bridge")]
+        cni: ferry_sandbox::plan::SandboxCni,
     },
     /// Build two clusters, join them and reach a service across them (the
     /// one-command demo; see `ferry sandbox demo --help`).
@@ -105,6 +112,7 @@ pub fn run(cmd: Sandbox) -> anyhow::Result<()> {
             timeout,
             runtime,
             images,
+            cni,
         } => {
             let opts = ferry_sandbox::CreateOptions {
                 name: name.clone(),
@@ -121,6 +129,7 @@ pub fn run(cmd: Sandbox) -> anyhow::Result<()> {
                 timeout: Duration::from_secs(timeout),
                 runtime,
                 images,
+                cni,
             };
             let started = std::time::Instant::now();
             let plan = ferry_sandbox::create(&opts)
@@ -133,6 +142,13 @@ pub fn run(cmd: Sandbox) -> anyhow::Result<()> {
                 plan.pod_cidr,
                 plan.service_cidr
             );
+            if plan.cni == ferry_sandbox::plan::SandboxCni::KubeOvn {
+                eprintln!(
+                    "kube-ovn-shaped: Subnets ovn-default {} and join {} (ovn0 on every node)",
+                    plan.ovn_default_cidr(),
+                    plan.join_cidr()
+                );
+            }
             println!(
                 "{}",
                 ferry_sandbox::state::kubeconfig_path(&plan.name).display()

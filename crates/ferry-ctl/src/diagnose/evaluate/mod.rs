@@ -6,6 +6,7 @@
 //! [`Report`]: crate::probe::Report
 //! [`Line`]: crate::check::Line
 
+mod cni;
 mod common;
 mod connections;
 mod firewall;
@@ -15,6 +16,7 @@ mod nat_discovery;
 mod objects;
 mod service_discovery;
 
+pub use cni::{cni, kube_proxy_mode};
 pub use common::{Client, Probed};
 pub use connections::connections;
 pub use firewall::{Firewall, firewall};

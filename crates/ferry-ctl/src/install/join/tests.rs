@@ -9,6 +9,7 @@ fn cluster(id: &str, cidrs: &[&str]) -> Cluster {
             cluster_cidrs: cidrs.iter().map(|c| c.parse().unwrap()).collect(),
             service_cidrs: Vec::new(),
             global_cidrs: Vec::new(),
+            network_plugin: None,
         },
     )
 }

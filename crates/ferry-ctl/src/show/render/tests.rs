@@ -18,10 +18,16 @@ fn rtt(min: &str, avg: &str, max: &str) -> Value {
 /// both) and a db service exported only by cluster2 (unreachable).
 fn snapshot() -> Snapshot {
     let cluster = |id: &str, pods: &str, svcs: &str| {
+        let mut spec = json!({"clusterId": id, "clusterCidrs": [pods], "serviceCidrs": [svcs]});
+        // cluster2 joined before the CNI was recorded: its column says `-`.
+        match id {
+            "cluster0" => spec["networkPlugin"] = json!("kube-ovn"),
+            "cluster1" => spec["networkPlugin"] = json!("calico"),
+            _ => {}
+        }
         de(
             json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Cluster",
-            "metadata": {"name": id, "namespace": "ferry-system"},
-            "spec": {"clusterId": id, "clusterCidrs": [pods], "serviceCidrs": [svcs]}}),
+            "metadata": {"name": id, "namespace": "ferry-system"}, "spec": spec}),
         )
     };
     let endpoint = |id: &str, host: &str, ip: &str, public: Option<&str>, subnets: &[&str]| {
