@@ -165,7 +165,18 @@ mod tests {
                 code: 200,
             })
             .inc();
+        metrics
+            .watch_events
+            .get_or_create(&ResourceLabels {
+                resource: "pods".into(),
+            })
+            .inc();
         let text = metrics.render_prometheus();
+        // bench/scale reads this sample by name.
+        assert!(
+            text.contains("\nferry_apiserver_watch_events_total{resource=\"pods\"} 1\n"),
+            "{text}"
+        );
         assert!(
             text.contains("# TYPE ferry_apiserver_requests_total counter\n"),
             "{text}"
