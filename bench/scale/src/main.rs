@@ -50,7 +50,9 @@ usage: ferry-bench-scale [--clusters N] [--services M] [--changes K] [--timeout 
 
 Targets (issue #19, 250 x 100): every member has every import <= 30 s;
 one change reaches all other members p99 <= 500 ms.
-Needs about N x (20 + N x M x 0.01) MB of memory; raise `ulimit -n` for N > 200.";
+Every member stores 2 x (N-1) x M imported objects and its agent keeps them
+too: 250 x 100 is 12.4 million objects in all (see bench/scale/README.md);
+raise `ulimit -n` for N > 200.";
 
 /// What to run.
 #[derive(Debug, Clone)]
