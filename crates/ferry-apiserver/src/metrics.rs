@@ -22,12 +22,20 @@ pub struct VerbLabels {
     pub verb: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    pub resource: String,
+}
+
 /// The server's metrics; rendered by `/metrics`.
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<VerbLabels, Histogram>,
     pub watches: Gauge,
+    /// Events sent to watchers (initial ADDED events included), by resource:
+    /// what a server's watch fan-out costs (`bench/scale` reads it).
+    pub watch_events: Family<ResourceLabels, Counter>,
     pub objects: Gauge,
     pub db_bytes: Gauge<u64, AtomicU64>,
     pub revision: Gauge<u64, AtomicU64>,
@@ -55,6 +63,7 @@ impl Metrics {
             ])
         });
         let watches = Gauge::default();
+        let watch_events = Family::<ResourceLabels, Counter>::default();
         let objects = Gauge::default();
         let db_bytes = Gauge::<u64, AtomicU64>::default();
         let revision = Gauge::<u64, AtomicU64>::default();
@@ -69,6 +78,11 @@ impl Metrics {
             latency.clone(),
         );
         registry.register("open_watches", "Watch streams open now", watches.clone());
+        registry.register(
+            "watch_events",
+            "Events sent to watchers, by resource",
+            watch_events.clone(),
+        );
         registry.register("objects", "Objects stored", objects.clone());
         registry.register(
             "db_size_bytes",
@@ -81,6 +95,7 @@ impl Metrics {
             requests,
             latency,
             watches,
+            watch_events,
             objects,
             db_bytes,
             revision,
@@ -150,7 +165,18 @@ mod tests {
                 code: 200,
             })
             .inc();
+        metrics
+            .watch_events
+            .get_or_create(&ResourceLabels {
+                resource: "pods".into(),
+            })
+            .inc();
         let text = metrics.render_prometheus();
+        // bench/scale reads this sample by name.
+        assert!(
+            text.contains("\nferry_apiserver_watch_events_total{resource=\"pods\"} 1\n"),
+            "{text}"
+        );
         assert!(
             text.contains("# TYPE ferry_apiserver_requests_total counter\n"),
             "{text}"

@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
+use prometheus_client::metrics::counter::Counter;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
@@ -17,6 +18,7 @@ use super::filter::Filter;
 use super::request::Ctx;
 use super::table::{self, IncludeObject};
 use crate::error::{Error, Result};
+use crate::metrics::ResourceLabels;
 use crate::objects;
 use crate::registry::ResourceDef;
 use crate::store::{Event, EventKind, Stored};
@@ -146,10 +148,18 @@ pub(super) async fn serve(ctx: Ctx) -> Result<Response<Body>> {
     let live = ctx.app.store.subscribe();
     let (tx, rx) = mpsc::channel::<std::result::Result<Bytes, Infallible>>(256);
     let app = ctx.app.clone();
+    let sent = app
+        .metrics
+        .watch_events
+        .get_or_create(&ResourceLabels {
+            resource: ctx.def.plural.clone(),
+        })
+        .clone();
     tokio::spawn(async move {
         app.metrics.watches.inc();
         let stream = WatchStream {
             app: &app,
+            sent,
             filter,
             prefix,
             encoder,
@@ -171,6 +181,8 @@ pub(super) async fn serve(ctx: Ctx) -> Result<Response<Body>> {
 
 struct WatchStream<'a> {
     app: &'a crate::state::App,
+    /// Events this stream sent, counted in the server's metrics.
+    sent: Counter,
     filter: Filter,
     prefix: String,
     encoder: Encoder,
@@ -198,6 +210,7 @@ impl WatchStream<'_> {
             }
             if let Some((kind, stored)) = classify(&self.filter, ev) {
                 self.encoder.append_event(&mut chunk, kind.as_str(), stored);
+                self.sent.inc();
                 if !self.flush(&mut chunk, CHUNK_BYTES).await {
                     return false;
                 }
@@ -235,6 +248,7 @@ impl WatchStream<'_> {
                 let mut chunk = Vec::new();
                 for (_, stored) in items {
                     self.encoder.append_event(&mut chunk, "ADDED", &stored);
+                    self.sent.inc();
                     if !self.flush(&mut chunk, CHUNK_BYTES).await {
                         return;
                     }
