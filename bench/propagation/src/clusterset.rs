@@ -135,6 +135,7 @@ fn join_options(i: usize, id: &str) -> anyhow::Result<JoinOptions> {
         image: "ferry:bench".into(),
         gateway: Default::default(),
         globalnet: None,
+        network_plugin: None,
     })
 }
 

@@ -152,6 +152,7 @@ async fn start_member(
             image: "ferry:bench".into(),
             gateway: Default::default(),
             globalnet: None,
+            network_plugin: None,
         },
     )
     .await

@@ -140,6 +140,7 @@ fn cable_settings_that_contradict_the_driver_are_refused() {
         image: "ferry:0".into(),
         gateway,
         globalnet: None,
+        network_plugin: None,
     };
     let lifetimes = GatewaySettings {
         ipsec_child_lifetime: Some(std::time::Duration::from_secs(90)),
