@@ -20,6 +20,12 @@ pub const DEFAULT_HEALTH_CHECK_PORT: u16 = 4801;
 /// too); see [`crate::nat_discovery`].
 pub const NAT_DISCOVERY_PORT: u16 = 4490;
 
+/// UDP port on which a cluster's gateway nodes probe each other directly
+/// (the standbys watch the active one; the Lease only arbitrates who takes
+/// over). Firewalls between gateway nodes must let it through, else
+/// failover waits for the Lease to expire.
+pub const PEER_PROBE_PORT: u16 = 4802;
+
 /// UDP port of the VXLAN cable between gateways (`ferry-vxc`).
 pub const VXLAN_CABLE_PORT: u16 = 4800;
 

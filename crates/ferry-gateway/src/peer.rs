@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// Default UDP port of the peer probes (on the node's private IP).
-pub const DEFAULT_PEER_PROBE_PORT: u16 = 4802;
+pub const DEFAULT_PEER_PROBE_PORT: u16 = ferry_api::ports::PEER_PROBE_PORT;
 
 /// First bytes of every peer probe, so stray datagrams are ignored.
 pub const MAGIC: [u8; 4] = *b"FRYP";

@@ -132,6 +132,7 @@ pub fn gateway_ports(asked: &Asked<'_>) -> Vec<u16> {
         cable,
         ports::NAT_DISCOVERY_PORT,
         ports::DEFAULT_HEALTH_CHECK_PORT,
+        ports::PEER_PROBE_PORT,
     ]
 }
 

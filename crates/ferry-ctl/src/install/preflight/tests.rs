@@ -66,7 +66,7 @@ fn a_host_network_pod_on_the_gateways_udp_port_is_refused() {
         connectivity: true,
     };
     let wanted = gateway_ports(&asked);
-    assert_eq!(wanted, [4500, 4490, 4801]);
+    assert_eq!(wanted, [4500, 4490, 4801, 4802]);
     let why = refusal(udp_ports_free(
         "n0",
         &[pod("submariner-operator", true, 4500)],
