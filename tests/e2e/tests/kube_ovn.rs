@@ -128,18 +128,13 @@ fn the_seeds_flow_on_kube_ovn_shaped_clusters() {
         assert!(stderr.contains(&c.service_cidr), "{stderr}");
         assert!(stderr.contains("CNI: kube-ovn"), "{stderr}");
     }
-    let networks = ferry(&[
-        "show",
-        "networks",
-        "--kubeconfig",
-        c0.kubeconfig.to_str().unwrap(),
-    ]);
+    // The other cluster's row arrives through the broker a moment after join.
+    let kubeconfig = c0.kubeconfig.to_str().unwrap();
+    let networks = wait_for(WAIT, "both clusters' CNI in show networks", || {
+        let networks = ferry(&["show", "networks", "--kubeconfig", kubeconfig]);
+        (networks.matches("kube-ovn").count() == 2).then_some(networks)
+    });
     assert!(networks.contains("CNI"), "{networks}");
-    assert_eq!(
-        networks.matches("kube-ovn").count(),
-        2,
-        "both clusters' CNI: {networks}"
-    );
 
     // 2. Gateways; ping a remote pod from both nodes' shells.
     for c in [&c0, &c1] {
