@@ -6,7 +6,9 @@
 #     kernel VXLAN, between the same two gateway namespaces, alternating;
 #   - the same over ferry's ipsec cable vs wireguard-go, and ipsec vs ferry wireguard;
 #   - failover: kill -9 of the active gateway -> first reply through the standby;
-#   - cable cut -> the remote cluster leaves ferry dns answers.
+#   - cable cut -> the remote cluster leaves ferry dns answers;
+#   - globalnet: identical-CIDR clusters through global IPs vs the plain wireguard
+#     pair, and ServiceExport -> resolvable, reachable global IP.
 # Prints a table with ratios and PASS/FAIL against the targets of issue #7.
 #
 #   sudo bench/dataplane/run.sh                                # everything, defaults
@@ -14,7 +16,7 @@
 #   sudo bench/dataplane/run.sh --only failover,dns --kills 20 --cuts 10
 #   FERRY=/path/to/ferry sudo -E bench/dataplane/run.sh   # that binary, not a fresh build
 #
-# Sandbox clusters are named bd-<this shell's pid>-{w,v,i}{k,a,b} and deleted on
+# Sandbox clusters are named bd-<this shell's pid>-{w,v,i,g}{k,a,b} and deleted on
 # exit, whatever happens. Addresses: 100.64.0.0/10 and 198.18.0.0/15 only.
 set -euo pipefail
 
@@ -24,9 +26,10 @@ for t in iperf3 wireguard-go wg kubectl ping ip; do
   command -v "$t" >/dev/null || { echo "$t is not installed (scripts/setup.sh installs it)" >&2; exit 1; }
 done
 
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 if [[ -z "${FERRY:-}" ]]; then
   (cd "$ROOT" && cargo build --release -q -p ferry -p ferry-bench-dataplane)
-  FERRY="$ROOT/target/release/ferry"
+  FERRY="$TARGET/release/ferry"
 else
   (cd "$ROOT" && cargo build --release -q -p ferry-bench-dataplane)
 fi
@@ -50,5 +53,5 @@ cp "$FERRY" "$WORK/ferry"
 FERRY="$WORK/ferry"
 
 echo "uptime: $(uptime)" >&2
-"$ROOT/target/release/ferry-bench-dataplane" --ferry "$FERRY" --prefix "$PREFIX" "$@"
+"$TARGET/release/ferry-bench-dataplane" --ferry "$FERRY" --prefix "$PREFIX" "$@"
 echo "uptime: $(uptime)" >&2

@@ -6,13 +6,13 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 
 const USAGE: &str = "\
-usage: ferry-bench-dataplane [--ferry PATH] [--prefix bd-NAME] [--only wireguard,vxlan,idle,failover,dns,ipsec,ipsec-failover]
-                             [--rounds 5] [--secs 5] [--pings 200] [--kills 10] [--cuts 5]
+usage: ferry-bench-dataplane [--ferry PATH] [--prefix bd-NAME] [--only wireguard,vxlan,idle,failover,dns,ipsec,ipsec-failover,globalnet]
+                             [--rounds 5] [--secs 5] [--pings 200] [--kills 10] [--cuts 5] [--exports 5]
                              [--interval-ms 10] [--idle-secs 30] [--keep]
 Needs root, iperf3, ping, wireguard-go, wg, ip and kubectl. Prefer bench/dataplane/run.sh.";
 
 /// Every section, in the order they run (`--only` picks some).
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "wireguard",
     "vxlan",
     "idle",
@@ -20,6 +20,7 @@ const SECTIONS: [&str; 7] = [
     "dns",
     "ipsec",
     "ipsec-failover",
+    "globalnet",
 ];
 
 /// The parsed command line.
@@ -32,6 +33,8 @@ pub struct Args {
     pub pings: u32,
     pub kills: usize,
     pub cuts: usize,
+    /// The `globalnet` section's ServiceExport → reachable global IP samples.
+    pub exports: usize,
     pub interval: Duration,
     /// The `idle` section's window.
     pub idle: Duration,
@@ -50,6 +53,7 @@ impl Args {
             pings: 200,
             kills: 10,
             cuts: 5,
+            exports: 5,
             interval: Duration::from_millis(10),
             idle: Duration::from_secs(30),
             keep: false,
@@ -77,6 +81,7 @@ impl Args {
                 "--pings" => a.pings = num()? as u32,
                 "--kills" => a.kills = num()? as usize,
                 "--cuts" => a.cuts = num()? as usize,
+                "--exports" => a.exports = num()? as usize,
                 "--interval-ms" => a.interval = Duration::from_millis(num()?),
                 "--idle-secs" => a.idle = Duration::from_secs(num()?),
                 _ => bail!("unknown flag {flag}\n{USAGE}"),

@@ -33,9 +33,11 @@ impl Ferry {
         sys::run(&self.0.to_string_lossy(), args)
     }
 
-    /// `ferry sandbox create NAME --nodes N`, deleted on drop unless `keep`.
-    pub fn create(&self, name: &str, nodes: u32, keep: bool) -> Result<Cluster> {
-        let mut c = Cluster::create_with(&self.0, name, &["--nodes", &nodes.to_string()])
+    /// `ferry sandbox create NAME --nodes N EXTRA…`, deleted on drop unless `keep`.
+    pub fn create(&self, name: &str, nodes: u32, extra: &[&str], keep: bool) -> Result<Cluster> {
+        let n = nodes.to_string();
+        let args = [&["--nodes", n.as_str()][..], extra].concat();
+        let mut c = Cluster::create_with(&self.0, name, &args)
             .with_context(|| format!("creating sandbox cluster {name}"))?;
         if keep {
             c.keep();
@@ -47,8 +49,8 @@ impl Ferry {
 /// What the benchmark does with a sandbox cluster beyond the harness's
 /// basics: ferry's broker, join and gateway labels, and finding its pods.
 pub trait Joined {
-    /// `ferry deploy-broker` against this cluster's API; returns the broker-info path.
-    fn deploy_broker(&self, dir: &Path) -> Result<PathBuf>;
+    /// `ferry deploy-broker EXTRA…` against this cluster's API; returns the broker-info path.
+    fn deploy_broker(&self, dir: &Path, extra: &[&str]) -> Result<PathBuf>;
     /// `ferry join` with node 0 as the gateway (retried: join is idempotent).
     fn join(&self, broker_info: &Path, driver: &str) -> Result<()>;
     /// Labels (`true`) or unlabels (`false`) node `k` as a gateway.
@@ -60,16 +62,22 @@ pub trait Joined {
 }
 
 impl Joined for Cluster {
-    /// `ferry deploy-broker` against this cluster's API; returns the broker-info path.
-    fn deploy_broker(&self, dir: &Path) -> Result<PathBuf> {
+    /// `ferry deploy-broker EXTRA…` against this cluster's API; returns the broker-info path.
+    fn deploy_broker(&self, dir: &Path, extra: &[&str]) -> Result<PathBuf> {
         let out = dir.join(format!("{}-broker-info.ferry", self.name));
-        self.ferry(&[
-            "deploy-broker",
-            "--kubeconfig",
-            &self.kubeconfig.to_string_lossy(),
-            "-o",
-            &out.to_string_lossy(),
-        ])?;
+        let (kubeconfig, out_path) = (self.kubeconfig.to_string_lossy(), out.to_string_lossy());
+        let args = [
+            &[
+                "deploy-broker",
+                "--kubeconfig",
+                &kubeconfig,
+                "-o",
+                &out_path,
+            ][..],
+            extra,
+        ]
+        .concat();
+        self.ferry(&args)?;
         Ok(out)
     }
 
@@ -170,6 +178,23 @@ fn join_once(c: &Cluster, broker_info: &Path, driver: &str) -> Result<()> {
     Ok(())
 }
 
+/// How a pair's clusters and broker are made beyond the defaults.
+#[derive(Default)]
+pub struct Setup<'a> {
+    /// Extra `ferry sandbox create` arguments of A and B (e.g. their CIDRs).
+    pub sandbox: &'a [&'a str],
+    /// Extra `ferry deploy-broker` arguments (e.g. `--globalnet`).
+    pub broker: &'a [&'a str],
+}
+
+impl Setup<'_> {
+    /// Globalnet: A and B may share CIDRs, so their pods do not address
+    /// each other directly and [`Pair::wait_path`] does not apply.
+    fn globalnet(&self) -> bool {
+        self.broker.contains(&"--globalnet")
+    }
+}
+
 /// Two joined clusters with their gateway node namespaces and pods.
 pub struct Pair {
     pub driver: String,
@@ -192,10 +217,23 @@ impl Pair {
     /// a ping from A's gateway-node pod to B's.
     /// The clusters are deleted when the pair is dropped, unless `keep`.
     pub fn up(ferry: &Ferry, keep: bool, prefix: &str, driver: &str, dir: &Path) -> Result<Pair> {
-        let k = ferry.create(&format!("{prefix}k"), 1, keep)?;
-        let a = ferry.create(&format!("{prefix}a"), 2, keep)?;
-        let b = ferry.create(&format!("{prefix}b"), 2, keep)?;
-        let info = k.deploy_broker(dir)?;
+        Pair::up_with(ferry, keep, prefix, driver, dir, &Setup::default())
+    }
+
+    /// As [`Pair::up`], with `setup`'s extra arguments; a Globalnet pair
+    /// is not waited for (its pods' addresses are not routed across).
+    pub fn up_with(
+        ferry: &Ferry,
+        keep: bool,
+        prefix: &str,
+        driver: &str,
+        dir: &Path,
+        setup: &Setup,
+    ) -> Result<Pair> {
+        let k = ferry.create(&format!("{prefix}k"), 1, &[], keep)?;
+        let a = ferry.create(&format!("{prefix}a"), 2, setup.sandbox, keep)?;
+        let b = ferry.create(&format!("{prefix}b"), 2, setup.sandbox, keep)?;
+        let info = k.deploy_broker(dir, setup.broker)?;
         a.join(&info, driver)?;
         b.join(&info, driver)?;
         for c in [&a, &b] {
@@ -216,6 +254,9 @@ impl Pair {
             b_pods,
             _broker: k,
         };
+        if setup.globalnet() {
+            return Ok(pair);
+        }
         pair.wait_path(Duration::from_secs(60))
             .context("the ferry cable between the gateway-node pods never carried a ping")?;
         Ok(pair)

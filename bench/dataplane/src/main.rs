@@ -33,14 +33,20 @@
 //!   section ran too, a row ipsec/wireguard (the ratio of the two sections'
 //!   ratios to the same anchor) with target ≥0.8×.
 //! - `ipsec-failover`: `failover` on the ipsec pair.
+//! - `globalnet`: a wireguard pair with IDENTICAL pod/service CIDRs joined
+//!   with Globalnet, against the plain `wireguard` pair in the same run:
+//!   iperf3 to B's service by its global ingress IP vs by its ClusterIP,
+//!   ping to B's pod by its global IP vs its pod IP (target ≥0.9×); time
+//!   from a ServiceExport in B to a global IP that A's `ferry dns` answers
+//!   and a pod in A connects to (p50/max over `--exports`, target ≤1 s).
 //!
 //! When the route agent carries traffic from non-gateway nodes, the
 //! throughput sections also measure ferry between pods on those nodes.
 //!
-//! Each section is a module (`throughput` for the first two, `failover`,
-//! `dns_cut`); `args` reads the command line and `report` prints the table.
+//! Each section is a module (`throughput` for the cable ones, `failover`,
+//! `dns_cut`, `globalnet`); `args` reads the command line and `report` prints the table.
 //!
-//! Sandbox clusters are named `{prefix}-{w|v}{k|a|b}` (prefix `bd-PID`) and
+//! Sandbox clusters are named `{prefix}-{w|v|i|g}{k|a|b}` (prefix `bd-PID`) and
 //! deleted when the run ends, failed or not; `--keep` keeps them.
 //! Addresses: the sandbox's own (100.64.0.0/10, 198.18.0.0/15); all traffic
 //! stays inside the sandbox's network namespaces.
@@ -51,6 +57,7 @@ mod args;
 mod cluster;
 mod dns_cut;
 mod failover;
+mod globalnet;
 mod idle;
 mod measure;
 mod probe;
@@ -98,7 +105,7 @@ fn run() -> Result<()> {
     let mut report = Report::default();
     let mut wireguard_ratios = None;
 
-    if ["wireguard", "idle", "failover", "dns"]
+    if ["wireguard", "idle", "failover", "dns", "globalnet"]
         .iter()
         .any(|s| args.wants(s))
     {
@@ -125,6 +132,17 @@ fn run() -> Result<()> {
         }
         if args.wants("failover") {
             failover::failover(&args, &pair, &mut report)?;
+        }
+        if args.wants("globalnet") {
+            let gn = Pair::up_with(
+                &ferry,
+                args.keep,
+                &format!("{}-g", args.prefix),
+                "wireguard",
+                tmp.path(),
+                &globalnet::SETUP,
+            )?;
+            globalnet::globalnet(&args, &pair, &gn, &mut report)?;
         }
     }
     if args.wants("vxlan") {
@@ -161,7 +179,7 @@ fn run() -> Result<()> {
 }
 
 /// Deletes sandbox clusters of earlier runs of this benchmark whose process
-/// is gone (`bd-PID-{w,v,i}{k,a,b}` with no process PID).
+/// is gone (`bd-PID-{w,v,i,g}{k,a,b}` with no process PID).
 fn sweep_stale(ferry: &Ferry) {
     let Ok(list) = ferry.run(&["sandbox", "list"]) else {
         return;
@@ -175,7 +193,7 @@ fn sweep_stale(ferry: &Ferry) {
         };
         let ours = pid.parse::<u32>().is_ok()
             && suffix.len() == 2
-            && matches!(&suffix[..1], "w" | "v" | "i")
+            && matches!(&suffix[..1], "w" | "v" | "i" | "g")
             && matches!(&suffix[1..], "k" | "a" | "b");
         if ours && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             eprintln!("deleting {name}, left by an earlier run");

@@ -206,6 +206,8 @@ fn dns_query(id: u16, qname: &str) -> Vec<u8> {
 pub struct DnsAnswer {
     pub rcode: u8,
     pub answers: u16,
+    /// The first A record's address.
+    pub addr: Option<std::net::Ipv4Addr>,
 }
 
 impl DnsAnswer {
@@ -213,6 +215,38 @@ impl DnsAnswer {
     pub fn has_address(&self) -> bool {
         self.rcode == 0 && self.answers > 0
     }
+}
+
+/// Offset just past the (possibly compressed) name starting at `i`.
+fn skip_name(msg: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let len = *msg.get(i)?;
+        match len {
+            0 => return Some(i + 1),
+            l if l & 0xc0 == 0xc0 => return Some(i + 2),
+            l => i += 1 + usize::from(l),
+        }
+    }
+}
+
+/// The address of the first A record in the answer section of DNS reply `msg`.
+fn first_a(msg: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let word = |i: usize| Some(u16::from_be_bytes([*msg.get(i)?, *msg.get(i + 1)?]));
+    let (questions, answers) = (word(4)?, word(6)?);
+    let mut i = 12;
+    for _ in 0..questions {
+        i = skip_name(msg, i)? + 4;
+    }
+    for _ in 0..answers {
+        i = skip_name(msg, i)?;
+        let (rtype, rdlen) = (word(i)?, usize::from(word(i + 8)?));
+        let data = msg.get(i + 10..i + 10 + rdlen)?;
+        if rtype == 1 && rdlen == 4 {
+            return Some(std::net::Ipv4Addr::new(data[0], data[1], data[2], data[3]));
+        }
+        i += 10 + rdlen;
+    }
+    None
 }
 
 /// Asks `server` for `qname`'s A records; `None` when no answer came within `timeout`.
@@ -234,6 +268,7 @@ pub fn resolve(
                 return Ok(Some(DnsAnswer {
                     rcode: buf[3] & 0x0f,
                     answers: u16::from_be_bytes([buf[6], buf[7]]),
+                    addr: first_a(&buf[..n]),
                 }));
             }
             Ok(_) => continue,
@@ -260,6 +295,19 @@ mod tests {
         let q = dns_query(0x1234, "a.bc.local");
         assert_eq!(&q[..4], &[0x12, 0x34, 0x01, 0x00]);
         assert_eq!(&q[12..], b"\x01a\x02bc\x05local\x00\x00\x01\x00\x01");
+    }
+
+    #[test]
+    fn first_a_record_of_a_reply() {
+        let mut msg = dns_query(7, "x.local");
+        msg[6..8].copy_from_slice(&[0, 2]);
+        // A CNAME (type 5) by a compressed name, then an A record.
+        msg.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 5, 0, 2, 0xc0, 12]);
+        msg.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 100, 120, 1, 9]);
+        assert_eq!(first_a(&msg), Some("100.120.1.9".parse().unwrap()));
+        msg[7] = 1;
+        assert_eq!(first_a(&msg), None);
+        assert_eq!(first_a(&msg[..20]), None);
     }
 
     #[test]
