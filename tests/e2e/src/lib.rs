@@ -91,6 +91,29 @@ pub struct Clusterset {
 }
 
 /// A temporary directory removed on drop (kept minimal: std only).
+/// The seed's example service: `examples/nginx.yaml` (namespace
+/// `nginx-test`), its ServiceExport, and the namespace alone (for the
+/// importing cluster, MCS namespace sameness).
+pub mod nginx {
+    /// `examples/nginx.yaml`.
+    pub const NGINX: &str = include_str!("../../../examples/nginx.yaml");
+
+    /// The ServiceExport of `nginx-test/nginx`.
+    pub const EXPORT: &str = "apiVersion: multicluster.x-k8s.io/v1alpha1
+kind: ServiceExport
+metadata:
+  name: nginx
+  namespace: nginx-test
+";
+
+    /// Namespace `nginx-test` alone.
+    pub const NAMESPACE: &str = "apiVersion: v1
+kind: Namespace
+metadata:
+  name: nginx-test
+";
+}
+
 pub mod tempfile_dir {
     use std::path::{Path, PathBuf};
     /// The directory.

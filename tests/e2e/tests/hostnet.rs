@@ -21,24 +21,10 @@ use std::net::Ipv4Addr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use ferry_e2e::nginx::{EXPORT, NAMESPACE, NGINX};
 use ferry_e2e::{
     Broker, Cluster, Clusterset, ferry_bin, gateway_pid, holder, netns, ping, usable, wait_for,
 };
-
-const NGINX: &str = include_str!("../../../examples/nginx.yaml");
-
-const EXPORT: &str = "apiVersion: multicluster.x-k8s.io/v1alpha1
-kind: ServiceExport
-metadata:
-  name: nginx
-  namespace: nginx-test
-";
-
-const NAMESPACE: &str = "apiVersion: v1
-kind: Namespace
-metadata:
-  name: nginx-test
-";
 
 const WAIT: Duration = Duration::from_secs(60);
 

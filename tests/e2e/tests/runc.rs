@@ -15,22 +15,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use ferry_e2e::nginx::{EXPORT, NAMESPACE, NGINX};
 use ferry_e2e::tempfile_dir::Dir;
 use ferry_e2e::{Cluster, ferry, netns, output, ping, repo_root, usable, wait_connected, wait_for};
 
 const WAIT: Duration = Duration::from_secs(90);
-const NGINX: &str = include_str!("../../../examples/nginx.yaml");
-const NAMESPACE: &str = "apiVersion: v1
-kind: Namespace
-metadata:
-  name: nginx-test
-";
-const EXPORT: &str = "apiVersion: multicluster.x-k8s.io/v1alpha1
-kind: ServiceExport
-metadata:
-  name: nginx
-  namespace: nginx-test
-";
 
 fn image_ref() -> String {
     format!("ferry:{}", env!("CARGO_PKG_VERSION"))

@@ -25,23 +25,9 @@
 
 use std::time::Duration;
 
+use ferry_e2e::nginx::{EXPORT, NAMESPACE, NGINX};
 use ferry_e2e::tempfile_dir::Dir;
 use ferry_e2e::{Cluster, ferry, netns, output, ping, usable, wait_connected, wait_for};
-
-const NGINX: &str = include_str!("../../../examples/nginx.yaml");
-
-const EXPORT: &str = "apiVersion: multicluster.x-k8s.io/v1alpha1
-kind: ServiceExport
-metadata:
-  name: nginx
-  namespace: nginx-test
-";
-
-const NAMESPACE: &str = "apiVersion: v1
-kind: Namespace
-metadata:
-  name: nginx-test
-";
 
 const WAIT: Duration = Duration::from_secs(90);
 
