@@ -59,16 +59,17 @@ fn global_cidr(broker: &Cluster, c: &Cluster) -> String {
 /// The cluster egress pool's allocated IPs.
 fn egress_ips(c: &Cluster) -> Vec<Ipv4Addr> {
     wait_for(WAIT, "the cluster egress IPs", || {
-        let out = jsonpath(
-            c,
-            &[
+        // The agent creates the object once it runs with a global CIDR: a
+        // moment after join, or after `globalnet enable` restarts it.
+        let out = c
+            .kubectl(&[
                 "get",
                 "clusterglobalegressip",
                 "cluster-egress.ferry.dev",
                 "-o",
                 "jsonpath={.status.allocatedIPs[*]}",
-            ],
-        );
+            ])
+            .ok()?;
         let ips: Vec<Ipv4Addr> = out
             .split_whitespace()
             .filter_map(|s| s.parse().ok())
@@ -579,9 +580,9 @@ fn a_cluster_without_globalnet_talks_to_one_with_it_and_can_switch_it_on() {
     // bravo now resolves to its global ingress IP in both other clusters,
     // and answers there; mid's pods leave from its egress IPs.
     let giip = wait_for(WAIT, "bravo's GlobalIngressIP", || {
-        let ip = jsonpath(
-            mid,
-            &[
+        // Not there until the restarted agent has made it.
+        let ip = mid
+            .kubectl(&[
                 "-n",
                 "gn-test",
                 "get",
@@ -589,8 +590,9 @@ fn a_cluster_without_globalnet_talks_to_one_with_it_and_can_switch_it_on() {
                 "bravo",
                 "-o",
                 "jsonpath={.status.allocatedIP}",
-            ],
-        );
+            ])
+            .ok()?;
+        let ip = ip.trim().to_string();
         (!ip.is_empty()).then_some(ip)
     });
     for from in [&client_gn.netns, &client_plain.netns] {
