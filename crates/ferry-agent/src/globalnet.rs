@@ -268,6 +268,11 @@ fn egress_status(
     }
 }
 
+/// The IPs an egress object's status says it holds (either kind).
+fn allocated(status: Option<&ferry_api::GlobalEgressIPStatus>) -> Vec<String> {
+    status.map(|s| s.allocated_ips.clone()).unwrap_or_default()
+}
+
 /// The writes that bring the cluster's Globalnet objects in line with its
 /// exports and the block.
 pub fn plan(block: &Block, obs: &Observed) -> Vec<Action> {
@@ -278,11 +283,7 @@ pub fn plan(block: &Block, obs: &Observed) -> Vec<Action> {
         .egress
         .iter()
         .map(|e| {
-            let ips = e
-                .status
-                .as_ref()
-                .map(|s| s.allocated_ips.clone())
-                .unwrap_or_default();
+            let ips = allocated(e.status.as_ref());
             counts(&e.name_any())
                 .then(|| keep(block, &ips, &mut held))
                 .flatten()
@@ -291,14 +292,7 @@ pub fn plan(block: &Block, obs: &Observed) -> Vec<Action> {
     let namespaced_kept: Vec<Option<Vec<Ipv4Addr>>> = obs
         .namespaced
         .iter()
-        .map(|e| {
-            let ips = e
-                .status
-                .as_ref()
-                .map(|s| s.allocated_ips.clone())
-                .unwrap_or_default();
-            keep(block, &ips, &mut held)
-        })
+        .map(|e| keep(block, &allocated(e.status.as_ref()), &mut held))
         .collect();
     let ingress_kept: Vec<Option<Ipv4Addr>> = obs
         .ingress
