@@ -7,10 +7,13 @@
 //! address the holder advertises in the Lease, on the node network, every
 //! `interval`, and the holder answers each with whether it is active (RFC
 //! 5880's ideas: fixed small packets, detection after `multiplier`
-//! intervals without an answer). Once the holder has answered as active, a
-//! silence of `multiplier × interval` — or an answer saying it is no longer
-//! active — makes it [`Verdict::Down`], and the standby takes the Lease at
-//! once; so does a refused probe (ICMP port unreachable: the holder's
+//! intervals without an answer). Once the holder has answered as active,
+//! more than `multiplier` probes in a row sent without an answer over at
+//! least `multiplier × interval` — or an answer saying it is no longer
+//! active — make it [`Verdict::Down`], and the standby takes the Lease at
+//! once. Counting the probes actually sent, not only the time, keeps a
+//! standby that was itself descheduled (a loaded node) from blaming the
+//! holder for answers it never asked for. So does a refused probe (ICMP port unreachable: the holder's
 //! process is gone while its node lives, as after a kill -9), which
 //! usually comes back within one interval. A holder that never answered
 //! stays [`Verdict::Unknown`]: probes
@@ -125,6 +128,8 @@ pub struct HolderMonitor {
     target: Option<Target>,
     verdict: Verdict,
     last_active: Option<Instant>,
+    /// Requests sent since the holder last answered as active.
+    unanswered: u32,
     next_seq: u64,
     /// Answers to requests sent before this target was set are ignored.
     first_seq: u64,
@@ -139,6 +144,7 @@ impl HolderMonitor {
             target: None,
             verdict: Verdict::Unknown,
             last_active: None,
+            unanswered: 0,
             next_seq: seq_base,
             first_seq: seq_base,
         }
@@ -154,6 +160,7 @@ impl HolderMonitor {
         self.target = target;
         self.verdict = Verdict::Unknown;
         self.last_active = None;
+        self.unanswered = 0;
         self.first_seq = self.next_seq;
     }
 
@@ -167,6 +174,7 @@ impl HolderMonitor {
         let addr = self.target.as_ref()?.addr;
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
+        self.unanswered = self.unanswered.saturating_add(1);
         Some((
             addr,
             PeerProbe {
@@ -189,6 +197,7 @@ impl HolderMonitor {
         let before = self.verdict;
         if p.active {
             self.last_active = Some(now);
+            self.unanswered = 0;
             self.verdict = Verdict::Alive;
         } else if self.verdict == Verdict::Alive {
             // It stepped down, or a restarted process answers on its address.
@@ -220,11 +229,16 @@ impl HolderMonitor {
         }
     }
 
-    /// When the holder is down unless it answers before.
+    /// When the holder is down unless it answers before: once more than
+    /// `multiplier` requests went unanswered (each of the first
+    /// `multiplier` had an interval to be answered), and at least the
+    /// detection time after its last answer.
     pub fn deadline(&self) -> Option<Instant> {
         match self.verdict {
-            Verdict::Alive => Some(self.last_active? + self.detect.time()),
-            Verdict::Unknown | Verdict::Down => None,
+            Verdict::Alive if self.unanswered > self.detect.multiplier.max(1) => {
+                Some(self.last_active? + self.detect.time())
+            }
+            Verdict::Alive | Verdict::Unknown | Verdict::Down => None,
         }
     }
 

@@ -67,19 +67,43 @@ fn a_holder_that_answered_is_down_after_the_detection_time() {
     assert_eq!(m.verdict().verdict, Verdict::Unknown);
     assert!(m.on_reply(ms(1), addr, answer(req, true)));
     assert_eq!(m.verdict().verdict, Verdict::Alive);
-    assert_eq!(m.deadline(), Some(ms(151)));
-    assert!(!m.poll(ms(150)));
     // A later answer moves the deadline.
     let (_, req) = m.next_request().unwrap();
     assert!(!m.on_reply(ms(60), addr, answer(req, true)));
-    assert!(!m.poll(ms(200)));
-    assert!(m.poll(ms(210)));
+    // Then silence: the multiplier's requests each get an interval.
+    for _ in 0..DETECT.multiplier {
+        m.next_request().unwrap();
+        assert_eq!(m.deadline(), None, "not yet more than the multiplier");
+    }
+    assert!(!m.poll(ms(1000)));
+    m.next_request().unwrap();
+    assert_eq!(m.deadline(), Some(ms(60) + DETECT.time()));
+    assert!(!m.poll(ms(60) + DETECT.time() - Duration::from_millis(1)));
+    assert!(m.poll(ms(60) + DETECT.time()));
     assert_eq!(m.verdict().verdict, Verdict::Down);
     assert_eq!(m.deadline(), None);
     // It answers again (a stall, not a death): alive again.
     let (_, req) = m.next_request().unwrap();
-    assert!(m.on_reply(ms(220), addr, answer(req, true)));
+    assert!(m.on_reply(ms(2000), addr, answer(req, true)));
     assert_eq!(m.verdict().verdict, Verdict::Alive);
+}
+
+/// A standby that was itself descheduled (a loaded node) sent no probes
+/// meanwhile: however long since the last answer, that is no verdict.
+#[test]
+fn a_standby_that_sent_no_probes_blames_no_one() {
+    let t0 = Instant::now();
+    let mut m = HolderMonitor::new(DETECT, 0);
+    m.set_target(Some(target("a", 1)));
+    let (addr, req) = m.next_request().unwrap();
+    m.on_reply(t0, addr, answer(req, true));
+    m.next_request().unwrap();
+    assert!(!m.poll(t0 + Duration::from_secs(5)));
+    assert_eq!(m.verdict().verdict, Verdict::Alive);
+    // The first probes after the stall are answered: still alive.
+    let (_, req) = m.next_request().unwrap();
+    assert!(!m.on_reply(t0 + Duration::from_secs(5), addr, answer(req, true)));
+    assert_eq!(m.deadline(), None);
 }
 
 #[test]

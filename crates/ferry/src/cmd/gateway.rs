@@ -14,8 +14,9 @@ use ferry_gateway::lease::LeaseTiming;
 /// The labelled nodes elect one active gateway through the Lease
 /// ferry-system/ferry-gateway, renewed every 10 s. Standbys probe the holder
 /// directly on the node network (UDP --peer-probe-port, every
-/// --peer-probe-interval) and take the Lease as soon as
-/// --peer-probe-multiplier probes in a row go unanswered; a graceful stop
+/// --peer-probe-interval) and take the Lease as soon as a probe is refused
+/// (the holder's process is gone) or more than --peer-probe-multiplier
+/// probes in a row go unanswered; a graceful stop
 /// hands it over at once. The active one brings up the
 /// cable device (ferry-wg for WireGuard, ferry-vxc for VXLAN, ferry-ipsec for
 /// IPsec), publishes this
@@ -92,9 +93,10 @@ pub struct Args {
     /// How often a standby probes the active gateway.
     #[arg(long, default_value = "50ms", value_parser = parse_duration)]
     peer_probe_interval: Duration,
-    /// A standby takes over after this many probe intervals without an
-    /// answer from the active gateway (RFC 5880's detect multiplier).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    /// A standby takes over once more than this many probes in a row, sent
+    /// over at least this many intervals, went unanswered by the active
+    /// gateway (RFC 5880's detect multiplier).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     peer_probe_multiplier: u32,
     /// Node-local directory for this node's WireGuard private key (mode 0600).
     #[arg(long, env = "FERRY_STATE_DIR", default_value = "/var/lib/ferry")]
