@@ -215,3 +215,31 @@ async fn a_replaced_holder_hands_over_to_the_standby_not_its_successor() {
         addrs = (addrs.1, addrs.0);
     }
 }
+
+/// Another gateway took the lease from a live holder (a standby that
+/// judged it down): the holder must see it on its watch and step down at
+/// once, not keep forwarding until its renewal fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_whose_lease_was_taken_steps_down_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client, _server) = client(dir.path()).await;
+    let a = start(&client, "node-a", probe_addr());
+    wait_active(&a, "the first node").await;
+    let api: Api<Lease> = Api::namespaced(client.clone(), "ferry-system");
+    let mut lease = api.get("ferry-gateway").await.unwrap();
+    if let Some(spec) = lease.spec.as_mut() {
+        spec.holder_identity = Some("node-b".into());
+    }
+    api.replace("ferry-gateway", &Default::default(), &lease)
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    let mut rx = a.active.clone();
+    tokio::time::timeout(TIMING.renew, rx.wait_for(|active| !*active))
+        .await
+        .expect("the old holder kept acting as active after losing the lease")
+        .unwrap();
+    eprintln!("stepped down {:?} after the takeover", t0.elapsed());
+    assert_eq!(holder(&client).await.as_deref(), Some("node-b"));
+    a.task.abort();
+}
