@@ -452,6 +452,57 @@ pub fn ping(ns: &str, ip: &str, count: u32, interval: &str) -> (u32, u32) {
     (nums[0], nums[1])
 }
 
+/// A 6-second stream of 100 timestamped pings a second from a namespace,
+/// running while a test breaks something (a gateway killed, a pod deleted).
+pub struct StreamPing {
+    child: Child,
+}
+
+/// What a [`StreamPing`] saw.
+pub struct StreamPingResult {
+    /// ping's output, for failure messages.
+    pub text: String,
+    /// The longest time between two replies.
+    pub gap: Duration,
+    pub replies: usize,
+}
+
+impl StreamPing {
+    /// Starts it and lets it run half a second, so that the stream is
+    /// flowing before whatever the caller does next.
+    pub fn start(ns: &str, ip: &str) -> StreamPing {
+        let child = Command::new("ip")
+            .args([
+                "netns", "exec", ns, "ping", "-D", "-n", "-i", "0.01", "-W", "1", "-w", "6", ip,
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("ping runs");
+        std::thread::sleep(Duration::from_millis(500));
+        StreamPing { child }
+    }
+
+    /// Waits for the stream to end and measures it.
+    pub fn finish(self) -> StreamPingResult {
+        let out = self.child.wait_with_output().expect("ping ends");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stamps: Vec<f64> = text
+            .lines()
+            .filter(|l| l.contains("bytes from"))
+            .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+            .collect();
+        let gap = stamps
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(0.0_f64, f64::max);
+        StreamPingResult {
+            text,
+            gap: Duration::from_secs_f64(gap),
+            replies: stamps.len(),
+        }
+    }
+}
+
 /// The node name holding the cluster's gateway Lease.
 pub fn holder(c: &Cluster) -> String {
     c.kubectl(&[

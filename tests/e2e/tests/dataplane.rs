@@ -10,7 +10,10 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ferry_e2e::{Broker, Clusterset, gateway_pid, holder, netns, ping, usable, wait_for};
+use ferry_e2e::{
+    Broker, Clusterset, StreamPing, StreamPingResult, gateway_pid, holder, netns, ping, usable,
+    wait_for,
+};
 
 const NGINX: &str = include_str!("../../../examples/nginx.yaml");
 
@@ -141,21 +144,6 @@ fn pod_to_pod_and_service_over_vxlan() {
     traffic("vxlan", "e7v");
 }
 
-/// Longest gap between consecutive replies of `ping -D` output, and the
-/// number of replies.
-fn longest_gap(ping_output: &str) -> (Duration, usize) {
-    let stamps: Vec<f64> = ping_output
-        .lines()
-        .filter(|l| l.contains("bytes from"))
-        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
-        .collect();
-    let gap = stamps
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .fold(0.0_f64, f64::max);
-    (Duration::from_secs_f64(gap), stamps.len())
-}
-
 #[test]
 fn gateway_failover_under_traffic_and_graceful_restart() {
     if !usable() {
@@ -177,26 +165,7 @@ fn gateway_failover_under_traffic_and_graceful_restart() {
 
     for round in ["kill -9", "graceful restart"] {
         let active = holder(a);
-        let pinger = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &client.netns,
-                "ping",
-                "-D",
-                "-n",
-                "-i",
-                "0.01",
-                "-W",
-                "1",
-                "-w",
-                "6",
-            ])
-            .arg(server.ip.to_string())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(500));
+        let pinger = StreamPing::start(&client.netns, &server.ip.to_string());
         let t0 = Instant::now();
         if round == "kill -9" {
             nix::sys::signal::kill(
@@ -229,9 +198,7 @@ fn gateway_failover_under_traffic_and_graceful_restart() {
             ])
             .unwrap();
         }
-        let out = pinger.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        let (gap, replies) = longest_gap(&text);
+        let StreamPingResult { text, gap, replies } = pinger.finish();
         eprintln!(
             "{round}: longest gap without replies {gap:?} ({replies} replies, {:?} after the stop)",
             t0.elapsed()

@@ -29,8 +29,31 @@ const SERVICES: &str = "100.91.0.0/16";
 /// The broker's pool: blocks of 256 (a /24 per cluster).
 const POOL: &str = "100.120.0.0/16";
 
+/// `deploy-broker` flags: Globalnet on, from [`POOL`] in /24 blocks.
+const GLOBALNET_BROKER: &[&str] = &[
+    "--globalnet",
+    "--globalnet-cidr-range",
+    POOL,
+    "--globalnet-cluster-size",
+    "256",
+];
+
 fn tag(t: &str) -> String {
     format!("{t}{}", std::process::id() % 10_000)
+}
+
+/// Two clusters with the same pod and service CIDRs ([`PODS`],
+/// [`SERVICES`]), joined over WireGuard to a Globalnet broker on the first.
+fn overlapping(t: &str, nodes: &[u32], gateways: &[&[usize]]) -> Clusterset {
+    let same = ["--pod-cidr", PODS, "--service-cidr", SERVICES];
+    Clusterset::with_sandbox_and_broker_args(
+        &tag(t),
+        nodes,
+        &[&same, &same],
+        gateways,
+        "wireguard",
+        GLOBALNET_BROKER,
+    )
 }
 
 fn jsonpath(c: &Cluster, args: &[&str]) -> String {
@@ -121,21 +144,7 @@ fn identical_cidrs_reach_each_other_through_global_ips() {
     if !usable() {
         return;
     }
-    let same = ["--pod-cidr", PODS, "--service-cidr", SERVICES];
-    let cs = Clusterset::with_sandbox_and_broker_args(
-        &tag("e16"),
-        &[2, 2],
-        &[&same, &same],
-        &[&[0], &[0]],
-        "wireguard",
-        &[
-            "--globalnet",
-            "--globalnet-cidr-range",
-            POOL,
-            "--globalnet-cluster-size",
-            "256",
-        ],
-    );
+    let cs = overlapping("e16", &[2, 2], &[&[0], &[0]]);
     let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
     assert_eq!(
         a.pod_cidr, b.pod_cidr,
@@ -295,21 +304,7 @@ fn the_standby_gateway_takes_over_the_same_translation() {
     if !usable() {
         return;
     }
-    let same = ["--pod-cidr", PODS, "--service-cidr", SERVICES];
-    let cs = Clusterset::with_sandbox_and_broker_args(
-        &tag("e16f"),
-        &[2, 3],
-        &[&same, &same],
-        &[&[0], &[0, 1]],
-        "wireguard",
-        &[
-            "--globalnet",
-            "--globalnet-cidr-range",
-            POOL,
-            "--globalnet-cluster-size",
-            "256",
-        ],
-    );
+    let cs = overlapping("e16f", &[2, 3], &[&[0], &[0, 1]]);
     let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
     let egress_b = egress_ips(b);
     serve_and_export(a, "alpha");
@@ -394,21 +389,7 @@ fn a_namespace_egress_ip_changes_only_that_namespaces_source() {
     if !usable() {
         return;
     }
-    let same = ["--pod-cidr", PODS, "--service-cidr", SERVICES];
-    let cs = Clusterset::with_sandbox_and_broker_args(
-        &tag("e16n"),
-        &[2, 2],
-        &[&same, &same],
-        &[&[0], &[0]],
-        "wireguard",
-        &[
-            "--globalnet",
-            "--globalnet-cidr-range",
-            POOL,
-            "--globalnet-cluster-size",
-            "256",
-        ],
-    );
+    let cs = overlapping("e16n", &[2, 2], &[&[0], &[0]]);
     let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
     let cluster_egress = egress_ips(a);
     serve_and_export(b, "bravo");
@@ -504,13 +485,7 @@ fn a_cluster_without_globalnet_talks_to_one_with_it_and_can_switch_it_on() {
     let off: &[&str] = &["--globalnet=false"];
     let extra = Extra {
         join_args: &[&[], off, off],
-        broker_args: &[
-            "--globalnet",
-            "--globalnet-cidr-range",
-            POOL,
-            "--globalnet-cluster-size",
-            "256",
-        ],
+        broker_args: GLOBALNET_BROKER,
         ..Extra::default()
     };
     let cs = Clusterset::with_options(

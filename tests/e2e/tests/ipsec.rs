@@ -14,8 +14,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use ferry_e2e::{
-    Broker, Cluster, Clusterset, Extra, Pod, ferry_bin, gateway_pid, holder, netns, ping, usable,
-    wait_for,
+    Broker, Cluster, Clusterset, Extra, Pod, StreamPing, StreamPingResult, ferry_bin, gateway_pid,
+    holder, netns, ping, usable, wait_for,
 };
 
 fn tag(t: &str) -> String {
@@ -78,54 +78,18 @@ fn tcp_stream(client: &Pod, server: &Pod) -> f64 {
     bits / 1e6
 }
 
-/// Longest gap between consecutive replies of `ping -D` output, and the
-/// number of replies.
-fn longest_gap(ping_output: &str) -> (Duration, usize) {
-    let stamps: Vec<f64> = ping_output
-        .lines()
-        .filter(|l| l.contains("bytes from"))
-        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
-        .collect();
-    let gap = stamps
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .fold(0.0_f64, f64::max);
-    (Duration::from_secs_f64(gap), stamps.len())
-}
-
 /// Kills `c`'s active gateway with SIGKILL under a 100 pings/s stream from
 /// `client` to `server`; the lease must move and traffic go on.
 fn failover(c: &Cluster, client: &Pod, server: &Pod) {
     let active = holder(c);
-    let pinger = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &client.netns,
-            "ping",
-            "-D",
-            "-n",
-            "-i",
-            "0.01",
-            "-W",
-            "1",
-            "-w",
-            "6",
-        ])
-        .arg(server.ip.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let pinger = StreamPing::start(&client.netns, &server.ip.to_string());
     let t0 = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(gateway_pid(c, &active)),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    let out = pinger.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (gap, replies) = longest_gap(&text);
+    let StreamPingResult { text, gap, replies } = pinger.finish();
     eprintln!(
         "{}: kill -9 of the active gateway: longest gap without replies {gap:?} \
          ({replies} replies, {:?} after the kill)",
