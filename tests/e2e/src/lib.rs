@@ -503,6 +503,61 @@ impl StreamPing {
     }
 }
 
+/// A 1 s iperf3 TCP stream from `client` to `server` carrying > 1 MB;
+/// returns Mbit/s.
+pub fn tcp_stream(client: &Pod, server: &Pod) -> f64 {
+    let mut srv = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &server.netns,
+            // Serves every retry; bounded in case the test dies before
+            // it kills the server.
+            "timeout",
+            "60",
+            "iperf3",
+            "-s",
+            "-p",
+            "5201",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let what = format!("iperf3 {} → {} (> 1 MB in 1 s)", client.ip, server.ip);
+    let bits = wait_for(Duration::from_secs(20), &what, || {
+        let out = netns(
+            &client.netns,
+            &[
+                "timeout",
+                "8",
+                "iperf3",
+                "-c",
+                &server.ip.to_string(),
+                "-p",
+                "5201",
+                "-t",
+                "1",
+                "-J",
+            ],
+        );
+        // A run can succeed with nothing received when the 2 cores are
+        // saturated for its whole second (a CI run saw 0 bytes right after
+        // ping passed both ways); such a run is retried, a path that
+        // carries nothing for 20 s still fails (wait_for times out). The
+        // client is bounded: a stalled control connection would block it
+        // for minutes.
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let sum = &v["end"]["sum_received"];
+        (out.status.success() && sum["bytes"].as_u64().unwrap_or(0) > 1_000_000)
+            .then(|| sum["bits_per_second"].as_f64().unwrap_or(0.0))
+    });
+    // SIGTERM: `timeout` passes it on to iperf3.
+    let _ = Command::new("kill").arg(srv.id().to_string()).status();
+    let _ = srv.wait();
+    bits / 1e6
+}
+
 /// The node name holding the cluster's gateway Lease.
 pub fn holder(c: &Cluster) -> String {
     c.kubectl(&[

@@ -57,66 +57,8 @@ fn traffic(driver: &str, t: &str) {
 
     // A TCP stream: iperf3 for one second, through vx-ferry, both gateways
     // and the cable.
-    let mut srv = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &server.netns,
-            // Serves every retry below; bounded in case the test dies
-            // before it kills the server.
-            "timeout",
-            "60",
-            "iperf3",
-            "-s",
-            "-p",
-            "5201",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let what = format!("{driver}: iperf3 to carry a 1 s TCP stream (> 1 MB)");
-    let json = wait_for(Duration::from_secs(20), &what, || {
-        let out = netns(
-            &client.netns,
-            // A stalled control connection would block the client for
-            // minutes (a CI run hit the 300 s test timeout here).
-            &[
-                "timeout",
-                "8",
-                "iperf3",
-                "-c",
-                &server.ip.to_string(),
-                "-p",
-                "5201",
-                "-t",
-                "1",
-                "-J",
-            ],
-        );
-        // A run can succeed with nothing received when the 2 cores are
-        // saturated for its whole second (a CI run saw 0 bytes right after
-        // ping passed both ways); such a run is retried, a path that
-        // carries nothing for 20 s still fails (wait_for times out).
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let received = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["end"]["sum_received"]["bytes"].as_u64())
-            .unwrap_or(0);
-        (out.status.success() && received > 1_000_000).then_some(text)
-    });
-    // SIGTERM, not kill(): `timeout` passes it on to iperf3 (SIGKILL
-    // would orphan the server inside the namespace).
-    let _ = Command::new("kill").arg(srv.id().to_string()).status();
-    let _ = srv.wait();
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    eprintln!(
-        "{driver}: TCP stream {:.0} Mbit/s",
-        v["end"]["sum_received"]["bits_per_second"]
-            .as_f64()
-            .unwrap_or(0.0)
-            / 1e6
-    );
+    let mbits = ferry_e2e::tcp_stream(&client, &server);
+    eprintln!("{driver}: TCP stream {mbits:.0} Mbit/s");
 
     // HTTP to the ClusterIP of a service in the other cluster.
     b.apply(NGINX).unwrap();

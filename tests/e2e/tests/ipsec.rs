@@ -10,12 +10,12 @@
 //! Root only (skipped otherwise); each test builds and deletes its own clusters.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use ferry_e2e::{
     Broker, Cluster, Clusterset, Extra, Pod, StreamPing, StreamPingResult, ferry_bin, gateway_pid,
-    holder, netns, ping, usable, wait_for,
+    holder, ping, tcp_stream, usable, wait_for,
 };
 
 fn tag(t: &str) -> String {
@@ -29,53 +29,6 @@ fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// A 1 s iperf3 TCP stream from `client` to `server` carrying > 1 MB;
-/// returns Mbit/s.
-fn tcp_stream(client: &Pod, server: &Pod) -> f64 {
-    let mut srv = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &server.netns,
-            "timeout",
-            "60",
-            "iperf3",
-            "-s",
-            "-p",
-            "5201",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let what = format!("iperf3 {} → {} (> 1 MB in 1 s)", client.ip, server.ip);
-    let bits = wait_for(Duration::from_secs(20), &what, || {
-        let out = netns(
-            &client.netns,
-            &[
-                "timeout",
-                "8",
-                "iperf3",
-                "-c",
-                &server.ip.to_string(),
-                "-p",
-                "5201",
-                "-t",
-                "1",
-                "-J",
-            ],
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        let sum = &v["end"]["sum_received"];
-        (out.status.success() && sum["bytes"].as_u64().unwrap_or(0) > 1_000_000)
-            .then(|| sum["bits_per_second"].as_f64().unwrap_or(0.0))
-    });
-    // SIGTERM: `timeout` passes it on to iperf3.
-    let _ = Command::new("kill").arg(srv.id().to_string()).status();
-    let _ = srv.wait();
-    bits / 1e6
 }
 
 /// Kills `c`'s active gateway with SIGKILL under a 100 pings/s stream from
