@@ -252,6 +252,40 @@ fn clusterset_ip_is_allocated_answered_and_load_balanced_over_two_clusters() {
     let out = netns(&client.netns, &["dig", "+time=1", "+tries=1", &per_cluster]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("NXDOMAIN"), "{per_cluster}: {text}");
+    // Its PTR (MCS DNS spec 2.3.3), asked of the ferry-dns pod itself: the
+    // cluster's resolver forwards clusterset.local, not reverse zones.
+    let dns_ip = wait_for(WAIT, "the ferry-dns pod's IP", || {
+        let out = client_cluster
+            .kubectl(&[
+                "-n",
+                "ferry-system",
+                "get",
+                "pods",
+                "-l",
+                "app.kubernetes.io/name=ferry-dns",
+                "--field-selector",
+                "status.phase=Running",
+                "-o",
+                "jsonpath={.items[0].status.podIP}",
+            ])
+            .ok()?;
+        let ip = out.trim().to_string();
+        (!ip.is_empty()).then_some(ip)
+    });
+    let out = netns(
+        &client.netns,
+        &[
+            "dig",
+            "+short",
+            "+time=1",
+            "+tries=2",
+            &format!("@{dns_ip}"),
+            "-x",
+            &vip,
+        ],
+    );
+    let ptr = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(ptr, format!("{name}."), "PTR of {vip}");
 
     // 200 requests through the clusterset IP reach both clusters' pods.
     let pods_of = |c: &Cluster| -> Vec<String> {
