@@ -106,7 +106,10 @@ pub fn host_source(
                 "no IPv4 address of {} inside the cluster CIDRs {:?}; the node's own traffic \
                  to other clusters leaves from the health-check address {health_check_ip}",
                 want.dev,
-                want.within.iter().map(ToString::to_string).collect::<Vec<_>>()
+                want.within
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
             )),
         ),
     }

@@ -457,7 +457,11 @@ mod tests {
         let ovn = host_source_dev(Some(NetworkPlugin::KubeOvn), &pods, &[]).unwrap();
         assert_eq!((ovn.dev.as_str(), ovn.within), (OVN0, pods.clone()));
         assert!(host_source_dev(Some(NetworkPlugin::KubeOvn), &pods, &global).is_none());
-        for other in [None, Some(NetworkPlugin::Generic), Some(NetworkPlugin::Calico)] {
+        for other in [
+            None,
+            Some(NetworkPlugin::Generic),
+            Some(NetworkPlugin::Calico),
+        ] {
             assert!(host_source_dev(other, &pods, &[]).is_none(), "{other:?}");
         }
     }

@@ -170,6 +170,11 @@ fn the_seeds_flow_on_kube_ovn_shaped_clusters() {
     for (k, ns) in [(1_u32, &node), (0, &gw)] {
         let source = annotation(&c0, k as usize);
         assert_eq!(source, plan.node_join_ip(k), "{}", c0.node(k as usize));
-        assert_eq!(seen_by(ns, &pod_url), source.to_string(), "{}", c0.node(k as usize));
+        assert_eq!(
+            seen_by(ns, &pod_url),
+            source.to_string(),
+            "{}",
+            c0.node(k as usize)
+        );
     }
 }
