@@ -303,8 +303,9 @@ fn identity(name: &str, namespace: &str, rules: Vec<Value>) -> Vec<Value> {
 /// (`bench/propagation` at 10k services for the agent; the daemons whose
 /// state does not grow with services get 3× their idle RSS or more), so a
 /// leak is stopped before it hurts the node but no load the benchmarks
-/// reach is killed. No CPU limit: a throttled gateway misses health checks
-/// and fails over.
+/// reach is killed. The CPU request is at least 1.5× the idle CPU
+/// `bench/rss/run.sh` prints (10m at the least); no CPU limit: a throttled
+/// gateway misses health checks and fails over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ComponentResources {
     /// Memory request, MiB.
@@ -329,10 +330,13 @@ pub fn component_resources(name: &str) -> ComponentResources {
         // Idle 39–41 MB; nodes and CIDRs only.
         _ => (48, 128),
     };
+    // Idle CPU: the gateway's health checks (10 probes a second) 10.3
+    // millicores, the others under 1.
+    let cpu_request_milli = if name == "gateway" { 20 } else { 10 };
     ComponentResources {
         memory_request_mib,
         memory_limit_mib,
-        cpu_request_milli: 10,
+        cpu_request_milli,
     }
 }
 
