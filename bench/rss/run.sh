@@ -9,7 +9,9 @@
 # gateway, examples/nginx.yaml running in the second and exported. After IDLE
 # seconds it prints VmRSS (and peak VmHWM) of every agent, dns, gateway and
 # route agent of both clusters, the largest per daemon and its ratio to the
-# 20 MB target. The clusters are deleted on exit (also on ^C).
+# 20 MB target, and the CPU each used over the idle window in millicores
+# (deploy/ manifests take their requests from these). The clusters are
+# deleted on exit (also on ^C).
 set -euo pipefail
 
 IDLE=${IDLE:-60}
@@ -53,25 +55,42 @@ if ! setup >"$work/setup.log" 2>&1; then
   exit 1
 fi
 
-echo "clusters $a and $b up; idle for $IDLE s" >&2
-sleep "$IDLE"
-
 # Daemons of our clusters: the sandbox sets FERRY_SANDBOX=<cluster> in each.
-declare -A max
-printf '%-10s %-12s %-16s %8s %8s %8s %8s %8s\n' cluster daemon node "RSS MB" "anon" "file" "peak" threads
-for pid in $(pgrep -f "$FERRY (agent|dns|gateway|route-agent)" || true); do
+ours() {
+  for pid in $(pgrep -f "$FERRY (agent|dns|gateway|route-agent)" || true); do
+    cluster=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | sed -n 's/^FERRY_SANDBOX=//p' || true)
+    if [ "$cluster" = "$a" ] || [ "$cluster" = "$b" ]; then echo "$pid"; fi
+  done
+}
+# CPU ticks (user + system) of a process so far.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+echo "clusters $a and $b up; idle for $IDLE s" >&2
+declare -A start_ticks
+for pid in $(ours); do start_ticks[$pid]=$(ticks "$pid"); done
+sleep "$IDLE"
+hz=$(getconf CLK_TCK)
+
+declare -A max max_cpu
+printf '%-10s %-12s %-16s %8s %8s %8s %8s %8s %8s\n' cluster daemon node "RSS MB" "anon" "file" "peak" threads "CPU m"
+for pid in $(ours); do
   env=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null || true)
   cluster=$(sed -n 's/^FERRY_SANDBOX=//p' <<<"$env")
-  [ "$cluster" = "$a" ] || [ "$cluster" = "$b" ] || continue
   node=$(sed -n 's/^NODE_NAME=//p' <<<"$env")
   daemon=$(tr '\0' ' ' <"/proc/$pid/cmdline" | awk '{print $2}')
   field() { awk -v f="$1:" '$1 == f {printf "%.1f", $2/1024}' "/proc/$pid/status"; }
   rss=$(field VmRSS)
   threads=$(awk '$1 == "Threads:" {print $2}' "/proc/$pid/status")
-  printf '%-10s %-12s %-16s %8s %8s %8s %8s %8s\n' "$cluster" "$daemon" "$node" "$rss" \
-    "$(field RssAnon)" "$(field RssFile)" "$(field VmHWM)" "$threads"
+  # Millicores over the idle window (a daemon restarted meanwhile: since its start).
+  cpu=$(awk -v t0="${start_ticks[$pid]:-0}" -v t1="$(ticks "$pid")" -v hz="$hz" -v s="$IDLE" \
+    'BEGIN{printf "%.1f", (t1 - t0) / hz / s * 1000}')
+  printf '%-10s %-12s %-16s %8s %8s %8s %8s %8s %8s\n' "$cluster" "$daemon" "$node" "$rss" \
+    "$(field RssAnon)" "$(field RssFile)" "$(field VmHWM)" "$threads" "$cpu"
   if [ -z "${max[$daemon]:-}" ] || awk "BEGIN{exit !($rss > ${max[$daemon]})}"; then
     max[$daemon]=$rss
+  fi
+  if [ -z "${max_cpu[$daemon]:-}" ] || awk "BEGIN{exit !($cpu > ${max_cpu[$daemon]})}"; then
+    max_cpu[$daemon]=$cpu
   fi
 done
 echo
@@ -83,6 +102,7 @@ for d in agent dns gateway route-agent; do
     echo "  $d: not running"
     continue
   fi
-  awk -v d="$d" -v r="$r" -v t="$TARGET_MB" 'BEGIN{printf "  %-12s %6.1f MB (ratio %.2f)\n", d, r, r/t}'
+  awk -v d="$d" -v r="$r" -v t="$TARGET_MB" -v c="${max_cpu[$d]:-0}" \
+    'BEGIN{printf "  %-12s %6.1f MB (ratio %.2f), idle CPU %.1f millicores\n", d, r, r/t, c}'
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"

@@ -1,8 +1,9 @@
 //! Issue #20 against in-process `ferry apiserver`s: kube-ovn's Subnets give
 //! the pod CIDRs and the CNI, which `join` records in the Cluster; a CNI
 //! ferry cannot drive is recognised; the preflight refuses a namespace
-//! whose Pod Security level is stricter than privileged, and a
-//! `--gateway-node` that does not exist, before anything changes.
+//! whose Pod Security level is stricter than privileged, a
+//! `--gateway-node` that does not exist and an `--image` that is a local
+//! archive path, before anything changes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -110,6 +111,22 @@ async fn preflight_refuses_before_anything_changes() {
         "{e}"
     );
     assert!(e.to_string().contains("does not exist"), "{e}");
+
+    // An --image that is a local archive path (one that does not exist),
+    // not a reference a node can pull.
+    let mut opts = options("c");
+    opts.image = "./no-such-ferry.oci.tar".into();
+    let e = install::join(&c.client, &cs.info, &opts).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Refused(Refusal::Preflight { .. })),
+        "{e}"
+    );
+    assert!(
+        e.to_string().starts_with(
+            "--image \"./no-such-ferry.oci.tar\" names a local archive path that does not exist;"
+        ),
+        "{e}"
+    );
 
     // ferry-system enforcing baseline Pod Security.
     create(

@@ -296,13 +296,60 @@ fn identity(name: &str, namespace: &str, rules: Vec<Value>) -> Vec<Value> {
     ]
 }
 
-/// Memory limit of each component's container. Not yet measured under
-/// load: generous bounds over the ~10–40 MiB the components use in the
-/// sandbox, so a leak is stopped before it hurts the node.
-fn memory_limit(name: &str) -> &'static str {
-    match name {
-        "agent" | "gateway" => "256Mi",
-        _ => "128Mi",
+/// Requests and limits of one component's container, from the
+/// benchmarks (deploy/README.md names the command and figure behind each):
+/// the memory request is the idle RSS of `bench/rss/run.sh` rounded up, the
+/// memory limit at least 2.5× the largest RSS measured under load
+/// (`bench/propagation` at 10k services for the agent; the daemons whose
+/// state does not grow with services get 3× their idle RSS or more), so a
+/// leak is stopped before it hurts the node but no load the benchmarks
+/// reach is killed. The CPU request is at least 1.5× the idle CPU
+/// `bench/rss/run.sh` prints (10m at the least); no CPU limit: a throttled
+/// gateway misses health checks and fails over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ComponentResources {
+    /// Memory request, MiB.
+    pub memory_request_mib: u32,
+    /// Memory limit, MiB.
+    pub memory_limit_mib: u32,
+    /// CPU request, millicores.
+    pub cpu_request_milli: u32,
+}
+
+/// The [`ComponentResources`] of the container named `name`.
+pub fn component_resources(name: &str) -> ComponentResources {
+    let (memory_request_mib, memory_limit_mib) = match name {
+        // Idle 38 MB; 10k services: 99.0 MB, peak 102.2 MB.
+        "agent" => (48, 256),
+        // Idle 38–42 MB; holds the imports an importing agent holds
+        // (agent B at 10k: 70.4 MB, peak 76.0 MB).
+        "dns" => (48, 256),
+        // Idle 66–68 MB (41 MB of it mimalloc's arena); state per remote
+        // cluster, not per service.
+        "gateway" => (80, 256),
+        // Idle 39–41 MB; nodes and CIDRs only.
+        _ => (48, 128),
+    };
+    // Idle CPU: the gateway's health checks (10 probes a second) 10.3
+    // millicores, the others under 1.
+    let cpu_request_milli = if name == "gateway" { 20 } else { 10 };
+    ComponentResources {
+        memory_request_mib,
+        memory_limit_mib,
+        cpu_request_milli,
+    }
+}
+
+impl ComponentResources {
+    /// The container's `resources`.
+    pub fn to_value(self) -> Value {
+        json!({
+            "requests": {
+                "cpu": format!("{}m", self.cpu_request_milli),
+                "memory": format!("{}Mi", self.memory_request_mib),
+            },
+            "limits": {"memory": format!("{}Mi", self.memory_limit_mib)},
+        })
     }
 }
 
@@ -355,10 +402,7 @@ fn container(name: &str, image: &str, args: &[&str], privileged: bool) -> Value 
             {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
             {"name": "RUST_LOG", "value": "info"},
         ],
-        "resources": {
-            "requests": {"cpu": "10m", "memory": "32Mi"},
-            "limits": {"memory": memory_limit(name)},
-        },
+        "resources": component_resources(name).to_value(),
         "securityContext": security_context(privileged),
         "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}],
     })

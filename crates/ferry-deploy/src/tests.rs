@@ -271,6 +271,47 @@ fn security_contexts_grant_only_what_each_component_needs() {
         );
         assert!(c["resources"]["requests"]["cpu"].is_string(), "{name}");
         assert!(c["resources"]["limits"]["memory"].is_string(), "{name}");
+        let container = c["name"].as_str().unwrap();
+        assert_eq!(
+            c["resources"],
+            component_resources(container).to_value(),
+            "{name}"
+        );
+    }
+}
+
+/// The benchmark figures behind [`component_resources`] (MB as the
+/// benchmarks print them, kB / 1024), as deploy/README.md lists them:
+/// the largest idle RSS of `bench/rss/run.sh`, the largest RSS or peak
+/// under load (`bench/propagation` at 10k services: agent A's peak, and
+/// agent B's, an importer holding what ferry dns holds; the gateway and
+/// route agent have no load figure that grows with services, so idle), and
+/// the idle CPU in millicores `bench/rss/run.sh` printed (debug build).
+const MEASURED: [(&str, f64, f64, f64); 4] = [
+    ("agent", 38.0, 102.2, 0.7),
+    ("dns", 42.0, 76.0, 0.7),
+    ("gateway", 68.0, 68.0, 10.3),
+    ("route-agent", 41.0, 41.0, 0.7),
+];
+
+#[test]
+fn requests_cover_the_idle_rss_and_limits_sit_well_above_the_loaded_rss() {
+    for (name, idle, loaded, cpu) in MEASURED {
+        let r = component_resources(name);
+        assert!(
+            f64::from(r.cpu_request_milli) >= 1.5 * cpu,
+            "{name}: CPU request {}m for {cpu}m idle",
+            r.cpu_request_milli
+        );
+        let (request, limit) = (
+            f64::from(r.memory_request_mib),
+            f64::from(r.memory_limit_mib),
+        );
+        assert!(request >= idle, "{name}: request {request} < idle {idle}");
+        assert!(
+            limit >= 2.5 * loaded && limit >= 3.0 * idle,
+            "{name}: limit {limit} too close to {loaded} under load / {idle} idle"
+        );
     }
 }
 

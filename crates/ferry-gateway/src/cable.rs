@@ -63,6 +63,76 @@ pub struct CableConfig {
     pub subnets: Vec<Cidr>,
     /// When the IPsec cable rekeys its SAs.
     pub ipsec_lifetimes: IpsecLifetimes,
+    /// The interface whose address the node's own traffic into the cable
+    /// leaves from instead of the health-check address (kube-ovn: `ovn0`).
+    pub host_source_dev: Option<HostSourceDev>,
+}
+
+/// An interface of the node whose address inside `within` is the source
+/// of the node's own traffic into the cable: kube-ovn's `ovn0` in the join
+/// subnet, as the route agent's kube-ovn handler sources it on every other
+/// node (remote clusters route the join subnet back, and replies arrive
+/// at an address of this node).
+#[derive(Clone, Debug)]
+pub struct HostSourceDev {
+    /// The interface.
+    pub dev: String,
+    /// The CIDRs its address must lie in (this cluster's pod CIDRs).
+    pub within: Vec<Cidr>,
+}
+
+/// The source of the node's own traffic into the cable: the lowest address
+/// of `want`'s interface inside its CIDRs among `addrs`, else the
+/// health-check address, with the reason when `want` was not met.
+pub fn host_source(
+    health_check_ip: Ipv4Addr,
+    want: Option<&HostSourceDev>,
+    addrs: &[ferry_net::IfAddr],
+) -> (Ipv4Addr, Option<String>) {
+    let Some(want) = want else {
+        return (health_check_ip, None);
+    };
+    let found = addrs
+        .iter()
+        .filter(|a| a.dev == want.dev)
+        .filter(|a| want.within.iter().any(|c| c.contains(IpAddr::V4(a.ip))))
+        .map(|a| a.ip)
+        .min();
+    match found {
+        Some(ip) => (ip, None),
+        None => (
+            health_check_ip,
+            Some(format!(
+                "no IPv4 address of {} inside the cluster CIDRs {:?}; the node's own traffic \
+                 to other clusters leaves from the health-check address {health_check_ip}",
+                want.dev,
+                want.within
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+            )),
+        ),
+    }
+}
+
+/// [`host_source`] with the addresses the node has now.
+fn resolve_host_source(cfg: &CableConfig) -> Ipv4Addr {
+    let addrs = match &cfg.host_source_dev {
+        Some(want) => ferry_net::list_addrs(None, Some(&want.dev)).unwrap_or_else(|e| {
+            tracing::warn!("listing {}'s addresses: {e}", want.dev);
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
+    let (ip, why) = host_source(cfg.health_check_ip, cfg.host_source_dev.as_ref(), &addrs);
+    match why {
+        Some(why) => tracing::warn!("{why}"),
+        None if ip != cfg.health_check_ip => {
+            tracing::info!("the node's own traffic to other clusters leaves from {ip}")
+        }
+        None => {}
+    }
+    ip
 }
 
 /// The active gateway's cable device and its connections.
@@ -71,9 +141,10 @@ pub struct Cable {
     /// Remote subnets routed into the cable, by cluster.
     routes: BTreeMap<String, BTreeSet<Cidr>>,
     mtu: u32,
-    /// The health-check address: the source of this node's own traffic
-    /// into the cable (inside the cluster's pod CIDR, so remote clusters
-    /// route the replies back).
+    /// The source of this node's own traffic into the cable: the
+    /// health-check address, or [`CableConfig::host_source_dev`]'s (inside
+    /// the cluster's pod CIDRs either way, so remote clusters route the
+    /// replies back).
     source: Ipv4Addr,
 }
 
@@ -121,7 +192,7 @@ impl Cable {
             driver,
             routes: BTreeMap::new(),
             mtu,
-            source: cfg.health_check_ip,
+            source: resolve_host_source(cfg),
         })
     }
 
@@ -183,7 +254,8 @@ impl Cable {
             let mut route = Route::to(*cidr);
             route.dev = Some(self.device().to_string());
             // The gateway node's host-network traffic (a node shell's ping,
-            // kubelet probes) leaves from its pod-CIDR address, not its node IP.
+            // kubelet probes) leaves from its pod-CIDR (kube-ovn: ovn0's
+            // join-subnet) address, not its node IP.
             route.src = Some(IpAddr::V4(self.source));
             if let Driver::Vxlan(_) = self.driver {
                 route.via = Some(vxlan::next_hop(remote));
@@ -267,3 +339,6 @@ pub fn cleanup() {
 fn net_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Cable(format!("{what}: {e}"))
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ferry_api::{CableDriver, Cidr};
+use ferry_api::{CableDriver, Cidr, NetworkPlugin};
 use k8s_openapi::api::core::v1::{Node, Secret};
 use kube::{Api, Client};
 
@@ -160,6 +160,9 @@ pub struct GatewayConfig {
     pub public_ip_from: &'static str,
     pub join: JoinSettings,
     pub nat_discovery_port: u16,
+    /// The interface whose address sources the node's own traffic into
+    /// the cable (kube-ovn's `ovn0`; else the health-check address does).
+    pub host_source_dev: Option<crate::cable::HostSourceDev>,
     /// Where the engine reports its Prometheus metrics.
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
@@ -326,6 +329,11 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
         None => info.settings.health_check_interval.into(),
     };
     let error_after = error_after(interval, s.join.max_packet_loss, s.error_after);
+    let host_source_dev = host_source_dev(
+        broker.network_plugin,
+        &broker.cluster_cidrs,
+        &broker.global_cidrs,
+    );
     Ok(GatewayConfig {
         key_file: s.state_dir.join("wireguard.key"),
         namespace: s.namespace,
@@ -348,7 +356,28 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
         peer: s.peer,
         join: s.join,
         nat_discovery_port: s.nat_discovery_port,
+        host_source_dev,
         metrics: Default::default(),
+    })
+}
+
+/// kube-ovn's interface from the node into its join subnet.
+pub const OVN0: &str = "ovn0";
+
+/// kube-ovn (without Globalnet): the node's own traffic leaves from `ovn0`'s
+/// join-subnet address, as the route agent's kube-ovn handler sources it on
+/// the other nodes. With Globalnet it must leave from the global
+/// health-check address (pod CIDRs may overlap other clusters').
+pub fn host_source_dev(
+    plugin: Option<NetworkPlugin>,
+    cluster_cidrs: &[Cidr],
+    global_cidrs: &[Cidr],
+) -> Option<crate::cable::HostSourceDev> {
+    (plugin == Some(NetworkPlugin::KubeOvn) && global_cidrs.is_empty()).then(|| {
+        crate::cable::HostSourceDev {
+            dev: OVN0.into(),
+            within: cluster_cidrs.to_vec(),
+        }
     })
 }
 
@@ -420,6 +449,22 @@ pub fn load_or_create_key(path: &Path) -> Result<ferry_wireguard::PrivateKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_kube_ovn_without_globalnet_sources_host_traffic_from_ovn0() {
+        let pods = Cidr::parse_list("100.64.0.0/16,100.65.0.0/16").unwrap();
+        let global = Cidr::parse_list("198.19.0.0/24").unwrap();
+        let ovn = host_source_dev(Some(NetworkPlugin::KubeOvn), &pods, &[]).unwrap();
+        assert_eq!((ovn.dev.as_str(), ovn.within), (OVN0, pods.clone()));
+        assert!(host_source_dev(Some(NetworkPlugin::KubeOvn), &pods, &global).is_none());
+        for other in [
+            None,
+            Some(NetworkPlugin::Generic),
+            Some(NetworkPlugin::Calico),
+        ] {
+            assert!(host_source_dev(other, &pods, &[]).is_none(), "{other:?}");
+        }
+    }
 
     #[test]
     fn first_host_of_a_pod_cidr() {

@@ -142,6 +142,7 @@ pub async fn run(
         cluster_id: cfg.cluster_id.clone(),
         subnets: cfg.subnets(),
         ipsec_lifetimes: cfg.join.ipsec_lifetimes,
+        host_source_dev: cfg.host_source_dev.clone(),
     };
     let mut supervisor = CableSupervisor {
         policy: HealthPolicy {

@@ -14,7 +14,9 @@
 //!   [`crate::nft`] (priority srcnat − 10) binds those connections before
 //!   kube-ovn's `OVN-POSTROUTING` masquerade (iptables' nat table, srcnat),
 //!   which then leaves them alone. A node whose `ovn0` address lies outside
-//!   them gets no host source, with that reason.
+//!   them gets no host source, with that reason. On the active gateway's
+//!   node the gateway's cable routes (looked up first) take the same `ovn0`
+//!   address as their source (`ferry-gateway`'s `HostSourceDev`).
 //! - Calico: the generic host source, plus an IPPool per remote CIDR with
 //!   `natOutgoing: false` (Calico does not masquerade traffic to it) and
 //!   `disabled: true` (it never assigns addresses from it), which Submariner's

@@ -4,7 +4,9 @@
 //! relabelled behind the admin's back), `--gateway-node` names a node of
 //! the cluster, no other host-network pod on the
 //! gateway node declares one of the gateway's UDP ports, and the image is
-//! on a node or names a registry to pull from, where the nodes tell. Each
+//! on a node or names a registry to pull from, where the nodes tell (and
+//! is a reference, not a local archive path; in a `--runtime runc`
+//! sandbox cluster, one its OCI store holds). Each
 //! refusal names the flag or command that fixes it. The judgements are pure
 //! functions of the objects read, tested beside the code.
 
@@ -37,6 +39,7 @@ pub struct Asked<'a> {
 
 /// Runs every check against the cluster behind `local`.
 pub async fn preflight(local: &Client, asked: &Asked<'_>) -> Result<()> {
+    image_not_a_path(asked.image, std::path::Path::exists)?;
     let namespaces: Api<Namespace> = Api::all(local.clone());
     let ns = namespaces
         .get_opt(labels::SYSTEM_NAMESPACE)
@@ -197,6 +200,62 @@ pub fn image_available(nodes: &[Node], image: &str) -> Result<()> {
     Err(Refusal::Preflight {
         problem: format!("image {image:?} is on no node and names no registry to pull it from"),
         fix: "load it on the nodes (scripts/image.sh builds it) or pass --image REGISTRY/ferry:TAG (or --repository REGISTRY)".into(),
+    }
+    .into())
+}
+
+/// Refuses an `--image` that is a path on this machine rather than an
+/// image reference (`/…`, `./…`, `../…`, `~/…`, or a name ending in `.tar`,
+/// `.tar.gz`, `.tgz`): a node pulls references, never reads the joiner's
+/// files. A path that does not exist is named as such (a typo, or the
+/// archive `scripts/image.sh` writes was not built yet); `exists` is the
+/// file system's answer.
+pub fn image_not_a_path(image: &str, exists: impl Fn(&std::path::Path) -> bool) -> Result<()> {
+    let looks_like_path = ["/", "./", "../", "~/"]
+        .iter()
+        .any(|p| image.starts_with(p))
+        || [".tar", ".tar.gz", ".tgz"]
+            .iter()
+            .any(|s| image.ends_with(s));
+    if !looks_like_path {
+        return Ok(());
+    }
+    let problem = if exists(std::path::Path::new(image)) {
+        format!("--image {image:?} is a local archive, not an image reference a node can pull")
+    } else {
+        format!("--image {image:?} names a local archive path that does not exist")
+    };
+    Err(Refusal::Preflight {
+        problem,
+        fix: "load the archive into the nodes' runtime (podman load, skopeo copy; the sandbox: ferry sandbox create --runtime runc --image ARCHIVE) and pass --image with its reference, e.g. ferry:TAG".into(),
+    }
+    .into())
+}
+
+/// A `--runtime runc` sandbox cluster runs images only from its own OCI
+/// store and pulls nothing: refuses an image the store does not hold
+/// (`held`), listing the references it does (`stored`).
+pub fn image_in_sandbox_store(
+    image: &str,
+    cluster: &str,
+    held: bool,
+    stored: &[String],
+) -> Result<()> {
+    if held {
+        return Ok(());
+    }
+    let have = if stored.is_empty() {
+        "none".to_string()
+    } else {
+        stored.join(", ")
+    };
+    Err(Refusal::Preflight {
+        problem: format!(
+            "--image {image:?} is not in the OCI store of sandbox cluster {cluster} (runtime runc; it pulls nothing; it holds: {have})"
+        ),
+        fix: format!(
+            "pass --image with a reference it holds, or recreate it with ferry sandbox create {cluster} --runtime runc --image ARCHIVE holding {image}"
+        ),
     }
     .into())
 }

@@ -253,6 +253,7 @@ mod tests {
                 ike: Duration::from_secs(40),
                 child: Duration::from_secs(20),
             },
+            host_source_dev: None,
         }
     }
 

@@ -281,6 +281,16 @@ pub fn lookup(store: &Path, reference: &str) -> Option<Image> {
     serde_json::from_slice(&data).ok()
 }
 
+/// The references the store holds, sorted (none when it has no
+/// `refs.json`).
+pub fn references(store: &Path) -> Vec<String> {
+    std::fs::read(refs_path(store))
+        .ok()
+        .and_then(|data| serde_json::from_slice::<BTreeMap<String, String>>(&data).ok())
+        .map(|refs| refs.into_keys().collect())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -300,5 +310,15 @@ mod tests {
             normalize("quay.io/x/ferry@sha256:ab"),
             "quay.io/x/ferry@sha256:ab"
         );
+    }
+
+    #[test]
+    fn references_lists_what_refs_json_maps() {
+        let store = std::env::temp_dir().join(format!("ferry-store-refs-{}", std::process::id()));
+        std::fs::create_dir_all(&store).unwrap();
+        assert!(references(&store).is_empty());
+        std::fs::write(refs_path(&store), r#"{"x:1": "def", "ferry:0.1.0": "abc"}"#).unwrap();
+        assert_eq!(references(&store), ["ferry:0.1.0", "x:1"]);
+        std::fs::remove_dir_all(&store).unwrap();
     }
 }

@@ -313,6 +313,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         globalnet: args.globalnet(&info)?,
         network_plugin: None,
     };
+    image_preflight(args.kubeconfig.as_deref(), &opts.image)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async {
         // Reach both APIs first, so an unreachable one or a bad token is
@@ -469,36 +470,62 @@ fn list(cidrs: &[Cidr]) -> String {
         .join(",")
 }
 
-/// The sandbox's own plan of the cluster, when the kubeconfig is a sandbox
-/// cluster's.
-fn sandbox_records(kubeconfig: Option<&std::path::Path>) -> Records {
+/// The sandbox cluster (name and plan) whose kubeconfig `kubeconfig` (else
+/// `$KUBECONFIG`) is, if any.
+fn sandbox_cluster(kubeconfig: Option<&std::path::Path>) -> Option<(String, ferry_sandbox::Plan)> {
     let given = kubeconfig
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from))
-        .and_then(|p| p.canonicalize().ok());
-    let Some(given) = given else {
+        .and_then(|p| p.canonicalize().ok())?;
+    ferry_sandbox::state::cluster_names()
+        .into_iter()
+        .filter(|name| {
+            ferry_sandbox::state::kubeconfig_path(name)
+                .canonicalize()
+                .ok()
+                .as_ref()
+                == Some(&given)
+        })
+        .find_map(|name| {
+            let plan = ferry_sandbox::state::load_plan(&name).ok()?;
+            Some((name, plan))
+        })
+}
+
+/// The sandbox's own plan of the cluster, when the kubeconfig is a sandbox
+/// cluster's.
+fn sandbox_records(kubeconfig: Option<&std::path::Path>) -> Records {
+    let Some((name, plan)) = sandbox_cluster(kubeconfig) else {
         return Records::default();
     };
-    for name in ferry_sandbox::state::cluster_names() {
-        let path = ferry_sandbox::state::kubeconfig_path(&name);
-        if path.canonicalize().ok().as_ref() != Some(&given) {
-            continue;
-        }
-        let Ok(plan) = ferry_sandbox::state::load_plan(&name) else {
-            continue;
-        };
-        let record = |text: String| -> Option<FoundCidrs> {
-            Some(FoundCidrs {
-                cidrs: Cidr::parse_list(&text).ok()?,
-                source: CidrSource::Record(format!("the sandbox's plan of cluster {name}")),
-            })
-        };
-        return Records {
-            pods: record(plan.pod_cidr.to_string()),
-            services: record(plan.service_cidr.to_string()),
-        };
+    let record = |text: String| -> Option<FoundCidrs> {
+        Some(FoundCidrs {
+            cidrs: Cidr::parse_list(&text).ok()?,
+            source: CidrSource::Record(format!("the sandbox's plan of cluster {name}")),
+        })
+    };
+    Records {
+        pods: record(plan.pod_cidr.to_string()),
+        services: record(plan.service_cidr.to_string()),
     }
-    Records::default()
+}
+
+/// Preflight of the image where this machine can tell, before anything is
+/// reached: it is a reference, not a local archive path, and a `--runtime
+/// runc` sandbox cluster's OCI store holds it (it pulls nothing).
+fn image_preflight(kubeconfig: Option<&std::path::Path>, image: &str) -> anyhow::Result<()> {
+    install::preflight::image_not_a_path(image, std::path::Path::exists)?;
+    let Some((name, plan)) = sandbox_cluster(kubeconfig) else {
+        return Ok(());
+    };
+    if plan.runtime != ferry_sandbox::Runtime::Runc {
+        return Ok(());
+    }
+    let store = ferry_sandbox::oci::store::store_dir(&ferry_sandbox::state::cluster_dir(&name));
+    let held = ferry_sandbox::oci::store::lookup(&store, image).is_some();
+    let stored = ferry_sandbox::oci::store::references(&store);
+    install::preflight::image_in_sandbox_store(image, &name, held, &stored)?;
+    Ok(())
 }
 
 /// With no node labelled as a gateway: on a terminal, asks which node to

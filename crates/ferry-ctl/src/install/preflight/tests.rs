@@ -102,3 +102,53 @@ fn an_image_no_node_has_and_no_registry_serves_is_refused() {
     // Nodes that report no images cannot tell.
     assert!(image_available(&[node("a", false, &[])], "ferry:0.1.0").is_ok());
 }
+
+#[test]
+fn an_image_that_is_a_local_path_is_refused_naming_the_flag() {
+    let nowhere = |_: &std::path::Path| false;
+    for ok in [
+        "ferry:0.1.0",
+        "ghcr.io/x/ferry:0.1.0",
+        "localhost:5000/ferry",
+    ] {
+        assert!(image_not_a_path(ok, nowhere).is_ok(), "{ok}");
+    }
+    for path in [
+        "./ferry.oci.tar",
+        "/tmp/ferry.tar",
+        "../out/ferry",
+        "ferry.tar.gz",
+    ] {
+        let why = refusal(image_not_a_path(path, nowhere));
+        assert!(why.starts_with("--image "), "{why}");
+        assert!(why.contains("does not exist"), "{why}");
+        assert!(!why.contains('\n'), "{why}");
+    }
+    let there = |_: &std::path::Path| true;
+    let why = refusal(image_not_a_path("/tmp/ferry.oci.tar", there));
+    assert!(
+        why.contains("is a local archive, not an image reference"),
+        "{why}"
+    );
+    assert!(why.contains("--image"), "{why}");
+}
+
+#[test]
+fn a_runc_sandbox_refuses_an_image_its_store_does_not_hold() {
+    let stored = vec!["ferry:0.1.0".to_string()];
+    assert!(image_in_sandbox_store("ferry:0.1.0", "east", true, &stored).is_ok());
+    let why = refusal(image_in_sandbox_store("ferry:9.9", "east", false, &stored));
+    assert!(
+        why.starts_with("--image \"ferry:9.9\" is not in the OCI store"),
+        "{why}"
+    );
+    assert!(why.contains("sandbox cluster east"), "{why}");
+    assert!(why.contains("holds: ferry:0.1.0"), "{why}");
+    assert!(
+        why.contains("ferry sandbox create east --runtime runc --image ARCHIVE"),
+        "{why}"
+    );
+    assert!(!why.contains('\n'), "{why}");
+    let why = refusal(image_in_sandbox_store("ferry:9.9", "east", false, &[]));
+    assert!(why.contains("holds: none"), "{why}");
+}
