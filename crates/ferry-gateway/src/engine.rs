@@ -25,7 +25,7 @@ use crate::cable::{Cable, CableConfig};
 use crate::config::{GatewayConfig, load_or_create_key};
 use crate::health::{ConnectionHealth, HealthPolicy};
 use crate::nat_prober::{self, NatEvent};
-use crate::prober::{self, Reply};
+use crate::prober::{self, Reply, Role, Target};
 use crate::publish::{self, LocalEndpoint};
 use crate::remote::{self, LocalGateway, NotCabled, RemoteGateway};
 use crate::{Result, lease, peer_prober};
@@ -257,7 +257,7 @@ struct CableSupervisor {
     attach_errors: BTreeMap<String, String>,
     /// Why this gateway cannot serve (cable device failed), if it cannot.
     failure: Option<String>,
-    targets: watch::Sender<BTreeMap<String, SocketAddr>>,
+    targets: watch::Sender<BTreeMap<String, Target>>,
     status: watch::Sender<GatewayStatus>,
     nat: NatState,
     /// Globalnet's translation table and the mapping it follows.
@@ -362,6 +362,10 @@ impl CableSupervisor {
                     ferry_api::ferry::backend_config::MTU.into(),
                     cable.mtu().to_string(),
                 );
+                b.insert(
+                    prober::acked::BACKEND_CONFIG_KEY.into(),
+                    prober::acked::BACKEND_CONFIG_VALUE.into(),
+                );
                 b.extend(join_backend_config(&self.cfg.join));
                 b
             },
@@ -450,10 +454,26 @@ impl CableSupervisor {
         }
         self.health
             .retain(|c, _| matches!(plans.get(c), Some(Ok(_))));
-        let targets: BTreeMap<String, SocketAddr> = plans
+        let targets: BTreeMap<String, Target> = plans
             .iter()
             .filter(|_| self.cfg.join.health_check)
-            .filter_map(|(c, p)| Some((c.clone(), p.as_ref().ok()?.health_check?)))
+            .filter_map(|(c, p)| {
+                let r = p.as_ref().ok()?;
+                let acks = self.remotes.get(&r.endpoint).is_some_and(|s| {
+                    s.backend_config
+                        .get(prober::acked::BACKEND_CONFIG_KEY)
+                        .map(String::as_str)
+                        == Some(prober::acked::BACKEND_CONFIG_VALUE)
+                });
+                let role = Role::towards(&self.cfg.cluster_id, c, acks);
+                Some((
+                    c.clone(),
+                    Target {
+                        addr: r.health_check?,
+                        role,
+                    },
+                ))
+            })
             .collect();
         let _ = self.targets.send(targets);
         self.plans = plans;
@@ -481,7 +501,9 @@ impl CableSupervisor {
     }
 
     fn on_reply(&mut self, reply: Reply) {
-        self.cfg.metrics.observe_rtt(&reply.cluster_id, reply.rtt);
+        if let Some(rtt) = reply.rtt {
+            self.cfg.metrics.observe_rtt(&reply.cluster_id, rtt);
+        }
         if let Some(h) = self.health.get_mut(&*reply.cluster_id)
             && h.on_reply(Instant::now(), reply.rtt)
         {
