@@ -218,7 +218,8 @@ impl Checker {
         let a = AckedRequest::decode(datagram)?;
         self.echo(a.probe, from);
         let r = self.remotes.get_mut(&from.ip())?;
-        if !a.echo_age.is_some_and(|age| age <= self.fresh_within) {
+        // No echo yet, or too old to prove our echoes still reach it.
+        if a.echo_age.is_none_or(|age| age > self.fresh_within) {
             return None;
         }
         r.acked_at = Some(Instant::now());
@@ -253,7 +254,10 @@ pub async fn run(
         remotes: HashMap::new(),
     };
     let mut tick = tokio::time::interval_at(aligned_start(interval), interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Skip, not Delay: a late tick must not shift the phase for good (on a
+    // loaded node every gateway's phase would drift apart, and each
+    // remote's requests would wake this loop and the engine on their own).
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut buf = [0u8; 64];
     let mut batch = Vec::new();
     loop {
