@@ -49,10 +49,34 @@ const COUNTER_SAMPLE: Duration = Duration::from_secs(1);
 
 /// Runs the gateway on this node until `shutdown` completes; then releases
 /// the lease and takes the cable down so a standby takes over at once.
+///
+/// The event loop runs as a task of the runtime, not on the caller's thread
+/// (`block_on` in `ferry gateway`): the health checker hands it replies
+/// every interval, and waking a task on the same worker costs far less
+/// than waking the blocked main thread (issue #19: idle CPU per cable).
 pub async fn run(
     cfg: GatewayConfig,
     client: Client,
     shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut serving = tokio::spawn(serve(cfg, client, stop_rx));
+    tokio::select! {
+        done = &mut serving => return done.unwrap_or_else(|e| Err(crate::Error::EngineTask(e.to_string()))),
+        () = shutdown => {}
+    }
+    let _ = stop_tx.send(());
+    serving
+        .await
+        .unwrap_or_else(|e| Err(crate::Error::EngineTask(e.to_string())))
+}
+
+/// The event loop of [`run`]; stops when `shutdown` resolves (or its
+/// sender is gone).
+async fn serve(
+    cfg: GatewayConfig,
+    client: Client,
+    shutdown: tokio::sync::oneshot::Receiver<()>,
 ) -> Result<()> {
     let ns = cfg.namespace.clone();
     let gateways: Api<Gateway> = Api::namespaced(client.clone(), &ns);
