@@ -58,7 +58,7 @@ sleep "$IDLE"
 
 # Daemons of our clusters: the sandbox sets FERRY_SANDBOX=<cluster> in each.
 declare -A max
-printf '%-10s %-12s %-16s %8s %8s %8s %8s %8s\n' cluster daemon node "RSS MB" "anon" "file" "peak" threads
+printf '%-10s %-12s %-16s %8s %8s %8s %8s %8s %8s\n' cluster daemon node "RSS MB" "anon" "file" "shmem" "peak" threads
 for pid in $(pgrep -f "$FERRY (agent|dns|gateway|route-agent)" || true); do
   env=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null || true)
   cluster=$(sed -n 's/^FERRY_SANDBOX=//p' <<<"$env")
@@ -68,14 +68,15 @@ for pid in $(pgrep -f "$FERRY (agent|dns|gateway|route-agent)" || true); do
   field() { awk -v f="$1:" '$1 == f {printf "%.1f", $2/1024}' "/proc/$pid/status"; }
   rss=$(field VmRSS)
   threads=$(awk '$1 == "Threads:" {print $2}' "/proc/$pid/status")
-  printf '%-10s %-12s %-16s %8s %8s %8s %8s %8s\n' "$cluster" "$daemon" "$node" "$rss" \
-    "$(field RssAnon)" "$(field RssFile)" "$(field VmHWM)" "$threads"
+  printf '%-10s %-12s %-16s %8s %8s %8s %8s %8s %8s\n' "$cluster" "$daemon" "$node" "$rss" \
+    "$(field RssAnon)" "$(field RssFile)" "$(field RssShmem)" "$(field VmHWM)" "$threads"
   if [ -z "${max[$daemon]:-}" ] || awk "BEGIN{exit !($rss > ${max[$daemon]})}"; then
     max[$daemon]=$rss
   fi
 done
 echo
-echo "(anon: heap and stacks; file: pages of the ferry binary and libraries in memory)"
+echo "(anon: heap and stacks; file: pages of the ferry binary and libraries mapped by"
+echo " this process, shared with every other ferry process but counted in each VmRSS)"
 echo "largest idle RSS per daemon after $IDLE s (target <= $TARGET_MB MB; ratio = RSS / target, <= 1 meets it):"
 for d in agent dns gateway route-agent; do
   r=${max[$d]:-}
