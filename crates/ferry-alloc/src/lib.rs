@@ -62,7 +62,11 @@ const RELEASE_INTERVAL: Duration = Duration::from_millis(PURGE_DELAY_MS as u64);
 /// explicit `MIMALLOC_PURGE_DELAY` or `MIMALLOC_ABANDONED_PAGE_PURGE` in the
 /// environment wins, so an operator can still trade memory for CPU.
 pub fn tune() {
-    set_unless_in_env("MIMALLOC_PURGE_DELAY", MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
+    set_unless_in_env(
+        "MIMALLOC_PURGE_DELAY",
+        MI_OPTION_PURGE_DELAY,
+        PURGE_DELAY_MS,
+    );
     set_unless_in_env(
         "MIMALLOC_ABANDONED_PAGE_PURGE",
         MI_OPTION_ABANDONED_PAGE_PURGE,

@@ -43,7 +43,7 @@ fn release_when_idle_returns_freed_memory() {
     assert!(
         before.saturating_sub(after) > TOTAL / 2,
         "RSS went from {before} to {after} bytes; expected at least {} MB back",
-        TOTAL / 2 >> 20
+        (TOTAL / 2) >> 20
     );
     super::release_when_idle();
 }
