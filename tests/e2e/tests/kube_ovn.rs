@@ -148,7 +148,8 @@ fn the_seeds_flow_on_kube_ovn_shaped_clusters() {
                 "-o",
                 "jsonpath={.items[0].status.podIP}",
             ])
-            .unwrap();
+            // kubectl fails on items[0] while no pod runs yet.
+            .ok()?;
         out.trim().parse::<Ipv4Addr>().ok()
     })
     .to_string();

@@ -286,18 +286,7 @@ fn missing(all: &BTreeMap<String, Families>) -> Vec<String> {
 /// One query to the cluster's ferry-dns pod, so its query counters hold a
 /// sample (a family without one is not in the exposition).
 fn ask_dns(c: &Cluster) {
-    let ip = c
-        .kubectl(&[
-            "-n",
-            "ferry-system",
-            "get",
-            "pods",
-            "-l",
-            "app.kubernetes.io/name=ferry-dns",
-            "-o",
-            "jsonpath={.items[0].status.podIP}",
-        ])
-        .unwrap();
+    let ip = ferry_e2e::ferry_dns_pod_ip(c).to_string();
     let out = c
         .ferry(&[
             "sandbox",
