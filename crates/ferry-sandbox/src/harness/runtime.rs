@@ -1,0 +1,131 @@
+//! Which runtime the harness's clusters run ferry's components in.
+//!
+//! `runc` runs them as containers of ferry's OCI image, built here from the
+//! binary under test by `scripts/image.py` (as `scripts/image.sh` packs the
+//! release build), so a wrong capability or a file written outside a volume
+//! fails in a test as it would on a node. `local` runs the host binary in the
+//! pod's namespace: faster, the fallback a run chooses with
+//! `FERRY_E2E_RUNTIME=local`.
+//!
+//! The image is built once per binary (keyed by its SHA-256) into
+//! `$TMPDIR/ferry-e2e-images/`, under a lock, so the test processes that
+//! nextest runs in parallel share one build.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nix::fcntl::{Flock, FlockArg};
+
+use super::binary::repo_root;
+use super::process::{output, run};
+use crate::oci::Runtime;
+use crate::{Error, Result};
+
+/// The variable that chooses the runtime (`runc` or `local`) for a run.
+pub const RUNTIME_VAR: &str = "FERRY_E2E_RUNTIME";
+
+/// The test binaries (`tests/e2e/tests/NAME.rs`) proven green under runc,
+/// where it is the default. The others default to `local` until a run of
+/// theirs with `FERRY_E2E_RUNTIME=runc` is green: defaulting them to runc
+/// unproven could turn CI red.
+const RUNC_BY_DEFAULT: &[&str] = &[];
+
+/// The runtime of this run: `$FERRY_E2E_RUNTIME`, else runc for the test
+/// binaries proven under it and local for the rest.
+pub fn e2e_runtime() -> Result<Runtime> {
+    match std::env::var(RUNTIME_VAR) {
+        Ok(name) => name
+            .parse()
+            .map_err(|_| Error::Invalid(format!("{RUNTIME_VAR}={name:?}: use runc or local"))),
+        Err(_) if RUNC_BY_DEFAULT.contains(&test_binary().as_str()) => Ok(Runtime::Runc),
+        Err(_) => Ok(Runtime::Local),
+    }
+}
+
+/// This test binary's name without cargo's hash (`dataplane-4a69…` →
+/// `dataplane`).
+fn test_binary() -> String {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let stem = exe.file_stem().unwrap_or_default().to_string_lossy();
+    match stem.rsplit_once('-') {
+        Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_string(),
+        _ => stem.to_string(),
+    }
+}
+
+/// The `ferry sandbox create` arguments of [`e2e_runtime`] for clusters
+/// made with `bin`: none for local, `--runtime runc --image ARCHIVE` with
+/// ferry's image built from `bin` for runc.
+pub fn runtime_args(bin: &Path) -> Result<Vec<String>> {
+    match e2e_runtime()? {
+        Runtime::Local => Ok(Vec::new()),
+        Runtime::Runc => {
+            let image = image_of(bin)?;
+            Ok(vec![
+                "--runtime".into(),
+                "runc".into(),
+                "--image".into(),
+                image.display().to_string(),
+            ])
+        }
+    }
+}
+
+/// ferry's image (`ferry:VERSION`) with `bin` as its binary: the cached
+/// archive, built first when there is none.
+pub fn image_of(bin: &Path) -> Result<PathBuf> {
+    let digest = sha256_of(bin)?;
+    let dir = std::env::temp_dir().join("ferry-e2e-images");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+    let archive = dir.join(format!("{}.oci.tar", &digest[..16]));
+    let _lock = lock_file(&dir.join(format!("{}.lock", &digest[..16])))?;
+    if archive.exists() {
+        return Ok(archive);
+    }
+    let partial = archive.with_extension("partial");
+    let version = env!("CARGO_PKG_VERSION");
+    let build = output(
+        Command::new("python3")
+            .arg(repo_root().join("scripts/image.py"))
+            .arg("--binary")
+            .arg(bin)
+            .args(["--tag", &format!("ferry:{version}"), "--version", version])
+            .args(["--epoch", "0", "--out"])
+            .arg(&partial),
+    )?;
+    if !build.status.success() {
+        return Err(Error::Invalid(format!(
+            "building ferry's image from {} (scripts/image.py; {RUNTIME_VAR}=local runs \
+             without it): {}",
+            bin.display(),
+            String::from_utf8_lossy(&build.stderr).trim()
+        )));
+    }
+    std::fs::rename(&partial, &archive).map_err(|e| Error::io("renaming", &partial, e))?;
+    Ok(archive)
+}
+
+/// The hex SHA-256 of a file (`sha256sum`: hashing a debug binary with the
+/// unoptimized sha2 of a test build takes seconds).
+fn sha256_of(path: &Path) -> Result<String> {
+    let out = run(Command::new("sha256sum").arg(path))?;
+    let hex = out.split_whitespace().next().unwrap_or_default();
+    if hex.len() != 64 {
+        return Err(Error::Invalid(format!(
+            "sha256sum {}: {out}",
+            path.display()
+        )));
+    }
+    Ok(hex.to_string())
+}
+
+fn lock_file(path: &Path) -> Result<Flock<File>> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io("opening", path, e))?;
+    Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| Error::io("locking", path, e.into()))
+}
