@@ -11,9 +11,11 @@
 //! `$TMPDIR/ferry-e2e-images/`, under a lock, so the test processes that
 //! nextest runs in parallel share one build.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 use nix::fcntl::{Flock, FlockArg};
 
@@ -29,7 +31,14 @@ pub const RUNTIME_VAR: &str = "FERRY_E2E_RUNTIME";
 /// where it is the default. The others default to `local` until a run of
 /// theirs with `FERRY_E2E_RUNTIME=runc` is green: defaulting them to runc
 /// unproven could turn CI red.
-const RUNC_BY_DEFAULT: &[&str] = &[];
+const RUNC_BY_DEFAULT: &[&str] = &[
+    "dataplane",
+    "globalnet",
+    "hostnet",
+    "ipsec",
+    "mcs",
+    "seed_flow",
+];
 
 /// The runtime of this run: `$FERRY_E2E_RUNTIME`, else runc for the test
 /// binaries proven under it and local for the rest.
@@ -43,13 +52,18 @@ pub fn e2e_runtime() -> Result<Runtime> {
     }
 }
 
-/// This test binary's name without cargo's hash (`dataplane-4a69…` →
-/// `dataplane`).
+/// This test binary's name without cargo's hash.
 fn test_binary() -> String {
     let exe = std::env::current_exe().unwrap_or_default();
-    let stem = exe.file_stem().unwrap_or_default().to_string_lossy();
+    binary_name(&exe.file_stem().unwrap_or_default().to_string_lossy())
+}
+
+/// `dataplane-4a699669e41b8422` → `dataplane`; a name without a hash as is.
+fn binary_name(stem: &str) -> String {
     match stem.rsplit_once('-') {
-        Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_string(),
+        Some((name, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+            name.to_string()
+        }
         _ => stem.to_string(),
     }
 }
@@ -73,8 +87,21 @@ pub fn runtime_args(bin: &Path) -> Result<Vec<String>> {
 }
 
 /// ferry's image (`ferry:VERSION`) with `bin` as its binary: the cached
-/// archive, built first when there is none.
+/// archive, built first when there is none. Remembered per process, as
+/// hashing the binary takes a second on a loaded machine.
 pub fn image_of(bin: &Path) -> Result<PathBuf> {
+    static SEEN: Mutex<BTreeMap<PathBuf, PathBuf>> = Mutex::new(BTreeMap::new());
+    // A test that panicked while holding it left a map that is still whole.
+    let mut seen = SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(archive) = seen.get(bin).filter(|a| a.exists()) {
+        return Ok(archive.clone());
+    }
+    let archive = cached_image(bin)?;
+    seen.insert(bin.to_path_buf(), archive.clone());
+    Ok(archive)
+}
+
+fn cached_image(bin: &Path) -> Result<PathBuf> {
     let digest = sha256_of(bin)?;
     let dir = std::env::temp_dir().join("ferry-e2e-images");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
@@ -83,6 +110,7 @@ pub fn image_of(bin: &Path) -> Result<PathBuf> {
     if archive.exists() {
         return Ok(archive);
     }
+    // Not there yet: this process builds it while the others wait on the lock.
     let partial = archive.with_extension("partial");
     let version = env!("CARGO_PKG_VERSION");
     let build = output(
@@ -103,7 +131,23 @@ pub fn image_of(bin: &Path) -> Result<PathBuf> {
         )));
     }
     std::fs::rename(&partial, &archive).map_err(|e| Error::io("renaming", &partial, e))?;
+    remove_stale_images(&dir);
     Ok(archive)
+}
+
+/// Removes the files of `dir` built over a week ago: every rebuilt binary
+/// adds an archive (30 MB), and no test run lasts a week.
+fn remove_stale_images(dir: &Path) {
+    let week = std::time::Duration::from_secs(7 * 24 * 3600);
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > week));
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The hex SHA-256 of a file (`sha256sum`: hashing a debug binary with the
@@ -129,3 +173,6 @@ fn lock_file(path: &Path) -> Result<Flock<File>> {
         .map_err(|e| Error::io("opening", path, e))?;
     Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| Error::io("locking", path, e.into()))
 }
+
+#[cfg(test)]
+mod tests;
