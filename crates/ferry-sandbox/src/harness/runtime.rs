@@ -37,6 +37,7 @@ const RUNC_BY_DEFAULT: &[&str] = &[
     "hostnet",
     "ipsec",
     "mcs",
+    "nat",
     "seed_flow",
 ];
 
@@ -72,7 +73,16 @@ fn binary_name(stem: &str) -> String {
 /// made with `bin`: none for local, `--runtime runc --image ARCHIVE` with
 /// ferry's image built from `bin` for runc.
 pub fn runtime_args(bin: &Path) -> Result<Vec<String>> {
-    match e2e_runtime()? {
+    let runtime = e2e_runtime()?;
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        let how = match std::env::var(RUNTIME_VAR) {
+            Ok(_) => format!("from {RUNTIME_VAR}"),
+            Err(_) => format!("this test binary's default; {RUNTIME_VAR}=runc|local overrides it"),
+        };
+        eprintln!("sandbox clusters run ferry's components in runtime {runtime} ({how})");
+    });
+    match runtime {
         Runtime::Local => Ok(Vec::new()),
         Runtime::Runc => {
             let image = image_of(bin)?;
