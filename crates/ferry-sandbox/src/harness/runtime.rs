@@ -32,6 +32,7 @@ pub const RUNTIME_VAR: &str = "FERRY_E2E_RUNTIME";
 /// theirs with `FERRY_E2E_RUNTIME=runc` is green: defaulting them to runc
 /// unproven could turn CI red.
 const RUNC_BY_DEFAULT: &[&str] = &[
+    "cli",
     "dataplane",
     "globalnet",
     "hostnet",
