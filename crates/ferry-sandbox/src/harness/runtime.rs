@@ -28,17 +28,26 @@ use crate::{Error, Result};
 pub const RUNTIME_VAR: &str = "FERRY_E2E_RUNTIME";
 
 /// The test binaries (`tests/e2e/tests/NAME.rs`) proven green under runc,
-/// where it is the default. The others default to `local` until a run of
-/// theirs with `FERRY_E2E_RUNTIME=runc` is green: defaulting them to runc
-/// unproven could turn CI red.
+/// where it is the default (runc.rs chooses runc itself). The others
+/// default to `local` until a run of theirs with `FERRY_E2E_RUNTIME=runc`
+/// is green (defaulting them to runc unproven could turn CI red): this
+/// crate's own `tests/e2e.rs`, which tests the sandbox's local runtime, and
+/// `bench/dataplane`, whose figures compare with earlier local runs.
 const RUNC_BY_DEFAULT: &[&str] = &[
     "cli",
+    "dashboard",
     "dataplane",
+    "gather",
     "globalnet",
     "hostnet",
     "ipsec",
+    "join_flags",
+    "kube_ovn",
     "mcs",
+    "mcs_conformance",
+    "metrics",
     "nat",
+    "seed",
     "seed_flow",
 ];
 
