@@ -72,7 +72,7 @@ sleep "$IDLE"
 hz=$(getconf CLK_TCK)
 
 declare -A max max_cpu
-printf '%-10s %-12s %-16s %8s %8s %8s %8s %8s %8s\n' cluster daemon node "RSS MB" "anon" "file" "peak" threads "CPU m"
+printf '%-10s %-12s %-16s %8s %8s %8s %8s %8s %8s %8s\n' cluster daemon node "RSS MB" "anon" "file" "shmem" "peak" threads "CPU m"
 for pid in $(ours); do
   env=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null || true)
   cluster=$(sed -n 's/^FERRY_SANDBOX=//p' <<<"$env")
@@ -84,8 +84,8 @@ for pid in $(ours); do
   # Millicores over the idle window (a daemon restarted meanwhile: since its start).
   cpu=$(awk -v t0="${start_ticks[$pid]:-0}" -v t1="$(ticks "$pid")" -v hz="$hz" -v s="$IDLE" \
     'BEGIN{printf "%.1f", (t1 - t0) / hz / s * 1000}')
-  printf '%-10s %-12s %-16s %8s %8s %8s %8s %8s %8s\n' "$cluster" "$daemon" "$node" "$rss" \
-    "$(field RssAnon)" "$(field RssFile)" "$(field VmHWM)" "$threads" "$cpu"
+  printf '%-10s %-12s %-16s %8s %8s %8s %8s %8s %8s %8s\n' "$cluster" "$daemon" "$node" "$rss" \
+    "$(field RssAnon)" "$(field RssFile)" "$(field RssShmem)" "$(field VmHWM)" "$threads" "$cpu"
   if [ -z "${max[$daemon]:-}" ] || awk "BEGIN{exit !($rss > ${max[$daemon]})}"; then
     max[$daemon]=$rss
   fi
@@ -94,7 +94,8 @@ for pid in $(ours); do
   fi
 done
 echo
-echo "(anon: heap and stacks; file: pages of the ferry binary and libraries in memory)"
+echo "(anon: heap and stacks; file: pages of the ferry binary and libraries mapped by"
+echo " this process, shared with every other ferry process but counted in each VmRSS)"
 echo "largest idle RSS per daemon after $IDLE s (target <= $TARGET_MB MB; ratio = RSS / target, <= 1 meets it):"
 for d in agent dns gateway route-agent; do
   r=${max[$d]:-}

@@ -6,13 +6,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 
 const USAGE: &str = "\
-usage: ferry-bench-dataplane [--ferry PATH] [--prefix bd-NAME] [--only wireguard,vxlan,idle,failover,dns,ipsec,ipsec-failover,globalnet]
+usage: ferry-bench-dataplane [--ferry PATH] [--prefix bd-NAME] [--only wireguard,vxlan,idle,failover,dns,ipsec,ipsec-failover,globalnet,mesh]
                              [--rounds 5] [--secs 5] [--pings 200] [--kills 10] [--cuts 5] [--exports 5]
-                             [--interval-ms 10] [--idle-secs 30] [--keep]
+                             [--interval-ms 10] [--idle-secs 30] [--clusters 16] [--keep]
+`mesh` is not part of the default run (it needs --clusters + 1 sandbox clusters).
 Needs root, iperf3, ping, wireguard-go, wg, ip and kubectl. Prefer bench/dataplane/run.sh.";
 
 /// Every section, in the order they run (`--only` picks some).
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "wireguard",
     "vxlan",
     "idle",
@@ -21,6 +22,7 @@ const SECTIONS: [&str; 8] = [
     "ipsec",
     "ipsec-failover",
     "globalnet",
+    "mesh",
 ];
 
 /// The parsed command line.
@@ -38,6 +40,9 @@ pub struct Args {
     pub interval: Duration,
     /// The `idle` section's window.
     pub idle: Duration,
+    /// The `mesh` section's member clusters (one node each; the sandbox
+    /// holds at most 32 clusters at once, the broker's included).
+    pub clusters: usize,
     pub keep: bool,
 }
 
@@ -47,7 +52,11 @@ impl Args {
         let mut a = Args {
             ferry: exe.with_file_name("ferry"),
             prefix: format!("bd-{}", std::process::id()),
-            sections: SECTIONS.map(String::from).to_vec(),
+            sections: SECTIONS
+                .iter()
+                .filter(|s| **s != "mesh")
+                .map(|s| s.to_string())
+                .collect(),
             rounds: 5,
             secs: 5,
             pings: 200,
@@ -56,6 +65,7 @@ impl Args {
             exports: 5,
             interval: Duration::from_millis(10),
             idle: Duration::from_secs(30),
+            clusters: 16,
             keep: false,
         };
         let mut it = std::env::args().skip(1);
@@ -84,11 +94,15 @@ impl Args {
                 "--exports" => a.exports = num()? as usize,
                 "--interval-ms" => a.interval = Duration::from_millis(num()?),
                 "--idle-secs" => a.idle = Duration::from_secs(num()?),
+                "--clusters" => a.clusters = num()? as usize,
                 _ => bail!("unknown flag {flag}\n{USAGE}"),
             }
         }
         if !a.prefix.starts_with("bd") || a.prefix.len() > 14 {
             bail!("--prefix must start with 'bd' and be at most 14 characters");
+        }
+        if a.clusters < 2 {
+            bail!("--clusters must be at least 2");
         }
         for s in &a.sections {
             if !SECTIONS.contains(&s.as_str()) {

@@ -40,6 +40,11 @@
 //!   from a ServiceExport in B to a global IP that A's `ferry dns` answers
 //!   and a pod in A connects to (p50/max over `--exports`, target ≤1 s).
 //!
+//! - `mesh` (only with `--only`): `--clusters N` one-node clusters joined
+//!   through one broker (wireguard, N−1 cables per gateway), all cables
+//!   connected, then `--idle-secs` of nothing: CPU of every gateway, per
+//!   gateway and per cable (target ≤0.05 % of a core per cable, issue #19).
+//!
 //! When the route agent carries traffic from non-gateway nodes, the
 //! throughput sections also measure ferry between pods on those nodes.
 //!
@@ -60,6 +65,7 @@ mod failover;
 mod globalnet;
 mod idle;
 mod measure;
+mod mesh;
 mod probe;
 mod report;
 mod sys;
@@ -174,6 +180,9 @@ fn run() -> Result<()> {
             failover::failover(&args, &pair, &mut report)?;
         }
     }
+    if args.wants("mesh") {
+        mesh::mesh(&args, &ferry, tmp.path(), &mut report)?;
+    }
     report.print(&args, (&load_start, &sys::loadavg()), started.elapsed());
     Ok(())
 }
@@ -191,10 +200,14 @@ fn sweep_stale(ferry: &Ferry) {
         let Some((pid, suffix)) = rest.split_once('-') else {
             continue;
         };
-        let ours = pid.parse::<u32>().is_ok()
-            && suffix.len() == 2
+        let pair = suffix.len() == 2
             && matches!(&suffix[..1], "w" | "v" | "i" | "g")
             && matches!(&suffix[1..], "k" | "a" | "b");
+        let mesh = suffix == "mk"
+            || (suffix.len() == 3
+                && suffix.starts_with('m')
+                && suffix[1..].bytes().all(|b| b.is_ascii_digit()));
+        let ours = pid.parse::<u32>().is_ok() && (pair || mesh);
         if ours && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             eprintln!("deleting {name}, left by an earlier run");
             let _ = ferry.run(&["sandbox", "delete", name]);

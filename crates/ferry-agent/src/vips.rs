@@ -29,11 +29,17 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// How every derived Service's name starts.
+pub(crate) const DERIVED_PREFIX: &str = "derived-";
+
 /// The name of the selector-less Service that carries `ns/svc`'s VIP in an
 /// importing cluster (`derived-` and a hash, as the mcs-api controller
 /// names them: the imported name may be up to 63 characters already).
 pub fn derived_service_name(ns: &str, svc: &str) -> String {
-    format!("derived-{:016x}", fnv1a(format!("{ns}/{svc}").as_bytes()))
+    format!(
+        "{DERIVED_PREFIX}{:016x}",
+        fnv1a(format!("{ns}/{svc}").as_bytes())
+    )
 }
 
 /// The ClusterSet IP a derived Service carries: its allocated IPv4

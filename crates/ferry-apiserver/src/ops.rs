@@ -65,10 +65,7 @@ fn check_namespace(app: &App, ns: &str) -> Result<()> {
     };
     // Parse only a namespace that may be terminating: this runs on every
     // create, and a live namespace's JSON never mentions the field.
-    let may_terminate = stored
-        .json
-        .windows(b"deletionTimestamp".len())
-        .any(|w| w == b"deletionTimestamp");
+    let may_terminate = stored.mentions("deletionTimestamp");
     if may_terminate && objects::is_terminating(&stored.value()?) {
         return Err(Error::Forbidden(format!(
             "unable to create new content in namespace {ns} because it is being terminated"

@@ -401,6 +401,11 @@ fn container(name: &str, image: &str, args: &[&str], privileged: bool) -> Value 
             {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
             {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
             {"name": "RUST_LOG", "value": "info"},
+            // mimalloc reads it before main: without it the few heap pages
+            // touched at start-up are 2 MiB huge pages (~5 MB of idle RSS
+            // each; bench/rss/README.md). The daemons turn huge pages off
+            // themselves too, but only for what comes after.
+            {"name": "MIMALLOC_ALLOW_THP", "value": "0"},
         ],
         "resources": component_resources(name).to_value(),
         "securityContext": security_context(privileged),

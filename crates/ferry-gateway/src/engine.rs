@@ -25,7 +25,7 @@ use crate::cable::{Cable, CableConfig};
 use crate::config::{GatewayConfig, load_or_create_key};
 use crate::health::{ConnectionHealth, HealthPolicy};
 use crate::nat_prober::{self, NatEvent};
-use crate::prober::{self, Reply};
+use crate::prober::{self, Reply, Role, Target};
 use crate::publish::{self, LocalEndpoint};
 use crate::remote::{self, LocalGateway, NotCabled, RemoteGateway};
 use crate::{Result, lease, peer_prober};
@@ -49,10 +49,34 @@ const COUNTER_SAMPLE: Duration = Duration::from_secs(1);
 
 /// Runs the gateway on this node until `shutdown` completes; then releases
 /// the lease and takes the cable down so a standby takes over at once.
+///
+/// The event loop runs as a task of the runtime, not on the caller's thread
+/// (`block_on` in `ferry gateway`): the health checker hands it replies
+/// every interval, and waking a task on the same worker costs far less
+/// than waking the blocked main thread (issue #19: idle CPU per cable).
 pub async fn run(
     cfg: GatewayConfig,
     client: Client,
     shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut serving = tokio::spawn(serve(cfg, client, stop_rx));
+    tokio::select! {
+        done = &mut serving => return done.unwrap_or_else(|e| Err(crate::Error::EngineTask(e.to_string()))),
+        () = shutdown => {}
+    }
+    let _ = stop_tx.send(());
+    serving
+        .await
+        .unwrap_or_else(|e| Err(crate::Error::EngineTask(e.to_string())))
+}
+
+/// The event loop of [`run`]; stops when `shutdown` resolves (or its
+/// sender is gone).
+async fn serve(
+    cfg: GatewayConfig,
+    client: Client,
+    shutdown: tokio::sync::oneshot::Receiver<()>,
 ) -> Result<()> {
     let ns = cfg.namespace.clone();
     let gateways: Api<Gateway> = Api::namespaced(client.clone(), &ns);
@@ -258,7 +282,7 @@ struct CableSupervisor {
     attach_errors: BTreeMap<String, String>,
     /// Why this gateway cannot serve (cable device failed), if it cannot.
     failure: Option<String>,
-    targets: watch::Sender<BTreeMap<String, SocketAddr>>,
+    targets: watch::Sender<BTreeMap<String, Target>>,
     status: watch::Sender<GatewayStatus>,
     nat: NatState,
     /// Globalnet's translation table and the mapping it follows.
@@ -363,6 +387,10 @@ impl CableSupervisor {
                     ferry_api::ferry::backend_config::MTU.into(),
                     cable.mtu().to_string(),
                 );
+                b.insert(
+                    prober::acked::BACKEND_CONFIG_KEY.into(),
+                    prober::acked::BACKEND_CONFIG_VALUE.into(),
+                );
                 b.extend(join_backend_config(&self.cfg.join));
                 b
             },
@@ -451,10 +479,26 @@ impl CableSupervisor {
         }
         self.health
             .retain(|c, _| matches!(plans.get(c), Some(Ok(_))));
-        let targets: BTreeMap<String, SocketAddr> = plans
+        let targets: BTreeMap<String, Target> = plans
             .iter()
             .filter(|_| self.cfg.join.health_check)
-            .filter_map(|(c, p)| Some((c.clone(), p.as_ref().ok()?.health_check?)))
+            .filter_map(|(c, p)| {
+                let r = p.as_ref().ok()?;
+                let acks = self.remotes.get(&r.endpoint).is_some_and(|s| {
+                    s.backend_config
+                        .get(prober::acked::BACKEND_CONFIG_KEY)
+                        .map(String::as_str)
+                        == Some(prober::acked::BACKEND_CONFIG_VALUE)
+                });
+                let role = Role::towards(&self.cfg.cluster_id, c, acks);
+                Some((
+                    c.clone(),
+                    Target {
+                        addr: r.health_check?,
+                        role,
+                    },
+                ))
+            })
             .collect();
         let _ = self.targets.send(targets);
         self.plans = plans;
@@ -482,7 +526,9 @@ impl CableSupervisor {
     }
 
     fn on_reply(&mut self, reply: Reply) {
-        self.cfg.metrics.observe_rtt(&reply.cluster_id, reply.rtt);
+        if let Some(rtt) = reply.rtt {
+            self.cfg.metrics.observe_rtt(&reply.cluster_id, rtt);
+        }
         if let Some(h) = self.health.get_mut(&*reply.cluster_id)
             && h.on_reply(Instant::now(), reply.rtt)
         {

@@ -53,6 +53,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The engine's event-loop task panicked or was cancelled.
+    #[error("gateway event loop: {0}")]
+    EngineTask(String),
 }
 
 impl Error {

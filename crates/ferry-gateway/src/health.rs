@@ -103,10 +103,13 @@ impl ConnectionHealth {
         self.stats.summary()
     }
 
-    /// Records a reply; returns `true` when the status changed.
-    pub fn on_reply(&mut self, now: Instant, rtt: Duration) -> bool {
+    /// Records a reply (or a remote's fresh acknowledgement, which may come
+    /// without an RTT figure); returns `true` when the status changed.
+    pub fn on_reply(&mut self, now: Instant, rtt: Option<Duration>) -> bool {
         self.last_reply = Some(now);
-        self.stats.add(rtt);
+        if let Some(rtt) = rtt {
+            self.stats.add(rtt);
+        }
         self.set(ConnectionStatus::Connected)
     }
 

@@ -558,6 +558,28 @@ pub fn tcp_stream(client: &Pod, server: &Pod) -> f64 {
     bits / 1e6
 }
 
+/// The running ferry-dns pod's own IP (as the seed's `dig @<pod IP>` finds
+/// it), once there is one.
+pub fn ferry_dns_pod_ip(c: &Cluster) -> std::net::Ipv4Addr {
+    wait_for(Duration::from_secs(60), "the ferry-dns pod's IP", || {
+        let out = c
+            .kubectl(&[
+                "-n",
+                "ferry-system",
+                "get",
+                "pods",
+                "-l",
+                "app.kubernetes.io/name=ferry-dns",
+                "--field-selector",
+                "status.phase=Running",
+                "-o",
+                "jsonpath={.items[0].status.podIP}",
+            ])
+            .ok()?;
+        out.trim().parse().ok()
+    })
+}
+
 /// The node name holding the cluster's gateway Lease.
 pub fn holder(c: &Cluster) -> String {
     c.kubectl(&[

@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferry_e2e::{
-    Broker, Clusterset, StreamPing, StreamPingResult, gateway_pid, holder, netns, ping, usable,
-    wait_for,
+    Broker, Clusterset, Pod, StreamPing, StreamPingResult, gateway_pid, holder, netns, ping,
+    usable, wait_for,
 };
 
 const NGINX: &str = include_str!("../../../examples/nginx.yaml");
@@ -86,24 +86,33 @@ fn pod_to_pod_and_service_over_vxlan() {
     traffic("vxlan", "e7v");
 }
 
-#[test]
-fn gateway_failover_under_traffic_and_graceful_restart() {
-    if !usable() {
-        return;
-    }
+/// Cluster a with two gateway nodes (0, 1) and a server pod on node 2;
+/// cluster b with a client pod; once a first ping passes.
+fn two_gateways_and_traffic(t: &str) -> (Clusterset, Pod, Pod) {
     let cs = Clusterset::new(
-        &tag("e7h"),
+        &tag(t),
         &[3, 2],
         &[&[0, 1], &[0]],
         "wireguard",
         Broker::FirstCluster,
     );
+    let server = cs.clusters[0].pod("server", 2).unwrap();
+    let client = cs.clusters[1].pod("client", 1).unwrap();
+    wait_for(
+        Duration::from_secs(20),
+        "traffic before the failure",
+        || (ping(&client.netns, &server.ip.to_string(), 1, "0.2").1 == 1).then_some(()),
+    );
+    (cs, server, client)
+}
+
+#[test]
+fn gateway_failover_under_traffic_and_graceful_restart() {
+    if !usable() {
+        return;
+    }
+    let (cs, server, client) = two_gateways_and_traffic("e7h");
     let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
-    let server = a.pod("server", 2).unwrap();
-    let client = b.pod("client", 1).unwrap();
-    wait_for(Duration::from_secs(20), "traffic before the kill", || {
-        (ping(&client.netns, &server.ip.to_string(), 1, "0.2").1 == 1).then_some(())
-    });
 
     for round in ["kill -9", "graceful restart"] {
         let active = holder(a);
@@ -179,6 +188,46 @@ fn gateway_failover_under_traffic_and_graceful_restart() {
             "the stopped gateway to come back as standby",
         );
     }
+}
+
+/// The active gateway stalls (SIGSTOP: a frozen VM, a long pause) while
+/// its process lives: the standby's probes go unanswered, it takes the
+/// Lease and the traffic; when the stalled one wakes it must see the new
+/// holder and step down — one active gateway, traffic on.
+#[test]
+fn a_stalled_active_gateway_is_replaced_and_steps_down_when_it_wakes() {
+    if !usable() {
+        return;
+    }
+    let (cs, server, client) = two_gateways_and_traffic("e7s");
+    let a = &cs.clusters[0];
+    ferry_e2e::wait_standbys(a, 1, Duration::from_secs(20), "a standby");
+    let stalled = holder(a);
+    let pid = nix::unistd::Pid::from_raw(gateway_pid(a, &stalled));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let took = wait_for(Duration::from_secs(10), "the standby to take over", || {
+        let h = holder(a);
+        (!h.is_empty() && h != stalled).then_some(h)
+    });
+    wait_for(
+        Duration::from_secs(20),
+        "traffic through the standby",
+        || (ping(&client.netns, &server.ip.to_string(), 1, "0.2").1 == 1).then_some(()),
+    );
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    ferry_e2e::wait_standbys(
+        a,
+        1,
+        Duration::from_secs(10),
+        "the woken gateway to step down",
+    );
+    assert_eq!(holder(a), took, "the lease went back to the woken gateway");
+    assert_eq!(
+        ping(&client.netns, &server.ip.to_string(), 10, "0.1"),
+        (10, 10),
+        "traffic after the stalled gateway woke\n{}",
+        a.gateway_report(40)
+    );
 }
 
 #[test]

@@ -281,23 +281,7 @@ fn dig_at_the_ferry_dns_pod_ip_on_port_53() {
     b.apply(EXPORT).unwrap();
     let cip = b.service_ip("nginx-test", "nginx").unwrap();
     // As the seed finds it: the DNS pod's own IP, inside the pod CIDR.
-    let dns_ip = wait_for(WAIT, "the ferry-dns pod's IP", || {
-        let out = a
-            .kubectl(&[
-                "-n",
-                "ferry-system",
-                "get",
-                "pods",
-                "-l",
-                "app.kubernetes.io/name=ferry-dns",
-                "--field-selector",
-                "status.phase=Running",
-                "-o",
-                "jsonpath={.items[0].status.podIP}",
-            ])
-            .ok()?;
-        out.trim().parse::<Ipv4Addr>().ok()
-    });
+    let dns_ip = ferry_e2e::ferry_dns_pod_ip(a);
     let plan = a.plan().unwrap();
     assert!(plan.pod_cidr.contains(dns_ip), "ferry-dns runs at {dns_ip}");
     let client = a.pod("digger", 1).unwrap();

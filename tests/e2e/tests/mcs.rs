@@ -254,24 +254,7 @@ fn clusterset_ip_is_allocated_answered_and_load_balanced_over_two_clusters() {
     assert!(text.contains("NXDOMAIN"), "{per_cluster}: {text}");
     // Its PTR (MCS DNS spec 2.3.3), asked of the ferry-dns pod itself: the
     // cluster's resolver forwards clusterset.local, not reverse zones.
-    let dns_ip = wait_for(WAIT, "the ferry-dns pod's IP", || {
-        let out = client_cluster
-            .kubectl(&[
-                "-n",
-                "ferry-system",
-                "get",
-                "pods",
-                "-l",
-                "app.kubernetes.io/name=ferry-dns",
-                "--field-selector",
-                "status.phase=Running",
-                "-o",
-                "jsonpath={.items[0].status.podIP}",
-            ])
-            .ok()?;
-        let ip = out.trim().to_string();
-        (!ip.is_empty()).then_some(ip)
-    });
+    let dns_ip = ferry_e2e::ferry_dns_pod_ip(client_cluster);
     let out = netns(
         &client.netns,
         &[

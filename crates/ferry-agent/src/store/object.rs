@@ -4,11 +4,12 @@
 //! one ([`Watched`]).
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use ferry_api::labels::{
     APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTERSET_IP, GLOBAL_IP, GLOBAL_POD_IPS, MANAGED_BY,
-    MANAGED_BY_FERRY, SOURCE_CLUSTER,
+    MANAGED_BY_FERRY, SERVICE_NAME, SOURCE_CLUSTER,
 };
 use ferry_api::{
     Cluster, ConnectionStatus, Endpoint, Gateway, HaStatus, ServiceExport, ServiceImport,
@@ -99,6 +100,10 @@ pub(crate) enum Data {
     Export(Box<ExportState>),
     /// A Service: what the MCS rules read of its spec.
     Service(Arc<ServiceInfo>),
+    /// One of ferry's derived Services ([`is_derived_service`]): only its
+    /// allocated ClusterIP is read (an importing cluster holds one per
+    /// import, so its full spec would cost ~0.5 KB each at 10k imports).
+    Derived(Option<Ipv4Addr>),
     /// An EndpointSlice: what an export or an import reads of it.
     Slice(Arc<SliceInfo>),
     /// A cluster's ServiceImport on the broker, as the merge reads it
@@ -185,11 +190,6 @@ impl ServiceInfo {
             internal_traffic_policy: spec.internal_traffic_policy.map(Into::into),
             traffic_distribution: spec.traffic_distribution.map(Into::into),
         }
-    }
-
-    /// The allocated ClusterIP (`None` before allocation, or `"None"`).
-    pub fn cluster_ip(&self) -> Option<&str> {
-        self.cluster_ip.as_deref()
     }
 
     /// A Service with this spec, for the MCS rules.
@@ -430,26 +430,35 @@ impl Watched for ServiceExport {
     }
 }
 
+/// Whether a Service is one of ferry's derived Services (the carrier of
+/// an import's ClusterSet IP, see [`crate::vips`]): managed by ferry,
+/// labelled with the imported service's name, and named `derived-…`.
+pub(crate) fn is_derived_service(meta: &ObjectMeta) -> bool {
+    let labels = meta.labels.as_ref();
+    let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+    label(APP_MANAGED_BY) == Some(APP_MANAGED_BY_FERRY)
+        && label(SERVICE_NAME).is_some()
+        && meta
+            .name
+            .as_deref()
+            .is_some_and(|n| n.starts_with(crate::vips::DERIVED_PREFIX))
+}
+
 impl Watched for Service {
     fn into_obj(self, _side: Side) -> Obj {
         let spec = self.spec.unwrap_or_default();
-        // Only ferry's derived Services are written, so only they need a digest.
-        let ours = self
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(APP_MANAGED_BY))
-            .is_some_and(|v| v == APP_MANAGED_BY_FERRY);
-        let digest = if ours {
-            derived_service_digest(
+        // Only ferry's derived Services are written, so only they need a
+        // digest; of them only the ClusterIP is read.
+        if is_derived_service(&self.metadata) {
+            let digest = derived_service_digest(
                 &written_labels(self.metadata.labels.as_ref()),
                 &DerivedSpec::of(&spec),
-            )
-        } else {
-            0
-        };
+            );
+            let ip = crate::vips::clusterset_ip(spec.cluster_ip.as_deref());
+            return Obj::new(&self.metadata, digest, 0, Data::Derived(ip));
+        }
         let info = ServiceInfo::of(spec);
-        Obj::new(&self.metadata, digest, 0, Data::Service(Arc::new(info)))
+        Obj::new(&self.metadata, 0, 0, Data::Service(Arc::new(info)))
     }
 }
 

@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 use super::config::AgentConfig;
 use super::sources::{SOURCES, Source, index_origin, new_store};
 use super::target::{Digests, Key, Target, WriteFailed};
-use crate::store::{Item, K8S_SERVICE_NAME, Kind, Obj, Side, Store};
+use crate::store::{Data, Item, K8S_SERVICE_NAME, Kind, Obj, Side, Store};
 use crate::write_limit::WriteLimit;
 
 mod links;
@@ -190,8 +190,12 @@ impl SyncEngine {
         }
         match source {
             (Side::Local, Kind::Service) => {
-                let mut keys = vec![Key::Export(ns.into(), name.into())];
-                // A derived Service belongs to the import that wants it.
+                // A derived Service belongs to the import that wants it,
+                // and is never exported (ferry writes it for an import).
+                let mut keys = Vec::new();
+                if !matches!(obj.data, Data::Derived(_)) {
+                    keys.push(Key::Export(ns.into(), name.into()));
+                }
                 if obj.label(APP_MANAGED_BY) == Some(APP_MANAGED_BY_FERRY)
                     && let Some(svc) = obj.label(SERVICE_NAME)
                 {

@@ -22,7 +22,7 @@ use crate::store::{
     self, Data, DerivedSpec, EXPORTED_ANNOTATIONS, EXPORTED_LABELS, K8S_SERVICE_NAME, Kind, Side,
     SliceInfo,
 };
-use crate::vips::{clusterset_ip, derived_service_name};
+use crate::vips::derived_service_name;
 
 /// The name of the local EndpointSlice holding `cluster`'s endpoints of `svc`.
 pub fn import_slice_name(svc: &str, cluster: &str) -> String {
@@ -107,7 +107,7 @@ fn ensure_derived_service(
         .get(Side::Local, Kind::Service, ns, derived)
         .filter(|o| o.label(APP_MANAGED_BY) == Some(APP_MANAGED_BY_FERRY));
     let allocated = stored.and_then(|o| match &o.data {
-        Data::Service(info) => clusterset_ip(info.cluster_ip()),
+        Data::Derived(ip) => *ip,
         _ => None,
     });
     let (true, Some(m)) = (wanted, merged) else {

@@ -39,7 +39,7 @@ pub(super) struct Collector {
 
 fn owner_refs(stored: &Stored) -> Vec<Value> {
     // Most objects have no owner: skip parsing them.
-    if !stored.json.windows(15).any(|w| w == b"ownerReferences") {
+    if !stored.mentions("ownerReferences") {
         return Vec::new();
     }
     stored
@@ -83,7 +83,7 @@ impl Collector {
                     .or_default()
                     .insert(key.clone());
             }
-            if stored.json.windows(17).any(|w| w == b"deletionTimestamp") {
+            if stored.mentions("deletionTimestamp") {
                 held.push(key.clone());
             }
         }
@@ -127,16 +127,17 @@ impl Collector {
             self.on_deleted(app, ev).await;
             return;
         }
-        for uid in owner_uids(&ev.object) {
+        let owners = owner_uids(&ev.object);
+        let owners_changed = ev
+            .prev
+            .as_ref()
+            .is_none_or(|prev| owner_uids(prev) != owners);
+        for uid in owners {
             self.dependents
                 .entry(uid)
                 .or_default()
                 .insert(ev.key.clone());
         }
-        let owners_changed = ev
-            .prev
-            .as_ref()
-            .is_none_or(|prev| owner_uids(prev) != owner_uids(&ev.object));
         if owners_changed {
             self.collect_if_ownerless(app, &ev.key, &ev.object).await;
         }
@@ -181,7 +182,7 @@ impl Collector {
     /// An object that is being deleted with the orphan or foreground
     /// policy: do that policy's work.
     async fn on_live(&mut self, app: &App, key: &Arc<str>, stored: &Stored) {
-        if !stored.json.windows(17).any(|w| w == b"deletionTimestamp") {
+        if !stored.mentions("deletionTimestamp") {
             return;
         }
         let Ok(value) = stored.value() else { return };

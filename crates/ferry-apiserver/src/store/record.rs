@@ -31,6 +31,15 @@ impl Stored {
         })
     }
 
+    /// Whether `word` occurs anywhere in the object's JSON: a cheap test
+    /// before parsing it for a field most objects lack. A SIMD substring
+    /// search: comparing every window of the JSON with `word` (several
+    /// times per write, in the garbage collector) took ~2 % of the CPU of a
+    /// 1k-service sync's API servers (`perf`, bench/propagation).
+    pub fn mentions(&self, word: &str) -> bool {
+        memchr::memmem::find(&self.json, word.as_bytes()).is_some()
+    }
+
     /// The object parsed back into JSON.
     pub fn value(&self) -> Result<Value> {
         serde_json::from_slice(&self.json).map_err(|e| Error::Internal(e.to_string()))

@@ -31,9 +31,14 @@ fn state_machine() {
     // Within the grace period a silent new cable stays connecting.
     assert!(!h.on_tick(ms(1500), &policy));
     assert_eq!(h.status(), ConnectionStatus::Connecting);
-    assert!(h.on_reply(ms(1600), Duration::from_millis(1)));
+    assert!(h.on_reply(ms(1600), Some(Duration::from_millis(1))));
     assert_eq!(h.status(), ConnectionStatus::Connected);
-    assert!(!h.on_reply(ms(1700), Duration::from_millis(1)));
+    // A remote's acknowledgement without an RTT figure counts as a reply.
+    assert!(!h.on_reply(ms(1700), None));
+    assert_eq!(
+        h.rtt().map(|r| r.last),
+        Some(Duration::from_millis(1).into())
+    );
     // The deadline follows the last reply.
     assert_eq!(h.deadline(&policy), Some(ms(2500)));
     // 799 ms of silence: still fine; 800 ms: error.
@@ -44,7 +49,7 @@ fn state_machine() {
     assert_eq!(h.deadline(&policy), None);
     assert!(!h.on_tick(ms(5000), &policy));
     // It recovers by itself.
-    assert!(h.on_reply(ms(5001), Duration::from_millis(2)));
+    assert!(h.on_reply(ms(5001), Some(Duration::from_millis(2))));
     assert_eq!(h.status(), ConnectionStatus::Connected);
     assert_eq!(h.message(ms(5001)), "");
 }

@@ -49,8 +49,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    rt.block_on(run_async(args))
+    // Two workers: JSON (de)serialisation of a large sync uses both cores of
+    // a small node; more would only add idle stacks and heaps.
+    super::daemon_runtime(2)?.block_on(run_async(args))
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {

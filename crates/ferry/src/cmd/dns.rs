@@ -63,12 +63,9 @@ pub struct Args {
 
 /// Runs `ferry dns` until interrupted.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?
-        .block_on(serve(args))
+    // One worker: UDP queries are answered on the server's own threads; the
+    // runtime carries TCP, the watches and /metrics.
+    super::daemon_runtime(1)?.block_on(serve(args))
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {

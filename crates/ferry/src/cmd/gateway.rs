@@ -172,8 +172,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.lease_duration
         );
     }
-    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    rt.block_on(run_async(args))
+    // One worker: packets go through the cable's own threads; the runtime
+    // only carries probes, the Lease and status writes. Still multi-thread:
+    // cable set-up runs in block_in_place, which needs it.
+    super::daemon_runtime(1)?.block_on(run_async(args))
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {

@@ -82,8 +82,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(id) = &args.cluster_id {
         ferry_api::validate_cluster_id(id)?;
     }
-    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    rt.block_on(async move {
+    // One worker: a few watches and route writes (netlink work goes to the
+    // blocking pool).
+    super::daemon_runtime(1)?.block_on(async move {
         let client = ferry_kube::client_from_kubeconfig(args.kubeconfig.as_deref())
             .await
             .context("connecting to the cluster")?;

@@ -1,0 +1,166 @@
+//! The `mesh` section: what health probing costs a gateway as the
+//! clusterset grows. `--clusters N` one-node clusters joined through one
+//! broker cluster (wireguard, a full mesh: N−1 cables per gateway); once
+//! every gateway reports all its cables `connected`, nothing happens for
+//! `--idle-secs`, and the CPU of every `ferry gateway` process over that
+//! window is reported, per gateway and per cable (issue #19: ≤ 0.05 % of a
+//! core per cable), with the threads that spent it as a note.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use ferry_sandbox::harness::Cluster;
+
+use crate::args::Args;
+use crate::cluster::{Ferry, Joined};
+use crate::report::{Report, Row};
+use crate::sys::{self, wait_for};
+
+/// Issue #19's target: CPU of one gateway per cable at idle, % of a core.
+const TARGET_PCT_PER_CABLE: f64 = 0.05;
+
+/// Where the gateways publish their status.
+const SYSTEM_NAMESPACE: &str = "ferry-system";
+
+/// CPU time so far of every thread of `pid` by thread name (schedstat: ns).
+pub fn cpu_ns_by_thread(pid: i32) -> Result<BTreeMap<String, u64>> {
+    let mut by_name = BTreeMap::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let dir = t?.path();
+        let stat = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
+        let ns = stat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        *by_name.entry(comm.trim().to_string()).or_default() += ns;
+    }
+    Ok(by_name)
+}
+
+/// Number of this cluster's gateway connections in state `connected`.
+fn connected_cables(c: &Cluster) -> Option<usize> {
+    let out = c
+        .kubectl(&["-n", SYSTEM_NAMESPACE, "get", "gateways", "-o", "json"])
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+    let active = v["items"]
+        .as_array()?
+        .iter()
+        .find(|g| g["status"]["haStatus"] == "active")?;
+    let n = active["status"]["connections"]
+        .as_array()?
+        .iter()
+        .filter(|c| c["status"] == "connected")
+        .count();
+    Some(n)
+}
+
+/// Creates the broker cluster and `n` one-node member clusters and joins them.
+fn up(args: &Args, ferry: &Ferry, dir: &Path, n: usize) -> Result<(Cluster, Vec<Cluster>)> {
+    let broker = ferry.create(&format!("{}-mk", args.prefix), 1, &[], args.keep)?;
+    let info = broker.deploy_broker(dir, &[])?;
+    let mut members = Vec::with_capacity(n);
+    for k in 0..n {
+        let c = ferry.create(&format!("{}-m{k:02}", args.prefix), 1, &[], args.keep)?;
+        c.join(&info, "wireguard")?;
+        eprintln!("mesh: {} joined", c.name);
+        members.push(c);
+    }
+    Ok((broker, members))
+}
+
+/// Mesh: `--clusters` one-node clusters, every gateway's CPU at idle.
+pub fn mesh(args: &Args, ferry: &Ferry, dir: &Path, report: &mut Report) -> Result<()> {
+    let n = args.clusters;
+    eprintln!("--- mesh ({n} clusters) ---");
+    let (_broker, members) = up(args, ferry, dir, n)?;
+    let joined = Instant::now();
+    for c in &members {
+        wait_for(
+            &format!("{} with {} connected cables", c.name, n - 1),
+            Duration::from_secs(300),
+            Duration::from_millis(500),
+            || connected_cables(c).filter(|k| *k == n - 1),
+        )?;
+    }
+    eprintln!(
+        "mesh: all cables connected {:.1} s after the last join",
+        joined.elapsed().as_secs_f64()
+    );
+    // Let start-up work (NAT discovery settling, first status writes) pass.
+    std::thread::sleep(Duration::from_secs(5));
+    let pids: Vec<i32> = members
+        .iter()
+        .map(|c| {
+            let ns = c.node_netns(0)?;
+            sys::gateway_pid(&ns).ok_or_else(|| anyhow!("no gateway in {ns}"))
+        })
+        .collect::<Result<_>>()?;
+    let cpu0: Vec<_> = pids
+        .iter()
+        .map(|p| cpu_ns_by_thread(*p))
+        .collect::<Result<_>>()?;
+    let t0 = Instant::now();
+    std::thread::sleep(args.idle);
+    let cpu1: Vec<_> = pids
+        .iter()
+        .map(|p| cpu_ns_by_thread(*p))
+        .collect::<Result<_>>()
+        .context("a gateway restarted during the idle window")?;
+    let secs = t0.elapsed().as_secs_f64();
+    let pct = |ns: u64| ns as f64 / 1e9 / secs * 100.0;
+
+    let mut per_gateway: Vec<f64> = Vec::new();
+    let mut by_thread: BTreeMap<String, u64> = BTreeMap::new();
+    for (before, after) in cpu0.iter().zip(&cpu1) {
+        let mut total = 0;
+        for (name, ns) in after {
+            let d = ns.saturating_sub(*before.get(name).unwrap_or(&0));
+            total += d;
+            *by_thread.entry(name.clone()).or_default() += d;
+        }
+        per_gateway.push(pct(total));
+    }
+    per_gateway.sort_by(f64::total_cmp);
+    let median = per_gateway[per_gateway.len() / 2];
+    let max = per_gateway[per_gateway.len() - 1];
+    let cables = (n - 1) as f64;
+    for (what, v) in [("median", median), ("max", max)] {
+        report.rows.push(Row {
+            metric: format!("mesh {n}: CPU of a gateway, {what} of {n} (% of a core)"),
+            ferry: format!("{v:.3}"),
+            anchor: "-".into(),
+            ratio: None,
+            target: "-".into(),
+            pass: None,
+        });
+    }
+    report.rows.push(Row {
+        metric: format!(
+            "mesh {n}: CPU per cable, median gateway / {} cables (%)",
+            n - 1
+        ),
+        ferry: format!("{:.4}", median / cables),
+        anchor: "-".into(),
+        ratio: None,
+        target: format!("<= {TARGET_PCT_PER_CABLE}"),
+        pass: Some(median / cables <= TARGET_PCT_PER_CABLE),
+    });
+    let mut threads: Vec<(String, u64)> = by_thread.into_iter().collect();
+    threads.sort_by_key(|(_, ns)| std::cmp::Reverse(*ns));
+    let threads: Vec<String> = threads
+        .iter()
+        .take(6)
+        .map(|(name, ns)| format!("{name} {:.3}", pct(*ns) / n as f64))
+        .collect();
+    report.notes.push(format!(
+        "mesh {n}: over {secs:.0} s; per gateway by thread (% of a core, mean of {n}): {}; all gateways: {}",
+        threads.join(", "),
+        per_gateway.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" ")
+    ));
+    Ok(())
+}
