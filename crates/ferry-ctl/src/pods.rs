@@ -262,7 +262,7 @@ impl ProbeRun {
             ],
         });
         if host_network {
-            container["securityContext"] = json!({"capabilities": {"add": ["NET_RAW"]}});
+            container["securityContext"] = host_network_security_context();
         }
         if plan.role == Role::Server {
             container["ports"] = json!([
@@ -646,3 +646,16 @@ pub async fn ensure_rbac(target: &Target) -> Result<()> {
         .map_err(|e| target.error(format!("applying RoleBinding {ns}/{SERVICE_ACCOUNT}"), e))?;
     Ok(())
 }
+
+/// The host-network probe pods' securityContext: NET_RAW (the sniffer's
+/// packet socket) as root. ferry's image runs as a non-root user, and a
+/// non-root process loses added capabilities at exec (Kubernetes grants no
+/// ambient ones), so without `runAsUser: 0` the sniffer fails on a node as
+/// it did under runc in the sandbox ("packet socket: Operation not
+/// permitted").
+fn host_network_security_context() -> serde_json::Value {
+    json!({"runAsUser": 0, "capabilities": {"add": ["NET_RAW"]}})
+}
+
+#[cfg(test)]
+mod tests;

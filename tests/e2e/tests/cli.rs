@@ -294,7 +294,15 @@ fn sandbox_demo_then_show_and_diagnose() {
         return;
     }
     let _cleanup = DemoClusters;
-    let (out, took) = ferry_timed(&["sandbox", "demo"]);
+    // The demo in the run's runtime (FERRY_E2E_RUNTIME), with the harness's
+    // image of the binary under test for runc.
+    let runtime = ferry_sandbox::harness::runtime_args(&ferry_bin()).unwrap();
+    let mut args = vec!["sandbox", "demo", "--runtime", "local"];
+    if !runtime.is_empty() {
+        args.truncate(2);
+        args.extend(runtime.iter().map(String::as_str));
+    }
+    let (out, took) = ferry_timed(&args);
     assert!(out.status.success(), "sandbox demo: {}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("nginx"), "{stdout}");

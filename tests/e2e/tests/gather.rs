@@ -59,9 +59,14 @@ fn cluster_secrets(c: &Cluster) -> Vec<String> {
     let info = String::from_utf8(STANDARD.decode(b64.trim()).unwrap()).unwrap();
     let mut out = broker_secrets(&info);
     let nodes = Path::new("/run/ferry/sandbox").join(&c.name).join("nodes");
+    // A local gateway keeps its key in the node's directory; a runc one in
+    // its hostPath volume (/var/lib/ferry), which the sandbox keeps under
+    // the node's `hostpath/`.
     for node in std::fs::read_dir(&nodes).into_iter().flatten().flatten() {
-        if let Ok(key) = std::fs::read_to_string(node.path().join("wireguard.key")) {
-            out.push(key.trim().to_string());
+        for key in ["wireguard.key", "hostpath/var/lib/ferry/wireguard.key"] {
+            if let Ok(key) = std::fs::read_to_string(node.path().join(key)) {
+                out.push(key.trim().to_string());
+            }
         }
     }
     out

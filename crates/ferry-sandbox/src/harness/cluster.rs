@@ -11,6 +11,7 @@ use nix::fcntl::Flock;
 use super::binary::ferry_bin;
 use super::lock::lock;
 use super::process::{output, run, run_with_stdin, wait_for};
+use super::runtime::runtime_args;
 use crate::{Plan, Result, state};
 
 /// One sandbox cluster, deleted on drop unless [`Cluster::keep`] was called.
@@ -49,9 +50,17 @@ impl Cluster {
         Self::create_with(&ferry_bin(), name, args)
     }
 
-    /// `BIN sandbox create NAME ARGS…`. A leftover cluster of that name is
-    /// deleted first; a create that fails half-way is deleted too.
+    /// `BIN sandbox create NAME ARGS…`, in the run's runtime
+    /// ([`e2e_runtime`](super::e2e_runtime)) unless ARGS choose one. A
+    /// leftover cluster of that name is deleted first; a create that fails
+    /// half-way is deleted too.
     pub fn create_with(bin: &Path, name: &str, args: &[&str]) -> Result<Cluster> {
+        let runtime = if args.contains(&"--runtime") {
+            Vec::new()
+        } else {
+            runtime_args(bin)?
+        };
+        let runtime: Vec<&str> = runtime.iter().map(String::as_str).collect();
         let mut cluster = Cluster {
             name: name.to_string(),
             kubeconfig: PathBuf::new(),
@@ -62,7 +71,7 @@ impl Cluster {
             _lock: lock(false)?,
         };
         let _ = output(Command::new(bin).args(["sandbox", "delete", name]));
-        let kubeconfig = cluster.ferry(&[&["sandbox", "create", name], args].concat())?;
+        let kubeconfig = cluster.ferry(&[&["sandbox", "create", name], args, &runtime].concat())?;
         cluster.kubeconfig = PathBuf::from(kubeconfig.trim());
         let plan = cluster.plan()?;
         cluster.pod_cidr = plan.pod_cidr.to_string();

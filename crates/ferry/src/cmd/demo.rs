@@ -44,38 +44,65 @@ pub struct Args {
     /// Seconds to wait for each step that waits (connections, DNS, HTTP).
     #[arg(long, default_value_t = 60)]
     timeout: u64,
-    /// How pods run: local (host processes; fast) or runc (ferry's
-    /// components as containers of the image --image names).
-    #[arg(long, default_value = "local")]
-    runtime: ferry_sandbox::Runtime,
+    /// How pods run: runc (ferry's components as containers of its image;
+    /// the default when runc and the image are there) or local (host
+    /// processes; fast).
+    #[arg(long)]
+    runtime: Option<ferry_sandbox::Runtime>,
     /// The OCI image archive for --runtime runc (default: the one
     /// scripts/image.sh builds, target/image/ferry-VERSION.oci.tar).
     #[arg(long)]
     image: Option<PathBuf>,
 }
 
-/// The images a runc demo imports: --image, else scripts/image.sh's output
-/// in the working directory.
-fn demo_images(args: &Args) -> anyhow::Result<Vec<PathBuf>> {
-    if args.runtime == ferry_sandbox::Runtime::Local {
-        if args.image.is_some() {
-            bail!("--image needs --runtime runc");
-        }
-        return Ok(Vec::new());
-    }
+/// The runtime a demo runs in and the images it imports: --runtime as
+/// given (runc needs --image or scripts/image.sh's output in the working
+/// directory); without it, runc when runc and that image are there, else
+/// local, saying which and why.
+fn demo_runtime(args: &Args) -> anyhow::Result<(ferry_sandbox::Runtime, Vec<PathBuf>)> {
+    use ferry_sandbox::Runtime;
     let image = args.image.clone().unwrap_or_else(|| {
         PathBuf::from(format!(
             "target/image/ferry-{}.oci.tar",
             env!("CARGO_PKG_VERSION")
         ))
     });
-    if !image.exists() {
-        bail!(
+    match args.runtime {
+        Some(Runtime::Local) if args.image.is_some() => bail!("--image needs --runtime runc"),
+        Some(Runtime::Local) => Ok((Runtime::Local, Vec::new())),
+        Some(Runtime::Runc) if !image.exists() => bail!(
             "no image at {}: build it with scripts/image.sh or pass --image",
             image.display()
-        );
+        ),
+        Some(Runtime::Runc) => Ok((Runtime::Runc, vec![image])),
+        None => Ok(default_runtime(image)),
     }
-    Ok(vec![image])
+}
+
+/// Without --runtime: runc with `image` when both are there, else local.
+fn default_runtime(image: PathBuf) -> (ferry_sandbox::Runtime, Vec<PathBuf>) {
+    use ferry_sandbox::Runtime;
+    let runc = std::process::Command::new("runc")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let why_not = match (runc, image.exists()) {
+        (true, true) => {
+            eprintln!(
+                "runtime runc: ferry's components run as containers of {} \
+                 (--runtime local runs the host binary instead)",
+                image.display()
+            );
+            return (Runtime::Runc, vec![image]);
+        }
+        (false, _) => "runc is not installed (scripts/setup.sh installs it)".to_string(),
+        (true, false) => format!(
+            "no image at {} (scripts/image.sh builds it)",
+            image.display()
+        ),
+    };
+    eprintln!("runtime local: {why_not}; ferry's components run as host processes");
+    (Runtime::Local, Vec::new())
 }
 
 struct Steps {
@@ -128,8 +155,8 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         total: 8,
     };
     let exe = std::env::current_exe().context("locating the ferry binary")?;
-    let images = demo_images(&args)?;
-    let plans = create_clusters(&mut steps, &exe, timeout, (args.runtime, images))?;
+    let runtime = demo_runtime(&args)?;
+    let plans = create_clusters(&mut steps, &exe, timeout, runtime)?;
     let kubeconfigs: Vec<PathBuf> = CLUSTERS
         .iter()
         .map(|n| ferry_sandbox::state::kubeconfig_path(n))
