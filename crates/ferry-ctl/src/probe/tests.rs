@@ -13,22 +13,31 @@ use super::run::{parse_udp, query, run_one};
 use super::serve;
 use super::spec::*;
 
-/// A probe server on a free loopback port; returns the port and the tasks.
+/// A probe server on a loopback port free for both UDP and TCP; returns the
+/// port and the tasks. A UDP port the kernel hands out may still be taken
+/// for TCP (another test's connection uses it as its ephemeral source
+/// port), so try fresh ports until both binds succeed.
 async fn server() -> (
     u16,
     tokio::task::JoinHandle<()>,
     tokio::task::JoinHandle<()>,
 ) {
-    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let port = udp.local_addr().unwrap().port();
-    let tcp = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    (
-        port,
-        tokio::spawn(serve::udp_echo(udp)),
-        tokio::spawn(serve::accept(tcp)),
-    )
+    for _ in 0..100 {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = udp.local_addr().unwrap().port();
+        match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(tcp) => {
+                return (
+                    port,
+                    tokio::spawn(serve::udp_echo(udp)),
+                    tokio::spawn(serve::accept(tcp)),
+                );
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(e) => panic!("tcp bind on {port}: {e}"),
+        }
+    }
+    panic!("no loopback port free for both UDP and TCP in 100 tries");
 }
 
 fn echo_task(target: String, count: u32, size: usize, format: EchoFormat) -> Probe {
