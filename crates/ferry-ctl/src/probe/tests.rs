@@ -120,9 +120,11 @@ async fn tcp_echo_returns_every_byte_and_the_mss() {
 
 #[tokio::test]
 async fn tcp_to_a_closed_port_is_an_error() {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
+    // Bound but not listening: the port stays ours (no other test can take
+    // it meanwhile) and a connection to it is refused.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = closed.local_addr().unwrap().port();
     let out = run_one(&Probe::Tcp {
         target: format!("127.0.0.1:{port}"),
         bytes: 10,
@@ -179,7 +181,9 @@ async fn stream_sees_an_outage_and_the_recovery() {
     assert!(s.recovered, "{s:?}");
     assert!(s.flowing, "{s:?}");
     assert!(s.longest_gap_us >= 250_000, "{s:?}");
-    assert!(s.elapsed_us < 3_000_000, "ends at the recovery: {s:?}");
+    // Well before the 5 s duration: a loaded CI box may delay the end, not
+    // by seconds.
+    assert!(s.elapsed_us < 4_000_000, "ends at the recovery: {s:?}");
 }
 
 /// A DNS server answering `known.` with an address and a text, anything
@@ -380,6 +384,9 @@ async fn stream_without_an_outage_ends_when_quiet() {
         panic!("not a stream outcome");
     };
     assert!(s.flowing && !s.recovered, "{s:?}");
-    assert!(s.elapsed_us < 1_000_000, "{s:?}");
+    assert!(
+        s.elapsed_us < 4_000_000,
+        "ends before the 5 s duration: {s:?}"
+    );
     assert!(s.received >= 20, "{s:?}");
 }
