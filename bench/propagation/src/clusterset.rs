@@ -9,14 +9,14 @@ use std::process::Stdio;
 use anyhow::Context;
 use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::config::Kubeconfig;
 use serde_json::json;
 
-use crate::{NS, client};
+use crate::NS;
+use ferry_bench_kit::client;
 
 /// The member clusters' ids.
 pub const IDS: [&str; 3] = ["a", "b", "c"];
@@ -186,28 +186,15 @@ pub async fn create_service(
     i: usize,
     fixed_ip: bool,
 ) -> anyhow::Result<()> {
-    let mut spec = json!({"ports": [{"name": "http", "port": 80}]});
-    if fixed_ip {
-        spec["clusterIP"] = json!(service_ip(i));
-    }
-    let svc: Service = serde_json::from_value(json!({
-        "metadata": {"name": name, "namespace": NS},
-        "spec": spec,
-    }))?;
-    Api::<Service>::namespaced(a.clone(), NS)
-        .create(&PostParams::default(), &svc)
-        .await?;
-    let slice: EndpointSlice = serde_json::from_value(json!({
-        "metadata": {"name": format!("{name}-x"), "namespace": NS,
-            "labels": {"kubernetes.io/service-name": name}},
-        "addressType": "IPv4",
-        "endpoints": [{"addresses": [pod_ip(i)], "conditions": {"ready": true}}],
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-    }))?;
-    Api::<EndpointSlice>::namespaced(a.clone(), NS)
-        .create(&PostParams::default(), &slice)
-        .await?;
-    Ok(())
+    let cluster_ip = fixed_ip.then(|| service_ip(i));
+    ferry_bench_kit::fixture::service_with_one_endpoint(
+        a,
+        NS,
+        name,
+        cluster_ip.as_deref(),
+        &pod_ip(i),
+    )
+    .await
 }
 
 /// Exports `name` from `a`.

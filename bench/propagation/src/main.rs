@@ -27,15 +27,15 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use ferry_bench_kit::procfs::{cpu_secs, rss_mb};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 
 mod clusterset;
@@ -123,15 +123,6 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<Args>> {
     Ok(Some(out))
 }
 
-async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
-    let kc = Kubeconfig::read_from(kubeconfig)?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
-    Ok(ferry_kube::multiplexed_client(
-        config,
-        ferry_kube::ClientFor::Cluster,
-    )?)
-}
-
 fn main() -> anyhow::Result<()> {
     ferry_alloc::tune();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -141,7 +132,11 @@ fn main() -> anyhow::Result<()> {
             .worker_threads(2)
             .enable_all()
             .build()?;
-        return rt.block_on(agent(&kubeconfig));
+        let write_concurrency = match std::env::var("FERRY_BENCH_WRITE_CONCURRENCY") {
+            Ok(n) => Some(n.parse().context("FERRY_BENCH_WRITE_CONCURRENCY")?),
+            Err(_) => None,
+        };
+        return rt.block_on(ferry_bench_kit::run_agent(&kubeconfig, write_concurrency));
     }
     let Some(args) = parse_args(&args)? else {
         println!("{USAGE}");
@@ -161,18 +156,6 @@ fn main() -> anyhow::Result<()> {
         }
     }
     report::print(&results);
-    Ok(())
-}
-
-/// The agent, as `ferry agent --kubeconfig K` would run it.
-async fn agent(kubeconfig: &Path) -> anyhow::Result<()> {
-    let local = client(kubeconfig).await?;
-    let (mut cfg, info) = ferry_agent::load_config(&local, "ferry-system").await?;
-    if let Ok(n) = std::env::var("FERRY_BENCH_WRITE_CONCURRENCY") {
-        cfg.write_concurrency = n.parse().context("FERRY_BENCH_WRITE_CONCURRENCY")?;
-    }
-    let broker = ferry_kube::broker_client(&info, &info.token).await?;
-    ferry_agent::run(cfg, local, broker, std::future::pending()).await;
     Ok(())
 }
 
@@ -197,37 +180,6 @@ pub struct Outcome {
 pub fn pct(lat: &[Duration], p: f64) -> Duration {
     let i = ((lat.len().max(1) as f64 - 1.0) * p).round() as usize;
     lat.get(i).copied().unwrap_or_default()
-}
-
-/// VmRSS / VmHWM of `pid`, in MB.
-fn rss_mb(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// User + system CPU seconds a process has used (USER_HZ is 100 on Linux).
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(") ")
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime: fields 14 and 15 of the line, 11 and 12 after "(comm) ".
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Each API server's current revision (every write adds one).

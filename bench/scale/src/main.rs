@@ -127,7 +127,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: &Args) -> anyhow::Result<report::Outcome> {
-    let load_before = procs::loadavg();
+    let load_before = ferry_bench_kit::procfs::loadavg();
     let tmp = tempfile::tempdir()?;
     let broker = members::Broker::start(tmp.path()).await?;
     let members = members::start_all(tmp.path(), &broker, args).await?;
@@ -143,6 +143,6 @@ async fn run(args: &Args) -> anyhow::Result<report::Outcome> {
         sync: sync.figures,
         change,
         load_before,
-        load_after: procs::loadavg(),
+        load_after: ferry_bench_kit::procfs::loadavg(),
     })
 }

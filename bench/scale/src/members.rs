@@ -8,31 +8,21 @@ use std::process::Stdio;
 use anyhow::Context;
 use ferry_ctl::install::{self, DeployBrokerOptions, JoinOptions};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use kube::api::{Api, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::Kubeconfig;
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 
 use crate::Args;
+use ferry_bench_kit::client;
 
 /// The namespace every member exports its services from.
 pub const NS: &str = "bench";
 
 /// Members brought up at once (each: start, join, create its objects).
 const START_CONCURRENCY: usize = 8;
-
-/// A multiplexed client from a kubeconfig, as ferry's daemons make them.
-pub async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
-    let kc = Kubeconfig::read_from(kubeconfig)?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
-    Ok(ferry_kube::multiplexed_client(
-        config,
-        ferry_kube::ClientFor::Cluster,
-    )?)
-}
 
 /// The broker's API server (a child process) with the broker deployed.
 pub struct Broker {
@@ -173,23 +163,8 @@ async fn start_member(
 async fn create_service(c: &Client, i: usize, j: usize) -> anyhow::Result<()> {
     let name = service_name(i, j);
     let (hi, lo) = (64 + i / 16, (i % 16) * 16 + j / 250);
-    let svc: Service = serde_json::from_value(json!({
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {"ports": [{"name": "http", "port": 80}]},
-    }))?;
-    Api::<Service>::namespaced(c.clone(), NS)
-        .create(&PostParams::default(), &svc)
-        .await?;
-    let slice: EndpointSlice = serde_json::from_value(json!({
-        "metadata": {"name": format!("{name}-x"), "namespace": NS,
-            "labels": {"kubernetes.io/service-name": name}},
-        "addressType": "IPv4",
-        "endpoints": [{"addresses": [format!("100.{hi}.{lo}.{}", j % 250 + 1)], "conditions": {"ready": true}}],
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-    }))?;
-    Api::<EndpointSlice>::namespaced(c.clone(), NS)
-        .create(&PostParams::default(), &slice)
-        .await?;
+    let pod_ip = format!("100.{hi}.{lo}.{}", j % 250 + 1);
+    ferry_bench_kit::fixture::service_with_one_endpoint(c, NS, &name, None, &pod_ip).await?;
     let export: ferry_api::ServiceExport =
         serde_json::from_value(json!({"metadata": {"name": name, "namespace": NS}}))?;
     Api::<ferry_api::ServiceExport>::namespaced(c.clone(), NS)

@@ -16,7 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::Args;
 use crate::members::{Broker, Member, NS, service_name};
-use crate::procs::{cpu_secs, rss_mb};
+use ferry_bench_kit::procfs::{cpu_secs, rss_mb};
 
 const IMPORTS: &str = "/multicluster.x-k8s.io/serviceimports/bench/";
 const SLICES: &str = "/discovery.k8s.io/endpointslices/bench/";

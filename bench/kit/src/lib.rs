@@ -1,0 +1,43 @@
+//! What ferry's control-plane benchmarks (`bench/propagation`,
+//! `bench/scale`) share: a client made as ferry's daemons make theirs, the
+//! agent as a member's child process runs it, the Service-with-one-endpoint
+//! fixture members export, and what `/proc` says about a process.
+//!
+//! It is not a harness: each benchmark brings up its own clusters and
+//! prints its own report; the data-path benchmarks need none of this.
+#![forbid(unsafe_code)]
+
+pub mod fixture;
+pub mod procfs;
+
+use std::path::Path;
+
+use anyhow::Context;
+use kube::Client;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// A multiplexed client from a kubeconfig, as ferry's daemons make them.
+pub async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
+    let kc = Kubeconfig::read_from(kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
+    Ok(ferry_kube::multiplexed_client(
+        config,
+        ferry_kube::ClientFor::Cluster,
+    )?)
+}
+
+/// A member's agent, as `ferry agent --kubeconfig K` runs it (the same
+/// `ferry_agent::run`); `write_concurrency` overrides the configured one.
+/// Runs until the process is killed.
+pub async fn run_agent(kubeconfig: &Path, write_concurrency: Option<usize>) -> anyhow::Result<()> {
+    let local = client(kubeconfig).await?;
+    let (mut cfg, info) = ferry_agent::load_config(&local, "ferry-system")
+        .await
+        .context("reading the agent's configuration")?;
+    if let Some(n) = write_concurrency {
+        cfg.write_concurrency = n;
+    }
+    let broker = ferry_kube::broker_client(&info, &info.token).await?;
+    ferry_agent::run(cfg, local, broker, std::future::pending()).await;
+    Ok(())
+}
