@@ -16,6 +16,17 @@ use anyhow::Context;
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+/// Logs at `warn` (or `RUST_LOG`) to stderr, which keeps the report on
+/// stdout clean.
+pub fn log_warnings_to_stderr() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// A multiplexed client from a kubeconfig, as ferry's daemons make them.
 pub async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
     let kc = Kubeconfig::read_from(kubeconfig)?;

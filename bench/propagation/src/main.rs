@@ -142,12 +142,7 @@ fn main() -> anyhow::Result<()> {
         println!("{USAGE}");
         return Ok(());
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    ferry_bench_kit::log_warnings_to_stderr();
     let rt = tokio::runtime::Runtime::new()?;
     let mut results = Vec::new();
     for &n in &args.counts {
