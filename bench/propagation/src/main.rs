@@ -42,6 +42,7 @@ mod clusterset;
 mod report;
 mod vip;
 mod watch;
+mod writes;
 
 use clusterset::Clusterset;
 
@@ -359,6 +360,7 @@ async fn run(n: usize, vips: bool, samples: usize, vip_samples: usize) -> anyhow
     let mut everyone = vec![cs.broker_client.clone()];
     everyone.extend(cs.clients.iter().cloned());
     let revs0 = revisions(&everyone).await?;
+    let writes0 = writes::read(&everyone).await?;
     let servers_cpu0 = cpu_secs(std::process::id());
     let started = Instant::now();
     let agents = cs.spawn_agents()?;
@@ -384,6 +386,11 @@ async fn run(n: usize, vips: bool, samples: usize, vip_samples: usize) -> anyhow
         writes[2],
         writes[3],
         writes.iter().sum::<u64>() as f64 / n.max(1) as f64
+    );
+    let writes1 = writes::read(&everyone).await?;
+    eprint!(
+        "write requests by server, verb and resource:\n{}",
+        writes::report(&["broker", "A", "B", "C"], &writes0, &writes1, n)
     );
 
     let seen = vip::Seen {
