@@ -86,7 +86,7 @@ pub async fn run(
                         let me = identity.borrow().clone();
                         if let Some(me) = me {
                             let answer = nat_discovery::respond(
-                                &request, from, &me, local_addrs.get().await,
+                                &request, from, &me, local_addrs.get(),
                             );
                             match Message::Response(answer).encode() {
                                 Ok(b) => {
@@ -159,18 +159,29 @@ struct LocalAddrs {
 }
 
 impl LocalAddrs {
-    async fn get(&mut self) -> &[Ipv4Addr] {
+    fn get(&mut self) -> &[Ipv4Addr] {
         if self.read_at.is_none_or(|t| t.elapsed() >= LOCAL_ADDRS_TTL) {
-            let read = tokio::task::spawn_blocking(|| ferry_net::local_ipv4_addresses(None)).await;
-            match read {
-                Ok(Ok(addrs)) => {
+            match local_ipv4_addresses() {
+                Ok(addrs) => {
                     self.addrs = addrs;
                     self.read_at = Some(Instant::now());
                 }
-                Ok(Err(e)) => tracing::warn!("listing this node's addresses: {e}"),
                 Err(e) => tracing::warn!("listing this node's addresses: {e}"),
             }
         }
         &self.addrs
     }
 }
+
+/// Every IPv4 address on this namespace's interfaces, from one netlink dump
+/// (`getifaddrs`): it used to be `ip -j addr show`, a fork and exec of
+/// the whole gateway process every two seconds (issue #19: idle cost).
+fn local_ipv4_addresses() -> nix::Result<Vec<Ipv4Addr>> {
+    let addrs = nix::ifaddrs::getifaddrs()?
+        .filter_map(|a| a.address?.as_sockaddr_in().map(|s| s.ip()))
+        .collect();
+    Ok(addrs)
+}
+
+#[cfg(test)]
+mod tests;
