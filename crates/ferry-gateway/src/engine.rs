@@ -138,7 +138,6 @@ async fn serve(
         cfg.health_check_interval,
         targets_rx,
         heard.clone(),
-        cfg.metrics.clone(),
     ));
     let nat_socket = nat_prober::bind(cfg.nat_discovery_port)?;
     let (identity_tx, identity_rx) = watch::channel(None);
@@ -547,7 +546,9 @@ impl CableSupervisor {
     fn take_heard(&mut self) -> bool {
         let mut changed = false;
         let health = &mut self.health;
+        let metrics = &self.cfg.metrics;
         self.heard.read(|cluster, news| {
+            metrics.observe_rtts(cluster, &news.rtts);
             let Some(last) = news.last else { return };
             if let Some(h) = health.get_mut(cluster)
                 && h.on_heard(last, &news.rtts)

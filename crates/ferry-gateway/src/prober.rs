@@ -32,7 +32,6 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
-use crate::metrics::Metrics;
 use crate::{Error, Result};
 use ferry_api::health_probe::{PROBE_LEN, Probe};
 
@@ -245,13 +244,12 @@ impl Checker {
 
 /// Runs until the sender of `targets` is gone. `targets` maps cluster id →
 /// health-check address and role, and may change at any time; every reply
-/// is recorded in `heard` and its RTT in `metrics`.
+/// is recorded in `heard`.
 pub async fn run(
     socket: UdpSocket,
     interval: Duration,
     mut targets: watch::Receiver<BTreeMap<String, Target>>,
     heard: Arc<Heard>,
-    metrics: Arc<Metrics>,
 ) {
     let mut c = Checker {
         socket,
@@ -283,9 +281,6 @@ pub async fn run(
                 for _ in 0..MAX_DRAIN {
                     let Ok((n, from)) = next else { break };
                     if let Some(reply) = c.handle(&buf[..n], from) {
-                        if let Some(rtt) = reply.rtt {
-                            metrics.observe_rtt(&reply.cluster_id, rtt);
-                        }
                         heard.record(&reply.cluster_id, Instant::now(), reply.rtt);
                     }
                     next = c.socket.try_recv_from(&mut buf);
