@@ -1,6 +1,8 @@
 //! The gateway engine: one event loop that joins the Lease election, the
-//! remote Endpoints, the health checker's replies and a tick, and keeps the
-//! cable, the published Endpoint and the Gateway status in line with them.
+//! remote Endpoints, the health checker's news (read from a shared board
+//! each tick and at a cable's deadline; see [`crate::prober::heard`]) and a
+//! tick, and keeps the cable, the published Endpoint and the Gateway status
+//! in line with them.
 //!
 //! Status writes go through a coalescing writer task: state transitions are
 //! sent at once (a dead cable leaves DNS answers within one write), RTT
@@ -56,9 +58,9 @@ const COUNTER_SAMPLE: Duration = Duration::from_secs(1);
 /// the lease and takes the cable down so a standby takes over at once.
 ///
 /// The event loop runs as a task of the runtime, not on the caller's thread
-/// (`block_on` in `ferry gateway`): the health checker hands it replies
-/// every interval, and waking a task on the same worker costs far less
-/// than waking the blocked main thread (issue #19: idle CPU per cable).
+/// (`block_on` in `ferry gateway`): it wakes every tick, and waking a task
+/// on the same worker costs far less than waking the blocked main thread
+/// (issue #19: idle CPU per cable).
 pub async fn run(
     cfg: GatewayConfig,
     client: Client,
