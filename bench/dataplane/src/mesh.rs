@@ -41,6 +41,23 @@ pub fn cpu_ns_by_thread(pid: i32) -> Result<BTreeMap<String, u64>> {
     Ok(by_name)
 }
 
+/// Entries in the kernel's neighbour (ARP) table — one table for all
+/// namespaces — and its hard limit (`gc_thresh3`, 1024 by default). A full
+/// mesh of ~30 one-node clusters fills it: a gateway then cannot send to
+/// some next hops, every cable of it goes silent and stays `error`.
+fn neighbour_table() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/net/stat/arp_cache").ok()?;
+    let first = stat.lines().nth(1)?.split_whitespace().next()?;
+    let entries = u64::from_str_radix(first, 16).ok()?;
+    let limit = std::fs::read_to_string("/proc/sys/net/ipv4/neigh/default/gc_thresh3").ok()?;
+    Some((entries, limit.trim().parse().ok()?))
+}
+
+/// `entries of limit`, or "unknown".
+fn neighbour_note() -> String {
+    neighbour_table().map_or("unknown".into(), |(n, max)| format!("{n} of {max}"))
+}
+
 /// Number of this cluster's gateway connections in state `connected`.
 fn connected_cables(c: &Cluster) -> Option<usize> {
     let out = c
@@ -85,7 +102,8 @@ pub fn mesh(args: &Args, ferry: &Ferry, dir: &Path, report: &mut Report) -> Resu
             Duration::from_secs(300),
             Duration::from_millis(500),
             || connected_cables(c).filter(|k| *k == n - 1),
-        )?;
+        )
+        .with_context(|| format!("kernel neighbour table: {} entries", neighbour_note()))?;
     }
     eprintln!(
         "mesh: all cables connected {:.1} s after the last join",
@@ -157,6 +175,10 @@ pub fn mesh(args: &Args, ferry: &Ferry, dir: &Path, report: &mut Report) -> Resu
         .take(6)
         .map(|(name, ns)| format!("{name} {:.3}", pct(*ns) / n as f64))
         .collect();
+    report.notes.push(format!(
+        "mesh {n}: kernel neighbour table (all namespaces) {} entries",
+        neighbour_note()
+    ));
     report.notes.push(format!(
         "mesh {n}: over {secs:.0} s; per gateway by thread (% of a core, mean of {n}): {}; all gateways: {}",
         threads.join(", "),

@@ -1,6 +1,8 @@
 //! The gateway engine: one event loop that joins the Lease election, the
-//! remote Endpoints, the health checker's replies and a tick, and keeps the
-//! cable, the published Endpoint and the Gateway status in line with them.
+//! remote Endpoints, the health checker's news (read from a shared board
+//! each tick and at a cable's deadline; see [`crate::prober::heard`]) and a
+//! tick, and keeps the cable, the published Endpoint and the Gateway status
+//! in line with them.
 //!
 //! Status writes go through a coalescing writer task: state transitions are
 //! sent at once (a dead cable leaves DNS answers within one write), RTT
@@ -10,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry_api::{
@@ -25,7 +28,8 @@ use crate::cable::{Cable, CableConfig};
 use crate::config::{GatewayConfig, load_or_create_key};
 use crate::health::{ConnectionHealth, HealthPolicy};
 use crate::nat_prober::{self, NatEvent};
-use crate::prober::{self, Reply, Role, Target};
+use crate::prober::heard::Heard;
+use crate::prober::{self, Role, Target};
 use crate::publish::{self, LocalEndpoint};
 use crate::remote::{self, LocalGateway, NotCabled, RemoteGateway};
 use crate::{Result, lease, peer_prober};
@@ -44,6 +48,9 @@ const RETRY: Duration = Duration::from_secs(1);
 /// lease renewal). State changes are written at once.
 const RTT_REFRESH: Duration = Duration::from_secs(30);
 
+/// NAT discovery datagrams handled per wake-up at most.
+const NAT_EVENT_BATCH: usize = 256;
+
 /// How often the cable driver's counters are sampled into the metrics.
 const COUNTER_SAMPLE: Duration = Duration::from_secs(1);
 
@@ -51,9 +58,9 @@ const COUNTER_SAMPLE: Duration = Duration::from_secs(1);
 /// the lease and takes the cable down so a standby takes over at once.
 ///
 /// The event loop runs as a task of the runtime, not on the caller's thread
-/// (`block_on` in `ferry gateway`): the health checker hands it replies
-/// every interval, and waking a task on the same worker costs far less
-/// than waking the blocked main thread (issue #19: idle CPU per cable).
+/// (`block_on` in `ferry gateway`): it wakes every tick, and waking a task
+/// on the same worker costs far less than waking the blocked main thread
+/// (issue #19: idle CPU per cable).
 pub async fn run(
     cfg: GatewayConfig,
     client: Client,
@@ -127,12 +134,12 @@ async fn serve(
     let watch_task = tokio::spawn(watch_endpoints(endpoints.clone(), ep_tx));
     let socket = prober::bind(cfg.health_check_ip, cfg.health_check_port)?;
     let (targets_tx, targets_rx) = watch::channel(BTreeMap::new());
-    let (reply_tx, mut reply_rx) = mpsc::channel(1024);
+    let heard = Arc::new(Heard::new(cfg.health_check_interval));
     let prober_task = tokio::spawn(prober::run(
         socket,
         cfg.health_check_interval,
         targets_rx,
-        reply_tx,
+        heard.clone(),
     ));
     let nat_socket = nat_prober::bind(cfg.nat_discovery_port)?;
     let (identity_tx, identity_rx) = watch::channel(None);
@@ -188,6 +195,7 @@ async fn serve(
         attach_errors: BTreeMap::new(),
         failure: None,
         targets: targets_tx,
+        heard: heard.clone(),
         status: status_tx,
         nat: NatState::new(identity_tx, nat_out_tx),
         globalnet: crate::globalnet::Translator::default(),
@@ -218,14 +226,21 @@ async fn serve(
                 supervisor.mapping = mapping_rx.borrow_and_update().clone();
                 supervisor.translate();
             }
-            Some(batch) = reply_rx.recv() => {
-                for reply in batch {
-                    supervisor.on_reply(reply);
-                }
-            }
+            // A reply after a silence (which may turn a cable `connected`).
+            () = heard.urgent() => supervisor.check_health(),
             // A silent cable turns `error` at its deadline, not at the next tick.
             _ = sleep_until_opt(supervisor.health_deadline()) => supervisor.check_health(),
-            Some(event) = nat_event_rx.recv() => supervisor.on_nat_event(event),
+            Some(event) = nat_event_rx.recv() => {
+                // Everything that arrived meanwhile in one go: the verdicts
+                // are compared (every remote's) once per batch, not per datagram.
+                let mut events = vec![event];
+                while events.len() < NAT_EVENT_BATCH
+                    && let Ok(e) = nat_event_rx.try_recv()
+                {
+                    events.push(e);
+                }
+                supervisor.on_nat_events(events);
+            }
             _ = tick.tick() => {
                 supervisor.on_tick().await;
                 if last_rtt_refresh.elapsed() >= RTT_REFRESH {
@@ -283,6 +298,8 @@ struct CableSupervisor {
     /// Why this gateway cannot serve (cable device failed), if it cannot.
     failure: Option<String>,
     targets: watch::Sender<BTreeMap<String, Target>>,
+    /// What the health checker heard from each remote.
+    heard: Arc<Heard>,
     status: watch::Sender<GatewayStatus>,
     nat: NatState,
     /// Globalnet's translation table and the mapping it follows.
@@ -504,37 +521,45 @@ impl CableSupervisor {
         self.plans = plans;
     }
 
-    fn on_nat_event(&mut self, event: NatEvent) {
+    fn on_nat_events(&mut self, events: Vec<NatEvent>) {
         let now = Instant::now();
-        match event {
-            NatEvent::Request { from, request } => {
-                if !self.nat.on_request(from, request, self.active) {
-                    return;
+        let mut taken = false;
+        for event in events {
+            match event {
+                NatEvent::Request { from, request } => {
+                    taken |= self.nat.on_request(from, request, self.active);
+                }
+                NatEvent::Response { from, response } => {
+                    if let Some(d) = self.nat.discoveries.get_mut(&response.sender.cluster_id) {
+                        d.on_response(now, from, &response);
+                        taken = true;
+                    }
                 }
             }
-            NatEvent::Response { from, response } => {
-                let Some(d) = self.nat.discoveries.get_mut(&response.sender.cluster_id) else {
-                    return;
-                };
-                d.on_response(now, from, &response);
-            }
         }
-        if self.nat.changed() {
+        if taken && self.nat.changed() {
             self.reconcile();
             self.send_status();
         }
     }
 
-    fn on_reply(&mut self, reply: Reply) {
-        if let Some(rtt) = reply.rtt {
-            self.cfg.metrics.observe_rtt(&reply.cluster_id, rtt);
-        }
-        if let Some(h) = self.health.get_mut(&*reply.cluster_id)
-            && h.on_reply(Instant::now(), reply.rtt)
-        {
-            tracing::info!(cluster = %reply.cluster_id, rtt = ?reply.rtt, "connection up");
-            self.send_status();
-        }
+    /// Takes the health checker's news of every cable (the replies since
+    /// the last read); returns whether a cable came up.
+    fn take_heard(&mut self) -> bool {
+        let mut changed = false;
+        let health = &mut self.health;
+        let metrics = &self.cfg.metrics;
+        self.heard.read(|cluster, news| {
+            metrics.observe_rtts(cluster, &news.rtts);
+            let Some(last) = news.last else { return };
+            if let Some(h) = health.get_mut(cluster)
+                && h.on_heard(last, &news.rtts)
+            {
+                tracing::info!(cluster = %cluster, rtt = ?news.rtts.last(), "connection up");
+                changed = true;
+            }
+        });
+        changed
     }
 
     async fn on_tick(&mut self) {
@@ -559,10 +584,11 @@ impl CableSupervisor {
         }
     }
 
-    /// Applies the health timeouts; a change goes out at once.
+    /// Takes the replies heard so far, then applies the health timeouts;
+    /// a change goes out at once.
     fn check_health(&mut self) {
+        let mut changed = self.take_heard();
         let now = Instant::now();
-        let mut changed = false;
         for (cluster, h) in &mut self.health {
             if h.on_tick(now, &self.policy) {
                 tracing::warn!(cluster = %cluster, "connection error: {}", h.message(now));

@@ -113,6 +113,21 @@ impl ConnectionHealth {
         self.set(ConnectionStatus::Connected)
     }
 
+    /// Takes what the health checker heard from this remote
+    /// ([`crate::prober::heard`]): its latest reply at `last` (ignored unless
+    /// newer than anything this cable heard, or than the cable itself) and
+    /// the RTT samples since the last read. Returns `true` when the status
+    /// changed.
+    pub fn on_heard(&mut self, last: Instant, rtts: &[Duration]) -> bool {
+        if last <= self.last_reply.unwrap_or(self.created) {
+            return false;
+        }
+        for rtt in rtts {
+            self.stats.add(*rtt);
+        }
+        self.on_reply(last, None)
+    }
+
     /// Applies the timeouts; returns `true` when the status changed.
     pub fn on_tick(&mut self, now: Instant, policy: &HealthPolicy) -> bool {
         let silent_for = now.duration_since(self.last_reply.unwrap_or(self.created));

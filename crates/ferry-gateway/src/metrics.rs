@@ -234,13 +234,18 @@ impl Metrics {
         }
     }
 
-    /// A health-check reply from `remote_cluster`.
-    pub fn observe_rtt(&self, remote_cluster: &str, rtt: Duration) {
-        self.rtt
-            .get_or_create(&CableLabels {
-                remote_cluster: remote_cluster.to_string(),
-            })
-            .observe(rtt.as_secs_f64());
+    /// Health-check replies from `remote_cluster` (one label lookup for
+    /// all of them: the engine hands over what arrived since its last read).
+    pub fn observe_rtts(&self, remote_cluster: &str, rtts: &[Duration]) {
+        if rtts.is_empty() {
+            return;
+        }
+        let histogram = self.rtt.get_or_create(&CableLabels {
+            remote_cluster: remote_cluster.to_string(),
+        });
+        for rtt in rtts {
+            histogram.observe(rtt.as_secs_f64());
+        }
     }
 
     /// The Gateway status as it is now: the cables' state set, and the end

@@ -5,6 +5,7 @@
 //! destination; and it hands every probe and answer it receives to the
 //! engine, whose [`crate::nat_discovery::Discovery`] judges them.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,10 @@ pub struct Outgoing {
 /// How long the list of this node's addresses is trusted.
 const LOCAL_ADDRS_TTL: Duration = Duration::from_secs(2);
 
+/// How long the source address towards a destination is trusted (a route
+/// change shows in the probes within this).
+const SOURCE_TTL: Duration = Duration::from_secs(5);
+
 /// Binds the NAT discovery socket on every address.
 pub fn bind(port: u16) -> Result<UdpSocket> {
     let err = |source| Error::NatDiscoverySocket { port, source };
@@ -69,6 +74,7 @@ pub async fn run(
 ) {
     let port = socket.local_addr().map(|a| a.port()).unwrap_or_default();
     let mut local_addrs = LocalAddrs::default();
+    let mut sources = Sources::default();
     let mut buf = vec![0u8; MAX_LEN];
     loop {
         tokio::select! {
@@ -86,7 +92,7 @@ pub async fn run(
                         let me = identity.borrow().clone();
                         if let Some(me) = me {
                             let answer = nat_discovery::respond(
-                                &request, from, &me, local_addrs.get().await,
+                                &request, from, &me, local_addrs.get(),
                             );
                             match Message::Response(answer).encode() {
                                 Ok(b) => {
@@ -108,7 +114,8 @@ pub async fn run(
             Some(list) = outgoing.recv() => {
                 let Some(me) = identity.borrow().clone() else { continue };
                 for o in list {
-                    send_probe(&socket, port, &me, &o).await;
+                    let src = sources.get(o.to);
+                    send_probe(&socket, port, &me, src, &o).await;
                 }
             }
             _ = events.closed() => return,
@@ -116,9 +123,9 @@ pub async fn run(
     }
 }
 
-async fn send_probe(socket: &UdpSocket, port: u16, me: &Peer, o: &Outgoing) {
+async fn send_probe(socket: &UdpSocket, port: u16, me: &Peer, src: Option<Ipv4Addr>, o: &Outgoing) {
     // No route (no default route in a private network) is a plain "no answer".
-    let Some(src) = source_for(o.to) else {
+    let Some(src) = src else {
         tracing::trace!(to = %o.to, "NAT discovery: no route");
         return;
     };
@@ -150,6 +157,30 @@ fn source_for(dst: SocketAddrV4) -> Option<Ipv4Addr> {
     }
 }
 
+/// The source address the kernel picks per destination, asked again at
+/// most every [`SOURCE_TTL`]: asking is a socket, a connect, a lookup and a
+/// close, and every remote gets a probe a second.
+#[derive(Default)]
+struct Sources {
+    by_dst: HashMap<SocketAddrV4, (Option<Ipv4Addr>, Instant)>,
+}
+
+impl Sources {
+    fn get(&mut self, dst: SocketAddrV4) -> Option<Ipv4Addr> {
+        let now = Instant::now();
+        if let Some((src, at)) = self.by_dst.get(&dst)
+            && now.duration_since(*at) < SOURCE_TTL
+        {
+            return *src;
+        }
+        self.by_dst
+            .retain(|_, (_, at)| now.duration_since(*at) < SOURCE_TTL);
+        let src = source_for(dst);
+        self.by_dst.insert(dst, (src, now));
+        src
+    }
+}
+
 /// This node's IPv4 addresses, re-read at most every [`LOCAL_ADDRS_TTL`]:
 /// a probe sent to another address reached us through a NAT's forward.
 #[derive(Default)]
@@ -159,18 +190,29 @@ struct LocalAddrs {
 }
 
 impl LocalAddrs {
-    async fn get(&mut self) -> &[Ipv4Addr] {
+    fn get(&mut self) -> &[Ipv4Addr] {
         if self.read_at.is_none_or(|t| t.elapsed() >= LOCAL_ADDRS_TTL) {
-            let read = tokio::task::spawn_blocking(|| ferry_net::local_ipv4_addresses(None)).await;
-            match read {
-                Ok(Ok(addrs)) => {
+            match local_ipv4_addresses() {
+                Ok(addrs) => {
                     self.addrs = addrs;
                     self.read_at = Some(Instant::now());
                 }
-                Ok(Err(e)) => tracing::warn!("listing this node's addresses: {e}"),
                 Err(e) => tracing::warn!("listing this node's addresses: {e}"),
             }
         }
         &self.addrs
     }
 }
+
+/// Every IPv4 address on this namespace's interfaces, from one netlink dump
+/// (`getifaddrs`): it used to be `ip -j addr show`, a fork and exec of
+/// the whole gateway process every two seconds (issue #19: idle cost).
+fn local_ipv4_addresses() -> nix::Result<Vec<Ipv4Addr>> {
+    let addrs = nix::ifaddrs::getifaddrs()?
+        .filter_map(|a| a.address?.as_sockaddr_in().map(|s| s.ip()))
+        .collect();
+    Ok(addrs)
+}
+
+#[cfg(test)]
+mod tests;

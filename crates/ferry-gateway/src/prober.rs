@@ -11,11 +11,14 @@
 //! - every gateway ticks at the same wall-clock phase (a multiple of the
 //!   interval since the Unix epoch), so the requests and echoes of all
 //!   cables arrive together and one wake-up drains many of them;
-//! - one tick sends every probe, each wake-up drains every waiting datagram
-//!   and hands the replies over in one batch, and nothing is allocated per
-//!   probe.
+//! - one tick sends every probe, each wake-up drains every waiting datagram,
+//!   and nothing is allocated per probe;
+//! - replies go to a board the engine reads when it judges the cables
+//!   ([`heard`]), not through a channel: the engine wakes only for a reply
+//!   that may change a cable's state.
 
 pub mod acked;
+pub mod heard;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -23,10 +26,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use acked::AckedRequest;
+use heard::Heard;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::{Error, Result};
 use ferry_api::health_probe::{PROBE_LEN, Probe};
@@ -238,13 +242,14 @@ impl Checker {
     }
 }
 
-/// Runs until `replies` is closed. `targets` maps cluster id → health-check
-/// address and role, and may change at any time.
+/// Runs until the sender of `targets` is gone. `targets` maps cluster id →
+/// health-check address and role, and may change at any time; every reply
+/// is recorded in `heard`.
 pub async fn run(
     socket: UdpSocket,
     interval: Duration,
     mut targets: watch::Receiver<BTreeMap<String, Target>>,
-    replies: mpsc::Sender<Vec<Reply>>,
+    heard: Arc<Heard>,
 ) {
     let mut c = Checker {
         socket,
@@ -256,15 +261,19 @@ pub async fn run(
     let mut tick = tokio::time::interval_at(aligned_start(interval), interval);
     // Skip, not Delay: a late tick must not shift the phase for good (on a
     // loaded node every gateway's phase would drift apart, and each
-    // remote's requests would wake this loop and the engine on their own).
+    // remote's requests would wake this loop on their own).
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut buf = [0u8; 64];
-    let mut batch = Vec::new();
     loop {
-        if targets.has_changed().unwrap_or(false) {
-            rebuild(&mut c.remotes, &targets.borrow_and_update());
-        }
         tokio::select! {
+            r = targets.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                let t = targets.borrow_and_update();
+                rebuild(&mut c.remotes, &t);
+                heard.retain(|cluster| t.contains_key(cluster));
+            }
             _ = tick.tick() => c.send_requests(),
             r = c.socket.recv_from(&mut buf) => {
                 let mut next = r;
@@ -272,15 +281,11 @@ pub async fn run(
                 for _ in 0..MAX_DRAIN {
                     let Ok((n, from)) = next else { break };
                     if let Some(reply) = c.handle(&buf[..n], from) {
-                        batch.push(reply);
+                        heard.record(&reply.cluster_id, Instant::now(), reply.rtt);
                     }
                     next = c.socket.try_recv_from(&mut buf);
                 }
-                if !batch.is_empty() && replies.send(std::mem::take(&mut batch)).await.is_err() {
-                    return;
-                }
             }
-            _ = replies.closed() => return,
         }
     }
 }

@@ -68,3 +68,27 @@ fn a_cable_that_never_answers_turns_error_after_the_grace() {
         "no health-check reply since the cable was set up 2.0s ago"
     );
 }
+
+#[test]
+fn heard_news_counts_only_when_newer_than_the_cable() {
+    let policy = HealthPolicy {
+        error_after: Duration::from_millis(250),
+        connect_grace: Duration::from_secs(2),
+    };
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
+    let mut h = ConnectionHealth::new(ms(100));
+    // A reply heard before this cable was set up (its previous incarnation).
+    assert!(!h.on_heard(ms(50), &[Duration::from_micros(400)]));
+    assert_eq!(h.status(), ConnectionStatus::Connecting);
+    assert!(h.rtt().is_none());
+    assert!(h.on_heard(ms(200), &[Duration::from_micros(300)]));
+    assert_eq!(h.status(), ConnectionStatus::Connected);
+    assert_eq!(h.deadline(&policy), Some(ms(450)));
+    // The same news read again changes nothing.
+    assert!(!h.on_heard(ms(200), &[]));
+    assert!(!h.on_heard(ms(300), &[]));
+    assert_eq!(h.deadline(&policy), Some(ms(550)));
+    let rtt = h.rtt().unwrap();
+    assert_eq!(Duration::from(rtt.last), Duration::from_micros(300));
+}

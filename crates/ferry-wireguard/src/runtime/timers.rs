@@ -1,5 +1,12 @@
-//! The protocol timers: every 100 ms each peer's `Tunn` decides on retransmits,
+//! The protocol timers: every 250 ms each peer's `Tunn` decides on retransmits,
 //! keepalives and rekeys; whatever it emits goes to the peer's endpoint.
+//!
+//! 250 ms as boringtun's own device: the shortest protocol timer is the
+//! 5 s handshake retransmit, and a gateway with 30 peers woke this thread
+//! ten times a second for nothing (issue #19: idle cost per cable). What
+//! must be fast does not wait for it: a peer that gains an endpoint
+//! handshakes at once ([`super::Device::upsert_peer`]), and data to a peer
+//! without a session starts one from the data path.
 
 use super::Inner;
 use boringtun::noise::TunnResult;
@@ -7,8 +14,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How often the timers are looked at.
+const TICK: Duration = Duration::from_millis(250);
+
 pub(crate) async fn run(inner: Arc<Inner>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut buf = vec![0u8; 2048];
     let mut last_reset = Instant::now();
