@@ -122,6 +122,7 @@ fn view(gateway: Option<ActiveGateway>, remote: &[&str]) -> ClusterView {
         local_pod_cidrs: set(&["100.64.0.0/16"]),
         remote_cidrs: set(remote),
         network_plugin: NetworkPlugin::Generic,
+        ..ClusterView::default()
     }
 }
 
