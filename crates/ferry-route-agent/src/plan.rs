@@ -382,7 +382,12 @@ pub fn plan_with_source(
         sysctls.push(("net.ipv4.ip_forward".into(), "1".into()));
     }
     let mtu = node.underlay_mtu.saturating_sub(CABLE_OVERHEAD);
-    let mut used = BTreeSet::new();
+    // The gateway's VTEP is known on every other node even before a
+    // remote CIDR is (as with active-passive gateways).
+    let mut used: BTreeSet<Ipv4Addr> = match &role {
+        Role::Node(gw) => BTreeSet::from([gw.ip]),
+        Role::NoGateway | Role::Gateway => BTreeSet::new(),
+    };
     let mut routes = Vec::new();
     for cidr in &remote {
         let limit = view.gateway_limits.get(cidr).copied().unwrap_or(usize::MAX);
