@@ -5,7 +5,7 @@
 //! each way, and both gateways get flows); gateway 0 of the first cluster
 //! is killed (-9) under the flows: the flows that ran through neither it
 //! nor its partner keep their echoes, the others come back once it is
-//! restarted.
+//! restarted. With the wireguard cable and with the vxlan cable.
 //! Root only (skipped otherwise); the test builds and deletes its own clusters.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -28,11 +28,11 @@ fn tag(t: &str) -> String {
     format!("{t}{}", std::process::id() % 10_000)
 }
 
-/// Bytes sent into and received from the WireGuard cable of node `k`
-/// (`ferry-wg`'s counters; zero while it is not there).
-fn cable_bytes(c: &Cluster, k: usize) -> (u64, u64) {
+/// Bytes sent into and received from the cable device of node `k`
+/// (`ferry-wg`'s or `ferry-vxc`'s counters; zero while it is not there).
+fn cable_bytes(c: &Cluster, dev: &str, k: usize) -> (u64, u64) {
     let ns = c.node_netns(k).unwrap();
-    let out = netns(&ns, &["ip", "-j", "-s", "link", "show", "ferry-wg"]);
+    let out = netns(&ns, &["ip", "-j", "-s", "link", "show", dev]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     let stats = &v[0]["stats64"];
     (
@@ -81,14 +81,14 @@ fn wait_gateways_connected(c: &Cluster, remote: &str, want: usize) {
 /// Which gateway of `a` carries `flow` each way: (out through gateway 0,
 /// back through gateway 0), from one burst's cable counters. Exactly one
 /// gateway must carry each direction.
-fn path_of(a: &Cluster, flow: &flows::Flow) -> (bool, bool) {
+fn path_of(a: &Cluster, dev: &str, flow: &flows::Flow) -> (bool, bool) {
     wait_for(
         Duration::from_secs(30),
         &format!("a burst on flow {} to be echoed", flow.port()),
         || {
-            let before = [cable_bytes(a, 0), cable_bytes(a, 1)];
+            let before = [cable_bytes(a, dev, 0), cable_bytes(a, dev, 1)];
             let got = flow.burst(BURST, BURST_SIZE, Duration::from_secs(3));
-            let after = [cable_bytes(a, 0), cable_bytes(a, 1)];
+            let after = [cable_bytes(a, dev, 0), cable_bytes(a, dev, 1)];
             if got < BURST / 2 {
                 return None;
             }
@@ -110,16 +110,27 @@ fn path_of(a: &Cluster, flow: &flows::Flow) -> (bool, bool) {
 }
 
 #[test]
-fn active_active_gateways_share_flows_and_a_killed_one_stalls_only_its_own() {
+fn active_active_wireguard_gateways_share_flows_and_a_killed_one_stalls_only_its_own() {
+    share_and_kill("wireguard", "ferry-wg", "e19a");
+}
+
+/// The same with the vxlan cable: its kernel device outlives the killed
+/// process, so even that gateway's flows may go on.
+#[test]
+fn active_active_vxlan_gateways_share_flows_and_a_killed_one_stalls_only_its_own() {
+    share_and_kill("vxlan", "ferry-vxc", "e19v");
+}
+
+fn share_and_kill(driver: &str, dev: &str, t: &str) {
     if !usable() {
         return;
     }
     let aa: &[&str] = &["--gateway-mode=active-active"];
     let cs = Clusterset::with_options(
-        &tag("e19a"),
+        &tag(t),
         &[3, 3],
         &[&[0], &[0]],
-        "wireguard",
+        driver,
         Broker::FirstCluster,
         Extra {
             join_args: &[aa, aa],
@@ -149,7 +160,7 @@ fn active_active_gateways_share_flows_and_a_killed_one_stalls_only_its_own() {
                 .then_some(())
         },
     );
-    let paths: Vec<(bool, bool)> = flows.iter().map(|f| path_of(a, f)).collect();
+    let paths: Vec<(bool, bool)> = flows.iter().map(|f| path_of(a, dev, f)).collect();
     let out0 = paths.iter().filter(|p| p.0).count();
     let back0 = paths.iter().filter(|p| p.1).count();
     eprintln!(
