@@ -705,7 +705,7 @@ impl CableSupervisor {
         }
         GatewayStatus {
             ha_status: HaStatus::Active,
-            local_endpoint: self.endpoint_published.then(|| self.cfg.cluster_id.clone()),
+            local_endpoint: self.endpoint_published.then(|| self.endpoint_name()),
             status_failure: self.failure.clone(),
             connections,
         }
