@@ -156,6 +156,8 @@ pub struct GatewaySettings {
     pub ipsec_ike_lifetime: Option<std::time::Duration>,
     /// Lifetime of the ipsec cable's child SAs; `None`: the gateway's default.
     pub ipsec_child_lifetime: Option<std::time::Duration>,
+    /// Every gateway node active at once (`--gateway-mode active-active`).
+    pub active_active: bool,
 }
 
 impl Default for GatewaySettings {
@@ -171,6 +173,7 @@ impl Default for GatewaySettings {
             health_check_max_packet_loss: None,
             ipsec_ike_lifetime: None,
             ipsec_child_lifetime: None,
+            active_active: false,
         }
     }
 }
@@ -196,6 +199,9 @@ impl GatewaySettings {
         }
         if !self.health_check {
             out.push("--health-check=false".to_string());
+        }
+        if self.active_active {
+            out.push("--gateway-mode=active-active".to_string());
         }
         if let Some(d) = self.health_check_interval {
             out.push(format!("--health-check-interval={}ms", d.as_millis()));

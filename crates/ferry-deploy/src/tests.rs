@@ -150,6 +150,7 @@ fn gateway_settings_become_gateway_args() {
         health_check_max_packet_loss: Some(3),
         ipsec_ike_lifetime: Some(std::time::Duration::from_secs(8 * 3600)),
         ipsec_child_lifetime: Some(std::time::Duration::from_millis(2500)),
+        active_active: true,
     };
     assert_eq!(
         gateway_args(&p),
@@ -161,6 +162,7 @@ fn gateway_settings_become_gateway_args() {
             "--preferred-server",
             "--air-gapped",
             "--health-check=false",
+            "--gateway-mode=active-active",
             "--health-check-interval=2000ms",
             "--health-check-max-packet-loss-count=3",
             "--ipsec-ike-lifetime=28800000ms",

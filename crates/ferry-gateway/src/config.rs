@@ -76,6 +76,29 @@ pub struct JoinSettings {
     pub max_packet_loss: Option<u32>,
     /// `--ipsec-ike-lifetime` / `--ipsec-child-lifetime` (ipsec cable).
     pub ipsec_lifetimes: IpsecLifetimes,
+    /// `--gateway-mode active-active`: every gateway node is active at once
+    /// (no Lease election), publishes its own Endpoint and cables its
+    /// partner in each remote cluster ([`crate::remote::partners`]).
+    pub active_active: bool,
+}
+
+impl JoinSettings {
+    /// Why active-active cannot run with the rest of the configuration,
+    /// if it cannot: IPsec (one IKE identity per cluster) and Globalnet
+    /// (one translating gateway per cluster) are not covered.
+    pub fn active_active_refusal(
+        &self,
+        driver: ferry_api::CableDriver,
+        globalnet: bool,
+    ) -> Option<String> {
+        if !self.active_active {
+            return None;
+        }
+        if driver == ferry_api::CableDriver::Ipsec {
+            return Some("--gateway-mode active-active works with the wireguard and vxlan cable drivers, not ipsec".into());
+        }
+        globalnet.then(|| "--gateway-mode active-active does not work with Globalnet yet".into())
+    }
 }
 
 /// How long the ipsec cable's SAs live: each is rekeyed (by a
@@ -120,6 +143,7 @@ impl Default for JoinSettings {
             air_gapped: false,
             health_check: true,
             max_packet_loss: None,
+            active_active: false,
             ipsec_lifetimes: IpsecLifetimes::default(),
         }
     }
@@ -323,6 +347,12 @@ pub async fn resolve(client: &Client, s: Settings) -> Result<GatewayConfig> {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
         )));
+    }
+    if let Some(why) = s
+        .join
+        .active_active_refusal(driver, !broker.global_cidrs.is_empty())
+    {
+        return Err(Error::Config(why));
     }
     let interval = match s.health_check_interval {
         Some(d) => d,

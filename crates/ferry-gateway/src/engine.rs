@@ -115,21 +115,29 @@ async fn serve(
         target_rx,
         verdict_tx,
     ));
-    let lease_task = tokio::spawn(lease::run(
-        lease::Election {
+    // Active-active: every gateway node is active; no election. The
+    // sender stays alive (the loop ends when it is gone).
+    let active_active = cfg.join.active_active;
+    // The peer link is kept either way: the peer prober holds the socket
+    // (one gateway process per node) while its target's sender lives.
+    let peer_link = lease::PeerLink {
+        target: target_tx,
+        verdict: verdict_rx,
+    };
+    let (lease_task, keep_active) = if active_active {
+        active_tx.send_replace(true);
+        (None, Some((active_tx, peer_link)))
+    } else {
+        let election = lease::Election {
             api: leases,
             name: LEASE_NAME.into(),
             me: cfg.node_name.clone(),
             timing: cfg.lease,
             probe_addr: Some(probe_addr),
-        },
-        lease::PeerLink {
-            target: target_tx,
-            verdict: verdict_rx,
-        },
-        active_tx,
-        stop_rx,
-    ));
+        };
+        let task = tokio::spawn(lease::run(election, peer_link, active_tx, stop_rx));
+        (Some(task), None)
+    };
     let (ep_tx, mut ep_rx) = watch::channel(BTreeMap::new());
     let watch_task = tokio::spawn(watch_endpoints(endpoints.clone(), ep_tx));
     let socket = prober::bind(cfg.health_check_ip, cfg.health_check_port)?;
@@ -190,6 +198,7 @@ async fn serve(
         last_attempt: Instant::now(),
         endpoint_published: false,
         remotes: BTreeMap::new(),
+        partners: BTreeMap::new(),
         plans: BTreeMap::new(),
         health: BTreeMap::new(),
         attach_errors: BTreeMap::new(),
@@ -256,7 +265,18 @@ async fn serve(
     }
     tracing::info!("stopping: releasing the lease and taking the cable down");
     let _ = stop_tx.send(true);
-    let _ = lease_task.await;
+    if let Some(t) = lease_task {
+        let _ = t.await;
+    }
+    drop(keep_active);
+    if supervisor.cfg.join.active_active {
+        // No successor replaces this Endpoint: withdraw it, so the other
+        // gateways and the route agents stop sending here at once.
+        let name = supervisor.endpoint_name();
+        if let Err(e) = publish::withdraw_endpoint(&supervisor.endpoints, &name).await {
+            tracing::warn!("{e}");
+        }
+    }
     supervisor.active = false;
     supervisor.take_down();
     supervisor.send_status();
@@ -290,6 +310,9 @@ struct CableSupervisor {
     endpoint_published: bool,
     /// Every Endpoint in the namespace, by name.
     remotes: BTreeMap<String, EndpointSpec>,
+    /// The remote Endpoints this gateway cables, one per remote cluster
+    /// ([`remote::partners`]), by name.
+    partners: BTreeMap<String, EndpointSpec>,
     /// Remote cluster → its planned cable (or why there is none).
     plans: BTreeMap<String, Result<RemoteGateway, NotCabled>>,
     health: BTreeMap<String, ConnectionHealth>,
@@ -351,6 +374,15 @@ impl CableSupervisor {
         self.send_status();
     }
 
+    /// The name of this gateway's Endpoint.
+    fn endpoint_name(&self) -> String {
+        publish::endpoint_name(
+            &self.cfg.cluster_id,
+            &self.cfg.node_name,
+            self.cfg.join.active_active,
+        )
+    }
+
     fn take_down(&mut self) {
         if !self.cfg.global_cidrs.is_empty() {
             self.globalnet.remove();
@@ -388,6 +420,7 @@ impl CableSupervisor {
     async fn publish_endpoint(&mut self) {
         let Some(cable) = &self.cable else { return };
         let e = LocalEndpoint {
+            name: self.endpoint_name(),
             cluster_id: self.cfg.cluster_id.clone(),
             hostname: self.cfg.node_name.clone(),
             driver: self.cfg.driver,
@@ -417,10 +450,9 @@ impl CableSupervisor {
             Ok(()) => {
                 tracing::info!(endpoint = %e.cluster_id, "published this cluster's Endpoint");
                 self.endpoint_published = true;
-                // The Endpoint is named after the cluster.
                 let _ = self.nat.identity.send(Some(ferry_api::nat_discovery::Peer {
                     cluster_id: e.cluster_id.clone(),
-                    endpoint: e.cluster_id.clone(),
+                    endpoint: e.name.clone(),
                 }));
             }
             Err(err) => tracing::warn!("{err}; retrying"),
@@ -429,6 +461,7 @@ impl CableSupervisor {
 
     /// Brings the cables in line with the remote Endpoints.
     fn reconcile(&mut self) {
+        let my_endpoint = self.endpoint_name();
         let Some(cable) = self.cable.as_mut() else {
             return;
         };
@@ -439,15 +472,18 @@ impl CableSupervisor {
             public_ip: self.cfg.public_ip,
             preferred_server: self.cfg.join.preferred_server,
         };
-        self.nat.track(&self.remotes, &self.cfg.cluster_id);
+        let me = if self.cfg.join.active_active {
+            remote::rank(&self.cfg.cluster_id, &my_endpoint, &self.remotes)
+        } else {
+            Some(0)
+        };
+        self.partners = remote::partners(&self.cfg.cluster_id, me, &self.remotes);
+        self.nat.track(&self.partners, &self.cfg.cluster_id);
         // A new remote is probed at once, not at the next tick.
         self.nat.probe();
         let now = Instant::now();
         let mut plans = BTreeMap::new();
-        for (name, spec) in &self.remotes {
-            if spec.cluster_id == self.cfg.cluster_id {
-                continue;
-            }
+        for (name, spec) in &self.partners {
             let found = self.nat.found(&spec.cluster_id, now);
             self.nat.found.insert(spec.cluster_id.clone(), found);
             plans.insert(
@@ -619,7 +655,7 @@ impl CableSupervisor {
         let mut connections = Vec::new();
         for (cluster, plan) in &self.plans {
             let endpoint = self
-                .remotes
+                .partners
                 .iter()
                 .find(|(_, s)| &s.cluster_id == cluster)
                 .map(|(n, s)| (n.clone(), s.cable_driver));
@@ -695,7 +731,7 @@ impl CableSupervisor {
         }
         GatewayStatus {
             ha_status: HaStatus::Active,
-            local_endpoint: self.endpoint_published.then(|| self.cfg.cluster_id.clone()),
+            local_endpoint: self.endpoint_published.then(|| self.endpoint_name()),
             status_failure: self.failure.clone(),
             connections,
         }

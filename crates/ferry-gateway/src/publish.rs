@@ -20,6 +20,9 @@ const MANAGER: &str = "ferry-gateway";
 /// The Endpoint this gateway publishes while active.
 #[derive(Clone, Debug)]
 pub struct LocalEndpoint {
+    /// The object's name: the cluster id, or with active-active gateways
+    /// `<cluster id>-<node>` (see [`endpoint_name`]).
+    pub name: String,
     pub cluster_id: String,
     pub hostname: String,
     pub driver: CableDriver,
@@ -45,19 +48,41 @@ pub async fn endpoint(api: &Api<Endpoint>, e: &LocalEndpoint) -> Result<()> {
     let body = json!({
         "apiVersion": "ferry.dev/v1alpha1", "kind": "Endpoint",
         "metadata": {
-            "name": e.cluster_id,
+            "name": e.name,
             "labels": {CLUSTER: e.cluster_id, APP_MANAGED_BY: APP_MANAGED_BY_FERRY},
         },
         "spec": spec,
     });
     api.patch(
-        &e.cluster_id,
+        &e.name,
         &PatchParams::apply(MANAGER).force(),
         &Patch::Apply(body),
     )
     .await
     .map(|_| ())
-    .map_err(|err| Error::kube(format!("publishing Endpoint {}", e.cluster_id), err))
+    .map_err(|err| Error::kube(format!("publishing Endpoint {}", e.name), err))
+}
+
+/// The name of the Endpoint this gateway publishes: the cluster's, replaced
+/// in place by whichever gateway holds the Lease, or with active-active
+/// gateways one per gateway node.
+pub fn endpoint_name(cluster_id: &str, node: &str, active_active: bool) -> String {
+    if active_active {
+        format!("{cluster_id}-{node}")
+    } else {
+        cluster_id.to_string()
+    }
+}
+
+/// Deletes Endpoint `name` (an active-active gateway's own, when it stops:
+/// the other gateways and the route agents stop sending to it at once);
+/// one already gone is fine.
+pub async fn withdraw_endpoint(api: &Api<Endpoint>, name: &str) -> Result<()> {
+    match api.delete(name, &Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(err) => Err(Error::kube(format!("deleting Endpoint {name}"), err)),
+    }
 }
 
 /// Makes sure this node's Gateway object exists.

@@ -5,6 +5,7 @@
 //! (different cable drivers, a missing key, VXLAN through a NAT) or is not
 //! decided yet. Pure.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ferry_api::ferry::backend_config;
@@ -305,6 +306,57 @@ fn choose_path(
             })
         }
     }
+}
+
+/// Which remote gateway this one cables, per remote cluster: the remote
+/// Endpoints it pairs with (by name). With active-active gateways a
+/// cluster publishes one Endpoint per gateway; WireGuard routes a subnet
+/// to one peer only and accepts a packet only from the peer whose subnets
+/// hold its source, so each gateway holds exactly one cable per remote
+/// cluster and the gateways pair by rank: the i-th local gateway (by
+/// Endpoint name) with the i-th of each remote cluster. Both sides rank
+/// the same Endpoints, so the pairs agree; a remote cluster with fewer
+/// gateways is cabled by the first ones only (the route agents send its
+/// traffic to those: see `ferry-route-agent`'s plan).
+///
+/// `me` is this gateway's rank: `Some(0)` for an active-passive gateway,
+/// [`rank`] of its own Endpoint with active-active (`None` until it is
+/// published: no cable yet).
+pub fn partners(
+    local_cluster: &str,
+    me: Option<usize>,
+    endpoints: &BTreeMap<String, EndpointSpec>,
+) -> BTreeMap<String, EndpointSpec> {
+    let Some(me) = me else {
+        return BTreeMap::new();
+    };
+    let mut by_cluster: BTreeMap<&str, Vec<(&String, &EndpointSpec)>> = BTreeMap::new();
+    for (name, spec) in endpoints {
+        if spec.cluster_id != local_cluster {
+            by_cluster
+                .entry(&spec.cluster_id)
+                .or_default()
+                .push((name, spec));
+        }
+    }
+    // BTreeMap iteration is by name: each cluster's list is ranked.
+    by_cluster
+        .into_values()
+        .filter_map(|ranked| ranked.get(me).map(|(n, s)| ((*n).clone(), (*s).clone())))
+        .collect()
+}
+
+/// The rank of Endpoint `name` among its cluster's Endpoints (by name),
+/// if it is there.
+pub fn rank(
+    local_cluster: &str,
+    name: &str,
+    endpoints: &BTreeMap<String, EndpointSpec>,
+) -> Option<usize> {
+    endpoints
+        .iter()
+        .filter(|(_, s)| s.cluster_id == local_cluster)
+        .position(|(n, _)| n == name)
 }
 
 #[cfg(test)]

@@ -23,6 +23,10 @@ pub struct Route {
     pub src: Option<IpAddr>,
     /// Path MTU of the route (`mtu N`): the kernel sizes packets and TCP MSS by it.
     pub mtu: Option<u32>,
+    /// Further next hops on `dev` (with `onlink` as set) besides `via`:
+    /// non-empty makes a multipath route (`nexthop via A … nexthop via B …`),
+    /// over which the kernel spreads flows by its multipath hash.
+    pub more_via: Vec<IpAddr>,
 }
 
 impl Route {
@@ -35,11 +39,15 @@ impl Route {
             onlink: false,
             src: None,
             mtu: None,
+            more_via: Vec::new(),
         }
     }
 
     /// The arguments after `ip route replace`, ending in `table T`.
     fn args(&self, table: u32) -> Vec<String> {
+        if !self.more_via.is_empty() {
+            return self.multipath_args(table);
+        }
         let mut a = vec![self.dst.to_string()];
         if let Some(via) = self.via {
             a.extend(["via".into(), via.to_string()]);
@@ -57,6 +65,29 @@ impl Route {
             a.extend(["mtu".into(), mtu.to_string()]);
         }
         a.extend(["table".into(), table.to_string()]);
+        a
+    }
+
+    /// [`Route::args`] of a multipath route: the route's own attributes
+    /// first, then one `nexthop` clause per next hop (`ip` reads the
+    /// clauses to the end of the line).
+    fn multipath_args(&self, table: u32) -> Vec<String> {
+        let mut a = vec![self.dst.to_string(), "table".into(), table.to_string()];
+        if let Some(src) = self.src {
+            a.extend(["src".into(), src.to_string()]);
+        }
+        if let Some(mtu) = self.mtu {
+            a.extend(["mtu".into(), mtu.to_string()]);
+        }
+        for via in self.via.iter().chain(&self.more_via) {
+            a.extend(["nexthop".into(), "via".into(), via.to_string()]);
+            if let Some(dev) = &self.dev {
+                a.extend(["dev".into(), dev.clone()]);
+            }
+            if self.onlink {
+                a.push("onlink".into());
+            }
+        }
         a
     }
 }
@@ -123,11 +154,19 @@ fn parse_route(r: &Value) -> Option<Route> {
         d if d.contains('/') => d.to_string(),
         d => format!("{d}/32"),
     };
-    let flags = r["flags"].as_array();
+    // A multipath route names its next hops (with their device and
+    // flags) in `nexthops`; ferry's share one device and flags.
+    let hops: Vec<&Value> = match r["nexthops"].as_array() {
+        Some(hops) if !hops.is_empty() => hops.iter().collect(),
+        _ => vec![r],
+    };
+    let gateway = |h: &Value| h["gateway"].as_str().and_then(|g| g.parse().ok());
+    let flags = hops[0]["flags"].as_array();
     Some(Route {
         dst: dst.parse().ok()?,
-        via: r["gateway"].as_str().and_then(|g| g.parse().ok()),
-        dev: r["dev"].as_str().map(str::to_string),
+        via: gateway(hops[0]),
+        more_via: hops[1..].iter().filter_map(|h| gateway(h)).collect(),
+        dev: hops[0]["dev"].as_str().map(str::to_string),
         onlink: flags.is_some_and(|f| f.iter().any(|x| x == "onlink")),
         src: r["prefsrc"].as_str().and_then(|s| s.parse().ok()),
         mtu: r["metrics"].as_array().and_then(|ms| {
@@ -271,6 +310,24 @@ mod tests {
     }
 
     #[test]
+    fn multipath_routes_parse_from_ip_json() {
+        let r = json!({"dst":"100.70.0.0/16","flags":[],"metrics":[{"mtu":1420}],"nexthops":[
+            {"gateway":"198.18.0.9","dev":"vx-ferry","weight":1,"flags":["onlink"]},
+            {"gateway":"198.18.0.10","dev":"vx-ferry","weight":1,"flags":["onlink"]}]});
+        assert_eq!(
+            parse_route(&r),
+            Some(Route {
+                via: Some("198.18.0.9".parse().unwrap()),
+                more_via: vec!["198.18.0.10".parse().unwrap()],
+                dev: Some("vx-ferry".into()),
+                onlink: true,
+                mtu: Some(1420),
+                ..Route::to("100.70.0.0/16".parse().unwrap())
+            })
+        );
+    }
+
+    #[test]
     fn route_arguments() {
         let r = Route {
             via: Some("198.18.0.9".parse().unwrap()),
@@ -282,6 +339,16 @@ mod tests {
         assert_eq!(
             r.args(7100).join(" "),
             "100.70.0.0/16 via 198.18.0.9 dev vx-ferry onlink mtu 1420 table 7100"
+        );
+        let multi = Route {
+            more_via: vec!["198.18.0.10".parse().unwrap()],
+            src: Some("100.64.1.1".parse().unwrap()),
+            ..r.clone()
+        };
+        assert_eq!(
+            multi.args(7100).join(" "),
+            "100.70.0.0/16 table 7100 src 100.64.1.1 mtu 1420 \
+             nexthop via 198.18.0.9 dev vx-ferry onlink nexthop via 198.18.0.10 dev vx-ferry onlink"
         );
         let v6 = Route::to("fd00::/64".parse().unwrap());
         assert!(matches!(

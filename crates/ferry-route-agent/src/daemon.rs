@@ -1,8 +1,10 @@
 //! The daemon: watches the API, plans and applies on every change, and
 //! decides at shutdown whether to leave the data plane or remove it.
 //!
-//! - Three watches feed in-memory stores: this cluster's `Endpoint`
-//!   (label `ferry.dev/cluster=<id>`, name `<id>`), every `Cluster` in the
+//! - Three watches feed in-memory stores: every `Endpoint` (this
+//!   cluster's gateway is the one named `<id>`, or with active-active
+//!   gateways one per gateway node; remote ones count each cluster's
+//!   gateways), every `Cluster` in the
 //!   system namespace, and this `Node`. Each event wakes the reconcile loop,
 //!   which plans from the stores and applies only what changed, so a
 //!   failover (the Endpoint replaced in place) re-points routes as soon as
@@ -22,7 +24,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_api::labels::{CLUSTER, CLUSTER_ID_PROPERTY, CNI_IFACE_IP};
+use ferry_api::labels::{CLUSTER_ID_PROPERTY, CNI_IFACE_IP};
 use ferry_api::{Cidr, Cluster, ClusterProperty, Endpoint};
 use ferry_kube::Watch;
 use k8s_openapi::api::apps::v1::DaemonSet;
@@ -259,8 +261,10 @@ async fn serve(client: Client, cfg: &Config, writes: KernelWrites) {
     let notify = Arc::new(Notify::new());
     let ns = cfg.namespace.as_str();
     let (endpoints, t1) = spawn_watch(
+        // Every cluster's: with active-active gateways a remote CIDR goes
+        // to as many local gateways as its cluster has (see `plan`).
         Api::<Endpoint>::namespaced(client.clone(), ns),
-        watcher::Config::default().labels(&format!("{CLUSTER}={id}")),
+        watcher::Config::default(),
         notify.clone(),
     );
     let (clusters, t2) = spawn_watch(
@@ -397,7 +401,19 @@ fn gather(
     let endpoint = endpoints.find(|e| e.name_any() == id);
     let all = clusters.state();
     let specs: Vec<&ferry_api::ClusterSpec> = all.iter().map(|c| &c.spec).collect();
-    let (view, notes) = plan::cluster_view(id, endpoint.as_ref().map(|e| &e.spec), &specs);
+    let (view, notes) = match endpoint {
+        // Active-passive: the cluster's one Endpoint, named after it.
+        Some(e) => plan::cluster_view(id, Some(&e.spec), &specs),
+        // Active-active (or no gateway yet): one Endpoint per gateway.
+        None => {
+            let every = endpoints.state();
+            let by_name = every
+                .iter()
+                .map(|e| (e.name_any(), &e.spec))
+                .collect::<std::collections::BTreeMap<_, _>>();
+            plan::cluster_view_of_all(id, &by_name, &specs)
+        }
+    };
     Ok((node_ip, pod_cidrs(&node), view, notes))
 }
 

@@ -3,7 +3,7 @@
 //! MTU, pod CIDRs, interface addresses) to the data plane the node should have. Pure: no I/O, so every rule
 //! about what goes where is tested here without root.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use ferry_api::{Cidr, ClusterSpec, EndpointSpec, NetworkPlugin};
@@ -27,8 +27,17 @@ pub struct ActiveGateway {
 /// What the API says, reduced to what the route agent needs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClusterView {
-    /// The active gateway, if there is one (with an IPv4 address).
+    /// The active gateway, if there is one (with an IPv4 address); with
+    /// active-active gateways the first of [`ClusterView::gateways`].
     pub gateway: Option<ActiveGateway>,
+    /// Active-active: every gateway of this cluster (one Endpoint each),
+    /// ranked by Endpoint name as the gateways pair
+    /// (`ferry_gateway::remote::partners`); empty: only `gateway`.
+    pub gateways: Vec<ActiveGateway>,
+    /// Remote CIDR → how many of the first `gateways` carry it: as many as
+    /// its cluster has gateways (the others have no partner there).
+    /// Absent: all of them.
+    pub gateway_limits: BTreeMap<Cidr, usize>,
     /// This cluster's own pod and service CIDRs (IPv4).
     pub local_cidrs: BTreeSet<Cidr>,
     /// This cluster's own pod CIDRs (IPv4): where a node's host-network
@@ -84,18 +93,7 @@ pub fn cluster_view(
         } else {
             &mut view.remote_cidrs
         };
-        // A Globalnet cluster is reached only through its global CIDRs: its
-        // own may overlap this cluster's. Its own global CIDRs are local.
-        let reachable: Vec<&Cidr> = if !local && !c.global_cidrs.is_empty() {
-            c.global_cidrs.iter().collect()
-        } else {
-            c.cluster_cidrs
-                .iter()
-                .chain(&c.service_cidrs)
-                .chain(&c.global_cidrs)
-                .collect()
-        };
-        for cidr in reachable {
+        for cidr in reachable(c, local) {
             if cidr.is_ipv4() {
                 target.insert(*cidr);
             } else {
@@ -104,6 +102,61 @@ pub fn cluster_view(
                     c.cluster_id
                 ));
             }
+        }
+    }
+    (view, notes)
+}
+
+/// The CIDRs of cluster `c` that are routed: a Globalnet cluster is
+/// reached only through its global CIDRs (its own may overlap this
+/// cluster's); this cluster's own global CIDRs are local.
+fn reachable(c: &ClusterSpec, local: bool) -> Vec<&Cidr> {
+    if !local && !c.global_cidrs.is_empty() {
+        c.global_cidrs.iter().collect()
+    } else {
+        c.cluster_cidrs
+            .iter()
+            .chain(&c.service_cidrs)
+            .chain(&c.global_cidrs)
+            .collect()
+    }
+}
+
+/// [`cluster_view`] from every `Endpoint` (by name): this cluster's
+/// gateways are all of its Endpoints, ranked by name (one with
+/// active-passive gateways, one per gateway with active-active), and each
+/// remote CIDR is limited to as many gateways as its cluster has.
+pub fn cluster_view_of_all(
+    local_id: &str,
+    endpoints: &BTreeMap<String, &EndpointSpec>,
+    clusters: &[&ClusterSpec],
+) -> (ClusterView, Vec<String>) {
+    let local: Vec<&EndpointSpec> = endpoints
+        .values()
+        .copied()
+        .filter(|e| e.cluster_id == local_id)
+        .collect();
+    let (mut view, notes) = cluster_view(local_id, local.first().copied(), clusters);
+    if local.len() < 2 {
+        return (view, notes);
+    }
+    view.gateways = local
+        .iter()
+        .filter_map(|e| match e.private_ip {
+            IpAddr::V4(ip) => Some(ActiveGateway {
+                hostname: e.hostname.clone(),
+                ip,
+            }),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    for c in clusters.iter().filter(|c| c.cluster_id != local_id) {
+        let count = endpoints
+            .values()
+            .filter(|e| e.cluster_id == c.cluster_id)
+            .count();
+        for cidr in reachable(c, false) {
+            view.gateway_limits.insert(*cidr, count.max(1));
         }
     }
     (view, notes)
@@ -288,10 +341,16 @@ pub fn plan_with_source(
     view: &ClusterView,
     host_source: Result<HostSource, String>,
 ) -> Desired {
-    let role = match &view.gateway {
-        None => Role::NoGateway,
-        Some(gw) if gw.hostname == node.name => Role::Gateway,
-        Some(gw) => Role::Node(gw.clone()),
+    let gateways: Vec<&ActiveGateway> = if view.gateways.is_empty() {
+        view.gateway.iter().collect()
+    } else {
+        view.gateways.iter().collect()
+    };
+    let my_rank = gateways.iter().position(|g| g.hostname == node.name);
+    let role = match (&view.gateway, my_rank) {
+        (None, _) => Role::NoGateway,
+        (Some(_), Some(_)) => Role::Gateway,
+        (Some(gw), None) => Role::Node(gw.clone()),
     };
     let mut skipped = Vec::new();
     let mut remote = Vec::new();
@@ -319,31 +378,51 @@ pub fn plan_with_source(
     let src = host_source.as_ref().ok().map(|h| IpAddr::V4(h.ip));
     let vxlan = Vxlan::vx_ferry(node.ip, &node.underlay_dev, node.underlay_mtu);
     let mut sysctls = vec![(format!("net.ipv4.conf.{VX_FERRY}.rp_filter"), "2".into())];
-    let (mut fdb, mut neigh, mut routes) = (Vec::new(), Vec::new(), Vec::new());
-    match &role {
-        Role::NoGateway => {}
-        Role::Gateway => sysctls.push(("net.ipv4.ip_forward".into(), "1".into())),
-        Role::Node(gw) => {
-            let mac = vtep_mac(gw.ip);
-            fdb.push(FdbEntry {
-                mac,
-                dst: IpAddr::V4(gw.ip),
-            });
-            neigh.push((gw.ip, mac));
-            let mtu = node.underlay_mtu.saturating_sub(CABLE_OVERHEAD);
-            routes = remote
-                .iter()
-                .map(|cidr| Route {
-                    via: Some(IpAddr::V4(gw.ip)),
-                    dev: Some(VX_FERRY.into()),
-                    onlink: true,
-                    src,
-                    mtu: Some(mtu),
-                    ..Route::to(*cidr)
-                })
-                .collect();
-        }
+    if role == Role::Gateway {
+        sysctls.push(("net.ipv4.ip_forward".into(), "1".into()));
     }
+    let mtu = node.underlay_mtu.saturating_sub(CABLE_OVERHEAD);
+    // The gateway's VTEP is known on every other node even before a
+    // remote CIDR is (as with active-passive gateways).
+    let mut used: BTreeSet<Ipv4Addr> = match &role {
+        Role::Node(gw) => BTreeSet::from([gw.ip]),
+        Role::NoGateway | Role::Gateway => BTreeSet::new(),
+    };
+    let mut routes = Vec::new();
+    for cidr in &remote {
+        let limit = view.gateway_limits.get(cidr).copied().unwrap_or(usize::MAX);
+        let hops = &gateways[..gateways.len().min(limit)];
+        // A gateway carries the CIDRs it has a partner for itself (its
+        // cable's routes); the rest goes to the gateways that have one.
+        if my_rank.is_some_and(|r| r < hops.len()) {
+            continue;
+        }
+        let Some((first, more)) = hops.split_first() else {
+            continue;
+        };
+        used.extend(hops.iter().map(|g| g.ip));
+        routes.push(Route {
+            via: Some(IpAddr::V4(first.ip)),
+            more_via: more.iter().map(|g| IpAddr::V4(g.ip)).collect(),
+            dev: Some(VX_FERRY.into()),
+            onlink: true,
+            src,
+            mtu: Some(mtu),
+            ..Route::to(*cidr)
+        });
+    }
+    if routes.iter().any(|r| !r.more_via.is_empty()) {
+        // Spread by flow (addresses, protocol and ports), not by address pair.
+        sysctls.push(("net.ipv4.fib_multipath_hash_policy".into(), "1".into()));
+    }
+    let fdb: Vec<FdbEntry> = used
+        .iter()
+        .map(|ip| FdbEntry {
+            mac: vtep_mac(*ip),
+            dst: IpAddr::V4(*ip),
+        })
+        .collect();
+    let neigh: Vec<(Ipv4Addr, Mac)> = used.iter().map(|ip| (*ip, vtep_mac(*ip))).collect();
     routes.sort();
     Desired {
         role,

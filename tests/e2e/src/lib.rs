@@ -94,6 +94,8 @@ pub struct Clusterset {
 /// The seed's example service: `examples/nginx.yaml` (namespace
 /// `nginx-test`), its ServiceExport, and the namespace alone (for the
 /// importing cluster, MCS namespace sameness).
+pub mod flows;
+
 pub mod nginx {
     /// `examples/nginx.yaml`.
     pub const NGINX: &str = include_str!("../../../examples/nginx.yaml");

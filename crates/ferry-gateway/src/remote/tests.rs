@@ -286,3 +286,53 @@ fn exactly_one_side_opens_an_ipsec_cable() {
     assert!(plan_ipsec(&lower, false, &blocked).initiate);
     assert!(!plan_ipsec(&higher, false, &blocked).initiate);
 }
+
+fn endpoints(names: &[(&str, &str)]) -> BTreeMap<String, EndpointSpec> {
+    names
+        .iter()
+        .map(|(cluster, name)| {
+            let mut s = spec(CableDriver::Wireguard, "198.18.100.20", None);
+            s.cluster_id = (*cluster).into();
+            ((*name).to_string(), s)
+        })
+        .collect()
+}
+
+#[test]
+fn active_active_gateways_pair_by_rank_and_both_sides_agree() {
+    let eps = endpoints(&[
+        ("a", "a-n0"),
+        ("a", "a-n1"),
+        ("b", "b-n0"),
+        ("b", "b-n1"),
+        ("c", "c"),
+    ]);
+    let names = |m: BTreeMap<String, EndpointSpec>| m.into_keys().collect::<Vec<_>>();
+    assert_eq!(rank("a", "a-n1", &eps), Some(1));
+    assert_eq!(rank("a", "a-n9", &eps), None);
+    assert_eq!(names(partners("a", Some(0), &eps)), ["b-n0", "c"]);
+    // The second gateway has no partner in the one-gateway cluster c.
+    assert_eq!(names(partners("a", Some(1), &eps)), ["b-n1"]);
+    // b's second gateway pairs back with a's second.
+    assert_eq!(
+        names(partners("b", rank("b", "b-n1", &eps), &eps)),
+        ["a-n1"]
+    );
+    // c's single (active-passive) gateway pairs with each cluster's first.
+    assert_eq!(names(partners("c", Some(0), &eps)), ["a-n0", "b-n0"]);
+    // Not published yet: no cable.
+    assert!(partners("a", None, &eps).is_empty());
+}
+
+#[test]
+fn losing_a_gateway_re_ranks_the_rest() {
+    // a-n0 is gone: a-n1 is now first and pairs with b's first.
+    let eps = endpoints(&[("a", "a-n1"), ("b", "b-n0"), ("b", "b-n1")]);
+    assert_eq!(
+        partners("a", rank("a", "a-n1", &eps), &eps)
+            .into_keys()
+            .collect::<Vec<_>>(),
+        ["b-n0"]
+    );
+    assert!(partners("b", rank("b", "b-n1", &eps), &eps).is_empty());
+}

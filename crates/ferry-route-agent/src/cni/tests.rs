@@ -32,6 +32,7 @@ fn view(plugin: NetworkPlugin, gateway: &str) -> ClusterView {
         local_pod_cidrs: cidrs(&["100.70.0.0/16", "100.71.0.0/16"]),
         remote_cidrs: cidrs(&["100.80.0.0/16", "100.82.0.0/16"]),
         network_plugin: plugin,
+        ..ClusterView::default()
     }
 }
 

@@ -122,6 +122,7 @@ fn view(gateway: Option<ActiveGateway>, remote: &[&str]) -> ClusterView {
         local_pod_cidrs: set(&["100.64.0.0/16"]),
         remote_cidrs: set(remote),
         network_plugin: NetworkPlugin::Generic,
+        ..ClusterView::default()
     }
 }
 
@@ -427,4 +428,85 @@ fn host_source_prefers_the_cni_address_of_the_node() {
             d.routes
         );
     }
+}
+
+/// Cluster c0 with active-active gateways on n0 and n1; c1 has two
+/// gateways, c2 one (active-passive).
+fn active_active_view() -> ClusterView {
+    let c0 = cluster("c0", &["100.64.0.0/16"], &[]);
+    let c1 = cluster("c1", &["100.80.0.0/16"], &[]);
+    let c2 = cluster("c2", &["100.90.0.0/16"], &[]);
+    let eps = [
+        ("c0-n1", endpoint("c0", "n1", "198.18.0.11")),
+        ("c0-n0", endpoint("c0", "n0", "198.18.0.10")),
+        ("c1-m0", endpoint("c1", "m0", "198.18.1.10")),
+        ("c1-m1", endpoint("c1", "m1", "198.18.1.11")),
+        ("c2", endpoint("c2", "k0", "198.18.2.10")),
+    ];
+    let by_name: BTreeMap<String, &EndpointSpec> =
+        eps.iter().map(|(n, e)| ((*n).to_string(), e)).collect();
+    let (view, notes) = cluster_view_of_all("c0", &by_name, &[&c0, &c1, &c2]);
+    assert!(notes.is_empty(), "{notes:?}");
+    view
+}
+
+#[test]
+fn active_active_gateways_are_ranked_and_remote_cidrs_limited_to_their_gateway_count() {
+    let view = active_active_view();
+    let names: Vec<&str> = view.gateways.iter().map(|g| g.hostname.as_str()).collect();
+    assert_eq!(names, ["n0", "n1"]);
+    assert_eq!(view.gateway, gw("n0", [198, 18, 0, 10]));
+    assert_eq!(view.gateway_limits[&cidr("100.80.0.0/16")], 2);
+    assert_eq!(view.gateway_limits[&cidr("100.90.0.0/16")], 1);
+}
+
+#[test]
+fn a_node_spreads_flows_over_the_gateways_with_a_multipath_route() {
+    let want = plan(&node("n2", [198, 18, 0, 12]), &active_active_view());
+    let r80 = want
+        .routes
+        .iter()
+        .find(|r| r.dst == cidr("100.80.0.0/16"))
+        .unwrap();
+    assert_eq!(r80.via, Some("198.18.0.10".parse().unwrap()));
+    assert_eq!(r80.more_via, vec!["198.18.0.11".parse::<IpAddr>().unwrap()]);
+    // c2 has one gateway: only n0 has a cable to it.
+    let r90 = want
+        .routes
+        .iter()
+        .find(|r| r.dst == cidr("100.90.0.0/16"))
+        .unwrap();
+    assert_eq!(r90.via, Some("198.18.0.10".parse().unwrap()));
+    assert!(r90.more_via.is_empty());
+    assert_eq!(want.fdb.len(), 2);
+    assert_eq!(want.neigh.len(), 2);
+    assert!(want.sysctls.contains(&(
+        "net.ipv4.fib_multipath_hash_policy".to_string(),
+        "1".to_string()
+    )));
+}
+
+#[test]
+fn a_gateway_without_a_partner_sends_that_cluster_to_the_gateway_that_has_one() {
+    let view = active_active_view();
+    let first = plan(&node("n0", [198, 18, 0, 10]), &view);
+    assert_eq!(first.role, Role::Gateway);
+    assert!(first.routes.is_empty(), "{:?}", first.routes);
+    let second = plan(&node("n1", [198, 18, 0, 11]), &view);
+    assert_eq!(second.role, Role::Gateway);
+    let dsts: Vec<String> = second.routes.iter().map(|r| r.dst.to_string()).collect();
+    assert_eq!(dsts, ["100.90.0.0/16"]);
+    assert_eq!(second.routes[0].via, Some("198.18.0.10".parse().unwrap()));
+    assert!(!second.sysctls.iter().any(|(k, _)| k.contains("multipath")));
+}
+
+#[test]
+fn one_endpoint_keeps_the_active_passive_plan() {
+    let c0 = cluster("c0", &["100.64.0.0/16"], &[]);
+    let c1 = cluster("c1", &["100.80.0.0/16"], &[]);
+    let ep = endpoint("c0", "n0", "198.18.0.10");
+    let by_name = BTreeMap::from([("c0".to_string(), &ep)]);
+    let (all, _) = cluster_view_of_all("c0", &by_name, &[&c0, &c1]);
+    let (one, _) = cluster_view("c0", Some(&ep), &[&c0, &c1]);
+    assert_eq!(all, one);
 }

@@ -116,6 +116,11 @@ pub struct Args {
     /// Never ask an outside service for the public IP (api: lookups are skipped).
     #[arg(long)]
     air_gapped: bool,
+    /// active-passive: one gateway node holds the Lease and carries the
+    /// cluster's cross-cluster traffic; active-active: every gateway node
+    /// does, flows spread over them (wireguard and vxlan, no Globalnet).
+    #[arg(long, value_enum, default_value_t = GatewayMode::ActivePassive)]
+    gateway_mode: GatewayMode,
     /// Health-check the cables; false: a cable counts as connected once attached.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
         require_equals = true, default_missing_value = "true", value_name = "BOOL")]
@@ -212,6 +217,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             air_gapped: args.air_gapped,
             health_check: args.health_check,
             max_packet_loss: args.health_check_max_packet_loss_count,
+            active_active: args.gateway_mode == GatewayMode::ActiveActive,
             ipsec_lifetimes: ferry_gateway::config::IpsecLifetimes {
                 ike: args.ipsec_ike_lifetime,
                 child: args.ipsec_child_lifetime,
@@ -248,4 +254,13 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     ferry_gateway::run(cfg, client, ferry_kube::shutdown_signal())
         .await
         .context("gateway")
+}
+
+/// How a cluster's gateway nodes share its cross-cluster traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GatewayMode {
+    /// One active gateway (the Lease holder), the others on standby.
+    ActivePassive,
+    /// Every gateway node active, flows spread over them.
+    ActiveActive,
 }

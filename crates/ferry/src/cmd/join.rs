@@ -87,6 +87,11 @@ pub struct Args {
     /// of gateway.ferry.dev/public-ip are skipped).
     #[arg(long)]
     air_gapped: bool,
+    /// active-active: every node labelled ferry.dev/gateway=true carries
+    /// traffic at once, flows spread over them (wireguard and vxlan, no
+    /// Globalnet); active-passive: one does, the others stand by.
+    #[arg(long, value_enum, default_value_t = super::gateway::GatewayMode::ActivePassive)]
+    gateway_mode: super::gateway::GatewayMode,
     /// Health-check every cable through the tunnel; --health-check=false: a
     /// cable counts as connected once set up.
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
@@ -254,6 +259,7 @@ impl Args {
             health_check_max_packet_loss: self.health_check_max_packet_loss_count,
             ipsec_ike_lifetime: self.ipsec_ike_lifetime,
             ipsec_child_lifetime: self.ipsec_child_lifetime,
+            active_active: self.gateway_mode == super::gateway::GatewayMode::ActiveActive,
         }
     }
 
@@ -313,6 +319,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         globalnet: args.globalnet(&info)?,
         network_plugin: None,
     };
+    // The gateways refuse it too (the clusterset's driver may be ipsec).
+    let join_settings = ferry_gateway::config::JoinSettings {
+        active_active: opts.gateway.active_active,
+        ..Default::default()
+    };
+    if let Some(why) = join_settings.active_active_refusal(
+        opts.cable_driver.unwrap_or(CableDriver::Wireguard),
+        opts.globalnet.is_some(),
+    ) {
+        anyhow::bail!(ferry_ctl::Error::Usage(why));
+    }
     image_preflight(args.kubeconfig.as_deref(), &opts.image)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async {

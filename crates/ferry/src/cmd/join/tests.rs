@@ -57,6 +57,8 @@ fn cable_and_health_check_settings_reach_the_gateway() {
         "2",
         "--health-check-max-packet-loss-count",
         "3",
+        "--gateway-mode",
+        "active-active",
     ])
     .unwrap();
     assert_eq!(
@@ -72,7 +74,13 @@ fn cable_and_health_check_settings_reach_the_gateway() {
             health_check_max_packet_loss: Some(3),
             ipsec_ike_lifetime: None,
             ipsec_child_lifetime: None,
+            active_active: true,
         }
+    );
+    assert!(
+        a.gateway()
+            .args()
+            .contains(&"--gateway-mode=active-active".to_string())
     );
     let a = parse(&[
         "--ipsec-ike-lifetime",

@@ -1,0 +1,230 @@
+//! Active-active gateways (issue #19): two clusters joined with
+//! `--gateway-mode active-active`, two gateway nodes each. UDP flows from
+//! a pod in one cluster to a pod in the other spread over both gateways of
+//! each side (every flow's burst moves exactly one gateway's cable counters
+//! each way, and both gateways get flows); gateway 0 of the first cluster
+//! is killed (-9) under the flows: the flows that ran through neither it
+//! nor its partner keep their echoes, the others come back once it is
+//! restarted. With the wireguard cable and with the vxlan cable.
+//! Root only (skipped otherwise); the test builds and deletes its own clusters.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use ferry_e2e::{Broker, Cluster, Clusterset, Extra, flows, gateway_pid, netns, usable, wait_for};
+
+/// Enough flows that both gateways carry some and some avoid gateway 0
+/// in both directions (each does with probability 1/4).
+const FLOWS: usize = 32;
+
+/// A burst: datagrams of [`BURST_SIZE`] bytes (fits the socket buffers).
+const BURST: usize = 40;
+const BURST_SIZE: usize = 1000;
+/// Cable bytes that show a gateway carried a burst (half of it; health
+/// checks add a few hundred bytes a second).
+const CARRIED: u64 = (BURST * BURST_SIZE / 2) as u64;
+
+fn tag(t: &str) -> String {
+    format!("{t}{}", std::process::id() % 10_000)
+}
+
+/// Bytes sent into and received from the cable device of node `k`
+/// (`ferry-wg`'s or `ferry-vxc`'s counters; zero while it is not there).
+fn cable_bytes(c: &Cluster, dev: &str, k: usize) -> (u64, u64) {
+    let ns = c.node_netns(k).unwrap();
+    let out = netns(&ns, &["ip", "-j", "-s", "link", "show", dev]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let stats = &v[0]["stats64"];
+    (
+        stats["tx"]["bytes"].as_u64().unwrap_or(0),
+        stats["rx"]["bytes"].as_u64().unwrap_or(0),
+    )
+}
+
+/// Node `k`'s route agent table and multipath hash policy, for failures.
+fn routes(c: &Cluster, k: usize) -> String {
+    let ns = c.node_netns(k).unwrap();
+    let table = netns(&ns, &["ip", "route", "show", "table", "7100"]);
+    let policy = netns(&ns, &["sysctl", "net.ipv4.fib_multipath_hash_policy"]);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&table.stdout),
+        String::from_utf8_lossy(&policy.stdout)
+    )
+}
+
+/// Waits until `want` gateways of `c` report `remote` connected.
+fn wait_gateways_connected(c: &Cluster, remote: &str, want: usize) {
+    wait_for(
+        Duration::from_secs(120),
+        &format!("{want} gateways of {} connected to {remote}", c.name),
+        || {
+            let out = c
+                .kubectl(&["-n", "ferry-system", "get", "gateways", "-o", "json"])
+                .ok()?;
+            let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+            let connected = v["items"]
+                .as_array()?
+                .iter()
+                .filter(|g| {
+                    g["status"]["connections"].as_array().is_some_and(|cs| {
+                        cs.iter()
+                            .any(|x| x["clusterId"] == remote && x["status"] == "connected")
+                    })
+                })
+                .count();
+            (connected >= want).then_some(())
+        },
+    );
+}
+
+/// Which gateway of `a` carries `flow` each way: (out through gateway 0,
+/// back through gateway 0), from one burst's cable counters. Exactly one
+/// gateway must carry each direction.
+fn path_of(a: &Cluster, dev: &str, flow: &flows::Flow) -> (bool, bool) {
+    wait_for(
+        Duration::from_secs(30),
+        &format!("a burst on flow {} to be echoed", flow.port()),
+        || {
+            let before = [cable_bytes(a, dev, 0), cable_bytes(a, dev, 1)];
+            let got = flow.burst(BURST, BURST_SIZE, Duration::from_secs(3));
+            let after = [cable_bytes(a, dev, 0), cable_bytes(a, dev, 1)];
+            if got < BURST / 2 {
+                return None;
+            }
+            let out: Vec<bool> = (0..2)
+                .map(|k| after[k].0.saturating_sub(before[k].0) >= CARRIED)
+                .collect();
+            let back: Vec<bool> = (0..2)
+                .map(|k| after[k].1.saturating_sub(before[k].1) >= CARRIED)
+                .collect();
+            assert!(
+                out[0] != out[1] && back[0] != back[1],
+                "flow {}: one gateway should carry each direction: out {out:?}, back {back:?} \
+                 (cable bytes before {before:?}, after {after:?})",
+                flow.port()
+            );
+            Some((out[0], back[0]))
+        },
+    )
+}
+
+#[test]
+fn active_active_wireguard_gateways_share_flows_and_a_killed_one_stalls_only_its_own() {
+    share_and_kill("wireguard", "ferry-wg", "e19a");
+}
+
+/// The same with the vxlan cable: its kernel device outlives the killed
+/// process, so even that gateway's flows may go on.
+#[test]
+fn active_active_vxlan_gateways_share_flows_and_a_killed_one_stalls_only_its_own() {
+    share_and_kill("vxlan", "ferry-vxc", "e19v");
+}
+
+fn share_and_kill(driver: &str, dev: &str, t: &str) {
+    if !usable() {
+        return;
+    }
+    let aa: &[&str] = &["--gateway-mode=active-active"];
+    let cs = Clusterset::with_options(
+        &tag(t),
+        &[3, 3],
+        &[&[0], &[0]],
+        driver,
+        Broker::FirstCluster,
+        Extra {
+            join_args: &[aa, aa],
+            ..Extra::default()
+        },
+    );
+    let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
+    for c in [a, b] {
+        c.kubectl(&["label", "node", &c.node(1), "ferry.dev/gateway=true"])
+            .unwrap();
+    }
+    wait_gateways_connected(a, &b.name, 2);
+    wait_gateways_connected(b, &a.name, 2);
+
+    let client = a.pod("client", 2).unwrap();
+    let server = b.pod("server", 2).unwrap();
+    let echo = flows::Echo::start(&server.netns, server.ip);
+    let flows = flows::open(&client.netns, client.ip, echo.addr, FLOWS);
+    // The route agents may still be adding the second gateway's next hop.
+    wait_for(
+        Duration::from_secs(60),
+        "every flow echoed through both clusters' gateways",
+        || {
+            flows
+                .iter()
+                .all(|f| f.burst(5, 64, Duration::from_secs(1)) >= 3)
+                .then_some(())
+        },
+    );
+    let paths: Vec<(bool, bool)> = flows.iter().map(|f| path_of(a, dev, f)).collect();
+    let out0 = paths.iter().filter(|p| p.0).count();
+    let back0 = paths.iter().filter(|p| p.1).count();
+    eprintln!(
+        "{FLOWS} flows: out through gateway 0 of {}: {out0}, back through it: {back0}",
+        a.name
+    );
+    assert!(
+        (1..FLOWS).contains(&out0) && (1..FLOWS).contains(&back0),
+        "both gateways should carry flows each way: out through gateway 0 {out0}, back {back0} of {FLOWS}\n\
+         {}'s routes: {}\n{}",
+        a.node(2),
+        routes(a, 2),
+        a.gateway_report(40)
+    );
+    let spared: Vec<bool> = paths.iter().map(|&(o, b)| !o && !b).collect();
+    assert!(
+        spared.contains(&true),
+        "no flow avoided gateway 0 both ways: {paths:?}"
+    );
+
+    let pid = gateway_pid(a, &a.node(0));
+    let results = flows::run(
+        &flows,
+        Duration::from_millis(20),
+        Duration::from_secs(8),
+        || {
+            // The flows run before the kill.
+            std::thread::sleep(Duration::from_secs(2));
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .unwrap();
+        },
+    );
+    for (r, spared) in results.iter().zip(&spared) {
+        eprintln!(
+            "flow {}: {} echoes, longest gap {:?}{}",
+            r.port,
+            r.replies,
+            r.gap,
+            if *spared { "" } else { " (through gateway 0)" }
+        );
+    }
+    for (r, _) in results.iter().zip(&spared).filter(|(_, s)| **s) {
+        assert!(
+            r.gap < Duration::from_millis(1500) && r.replies > 100,
+            "flow {} avoided the killed gateway but stalled: {} echoes, gap {:?}\n{}",
+            r.port,
+            r.replies,
+            r.gap,
+            a.gateway_report(40)
+        );
+    }
+    // The killed gateway is restarted and takes its flows back.
+    wait_for(
+        Duration::from_secs(120),
+        "the killed gateway's flows to come back",
+        || {
+            flows
+                .iter()
+                .all(|f| f.burst(5, 64, Duration::from_secs(1)) >= 3)
+                .then_some(())
+        },
+    );
+    drop(echo);
+}
