@@ -397,11 +397,10 @@ const TMP_VOLUME: &str = "tmp";
 /// flags as `ferry <name>`; an idle one maps ~10 MB less of its binary,
 /// bench/rss/README.md), with `args`.
 fn container(name: &str, image: &str, args: &[&str], privileged: bool) -> Value {
-    json!({
+    let mut container = json!({
         "name": name,
         "image": image,
         "command": [format!("ferry-{name}")],
-        "args": args,
         "env": [
             {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
             {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
@@ -415,7 +414,11 @@ fn container(name: &str, image: &str, args: &[&str], privileged: bool) -> Value 
         "resources": component_resources(name).to_value(),
         "securityContext": security_context(privileged),
         "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}],
-    })
+    });
+    if !args.is_empty() {
+        container["args"] = json!(args);
+    }
+    container
 }
 
 /// UID `ferry dns` runs as: not root (the conventional "nonroot" user).
