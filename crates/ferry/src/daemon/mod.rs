@@ -13,10 +13,7 @@ pub mod route_agent;
 /// A daemon binary's `main`: parses `A` as the whole command line of
 /// `name` (the same flags as `ferry <daemon>`), then runs it; errors end
 /// as every `ferry` command's do ([`crate::errors::report`]).
-pub fn main<A: clap::Args>(
-    name: &'static str,
-    run: fn(A) -> anyhow::Result<()>,
-) -> ExitCode {
+pub fn main<A: clap::Args>(name: &'static str, run: fn(A) -> anyhow::Result<()>) -> ExitCode {
     ferry_alloc::tune();
     let command = A::augment_args(clap::Command::new(name).version(env!("CARGO_PKG_VERSION")));
     let args = match A::from_arg_matches(&command.get_matches()) {
