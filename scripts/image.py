@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Builds ferry's OCI image archive from a built binary, reproducibly.
 
-The image holds exactly: the `ferry` binary, the host programs ferry runs on
+The image holds exactly: the `ferry` binary and the per-daemon binaries
+beside it (`ferry-agent`, `ferry-dns`, `ferry-gateway`, `ferry-route-agent`),
+the host programs ferry runs on
 nodes (`ip`, `bridge`, `nft`, `sysctl`), the shared libraries those ELF files
 need (found with ldd, resolved to real files), the ELF interpreter,
 /etc/passwd and /etc/group naming root and the non-root user `ferry`
@@ -31,6 +33,9 @@ import time
 NONROOT = 65532
 # Programs ferry runs on a node (ferry-net: ip, bridge, nft, sysctl).
 HOST_PROGRAMS = ["ip", "bridge", "nft", "sysctl"]
+# One binary per daemon (what the manifests run; each links only its daemon,
+# so an idle one maps less code than `ferry <daemon>` would: issue #19).
+DAEMON_BINARIES = ["ferry-agent", "ferry-dns", "ferry-gateway", "ferry-route-agent"]
 
 
 def which(prog):
@@ -62,6 +67,13 @@ def rootfs_files(binary):
     """{path in image: source path} of every regular file in the image."""
     files = {"/usr/bin/ferry": binary}
     elves = [binary]
+    # The per-daemon binaries ferry's manifests run, built beside ferry.
+    for name in DAEMON_BINARIES:
+        src = os.path.join(os.path.dirname(os.path.abspath(binary)), name)
+        if not os.path.isfile(src):
+            sys.exit(f"error: {src} not found\nhint: cargo build -p ferry builds it beside ferry")
+        files[f"/usr/bin/{name}"] = src
+        elves.append(src)
     for prog in HOST_PROGRAMS:
         src = which(prog)
         files[f"/usr/sbin/{prog}"] = src

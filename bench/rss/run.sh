@@ -23,9 +23,14 @@ if [ -z "${FERRY:-}" ]; then
   cargo build --release -q -p ferry
   FERRY="${CARGO_TARGET_DIR:-$root/target}/release/ferry"
 fi
-# The sandbox restarts pods from this binary; a rebuild must not swap it.
+# The sandbox restarts pods from these binaries; a rebuild must not swap
+# them. The manifests run the per-daemon binaries beside ferry (ferry-agent,
+# ...); a ferry built before they existed runs `ferry <daemon>` instead.
 work=$(mktemp -d)
 cp "$FERRY" "$work/ferry"
+for d in agent dns gateway route-agent; do
+  if [ -e "$(dirname "$FERRY")/ferry-$d" ]; then cp "$(dirname "$FERRY")/ferry-$d" "$work/"; fi
+done
 FERRY="$work/ferry"
 
 a="rss$$a"
@@ -57,7 +62,7 @@ fi
 
 # Daemons of our clusters: the sandbox sets FERRY_SANDBOX=<cluster> in each.
 ours() {
-  for pid in $(pgrep -f "$FERRY (agent|dns|gateway|route-agent)" || true); do
+  for pid in $(pgrep -f "^$FERRY[- ](agent|dns|gateway|route-agent)" || true); do
     cluster=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | sed -n 's/^FERRY_SANDBOX=//p' || true)
     if [ "$cluster" = "$a" ] || [ "$cluster" = "$b" ]; then echo "$pid"; fi
   done
@@ -77,7 +82,8 @@ for pid in $(ours); do
   env=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null || true)
   cluster=$(sed -n 's/^FERRY_SANDBOX=//p' <<<"$env")
   node=$(sed -n 's/^NODE_NAME=//p' <<<"$env")
-  daemon=$(tr '\0' ' ' <"/proc/$pid/cmdline" | awk '{print $2}')
+  # `ferry-agent …` or `ferry agent …`
+  daemon=$(tr '\0' ' ' <"/proc/$pid/cmdline" | awk '{n = split($1, p, "/"); b = p[n]; print (b == "ferry") ? $2 : substr(b, 7)}')
   field() { awk -v f="$1:" '$1 == f {printf "%.1f", $2/1024}' "/proc/$pid/status"; }
   rss=$(field VmRSS)
   threads=$(awk '$1 == "Threads:" {print $2}' "/proc/$pid/status")
@@ -94,8 +100,8 @@ for pid in $(ours); do
   fi
 done
 echo
-echo "(anon: heap and stacks; file: pages of the ferry binary and libraries mapped by"
-echo " this process, shared with every other ferry process but counted in each VmRSS)"
+echo "(anon: heap and stacks; file: pages of the daemon's binary and libraries mapped by"
+echo " this process, shared with every process of that binary but counted in each VmRSS)"
 echo "largest idle RSS per daemon after $IDLE s (target <= $TARGET_MB MB; ratio = RSS / target, <= 1 meets it):"
 for d in agent dns gateway route-agent; do
   r=${max[$d]:-}

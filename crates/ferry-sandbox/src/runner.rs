@@ -72,7 +72,10 @@ pub fn image_repository(image: &str) -> &str {
 }
 
 /// The argv of a container: its command and args; images named like ferry's
-/// run the local ferry binary, as does a command starting with `ferry`.
+/// run the local ferry binary, as does a command starting with `ferry`. A
+/// command `ferry-<daemon>` (the per-daemon binaries ferry's manifests
+/// run) is the file of that name beside the local ferry binary, as the
+/// image has them side by side in /usr/bin.
 pub fn container_argv(c: &Container, config: &RunnerConfig) -> Option<Vec<String>> {
     let exe = config.ferry_exe.to_string_lossy().into_owned();
     let is_ferry = c
@@ -83,8 +86,13 @@ pub fn container_argv(c: &Container, config: &RunnerConfig) -> Option<Vec<String
     argv.extend(c.args.clone().unwrap_or_default());
     if c.command.as_ref().is_none_or(|c| c.is_empty()) && is_ferry {
         argv.insert(0, exe);
-    } else if argv.first().is_some_and(|a| a == "ferry") {
-        argv[0] = exe;
+    } else if let Some(first) = argv.first_mut() {
+        if first == "ferry" {
+            *first = exe;
+        } else if first.starts_with("ferry-") && !first.contains('/') {
+            let sibling = config.ferry_exe.with_file_name(first.as_str());
+            *first = sibling.to_string_lossy().into_owned();
+        }
     }
     (!argv.is_empty()).then_some(argv)
 }
@@ -745,6 +753,14 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(container_argv(&c, &cfg).unwrap(), ["sleep", "10"]);
+        let c: Container = serde_json::from_value(json!({
+            "name": "a", "image": "ferry:0.1.0", "command": ["ferry-dns"], "args": ["--listen", "0.0.0.0:53"]
+        }))
+        .unwrap();
+        assert_eq!(
+            container_argv(&c, &cfg).unwrap(),
+            ["/usr/bin/ferry-dns", "--listen", "0.0.0.0:53"]
+        );
         let c: Container = serde_json::from_value(json!({"name": "a", "image": "nginx"})).unwrap();
         assert!(container_argv(&c, &cfg).is_none());
         assert_eq!(

@@ -50,8 +50,6 @@ enum Command {
     Globalnet(cmd::globalnet::Globalnet),
     Join(cmd::join::Args),
     RecoverBrokerInfo(cmd::recover_broker_info::Args),
-    /// Route cross-cluster traffic from this node through vx-ferry to the active gateway.
-    #[command(long_about = cmd::route_agent::LONG_ABOUT)]
     RouteAgent(cmd::route_agent::Args),
     /// Multi-node Kubernetes-like clusters from network namespaces (ferry's kind).
     #[command(subcommand)]

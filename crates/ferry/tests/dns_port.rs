@@ -60,7 +60,7 @@ fn manifest() -> Manifest {
     }
 }
 
-/// `ferry dns` in `ns` as the manifest's user, with `ambient` capabilities
+/// `ferry-dns` in `ns` as the manifest's user, with `ambient` capabilities
 /// (`setpriv` names, e.g. `net_bind_service`) and a static, empty zone.
 fn start_dns(ns: &Netns, m: &Manifest, ambient: &[String], zone: &std::path::Path) -> Child {
     let mut cmd = Command::new("ip");
@@ -71,8 +71,9 @@ fn start_dns(ns: &Netns, m: &Manifest, ambient: &[String], zone: &std::path::Pat
         let caps = caps.join(",");
         cmd.args(["--inh-caps", &caps, "--ambient-caps", &caps]);
     }
-    cmd.arg(env!("CARGO_BIN_EXE_ferry"))
-        .args(["dns", "--listen", &m.listen, "--metrics-listen", ""])
+    // The manifest's binary (`ferry-dns`, the same flags as `ferry dns`).
+    cmd.arg(env!("CARGO_BIN_EXE_ferry-dns"))
+        .args(["--listen", &m.listen, "--metrics-listen", ""])
         .arg("--static-zone")
         .arg(zone)
         .env("RUST_LOG", "off")

@@ -7,7 +7,8 @@
 //! pod's namespace: faster, the fallback a run chooses with
 //! `FERRY_E2E_RUNTIME=local`.
 //!
-//! The image is built once per binary (keyed by its SHA-256) into
+//! The image is built once per binary (keyed by its SHA-256 and the
+//! per-daemon binaries') into
 //! `$TMPDIR/ferry-e2e-images/`, under a lock, so the test processes that
 //! nextest runs in parallel share one build.
 
@@ -121,12 +122,32 @@ pub fn image_of(bin: &Path) -> Result<PathBuf> {
     Ok(archive)
 }
 
+/// The per-daemon binaries `scripts/image.py` packs from beside `ferry`
+/// (what the manifests run).
+const DAEMON_BINARIES: [&str; 4] = [
+    "ferry-agent",
+    "ferry-dns",
+    "ferry-gateway",
+    "ferry-route-agent",
+];
+
+/// A name for the image of `bin` and the daemon binaries beside it: a
+/// rebuilt daemon alone makes a new image too.
+fn image_key(bin: &Path) -> Result<String> {
+    let mut key = sha256_of(bin)?[..16].to_string();
+    for name in DAEMON_BINARIES {
+        key.push('-');
+        key.push_str(&sha256_of(&bin.with_file_name(name))?[..8]);
+    }
+    Ok(key)
+}
+
 fn cached_image(bin: &Path) -> Result<PathBuf> {
-    let digest = sha256_of(bin)?;
+    let key = image_key(bin)?;
     let dir = std::env::temp_dir().join("ferry-e2e-images");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
-    let archive = dir.join(format!("{}.oci.tar", &digest[..16]));
-    let _lock = lock_file(&dir.join(format!("{}.lock", &digest[..16])))?;
+    let archive = dir.join(format!("{key}.oci.tar"));
+    let _lock = lock_file(&dir.join(format!("{key}.lock")))?;
     if archive.exists() {
         return Ok(archive);
     }

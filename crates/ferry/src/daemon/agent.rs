@@ -1,4 +1,5 @@
-//! `ferry agent`: the control-plane daemon of one member cluster.
+//! `ferry agent` (and the `ferry-agent` binary): the control-plane daemon of
+//! one member cluster.
 
 use std::path::PathBuf;
 
@@ -51,7 +52,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     // Two workers: JSON (de)serialisation of a large sync uses both cores of
     // a small node; more would only add idle stacks and heaps.
-    super::daemon_runtime(2)?.block_on(run_async(args))
+    super::runtime(2)?.block_on(run_async(args))
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {

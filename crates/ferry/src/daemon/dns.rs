@@ -1,4 +1,5 @@
-//! `ferry dns`: the authoritative DNS server for `clusterset.local`.
+//! `ferry dns` (and the `ferry-dns` binary): the authoritative DNS server for
+//! `clusterset.local`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -65,7 +66,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     // One worker: UDP queries are answered on the server's own threads; the
     // runtime carries TCP, the watches and /metrics.
-    super::daemon_runtime(1)?.block_on(serve(args))
+    super::runtime(1)?.block_on(serve(args))
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {

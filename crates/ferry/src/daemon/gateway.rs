@@ -1,4 +1,4 @@
-//! `ferry gateway`: the gateway engine on one node.
+//! `ferry gateway` (and the `ferry-gateway` binary): the gateway engine on one node.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -148,7 +148,7 @@ pub struct Args {
 
 /// `100ms`, `1.5s`, or plain seconds as Submariner's flags take them.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = super::errors::parse_duration(s)?;
+    let d = crate::errors::parse_duration(s)?;
     if d.is_zero() {
         return Err(format!("{s:?} must be longer than zero"));
     }
@@ -156,8 +156,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// A duration of at least [`ferry_gateway::config::IpsecLifetimes::MIN`].
-pub(crate) fn ipsec_lifetime(s: &str) -> Result<Duration, String> {
-    let d = super::errors::parse_duration(s)?;
+pub fn ipsec_lifetime(s: &str) -> Result<Duration, String> {
+    let d = crate::errors::parse_duration(s)?;
     let min = ferry_gateway::config::IpsecLifetimes::MIN;
     if d < min {
         return Err(format!(
@@ -180,7 +180,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // One worker: packets go through the cable's own threads; the runtime
     // only carries probes, the Lease and status writes. Still multi-thread:
     // cable set-up runs in block_in_place, which needs it.
-    super::daemon_runtime(1)?.block_on(run_async(args))
+    super::runtime(1)?.block_on(run_async(args))
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {

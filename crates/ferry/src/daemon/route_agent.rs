@@ -1,4 +1,4 @@
-//! `ferry route-agent`: the route agent on one node.
+//! `ferry route-agent` (and the `ferry-route-agent` binary): the route agent on one node.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use ferry_route_agent::{Config, Outcome};
 
-/// The long `--help` text (the subcommand's doc comment in main.rs is the short one).
-pub const LONG_ABOUT: &str = "\
+/// The long `--help` text (the Args' doc comment is the short one).
+const LONG_ABOUT: &str = "\
 Route cross-cluster traffic from this node (the `ferry-route-agent` DaemonSet on every \
 node, host network).\n\n\
 On every node: a VXLAN interface vx-ferry (VNI 7100, UDP 4799, no learning, MAC 02:fe + \
@@ -27,9 +27,9 @@ On SIGTERM: if the ferry-route-agent DaemonSet is gone (ferry is being uninstall
 everything above is removed; otherwise (restart, upgrade) it all stays so traffic keeps \
 flowing. `ferry route-agent cleanup` removes it at once.";
 
-/// Arguments of `ferry route-agent`.
+/// Route cross-cluster traffic from this node through vx-ferry to the active gateway.
 #[derive(Debug, clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(args_conflicts_with_subcommands = true, long_about = LONG_ABOUT)]
 pub struct Args {
     #[command(subcommand)]
     action: Option<Action>,
@@ -84,7 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     // One worker: a few watches and route writes (netlink work goes to the
     // blocking pool).
-    super::daemon_runtime(1)?.block_on(async move {
+    super::runtime(1)?.block_on(async move {
         let client = ferry_kube::client_from_kubeconfig(args.kubeconfig.as_deref())
             .await
             .context("connecting to the cluster")?;
