@@ -7,10 +7,12 @@
 //! tunnels' fast paths drive these handles.
 
 mod error;
+mod gro;
 mod tun;
 mod udp;
 
 pub use error::Error;
+pub use gro::{TunBatch, VNET_HDR_LEN};
 pub use quinn_udp::RecvMeta;
 pub use tun::open_tun;
 pub use udp::Udp;
