@@ -2,6 +2,8 @@
 //! `ferry-ipsec`) share: a TUN device opened with offloads (virtio-net
 //! header: TSO/USO in, GRO out) and a UDP socket with GSO on send and GRO +
 //! `recvmmsg` on receive (through quinn-udp).
+//! On the way into the TUN, [`TunBatch`] coalesces the decrypted packets of
+//! each TCP/UDP flow into GSO packets (user-space GRO) as they arrive.
 //!
 //! It is *not* a tunnel: no protocol, no threads, no packet parsing; the
 //! tunnels' fast paths drive these handles.
