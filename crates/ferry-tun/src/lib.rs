@@ -5,8 +5,9 @@
 //! On the way into the TUN, [`TunBatch`] coalesces the decrypted packets of
 //! each TCP/UDP flow into GSO packets (user-space GRO) as they arrive.
 //!
-//! It is *not* a tunnel: no protocol, no threads, no packet parsing; the
-//! tunnels' fast paths drive these handles.
+//! It is *not* a tunnel: no protocol, no threads, and no look at packets
+//! beyond the IP/TCP/UDP headers GRO needs; the tunnels' fast paths drive
+//! these handles.
 
 mod error;
 mod gro;
