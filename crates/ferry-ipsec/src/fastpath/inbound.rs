@@ -1,11 +1,12 @@
 //! UDP → decrypt → TUN. One thread: `recvmmsg` with UDP GRO brings batches of
 //! datagrams; ESP packets are authenticated and decrypted in place by their SA, the
 //! inner source is checked against the SA's selectors, and the inner packets are
-//! written to the TUN in batches with TCP/UDP coalescing (GRO) by tun-rs. IKE
-//! datagrams go to the control plane.
+//! gathered in a [`TunBatch`] that coalesces TCP/UDP flows as they arrive (GRO)
+//! and written to the TUN per receive batch. IKE datagrams go to the control plane.
 
 use super::{Counters, IkeDatagram, SaTable, Shared, ip_src};
 use crate::proto::esp::{Datagram, NEXT_HEADER_NONE, classify};
+use ferry_tun::TunBatch;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -13,14 +14,15 @@ use std::sync::atomic::Ordering;
 const RX_BATCH: usize = 32;
 const RX_BUF: usize = 65_536;
 const TUN_BATCH: usize = 128;
-const VNET: usize = tun_rs::VIRTIO_NET_HDR_LEN;
 
 /// Where the receive path delivers: the real TUN and control channel, or sinks
 /// (fuzzing).
 pub(crate) trait Sink {
     fn counters(&self) -> &Counters;
     fn ike(&self, d: IkeDatagram) -> bool;
-    fn write_tun(&self, gro: &mut tun_rs::GROTable, bufs: &mut [Vec<u8>]) -> io::Result<()>;
+    fn write_tun(&self, batch: &mut TunBatch) -> io::Result<()>;
+    /// Whether the TUN takes UDP segmentation (so UDP flows may be coalesced).
+    fn udp_gso(&self) -> bool;
     fn name(&self) -> &str;
 }
 
@@ -31,8 +33,11 @@ impl Sink for Shared {
     fn ike(&self, d: IkeDatagram) -> bool {
         self.ike_tx.try_send(d).is_ok()
     }
-    fn write_tun(&self, gro: &mut tun_rs::GROTable, bufs: &mut [Vec<u8>]) -> io::Result<()> {
-        self.tun.send_multiple(gro, bufs, VNET).map(|_| ())
+    fn write_tun(&self, batch: &mut TunBatch) -> io::Result<()> {
+        batch.flush(|b| self.tun.send(b))
+    }
+    fn udp_gso(&self) -> bool {
+        self.tun.udp_gso()
     }
     fn name(&self) -> &str {
         &self.name
@@ -42,9 +47,7 @@ impl Sink for Shared {
 /// Per-thread reusable buffers and the pending TUN batch.
 pub(crate) struct Inbound<'a, S: Sink> {
     sink: &'a S,
-    tunbufs: Vec<Vec<u8>>,
-    pending: usize,
-    gro: tun_rs::GROTable,
+    batch: TunBatch,
     tun_errors: u64,
 }
 
@@ -83,13 +86,8 @@ impl<'a, S: Sink> Inbound<'a, S> {
     pub(crate) fn new(sink: &'a S) -> Self {
         Self {
             sink,
-            tunbufs: (0..TUN_BATCH)
-                // Room for a coalesced 64 KiB packet in every buffer: tun-rs only
-                // coalesces into a buffer with spare capacity.
-                .map(|_| Vec::with_capacity(VNET + 65_536))
-                .collect(),
-            pending: 0,
-            gro: tun_rs::GROTable::default(),
+            // 64 KiB per slot (a coalesced packet); untouched pages cost no RSS.
+            batch: TunBatch::new(TUN_BATCH, sink.udp_gso()),
             tun_errors: 0,
         }
     }
@@ -128,23 +126,19 @@ impl<'a, S: Sink> Inbound<'a, S> {
             c.rx_bad_source.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let buf = &mut self.tunbufs[self.pending];
-        buf.clear();
-        buf.resize(VNET, 0);
-        buf.extend_from_slice(inner);
-        self.pending += 1;
-        if self.pending == TUN_BATCH {
+        self.batch.next_buf()[..inner.len()].copy_from_slice(inner);
+        self.batch.push(inner.len());
+        if self.batch.is_full() {
             self.flush();
         }
     }
 
     /// Write the pending batch to the TUN, coalescing TCP/UDP flows.
     pub(crate) fn flush(&mut self) {
-        if self.pending == 0 {
+        if self.batch.is_empty() {
             return;
         }
-        let n = std::mem::take(&mut self.pending);
-        if let Err(e) = self.sink.write_tun(&mut self.gro, &mut self.tunbufs[..n]) {
+        if let Err(e) = self.sink.write_tun(&mut self.batch) {
             self.tun_errors += 1;
             if self.tun_errors.is_power_of_two() {
                 tracing::warn!(iface = %self.sink.name(), errors = self.tun_errors, "tun write: {e}");
