@@ -191,59 +191,66 @@ impl Drop for DnsServer {
 /// How many ports [`bind_all`] tries when the kernel chooses.
 const PORT_ATTEMPTS: usize = 16;
 
-/// Binds `workers` UDP sockets (SO_REUSEPORT, so they share the load) and
-/// the TCP listener on one port. With port 0 the port is chosen first by a
-/// plain UDP socket: the kernel would give a SO_REUSEPORT socket a port that
-/// another process's SO_REUSEPORT sockets already share (queries would then
-/// be split between two servers), never a plain one. TCP may still hold that
-/// port elsewhere, or it may be taken in between: then another is tried.
+/// Binds `workers` UDP sockets and the TCP listener on one port.
+///
+/// On a given port the UDP sockets are SO_REUSEPORT, so the kernel spreads
+/// queries over the workers. With port 0 (tests, benches) the workers share
+/// one plain socket instead: a SO_REUSEPORT socket on a port the kernel
+/// chose can be joined by any other SO_REUSEPORT socket of the same user
+/// that asks for port 0 — `dig` (BIND's client sockets set it) was given
+/// such a port once, connected to it and read back its own query. A plain
+/// socket's port is never handed out again while it is open. TCP may still
+/// hold that port elsewhere: then another is tried.
 async fn bind_all(
     listen: SocketAddr,
     workers: usize,
 ) -> Result<(SocketAddr, Vec<UdpSocket>, tokio::net::TcpListener), Error> {
-    let mut attempt = 1;
-    loop {
-        let retry = listen.port() == 0 && attempt < PORT_ATTEMPTS;
-        attempt += 1;
-        let addr = if listen.port() == 0 {
-            free_udp_port(listen)?
-        } else {
-            listen
-        };
-        let mut sockets = Vec::new();
-        for _ in 0..workers.max(1) {
-            match bind_udp(addr) {
-                Ok(s) => sockets.push(s),
-                Err(e) if retry && e.kind() == std::io::ErrorKind::AddrInUse => break,
-                Err(e) => return Err(Error::io(format!("binding UDP {addr}"), e)),
-            }
-        }
-        if sockets.len() < workers.max(1) {
-            tracing::debug!(%addr, "UDP port taken meanwhile; choosing another port");
-            continue;
-        }
+    if listen.port() != 0 {
+        let sockets = (0..workers.max(1))
+            .map(|_| bind_udp(listen, true))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| Error::io(format!("binding UDP {listen}"), e))?;
+        let tcp = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| Error::io(format!("binding TCP {listen}"), e))?;
+        return Ok((listen, sockets, tcp));
+    }
+    for _ in 0..PORT_ATTEMPTS {
+        let udp =
+            bind_udp(listen, false).map_err(|e| Error::io(format!("binding UDP {listen}"), e))?;
+        let addr = udp
+            .local_addr()
+            .map_err(|e| Error::io("reading the UDP address", e))?;
         match tokio::net::TcpListener::bind(addr).await {
-            Ok(tcp) => return Ok((addr, sockets, tcp)),
-            Err(e) if retry && e.kind() == std::io::ErrorKind::AddrInUse => {
+            Ok(tcp) => {
+                let mut sockets = vec![];
+                for _ in 1..workers.max(1) {
+                    sockets.push(
+                        udp.try_clone()
+                            .map_err(|e| Error::io("sharing the UDP socket", e))?,
+                    );
+                }
+                sockets.push(udp);
+                return Ok((addr, sockets, tcp));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                 tracing::debug!(%addr, "TCP port taken; choosing another port");
             }
             Err(e) => return Err(Error::io(format!("binding TCP {addr}"), e)),
         }
     }
+    Err(Error::io(
+        format!("binding TCP on {listen}"),
+        std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            format!("every one of {PORT_ATTEMPTS} UDP ports the kernel chose was taken for TCP"),
+        ),
+    ))
 }
 
-/// `listen` with a UDP port that no socket holds (see [`bind_all`]).
-fn free_udp_port(listen: SocketAddr) -> Result<SocketAddr, Error> {
-    let probe = std::net::UdpSocket::bind(listen)
-        .map_err(|e| Error::io(format!("binding UDP {listen}"), e))?;
-    probe
-        .local_addr()
-        .map_err(|e| Error::io("reading the UDP address", e))
-}
-
-fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+fn bind_udp(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(SockProto::UDP))?;
-    socket.set_reuse_port(true)?;
+    socket.set_reuse_port(reuse_port)?;
     let _ = socket.set_recv_buffer_size(4 << 20);
     let _ = socket.set_send_buffer_size(4 << 20);
     socket.bind(&addr.into())?;
