@@ -123,10 +123,13 @@ pub fn pids_in_netns(ns: &str, pred: impl Fn(&[String]) -> bool) -> Vec<i32> {
     pids
 }
 
-/// The `ferry gateway` process of node namespace `ns`, if one runs.
+/// The gateway process of node namespace `ns`, if one runs: the
+/// `ferry-gateway` binary the manifests run, or `ferry gateway`.
 pub fn gateway_pid(ns: &str) -> Option<i32> {
     pids_in_netns(ns, |argv| {
-        argv.len() >= 2 && argv[0].rsplit('/').next() == Some("ferry") && argv[1] == "gateway"
+        let program = argv.first().and_then(|a| a.rsplit('/').next());
+        program == Some("ferry-gateway")
+            || (program == Some("ferry") && argv.get(1).map(String::as_str) == Some("gateway"))
     })
     .into_iter()
     .next()

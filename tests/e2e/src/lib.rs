@@ -598,11 +598,12 @@ pub fn holder(c: &Cluster) -> String {
     .to_string()
 }
 
-/// PID of the `ferry gateway` process running in node `node`'s namespace.
+/// PID of the gateway process running in node `node`'s namespace: the
+/// `ferry-gateway` binary the manifests run, or `ferry gateway`.
 pub fn gateway_pid(c: &Cluster, node: &str) -> i32 {
     let k: usize = node.rsplit("node").next().unwrap().parse().unwrap();
     let ns = c.node_netns(k).unwrap();
-    let out = run(Command::new("pgrep").args(["-f", "ferry gateway"]));
+    let out = run(Command::new("pgrep").args(["-f", "(^|/)ferry[- ]gateway( |$)"]));
     out.split_whitespace()
         .filter_map(|p| p.parse::<i32>().ok())
         .find(|pid| {
