@@ -75,7 +75,8 @@ pub fn image_repository(image: &str) -> &str {
 /// run the local ferry binary, as does a command starting with `ferry`. A
 /// command `ferry-<daemon>` (the per-daemon binaries ferry's manifests
 /// run) is the file of that name beside the local ferry binary, as the
-/// image has them side by side in /usr/bin.
+/// image has them side by side in /usr/bin; where only `ferry` is
+/// installed, `ferry <daemon>` runs instead.
 pub fn container_argv(c: &Container, config: &RunnerConfig) -> Option<Vec<String>> {
     let exe = config.ferry_exe.to_string_lossy().into_owned();
     let is_ferry = c
@@ -86,12 +87,22 @@ pub fn container_argv(c: &Container, config: &RunnerConfig) -> Option<Vec<String
     argv.extend(c.args.clone().unwrap_or_default());
     if c.command.as_ref().is_none_or(|c| c.is_empty()) && is_ferry {
         argv.insert(0, exe);
-    } else if let Some(first) = argv.first_mut() {
-        if first == "ferry" {
-            *first = exe;
-        } else if first.starts_with("ferry-") && !first.contains('/') {
-            let sibling = config.ferry_exe.with_file_name(first.as_str());
-            *first = sibling.to_string_lossy().into_owned();
+    } else if argv.first().is_some_and(|a| a == "ferry") {
+        argv[0] = exe;
+    } else if let Some(daemon) = argv
+        .first()
+        .filter(|a| !a.contains('/'))
+        .and_then(|a| a.strip_prefix("ferry-"))
+        .map(str::to_string)
+    {
+        let sibling = config.ferry_exe.with_file_name(format!("ferry-{daemon}"));
+        if sibling.exists() || !config.ferry_exe.exists() {
+            argv[0] = sibling.to_string_lossy().into_owned();
+        } else {
+            // Only `ferry` is installed: its subcommand runs the same daemon
+            // (the per-daemon binary only maps less of the program).
+            argv[0] = exe;
+            argv.insert(1, daemon);
         }
     }
     (!argv.is_empty()).then_some(argv)
@@ -761,6 +772,24 @@ mod tests {
             container_argv(&c, &cfg).unwrap(),
             ["/usr/bin/ferry-dns", "--listen", "0.0.0.0:53"]
         );
+        // A ferry binary without its per-daemon siblings runs the subcommand.
+        let dir = std::env::temp_dir().join(format!("ferry-argv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let alone = RunnerConfig {
+            ferry_exe: dir.join("ferry"),
+            ferry_image: "ferry".into(),
+        };
+        std::fs::write(&alone.ferry_exe, b"").unwrap();
+        let c: Container = serde_json::from_value(json!({
+            "name": "a", "image": "ferry:0.1.0", "command": ["ferry-route-agent"], "args": ["--x"]
+        }))
+        .unwrap();
+        let exe = alone.ferry_exe.to_string_lossy().into_owned();
+        assert_eq!(
+            container_argv(&c, &alone).unwrap(),
+            [exe.as_str(), "route-agent", "--x"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
         let c: Container = serde_json::from_value(json!({"name": "a", "image": "nginx"})).unwrap();
         assert!(container_argv(&c, &cfg).is_none());
         assert_eq!(
