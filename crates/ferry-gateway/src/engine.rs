@@ -212,8 +212,15 @@ async fn serve(
     };
     supervisor.send_status();
 
-    let mut tick = tokio::time::interval(supervisor.cfg.health_check_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // At the health checker's phase (a multiple of the interval since the
+    // epoch, as on every gateway): the engine's tick and the checker's then
+    // share a wake-up, and the NAT probes it sends reach the remotes in the
+    // same burst as the health probes instead of waking them apart.
+    let mut tick = tokio::time::interval_at(
+        crate::prober::aligned_start(supervisor.cfg.health_check_interval),
+        supervisor.cfg.health_check_interval,
+    );
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_rtt_refresh = Instant::now();
     let mut last_counter_sample = Instant::now();
     tokio::pin!(shutdown);
@@ -291,6 +298,16 @@ async fn serve(
     peer_task.abort();
     nat_task.abort();
     Ok(())
+}
+
+/// Sends the NAT discovery probes that are due: slower towards a remote
+/// whose cable passes its health checks.
+fn probe_nat(nat: &mut NatState, health: &BTreeMap<String, ConnectionHealth>) {
+    nat.probe(|cluster| {
+        health
+            .get(cluster)
+            .is_some_and(|h| h.status() == ConnectionStatus::Connected)
+    });
 }
 
 /// The state of this node's gateway, changed by the event loop of [`run`]:
@@ -480,7 +497,7 @@ impl CableSupervisor {
         self.partners = remote::partners(&self.cfg.cluster_id, me, &self.remotes);
         self.nat.track(&self.partners, &self.cfg.cluster_id);
         // A new remote is probed at once, not at the next tick.
-        self.nat.probe();
+        probe_nat(&mut self.nat, &self.health);
         let now = Instant::now();
         let mut plans = BTreeMap::new();
         for (name, spec) in &self.partners {
@@ -600,7 +617,7 @@ impl CableSupervisor {
 
     async fn on_tick(&mut self) {
         if self.active && self.cable.is_some() {
-            self.nat.probe();
+            probe_nat(&mut self.nat, &self.health);
             if self.nat.changed() {
                 self.reconcile();
                 self.send_status();

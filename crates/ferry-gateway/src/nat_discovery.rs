@@ -27,6 +27,12 @@ pub struct Policy {
     /// Between probes once settled: to the chosen address (so a restarted
     /// remote hears from us again) and, with no answer at all, to both.
     pub refresh: Duration,
+    /// The same, while the cable's health checks prove the path: a
+    /// restarted remote turns the cable `error` within the health budget,
+    /// and from then on `refresh` applies again. Until then, a probe a
+    /// second per remote only cost every gateway a wake-up per remote and
+    /// second (issue #19: probing must stay cheap as the mesh grows).
+    pub proven_refresh: Duration,
     /// With no answer but the remote's probes arriving, how long to wait
     /// before concluding the remote is only reachable from its side. None by
     /// default: a WireGuard responder must have the peer before the remote's
@@ -43,6 +49,7 @@ impl Default for Policy {
             interval: Duration::from_millis(200),
             settle: Duration::from_secs(1),
             refresh: Duration::from_secs(1),
+            proven_refresh: Duration::from_secs(10),
             inbound_grace: Duration::ZERO,
             timeout: Duration::from_secs(3),
         }
@@ -168,8 +175,19 @@ impl Discovery {
         &self.target
     }
 
-    /// Probes to send now: destination and request number.
-    pub fn due(&mut self, now: Instant, policy: &Policy) -> Vec<(SocketAddrV4, u64)> {
+    /// Probes to send now: destination and request number. `cable_proven`:
+    /// the cable to this remote passes its health checks.
+    pub fn due(
+        &mut self,
+        now: Instant,
+        policy: &Policy,
+        cable_proven: bool,
+    ) -> Vec<(SocketAddrV4, u64)> {
+        let refresh = if cable_proven {
+            policy.proven_refresh
+        } else {
+            policy.refresh
+        };
         let outcome = self.outcome(now, policy);
         let first_answer = self.first_answer;
         let settled = first_answer.is_some_and(|at| now.duration_since(at) >= policy.settle);
@@ -187,7 +205,7 @@ impl Discovery {
                 Via::Public => &mut self.public,
             };
             let every = if chosen || (first_answer.is_none() && timed_out) {
-                policy.refresh
+                refresh
             } else if probe.answer.is_some() || settled {
                 continue;
             } else {

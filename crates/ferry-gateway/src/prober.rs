@@ -134,7 +134,7 @@ fn rebuild(old: &mut HashMap<IpAddr, Remote>, targets: &BTreeMap<String, Target>
 
 /// The first tick: the next multiple of `interval` since the Unix epoch, so
 /// every gateway's probes leave at the same phase (see the module docs).
-fn aligned_start(interval: Duration) -> tokio::time::Instant {
+pub(crate) fn aligned_start(interval: Duration) -> tokio::time::Instant {
     let since_epoch = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()

@@ -128,12 +128,13 @@ impl NatState {
         self.found.retain(|c, _| seen.contains(c));
     }
 
-    /// Sends the probes that are due.
-    pub(super) fn probe(&mut self) {
+    /// Sends the probes that are due; `cable_proven` says whether a
+    /// remote cluster's cable passes its health checks.
+    pub(super) fn probe(&mut self, cable_proven: impl Fn(&str) -> bool) {
         let now = Instant::now();
         let mut out = Vec::new();
-        for d in self.discoveries.values_mut() {
-            for (to, request_number) in d.due(now, &self.policy) {
+        for (cluster, d) in &mut self.discoveries {
+            for (to, request_number) in d.due(now, &self.policy, cable_proven(cluster)) {
                 out.push(Outgoing {
                     to,
                     request_number,

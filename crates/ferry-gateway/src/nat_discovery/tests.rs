@@ -47,6 +47,7 @@ const P: Policy = Policy {
     interval: Duration::from_millis(200),
     settle: Duration::from_secs(1),
     refresh: Duration::from_secs(1),
+    proven_refresh: Duration::from_secs(10),
     inbound_grace: Duration::from_millis(600),
     timeout: Duration::from_secs(3),
 };
@@ -59,7 +60,7 @@ fn ms(t0: Instant, n: u64) -> Instant {
 fn probes_both_addresses_then_retries_at_the_interval() {
     let t0 = Instant::now();
     let mut d = Discovery::new(target(), t0, 100);
-    let first = d.due(t0, &P);
+    let first = d.due(t0, &P, false);
     assert_eq!(
         first,
         vec![
@@ -67,8 +68,11 @@ fn probes_both_addresses_then_retries_at_the_interval() {
             (sa("198.19.1.1:4490"), 101)
         ]
     );
-    assert!(d.due(ms(t0, 100), &P).is_empty(), "not before the interval");
-    assert_eq!(d.due(ms(t0, 200), &P).len(), 2);
+    assert!(
+        d.due(ms(t0, 100), &P, false).is_empty(),
+        "not before the interval"
+    );
+    assert_eq!(d.due(ms(t0, 200), &P, false).len(), 2);
     assert_eq!(d.outcome(ms(t0, 200), &P), Outcome::Probing);
 }
 
@@ -76,7 +80,7 @@ fn probes_both_addresses_then_retries_at_the_interval() {
 fn a_public_answer_selects_the_public_ip_with_the_nat_it_reports() {
     let t0 = Instant::now();
     let mut d = Discovery::new(target(), t0, 100);
-    d.due(t0, &P);
+    d.due(t0, &P, false);
     let r = response(101, ResponseType::NatDetected, "198.19.0.1:40123");
     assert!(d.on_response(ms(t0, 2), sa("198.19.1.1:4490"), &r));
     assert_eq!(
@@ -90,13 +94,19 @@ fn a_public_answer_selects_the_public_ip_with_the_nat_it_reports() {
     );
     // The private address is still tried until the answer settles…
     assert_eq!(
-        d.due(ms(t0, 200), &P),
+        d.due(ms(t0, 200), &P, false),
         vec![(sa("198.18.101.10:4490"), 102)]
     );
     // …then only the chosen one, at the refresh rate.
-    assert_eq!(d.due(ms(t0, 1100), &P), vec![(sa("198.19.1.1:4490"), 103)]);
-    assert!(d.due(ms(t0, 1300), &P).is_empty());
-    assert_eq!(d.due(ms(t0, 2100), &P), vec![(sa("198.19.1.1:4490"), 104)]);
+    assert_eq!(
+        d.due(ms(t0, 1100), &P, false),
+        vec![(sa("198.19.1.1:4490"), 103)]
+    );
+    assert!(d.due(ms(t0, 1300), &P, false).is_empty());
+    assert_eq!(
+        d.due(ms(t0, 2100), &P, false),
+        vec![(sa("198.19.1.1:4490"), 104)]
+    );
     let report = d.report(ms(t0, 1300), &P);
     assert_eq!(report.result, NatDiscoveryResult::PublicIp);
     assert_eq!(report.seen_as, Some("198.19.0.1:40123".parse().unwrap()));
@@ -109,10 +119,32 @@ fn a_public_answer_selects_the_public_ip_with_the_nat_it_reports() {
 }
 
 #[test]
+fn a_cable_proven_by_health_checks_is_refreshed_ten_times_less_often() {
+    let t0 = Instant::now();
+    let mut d = Discovery::new(target(), t0, 100);
+    d.due(t0, &P, false);
+    let r = response(101, ResponseType::Ok, "198.19.0.10:4490");
+    assert!(d.on_response(ms(t0, 2), sa("198.18.101.10:4490"), &r));
+    // Settled on the private address; the cable then passes its checks.
+    assert_eq!(d.due(ms(t0, 1100), &P, true), vec![]);
+    assert!(d.due(ms(t0, 5000), &P, true).is_empty());
+    assert_eq!(
+        d.due(ms(t0, 10_000), &P, true),
+        vec![(sa("198.18.101.10:4490"), 102)]
+    );
+    // The cable fails: back to the plain refresh at once.
+    assert!(d.due(ms(t0, 10_500), &P, false).is_empty());
+    assert_eq!(
+        d.due(ms(t0, 11_000), &P, false),
+        vec![(sa("198.18.101.10:4490"), 103)]
+    );
+}
+
+#[test]
 fn the_private_ip_wins_when_it_answers_too() {
     let t0 = Instant::now();
     let mut d = Discovery::new(target(), t0, 100);
-    d.due(t0, &P);
+    d.due(t0, &P, false);
     d.on_response(
         ms(t0, 1),
         sa("198.19.1.1:4490"),
@@ -137,7 +169,7 @@ fn the_private_ip_wins_when_it_answers_too() {
 fn answers_from_elsewhere_or_from_an_earlier_run_do_not_count() {
     let t0 = Instant::now();
     let mut d = Discovery::new(target(), t0, 100);
-    d.due(t0, &P);
+    d.due(t0, &P, false);
     let ok = response(100, ResponseType::Ok, "198.18.100.10:4490");
     // A private IP answering from another address (Submariner filters it).
     assert!(!d.on_response(t0, sa("198.19.9.9:4490"), &ok));
@@ -164,7 +196,7 @@ fn answers_from_elsewhere_or_from_an_earlier_run_do_not_count() {
 fn only_inbound_probes_mean_the_remote_is_behind_nat() {
     let t0 = Instant::now();
     let mut d = Discovery::new(target(), t0, 100);
-    d.due(t0, &P);
+    d.due(t0, &P, false);
     d.on_request(
         sa("198.19.1.1:51000"),
         &request_from_west("198.18.101.10:4490"),
@@ -196,7 +228,7 @@ fn only_inbound_probes_mean_the_remote_is_behind_nat() {
 fn nothing_either_way_is_unreachable_after_the_timeout_and_probing_goes_on() {
     let t0 = Instant::now();
     let mut d = Discovery::new(target(), t0, 100);
-    d.due(t0, &P);
+    d.due(t0, &P, false);
     assert_eq!(d.outcome(ms(t0, 2999), &P), Outcome::Probing);
     assert_eq!(d.outcome(ms(t0, 3000), &P), Outcome::Unreachable);
     assert!(d.timed_out(ms(t0, 3000), &P));
@@ -210,9 +242,9 @@ fn nothing_either_way_is_unreachable_after_the_timeout_and_probing_goes_on() {
         report.message
     );
     // Still probed (slowly), so a path that opens later is found.
-    d.due(ms(t0, 2900), &P);
-    assert!(d.due(ms(t0, 3100), &P).is_empty());
-    assert_eq!(d.due(ms(t0, 3900), &P).len(), 2);
+    d.due(ms(t0, 2900), &P, false);
+    assert!(d.due(ms(t0, 3100), &P, false).is_empty());
+    assert_eq!(d.due(ms(t0, 3900), &P, false).len(), 2);
     // And an answer at any time turns the verdict.
     d.on_response(
         ms(t0, 4000),
@@ -231,18 +263,18 @@ fn one_address_is_probed_once_when_public_equals_private() {
     let mut t = target();
     t.public_ip = Some(t.private_ip);
     let mut d = Discovery::new(t, t0, 0);
-    assert_eq!(d.due(t0, &P).len(), 1);
+    assert_eq!(d.due(t0, &P, false).len(), 1);
     let mut t = target();
     t.public_ip = None;
     let mut d = Discovery::new(t, t0, 0);
-    assert_eq!(d.due(t0, &P).len(), 1);
+    assert_eq!(d.due(t0, &P, false).len(), 1);
 }
 
 #[test]
 fn request_numbers_wrap_without_losing_answers() {
     let t0 = Instant::now();
     let mut d = Discovery::new(target(), t0, u64::MAX);
-    let sent = d.due(t0, &P);
+    let sent = d.due(t0, &P, false);
     assert_eq!(sent[1].1, 0, "wrapped");
     assert!(d.on_response(
         t0,
