@@ -451,7 +451,7 @@ fn active_active_view() -> ClusterView {
 }
 
 #[test]
-fn active_active_gateways_are_ranked_and_remote_cidrs_limited_to_their_gateway_count() {
+fn active_active_gateways_by_name_and_remote_cidrs_carried_by_the_paired_ones() {
     let view = active_active_view();
     let names: Vec<&str> = view.gateways.iter().map(|g| g.hostname.as_str()).collect();
     assert_eq!(names, ["n0", "n1"]);
