@@ -262,7 +262,11 @@ async fn probe_peer(
         if changed {
             let verdict = monitor.verdict().verdict;
             tracing::info!(peer = %name, %addr, ?verdict, "peer gateway");
-            let event = PeerEvent { name: name.clone(), addr, verdict };
+            let event = PeerEvent {
+                name: name.clone(),
+                addr,
+                verdict,
+            };
             if events.send(event).await.is_err() {
                 return;
             }

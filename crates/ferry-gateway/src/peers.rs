@@ -63,7 +63,10 @@ pub enum Republish {
     Withdrawn,
     /// Another gateway claims the same slot under a lower name (both
     /// published at once): claim the slot this one effectively holds.
-    SlotClash { claimed: Option<usize>, holds: usize },
+    SlotClash {
+        claimed: Option<usize>,
+        holds: usize,
+    },
 }
 
 /// Compares this gateway's Endpoint `me` before and after a change of the

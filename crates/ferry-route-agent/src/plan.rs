@@ -150,8 +150,10 @@ pub fn cluster_view_of_all(
             IpAddr::V6(_) => None,
         })
         .collect();
-    let pairs =
-        ferry_api::gateway_pairs::pairs_by_cluster(local_id, endpoints.iter().map(|(n, s)| (n, *s)));
+    let pairs = ferry_api::gateway_pairs::pairs_by_cluster(
+        local_id,
+        endpoints.iter().map(|(n, s)| (n, *s)),
+    );
     for c in clusters.iter().filter(|c| c.cluster_id != local_id) {
         let Some(paired) = pairs.get(&c.cluster_id) else {
             continue;

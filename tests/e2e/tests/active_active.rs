@@ -242,7 +242,12 @@ fn share_and_kill(driver: &str, dev: &str, t: &str) {
             routes(a, 2),
         );
     }
-    let worst = results.iter().zip(&spared).filter(|(_, s)| !**s).map(|(r, _)| r.gap).max();
+    let worst = results
+        .iter()
+        .zip(&spared)
+        .filter(|(_, s)| !**s)
+        .map(|(r, _)| r.gap)
+        .max();
     eprintln!("longest gap of gateway 0's flows: {worst:?} (budget {RESUME_BUDGET:?})");
     // Gateway 0 is still kept dead: every flow now runs through gateway 1
     // both ways.

@@ -21,7 +21,11 @@ async fn answering_peer() -> (SocketAddr, tokio::task::JoinHandle<()>) {
         let mut buf = [0u8; 64];
         while let Ok((n, from)) = s.recv_from(&mut buf).await {
             if let Some(p) = PeerProbe::decode(&buf[..n]) {
-                let answer = PeerProbe { reply: true, active: true, seq: p.seq };
+                let answer = PeerProbe {
+                    reply: true,
+                    active: true,
+                    seq: p.seq,
+                };
                 let _ = s.send_to(&answer.encode(), from).await;
             }
         }
@@ -44,7 +48,11 @@ async fn a_peer_that_answered_and_then_died_is_reported_down() {
     let alive = next_event(&mut rx).await;
     assert_eq!(
         alive,
-        PeerEvent { name: "a-n1".into(), addr, verdict: Verdict::Alive }
+        PeerEvent {
+            name: "a-n1".into(),
+            addr,
+            verdict: Verdict::Alive
+        }
     );
     // Its process is gone: its port refuses (or stays silent) → down.
     peer.abort();
