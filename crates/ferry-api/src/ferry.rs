@@ -148,6 +148,10 @@ pub mod backend_config {
     /// in UDP even where plain ESP would pass (IPsec; the WireGuard and VXLAN
     /// cables are always UDP).
     pub const FORCE_UDP_ENCAPS: &str = "forceUdpEncaps";
+    /// With active-active gateways: the slot this gateway claims, which
+    /// decides its partner in each remote cluster (see
+    /// [`crate::gateway_pairs`]).
+    pub const GATEWAY_SLOT: &str = "gatewaySlot";
 }
 
 /// How a gateway carries traffic to other clusters.

@@ -17,6 +17,7 @@ pub mod cidr;
 pub mod crds;
 mod error;
 pub mod ferry;
+pub mod gateway_pairs;
 pub mod globalnet;
 pub mod health_probe;
 pub mod labels;

@@ -32,7 +32,8 @@ use crate::prober::heard::Heard;
 use crate::prober::{self, Role, Target};
 use crate::publish::{self, LocalEndpoint};
 use crate::remote::{self, LocalGateway, NotCabled, RemoteGateway};
-use crate::{Result, lease, peer_prober};
+use crate::{Result, lease, peer_prober, peers};
+use ferry_api::ferry::backend_config::GATEWAY_SLOT;
 
 mod nat;
 use nat::NatState;
@@ -138,6 +139,10 @@ async fn serve(
         let task = tokio::spawn(lease::run(election, peer_link, active_tx, stop_rx));
         (Some(task), None)
     };
+    // Active-active: this gateway probes the cluster's other gateways
+    // (targets set from their Endpoints; none with active-passive).
+    let (peer_watch, mut peer_rx) =
+        peer_prober::PeerWatch::new(IpAddr::V4(cfg.private_ip), cfg.peer.detect);
     let (ep_tx, mut ep_rx) = watch::channel(BTreeMap::new());
     let watch_task = tokio::spawn(watch_endpoints(endpoints.clone(), ep_tx));
     let socket = prober::bind(cfg.health_check_ip, cfg.health_check_port)?;
@@ -198,6 +203,7 @@ async fn serve(
         last_attempt: Instant::now(),
         endpoint_published: false,
         remotes: BTreeMap::new(),
+        peers: peer_watch,
         partners: BTreeMap::new(),
         plans: BTreeMap::new(),
         health: BTreeMap::new(),
@@ -234,7 +240,11 @@ async fn serve(
             }
             r = ep_rx.changed() => {
                 if r.is_err() { break; }
-                supervisor.remotes = ep_rx.borrow_and_update().clone();
+                let before = std::mem::replace(
+                    &mut supervisor.remotes,
+                    ep_rx.borrow_and_update().clone(),
+                );
+                supervisor.watch_peers(&before);
                 supervisor.reconcile();
                 supervisor.send_status();
             }
@@ -242,6 +252,7 @@ async fn serve(
                 supervisor.mapping = mapping_rx.borrow_and_update().clone();
                 supervisor.translate();
             }
+            Some(event) = peer_rx.recv() => supervisor.on_peer_event(event).await,
             // A reply after a silence (which may turn a cable `connected`).
             () = heard.urgent() => supervisor.check_health(),
             // A silent cable turns `error` at its deadline, not at the next tick.
@@ -327,6 +338,8 @@ struct CableSupervisor {
     endpoint_published: bool,
     /// Every Endpoint in the namespace, by name.
     remotes: BTreeMap<String, EndpointSpec>,
+    /// Active-active: the probes of this cluster's other gateways.
+    peers: peer_prober::PeerWatch,
     /// The remote Endpoints this gateway cables, one per remote cluster
     /// ([`remote::partners`]), by name.
     partners: BTreeMap<String, EndpointSpec>,
@@ -459,6 +472,14 @@ impl CableSupervisor {
                     prober::acked::BACKEND_CONFIG_VALUE.into(),
                 );
                 b.extend(join_backend_config(&self.cfg.join));
+                if self.cfg.join.active_active {
+                    let slot = ferry_api::gateway_pairs::slot_to_claim(
+                        &self.cfg.cluster_id,
+                        &self.endpoint_name(),
+                        &self.remotes,
+                    );
+                    b.insert(GATEWAY_SLOT.into(), slot.to_string());
+                }
                 b
             },
             health_check_ip: IpAddr::V4(self.cfg.health_check_ip),
@@ -476,6 +497,44 @@ impl CableSupervisor {
         }
     }
 
+    /// Active-active: probes the cluster's other gateways as their
+    /// Endpoints now say, and publishes this gateway's Endpoint again (at
+    /// the next retry) when a peer withdrew it or its slot clashes.
+    fn watch_peers(&mut self, before: &BTreeMap<String, EndpointSpec>) {
+        if !self.cfg.join.active_active {
+            return;
+        }
+        let (cluster, me) = (&self.cfg.cluster_id, self.endpoint_name());
+        self.peers.set_targets(&peers::peer_targets(
+            cluster,
+            &me,
+            &self.remotes,
+            self.cfg.peer.port,
+        ));
+        if !self.endpoint_published {
+            return;
+        }
+        if let Some(why) = peers::check_own_endpoint(cluster, &me, before, &self.remotes) {
+            tracing::warn!(endpoint = %me, ?why, "publishing this gateway's Endpoint again");
+            self.endpoint_published = false;
+        }
+    }
+
+    /// Withdraws the Endpoint of a peer gateway the probes judge down, so
+    /// the route agents and the remote clusters stop sending through it.
+    async fn on_peer_event(&mut self, event: peer_prober::PeerEvent) {
+        let me = self.endpoint_name();
+        let current =
+            peers::peer_targets(&self.cfg.cluster_id, &me, &self.remotes, self.cfg.peer.port);
+        if !peers::should_withdraw(&event.name, event.addr, event.verdict, &current) {
+            return;
+        }
+        tracing::warn!(peer = %event.name, addr = %event.addr, "peer gateway down: withdrawing its Endpoint");
+        if let Err(e) = publish::withdraw_endpoint(&self.endpoints, &event.name).await {
+            tracing::warn!("{e}");
+        }
+    }
+
     /// Brings the cables in line with the remote Endpoints.
     fn reconcile(&mut self) {
         let my_endpoint = self.endpoint_name();
@@ -489,12 +548,7 @@ impl CableSupervisor {
             public_ip: self.cfg.public_ip,
             preferred_server: self.cfg.join.preferred_server,
         };
-        let me = if self.cfg.join.active_active {
-            remote::rank(&self.cfg.cluster_id, &my_endpoint, &self.remotes)
-        } else {
-            Some(0)
-        };
-        self.partners = remote::partners(&self.cfg.cluster_id, me, &self.remotes);
+        self.partners = remote::partners(&self.cfg.cluster_id, &my_endpoint, &self.remotes);
         self.nat.track(&self.partners, &self.cfg.cluster_id);
         // A new remote is probed at once, not at the next tick.
         probe_nat(&mut self.nat, &self.health);

@@ -44,6 +44,7 @@ mod nat_prober;
 pub mod node_settings;
 pub mod peer;
 pub mod peer_prober;
+pub mod peers;
 mod prober;
 mod publish;
 pub mod remote;

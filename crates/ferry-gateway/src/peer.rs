@@ -251,5 +251,20 @@ impl HolderMonitor {
     }
 }
 
+/// A request-number base for a new monitor: only tells its answers from
+/// an earlier monitor's on the same address, so a clock-seeded hash is
+/// enough (halved: room to count up without wrapping).
+pub fn random_seq_base() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish() >> 1
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,8 @@
 //! The peer probes' socket loop: answers every request with whether this
 //! gateway is active, and — while the lease loop names a holder to watch —
 //! probes it every interval and reports the [`HolderMonitor`]'s verdict.
+//! With active-active gateways a [`PeerWatch`] probes every other gateway
+//! of the cluster instead (see [`crate::peers`]), one task per peer.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -142,5 +144,138 @@ async fn recv(s: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, 
     }
 }
 
+/// A verdict change on one peer gateway: its Endpoint's name, the address
+/// probed and the new verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerEvent {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub verdict: crate::peer::Verdict,
+}
+
+/// Probes every other active-active gateway of the cluster, one task per
+/// peer (each from its own connected socket, so a refused probe comes back
+/// to it), and sends each verdict change as a [`PeerEvent`]. Dropping it
+/// stops the probes.
+pub struct PeerWatch {
+    local_ip: std::net::IpAddr,
+    detect: Detect,
+    tasks: std::collections::BTreeMap<String, (SocketAddr, tokio::task::JoinHandle<()>)>,
+    events: tokio::sync::mpsc::Sender<PeerEvent>,
+}
+
+impl PeerWatch {
+    /// Probes from `local_ip` (the node's private IP); the events come out
+    /// of the receiver.
+    pub fn new(
+        local_ip: std::net::IpAddr,
+        detect: Detect,
+    ) -> (Self, tokio::sync::mpsc::Receiver<PeerEvent>) {
+        let (events, rx) = tokio::sync::mpsc::channel(64);
+        let w = Self {
+            local_ip,
+            detect,
+            tasks: Default::default(),
+            events,
+        };
+        (w, rx)
+    }
+
+    /// Probes exactly `targets` (name → address): a new or moved peer gets
+    /// a fresh task (it starts from `Unknown`), a vanished one's stops.
+    pub fn set_targets(&mut self, targets: &std::collections::BTreeMap<String, SocketAddr>) {
+        self.tasks.retain(|name, (addr, task)| {
+            let keep = targets.get(name) == Some(addr);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for (name, addr) in targets {
+            if self.tasks.contains_key(name) {
+                continue;
+            }
+            let task = tokio::spawn(probe_peer(
+                name.clone(),
+                *addr,
+                self.local_ip,
+                self.detect,
+                self.events.clone(),
+            ));
+            self.tasks.insert(name.clone(), (*addr, task));
+        }
+    }
+}
+
+impl Drop for PeerWatch {
+    fn drop(&mut self) {
+        for (_, task) in self.tasks.values() {
+            task.abort();
+        }
+    }
+}
+
+/// Probes peer `name` at `addr` every interval until aborted (or nobody
+/// listens to `events`), sending each change of its verdict.
+async fn probe_peer(
+    name: String,
+    addr: SocketAddr,
+    local_ip: std::net::IpAddr,
+    detect: Detect,
+    events: tokio::sync::mpsc::Sender<PeerEvent>,
+) {
+    let Some(socket) = connect(local_ip, addr).await else {
+        return;
+    };
+    let mut monitor = HolderMonitor::new(detect, crate::peer::random_seq_base());
+    monitor.set_target(Some(Target {
+        holder: name.clone(),
+        addr,
+    }));
+    let mut tick = tokio::time::interval(detect.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut buf = [0u8; 64];
+    let far = Duration::from_secs(3600);
+    loop {
+        let deadline = monitor
+            .deadline()
+            .map(Instant::from_std)
+            .unwrap_or_else(|| Instant::now() + far);
+        let changed = tokio::select! {
+            _ = tick.tick() => match monitor.next_request() {
+                Some((_, p)) => match socket.try_send(&p.encode()) {
+                    // The refusal of an earlier probe, reported here.
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => monitor.on_refused(),
+                    _ => false,
+                },
+                None => false,
+            },
+            _ = tokio::time::sleep_until(deadline) => monitor.poll(std::time::Instant::now()),
+            r = socket.recv(&mut buf) => match r {
+                Ok(n) => PeerProbe::decode(&buf[..n])
+                    .is_some_and(|p| monitor.on_reply(std::time::Instant::now(), addr, p)),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => monitor.on_refused(),
+                Err(_) => false,
+            },
+            _ = events.closed() => return,
+        };
+        if changed {
+            let verdict = monitor.verdict().verdict;
+            tracing::info!(peer = %name, %addr, ?verdict, "peer gateway");
+            let event = PeerEvent {
+                name: name.clone(),
+                addr,
+                verdict,
+            };
+            if events.send(event).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
 /// Size check kept next to the buffer above.
 const _: () = assert!(PEER_PROBE_LEN <= 64);
+
+#[cfg(test)]
+mod tests;

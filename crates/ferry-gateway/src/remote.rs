@@ -312,51 +312,26 @@ fn choose_path(
 /// Endpoints it pairs with (by name). With active-active gateways a
 /// cluster publishes one Endpoint per gateway; WireGuard routes a subnet
 /// to one peer only and accepts a packet only from the peer whose subnets
-/// hold its source, so each gateway holds exactly one cable per remote
-/// cluster and the gateways pair by rank: the i-th local gateway (by
-/// Endpoint name) with the i-th of each remote cluster. Both sides rank
-/// the same Endpoints, so the pairs agree; a remote cluster with fewer
-/// gateways is cabled by the first ones only (the route agents send its
-/// traffic to those: see `ferry-route-agent`'s plan).
+/// hold its source, so each gateway holds at most one cable per remote
+/// cluster, and the gateways pair by the slots their Endpoints claim
+/// ([`ferry_api::gateway_pairs`]): both sides compute the same pairs, and a
+/// gateway that leaves moves only its own pair. A remote cluster with
+/// fewer gateways is cabled by some of them only (the route agents send
+/// its traffic to those: see `ferry-route-agent`'s plan).
 ///
-/// `me` is this gateway's rank: `Some(0)` for an active-passive gateway,
-/// [`rank`] of its own Endpoint with active-active (`None` until it is
-/// published: no cable yet).
+/// `me` is this gateway's Endpoint (the cluster's only one with
+/// active-passive gateways); until it is among `endpoints` there is no
+/// cable.
 pub fn partners(
     local_cluster: &str,
-    me: Option<usize>,
+    me: &str,
     endpoints: &BTreeMap<String, EndpointSpec>,
 ) -> BTreeMap<String, EndpointSpec> {
-    let Some(me) = me else {
-        return BTreeMap::new();
-    };
-    let mut by_cluster: BTreeMap<&str, Vec<(&String, &EndpointSpec)>> = BTreeMap::new();
-    for (name, spec) in endpoints {
-        if spec.cluster_id != local_cluster {
-            by_cluster
-                .entry(&spec.cluster_id)
-                .or_default()
-                .push((name, spec));
-        }
-    }
-    // BTreeMap iteration is by name: each cluster's list is ranked.
-    by_cluster
+    ferry_api::gateway_pairs::pairs_by_cluster(local_cluster, endpoints)
         .into_values()
-        .filter_map(|ranked| ranked.get(me).map(|(n, s)| ((*n).clone(), (*s).clone())))
+        .filter_map(|pairs| pairs.get(me).cloned())
+        .filter_map(|name| Some((name.clone(), endpoints.get(&name)?.clone())))
         .collect()
-}
-
-/// The rank of Endpoint `name` among its cluster's Endpoints (by name),
-/// if it is there.
-pub fn rank(
-    local_cluster: &str,
-    name: &str,
-    endpoints: &BTreeMap<String, EndpointSpec>,
-) -> Option<usize> {
-    endpoints
-        .iter()
-        .filter(|(_, s)| s.cluster_id == local_cluster)
-        .position(|(n, _)| n == name)
 }
 
 #[cfg(test)]

@@ -31,13 +31,13 @@ pub struct ClusterView {
     /// active-active gateways the first of [`ClusterView::gateways`].
     pub gateway: Option<ActiveGateway>,
     /// Active-active: every gateway of this cluster (one Endpoint each),
-    /// ranked by Endpoint name as the gateways pair
-    /// (`ferry_gateway::remote::partners`); empty: only `gateway`.
+    /// by Endpoint name; empty: only `gateway`.
     pub gateways: Vec<ActiveGateway>,
-    /// Remote CIDR → how many of the first `gateways` carry it: as many as
-    /// its cluster has gateways (the others have no partner there).
-    /// Absent: all of them.
-    pub gateway_limits: BTreeMap<Cidr, usize>,
+    /// Remote CIDR → the hostnames of the `gateways` that carry it: those
+    /// paired with a gateway of its cluster
+    /// ([`ferry_api::gateway_pairs`], as the gateways cable; the others
+    /// have no partner there). Absent: all of them.
+    pub carriers: BTreeMap<Cidr, BTreeSet<String>>,
     /// This cluster's own pod and service CIDRs (IPv4).
     pub local_cidrs: BTreeSet<Cidr>,
     /// This cluster's own pod CIDRs (IPv4): where a node's host-network
@@ -123,9 +123,9 @@ fn reachable(c: &ClusterSpec, local: bool) -> Vec<&Cidr> {
 }
 
 /// [`cluster_view`] from every `Endpoint` (by name): this cluster's
-/// gateways are all of its Endpoints, ranked by name (one with
-/// active-passive gateways, one per gateway with active-active), and each
-/// remote CIDR is limited to as many gateways as its cluster has.
+/// gateways are all of its Endpoints, by name (one with active-passive
+/// gateways, one per gateway with active-active), and each remote CIDR is
+/// carried by the gateways paired with one of its cluster's.
 pub fn cluster_view_of_all(
     local_id: &str,
     endpoints: &BTreeMap<String, &EndpointSpec>,
@@ -150,13 +150,20 @@ pub fn cluster_view_of_all(
             IpAddr::V6(_) => None,
         })
         .collect();
+    let pairs = ferry_api::gateway_pairs::pairs_by_cluster(
+        local_id,
+        endpoints.iter().map(|(n, s)| (n, *s)),
+    );
     for c in clusters.iter().filter(|c| c.cluster_id != local_id) {
-        let count = endpoints
-            .values()
-            .filter(|e| e.cluster_id == c.cluster_id)
-            .count();
+        let Some(paired) = pairs.get(&c.cluster_id) else {
+            continue;
+        };
+        let hosts: BTreeSet<String> = paired
+            .keys()
+            .filter_map(|name| Some(endpoints.get(name)?.hostname.clone()))
+            .collect();
         for cidr in reachable(c, false) {
-            view.gateway_limits.insert(*cidr, count.max(1));
+            view.carriers.insert(*cidr, hosts.clone());
         }
     }
     (view, notes)
@@ -390,11 +397,17 @@ pub fn plan_with_source(
     };
     let mut routes = Vec::new();
     for cidr in &remote {
-        let limit = view.gateway_limits.get(cidr).copied().unwrap_or(usize::MAX);
-        let hops = &gateways[..gateways.len().min(limit)];
+        let hops: Vec<&ActiveGateway> = match view.carriers.get(cidr) {
+            Some(carriers) => gateways
+                .iter()
+                .filter(|g| carriers.contains(&g.hostname))
+                .copied()
+                .collect(),
+            None => gateways.clone(),
+        };
         // A gateway carries the CIDRs it has a partner for itself (its
         // cable's routes); the rest goes to the gateways that have one.
-        if my_rank.is_some_and(|r| r < hops.len()) {
+        if my_rank.is_some() && hops.iter().any(|g| g.hostname == node.name) {
             continue;
         }
         let Some((first, more)) = hops.split_first() else {

@@ -3,9 +3,15 @@
 //! a pod in one cluster to a pod in the other spread over both gateways of
 //! each side (every flow's burst moves exactly one gateway's cable counters
 //! each way, and both gateways get flows); gateway 0 of the first cluster
-//! is killed (-9) under the flows: the flows that ran through neither it
-//! nor its partner keep their echoes, the others come back once it is
-//! restarted. With the wireguard cable and with the vxlan cable.
+//! is killed (-9) under the flows and kept dead (every restart the sandbox
+//! makes is killed too) for the rest of the run: the flows that ran through
+//! neither it nor its partner keep their echoes, and the others resume
+//! through gateway 1 within [`RESUME_BUDGET`] — the surviving gateway's
+//! peer probes find gateway 0 gone and withdraw its Endpoint, so the route
+//! agents and the other cluster stop sending through it. Without that they
+//! would stall until gateway 0 is back (the whole run). Then gateway 0 may
+//! restart and every flow is echoed again. With the wireguard cable and
+//! with the vxlan cable.
 //! Root only (skipped otherwise); the test builds and deletes its own clusters.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -23,6 +29,16 @@ const BURST_SIZE: usize = 1000;
 /// Cable bytes that show a gateway carried a burst (half of it; health
 /// checks add a few hundred bytes a second).
 const CARRIED: u64 = (BURST * BURST_SIZE / 2) as u64;
+
+/// How long the flows run, and when gateway 0 is killed into it.
+const RUN: Duration = Duration::from_secs(14);
+const KILL_AT: Duration = Duration::from_secs(2);
+
+/// How long gateway 0's flows may stall after the kill: generous for a
+/// loaded box (measured well under a second), and far below the
+/// `RUN − KILL_AT` they stall while gateway 0 is kept dead without the
+/// peer probes' withdrawal.
+const RESUME_BUDGET: Duration = Duration::from_secs(6);
 
 fn tag(t: &str) -> String {
     format!("{t}{}", std::process::id() % 10_000)
@@ -110,14 +126,15 @@ fn path_of(a: &Cluster, dev: &str, flow: &flows::Flow) -> (bool, bool) {
 }
 
 #[test]
-fn active_active_wireguard_gateways_share_flows_and_a_killed_one_stalls_only_its_own() {
+fn active_active_wireguard_gateways_share_flows_and_a_killed_ones_flows_move_to_the_other() {
     share_and_kill("wireguard", "ferry-wg", "e19a");
 }
 
 /// The same with the vxlan cable: its kernel device outlives the killed
-/// process, so even that gateway's flows may go on.
+/// process (until a restart cleans it up), so only the path check after
+/// the run tells that gateway 0's flows moved.
 #[test]
-fn active_active_vxlan_gateways_share_flows_and_a_killed_one_stalls_only_its_own() {
+fn active_active_vxlan_gateways_share_flows_and_a_killed_ones_flows_move_to_the_other() {
     share_and_kill("vxlan", "ferry-vxc", "e19v");
 }
 
@@ -182,20 +199,17 @@ fn share_and_kill(driver: &str, dev: &str, t: &str) {
     );
 
     let pid = gateway_pid(a, &a.node(0));
-    let results = flows::run(
-        &flows,
-        Duration::from_millis(20),
-        Duration::from_secs(8),
-        || {
-            // The flows run before the kill.
-            std::thread::sleep(Duration::from_secs(2));
-            nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            )
-            .unwrap();
-        },
-    );
+    let keeper = KeepDead::new(&a.node_netns(0).unwrap());
+    let results = flows::run(&flows, Duration::from_millis(20), RUN, || {
+        // The flows run before the kill.
+        std::thread::sleep(KILL_AT);
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        keeper.start();
+    });
     for (r, spared) in results.iter().zip(&spared) {
         eprintln!(
             "flow {}: {} echoes, longest gap {:?}{}",
@@ -215,6 +229,38 @@ fn share_and_kill(driver: &str, dev: &str, t: &str) {
             a.gateway_report(40)
         );
     }
+    for (r, _) in results.iter().zip(&spared).filter(|(_, s)| !**s) {
+        assert!(
+            r.gap < RESUME_BUDGET,
+            "flow {} ran through the killed gateway and did not resume within {RESUME_BUDGET:?}: \
+             {} echoes, gap {:?}\n{}\n{}'s routes: {}",
+            r.port,
+            r.replies,
+            r.gap,
+            a.gateway_report(40),
+            a.node(2),
+            routes(a, 2),
+        );
+    }
+    let worst = results
+        .iter()
+        .zip(&spared)
+        .filter(|(_, s)| !**s)
+        .map(|(r, _)| r.gap)
+        .max();
+    eprintln!("longest gap of gateway 0's flows: {worst:?} (budget {RESUME_BUDGET:?})");
+    // Gateway 0 is still kept dead: every flow now runs through gateway 1
+    // both ways.
+    for f in &flows {
+        assert_eq!(
+            path_of(a, dev, f),
+            (false, false),
+            "flow {} still runs through the dead gateway 0\n{}",
+            f.port(),
+            a.gateway_report(40)
+        );
+    }
+    eprintln!("gateway 0 was killed {} times", keeper.stop());
     // The killed gateway is restarted and takes its flows back.
     wait_for(
         Duration::from_secs(120),
@@ -227,4 +273,84 @@ fn share_and_kill(driver: &str, dev: &str, t: &str) {
         },
     );
     drop(echo);
+}
+
+/// Keeps the ferry gateway of one node dead: once started, a thread kills
+/// every gateway process the sandbox restarts in that node's network
+/// namespace (found through /proc, cheap enough to poll) until stopped.
+struct KeepDead {
+    netns_inode: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::cell::RefCell<Option<std::thread::JoinHandle<usize>>>,
+}
+
+impl KeepDead {
+    fn new(netns: &str) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let netns_inode = std::fs::metadata(format!("/run/netns/{netns}"))
+            .unwrap()
+            .ino();
+        Self {
+            netns_inode,
+            stop: Default::default(),
+            thread: Default::default(),
+        }
+    }
+
+    fn start(&self) {
+        let (inode, stop) = (self.netns_inode, self.stop.clone());
+        *self.thread.borrow_mut() = Some(std::thread::spawn(move || {
+            let mut kills = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for pid in gateway_pids_in(inode) {
+                    let pid = nix::unistd::Pid::from_raw(pid);
+                    if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).is_ok() {
+                        kills += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            kills
+        }));
+    }
+
+    /// Stops killing; how many restarts it killed.
+    fn stop(&self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .borrow_mut()
+            .take()
+            .map_or(0, |t| t.join().unwrap())
+    }
+}
+
+impl Drop for KeepDead {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The ferry gateway processes (`ferry gateway` or `ferry-gateway`) in the
+/// network namespace with inode `netns_inode`.
+fn gateway_pids_in(netns_inode: u64) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let argv: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+            let base = |a: &[u8]| a.rsplit(|b| *b == b'/').next().unwrap_or(a).to_vec();
+            let is_gateway = match argv.as_slice() {
+                [first, ..] if base(first) == b"ferry-gateway" => true,
+                [first, second, ..] => base(first) == b"ferry" && *second == b"gateway",
+                _ => false,
+            };
+            is_gateway
+                && std::fs::read_link(format!("/proc/{pid}/ns/net"))
+                    .is_ok_and(|l| l.to_string_lossy() == format!("net:[{netns_inode}]"))
+        })
+        .collect()
 }

@@ -298,41 +298,49 @@ fn endpoints(names: &[(&str, &str)]) -> BTreeMap<String, EndpointSpec> {
         .collect()
 }
 
-#[test]
-fn active_active_gateways_pair_by_rank_and_both_sides_agree() {
-    let eps = endpoints(&[
-        ("a", "a-n0"),
-        ("a", "a-n1"),
-        ("b", "b-n0"),
-        ("b", "b-n1"),
-        ("c", "c"),
-    ]);
-    let names = |m: BTreeMap<String, EndpointSpec>| m.into_keys().collect::<Vec<_>>();
-    assert_eq!(rank("a", "a-n1", &eps), Some(1));
-    assert_eq!(rank("a", "a-n9", &eps), None);
-    assert_eq!(names(partners("a", Some(0), &eps)), ["b-n0", "c"]);
-    // The second gateway has no partner in the one-gateway cluster c.
-    assert_eq!(names(partners("a", Some(1), &eps)), ["b-n1"]);
-    // b's second gateway pairs back with a's second.
-    assert_eq!(
-        names(partners("b", rank("b", "b-n1", &eps), &eps)),
-        ["a-n1"]
-    );
-    // c's single (active-passive) gateway pairs with each cluster's first.
-    assert_eq!(names(partners("c", Some(0), &eps)), ["a-n0", "b-n0"]);
-    // Not published yet: no cable.
-    assert!(partners("a", None, &eps).is_empty());
+fn slotted(names: &[(&str, &str, usize)]) -> BTreeMap<String, EndpointSpec> {
+    let mut eps = endpoints(&names.iter().map(|(c, n, _)| (*c, *n)).collect::<Vec<_>>());
+    for (_, name, slot) in names {
+        if let Some(s) = eps.get_mut(*name) {
+            s.backend_config.insert(
+                ferry_api::ferry::backend_config::GATEWAY_SLOT.into(),
+                slot.to_string(),
+            );
+        }
+    }
+    eps
+}
+
+fn partner_names(local: &str, me: &str, eps: &BTreeMap<String, EndpointSpec>) -> Vec<String> {
+    partners(local, me, eps).into_keys().collect()
 }
 
 #[test]
-fn losing_a_gateway_re_ranks_the_rest() {
-    // a-n0 is gone: a-n1 is now first and pairs with b's first.
-    let eps = endpoints(&[("a", "a-n1"), ("b", "b-n0"), ("b", "b-n1")]);
-    assert_eq!(
-        partners("a", rank("a", "a-n1", &eps), &eps)
-            .into_keys()
-            .collect::<Vec<_>>(),
-        ["b-n0"]
-    );
-    assert!(partners("b", rank("b", "b-n1", &eps), &eps).is_empty());
+fn active_active_gateways_pair_by_slot_and_both_sides_agree() {
+    let mut eps = slotted(&[
+        ("a", "a-n0", 0),
+        ("a", "a-n1", 1),
+        ("b", "b-n0", 0),
+        ("b", "b-n1", 1),
+    ]);
+    eps.extend(endpoints(&[("c", "c")]));
+    assert_eq!(partner_names("a", "a-n0", &eps), ["b-n0", "c"]);
+    // The second gateway has no partner in the one-gateway cluster c.
+    assert_eq!(partner_names("a", "a-n1", &eps), ["b-n1"]);
+    // b's second gateway pairs back with a's second.
+    assert_eq!(partner_names("b", "b-n1", &eps), ["a-n1"]);
+    // c's single (active-passive) gateway pairs with each cluster's first.
+    assert_eq!(partner_names("c", "c", &eps), ["a-n0", "b-n0"]);
+    // Not published yet: no cable.
+    assert!(partner_names("a", "a-n9", &eps).is_empty());
+}
+
+#[test]
+fn losing_a_gateway_keeps_the_other_pairs() {
+    // a-n0 is gone: a-n1 keeps b-n1 (its flows never touched a-n0), and
+    // b-n0 idles for cluster a.
+    let eps = slotted(&[("a", "a-n1", 1), ("b", "b-n0", 0), ("b", "b-n1", 1)]);
+    assert_eq!(partner_names("a", "a-n1", &eps), ["b-n1"]);
+    assert_eq!(partner_names("b", "b-n1", &eps), ["a-n1"]);
+    assert!(partner_names("b", "b-n0", &eps).is_empty());
 }

@@ -451,13 +451,52 @@ fn active_active_view() -> ClusterView {
 }
 
 #[test]
-fn active_active_gateways_are_ranked_and_remote_cidrs_limited_to_their_gateway_count() {
+fn active_active_gateways_by_name_and_remote_cidrs_carried_by_the_paired_ones() {
     let view = active_active_view();
     let names: Vec<&str> = view.gateways.iter().map(|g| g.hostname.as_str()).collect();
     assert_eq!(names, ["n0", "n1"]);
     assert_eq!(view.gateway, gw("n0", [198, 18, 0, 10]));
-    assert_eq!(view.gateway_limits[&cidr("100.80.0.0/16")], 2);
-    assert_eq!(view.gateway_limits[&cidr("100.90.0.0/16")], 1);
+    let hosts = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(view.carriers[&cidr("100.80.0.0/16")], hosts(&["n0", "n1"]));
+    assert_eq!(view.carriers[&cidr("100.90.0.0/16")], hosts(&["n0"]));
+}
+
+#[test]
+fn a_remote_cluster_that_lost_a_gateway_goes_to_the_survivors_partner_only() {
+    // c0's gateway in slot 0 is gone; c0's survivor keeps slot 1, so in
+    // c1 only m1 (slot 1) has a cable to c0: m0 and the nodes send c0's
+    // traffic to m1.
+    let c0 = cluster("c0", &["100.64.0.0/16"], &[]);
+    let c1 = cluster("c1", &["100.80.0.0/16"], &[]);
+    let slotted = |c: &str, h: &str, ip: &str, slot: usize| {
+        let mut e = endpoint(c, h, ip);
+        e.backend_config.insert(
+            ferry_api::ferry::backend_config::GATEWAY_SLOT.into(),
+            slot.to_string(),
+        );
+        e
+    };
+    let eps = [
+        ("c0-n1", slotted("c0", "n1", "198.18.0.11", 1)),
+        ("c1-m0", slotted("c1", "m0", "198.18.1.10", 0)),
+        ("c1-m1", slotted("c1", "m1", "198.18.1.11", 1)),
+    ];
+    let by_name: BTreeMap<String, &EndpointSpec> =
+        eps.iter().map(|(n, e)| ((*n).to_string(), e)).collect();
+    let (view, _) = cluster_view_of_all("c1", &by_name, &[&c0, &c1]);
+    for (name, ip) in [("m2", [198, 18, 1, 12]), ("m0", [198, 18, 1, 10])] {
+        let want = plan(&node(name, ip), &view);
+        let r = want
+            .routes
+            .iter()
+            .find(|r| r.dst == cidr("100.64.0.0/16"))
+            .unwrap_or_else(|| panic!("{name}: no route to c0: {:?}", want.routes));
+        assert_eq!(r.via, Some("198.18.1.11".parse().unwrap()), "{name}");
+        assert!(r.more_via.is_empty(), "{name}");
+    }
+    // m1 carries it itself (its cable's routes).
+    let m1 = plan(&node("m1", [198, 18, 1, 11]), &view);
+    assert!(m1.routes.is_empty(), "{:?}", m1.routes);
 }
 
 #[test]
