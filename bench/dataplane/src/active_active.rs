@@ -31,6 +31,10 @@ const STREAMS: u32 = 16;
 /// Issue #19's target: 2 gateways per cluster ≥ 1.7× one.
 const TARGET_RATIO: f64 = 1.7;
 
+/// Clock ticks per second of `/proc/*/stat` and `/proc/stat` (USER_HZ:
+/// 100 on every Linux architecture ferry runs on).
+const USER_HZ: f64 = 100.0;
+
 /// The route agents' routing table on non-gateway nodes.
 const ROUTE_AGENT_TABLE: &str = "7100";
 
@@ -52,6 +56,10 @@ struct Run {
     gbps: f64,
     /// CPU seconds of ferry's processes on A's and B's nodes per GB received.
     cpu_per_gb: f64,
+    /// CPU seconds of every process on the host (and the kernel's) per GB.
+    host_cpu_per_gb: f64,
+    /// ferry's processes' CPU during the run, in % of one core.
+    ferry_busy: f64,
     /// Host CPU busy during the run, in % of one core.
     host_busy: f64,
     /// Each cluster's gateway 0 and 1 share of its cable bytes, in %.
@@ -77,9 +85,11 @@ pub fn active_active(
             }
             let r = measure_run(args, &s)?;
             eprintln!(
-                "round {round}, {n} gateway(s) per cluster: {:.2} Gbit/s, ferry {:.1} CPU-s/GB, host busy {:.0}%, shares A {:.0}/{:.0}% B {:.0}/{:.0}% [load {}]",
+                "round {round}, {n} gateway(s) per cluster: {:.2} Gbit/s, ferry {:.1} CPU-s/GB ({:.0}% of a core), host {:.1} CPU-s/GB ({:.0}% busy), shares A {:.0}/{:.0}% B {:.0}/{:.0}% [load {}]",
                 r.gbps,
                 r.cpu_per_gb,
+                r.ferry_busy,
+                r.host_cpu_per_gb,
                 r.host_busy,
                 r.shares[0][0],
                 r.shares[0][1],
@@ -227,6 +237,8 @@ fn measure_run(args: &Args, s: &Setup) -> Result<Run> {
     Ok(Run {
         gbps,
         cpu_per_gb: (cpu1 - cpu0) / gb,
+        host_cpu_per_gb: busy / USER_HZ / gb,
+        ferry_busy: (cpu1 - cpu0) / f64::from(args.secs) * 100.0,
         host_busy: if all > 0.0 {
             busy / all * 100.0 * host1.2
         } else {
@@ -253,7 +265,6 @@ fn ferry_pids(s: &Setup) -> Vec<i32> {
 
 /// User + system CPU seconds of `pids` so far (`/proc/PID/stat`).
 fn cpu_seconds(pids: &[i32]) -> Result<f64> {
-    let tick = 100.0; // USER_HZ: 100 on every Linux architecture ferry runs on.
     let mut total = 0.0;
     for pid in pids {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -265,7 +276,7 @@ fn cpu_seconds(pids: &[i32]) -> Result<f64> {
             .ok_or_else(|| anyhow!("/proc/{pid}/stat: no comm"))?;
         let f: Vec<&str> = rest.split_whitespace().collect();
         let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        total += (ticks(11) + ticks(12)) / tick;
+        total += (ticks(11) + ticks(12)) / USER_HZ;
     }
     Ok(total)
 }
@@ -319,7 +330,7 @@ fn push_rows(runs: &[Vec<Run>; 2], report: &mut Report) {
     let ratio = median(&ratios);
     report.rows.push(Row {
         metric: format!("active-active: iperf3 {STREAMS} streams, 2 gw vs 1 gw"),
-        ferry: format!("{:.2} Gb/s", fig(1, |r| r.gbps)),
+        ferry: format!("{:.2} Gbit/s", fig(1, |r| r.gbps)),
         anchor: format!("{:.2} Gbit/s 1 gateway", fig(0, |r| r.gbps)),
         ratio: Some(ratio),
         target: format!(">= {TARGET_RATIO}x"),
@@ -330,6 +341,22 @@ fn push_rows(runs: &[Vec<Run>; 2], report: &mut Report) {
         ferry: format!("{:.2}", fig(1, |r| r.cpu_per_gb)),
         anchor: format!("{:.2} 1 gateway", fig(0, |r| r.cpu_per_gb)),
         ratio: Some(fig(1, |r| r.cpu_per_gb) / fig(0, |r| r.cpu_per_gb)),
+        target: "-".into(),
+        pass: None,
+    });
+    report.rows.push(Row {
+        metric: "active-active: host CPU-s per GB, 2 gw vs 1 gw".into(),
+        ferry: format!("{:.2}", fig(1, |r| r.host_cpu_per_gb)),
+        anchor: format!("{:.2} 1 gateway", fig(0, |r| r.host_cpu_per_gb)),
+        ratio: Some(fig(1, |r| r.host_cpu_per_gb) / fig(0, |r| r.host_cpu_per_gb)),
+        target: "-".into(),
+        pass: None,
+    });
+    report.rows.push(Row {
+        metric: "active-active: ferry CPU (% of a core), 2 gw vs 1 gw".into(),
+        ferry: format!("{:.0}", fig(1, |r| r.ferry_busy)),
+        anchor: format!("{:.0} 1 gateway", fig(0, |r| r.ferry_busy)),
+        ratio: None,
         target: "-".into(),
         pass: None,
     });
@@ -353,7 +380,7 @@ fn push_rows(runs: &[Vec<Run>; 2], report: &mut Report) {
         });
     }
     report.notes.push(format!(
-        "active-active: pods on node 2 (not a gateway) of A and B; per-round 2/1 ratios {}; ferry CPU = utime+stime of every ferry process on A's and B's nodes; host busy counts every process on the box (the other sessions' too); shares from the ferry-wg devices' tx+rx bytes during the runs (medians over rounds)",
+        "active-active: pods on node 2 (not a gateway) of A and B; per-round 2/1 ratios {}; GB = 10^9 bytes iperf3 received; ferry CPU = utime+stime of every ferry process on A's and B's nodes; host CPU (/proc/stat, not idle) counts every process and the kernel's forwarding on the box, the other sessions' too: when the host is at its cores' limit in both runs, the ratio cannot exceed host CPU-s/GB 1 gw / 2 gw; shares from the ferry-wg devices' tx+rx bytes during the runs (medians over rounds)",
         ratios
             .iter()
             .map(|r| format!("{r:.2}"))
