@@ -6,14 +6,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 
 const USAGE: &str = "\
-usage: ferry-bench-dataplane [--ferry PATH] [--prefix bd-NAME] [--only wireguard,vxlan,idle,failover,dns,ipsec,ipsec-failover,globalnet,mesh]
+usage: ferry-bench-dataplane [--ferry PATH] [--prefix bd-NAME] [--only wireguard,vxlan,idle,failover,dns,ipsec,ipsec-failover,globalnet,mesh,active-active]
                              [--rounds 5] [--secs 5] [--pings 200] [--kills 10] [--cuts 5] [--exports 5]
                              [--interval-ms 10] [--idle-secs 30] [--clusters 16] [--keep]
-`mesh` is not part of the default run (it needs --clusters + 1 sandbox clusters).
+`mesh` and `active-active` are not part of the default run (they need their own sandbox clusters).
 Needs root, iperf3, ping, wireguard-go, wg, ip and kubectl. Prefer bench/dataplane/run.sh.";
 
 /// Every section, in the order they run (`--only` picks some).
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "wireguard",
     "vxlan",
     "idle",
@@ -23,6 +23,7 @@ const SECTIONS: [&str; 9] = [
     "ipsec-failover",
     "globalnet",
     "mesh",
+    "active-active",
 ];
 
 /// The parsed command line.
@@ -54,7 +55,7 @@ impl Args {
             prefix: format!("bd-{}", std::process::id()),
             sections: SECTIONS
                 .iter()
-                .filter(|s| **s != "mesh")
+                .filter(|s| !["mesh", "active-active"].contains(*s))
                 .map(|s| s.to_string())
                 .collect(),
             rounds: 5,

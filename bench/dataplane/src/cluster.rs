@@ -52,7 +52,11 @@ pub trait Joined {
     /// `ferry deploy-broker EXTRA…` against this cluster's API; returns the broker-info path.
     fn deploy_broker(&self, dir: &Path, extra: &[&str]) -> Result<PathBuf>;
     /// `ferry join` with node 0 as the gateway (retried: join is idempotent).
-    fn join(&self, broker_info: &Path, driver: &str) -> Result<()>;
+    fn join(&self, broker_info: &Path, driver: &str) -> Result<()> {
+        self.join_with(broker_info, driver, &[])
+    }
+    /// [`Joined::join`] with extra `ferry join` arguments.
+    fn join_with(&self, broker_info: &Path, driver: &str, extra: &[&str]) -> Result<()>;
     /// Labels (`true`) or unlabels (`false`) node `k` as a gateway.
     fn set_gateway(&self, k: usize, on: bool) -> Result<()>;
     /// The UDP target port of Service `ns/name` (the port its pods listen on).
@@ -84,11 +88,11 @@ impl Joined for Cluster {
     /// `ferry join` with node 0 as the gateway; retried (join is
     /// idempotent) because joins before ac1db15 could lose a race with the
     /// agent they had just started (409 on the Cluster object).
-    fn join(&self, broker_info: &Path, driver: &str) -> Result<()> {
+    fn join_with(&self, broker_info: &Path, driver: &str, extra: &[&str]) -> Result<()> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match join_once(self, broker_info, driver) {
+            match join_once(self, broker_info, driver, extra) {
                 Ok(()) => return Ok(()),
                 Err(e) if attempt < 3 => {
                     eprintln!("retrying ferry join of {}: {e:#}", self.name);
@@ -156,25 +160,35 @@ impl Joined for Cluster {
     }
 }
 
-/// One `ferry join` of `c` with node 0 as the gateway.
-fn join_once(c: &Cluster, broker_info: &Path, driver: &str) -> Result<()> {
-    c.ferry(&[
-        "join",
-        &broker_info.to_string_lossy(),
-        "--clusterid",
-        &c.name,
-        "--kubeconfig",
-        &c.kubeconfig.to_string_lossy(),
-        "--clustercidr",
-        &c.pod_cidr,
-        "--servicecidr",
-        &c.service_cidr,
-        "--gateway-node",
-        &c.node(0),
-        "--cable-driver",
-        driver,
-    ])
-    .with_context(|| format!("joining {}", c.name))?;
+/// One `ferry join` of `c` with node 0 as the gateway, and `extra`.
+fn join_once(c: &Cluster, broker_info: &Path, driver: &str, extra: &[&str]) -> Result<()> {
+    let (info, kubeconfig) = (
+        broker_info.to_string_lossy(),
+        c.kubeconfig.to_string_lossy(),
+    );
+    let gateway = c.node(0);
+    let args = [
+        &[
+            "join",
+            &info,
+            "--clusterid",
+            &c.name,
+            "--kubeconfig",
+            &kubeconfig,
+            "--clustercidr",
+            &c.pod_cidr,
+            "--servicecidr",
+            &c.service_cidr,
+            "--gateway-node",
+            &gateway,
+            "--cable-driver",
+            driver,
+        ][..],
+        extra,
+    ]
+    .concat();
+    c.ferry(&args)
+        .with_context(|| format!("joining {}", c.name))?;
     Ok(())
 }
 

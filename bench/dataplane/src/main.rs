@@ -48,15 +48,22 @@
 //! When the route agent carries traffic from non-gateway nodes, the
 //! throughput sections also measure ferry between pods on those nodes.
 //!
+//! - `active-active` (only with `--only`): two clusters joined with
+//!   `--gateway-mode active-active`, pods on a non-gateway node each;
+//!   iperf3 with 16 streams with 1 and with 2 gateways per cluster, back
+//!   to back (the 1-gateway run is the anchor, target ≥ 1.7×), ferry's CPU
+//!   seconds per GB and each gateway's share of the cable bytes.
+//!
 //! Each section is a module (`throughput` for the cable ones, `failover`,
 //! `dns_cut`, `globalnet`); `args` reads the command line and `report` prints the table.
 //!
-//! Sandbox clusters are named `{prefix}-{w|v|i|g}{k|a|b}` (prefix `bd-PID`) and
+//! Sandbox clusters are named `{prefix}-{w|v|i|g|x}{k|a|b}` (prefix `bd-PID`) and
 //! deleted when the run ends, failed or not; `--keep` keeps them.
 //! Addresses: the sandbox's own (100.64.0.0/10, 198.18.0.0/15); all traffic
 //! stays inside the sandbox's network namespaces.
 #![forbid(unsafe_code)]
 
+mod active_active;
 mod anchor;
 mod args;
 mod cluster;
@@ -180,6 +187,9 @@ fn run() -> Result<()> {
             failover::failover(&args, &pair, &mut report)?;
         }
     }
+    if args.wants("active-active") {
+        active_active::active_active(&args, &ferry, tmp.path(), &mut report)?;
+    }
     if args.wants("mesh") {
         mesh::mesh(&args, &ferry, tmp.path(), &mut report)?;
     }
@@ -201,7 +211,7 @@ fn sweep_stale(ferry: &Ferry) {
             continue;
         };
         let pair = suffix.len() == 2
-            && matches!(&suffix[..1], "w" | "v" | "i" | "g")
+            && matches!(&suffix[..1], "w" | "v" | "i" | "g" | "x")
             && matches!(&suffix[1..], "k" | "a" | "b");
         let mesh = suffix == "mk"
             || (suffix.len() == 3

@@ -331,6 +331,26 @@ pub struct GatewayStatus {
     /// One entry per remote cluster's active gateway.
     #[serde(default)]
     pub connections: Vec<Connection>,
+    /// Bytes the cable device carried (active gateways; absent until two
+    /// samples were taken). Refreshed with the RTT figures, not on its own:
+    /// it adds no API write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<CableTraffic>,
+}
+
+/// Bytes a gateway's cable device carried to and from every remote cluster
+/// (inner packets, both ways), from the device's own counters.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CableTraffic {
+    /// Bytes sent into the cable since the device came up.
+    pub tx_bytes: u64,
+    /// Bytes received from the cable since the device came up.
+    pub rx_bytes: u64,
+    /// Bytes both ways during the window that ended when this was sampled.
+    pub window_bytes: u64,
+    /// Length of that window in seconds (the status refresh period, ~30 s).
+    pub window_seconds: u32,
 }
 
 /// A gateway's high-availability role.

@@ -32,9 +32,9 @@ pub use cidr::{Cidr, check_disjoint, check_no_self_overlap, find_overlap};
 pub use crds::{all_crds, all_crds_yaml, crd_yaml};
 pub use error::{Error, Result};
 pub use ferry::{
-    CableDriver, Cluster, ClusterSpec, Connection, ConnectionStatus, Endpoint, EndpointSpec,
-    Gateway, GatewaySpec, GatewayStatus, HaStatus, LatencyRtt, NatDiscovery, NatDiscoveryResult,
-    NetworkPlugin,
+    CableDriver, CableTraffic, Cluster, ClusterSpec, Connection, ConnectionStatus, Endpoint,
+    EndpointSpec, Gateway, GatewaySpec, GatewayStatus, HaStatus, LatencyRtt, NatDiscovery,
+    NatDiscoveryResult, NetworkPlugin,
 };
 pub use globalnet::{
     ClusterGlobalEgressIP, ClusterGlobalEgressIPSpec, GlobalCidr, GlobalCidrSpec, GlobalEgressIP,

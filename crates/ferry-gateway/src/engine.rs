@@ -32,6 +32,7 @@ use crate::prober::heard::Heard;
 use crate::prober::{self, Role, Target};
 use crate::publish::{self, LocalEndpoint};
 use crate::remote::{self, LocalGateway, NotCabled, RemoteGateway};
+use crate::traffic::TrafficMeter;
 use crate::{Result, lease, peer_prober, peers};
 use ferry_api::ferry::backend_config::GATEWAY_SLOT;
 
@@ -215,6 +216,7 @@ async fn serve(
         nat: NatState::new(identity_tx, nat_out_tx),
         globalnet: crate::globalnet::Translator::default(),
         mapping: crate::globalnet::Mapping::default(),
+        traffic: TrafficMeter::default(),
     };
     supervisor.send_status();
 
@@ -272,6 +274,8 @@ async fn serve(
                 supervisor.on_tick().await;
                 if last_rtt_refresh.elapsed() >= RTT_REFRESH {
                     last_rtt_refresh = Instant::now();
+                    // The cable's bytes ride on this refresh: no write of their own.
+                    supervisor.sample_traffic();
                     supervisor.send_status();
                 }
                 if last_counter_sample.elapsed() >= COUNTER_SAMPLE {
@@ -358,6 +362,8 @@ struct CableSupervisor {
     /// Globalnet's translation table and the mapping it follows.
     globalnet: crate::globalnet::Translator,
     mapping: crate::globalnet::Mapping,
+    /// The cable device's bytes, sampled at each status refresh.
+    traffic: TrafficMeter,
 }
 
 /// A request-number base: only tells this run's answers from an earlier
@@ -421,6 +427,7 @@ impl CableSupervisor {
             tokio::task::block_in_place(|| c.down());
         }
         self.endpoint_published = false;
+        self.traffic = TrafficMeter::default();
         self.nat.clear();
         self.plans.clear();
         self.health.clear();
@@ -805,7 +812,18 @@ impl CableSupervisor {
             local_endpoint: self.endpoint_published.then(|| self.endpoint_name()),
             status_failure: self.failure.clone(),
             connections,
+            traffic: self.traffic.report(),
         }
+    }
+
+    /// The cable device's counters into the next status (none while passive).
+    fn sample_traffic(&mut self) {
+        let device = self
+            .cable
+            .as_ref()
+            .filter(|_| self.active)
+            .map(Cable::device);
+        self.traffic.sample(device);
     }
 
     /// The cable driver's byte and handshake counters into the metrics.

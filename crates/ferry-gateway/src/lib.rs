@@ -28,7 +28,7 @@
 //! [`nat_discovery`] and [`remote`]; I/O in `cable` (devices, routes),
 //! `prober` (the health-check socket), [`peer_prober`] (the peer-probe socket), `nat_prober` (the NAT discovery socket),
 //! `publish` (API writes) and `engine` (the event loop); [`metrics`] is what
-//! it reports to Prometheus.
+//! it reports to Prometheus, [`traffic`] the cable bytes its status reports.
 #![forbid(unsafe_code)]
 
 pub mod cable;
@@ -48,6 +48,7 @@ pub mod peers;
 mod prober;
 mod publish;
 pub mod remote;
+pub mod traffic;
 
 pub use config::{GatewayConfig, Settings, load_or_create_key, resolve};
 pub use engine::{LEASE_NAME, report_failure, run};

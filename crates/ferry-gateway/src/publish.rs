@@ -110,7 +110,7 @@ pub async fn gateway_object(api: &Api<Gateway>, node: &str, cluster_id: &str) ->
 pub async fn gateway_status(api: &Api<Gateway>, node: &str, status: &GatewayStatus) -> Result<()> {
     let mut s = serde_json::to_value(status).unwrap_or_default();
     // Merge patch: an absent field keeps its old value, so say null.
-    for key in ["localEndpoint", "statusFailure"] {
+    for key in ["localEndpoint", "statusFailure", "traffic"] {
         if s.get(key).is_none() {
             s[key] = serde_json::Value::Null;
         }

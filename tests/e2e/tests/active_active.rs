@@ -11,13 +11,15 @@
 //! agents and the other cluster stop sending through it. Without that they
 //! would stall until gateway 0 is back (the whole run). Then gateway 0 may
 //! restart and every flow is echoed again. With the wireguard cable and
-//! with the vxlan cable.
+//! with the vxlan cable. Before the kill, `ferry show gateways` must show both
+//! gateways' shares.
 //! Root only (skipped otherwise); the test builds and deletes its own clusters.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
 use ferry_e2e::{Broker, Cluster, Clusterset, Extra, flows, gateway_pid, netns, usable, wait_for};
+use ferry_sandbox::harness;
 
 /// Enough flows that both gateways carry some and some avoid gateway 0
 /// in both directions (each does with probability 1/4).
@@ -125,6 +127,65 @@ fn path_of(a: &Cluster, dev: &str, flow: &flows::Flow) -> (bool, bool) {
     )
 }
 
+/// `ferry show gateways -o json` of `a` shows a share for both gateways,
+/// and each one's cable bytes include what the bursts of [`path_of`] put
+/// through it (so the figures count the data, not only health checks).
+/// The gateways sample their cable at their 30 s status refresh.
+fn shares_are_shown(a: &Cluster, paths: &[(bool, bool)]) {
+    let carried = |k: usize| -> u64 {
+        let through = |via0: bool| via0 == (k == 0);
+        paths
+            .iter()
+            .map(|&(out0, back0)| u64::from(through(out0)) + u64::from(through(back0)))
+            .sum::<u64>()
+            * CARRIED
+    };
+    let kubeconfig = a.kubeconfig.to_string_lossy().to_string();
+    let mut last = String::new();
+    let shown = harness::wait_for(
+        "both gateways' shares in `ferry show gateways`",
+        Duration::from_secs(150),
+        Duration::from_secs(1),
+        || {
+            last = a
+                .ferry(&[
+                    "show",
+                    "gateways",
+                    "-o",
+                    "json",
+                    "--kubeconfig",
+                    &kubeconfig,
+                ])
+                .ok()?;
+            let v: serde_json::Value = serde_json::from_str(&last).ok()?;
+            let rows = v["clusters"][0]["gateways"].as_array()?.clone();
+            (0..2)
+                .all(|k| {
+                    rows.iter().any(|r| {
+                        let t = &r["traffic"];
+                        let bytes =
+                            t["txBytes"].as_u64().unwrap_or(0) + t["rxBytes"].as_u64().unwrap_or(0);
+                        r["node"] == a.node(k).as_str()
+                            && r["sharePercent"].as_f64().is_some_and(|p| p > 0.0)
+                            && bytes >= carried(k)
+                    })
+                })
+                .then_some(())
+        },
+    );
+    assert!(
+        shown.is_ok(),
+        "both gateways should show a share and at least the bytes their flows carried \
+         ({} and {} bytes): {last}",
+        carried(0),
+        carried(1)
+    );
+    let table = a
+        .ferry(&["show", "gateways", "--kubeconfig", &kubeconfig])
+        .unwrap();
+    eprintln!("{table}");
+}
+
 #[test]
 fn active_active_wireguard_gateways_share_flows_and_a_killed_ones_flows_move_to_the_other() {
     share_and_kill("wireguard", "ferry-wg", "e19a");
@@ -197,6 +258,8 @@ fn share_and_kill(driver: &str, dev: &str, t: &str) {
         spared.contains(&true),
         "no flow avoided gateway 0 both ways: {paths:?}"
     );
+
+    shares_are_shown(a, &paths);
 
     let pid = gateway_pid(a, &a.node(0));
     let keeper = KeepDead::new(&a.node_netns(0).unwrap());

@@ -128,6 +128,12 @@ fn gateway_status_shape() {
                 message: "public IP answered".into(),
             }),
         }],
+        traffic: Some(CableTraffic {
+            tx_bytes: 3_000_000,
+            rx_bytes: 1_000_000,
+            window_bytes: 250_000,
+            window_seconds: 30,
+        }),
     };
     let v = serde_json::to_value(&status).unwrap();
     assert_eq!(
@@ -152,6 +158,10 @@ fn gateway_status_shape() {
                     "message": "public IP answered",
                 },
             }],
+            "traffic": {
+                "txBytes": 3_000_000, "rxBytes": 1_000_000,
+                "windowBytes": 250_000, "windowSeconds": 30,
+            },
         })
     );
     assert_eq!(serde_json::from_value::<GatewayStatus>(v).unwrap(), status);

@@ -16,6 +16,8 @@ fn report() -> Report {
                     ha_status: None,
                     connected: 0,
                     connections: 0,
+                    share_percent: None,
+                    traffic: None,
                     summary: "<script>".into(),
                 }]),
                 ..Default::default()

@@ -178,6 +178,8 @@ fn gateways(s: &Snapshot) -> Vec<GatewayRow> {
                 ha_status: None,
                 connected: 0,
                 connections: 0,
+                share_percent: None,
+                traffic: None,
                 summary: "no status reported yet".into(),
             },
             Some(st) => {
@@ -212,6 +214,8 @@ fn gateways(s: &Snapshot) -> Vec<GatewayRow> {
                     ha_status: Some(st.ha_status),
                     connected,
                     connections: total,
+                    share_percent: None,
+                    traffic: st.traffic,
                     summary,
                 }
             }
@@ -224,10 +228,36 @@ fn gateways(s: &Snapshot) -> Vec<GatewayRow> {
             ha_status: None,
             connected: 0,
             connections: 0,
+            share_percent: None,
+            traffic: None,
             summary: "labelled ferry.dev/gateway=true but no Gateway reported: is ferry-gateway running on it?".into(),
         });
     }
-    by_node.into_values().collect()
+    let mut rows: Vec<GatewayRow> = by_node.into_values().collect();
+    set_shares(&mut rows);
+    rows
+}
+
+/// Each gateway's part of the bytes the cluster's gateways moved in their
+/// last status window. A passive gateway gets 0 % once another one
+/// reports bytes; an active one not sampled yet gets none; nobody gets a
+/// share when no bytes moved.
+fn set_shares(rows: &mut [GatewayRow]) {
+    let total: u64 = rows
+        .iter()
+        .filter_map(|r| r.traffic.map(|t| t.window_bytes))
+        .sum();
+    if total == 0 {
+        return;
+    }
+    for r in rows {
+        let bytes = match (r.traffic, r.ha_status) {
+            (Some(t), _) => t.window_bytes,
+            (None, Some(HaStatus::Passive)) => 0,
+            (None, _) => continue,
+        };
+        r.share_percent = Some(100.0 * bytes as f64 / total as f64);
+    }
 }
 
 fn networks(s: &Snapshot) -> Vec<NetworkRow> {

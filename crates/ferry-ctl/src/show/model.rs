@@ -3,7 +3,8 @@
 //! `-o json|yaml`; never holds a token, key or certificate.
 
 use ferry_api::{
-    CableDriver, ConnectionStatus, HaStatus, LatencyRtt, NatDiscovery, ServiceImportType,
+    CableDriver, CableTraffic, ConnectionStatus, HaStatus, LatencyRtt, NatDiscovery,
+    ServiceImportType,
 };
 use serde::Serialize;
 
@@ -172,6 +173,14 @@ pub struct GatewayRow {
     pub connected: usize,
     /// Connections in all.
     pub connections: usize,
+    /// Its part, in percent, of the bytes this cluster's gateways moved
+    /// over their cables in their last status window (~30 s); `None` when
+    /// no gateway reported bytes for a window or they moved none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_percent: Option<f64>,
+    /// What its cable device carried, as its status reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<CableTraffic>,
     /// One line about its state.
     pub summary: String,
 }

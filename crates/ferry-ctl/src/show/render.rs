@@ -266,7 +266,13 @@ fn endpoints(rows: &[EndpointRow]) -> String {
 }
 
 fn gateways(rows: &[GatewayRow]) -> String {
-    let mut t = Table::new(&["NODE", "HA-STATUS", "SUMMARY"]);
+    let mut t = Table::new(&[
+        "NODE",
+        "HA-STATUS",
+        "SHARE(LAST ~30S)",
+        "CABLE-BYTES(SINCE UP)",
+        "SUMMARY",
+    ]);
     for r in rows {
         t.row(vec![
             r.node.clone(),
@@ -276,6 +282,9 @@ fn gateways(rows: &[GatewayRow]) -> String {
                 None => "-",
             }
             .into(),
+            share_cell(r),
+            r.traffic
+                .map_or("-".into(), |t| human_bytes(t.tx_bytes + t.rx_bytes)),
             r.summary.clone(),
         ]);
     }
@@ -283,6 +292,38 @@ fn gateways(rows: &[GatewayRow]) -> String {
         t,
         "none: no node is labelled ferry.dev/gateway=true; label one with `kubectl label node NODE ferry.dev/gateway=true`",
     )
+}
+
+/// `48%`; `idle` when its cluster's gateways moved no bytes in the window;
+/// `-` when it reported none.
+fn share_cell(r: &GatewayRow) -> String {
+    match (r.share_percent, r.traffic) {
+        (Some(p), _) => format!("{p:.0}%"),
+        (None, Some(_)) => "idle".into(),
+        (None, None) => "-".into(),
+    }
+}
+
+/// Bytes in B, kB, MB, GB (powers of 1000), three significant digits.
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if b < 1000 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64 / 1000.0;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    let digits = if v < 10.0 {
+        2
+    } else if v < 100.0 {
+        1
+    } else {
+        0
+    };
+    format!("{v:.digits$} {}", UNITS[unit])
 }
 
 fn networks(rows: &[NetworkRow]) -> String {

@@ -109,7 +109,9 @@ fn snapshot() -> Snapshot {
                     {"endpoint": "cluster2-cluster2-node1", "clusterId": "cluster2", "cableDriver": "wireguard",
                      "status": "error", "statusMessage": "no health-check reply for 1.2s",
                      "latencyRtt": rtt("15ms", "42.5ms", "230ms")},
-                ]}}),
+                ],
+                "traffic": {"txBytes": 52_400_000, "rxBytes": 1_300_000,
+                    "windowBytes": 12_000, "windowSeconds": 30}}}),
             ),
             de(
                 json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Gateway",
@@ -200,6 +202,99 @@ fn report(sections: &[Section]) -> Report {
 #[test]
 fn show_all_table() {
     insta::assert_snapshot!(table(&report(&Section::ALL)));
+}
+
+/// A cluster with two active gateways (active-active) that carried 3:1 of
+/// the bytes in the last window, and one that has not been sampled yet.
+fn active_active(windows: [u64; 2]) -> Snapshot {
+    let gateway = |node: &str, traffic: Option<Value>| {
+        let mut status = json!({"haStatus": "active", "localEndpoint": format!("east-{node}"),
+            "connections": [{"endpoint": "west-w0", "clusterId": "west", "cableDriver": "wireguard",
+                "status": "connected"}]});
+        if let Some(t) = traffic {
+            status["traffic"] = t;
+        }
+        de(
+            json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Gateway",
+            "metadata": {"name": node, "namespace": "ferry-system"},
+            "spec": {"clusterId": "east", "hostname": node}, "status": status}),
+        )
+    };
+    let traffic = |total: u64, window: u64| json!({"txBytes": total / 2, "rxBytes": total / 2, "windowBytes": window, "windowSeconds": 30});
+    Snapshot {
+        cluster_id: "east".into(),
+        gateways: vec![
+            gateway("e0", Some(traffic(9_000_000_000, windows[0]))),
+            gateway("e1", Some(traffic(2_500_000_000, windows[1]))),
+            gateway("e2", None),
+        ],
+        gateway_nodes: vec!["e0".into(), "e1".into(), "e2".into()],
+        ..Default::default()
+    }
+}
+
+fn gateways_report(snap: &Snapshot) -> Report {
+    Report {
+        clusters: vec![ClusterReport {
+            source: "context east".into(),
+            server: "https://198.18.0.1:6443".into(),
+            cluster_id: Some("east".into()),
+            error: None,
+            hint: None,
+            view: build(snap, &[Section::Gateways]),
+        }],
+    }
+}
+
+#[test]
+fn show_gateways_active_active_table() {
+    insta::assert_snapshot!(table(&gateways_report(&active_active([
+        3_000_000_000,
+        1_000_000_000
+    ]))));
+}
+
+#[test]
+fn show_gateways_active_active_json() {
+    insta::assert_snapshot!(
+        render(
+            &gateways_report(&active_active([3_000_000_000, 1_000_000_000])),
+            Format::Json
+        )
+        .unwrap()
+    );
+}
+
+#[test]
+fn gateway_shares() {
+    let shares = |snap: &Snapshot| -> Vec<Option<f64>> {
+        build(snap, &[Section::Gateways])
+            .gateways
+            .unwrap()
+            .iter()
+            .map(|r| r.share_percent)
+            .collect()
+    };
+    // Active-active: by the window's bytes; not sampled yet: no share.
+    assert_eq!(
+        shares(&active_active([300, 100])),
+        [Some(75.0), Some(25.0), None]
+    );
+    // No bytes in the window: nobody has a share (the table says `idle`).
+    assert_eq!(shares(&active_active([0, 0])), [None, None, None]);
+    // Active-passive: the active one carries it all, the passive none, the
+    // node without a Gateway has no share.
+    assert_eq!(shares(&snapshot()), [Some(100.0), Some(0.0), None]);
+}
+
+#[test]
+fn byte_counts_read_as_units() {
+    assert_eq!(human_bytes(999), "999 B");
+    assert_eq!(human_bytes(1_000), "1.00 kB");
+    assert_eq!(human_bytes(52_400_000), "52.4 MB");
+    assert_eq!(human_bytes(9_000_000_000), "9.00 GB");
+    assert_eq!(human_bytes(123_000_000_000), "123 GB");
+    assert_eq!(human_bytes(u64::MAX), "18446744 TB");
 }
 
 #[test]

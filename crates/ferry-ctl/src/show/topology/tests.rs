@@ -42,6 +42,8 @@ fn gateway(node: &str, ha: Option<HaStatus>) -> GatewayRow {
         ha_status: ha,
         connected: 0,
         connections: 0,
+        share_percent: None,
+        traffic: None,
         summary: String::new(),
     }
 }
