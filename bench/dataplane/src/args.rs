@@ -42,7 +42,7 @@ pub struct Args {
     /// The `idle` section's window.
     pub idle: Duration,
     /// The `mesh` section's member clusters (one node each; the sandbox
-    /// holds at most 32 clusters at once, the broker's included).
+    /// holds at most 64 clusters at once, the broker's included).
     pub clusters: usize,
     pub keep: bool,
 }
@@ -102,8 +102,12 @@ impl Args {
         if !a.prefix.starts_with("bd") || a.prefix.len() > 14 {
             bail!("--prefix must start with 'bd' and be at most 14 characters");
         }
-        if a.clusters < 2 {
-            bail!("--clusters must be at least 2");
+        let most = ferry_sandbox::plan::MAX_CLUSTERS as usize - 1;
+        if !(2..=most).contains(&a.clusters) {
+            bail!(
+                "--clusters must be 2..={most} (the sandbox holds {} clusters, the broker's included)",
+                most + 1
+            );
         }
         for s in &a.sections {
             if !SECTIONS.contains(&s.as_str()) {

@@ -53,6 +53,58 @@ fn neighbour_table() -> Option<(u64, u64)> {
     Some((entries, limit.trim().parse().ok()?))
 }
 
+/// The kernel's neighbour-table limits, host-wide: the hard one first, so
+/// that raising and then restoring in reverse keeps `gc_thresh2 <= gc_thresh3`.
+const GC_THRESH: [&str; 2] = [
+    "/proc/sys/net/ipv4/neigh/default/gc_thresh3",
+    "/proc/sys/net/ipv4/neigh/default/gc_thresh2",
+];
+
+/// Neighbour entries a mesh of `n` one-node clusters needs, with room:
+/// each gateway's namespace resolves every other gateway (n − 1 entries),
+/// plus pods, nodes and the broker — 370 entries were seen at n = 16.
+fn neighbours_needed(n: usize) -> u64 {
+    (2 * n * n + 512) as u64
+}
+
+/// Raises the host's neighbour-table limits for the mesh's lifetime and
+/// puts the old values back on drop. The table is one for all namespaces
+/// and its limits exist only in the host's namespace, so a mesh of more
+/// than ~24 clusters cannot run on the defaults (1024 entries). Nothing
+/// else changes: no address, route or rule outside our namespaces.
+struct NeighbourLimit {
+    saved: Vec<(&'static str, String)>,
+}
+
+impl NeighbourLimit {
+    /// Raises `gc_thresh2`/`gc_thresh3` to at least `need` (never lowers).
+    fn at_least(need: u64) -> Result<Self> {
+        let mut saved = Vec::new();
+        for path in &GC_THRESH {
+            let old = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+            let old = old.trim().to_string();
+            if old.parse::<u64>().is_ok_and(|v| v >= need) {
+                continue;
+            }
+            std::fs::write(path, need.to_string()).with_context(|| format!("writing {path}"))?;
+            eprintln!("mesh: {path} {old} -> {need} while the mesh runs");
+            saved.push((*path, old));
+        }
+        Ok(Self { saved })
+    }
+}
+
+impl Drop for NeighbourLimit {
+    fn drop(&mut self) {
+        for (path, old) in self.saved.iter().rev() {
+            match std::fs::write(path, old) {
+                Ok(()) => eprintln!("mesh: {path} restored to {old}"),
+                Err(e) => eprintln!("mesh: could not restore {path} to {old}: {e}"),
+            }
+        }
+    }
+}
+
 /// `entries of limit`, or "unknown".
 fn neighbour_note() -> String {
     neighbour_table().map_or("unknown".into(), |(n, max)| format!("{n} of {max}"))
@@ -76,13 +128,29 @@ fn connected_cables(c: &Cluster) -> Option<usize> {
     Some(n)
 }
 
+/// Member `k`'s own pod and service CIDRs in a mesh too big for the
+/// sandbox's default /16s (32 clusters): two /24s in 100.127.0.0/16,
+/// which is default cluster 31's service CIDR — no member uses defaults.
+fn member_cidrs(n: usize, k: usize) -> Option<[String; 4]> {
+    (n >= ferry_sandbox::plan::DEFAULT_CIDR_CLUSTERS as usize).then(|| {
+        [
+            "--pod-cidr".into(),
+            format!("100.127.{k}.0/24"),
+            "--service-cidr".into(),
+            format!("100.127.{}.0/24", 128 + k),
+        ]
+    })
+}
+
 /// Creates the broker cluster and `n` one-node member clusters and joins them.
 fn up(args: &Args, ferry: &Ferry, dir: &Path, n: usize) -> Result<(Cluster, Vec<Cluster>)> {
     let broker = ferry.create(&format!("{}-mk", args.prefix), 1, &[], args.keep)?;
     let info = broker.deploy_broker(dir, &[])?;
     let mut members = Vec::with_capacity(n);
     for k in 0..n {
-        let c = ferry.create(&format!("{}-m{k:02}", args.prefix), 1, &[], args.keep)?;
+        let cidrs = member_cidrs(n, k);
+        let extra: Vec<&str> = cidrs.iter().flatten().map(String::as_str).collect();
+        let c = ferry.create(&format!("{}-m{k:02}", args.prefix), 1, &extra, args.keep)?;
         c.join(&info, "wireguard")?;
         eprintln!("mesh: {} joined", c.name);
         members.push(c);
@@ -94,6 +162,15 @@ fn up(args: &Args, ferry: &Ferry, dir: &Path, n: usize) -> Result<(Cluster, Vec<
 pub fn mesh(args: &Args, ferry: &Ferry, dir: &Path, report: &mut Report) -> Result<()> {
     let n = args.clusters;
     eprintln!("--- mesh ({n} clusters) ---");
+    // Declared before the clusters so it is dropped after they are deleted.
+    let limit = NeighbourLimit::at_least(neighbours_needed(n))?;
+    if args.keep {
+        // Kept clusters still need the room after we exit.
+        for (path, old) in &limit.saved {
+            eprintln!("mesh: --keep: {path} stays raised; restore with: echo {old} > {path}");
+        }
+        std::mem::forget(limit);
+    }
     let (_broker, members) = up(args, ferry, dir, n)?;
     let joined = Instant::now();
     for c in &members {

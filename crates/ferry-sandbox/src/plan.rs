@@ -1,10 +1,12 @@
 //! The address and name plan of a sandbox cluster: pure functions of the
 //! cluster's name, index, node count and CIDRs.
 //!
-//! Cluster `i` (0..32) uses bridge `fsb{i}` with 198.18.{100+i}.0/24 (host .1,
+//! Cluster `i` (0..64) uses bridge `fsb{i}` with 198.18.{100+i}.0/24 (host .1,
 //! node k .{10+k}), WAN addresses 198.19.{i}.{10+k}/16 on the shared bridge
 //! `fsbwan`, by default pod CIDR 100.{64+i}.0.0/16 (node k gets the k-th /24)
-//! and service CIDR 100.{96+i}.0.0/16.
+//! and service CIDR 100.{96+i}.0.0/16. Those defaults fill 100.64.0.0/10 with
+//! the first 32 clusters, so clusters 32..64 must be given both CIDRs
+//! (small ones, e.g. /24s, that no other cluster uses).
 //!
 //! A cluster created `--cni kube-ovn` is shaped like kube-ovn: its pod CIDR
 //! splits in two halves, the lower one `ovn-default` (the pods; node k's
@@ -26,7 +28,9 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// Largest number of sandbox clusters at once.
-pub const MAX_CLUSTERS: u32 = 32;
+pub const MAX_CLUSTERS: u32 = 64;
+/// Clusters with an index below this have default CIDRs (a /16 each).
+pub const DEFAULT_CIDR_CLUSTERS: u32 = 32;
 /// Largest number of nodes in a cluster.
 pub const MAX_NODES: u32 = 16;
 /// Prefix of every network namespace, link and /etc/netns directory we make.
@@ -301,14 +305,27 @@ impl Plan {
         if nodes == 0 || nodes > MAX_NODES {
             return Err(Error::Invalid(format!("--nodes must be 1..={MAX_NODES}")));
         }
-        let pod_cidr = pod_cidr.unwrap_or(Cidr {
-            addr: Ipv4Addr::new(100, 64 + index as u8, 0, 0),
-            prefix: 16,
-        });
-        let service_cidr = service_cidr.unwrap_or(Cidr {
-            addr: Ipv4Addr::new(100, 96 + index as u8, 0, 0),
-            prefix: 16,
-        });
+        // The i-th /16 above 100.{second_octet}.0.0, for the first 32 clusters.
+        let default_cidr = |second_octet: u32| {
+            if index >= DEFAULT_CIDR_CLUSTERS {
+                return Err(Error::Invalid(format!(
+                    "{DEFAULT_CIDR_CLUSTERS} sandbox clusters already use the default CIDRs \
+                     (100.64.0.0/10 is full): give this one --pod-cidr and --service-cidr"
+                )));
+            }
+            Ok(Cidr {
+                addr: Ipv4Addr::new(100, (second_octet + index) as u8, 0, 0),
+                prefix: 16,
+            })
+        };
+        let pod_cidr = match pod_cidr {
+            Some(c) => c,
+            None => default_cidr(64)?,
+        };
+        let service_cidr = match service_cidr {
+            Some(c) => c,
+            None => default_cidr(96)?,
+        };
         for (what, c) in [("pod", pod_cidr), ("service", service_cidr)] {
             if !POD_SPACE.covers(&c) {
                 return Err(Error::Invalid(format!(
@@ -626,5 +643,32 @@ mod tests {
             .is_err()
         );
         assert!(Plan::new("Bad", 0, 2, None, None).is_err());
+    }
+
+    #[test]
+    fn clusters_past_the_defaults_need_both_cidrs() {
+        let cidr = |s: &str| Cidr::parse(s).ok();
+        assert!(Plan::new("a", 31, 1, None, None).is_ok());
+        for (pod, svc) in [
+            (None, None),
+            (cidr("100.95.1.0/24"), None),
+            (None, cidr("100.127.1.0/24")),
+        ] {
+            let err = Plan::new("a", 32, 1, pod, svc).unwrap_err().to_string();
+            assert!(err.contains("--pod-cidr and --service-cidr"), "{err}");
+        }
+        let p = Plan::new("a", 63, 1, cidr("100.95.1.0/24"), cidr("100.127.1.0/24")).unwrap();
+        assert_eq!(p.host_ip(), Ipv4Addr::new(198, 18, 163, 1));
+        assert_eq!(p.node_wan_ip(0), Ipv4Addr::new(198, 19, 63, 10));
+        assert!(
+            Plan::new(
+                "a",
+                MAX_CLUSTERS,
+                1,
+                cidr("100.95.1.0/24"),
+                cidr("100.127.1.0/24")
+            )
+            .is_err()
+        );
     }
 }

@@ -18,7 +18,8 @@ pub enum Sandbox {
         /// Number of nodes.
         #[arg(long, default_value_t = 2)]
         nodes: u32,
-        /// Pod CIDR inside 100.64.0.0/10 (default: 100.{64+i}.0.0/16 for the i-th cluster).
+        /// Pod CIDR inside 100.64.0.0/10 (default: 100.{64+i}.0.0/16 for the i-th cluster;
+        /// the 33rd to 64th clusters have no default and need both CIDRs).
         #[arg(long)]
         pod_cidr: Option<String>,
         /// Service CIDR inside 100.64.0.0/10 (default: 100.{96+i}.0.0/16).
