@@ -29,7 +29,7 @@ pub fn dot(t: &Topology) -> String {
             out.push_str(&format!(
                 "    {} [label={}, fillcolor={fill}];\n",
                 quote(&gateway_id(&c.id, &g.node)),
-                quote(&format!("{}\n{role}", g.node))
+                quote(&format!("{}\n{}", g.node, g.role_label(role)))
             ));
         }
         out.push_str("  }\n");

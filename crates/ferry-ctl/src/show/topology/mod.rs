@@ -83,6 +83,20 @@ pub struct GatewayNode {
     pub node: String,
     /// Its role.
     pub role: Role,
+    /// Its part of the bytes its cluster's gateways moved in their last
+    /// status window (`show gateways`' SHARE), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_percent: Option<f64>,
+}
+
+impl GatewayNode {
+    /// `active`, or `active, 52%` when its traffic share is known.
+    pub fn role_label(&self, role: &str) -> String {
+        match self.share_percent {
+            Some(p) => format!("{role}, {p:.0}%"),
+            None => role.to_string(),
+        }
+    }
 }
 
 /// How a cable is doing, worst end first.
@@ -174,6 +188,7 @@ impl Topology {
                     other.gateways.push(GatewayNode {
                         node: e.hostname.clone(),
                         role: Role::Unknown,
+                        share_percent: None,
                     });
                 }
             }
@@ -260,6 +275,7 @@ fn read_cluster(c: &ClusterReport) -> ClusterNode {
                 Some(HaStatus::Passive) => Role::Standby,
                 None => Role::Unknown,
             },
+            share_percent: g.share_percent,
         })
         .collect();
     let services = c.view.services.as_ref();

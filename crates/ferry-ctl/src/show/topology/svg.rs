@@ -205,12 +205,13 @@ fn cluster(out: &mut String, c: &ClusterNode, (cx, cy): (f64, f64)) {
         };
         let _ = writeln!(
             out,
-            r##"<g class="gateway" data-role="{role}"><circle cx="{}" cy="{}" r="5" fill="{dot}" stroke="#555555"/><text x="{}" y="{}" font-size="12">{} ({role})</text></g>"##,
+            r##"<g class="gateway" data-role="{role}"><circle cx="{}" cy="{}" r="5" fill="{dot}" stroke="#555555"/><text x="{}" y="{}" font-size="12">{} ({})</text></g>"##,
             (x + 18.0).round(),
             (row_y - 4.0).round(),
             (x + 30.0).round(),
             row_y.round(),
-            escape(&g.node)
+            escape(&g.node),
+            g.role_label(role)
         );
     }
     out.push_str("</g>\n");

@@ -241,3 +241,54 @@ fn empty_topology() {
     assert!(text(&t).contains("(none: no gateway has reported a connection)"));
     assert!(svg(&t).contains("no cluster"));
 }
+
+#[test]
+fn active_active_gateways_show_their_share_in_every_format() {
+    let share = |node: &str, p: f64| GatewayRow {
+        share_percent: Some(p),
+        ..gateway(node, Some(HaStatus::Active))
+    };
+    let view = ClusterView {
+        gateways: Some(vec![share("c0-node0", 52.4), share("c0-node1", 47.6)]),
+        ..Default::default()
+    };
+    let t = Topology::from_report(&Report {
+        clusters: vec![read("cluster0", view)],
+    });
+    let shares: Vec<_> = t.clusters[0]
+        .gateways
+        .iter()
+        .map(|g| g.share_percent)
+        .collect();
+    assert_eq!(shares, [Some(52.4), Some(47.6)]);
+    assert!(
+        text(&t).contains("gateway c0-node0 (active, 52%)"),
+        "{}",
+        text(&t)
+    );
+    assert!(
+        text(&t).contains("gateway c0-node1 (active, 48%)"),
+        "{}",
+        text(&t)
+    );
+    assert!(
+        svg(&t).contains("c0-node1 (active, 48%)</text>"),
+        "{}",
+        svg(&t)
+    );
+    assert!(dot(&t).contains(r#"c0-node0\nactive, 52%"#), "{}", dot(&t));
+    let json = serde_json::to_value(&t).unwrap();
+    assert_eq!(json["clusters"][0]["gateways"][1]["sharePercent"], 47.6);
+    // Unknown shares stay out of the labels and the JSON.
+    let plain = Topology::from_report(&report());
+    assert!(
+        text(&plain).contains("gateway c0-node0 (active)\n"),
+        "{}",
+        text(&plain)
+    );
+    assert!(
+        !serde_json::to_string(&plain)
+            .unwrap()
+            .contains("sharePercent")
+    );
+}

@@ -32,7 +32,7 @@ pub fn text(t: &Topology) -> String {
                 Role::Standby => "standby",
                 Role::Unknown => "role unknown",
             };
-            out.push_str(&format!("  gateway {} ({role})\n", g.node));
+            out.push_str(&format!("  gateway {} ({})\n", g.node, g.role_label(role)));
         }
         if c.gateways.is_empty() && c.error.is_none() {
             out.push_str("  (no gateway)\n");
