@@ -112,7 +112,7 @@ async fn serve(
     let peer_task = tokio::spawn(peer_prober::run(
         peer_socket,
         cfg.peer.detect,
-        random_u64() >> 1,
+        crate::peer::random_seq_base(),
         active_tx.subscribe(),
         target_rx,
         verdict_tx,
@@ -142,8 +142,11 @@ async fn serve(
     };
     // Active-active: this gateway probes the cluster's other gateways
     // (targets set from their Endpoints; none with active-passive).
-    let (peer_watch, mut peer_rx) =
-        peer_prober::PeerWatch::new(IpAddr::V4(cfg.private_ip), cfg.peer.detect);
+    let (peer_watch, mut peer_rx) = peer_prober::PeerWatch::new(
+        IpAddr::V4(cfg.private_ip),
+        cfg.peer.detect,
+        peer_prober::NEVER_ANSWERED_GRACE,
+    );
     let (ep_tx, mut ep_rx) = watch::channel(BTreeMap::new());
     let watch_task = tokio::spawn(watch_endpoints(endpoints.clone(), ep_tx));
     let socket = prober::bind(cfg.health_check_ip, cfg.health_check_port)?;
@@ -364,20 +367,6 @@ struct CableSupervisor {
     mapping: crate::globalnet::Mapping,
     /// The cable device's bytes, sampled at each status refresh.
     traffic: TrafficMeter,
-}
-
-/// A request-number base: only tells this run's answers from an earlier
-/// run's, so a clock-seeded hash is enough.
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    h.finish()
 }
 
 impl CableSupervisor {

@@ -53,3 +53,18 @@ pub mod traffic;
 pub use config::{GatewayConfig, Settings, load_or_create_key, resolve};
 pub use engine::{LEASE_NAME, report_failure, run};
 pub use error::{Error, Result};
+
+/// A clock-seeded random number (std's per-process random hash keys over
+/// the time in ns): for request numbers and probe ids that only need to
+/// differ from an earlier process's, never for secrets.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish()
+}

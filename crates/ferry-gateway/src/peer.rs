@@ -255,15 +255,7 @@ impl HolderMonitor {
 /// an earlier monitor's on the same address, so a clock-seeded hash is
 /// enough (halved: room to count up without wrapping).
 pub fn random_seq_base() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    h.finish() >> 1
+    crate::random_u64() >> 1
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::peer::{Detect, HolderMonitor, HolderVerdict, PEER_PROBE_LEN, PeerProbe, Target};
+use crate::peer::{
+    Detect, HolderMonitor, HolderVerdict, PEER_PROBE_LEN, PeerProbe, Target, Verdict,
+};
 use crate::{Error, Result};
 
 /// Binds the peer-probe socket at `addr`. While another process of this
@@ -153,6 +155,19 @@ pub struct PeerEvent {
     pub verdict: crate::peer::Verdict,
 }
 
+/// How long a peer's Endpoint may stand without its gateway ever answering
+/// a probe before it is judged down: far beyond a starting gateway's time
+/// from publishing its Endpoint to answering (milliseconds), and the same
+/// order as the Lease that decides for a never-heard holder in
+/// active-passive. Covers a gateway killed right after it published.
+pub const NEVER_ANSWERED_GRACE: Duration = Duration::from_secs(10);
+
+/// Peers judged down for never answering and not heard since: a name in
+/// it gets no grace again, so a live gateway whose probes are blocked is
+/// withdrawn at most once (it re-publishes and stays) instead of every
+/// grace period.
+type Silenced = std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>;
+
 /// Probes every other active-active gateway of the cluster, one task per
 /// peer (each from its own connected socket, so a refused probe comes back
 /// to it), and sends each verdict change as a [`PeerEvent`]. Dropping it
@@ -160,21 +175,27 @@ pub struct PeerEvent {
 pub struct PeerWatch {
     local_ip: std::net::IpAddr,
     detect: Detect,
+    grace: Duration,
+    silenced: Silenced,
     tasks: std::collections::BTreeMap<String, (SocketAddr, tokio::task::JoinHandle<()>)>,
     events: tokio::sync::mpsc::Sender<PeerEvent>,
 }
 
 impl PeerWatch {
     /// Probes from `local_ip` (the node's private IP); the events come out
-    /// of the receiver.
+    /// of the receiver. A peer that never answers is judged down after
+    /// `grace` ([`NEVER_ANSWERED_GRACE`] in production), once.
     pub fn new(
         local_ip: std::net::IpAddr,
         detect: Detect,
+        grace: Duration,
     ) -> (Self, tokio::sync::mpsc::Receiver<PeerEvent>) {
         let (events, rx) = tokio::sync::mpsc::channel(64);
         let w = Self {
             local_ip,
             detect,
+            grace,
+            silenced: Default::default(),
             tasks: Default::default(),
             events,
         };
@@ -196,15 +217,24 @@ impl PeerWatch {
                 continue;
             }
             let task = tokio::spawn(probe_peer(
-                name.clone(),
-                *addr,
+                Peer {
+                    name: name.clone(),
+                    addr: *addr,
+                },
                 self.local_ip,
                 self.detect,
+                (self.grace, self.silenced.clone()),
                 self.events.clone(),
             ));
             self.tasks.insert(name.clone(), (*addr, task));
         }
     }
+}
+
+/// The gateway one task probes.
+struct Peer {
+    name: String,
+    addr: SocketAddr,
 }
 
 impl Drop for PeerWatch {
@@ -215,15 +245,18 @@ impl Drop for PeerWatch {
     }
 }
 
-/// Probes peer `name` at `addr` every interval until aborted (or nobody
-/// listens to `events`), sending each change of its verdict.
+/// Probes `peer` every interval until aborted (or nobody listens to
+/// `events`), sending each change of its verdict — and `Down` once if it
+/// never answers within the grace (unless it was silenced before and has
+/// not answered since).
 async fn probe_peer(
-    name: String,
-    addr: SocketAddr,
+    peer: Peer,
     local_ip: std::net::IpAddr,
     detect: Detect,
+    (grace, silenced): (Duration, Silenced),
     events: tokio::sync::mpsc::Sender<PeerEvent>,
 ) {
+    let Peer { name, addr } = peer;
     let Some(socket) = connect(local_ip, addr).await else {
         return;
     };
@@ -236,41 +269,88 @@ async fn probe_peer(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut buf = [0u8; 64];
     let far = Duration::from_secs(3600);
+    let mut silence_deadline = (!is_silenced(&silenced, &name)).then(|| Instant::now() + grace);
     loop {
         let deadline = monitor
             .deadline()
             .map(Instant::from_std)
             .unwrap_or_else(|| Instant::now() + far);
-        let changed = tokio::select! {
+        let never_answered = monitor.verdict().verdict == Verdict::Unknown;
+        let silence = silence_deadline.filter(|_| never_answered);
+        let verdict = tokio::select! {
             _ = tick.tick() => match monitor.next_request() {
                 Some((_, p)) => match socket.try_send(&p.encode()) {
                     // The refusal of an earlier probe, reported here.
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => monitor.on_refused(),
-                    _ => false,
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => changed(monitor.on_refused(), &monitor),
+                    _ => None,
                 },
-                None => false,
+                None => None,
             },
-            _ = tokio::time::sleep_until(deadline) => monitor.poll(std::time::Instant::now()),
+            _ = tokio::time::sleep_until(deadline) => changed(monitor.poll(std::time::Instant::now()), &monitor),
+            _ = sleep_until_some(silence) => {
+                silence_deadline = None;
+                set_silenced(&silenced, &name, true);
+                tracing::warn!(peer = %name, %addr, grace = ?grace,
+                    "peer gateway never answered a probe: judging it down (is UDP open between the gateway nodes?)");
+                Some(Verdict::Down)
+            }
             r = socket.recv(&mut buf) => match r {
-                Ok(n) => PeerProbe::decode(&buf[..n])
-                    .is_some_and(|p| monitor.on_reply(std::time::Instant::now(), addr, p)),
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => monitor.on_refused(),
-                Err(_) => false,
+                Ok(n) => changed(
+                    PeerProbe::decode(&buf[..n])
+                        .is_some_and(|p| monitor.on_reply(std::time::Instant::now(), addr, p)),
+                    &monitor,
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => changed(monitor.on_refused(), &monitor),
+                Err(_) => None,
             },
             _ = events.closed() => return,
         };
-        if changed {
-            let verdict = monitor.verdict().verdict;
-            tracing::info!(peer = %name, %addr, ?verdict, "peer gateway");
-            let event = PeerEvent {
-                name: name.clone(),
-                addr,
-                verdict,
-            };
-            if events.send(event).await.is_err() {
-                return;
-            }
+        let Some(verdict) = verdict else { continue };
+        if verdict == Verdict::Alive {
+            set_silenced(&silenced, &name, false);
         }
+        tracing::info!(peer = %name, %addr, ?verdict, "peer gateway");
+        let event = PeerEvent {
+            name: name.clone(),
+            addr,
+            verdict,
+        };
+        if events.send(event).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The monitor's verdict if it `changed`.
+fn changed(changed: bool, monitor: &HolderMonitor) -> Option<Verdict> {
+    changed.then(|| monitor.verdict().verdict)
+}
+
+/// Sleeps until `at`, or forever when there is none.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn is_silenced(silenced: &Silenced, name: &str) -> bool {
+    // A poisoned lock only means a task panicked mid-insert; the set is
+    // still a valid set.
+    silenced
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .contains(name)
+}
+
+fn set_silenced(silenced: &Silenced, name: &str, on: bool) {
+    let mut set = silenced
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if on {
+        set.insert(name.to_string());
+    } else {
+        set.remove(name);
     }
 }
 

@@ -17,7 +17,14 @@
 //! again. That cannot flap: a peer reports a verdict only when it changes,
 //! a re-published Endpoint is a new target that starts from
 //! [`Verdict::Unknown`], and only a gateway that answered since can be
-//! judged down again.
+//! judged down again by the detection time.
+//!
+//! A gateway that never answers at all (killed right after publishing its
+//! Endpoint, before anyone heard it) is judged down once its Endpoint has
+//! stood [`crate::peer_prober::NEVER_ANSWERED_GRACE`] without an answer.
+//! Each prober does that once per peer name until the peer answers, so a
+//! live gateway whose probes are blocked is withdrawn once, re-publishes,
+//! and stays (with a warning naming it in the prober's log).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};

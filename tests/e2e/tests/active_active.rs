@@ -12,7 +12,9 @@
 //! would stall until gateway 0 is back (the whole run). Then gateway 0 may
 //! restart and every flow is echoed again. With the wireguard cable and
 //! with the vxlan cable. Before the kill, `ferry show gateways` must show both
-//! gateways' shares.
+//! gateways' shares. With wireguard, last: an Endpoint for node 2, where no
+//! gateway runs (a gateway that published and died before anyone heard
+//! it), is withdrawn by the live gateways after the never-answered grace.
 //! Root only (skipped otherwise); the test builds and deletes its own clusters.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -336,6 +338,117 @@ fn share_and_kill(driver: &str, dev: &str, t: &str) {
         },
     );
     drop(echo);
+    if driver == "wireguard" {
+        a_gateway_never_heard_is_withdrawn(a);
+    }
+}
+
+/// Every Endpoint stored in `c` (name → object).
+fn all_endpoints(c: &Cluster) -> serde_json::Map<String, serde_json::Value> {
+    let out = c
+        .kubectl(&[
+            "-n",
+            "ferry-system",
+            "get",
+            "endpoints.ferry.dev",
+            "-o",
+            "json",
+        ])
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["metadata"]["name"].as_str().unwrap().to_string(),
+                e.clone(),
+            )
+        })
+        .collect()
+}
+
+/// The Endpoints of cluster `id` stored in `c` (name → object).
+fn endpoints_of(c: &Cluster, id: &str) -> serde_json::Map<String, serde_json::Value> {
+    all_endpoints(c)
+        .into_iter()
+        .filter(|(_, e)| e["spec"]["clusterId"] == id)
+        .collect()
+}
+
+/// Publishes an Endpoint for node 2 (no gateway runs there: as if one had
+/// published and been killed before any peer heard it) and waits for the
+/// live gateways to withdraw it — not before most of the grace has
+/// passed, and leaving theirs alone.
+fn a_gateway_never_heard_is_withdrawn(a: &Cluster) {
+    let gw1 = all_endpoints(a)
+        .into_values()
+        .find(|e| e["spec"]["hostname"] == a.node(1).as_str())
+        .unwrap_or_else(|| panic!("no Endpoint of {}", a.node(1)));
+    let id = gw1["spec"]["clusterId"].as_str().unwrap().to_string();
+    let name1 = gw1["metadata"]["name"].as_str().unwrap().to_string();
+    let own_endpoints = |c: &Cluster| endpoints_of(c, &id);
+    let real = own_endpoints(a);
+    let fake_name = name1.replace(&a.node(1), &a.node(2));
+    let mut fake = serde_json::json!({
+        "apiVersion": gw1["apiVersion"],
+        "kind": "Endpoint",
+        "metadata": {
+            "name": fake_name,
+            "namespace": "ferry-system",
+            "labels": gw1["metadata"]["labels"],
+        },
+        "spec": gw1["spec"],
+    });
+    let plan = a.plan().unwrap();
+    let moved = [
+        (plan.node_ip(1).to_string(), plan.node_ip(2).to_string()),
+        (
+            plan.node_wan_ip(1).to_string(),
+            plan.node_wan_ip(2).to_string(),
+        ),
+    ];
+    let spec = fake["spec"].as_object_mut().unwrap();
+    spec.insert("hostname".into(), a.node(2).into());
+    spec.remove("healthCheckIp");
+    for v in spec.values_mut() {
+        if let Some((_, to)) = moved.iter().find(|(from, _)| v.as_str() == Some(from)) {
+            *v = to.clone().into();
+        }
+    }
+    let backend = spec["backendConfig"].as_object_mut().unwrap();
+    backend.remove("gatewaySlot");
+    // Its own WireGuard key (bytes 1..=32), not gateway 1's.
+    backend.insert(
+        "publicKey".into(),
+        "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=".into(),
+    );
+    a.apply(&fake.to_string()).unwrap();
+    let published = std::time::Instant::now();
+    assert!(
+        own_endpoints(a).contains_key(&fake_name),
+        "the fake Endpoint was not stored"
+    );
+    wait_for(
+        Duration::from_secs(60),
+        "the never-answering gateway's Endpoint to be withdrawn",
+        || (!own_endpoints(a).contains_key(&fake_name)).then_some(()),
+    );
+    let took = published.elapsed();
+    eprintln!("Endpoint of a gateway never heard withdrawn after {took:?}");
+    assert!(
+        took >= Duration::from_secs(5),
+        "withdrawn after {took:?}: sooner than the never-answered grace (10 s) allows\n{}",
+        a.gateway_report(40)
+    );
+    for name in real.keys() {
+        assert!(
+            own_endpoints(a).contains_key(name),
+            "a live gateway's Endpoint {name} went too\n{}",
+            a.gateway_report(40)
+        );
+    }
 }
 
 /// Keeps the ferry gateway of one node dead: once started, a thread kills

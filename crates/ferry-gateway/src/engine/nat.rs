@@ -116,7 +116,7 @@ impl NatState {
             {
                 continue;
             }
-            let mut d = Discovery::new(target, now, super::random_u64());
+            let mut d = Discovery::new(target, now, crate::random_u64());
             if let Some((from, req)) = self.latest_inbound.get(&spec.cluster_id)
                 && d.target().sent(*from, req)
             {
