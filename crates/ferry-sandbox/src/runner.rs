@@ -96,16 +96,33 @@ pub fn container_argv(c: &Container, config: &RunnerConfig) -> Option<Vec<String
         .map(str::to_string)
     {
         let sibling = config.ferry_exe.with_file_name(format!("ferry-{daemon}"));
-        if sibling.exists() || !config.ferry_exe.exists() {
+        if !config.ferry_exe.exists() || sibling_is_current(&sibling, &config.ferry_exe) {
             argv[0] = sibling.to_string_lossy().into_owned();
         } else {
-            // Only `ferry` is installed: its subcommand runs the same daemon
-            // (the per-daemon binary only maps less of the program).
+            // Only `ferry` is installed, or the per-daemon binary beside it
+            // is older (a `cargo build --bin ferry` left it from an earlier
+            // build): `ferry`'s subcommand runs the same daemon (the
+            // per-daemon binary only maps less of the program).
             argv[0] = exe;
             argv.insert(1, daemon);
         }
     }
     (!argv.is_empty()).then_some(argv)
+}
+
+/// Whether the per-daemon binary `sibling` exists and was built no earlier
+/// than `ferry` itself. One build writes all of them within seconds; an
+/// older one is left over from an earlier build and would silently run
+/// old code (it once ran a benchmark on a 3-hour-old gateway).
+fn sibling_is_current(sibling: &std::path::Path, ferry: &std::path::Path) -> bool {
+    /// Linking the binaries of one build one after the other takes time.
+    const SAME_BUILD: std::time::Duration = std::time::Duration::from_secs(600);
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (mtime(sibling), mtime(ferry)) {
+        (Some(s), Some(f)) => s + SAME_BUILD >= f,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 fn probe_port(probe: &Probe, c: &Container) -> Option<u16> {
@@ -785,6 +802,23 @@ mod tests {
         }))
         .unwrap();
         let exe = alone.ferry_exe.to_string_lossy().into_owned();
+        assert_eq!(
+            container_argv(&c, &alone).unwrap(),
+            [exe.as_str(), "route-agent", "--x"]
+        );
+        // A sibling from the same build is used; one left from an older
+        // build is not (it would run old code).
+        let sibling = dir.join("ferry-route-agent");
+        std::fs::write(&sibling, b"").unwrap();
+        let sib = sibling.to_string_lossy().into_owned();
+        assert_eq!(container_argv(&c, &alone).unwrap(), [sib.as_str(), "--x"]);
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&sibling)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         assert_eq!(
             container_argv(&c, &alone).unwrap(),
             [exe.as_str(), "route-agent", "--x"]
