@@ -353,8 +353,25 @@ fn strip(fields: &mut FieldSet) {
 }
 
 impl Scope {
-    /// The subtrees nobody owns on a write in this scope.
-    fn excluded(self) -> FieldSet {
+    /// The subtrees nobody owns on a write in this scope, built once per
+    /// scope: every write asks for it.
+    fn excluded(self) -> &'static FieldSet {
+        static MAIN: std::sync::OnceLock<FieldSet> = std::sync::OnceLock::new();
+        static MAIN_WITH_STATUS: std::sync::OnceLock<FieldSet> = std::sync::OnceLock::new();
+        static STATUS: std::sync::OnceLock<FieldSet> = std::sync::OnceLock::new();
+        let cell = match self {
+            Scope::Main {
+                status_subresource: false,
+            } => &MAIN,
+            Scope::Main {
+                status_subresource: true,
+            } => &MAIN_WITH_STATUS,
+            Scope::Status => &STATUS,
+        };
+        cell.get_or_init(|| self.build_excluded())
+    }
+
+    fn build_excluded(self) -> FieldSet {
         let mut set = FieldSet::new();
         for name in SYSTEM_METADATA {
             set.insert(&[
@@ -372,7 +389,7 @@ impl Scope {
         set
     }
 
-    fn skip(self, excluded: &FieldSet) -> Skip<'_> {
+    fn skip(self, excluded: &'static FieldSet) -> Skip<'static> {
         Skip {
             excluded: Some(excluded),
             only: (self == Scope::Status).then_some("status"),
@@ -404,8 +421,12 @@ pub fn update(
         return managed;
     }
     let empty = Value::Object(Map::new());
-    let excluded = scope.excluded();
-    let comparison = compare(live.unwrap_or(&empty), new, ty, scope.skip(&excluded));
+    let comparison = compare(
+        live.unwrap_or(&empty),
+        new,
+        ty,
+        scope.skip(scope.excluded()),
+    );
     if comparison.is_same() {
         return managed;
     }
@@ -493,14 +514,19 @@ pub fn apply(
         };
         managed = update(None, live_value, managed, &before, ty, scope);
     }
-    let mut object = walk::merge(live_value, config, ty, &mut Vec::new())?.unwrap_or(empty.clone());
-    let excluded = scope.excluded();
-    let skip = scope.skip(&excluded);
+    let skip = scope.skip(scope.excluded());
+    if live.is_none() && managed.is_empty() {
+        return apply_create(config, writer, ty, skip);
+    }
+    let mut object = walk::merge_live(live_value, config, ty)?.unwrap_or(empty.clone());
     let applied = field_set(config, ty, skip);
     let previous = managed.position(writer, Operation::Apply);
     let last = previous.map(|i| managed.entries[i].fields.clone());
     managed.entry_mut(writer, Operation::Apply).fields = applied.clone();
-    if let Some(last) = last.as_ref().filter(|l| !l.is_empty()) {
+    // Only fields applied last time and not now are pruned: re-applying
+    // the same fields (a controller's steady state) drops none.
+    let drops_some = |last: &&FieldSet| !last.difference(&applied).is_empty();
+    if let Some(last) = last.as_ref().filter(drops_some) {
         let mut owned = FieldSet::new();
         for entry in &managed.entries {
             owned.union_with(&entry.fields);
@@ -541,6 +567,34 @@ pub fn apply(
         entry.time = Some(writer.now.to_string());
     }
     managed.tidy();
+    Ok(Applied { object, managed })
+}
+
+/// [`apply`] of a new object nobody owns yet: the configuration (its
+/// `null`s dropped) owned by the applier alone. The general path would
+/// find the same: nothing to prune, no one to conflict with, every field
+/// added — without comparing the object with nothing field by field.
+fn apply_create(
+    config: &Value,
+    writer: &Writer<'_>,
+    ty: Type<'_>,
+    skip: Skip<'_>,
+) -> Result<Applied, Error> {
+    let object = walk::merge_live(&Value::Object(Map::new()), config, ty)?
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    let mut fields = field_set(config, ty, skip);
+    strip(&mut fields);
+    let mut managed = ManagedFields::default();
+    if !fields.is_empty() {
+        managed.entries.push(Entry {
+            manager: writer.manager.to_string(),
+            operation: Operation::Apply,
+            api_version: writer.api_version.to_string(),
+            subresource: writer.subresource.to_string(),
+            time: Some(writer.now.to_string()),
+            fields,
+        });
+    }
     Ok(Applied { object, managed })
 }
 

@@ -242,6 +242,12 @@ impl HolderMonitor {
         }
     }
 
+    /// The current verdict alone (no clone of the target's name, for
+    /// loops that ask every probe).
+    pub fn current(&self) -> Verdict {
+        self.verdict
+    }
+
     /// The current verdict with its target.
     pub fn verdict(&self) -> HolderVerdict {
         HolderVerdict {

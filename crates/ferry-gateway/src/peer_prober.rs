@@ -270,12 +270,22 @@ async fn probe_peer(
     let mut buf = [0u8; 64];
     let far = Duration::from_secs(3600);
     let mut silence_deadline = (!is_silenced(&silenced, &name)).then(|| Instant::now() + grace);
+    // One timer for the whole task, re-armed only when the monitor's
+    // deadline moves: a new timer per loop turn (two per probe and
+    // answer, 20 probes a second per peer) was most of the task's cost.
+    let mut armed = monitor.deadline();
+    let down_at =
+        tokio::time::sleep_until(armed.map_or_else(|| Instant::now() + far, Instant::from_std));
+    tokio::pin!(down_at);
     loop {
-        let deadline = monitor
-            .deadline()
-            .map(Instant::from_std)
-            .unwrap_or_else(|| Instant::now() + far);
-        let never_answered = monitor.verdict().verdict == Verdict::Unknown;
+        let deadline = monitor.deadline();
+        if deadline != armed {
+            armed = deadline;
+            down_at
+                .as_mut()
+                .reset(deadline.map_or_else(|| Instant::now() + far, Instant::from_std));
+        }
+        let never_answered = monitor.current() == Verdict::Unknown;
         let silence = silence_deadline.filter(|_| never_answered);
         let verdict = tokio::select! {
             _ = tick.tick() => match monitor.next_request() {
@@ -286,7 +296,12 @@ async fn probe_peer(
                 },
                 None => None,
             },
-            _ = tokio::time::sleep_until(deadline) => changed(monitor.poll(std::time::Instant::now()), &monitor),
+            _ = &mut down_at => {
+                // Fired: park it until the monitor names a new deadline.
+                armed = None;
+                down_at.as_mut().reset(Instant::now() + far);
+                changed(monitor.poll(std::time::Instant::now()), &monitor)
+            }
             _ = sleep_until_some(silence) => {
                 silence_deadline = None;
                 set_silenced(&silenced, &name, true);
@@ -323,7 +338,7 @@ async fn probe_peer(
 
 /// The monitor's verdict if it `changed`.
 fn changed(changed: bool, monitor: &HolderMonitor) -> Option<Verdict> {
-    changed.then(|| monitor.verdict().verdict)
+    changed.then(|| monitor.current())
 }
 
 /// Sleeps until `at`, or forever when there is none.

@@ -306,36 +306,74 @@ fn compare_lists(
     }
 }
 
+/// [`merge`] of a configuration into a whole live object, leaving out the
+/// live `metadata.managedFields`: an apply replaces them with the entries
+/// it works out, so copying the old ones (the largest part of most
+/// objects' metadata) is wasted work on every apply. The live object is
+/// copied once, and the configuration merged into that copy in place.
+pub fn merge_live(live: &Value, config: &Value, ty: Type<'_>) -> Result<Option<Value>, Error> {
+    let trimmed = match live {
+        Value::Object(live_map) => Value::Object(
+            live_map
+                .iter()
+                .map(|(key, value)| {
+                    let value = match (key.as_str(), value) {
+                        ("metadata", Value::Object(meta)) => Value::Object(
+                            meta.iter()
+                                .filter(|(k, _)| *k != "managedFields")
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect(),
+                        ),
+                        _ => value.clone(),
+                    };
+                    (key.clone(), value)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    merge(trimmed, config, ty, &mut Vec::new())
+}
+
 /// Merges an applied configuration into a live value (structured-merge-
 /// diff's `Merge`): the configuration wins field by field in granular maps
 /// and item by item in sets and associative lists; atomic values and
 /// scalars are replaced. `null` in the configuration removes the field.
+/// The live value is taken, and changed in place where the configuration
+/// reaches into it.
 pub fn merge(
-    live: &Value,
+    live: Value,
     config: &Value,
     ty: Type<'_>,
     path: &mut Vec<PathElement>,
 ) -> Result<Option<Value>, Error> {
     match (live, config) {
-        (Value::Object(l), Value::Object(c)) if !ty.is_atomic() => {
-            let mut out = l.clone();
+        (Value::Object(mut out), Value::Object(c)) if !ty.is_atomic() => {
             for (key, value) in c {
-                let element = PathElement::Field(key.clone());
-                path.push(element);
-                let merged = match l.get(key) {
-                    Some(live_value) => merge(live_value, value, ty.field(key).0, path)?,
-                    None => merge_new(value, ty.field(key).0, path)?,
-                };
+                path.push(PathElement::Field(key.clone()));
+                let child_ty = ty.field(key).0;
+                match out.get_mut(key) {
+                    Some(slot) => {
+                        let live_value = std::mem::take(slot);
+                        match merge(live_value, value, child_ty, path)? {
+                            Some(v) => *slot = v,
+                            None => {
+                                out.remove(key);
+                            }
+                        }
+                    }
+                    None => {
+                        if let Some(v) = merge_new(value, child_ty, path)? {
+                            out.insert(key.clone(), v);
+                        }
+                    }
+                }
                 path.pop();
-                match merged {
-                    Some(v) => out.insert(key.clone(), v),
-                    None => out.remove(key),
-                };
             }
             Ok(Some(Value::Object(out)))
         }
         (Value::Array(l), Value::Array(c)) if granular_list(ty) => {
-            merge_lists(l, c, ty, path).map(|items| Some(Value::Array(items)))
+            merge_lists(&l, c, ty, path).map(|items| Some(Value::Array(items)))
         }
         _ => merge_new(config, ty, path),
     }
@@ -404,7 +442,7 @@ fn merge_lists(
      -> Result<Option<Value>, Error> {
         path.push(element.clone());
         let merged = match live_item(element) {
-            Some(live_value) => merge(live_value, config_item, item_ty, path),
+            Some(live_value) => merge(live_value.clone(), config_item, item_ty, path),
             None => merge_new(config_item, item_ty, path),
         };
         path.pop();
