@@ -27,13 +27,22 @@ pub fn log_warnings_to_stderr() {
         .init();
 }
 
-/// A multiplexed client from a kubeconfig, as ferry's daemons make them.
+/// A multiplexed client from a kubeconfig, as ferry's daemons make them
+/// (reading whole objects, as the benchmarks' own watches need).
 pub async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
+    client_reading(kubeconfig, ferry_kube::ManagedFields::Read).await
+}
+
+async fn client_reading(
+    kubeconfig: &Path,
+    fields: ferry_kube::ManagedFields,
+) -> anyhow::Result<Client> {
     let kc = Kubeconfig::read_from(kubeconfig)?;
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
     Ok(ferry_kube::multiplexed_client(
         config,
         ferry_kube::ClientFor::Cluster,
+        fields,
     )?)
 }
 
@@ -41,14 +50,16 @@ pub async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
 /// `ferry_agent::run`); `write_concurrency` overrides the configured one.
 /// Runs until the process is killed.
 pub async fn run_agent(kubeconfig: &Path, write_concurrency: Option<usize>) -> anyhow::Result<()> {
-    let local = client(kubeconfig).await?;
+    // The clients `ferry agent` makes: they skip managedFields.
+    let skip = ferry_kube::ManagedFields::Skip;
+    let local = client_reading(kubeconfig, skip).await?;
     let (mut cfg, info) = ferry_agent::load_config(&local, "ferry-system")
         .await
         .context("reading the agent's configuration")?;
     if let Some(n) = write_concurrency {
         cfg.write_concurrency = n;
     }
-    let broker = ferry_kube::broker_client(&info, &info.token).await?;
+    let broker = ferry_kube::broker_client_reading(&info, &info.token, skip).await?;
     ferry_agent::run(cfg, local, broker, std::future::pending()).await;
     Ok(())
 }

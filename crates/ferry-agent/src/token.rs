@@ -227,6 +227,9 @@ async fn store_in_secret(local: &Client, namespace: &str, token: &str) -> Result
     Ok(())
 }
 
+/// The agent reads no object's `managedFields` (see [`ferry_kube::ManagedFields`]).
+const SKIP: ferry_kube::ManagedFields = ferry_kube::ManagedFields::Skip;
+
 /// The agent's broker client. A token that expires is kept in a
 /// [`TokenFile`] the client reads, with the [`Renewer`] to run next to the
 /// agent; a token that does not comes as it is, with no renewer.
@@ -236,10 +239,11 @@ pub async fn broker_client(
     secret: Option<(Client, String)>,
 ) -> Result<(Client, Option<Renewer>)> {
     if lifetime(&info.token).is_none() {
-        return Ok((ferry_kube::broker_client(info, &info.token).await?, None));
+        let client = ferry_kube::broker_client_reading(info, &info.token, SKIP).await?;
+        return Ok((client, None));
     }
     let file = TokenFile::create(&info.token)?;
-    let client = ferry_kube::broker_client_with_token_file(info, file.path()).await?;
+    let client = ferry_kube::broker_client_with_token_file(info, file.path(), SKIP).await?;
     Ok((
         client,
         Some(Renewer::new(info.clone(), cluster_id, file, secret)),

@@ -587,9 +587,10 @@ async fn a_renewed_broker_token_is_used_and_kept_in_the_secret() {
     // Renewal itself, as the agent does it before a Kubernetes token expires.
     let file = TokenFile::create(&info.token).unwrap();
     let path = file.path().to_path_buf();
-    let from_file = ferry_kube::broker_client_with_token_file(&info, &path)
-        .await
-        .unwrap();
+    let from_file =
+        ferry_kube::broker_client_with_token_file(&info, &path, ferry_kube::ManagedFields::Read)
+            .await
+            .unwrap();
     let renewer = Renewer::new(
         info.clone(),
         "a",

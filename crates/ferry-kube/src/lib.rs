@@ -28,8 +28,9 @@ pub mod token;
 pub mod watch;
 
 pub use client::{
-    broker_client, broker_client_with_token_file, client_from_kubeconfig, config_from_kubeconfig,
-    multiplexed_client, multiplexed_client_from_kubeconfig,
+    ManagedFields, broker_client, broker_client_reading, broker_client_with_token_file,
+    client_from_kubeconfig, config_from_kubeconfig, multiplexed_client,
+    multiplexed_client_from_kubeconfig,
 };
 pub use error::{ClientFor, Error, Result};
 pub use file::{create_private, create_private_dir, write_private};

@@ -57,7 +57,7 @@ async fn broker_clients_with_a_token_or_a_token_file() {
 
     let token_file = dir.path().join("token");
     crate::write_private(&token_file, info.token.as_bytes()).unwrap();
-    let with_file = broker_client_with_token_file(&info, &token_file)
+    let with_file = broker_client_with_token_file(&info, &token_file, ManagedFields::Read)
         .await
         .unwrap();
     assert!(list(with_file).await.unwrap() > 0);
@@ -70,8 +70,42 @@ async fn broker_clients_with_a_token_or_a_token_file() {
     let h1 = client_from_kubeconfig(Some(&running.admin_kubeconfig))
         .await
         .unwrap();
-    let h2 = multiplexed_client_from_kubeconfig(Some(&running.admin_kubeconfig))
+    let h2 =
+        multiplexed_client_from_kubeconfig(Some(&running.admin_kubeconfig), ManagedFields::Read)
+            .await
+            .unwrap();
+    assert_eq!(list(h1).await.unwrap(), list(h2.clone()).await.unwrap());
+
+    // A client that skips managedFields reads the same objects without them.
+    let lean =
+        multiplexed_client_from_kubeconfig(Some(&running.admin_kubeconfig), ManagedFields::Skip)
+            .await
+            .unwrap();
+    let names = |l: &kube::api::ObjectList<Namespace>| {
+        l.items
+            .iter()
+            .map(|n| n.metadata.name.clone())
+            .collect::<Vec<_>>()
+    };
+    let whole = Api::<Namespace>::all(h2)
+        .list(&Default::default())
         .await
         .unwrap();
-    assert_eq!(list(h1).await.unwrap(), list(h2).await.unwrap());
+    let without = Api::<Namespace>::all(lean)
+        .list(&Default::default())
+        .await
+        .unwrap();
+    assert_eq!(names(&whole), names(&without));
+    assert!(
+        whole
+            .items
+            .iter()
+            .any(|n| n.metadata.managed_fields.is_some())
+    );
+    assert!(
+        without
+            .items
+            .iter()
+            .all(|n| n.metadata.managed_fields.is_none())
+    );
 }

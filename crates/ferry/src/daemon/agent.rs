@@ -56,7 +56,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let local = ferry_kube::multiplexed_client_from_kubeconfig(args.kubeconfig.as_deref()).await?;
+    // The agent reads no object's managedFields: its clients skip them.
+    let local = ferry_kube::multiplexed_client_from_kubeconfig(
+        args.kubeconfig.as_deref(),
+        ferry_kube::ManagedFields::Skip,
+    )
+    .await?;
     let (mut cfg, info) = match (&args.broker_info, &args.cluster_id) {
         (Some(path), Some(id)) => {
             let text = std::fs::read_to_string(path)
