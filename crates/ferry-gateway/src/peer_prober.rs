@@ -271,8 +271,9 @@ async fn probe_peer(
     let far = Duration::from_secs(3600);
     let mut silence_deadline = (!is_silenced(&silenced, &name)).then(|| Instant::now() + grace);
     // One timer for the whole task, re-armed only when the monitor's
-    // deadline moves: a new timer per loop turn (two per probe and
-    // answer, 20 probes a second per peer) was most of the task's cost.
+    // deadline moves, instead of a new one put into and taken out of the
+    // timer wheel on every loop turn (a probe and its answer: two turns
+    // per interval and peer).
     let mut armed = monitor.deadline();
     let down_at =
         tokio::time::sleep_until(armed.map_or_else(|| Instant::now() + far, Instant::from_std));
