@@ -36,9 +36,9 @@ use crate::{ClientFor, Error, Result};
 mod managed_fields;
 
 /// Whether a client's callers read `metadata.managedFields` of the objects
-/// it returns. The agent does not, and skipping them saves it a tenth of
-/// its CPU in a large sync (see [`managed_fields`]); anything that shows
-/// or copies whole objects (the CLI, `ferry gather`) reads them.
+/// it returns. The agent does not, and skips them (see [`managed_fields`]);
+/// anything that shows or copies whole objects (the CLI, `ferry gather`)
+/// reads them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ManagedFields {
     Read,

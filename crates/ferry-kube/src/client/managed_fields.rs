@@ -1,7 +1,8 @@
 //! Response bodies whose `metadata.managedFields` the typed deserializers
 //! skip instead of building: for clients whose callers never read them
-//! (the agent), where they were a tenth of the agent's CPU in a 10,000-
-//! service sync (every watch event and write answer carries them).
+//! (the agent). Every watch event and write answer carries them; in
+//! `bench/propagation`'s 10,000-service sync skipping them saves the
+//! agents 0.3–0.7 of their ~8.7 CPU-seconds.
 //!
 //! The key `"managedFields":[` is renamed in place to one no Kubernetes
 //! type declares (same length, so nothing moves); k8s-openapi's and
