@@ -36,7 +36,7 @@ use crate::{ClientFor, Error, Result};
 mod managed_fields;
 
 /// Whether a client's callers read `metadata.managedFields` of the objects
-/// it returns. The agent does not, and skips them (see [`managed_fields`]);
+/// it returns. The agent does not, and skips them (module `managed_fields`);
 /// anything that shows or copies whole objects (the CLI, `ferry gather`)
 /// reads them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
