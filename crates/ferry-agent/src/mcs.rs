@@ -41,9 +41,9 @@ pub struct Export {
     pub exported_labels: BTreeMap<String, String>,
     /// The ServiceExport's `exportedAnnotations`.
     pub exported_annotations: BTreeMap<String, String>,
-    /// Whether importing clusters give it a clusterset IP (the
-    /// `ferry.dev/clusterset-ip` annotation is not `"false"`).
-    pub clusterset_ip: bool,
+    /// The export's own clusterset-IP choice (`ferry.dev/clusterset-ip`
+    /// `"true"` or `"false"`); `None` follows the clusterset's default.
+    pub clusterset_ip: Option<bool>,
 }
 
 /// The merge of every cluster's export of one service.
@@ -59,9 +59,9 @@ pub struct Merged {
     /// The annotations every import carries (the oldest export's
     /// `exportedAnnotations`).
     pub annotations: BTreeMap<String, String>,
-    /// Whether importing clusters give it a clusterset IP (the oldest
-    /// export's choice; always false for a headless service).
-    pub clusterset_ip: bool,
+    /// The oldest export's clusterset-IP choice (`None`: the clusterset's
+    /// default); always `Some(false)` for a headless service.
+    pub clusterset_ip: Option<bool>,
     /// For each conflicting cluster, the conflict reasons (constants of
     /// `ferry_api::mcs::condition::reason`), in a stable order.
     pub conflicts: BTreeMap<String, Vec<&'static str>>,
@@ -284,7 +284,10 @@ pub fn merge(exports: &[Export]) -> Option<Merged> {
         clusters,
         labels: oldest.exported_labels.clone(),
         annotations: oldest.exported_annotations.clone(),
-        clusterset_ip: oldest.clusterset_ip && oldest.type_ == ServiceImportType::ClusterSetIp,
+        clusterset_ip: match oldest.type_ {
+            ServiceImportType::ClusterSetIp => oldest.clusterset_ip,
+            ServiceImportType::Headless => Some(false),
+        },
         conflicts,
         oldest: oldest.cluster.clone(),
         label_keys,
@@ -372,8 +375,10 @@ pub struct ExportedMeta {
     pub labels: BTreeMap<String, String>,
     /// `spec.exportedAnnotations`.
     pub annotations: BTreeMap<String, String>,
-    /// The `ferry.dev/clusterset-ip: "false"` opt-out.
-    pub no_clusterset_ip: bool,
+    /// The `ferry.dev/clusterset-ip` choice: `"true"` opts in (also in a
+    /// clusterset without `--enable-clusterset-ip`, as Submariner's
+    /// annotation does), `"false"` opts out; absent follows the default.
+    pub clusterset_ip: Option<bool>,
     /// The service's Globalnet ingress IP (`ferry.dev/global-ip`), which
     /// other clusters reach it at instead of its cluster IP.
     pub global_ip: Option<String>,
@@ -418,7 +423,7 @@ pub fn export_of(cluster: &str, created: Time, service: &Service, meta: &Exporte
         traffic_distribution: spec.traffic_distribution,
         exported_labels: meta.labels.clone(),
         exported_annotations: meta.annotations.clone(),
-        clusterset_ip: !meta.no_clusterset_ip,
+        clusterset_ip: meta.clusterset_ip,
     }
 }
 
@@ -710,6 +715,16 @@ pub fn import_ready(pending: Option<&str>, now: &Time) -> Condition {
 /// range in the importing cluster, and its slices and the proxy's rules
 /// have only been proven for IPv4 (an export of an older ferry lists no
 /// family: IPv4, the only one it handled).
+/// Reads a `ferry.dev/clusterset-ip` value: `"true"` or `"false"`; anything
+/// else is no choice.
+pub fn clusterset_ip_choice(value: Option<&String>) -> Option<bool> {
+    match value.map(String::as_str) {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    }
+}
+
 pub fn clusterset_ip_supported(families: &[String]) -> bool {
     families.iter().all(|f| f == "IPv4")
 }

@@ -108,8 +108,8 @@ async fn domain(t: &Target) -> String {
 /// existing one), then waits up to `wait` for `ferry agent` to set the
 /// conditions. `clusterset_ip` (`--use-clusterset-ip` / `--no-clusterset-ip`)
 /// sets the export's `ferry.dev/clusterset-ip` annotation, also on an
-/// existing export; `None` leaves it as it is (absent: a clusterset IP when
-/// the clusterset has a range).
+/// existing export; `None` leaves it as it is (absent: the clusterset's
+/// default, `deploy-broker --enable-clusterset-ip`).
 pub async fn export(
     t: &Target,
     namespace: &str,

@@ -691,3 +691,54 @@ async fn an_overloaded_broker_answers_429_and_every_export_still_arrives() {
     eprintln!("the broker answered 429 to {refused} writes");
     cs.stop_agents().await;
 }
+
+/// `ferry export --use-clusterset-ip` (annotation `ferry.dev/clusterset-ip:
+/// "true"`) gives the service a clusterset IP in a clusterset whose default
+/// is off (no `deploy-broker --enable-clusterset-ip`), as Submariner's
+/// annotation does; `"false"` takes it away again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_export_that_asks_for_a_clusterset_ip_gets_one_when_the_default_is_off() {
+    let cs = clusterset_with_agents(&["a", "b"]).await;
+    let (a, b) = (cs.members[0].client.clone(), cs.members[1].client.clone());
+    namespace(&a, "web").await;
+    namespace(&b, "web").await;
+    service(
+        &a,
+        "web",
+        "nginx",
+        json!({"clusterIP": "100.65.0.10", "ports": [{"name": "http", "port": 80}]}),
+    )
+    .await;
+    set_nginx_backend_ready(&a, "nginx-abcde", true).await;
+    let ta = ferry_ctl::target::Target::connect(&cs.members[0].spec())
+        .await
+        .unwrap();
+    let wait = Duration::from_secs(5);
+    ferry_ctl::export::export(&ta, "web", "nginx", wait, Some(true))
+        .await
+        .unwrap();
+
+    let ips = |c: Client| async move {
+        get::<ServiceImport>(&c, "web", "nginx")
+            .await
+            .map(|i| i.spec.ips)
+            .unwrap_or_default()
+    };
+    eventually_within(SYNC_BUDGET, "b's import has a clusterset IP", || async {
+        ips(b.clone()).await.len() == 1
+    })
+    .await;
+    let vip = ips(b.clone()).await.remove(0);
+    assert!(
+        vip.parse::<std::net::Ipv4Addr>().is_ok(),
+        "an IPv4 VIP: {vip}"
+    );
+
+    ferry_ctl::export::export(&ta, "web", "nginx", wait, Some(false))
+        .await
+        .unwrap();
+    eventually_within(SYNC_BUDGET, "opted out: no clusterset IP", || async {
+        ips(b.clone()).await.is_empty()
+    })
+    .await;
+}

@@ -29,7 +29,7 @@ fn export(cluster: &str, created: i64, ports: Vec<ServicePort>) -> Export {
         traffic_distribution: None,
         exported_labels: BTreeMap::new(),
         exported_annotations: BTreeMap::new(),
-        clusterset_ip: true,
+        clusterset_ip: None,
     }
 }
 
@@ -581,24 +581,31 @@ fn v1beta1_settings_conflict_on_every_export_and_the_oldest_wins() {
 #[test]
 fn the_oldest_export_decides_the_clusterset_ip() {
     let http = || port(Some("http"), "TCP", 80);
-    let mut opted_out = export("a", 10, vec![http()]);
-    opted_out.clusterset_ip = false;
-    assert!(
-        !merge(&[opted_out, export("b", 20, vec![http()])])
-            .unwrap()
-            .clusterset_ip
-    );
-    let mut headless = export("a", 10, vec![http()]);
+    let choosing = |choice| {
+        let mut e = export("a", 10, vec![http()]);
+        e.clusterset_ip = choice;
+        e
+    };
+    for choice in [Some(false), Some(true), None] {
+        let m = merge(&[choosing(choice), export("b", 20, vec![http()])]).unwrap();
+        assert_eq!(m.clusterset_ip, choice, "the oldest export's {choice:?}");
+    }
+    let mut headless = choosing(Some(true));
     headless.type_ = ServiceImportType::Headless;
-    assert!(
-        !merge(&[headless]).unwrap().clusterset_ip,
-        "headless: never"
+    assert_eq!(
+        merge(&[headless]).unwrap().clusterset_ip,
+        Some(false),
+        "headless: never, whatever it asks"
     );
-    assert!(
-        merge(&[export("a", 10, vec![http()])])
-            .unwrap()
-            .clusterset_ip
-    );
+}
+
+#[test]
+fn only_true_or_false_is_a_clusterset_ip_choice() {
+    let read = |v: &str| clusterset_ip_choice(Some(&v.to_string()));
+    assert_eq!(read("true"), Some(true));
+    assert_eq!(read("false"), Some(false));
+    assert_eq!(read("yes"), None);
+    assert_eq!(clusterset_ip_choice(None), None);
 }
 
 #[test]

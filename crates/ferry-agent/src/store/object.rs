@@ -364,12 +364,12 @@ pub(crate) fn parse_export(si: &ServiceImport) -> Option<Export> {
         traffic_distribution: si.spec.traffic_distribution.clone(),
         exported_labels: json_map(si.metadata.annotations.as_ref(), EXPORTED_LABELS),
         exported_annotations: json_map(si.metadata.annotations.as_ref(), EXPORTED_ANNOTATIONS),
-        clusterset_ip: si
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(CLUSTERSET_IP))
-            .is_none_or(|v| v != "false"),
+        clusterset_ip: crate::mcs::clusterset_ip_choice(
+            si.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(CLUSTERSET_IP)),
+        ),
     })
 }
 
@@ -385,12 +385,12 @@ impl Watched for ServiceExport {
     fn into_obj(self, _side: Side) -> Obj {
         let conditions = self.status.map(|s| s.conditions).unwrap_or_default();
         let status_digest = digest(&conditions);
-        let no_clusterset_ip = self
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(CLUSTERSET_IP))
-            .is_some_and(|v| v == "false");
+        let clusterset_ip = crate::mcs::clusterset_ip_choice(
+            self.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(CLUSTERSET_IP)),
+        );
         let global_ip = self
             .metadata
             .annotations
@@ -407,7 +407,7 @@ impl Watched for ServiceExport {
         let meta = ExportedMeta {
             labels: self.spec.exported_labels,
             annotations: self.spec.exported_annotations,
-            no_clusterset_ip,
+            clusterset_ip,
             global_ip,
             global_pod_ips,
         };

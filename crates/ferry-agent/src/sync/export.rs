@@ -186,8 +186,10 @@ fn ensure_broker_import(
     let exported_annotations = map_annotation(&mine.exported_annotations);
     // Sorted by key, as the digest of what is stored reads them.
     let mut annotations = Vec::new();
-    if !mine.clusterset_ip {
-        annotations.push((CLUSTERSET_IP, "false"));
+    match mine.clusterset_ip {
+        Some(true) => annotations.push((CLUSTERSET_IP, "true")),
+        Some(false) => annotations.push((CLUSTERSET_IP, "false")),
+        None => {}
     }
     annotations.push((EXPORT_CREATED, created_at.as_str()));
     if !mine.exported_annotations.is_empty() {

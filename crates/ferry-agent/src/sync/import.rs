@@ -54,7 +54,11 @@ enum Vip {
 pub(super) fn reconcile_import(engine: &mut SyncEngine, key: &Key, ns: &str, svc: &str) {
     let t_import = Target::new(Side::Local, Kind::ServiceImport, ns, svc);
     let merged = merged_exports(engine, ns, svc);
-    let vip_on = engine.config().clusterset_ip && merged.as_ref().is_some_and(|m| m.clusterset_ip);
+    // An export's own choice wins over the clusterset's default.
+    let default = engine.config().clusterset_ip;
+    let vip_on = merged
+        .as_ref()
+        .is_some_and(|m| m.clusterset_ip.unwrap_or(default));
     let families_ok = merged
         .as_ref()
         .is_none_or(|m| mcs::clusterset_ip_supported(&m.spec.ip_families));
@@ -333,7 +337,7 @@ fn ensure_import(
             let exported = ExportedMeta {
                 labels: m.labels.clone(),
                 annotations: m.annotations.clone(),
-                no_clusterset_ip: false,
+                clusterset_ip: None,
                 global_ip: None,
                 global_pod_ips: None,
             };

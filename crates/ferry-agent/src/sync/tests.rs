@@ -103,9 +103,9 @@ fn written_imports_read_back_with_the_digest_they_were_written_with() {
     assert_eq!(export.ports, spec80.ports);
     assert_eq!(export.ip_families, ["IPv4"]);
     assert_eq!(export.exported_labels["tier"], "web");
-    assert!(
-        export.clusterset_ip,
-        "no opt-out annotation: a clusterset IP"
+    assert_eq!(
+        export.clusterset_ip, None,
+        "no annotation: the clusterset's default"
     );
 
     // Any written difference changes the digest.

@@ -52,9 +52,10 @@ pub struct ServiceArgs {
     /// Export only: how long to wait for the agent's conditions (0 = do not wait).
     #[arg(long, default_value = "5s", value_parser = super::errors::parse_duration)]
     wait: Duration,
-    /// Export only: importing clusters give the service a clusterset IP
-    /// (the default when the clusterset has them on, see `deploy-broker
-    /// --enable-clusterset-ip`; Submariner's flag).
+    /// Export only: importing clusters give the service a clusterset IP,
+    /// also in a clusterset whose default is off (`deploy-broker
+    /// --enable-clusterset-ip` turns it on for every export; Submariner's
+    /// flag). Annotation `ferry.dev/clusterset-ip: "true"`.
     #[arg(long, conflicts_with = "no_clusterset_ip")]
     use_clusterset_ip: bool,
     /// Export only: no clusterset IP; importing clusters resolve the name to
