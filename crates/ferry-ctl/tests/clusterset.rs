@@ -133,6 +133,13 @@ fn v(s: &[&str]) -> Vec<String> {
 /// web/nginx (100.65.0.10, port 80) with one ready backend (100.64.1.5) in
 /// EndpointSlice `slice_name`, exported.
 async fn export_nginx_from_a(a: &Client, b: &Client, slice_name: &str) {
+    nginx_ready_in_a(a, b, slice_name).await;
+    export(a, "web", "nginx").await;
+}
+
+/// Namespace `web` in `a` and `b`, and in `a` Service web/nginx with one
+/// ready backend (not exported yet).
+async fn nginx_ready_in_a(a: &Client, b: &Client, slice_name: &str) {
     namespace(a, "web").await;
     namespace(b, "web").await;
     service(
@@ -143,7 +150,6 @@ async fn export_nginx_from_a(a: &Client, b: &Client, slice_name: &str) {
     )
     .await;
     set_nginx_backend_ready(a, slice_name, true).await;
-    export(a, "web", "nginx").await;
 }
 
 /// Rewrites EndpointSlice `slice_name` of web/nginx in `a`: its one backend
@@ -700,16 +706,7 @@ async fn an_overloaded_broker_answers_429_and_every_export_still_arrives() {
 async fn an_export_that_asks_for_a_clusterset_ip_gets_one_when_the_default_is_off() {
     let cs = clusterset_with_agents(&["a", "b"]).await;
     let (a, b) = (cs.members[0].client.clone(), cs.members[1].client.clone());
-    namespace(&a, "web").await;
-    namespace(&b, "web").await;
-    service(
-        &a,
-        "web",
-        "nginx",
-        json!({"clusterIP": "100.65.0.10", "ports": [{"name": "http", "port": 80}]}),
-    )
-    .await;
-    set_nginx_backend_ready(&a, "nginx-abcde", true).await;
+    nginx_ready_in_a(&a, &b, "nginx-abcde").await;
     let ta = ferry_ctl::target::Target::connect(&cs.members[0].spec())
         .await
         .unwrap();
