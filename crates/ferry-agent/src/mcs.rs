@@ -710,21 +710,25 @@ pub fn import_ready(pending: Option<&str>, now: &Time) -> Condition {
     }
 }
 
-/// Whether ferry gives a ClusterSet IP to a service of IP `families`: IPv4
-/// only. A derived Service of another family would need an IPv6 service
-/// range in the importing cluster, and its slices and the proxy's rules
-/// have only been proven for IPv4 (an export of an older ferry lists no
-/// family: IPv4, the only one it handled).
-/// Reads a `ferry.dev/clusterset-ip` value: `"true"` or `"false"`; anything
-/// else is no choice.
-pub fn clusterset_ip_choice(value: Option<&String>) -> Option<bool> {
-    match value.map(String::as_str) {
+/// The clusterset-IP choice in an object's `annotations`
+/// (`ferry.dev/clusterset-ip`): `"true"` or `"false"`; anything else, or
+/// no annotation, is no choice.
+pub fn clusterset_ip_choice(annotations: Option<&BTreeMap<String, String>>) -> Option<bool> {
+    match annotations
+        .and_then(|a| a.get(ferry_api::labels::CLUSTERSET_IP))
+        .map(String::as_str)
+    {
         Some("true") => Some(true),
         Some("false") => Some(false),
         _ => None,
     }
 }
 
+/// Whether ferry gives a ClusterSet IP to a service of IP `families`: IPv4
+/// only. A derived Service of another family would need an IPv6 service
+/// range in the importing cluster, and its slices and the proxy's rules
+/// have only been proven for IPv4 (an export of an older ferry lists no
+/// family: IPv4, the only one it handled).
 pub fn clusterset_ip_supported(families: &[String]) -> bool {
     families.iter().all(|f| f == "IPv4")
 }

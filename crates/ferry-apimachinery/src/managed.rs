@@ -580,7 +580,7 @@ fn apply_create(
     ty: Type<'_>,
     skip: Skip<'_>,
 ) -> Result<Applied, Error> {
-    let object = walk::merge_live(&Value::Object(Map::new()), config, ty)?
+    let object = walk::merge(Value::Object(Map::new()), config, ty, &mut Vec::new())?
         .unwrap_or_else(|| Value::Object(Map::new()));
     let mut fields = field_set(config, ty, skip);
     strip(&mut fields);

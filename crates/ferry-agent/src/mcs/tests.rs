@@ -601,7 +601,10 @@ fn the_oldest_export_decides_the_clusterset_ip() {
 
 #[test]
 fn only_true_or_false_is_a_clusterset_ip_choice() {
-    let read = |v: &str| clusterset_ip_choice(Some(&v.to_string()));
+    let read = |v: &str| {
+        let annotations = BTreeMap::from([("ferry.dev/clusterset-ip".to_string(), v.to_string())]);
+        clusterset_ip_choice(Some(&annotations))
+    };
     assert_eq!(read("true"), Some(true));
     assert_eq!(read("false"), Some(false));
     assert_eq!(read("yes"), None);

@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use ferry_api::labels::{
-    APP_MANAGED_BY, APP_MANAGED_BY_FERRY, CLUSTERSET_IP, GLOBAL_IP, GLOBAL_POD_IPS, MANAGED_BY,
-    MANAGED_BY_FERRY, SERVICE_NAME, SOURCE_CLUSTER,
+    APP_MANAGED_BY, APP_MANAGED_BY_FERRY, GLOBAL_IP, GLOBAL_POD_IPS, MANAGED_BY, MANAGED_BY_FERRY,
+    SERVICE_NAME, SOURCE_CLUSTER,
 };
 use ferry_api::{
     Cluster, ConnectionStatus, Endpoint, Gateway, HaStatus, ServiceExport, ServiceImport,
@@ -364,12 +364,7 @@ pub(crate) fn parse_export(si: &ServiceImport) -> Option<Export> {
         traffic_distribution: si.spec.traffic_distribution.clone(),
         exported_labels: json_map(si.metadata.annotations.as_ref(), EXPORTED_LABELS),
         exported_annotations: json_map(si.metadata.annotations.as_ref(), EXPORTED_ANNOTATIONS),
-        clusterset_ip: crate::mcs::clusterset_ip_choice(
-            si.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(CLUSTERSET_IP)),
-        ),
+        clusterset_ip: crate::mcs::clusterset_ip_choice(si.metadata.annotations.as_ref()),
     })
 }
 
@@ -385,12 +380,7 @@ impl Watched for ServiceExport {
     fn into_obj(self, _side: Side) -> Obj {
         let conditions = self.status.map(|s| s.conditions).unwrap_or_default();
         let status_digest = digest(&conditions);
-        let clusterset_ip = crate::mcs::clusterset_ip_choice(
-            self.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(CLUSTERSET_IP)),
-        );
+        let clusterset_ip = crate::mcs::clusterset_ip_choice(self.metadata.annotations.as_ref());
         let global_ip = self
             .metadata
             .annotations
