@@ -46,10 +46,21 @@ async fn client_reading(
     )?)
 }
 
+/// The `main` of a benchmark's agent child process: a member's agent as
+/// `ferry agent --kubeconfig K` runs it, on the daemon's runtime (its worker
+/// count, no huge pages, freed memory handed back when idle: what the
+/// agent's RSS and CPU are measured on); `write_concurrency` overrides the
+/// configured one. Runs until the process is killed.
+pub fn agent_main(kubeconfig: &Path, write_concurrency: Option<usize>) -> anyhow::Result<()> {
+    ferry_kube::runtime::daemon(ferry_agent::WORKER_THREADS)
+        .context("starting the async runtime")?
+        .block_on(run_agent(kubeconfig, write_concurrency))
+}
+
 /// A member's agent, as `ferry agent --kubeconfig K` runs it (the same
 /// `ferry_agent::run`); `write_concurrency` overrides the configured one.
 /// Runs until the process is killed.
-pub async fn run_agent(kubeconfig: &Path, write_concurrency: Option<usize>) -> anyhow::Result<()> {
+async fn run_agent(kubeconfig: &Path, write_concurrency: Option<usize>) -> anyhow::Result<()> {
     // The clients `ferry agent` makes: they skip managedFields.
     let skip = ferry_kube::ManagedFields::Skip;
     let local = client_reading(kubeconfig, skip).await?;

@@ -129,15 +129,11 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("agent") {
         let kubeconfig = PathBuf::from(args.get(1).context("agent KUBECONFIG")?);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
         let write_concurrency = match std::env::var("FERRY_BENCH_WRITE_CONCURRENCY") {
             Ok(n) => Some(n.parse().context("FERRY_BENCH_WRITE_CONCURRENCY")?),
             Err(_) => None,
         };
-        return rt.block_on(ferry_bench_kit::run_agent(&kubeconfig, write_concurrency));
+        return ferry_bench_kit::agent_main(&kubeconfig, write_concurrency);
     }
     let Some(args) = parse_args(&args)? else {
         println!("{USAGE}");

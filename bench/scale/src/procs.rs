@@ -8,8 +8,7 @@ use anyhow::Context;
 /// A member's agent, as `ferry agent --kubeconfig K` runs it (the same
 /// runtime, the same `ferry_agent::run`).
 pub fn agent_main(kubeconfig: &Path) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    rt.block_on(ferry_bench_kit::run_agent(kubeconfig, None))
+    ferry_bench_kit::agent_main(kubeconfig, None)
 }
 
 /// The broker: a `ferry apiserver` in `dir` on a loopback port, as `ferry

@@ -33,3 +33,8 @@ mod write_limit;
 pub use config::{config_from_secret, load_config};
 pub use error::{Error, Result};
 pub use sync::{AgentConfig, run};
+
+/// The agent's tokio worker threads: JSON (de)serialisation of a large
+/// sync uses both cores of a small node; more would only add idle stacks
+/// and heaps.
+pub const WORKER_THREADS: usize = 2;

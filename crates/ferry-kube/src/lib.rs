@@ -10,6 +10,7 @@
 //!   waking whoever follows it ([`watch`]);
 //! - ServiceAccount tokens by TokenRequest ([`token`]);
 //! - `/metrics`, served from a daemon's registry ([`metrics`]);
+//! - the tokio runtime of a daemon, memory-tuned ([`runtime`]);
 //! - the shutdown signal of a daemon ([`signal`]) and files only their
 //!   owner may read ([`file`]).
 //!
@@ -23,6 +24,7 @@ mod error;
 pub mod file;
 pub mod kubeconfig;
 pub mod metrics;
+pub mod runtime;
 pub mod signal;
 pub mod token;
 pub mod watch;

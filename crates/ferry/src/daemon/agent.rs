@@ -50,9 +50,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    // Two workers: JSON (de)serialisation of a large sync uses both cores of
-    // a small node; more would only add idle stacks and heaps.
-    super::runtime(2)?.block_on(run_async(args))
+    super::runtime(ferry_agent::WORKER_THREADS)?.block_on(run_async(args))
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {

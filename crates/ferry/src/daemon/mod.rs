@@ -27,23 +27,12 @@ pub fn main<A: clap::Args>(name: &'static str, run: fn(A) -> anyhow::Result<()>)
     }
 }
 
-/// The tokio runtime of a long-running daemon: at most `max_workers` worker
-/// threads (fewer on a machine with fewer CPUs), each of which hands the
-/// memory it freed back to the kernel when it runs out of work
-/// ([`ferry_alloc::release_when_idle`]), and whose heap has no huge pages
-/// ([`ferry_alloc::small_pages`]). Every worker costs its own stack and
-/// allocator heap, so daemons whose work is not the data path keep one or
-/// two instead of tokio's one per CPU (issue #19: idle RSS).
+/// The tokio runtime of a long-running daemon: see
+/// [`ferry_kube::runtime::daemon`] (few workers, no huge pages, freed memory
+/// handed back when idle).
 fn runtime(max_workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context as _;
-    ferry_alloc::small_pages();
-    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(max_workers.clamp(1, cpus.max(1)))
-        .on_thread_park(ferry_alloc::release_when_idle)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
+    ferry_kube::runtime::daemon(max_workers).context("starting the async runtime")
 }
 
 /// Serves a daemon's `/metrics` at `addr` (`HOST:PORT`, empty: off). A port
