@@ -10,7 +10,7 @@
 //! it cannot publish this cluster again. Then: the broker objects labelled
 //! with this cluster's id (with the cluster's own broker token, from the
 //! `ferry-broker` Secret), CoreDNS's marked forward block, the agent's
-//! ServiceImports and EndpointSlices, the cluster-id ClusterProperty, the
+//! ServiceImports, derived Services and EndpointSlices, the cluster-id ClusterProperty, the
 //! gateway node labels, cluster RBAC, the `ferry-system` namespace, and with
 //! `--crds` the CRDs (not by default: other tools may use the MCS CRDs).
 //! Every step tolerates what is already gone, so it is safe to re-run.
@@ -26,7 +26,9 @@ use ferry_api::{
 };
 use ferry_deploy::{BROKER_SECRET, CLUSTER_SA_PREFIX};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, Node, Pod, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -325,6 +327,14 @@ async fn remove_agent_objects(
     let imports =
         delete_namespaced_all::<ServiceImport>(t, &ours, broker_ns, "ServiceImport").await?;
     removed.push(summary("ServiceImport", &imports));
+    // The derived Services that carry the imports' ClusterSet IPs: ferry's,
+    // and labelled with the imported service's name.
+    let derived_lp = ListParams::default().labels(&format!(
+        "{APP_MANAGED_BY}={APP_MANAGED_BY_FERRY},{}",
+        labels::SERVICE_NAME
+    ));
+    let derived = delete_namespaced_all::<Service>(t, &derived_lp, broker_ns, "Service").await?;
+    removed.push(summary("Service", &derived));
     let slices_lp = ListParams::default().labels(&format!(
         "{}={}",
         labels::MANAGED_BY,

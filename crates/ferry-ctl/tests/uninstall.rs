@@ -16,7 +16,7 @@ use ferry_api::{Cluster, ClusterProperty, Endpoint, ServiceExport, ServiceImport
 use ferry_ctl::uninstall::{self, Options};
 use ferry_ctl::{Error, Target, explain_error};
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Service, ServiceAccount};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -161,6 +161,24 @@ async fn uninstall_removes_what_join_made_in_order() {
             "metadata": {"name": "mine", "namespace": "web"}}),
     )
     .await;
+    // The derived Service carrying nginx's ClusterSet IP, as the agent
+    // labels it, and a user's Service that stays.
+    for (name, labels) in [
+        (
+            "derived-0123456789abcdef",
+            json!({"app.kubernetes.io/managed-by": "ferry",
+                "multicluster.kubernetes.io/service-name": "nginx"}),
+        ),
+        ("mine", json!({"app": "mine"})),
+    ] {
+        apply(
+            &c,
+            json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": name, "namespace": "web", "labels": labels},
+                "spec": {"ports": [{"port": 80, "protocol": "TCP"}]}}),
+        )
+        .await;
+    }
     gateway_pod(&c).await;
 
     let t = Target::connect(&east.spec()).await.unwrap();
@@ -266,9 +284,13 @@ async fn uninstall_removes_what_join_made_in_order() {
             .await
             .is_empty()
     );
-    // Kept: the user's ServiceExport, and the CRDs.
+    // Kept: the user's ServiceExport and Service, and the CRDs.
     assert_eq!(
         names(&Api::<ServiceExport>::namespaced(c.clone(), "web")).await,
+        ["mine"]
+    );
+    assert_eq!(
+        names(&Api::<Service>::namespaced(c.clone(), "web")).await,
         ["mine"]
     );
     assert!(

@@ -17,7 +17,8 @@ pub enum Unsupported {
     /// `--coredns-custom-configmap`.
     #[error("--coredns-custom-configmap: ferry edits kube-system/coredns (its Corefile) only")]
     CorednsCustomConfigmap,
-    /// `join --enable-clusterset-ip|--clusterset-ip-cidr`: per cluster.
+    /// `join --enable-clusterset-ip` in a clusterset whose broker did not
+    /// switch them on, or `join --clusterset-ip-cidr`: per cluster.
     #[error(
         "{flag}: ferry's ClusterSet IPs are switched on for the whole clusterset, at the broker"
     )]
@@ -65,7 +66,7 @@ impl Unsupported {
                 "leave it out: join adds the clusterset forward block to kube-system/coredns by itself"
             }
             Unsupported::ClustersetIp { .. } | Unsupported::ClustersetIpRange => {
-                "pass `--enable-clusterset-ip` to `ferry deploy-broker` (no range: each cluster's service range is used)"
+                "pass `--enable-clusterset-ip` to `ferry deploy-broker` (no range: each cluster's service range is used), or give single services one with `ferry export service --use-clusterset-ip`"
             }
             Unsupported::UncheckedBrokerCertificate => {
                 "leave it out; if the broker's certificate changed, write a new broker-info.ferry with `ferry deploy-broker` (or `ferry recover-broker-info`)"

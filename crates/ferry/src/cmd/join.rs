@@ -179,8 +179,9 @@ struct Refused {
     /// A custom CoreDNS ConfigMap: not supported (join edits kube-system/coredns).
     #[arg(long, value_name = "NS/NAME")]
     coredns_custom_configmap: Option<String>,
-    /// ClusterSet IPs per cluster: refused; they are switched on for the whole
-    /// clusterset with `deploy-broker --enable-clusterset-ip`.
+    /// ClusterSet IPs: set for the whole clusterset at the broker
+    /// (`deploy-broker --enable-clusterset-ip`), so accepted where the
+    /// clusterset has them and refused, with the reason, where it has not.
     #[arg(long)]
     enable_clusterset_ip: bool,
     /// A ClusterSet IP range per cluster: refused; each importing cluster's
@@ -209,12 +210,6 @@ impl Args {
                 Unsupported::CorednsCustomConfigmap,
             ),
             (
-                r.enable_clusterset_ip,
-                Unsupported::ClustersetIp {
-                    flag: "--enable-clusterset-ip",
-                },
-            ),
-            (
                 r.clusterset_ip_cidr.is_some(),
                 Unsupported::ClustersetIp {
                     flag: "--clusterset-ip-cidr",
@@ -228,6 +223,16 @@ impl Args {
         refused
             .into_iter()
             .find_map(|(given, u)| given.then_some(u))
+    }
+
+    /// `--enable-clusterset-ip` asks for what the clusterset has: refused
+    /// only where its broker did not switch ClusterSet IPs on.
+    fn clusterset_ip_refusal(&self, info: &BrokerInfo) -> Option<Unsupported> {
+        (self.refused.enable_clusterset_ip && !info.settings.clusterset_ip).then_some(
+            Unsupported::ClustersetIp {
+                flag: "--enable-clusterset-ip",
+            },
+        )
     }
 
     /// Globalnet for this cluster, if on: asked for by a flag, or the
@@ -306,6 +311,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(url) = &args.broker_url {
         info.api_server_url = url.clone();
         info.validate().context("--broker-url")?;
+    }
+    if let Some(u) = args.clusterset_ip_refusal(&info) {
+        return Err(ferry_ctl::Error::from(u).into());
     }
     ferry_api::validate_cluster_id(&args.cluster_id)?;
     let mut opts = JoinOptions {

@@ -159,11 +159,28 @@ fn unimplemented_flags_are_refused_by_type() {
         Some(Unsupported::CorednsCustomConfigmap)
     );
     assert_eq!(
-        refused(&["--enable-clusterset-ip"]),
+        refused(&["--clusterset-ip-cidr", "100.70.0.0/16"]),
+        Some(Unsupported::ClustersetIp {
+            flag: "--clusterset-ip-cidr"
+        })
+    );
+    // `--enable-clusterset-ip` is decided against the broker's setting.
+    assert_eq!(refused(&["--enable-clusterset-ip"]), None);
+    let mut info = ferry_api::BrokerInfo::new("https://198.18.0.1:6443", "", "t", &[7; 32]);
+    let args = parse(&["--enable-clusterset-ip"]).unwrap();
+    assert!(
+        !info.settings.clusterset_ip,
+        "off unless the broker says so"
+    );
+    assert_eq!(
+        args.clusterset_ip_refusal(&info),
         Some(Unsupported::ClustersetIp {
             flag: "--enable-clusterset-ip"
         })
     );
+    assert_eq!(parse(&[]).unwrap().clusterset_ip_refusal(&info), None);
+    info.settings.clusterset_ip = true; // deploy-broker --enable-clusterset-ip
+    assert_eq!(args.clusterset_ip_refusal(&info), None);
     assert_eq!(
         refused(&["--check-broker-certificate=false"]),
         Some(Unsupported::UncheckedBrokerCertificate)
