@@ -546,6 +546,7 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
     if let Some(plugin) = p.network_plugin {
         secret["data"][secret_keys::NETWORK_PLUGIN] = json!(b64(plugin.as_str()));
     }
+    let secret_digest = digest(&secret["data"]);
     out.push(secret);
 
     let ferry_all = rule(
@@ -713,7 +714,32 @@ pub fn cluster_manifests(p: &ClusterParams) -> Result<Vec<Value>> {
             .and_then(component_of)
             .is_none_or(|c| p.components.has(c))
     });
+    for workload in out
+        .iter_mut()
+        .filter(|o| o["kind"] == "Deployment" || o["kind"] == "DaemonSet")
+    {
+        workload["spec"]["template"]["metadata"]["annotations"][BROKER_SECRET_DIGEST] =
+            json!(secret_digest);
+    }
     Ok(out)
+}
+
+/// The pod-template annotation holding a digest of the `ferry-broker`
+/// Secret: every daemon reads that Secret once, when it starts, so a
+/// re-run of `join` that changes it (a broker re-deployed with other
+/// shared settings, such as `--enable-clusterset-ip`; new CIDRs) changes
+/// every pod template too, and the daemons restart with it.
+pub const BROKER_SECRET_DIGEST: &str = "ferry.dev/broker-secret-digest";
+
+/// A short, stable digest of a JSON value (its serialization's SHA-256,
+/// first 8 bytes in hex).
+fn digest(value: &Value) -> String {
+    use sha2::Digest as _;
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    sha2::Sha256::digest(&bytes)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The extra objects a real Kubernetes broker needs in `namespace` (beyond

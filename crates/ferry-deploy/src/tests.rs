@@ -40,6 +40,35 @@ fn cluster_manifests_snapshot() {
     insta::assert_snapshot!(to_yaml(&without_crds(objects)).unwrap());
 }
 
+/// Every workload's pods carry the digest of the `ferry-broker` Secret, so
+/// a re-run of `join` that changes what the daemons read at start (here the
+/// broker's shared settings inside broker-info) rolls all of them, and one
+/// that changes nothing rolls none.
+#[test]
+fn a_changed_broker_secret_changes_every_pod_template() {
+    let digests = |p: &ClusterParams| -> Vec<String> {
+        cluster_manifests(p)
+            .unwrap()
+            .iter()
+            .filter(|o| o["kind"] == "Deployment" || o["kind"] == "DaemonSet")
+            .map(|o| {
+                o["spec"]["template"]["metadata"]["annotations"][BROKER_SECRET_DIGEST]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let before = digests(&params());
+    assert_eq!(before.len(), 4, "agent, dns, gateway, route agent");
+    assert!(before.iter().all(|d| d == &before[0] && d.len() == 16));
+    assert_eq!(digests(&params()), before, "same inputs, same templates");
+    let mut changed = params();
+    changed.broker_info = "<broker-info with ClusterSet IPs switched on>".into();
+    let after = digests(&changed);
+    assert!(after.iter().all(|d| d != &before[0]), "{after:?}");
+}
+
 #[test]
 fn broker_manifests_snapshot() {
     let objects = broker_manifests(labels::BROKER_NAMESPACE).unwrap();
