@@ -260,6 +260,9 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         args.output.display(),
         args.output.display()
     );
+    if let Some(note) = joined_before(&client, &info.broker_namespace).await {
+        eprintln!("{note}");
+    }
     if let Some(server) = server {
         eprintln!("serving the embedded broker; Ctrl-C to stop");
         tokio::signal::ctrl_c()
@@ -268,6 +271,33 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         server.shutdown().await;
     }
     Ok(())
+}
+
+/// On a re-deployed broker, a note that the clusters already joined keep
+/// the settings they joined with (their daemons read them at start) until
+/// `ferry join` runs there again. Best effort: a broker that cannot be
+/// listed gets no note.
+async fn joined_before(client: &kube::Client, namespace: &str) -> Option<String> {
+    let clusters: kube::Api<ferry_api::Cluster> = kube::Api::namespaced(client.clone(), namespace);
+    let list = clusters
+        .list_metadata(&Default::default())
+        .await
+        .inspect_err(|e| tracing::debug!(error = %e, "listing the joined clusters"))
+        .ok()?;
+    let mut names: Vec<String> = list
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    names.sort();
+    Some(format!(
+        "note: {} cluster(s) already joined ({}): each keeps the settings it joined with until `ferry join` runs there again with this broker-info",
+        names.len(),
+        names.join(", ")
+    ))
 }
 
 #[cfg(test)]
@@ -393,5 +423,47 @@ mod tests {
         assert!(e.contains("--ipsec-psk-from"), "{e}");
         assert!(e.contains("cablePsk") && e.contains("32"), "{e}");
         assert!(e.contains("16"), "{e}");
+    }
+
+    /// A broker re-deployed over joined clusters says they keep their
+    /// settings until re-joined; a new one says nothing.
+    #[tokio::test]
+    async fn a_redeployed_broker_names_the_clusters_that_keep_old_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = ferry_apiserver::start(ferry_apiserver::Config::new(
+            dir.path(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .await
+        .unwrap();
+        let kc = kube::config::Kubeconfig::read_from(&server.admin_kubeconfig).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kc.clone(), &Default::default())
+            .await
+            .unwrap();
+        let client = kube::Client::try_from(config).unwrap();
+        let opts = DeployBrokerOptions {
+            namespace: "ferry-broker".into(),
+            joiner_token: Some("t".into()),
+            ..Default::default()
+        };
+        install::deploy_broker(&client, &kc, &opts).await.unwrap();
+        assert_eq!(joined_before(&client, "ferry-broker").await, None);
+        for id in ["west", "east"] {
+            install::apply_value(
+                &client,
+                &serde_json::json!({"apiVersion": "ferry.dev/v1alpha1", "kind": "Cluster",
+                    "metadata": {"name": id, "namespace": "ferry-broker"},
+                    "spec": {"clusterId": id, "clusterCidrs": ["100.64.0.0/16"],
+                        "serviceCidrs": ["100.65.0.0/16"]}}),
+            )
+            .await
+            .unwrap();
+        }
+        let note = joined_before(&client, "ferry-broker").await.unwrap();
+        assert!(
+            note.contains("2 cluster(s) already joined (east, west)"),
+            "{note}"
+        );
+        server.shutdown().await;
     }
 }
