@@ -17,7 +17,10 @@
 //! - cutting the cable of the cluster that client is pinned to moves every
 //!   request to the other cluster (the time it took is printed), and none
 //!   fails after that;
-//! - `ferry export --no-clusterset-ip` takes the VIP away again.
+//! - `ferry export --no-clusterset-ip` takes the VIP away again;
+//! - ClusterSet IPs switched on at a broker clusters already joined reach
+//!   each cluster at its next `join` (its daemons restart with the new
+//!   settings).
 //!
 //! Root only (skipped otherwise); the clusters are deleted on drop.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -445,5 +448,90 @@ fn clusterset_ip_is_allocated_answered_and_load_balanced_over_two_clusters() {
             .as_array()
             .is_none_or(|a| a.is_empty())
             .then_some(())
+    });
+}
+
+/// ClusterSet IPs switched on at a broker that clusters have already
+/// joined: `deploy-broker` names them and says they keep their settings;
+/// each cluster's next `join --enable-clusterset-ip` rolls its daemons (a
+/// digest of their Secret is on their pod templates), and its import gets
+/// a routed ClusterSet IP that DNS answers and curl reaches.
+#[test]
+fn clusterset_ips_switched_on_later_reach_each_cluster_at_its_next_join() {
+    if !usable() {
+        return;
+    }
+    let tag = format!("e17j{}", std::process::id() % 1000);
+    let cs = Clusterset::new(
+        &tag,
+        &[2, 1],
+        &[&[0], &[0]],
+        "wireguard",
+        Broker::FirstCluster,
+    );
+    let (a, b) = (&cs.clusters[0], &cs.clusters[1]);
+    a.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: nginx-test\n")
+        .unwrap();
+    b.apply(NGINX).unwrap();
+    b.apply(&export_yaml("web")).unwrap();
+    let import = || json(a, &["-n", "nginx-test", "get", "serviceimport", "nginx"]);
+    wait_for(WAIT, "a's import, without a clusterset IP", || {
+        let si = import()?;
+        (si["status"]["clusters"][0]["cluster"] == b.name.as_str()).then_some(())
+    });
+    assert!(import().unwrap()["spec"]["ips"][0].is_null());
+
+    let info = cs.broker_info.with_file_name("broker-info-vips.ferry");
+    let info = info.to_str().unwrap();
+    let out = ferry_e2e::output(std::process::Command::new(ferry_e2e::ferry_bin()).args([
+        "deploy-broker",
+        "--kubeconfig",
+        a.kubeconfig.to_str().unwrap(),
+        "--enable-clusterset-ip",
+        "-o",
+        info,
+    ]));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("2 cluster(s) already joined") && said.contains(b.name.as_str()),
+        "{said}"
+    );
+
+    for c in [a, b] {
+        let args = [
+            "join",
+            info,
+            "--clusterid",
+            &c.name,
+            "--kubeconfig",
+            c.kubeconfig.to_str().unwrap(),
+            "--clustercidr",
+            &c.pod_cidr,
+            "--servicecidr",
+            &c.service_cidr,
+            "--cable-driver",
+            "wireguard",
+            "--gateway-node",
+            &c.node(0),
+            "--enable-clusterset-ip",
+        ];
+        ferry_e2e::ferry(&args);
+    }
+    let vip = wait_for(WAIT, "a's import with a clusterset IP", || {
+        let si = import()?;
+        si["spec"]["ips"][0].as_str().map(str::to_string)
+    });
+    let client = a.pod("e17j-client", 1).unwrap();
+    let name = "nginx.nginx-test.svc.clusterset.local";
+    wait_for(WAIT, &format!("{name} → {vip}"), || {
+        let out = netns(
+            &client.netns,
+            &["dig", "+short", "+time=1", "+tries=1", name],
+        );
+        (String::from_utf8_lossy(&out.stdout).trim() == vip).then_some(())
+    });
+    wait_for(WAIT, "HTTP through the clusterset IP", || {
+        hit(&client.netns, &format!("http://{vip}:8080/")).ok()
     });
 }
