@@ -319,23 +319,7 @@ impl Clusterset {
         for (i, c) in clusters.iter().enumerate() {
             let gw = gateways.get(i).copied().unwrap_or(&[0]);
             let extra_join = join_args.get(i).copied().unwrap_or(&[]);
-            let args = [
-                "join",
-                &info,
-                "--clusterid",
-                &c.name,
-                "--kubeconfig",
-                c.kubeconfig.to_str().unwrap(),
-                "--clustercidr",
-                &c.pod_cidr,
-                "--servicecidr",
-                &c.service_cidr,
-                "--cable-driver",
-                driver,
-                "--gateway-node",
-                &c.node(gw[0]),
-            ];
-            ferry(&[&args[..], extra_join].concat());
+            join(c, &info, driver, &c.node(gw[0]), extra_join);
         }
         for a in clusters.iter().filter(|_| wait_connected) {
             for b in &clusters {
@@ -388,6 +372,28 @@ pub fn wait_standbys(c: &Cluster, want: usize, timeout: Duration, what: &str) {
             .ok()?;
         (out.split_whitespace().filter(|s| *s == "passive").count() == want).then_some(())
     });
+}
+
+/// `ferry join INFO` of `c` as [`Clusterset`] joins it (its CIDRs,
+/// `driver`, `gateway` its gateway node), then `extra`; must succeed.
+pub fn join(c: &Cluster, info: &str, driver: &str, gateway: &str, extra: &[&str]) -> String {
+    let args = [
+        "join",
+        info,
+        "--clusterid",
+        &c.name,
+        "--kubeconfig",
+        c.kubeconfig.to_str().unwrap(),
+        "--clustercidr",
+        &c.pod_cidr,
+        "--servicecidr",
+        &c.service_cidr,
+        "--cable-driver",
+        driver,
+        "--gateway-node",
+        gateway,
+    ];
+    ferry(&[&args[..], extra].concat())
 }
 
 /// Starts `ferry deploy-broker --embedded` and waits for broker-info.

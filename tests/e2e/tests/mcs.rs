@@ -499,24 +499,13 @@ fn clusterset_ips_switched_on_later_reach_each_cluster_at_its_next_join() {
     );
 
     for c in [a, b] {
-        let args = [
-            "join",
+        ferry_e2e::join(
+            c,
             info,
-            "--clusterid",
-            &c.name,
-            "--kubeconfig",
-            c.kubeconfig.to_str().unwrap(),
-            "--clustercidr",
-            &c.pod_cidr,
-            "--servicecidr",
-            &c.service_cidr,
-            "--cable-driver",
             "wireguard",
-            "--gateway-node",
             &c.node(0),
-            "--enable-clusterset-ip",
-        ];
-        ferry_e2e::ferry(&args);
+            &["--enable-clusterset-ip"],
+        );
     }
     let vip = wait_for(WAIT, "a's import with a clusterset IP", || {
         let si = import()?;
