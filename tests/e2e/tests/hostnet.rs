@@ -242,6 +242,26 @@ fn host_traffic_after_failover(driver: &str, t: &str) {
         let h = holder(a);
         (!h.is_empty() && h != active).then_some(())
     });
+    // The failover ends when the killed gateway is back as a standby. kill
+    // -9 leaves a vxlan cable's kernel device, table and rule on its node,
+    // which steer that node's own traffic into the dead cable until the
+    // restarted gateway removes them (before it reports itself passive);
+    // the moment they go can cost that node a packet, so the five-of-five
+    // pings below are counted after it.
+    wait_for(WAIT, "the killed gateway back as a standby", || {
+        let status = a
+            .kubectl(&[
+                "-n",
+                "ferry-system",
+                "get",
+                "gateway",
+                &active,
+                "-o",
+                "jsonpath={.status.haStatus}",
+            ])
+            .ok()?;
+        (status.trim() == "passive").then_some(())
+    });
     for (k, source) in sources.iter().enumerate() {
         let ns = a.node_netns(k).unwrap();
         let what = format!("{driver}: {} (host) after the failover", a.node(k));
